@@ -1,0 +1,120 @@
+// Picks and initialises the tfjs backend, best first: tfjs-node-gpu (CUDA), tfjs-node (native CPU),
+// wasm (SIMD), cpu (pure JavaScript). The native packages are optional dependencies that are often
+// missing or broken, so each is tried inside a try/catch and we fall back with one clear warning.
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import type { BackendInfo } from '../train/stages/types'
+import { tf } from './tf'
+import { registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum'
+
+export type BackendPreference = 'auto' | 'node-gpu' | 'node' | 'wasm' | 'cpu'
+export const BACKEND_PREFERENCES: BackendPreference[] = ['auto', 'node-gpu', 'node', 'wasm', 'cpu']
+
+const require = createRequire(import.meta.url)
+let current: BackendInfo | null = null
+let currentPreference: BackendPreference | null = null
+
+/** Reads the preference: the argument, else WORKBENCH_BACKEND, else 'auto'. */
+export function backendPreference(pref?: string): BackendPreference {
+  const chosen = (pref ?? process.env.WORKBENCH_BACKEND ?? 'auto').trim() || 'auto'
+  if (!(BACKEND_PREFERENCES as string[]).includes(chosen)) {
+    const source = pref !== undefined ? 'backend' : 'WORKBENCH_BACKEND'
+    throw new Error(`${source} "${chosen}" is not one of ${BACKEND_PREFERENCES.join(', ')}`)
+  }
+  return chosen as BackendPreference
+}
+
+/**
+ * Initialises the backend once. Calling it again with the same (or no) preference returns the
+ * same BackendInfo; a different explicit preference switches backend.
+ */
+export async function initBackend(pref?: BackendPreference): Promise<BackendInfo> {
+  const wanted = backendPreference(pref)
+  if (current && (pref === undefined || wanted === currentPreference)) return current
+  const order: BackendPreference[] = wanted === 'auto' ? ['node-gpu', 'node', 'wasm', 'cpu'] : [wanted]
+  const failures: string[] = []
+  for (const candidate of order) {
+    try {
+      current = await tryBackend(candidate)
+      currentPreference = wanted
+      break
+    } catch (err) {
+      failures.push(`${candidate}: ${firstLine(err)}`)
+      // An explicit native choice still falls back (never crash), but to the best plain backend.
+      if (wanted !== 'auto' && (candidate === 'node-gpu' || candidate === 'node')) order.push('wasm', 'cpu')
+    }
+  }
+  if (!current) throw new Error(`no tfjs backend could be initialised:\n  ${failures.join('\n  ')}`)
+  // One warning when a wanted native backend was unavailable (a quiet note in auto mode would hide
+  // why training is slow).
+  if (failures.length > 0 && (wanted !== 'auto' || !process.env.VITEST)) {
+    const tried = failures.map((f) => f.split(':')[0]).join(', ')
+    console.warn(`[workbench] backend ${tried} unavailable, using ${current.name} (${current.device}). ` +
+      `Details: ${failures.join('; ')}`)
+  }
+  return current
+}
+
+/** The backend chosen by initBackend (throws when initBackend has not run yet). */
+export function describeBackend(): BackendInfo {
+  if (!current) throw new Error('describeBackend() called before initBackend()')
+  return current
+}
+
+async function tryBackend(candidate: BackendPreference): Promise<BackendInfo> {
+  switch (candidate) {
+    case 'node-gpu':
+      return initNative('@tensorflow/tfjs-node-gpu', 'CUDA GPU')
+    case 'node':
+      return initNative('@tensorflow/tfjs-node', 'CPU (libtensorflow)')
+    case 'wasm':
+      return initWasm()
+    case 'cpu':
+      return initCpu()
+    default:
+      throw new Error(`unknown backend ${candidate}`)
+  }
+}
+
+/** tfjs-node / tfjs-node-gpu register the 'tensorflow' backend when required. */
+async function initNative(pkg: string, device: string): Promise<BackendInfo> {
+  require(pkg) // throws MODULE_NOT_FOUND when the optional dependency did not install
+  if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but the tensorflow backend did not initialise`)
+  return { name: 'tensorflow', package: pkg, version: packageVersion(pkg), device }
+}
+
+async function initWasm(): Promise<BackendInfo> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm')
+  // In Node the .wasm binaries are read from the package folder on disk.
+  const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))
+  wasm.setWasmPaths(distDir + path.sep)
+  registerUnsortedSegmentSumWasm()
+  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise')
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')
+  return {
+    name: 'wasm',
+    package: '@tensorflow/tfjs-backend-wasm',
+    version: packageVersion('@tensorflow/tfjs-backend-wasm'),
+    device: `CPU (wasm${simd ? ' SIMD' : ''}, 1 thread)`,
+  }
+}
+
+async function initCpu(): Promise<BackendInfo> {
+  if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend did not initialise')
+  // The cpu backend prints a "looks like you are running in Node" banner on first use; we already
+  // chose it knowingly (and warned above if a faster one was wanted), so switch that banner off.
+  ;(tf.backend() as unknown as { firstUse?: boolean }).firstUse = false
+  return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', version: packageVersion('@tensorflow/tfjs-backend-cpu'), device: 'CPU (JavaScript)' }
+}
+
+function packageVersion(pkg: string): string {
+  try {
+    return (require(`${pkg}/package.json`) as { version: string }).version
+  } catch {
+    return tf.version_core
+  }
+}
+
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split('\n')[0]
+}
