@@ -89,7 +89,10 @@ async function initWasm(): Promise<BackendInfo> {
   const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))
   wasm.setWasmPaths(distDir + path.sep)
   registerUnsortedSegmentSumWasm()
-  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise')
+  const listenersBefore = processErrorListeners()
+  const ok = await tf.setBackend('wasm')
+  removeListenersAddedSince(listenersBefore)
+  if (!ok) throw new Error('the wasm backend did not initialise')
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')
   return {
     name: 'wasm',
@@ -105,6 +108,27 @@ async function initCpu(): Promise<BackendInfo> {
   // chose it knowingly (and warned above if a faster one was wanted), so switch that banner off.
   ;(tf.backend() as unknown as { firstUse?: boolean }).firstUse = false
   return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', version: packageVersion('@tensorflow/tfjs-backend-cpu'), device: 'CPU (JavaScript)' }
+}
+
+type ErrorListener = (...args: unknown[]) => void
+function processErrorListeners(): Record<'uncaughtException' | 'unhandledRejection', ErrorListener[]> {
+  return {
+    uncaughtException: process.listeners('uncaughtException') as ErrorListener[],
+    unhandledRejection: process.listeners('unhandledRejection') as ErrorListener[],
+  }
+}
+
+/**
+ * The emscripten loader of the wasm backend installs process-wide handlers that rethrow every
+ * uncaught error from inside its 30 kB minified line, so Node prints that line instead of a readable
+ * error. Removing them restores Node's normal behaviour; tfjs does not need them.
+ */
+function removeListenersAddedSince(before: ReturnType<typeof processErrorListeners>): void {
+  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+    for (const listener of process.listeners(event) as ErrorListener[]) {
+      if (!before[event].includes(listener)) process.removeListener(event, listener)
+    }
+  }
 }
 
 function packageVersion(pkg: string): string {

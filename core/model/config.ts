@@ -1,0 +1,125 @@
+// The Llama model configuration: Hugging Face-like snake_case keys, defaults, validation, presets,
+// parameter count and a rough memory estimate for the app's preview.
+
+export interface LlamaConfig {
+  vocab_size: number
+  /** Model width (HF hidden_size). */
+  dim: number
+  n_layers: number
+  n_heads: number
+  /** Key/value heads: n_heads for plain multi-head attention, 1 for multi-query, between for GQA. */
+  n_kv_heads: number
+  /** SwiGLU inner width (HF intermediate_size). */
+  hidden_dim: number
+  /** hidden_dim is rounded up to a multiple of this when derived from dim. */
+  multiple_of: number
+  norm_eps: number
+  rope_theta: number
+  max_seq_len: number
+  /** Share the embedding matrix with the output projection (no lm_head.weight). */
+  tie_embeddings: boolean
+}
+
+export const MODEL_CONFIG_DEFAULTS = {
+  multiple_of: 32,
+  norm_eps: 1e-5,
+  rope_theta: 10000,
+  max_seq_len: 2048,
+  tie_embeddings: false,
+}
+
+export const MODEL_PRESETS: Record<'tiny' | 'small', LlamaConfig> = {
+  // About 0.92M parameters: the model TFJS-NOTES.md measured (hidden 384).
+  tiny: resolveModelConfig({ vocab_size: 512, dim: 128, n_layers: 4, n_heads: 4, n_kv_heads: 2, multiple_of: 128, max_seq_len: 128 }),
+  // llama2.c's "stories15M" shape (dim 288, 6 layers, 6 heads, hidden 768) with a 4k vocabulary.
+  small: resolveModelConfig({ vocab_size: 4096, dim: 288, n_layers: 6, n_heads: 6, n_kv_heads: 6, max_seq_len: 256 }),
+}
+
+/** Llama's rule: 2/3 of 4*dim, rounded up to a multiple of multiple_of. */
+export function defaultHiddenDim(dim: number, multipleOf: number): number {
+  const hidden = Math.floor((2 * 4 * dim) / 3)
+  return multipleOf * Math.ceil(hidden / multipleOf)
+}
+
+/** Fills defaults and validates; every problem is reported in one error. */
+export function resolveModelConfig(partial: Partial<LlamaConfig>): LlamaConfig {
+  const problems: string[] = []
+  const known = new Set(['vocab_size', 'dim', 'n_layers', 'n_heads', 'n_kv_heads', 'hidden_dim', 'multiple_of', 'norm_eps', 'rope_theta', 'max_seq_len', 'tie_embeddings'])
+  for (const key of Object.keys(partial)) {
+    if (!known.has(key)) problems.push(`unknown key "${key}"`)
+  }
+  for (const key of ['vocab_size', 'dim', 'n_layers', 'n_heads'] as const) {
+    if (partial[key] === undefined) problems.push(`${key} is required`)
+  }
+  const multipleOf = partial.multiple_of ?? MODEL_CONFIG_DEFAULTS.multiple_of
+  const cfg: LlamaConfig = {
+    vocab_size: partial.vocab_size ?? 0,
+    dim: partial.dim ?? 0,
+    n_layers: partial.n_layers ?? 0,
+    n_heads: partial.n_heads ?? 0,
+    n_kv_heads: partial.n_kv_heads ?? partial.n_heads ?? 0,
+    hidden_dim: partial.hidden_dim ?? defaultHiddenDim(partial.dim ?? 0, multipleOf),
+    multiple_of: multipleOf,
+    norm_eps: partial.norm_eps ?? MODEL_CONFIG_DEFAULTS.norm_eps,
+    rope_theta: partial.rope_theta ?? MODEL_CONFIG_DEFAULTS.rope_theta,
+    max_seq_len: partial.max_seq_len ?? MODEL_CONFIG_DEFAULTS.max_seq_len,
+    tie_embeddings: partial.tie_embeddings ?? MODEL_CONFIG_DEFAULTS.tie_embeddings,
+  }
+  if (problems.length === 0) problems.push(...validate(cfg))
+  if (problems.length > 0) throw new Error(`invalid model config:\n  - ${problems.join('\n  - ')}`)
+  return cfg
+}
+
+function validate(cfg: LlamaConfig): string[] {
+  const problems: string[] = []
+  for (const key of ['vocab_size', 'dim', 'n_layers', 'n_heads', 'n_kv_heads', 'hidden_dim', 'multiple_of', 'max_seq_len'] as const) {
+    if (!Number.isInteger(cfg[key]) || cfg[key] < 1) problems.push(`${key} must be a positive integer, got ${cfg[key]}`)
+  }
+  for (const key of ['norm_eps', 'rope_theta'] as const) {
+    if (typeof cfg[key] !== 'number' || !(cfg[key] > 0)) problems.push(`${key} must be a positive number, got ${cfg[key]}`)
+  }
+  if (typeof cfg.tie_embeddings !== 'boolean') problems.push(`tie_embeddings must be true or false, got ${cfg.tie_embeddings}`)
+  if (problems.length > 0) return problems
+  if (cfg.dim % cfg.n_heads !== 0) problems.push(`dim ${cfg.dim} is not divisible by n_heads ${cfg.n_heads}`)
+  if (cfg.n_heads % cfg.n_kv_heads !== 0) problems.push(`n_heads ${cfg.n_heads} is not divisible by n_kv_heads ${cfg.n_kv_heads}`)
+  const headDim = cfg.dim / cfg.n_heads
+  if (Number.isInteger(headDim) && headDim % 2 !== 0) problems.push(`head_dim ${headDim} (dim / n_heads) must be even for rotary embeddings`)
+  return problems
+}
+
+export function headDim(cfg: LlamaConfig): number {
+  return cfg.dim / cfg.n_heads
+}
+
+/** Exact number of parameters of LlamaForCausalLM with this config. */
+export function countParameters(cfg: LlamaConfig): number {
+  const kvDim = cfg.n_kv_heads * headDim(cfg)
+  const attention = cfg.dim * cfg.dim * 2 + cfg.dim * kvDim * 2 // q, o + k, v
+  const mlp = 3 * cfg.dim * cfg.hidden_dim // gate, up, down
+  const norms = 2 * cfg.dim
+  const embeddings = cfg.vocab_size * cfg.dim * (cfg.tie_embeddings ? 1 : 2)
+  return cfg.n_layers * (attention + mlp + norms) + cfg.dim + embeddings
+}
+
+export interface MemoryEstimate {
+  /** Weights + gradients + two Adam moments, float32. */
+  parametersBytes: number
+  /** Activations kept for the backward pass, float32 (rough). */
+  activationsBytes: number
+  totalBytes: number
+}
+
+/**
+ * A rough training-memory estimate for the app's preview: float32 weights, gradients and Adam's two
+ * moments, plus the activations a backward pass keeps (per layer about a dozen [B,T,D] tensors,
+ * three [B,T,hidden] ones and the [B,H,T,T] attention probabilities; the logits three times).
+ */
+export function estimateMemoryBytes(cfg: LlamaConfig, batch: number, seq: number): MemoryEstimate {
+  const bytes = 4
+  const parametersBytes = countParameters(cfg) * 4 * bytes
+  const tokens = batch * seq
+  const perLayer = tokens * (12 * cfg.dim + 3 * cfg.hidden_dim) + batch * cfg.n_heads * seq * seq * 2
+  const logits = tokens * cfg.vocab_size * 3
+  const activationsBytes = (cfg.n_layers * perLayer + logits) * bytes
+  return { parametersBytes, activationsBytes, totalBytes: parametersBytes + activationsBytes }
+}

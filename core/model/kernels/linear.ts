@@ -1,0 +1,26 @@
+// y = x @ W^T for a Hugging Face weight W [out, in], with a hand-written gradient.
+// Why: tfjs-wasm only takes its fast matmul path (XNNPACK) for 2-D matmuls without transpose flags;
+// tf.matMul(x, w, false, true) and the gradients autograd derives use flags and fall to a loop about
+// 10x slower. So every matmul here is 2-D with explicit transposes.
+import { tf } from '../../backend/tf'
+
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (x.shape[1] !== w.shape[1]) {
+    throw new Error(`linear: input width ${x.shape[1]} does not match weight [${w.shape}] ([out, in])`)
+  }
+  const op = tf.customGrad((xIn: tf.Tensor, wIn: tf.Tensor, save: tf.GradSaveFunc) => {
+    const x2 = xIn as tf.Tensor2D // [N, in]
+    const w2 = wIn as tf.Tensor2D // [out, in]
+    save([x2, w2])
+    const value = tf.matMul(x2, tf.transpose(w2)) // [N, out]
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, ws] = saved as tf.Tensor2D[]
+      const dy2 = dy as tf.Tensor2D // [N, out]
+      const dx = tf.matMul(dy2, ws) // [N, in]
+      const dw = tf.matMul(tf.transpose(dy2), xs) // [out, in]
+      return [dx, dw]
+    }
+    return { value, gradFunc }
+  })
+  return op(x, w) as tf.Tensor2D
+}

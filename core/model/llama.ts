@@ -1,0 +1,340 @@
+// The Llama 2 decoder: RMSNorm, rotary embeddings (Hugging Face rotate_half layout), grouped-query
+// attention, SwiGLU, no biases. Explicit variables named exactly as Hugging Face LlamaForCausalLM,
+// so weights map 1:1 to model.safetensors, and small functions readable top to bottom.
+//
+// Activations are kept 2-D ([B*T, D]) wherever possible, because tfjs-wasm's fast matmul path only
+// takes 2-D matmuls without transpose flags (see kernels/linear.ts).
+import { tf } from '../backend/tf'
+import { headDim, resolveModelConfig, type LlamaConfig } from './config'
+import type { KVCache } from './kvcache'
+import { batchMatMul } from './kernels/batchMatMul'
+import { gatherRows } from './kernels/gatherRows'
+import { linear } from './kernels/linear'
+import { mulberry32, normalArray } from './kernels/random'
+import { targetLogProbs } from './kernels/targetLogProbs'
+
+const INIT_STD = 0.02
+/** Added to masked attention scores; exp() of it underflows to exactly 0 in float32. */
+const MASKED = -1e9
+
+/** Hugging Face names and shapes of every weight of a LlamaForCausalLM with this config. */
+export function weightShapes(cfg: LlamaConfig): Record<string, [number] | [number, number]> {
+  const kvDim = cfg.n_kv_heads * headDim(cfg)
+  const shapes: Record<string, [number] | [number, number]> = { 'model.embed_tokens.weight': [cfg.vocab_size, cfg.dim] }
+  for (let i = 0; i < cfg.n_layers; i++) {
+    const p = `model.layers.${i}`
+    shapes[`${p}.input_layernorm.weight`] = [cfg.dim]
+    shapes[`${p}.self_attn.q_proj.weight`] = [cfg.dim, cfg.dim]
+    shapes[`${p}.self_attn.k_proj.weight`] = [kvDim, cfg.dim]
+    shapes[`${p}.self_attn.v_proj.weight`] = [kvDim, cfg.dim]
+    shapes[`${p}.self_attn.o_proj.weight`] = [cfg.dim, cfg.dim]
+    shapes[`${p}.post_attention_layernorm.weight`] = [cfg.dim]
+    shapes[`${p}.mlp.gate_proj.weight`] = [cfg.hidden_dim, cfg.dim]
+    shapes[`${p}.mlp.up_proj.weight`] = [cfg.hidden_dim, cfg.dim]
+    shapes[`${p}.mlp.down_proj.weight`] = [cfg.dim, cfg.hidden_dim]
+  }
+  shapes['model.norm.weight'] = [cfg.dim]
+  if (!cfg.tie_embeddings) shapes['lm_head.weight'] = [cfg.vocab_size, cfg.dim]
+  return shapes
+}
+
+// ---------------------------------------------------------------------------------------------
+// The building blocks
+
+/** x / rms(x) * weight over the last axis. x: [N, D], weight: [D]. */
+export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const meanSquare = tf.mean(tf.square(x), 1, true) // [N, 1]
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), weight) // [N, D]
+}
+
+/**
+ * Rotary position embedding in Hugging Face's rotate_half layout: each head's first half and second
+ * half form the pairs. x: [B*T, H*hd] for positions startPos..startPos+T-1 of each sequence.
+ * out = x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] done as x @ R (a signed
+ * permutation matrix) so it stays one fast 2-D matmul and needs no slices.
+ */
+export function applyRope(x: tf.Tensor2D, rope: RopeTables, batch: number, seq: number, nHeads: number, startPos: number): tf.Tensor2D {
+  const hd = rope.headDim
+  const cos = tf.reshape(tf.slice(rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]) // [1, T, 1, hd]
+  const sin = tf.reshape(tf.slice(rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd])
+  const rotated = tf.reshape(tf.matMul(tf.reshape(x, [-1, hd]), rope.rotateHalf), [batch, seq, nHeads, hd])
+  const x4 = tf.reshape(x, [batch, seq, nHeads, hd]) // [B, T, H, hd]
+  return tf.reshape(tf.add(tf.mul(x4, cos), tf.mul(rotated, sin)), [batch * seq, nHeads * hd])
+}
+
+/** silu(x @ gate^T) * (x @ up^T) @ down^T. x: [N, D]. */
+export function swiglu(x: tf.Tensor2D, gate: tf.Tensor2D, up: tf.Tensor2D, down: tf.Tensor2D): tf.Tensor2D {
+  const g = linear(x, gate) // [N, hidden]
+  const u = linear(x, up) // [N, hidden]
+  return linear(tf.mul(tf.mul(g, tf.sigmoid(g)), u), down) // [N, D]
+}
+
+/**
+ * Grouped-query heads without copying keys: query head h uses key/value head floor(h / rep)
+ * (Hugging Face's repeat_kv order), so the rep query heads of one KV head are stacked along the
+ * time axis and attend to that single KV head: [B, Hkv, rep*T, hd] @ [B, Hkv, hd, Tk].
+ * Returns q: [B*Hkv, rep*T, hd] from q2d [B*T, H*hd].
+ */
+export function groupQueries(q: tf.Tensor2D, batch: number, seq: number, nHeads: number, nKvHeads: number, hd: number): tf.Tensor3D {
+  const byHead = tf.transpose(tf.reshape(q, [batch, seq, nHeads, hd]), [0, 2, 1, 3]) // [B, H, T, hd]
+  return tf.reshape(byHead, [batch * nKvHeads, (nHeads / nKvHeads) * seq, hd])
+}
+
+/** The reverse of groupQueries for the attention output: [B*Hkv, rep*T, hd] -> [B*T, H*hd]. */
+export function ungroupHeads(o: tf.Tensor3D, batch: number, seq: number, nHeads: number, hd: number): tf.Tensor2D {
+  const byHead = tf.reshape(o, [batch, nHeads, seq, hd]) // [B, H, T, hd]
+  return tf.reshape(tf.transpose(byHead, [0, 2, 1, 3]), [batch * seq, nHeads * hd])
+}
+
+/**
+ * Additive causal mask [rep*T, Tk]: query i (absolute position startPos+i) sees key j (absolute
+ * position keyStart+j) when keyStart+j <= startPos+i. Repeated rep times for the grouped queries.
+ */
+export function causalMask(seq: number, keys: number, startPos: number, keyStart: number, rep: number): tf.Tensor2D {
+  const mask = new Float32Array(rep * seq * keys)
+  for (let r = 0; r < rep; r++) {
+    for (let i = 0; i < seq; i++) {
+      const row = (r * seq + i) * keys
+      for (let j = 0; j < keys; j++) if (keyStart + j > startPos + i) mask[row + j] = MASKED
+    }
+  }
+  return tf.tensor2d(mask, [rep * seq, keys])
+}
+
+/** softmax(q k^T / sqrt(hd) + mask) v for grouped heads. q: [G, rep*T, hd], k, v: [G, Tk, hd]. */
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor2D): tf.Tensor3D {
+  const scale = 1 / Math.sqrt(q.shape[2])
+  const scores = batchMatMul(tf.mul(q, scale), tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
+  const probs = tf.softmax(tf.add(scores, mask)) // [G, rep*T, Tk]
+  return batchMatMul(probs, v) // [G, rep*T, hd]
+}
+
+/** cos/sin tables for every position up to max_seq_len, and the rotate_half matrix. */
+export interface RopeTables {
+  headDim: number
+  cos: tf.Tensor2D // [maxSeq, hd]
+  sin: tf.Tensor2D // [maxSeq, hd]
+  rotateHalf: tf.Tensor2D // [hd, hd]
+}
+
+export function createRopeTables(hd: number, maxSeq: number, theta: number): RopeTables {
+  const half = hd / 2
+  const cos = new Float32Array(maxSeq * hd)
+  const sin = new Float32Array(maxSeq * hd)
+  for (let pos = 0; pos < maxSeq; pos++) {
+    for (let i = 0; i < half; i++) {
+      // Hugging Face: inv_freq = 1 / theta^(2i/hd), and emb = cat(freqs, freqs).
+      const angle = pos / Math.pow(theta, (2 * i) / hd)
+      cos[pos * hd + i] = cos[pos * hd + i + half] = Math.cos(angle)
+      sin[pos * hd + i] = sin[pos * hd + i + half] = Math.sin(angle)
+    }
+  }
+  // rotate_half(x) = [-x2, x1]: column i < half takes -x[i + half], column i >= half takes x[i - half].
+  const r = new Float32Array(hd * hd)
+  for (let i = 0; i < half; i++) {
+    r[(i + half) * hd + i] = -1
+    r[i * hd + (i + half)] = 1
+  }
+  return {
+    headDim: hd,
+    cos: tf.tensor2d(cos, [maxSeq, hd]),
+    sin: tf.tensor2d(sin, [maxSeq, hd]),
+    rotateHalf: tf.tensor2d(r, [hd, hd]),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model
+
+export class Llama {
+  private readonly rope: RopeTables
+
+  private constructor(
+    readonly config: LlamaConfig,
+    readonly weights: Record<string, tf.Variable>,
+  ) {
+    this.rope = tf.tidy(() => {
+      const t = createRopeTables(headDim(config), config.max_seq_len, config.rope_theta)
+      return { ...t, cos: tf.keep(t.cos), sin: tf.keep(t.sin), rotateHalf: tf.keep(t.rotateHalf) }
+    })
+  }
+
+  /**
+   * A freshly initialised model, deterministic for a seed on every backend: normal(0, 0.02)
+   * matrices, residual projections (o_proj, down_proj) scaled by 1/sqrt(2 * n_layers) as in GPT-2
+   * and nanoGPT, norms at one.
+   */
+  static create(partial: Partial<LlamaConfig>, seed = 0): Llama {
+    const cfg = resolveModelConfig(partial)
+    const rand = mulberry32(seed)
+    const residualStd = INIT_STD / Math.sqrt(2 * cfg.n_layers)
+    const weights: Record<string, tf.Variable> = {}
+    for (const [name, shape] of Object.entries(weightShapes(cfg))) {
+      const size = shape.reduce((a, b) => a * b, 1)
+      let values: Float32Array
+      if (shape.length === 1) values = new Float32Array(size).fill(1)
+      else values = normalArray(size, /(o_proj|down_proj)\.weight$/.test(name) ? residualStd : INIT_STD, rand)
+      weights[name] = tf.variable(tf.tensor(values, shape, 'float32'), true)
+    }
+    return new Llama(cfg, weights)
+  }
+
+  /**
+   * A model from named tensors (e.g. a loaded model.safetensors). Every expected name must be present
+   * with its shape; extra names are an error (a sign of an unsupported architecture). The tensors
+   * are copied into variables; the caller still owns (and disposes) `tensors`.
+   */
+  static fromWeights(partial: Partial<LlamaConfig>, tensors: Record<string, tf.Tensor>): Llama {
+    const cfg = resolveModelConfig(partial)
+    const expected = weightShapes(cfg)
+    const problems: string[] = []
+    for (const [name, shape] of Object.entries(expected)) {
+      const t = tensors[name]
+      if (!t) problems.push(`missing ${name} [${shape}]`)
+      else if (t.shape.join(',') !== shape.join(',')) problems.push(`${name} has shape [${t.shape}], expected [${shape}]`)
+    }
+    for (const name of Object.keys(tensors)) {
+      if (!(name in expected)) problems.push(`unexpected tensor ${name}`)
+    }
+    if (problems.length > 0) throw new Error(`Llama.fromWeights: weights do not match the config:\n  - ${problems.join('\n  - ')}`)
+    const weights: Record<string, tf.Variable> = {}
+    for (const name of Object.keys(expected)) {
+      weights[name] = tf.variable(tf.tidy(() => tf.cast(tensors[name], 'float32')), true)
+    }
+    return new Llama(cfg, weights)
+  }
+
+  /** The final-norm hidden states [B, T, D]. With a cache, appends this chunk's keys/values to it. */
+  hidden(tokens: tf.Tensor2D, cache?: KVCache, startPos?: number): tf.Tensor3D {
+    const [batch, seq] = tokens.shape
+    const start = startPos ?? cache?.length ?? 0
+    this.checkInput(tokens, cache, start)
+    const out = tf.tidy(() => {
+      const ids = tf.reshape(tf.cast(tokens, 'int32'), [batch * seq]) as tf.Tensor1D // [N]
+      let x = gatherRows(this.w('model.embed_tokens.weight'), ids) // [N, D]
+      for (let layer = 0; layer < this.config.n_layers; layer++) {
+        x = this.block(layer, x, batch, seq, start, cache)
+      }
+      const normed = rmsNorm(x, this.w1('model.norm.weight'), this.config.norm_eps)
+      return tf.reshape(normed, [batch, seq, this.config.dim]) as tf.Tensor3D
+    })
+    cache?.advance(seq)
+    return out
+  }
+
+  /** Next-token logits [B, T, V]. */
+  logits(tokens: tf.Tensor2D, cache?: KVCache, startPos?: number): tf.Tensor3D {
+    return tf.tidy(() => {
+      const h = this.hidden(tokens, cache, startPos)
+      const [batch, seq, dim] = h.shape
+      const logits = linear(tf.reshape(h, [batch * seq, dim]), this.outputWeight()) // [N, V]
+      return tf.reshape(logits, [batch, seq, this.config.vocab_size]) as tf.Tensor3D
+    })
+  }
+
+  /** log p(targets[b, t] | tokens[b, :t+1]) for every position, [B, T]. Differentiable. */
+  perTokenLogProbs(tokens: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const [batch, seq] = tokens.shape
+      if (targets.shape[0] !== batch || targets.shape[1] !== seq) {
+        throw new Error(`targets shape [${targets.shape}] does not match tokens [${tokens.shape}]`)
+      }
+      const h = this.hidden(tokens)
+      const logits = linear(tf.reshape(h, [batch * seq, this.config.dim]), this.outputWeight()) // [N, V]
+      const flatTargets = tf.reshape(tf.cast(targets, 'int32'), [batch * seq]) as tf.Tensor1D
+      return tf.reshape(targetLogProbs(logits, flatTargets), [batch, seq]) as tf.Tensor2D
+    })
+  }
+
+  /** Mean cross-entropy over positions where mask == 1 (all positions without a mask). */
+  loss(tokens: tf.Tensor2D, targets: tf.Tensor2D, mask?: tf.Tensor2D): tf.Scalar {
+    return tf.tidy(() => {
+      const logProbs = this.perTokenLogProbs(tokens, targets) // [B, T]
+      if (!mask) return tf.neg(tf.mean(logProbs)) as tf.Scalar
+      if (mask.shape.join(',') !== tokens.shape.join(',')) {
+        throw new Error(`mask shape [${mask.shape}] does not match tokens [${tokens.shape}]`)
+      }
+      const m = tf.cast(mask, 'float32')
+      // max(count, 1): an all-zero mask gives loss 0 rather than NaN.
+      return tf.neg(tf.div(tf.sum(tf.mul(logProbs, m)), tf.maximum(tf.sum(m), 1))) as tf.Scalar
+    })
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return Object.values(this.weights)
+  }
+
+  dispose(): void {
+    for (const v of Object.values(this.weights)) v.dispose()
+    this.rope.cos.dispose()
+    this.rope.sin.dispose()
+    this.rope.rotateHalf.dispose()
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** One pre-norm transformer block: x + attn(norm(x)), then + mlp(norm(x)). x: [N, D]. */
+  private block(layer: number, x: tf.Tensor2D, batch: number, seq: number, startPos: number, cache?: KVCache): tf.Tensor2D {
+    const p = `model.layers.${layer}`
+    const eps = this.config.norm_eps
+    const attnIn = rmsNorm(x, this.w1(`${p}.input_layernorm.weight`), eps)
+    const h = tf.add(x, this.selfAttention(layer, attnIn, batch, seq, startPos, cache)) // [N, D]
+    const mlpIn = rmsNorm(h, this.w1(`${p}.post_attention_layernorm.weight`), eps)
+    const mlp = swiglu(mlpIn, this.w(`${p}.mlp.gate_proj.weight`), this.w(`${p}.mlp.up_proj.weight`), this.w(`${p}.mlp.down_proj.weight`))
+    return tf.add(h, mlp)
+  }
+
+  private selfAttention(layer: number, x: tf.Tensor2D, batch: number, seq: number, startPos: number, cache?: KVCache): tf.Tensor2D {
+    const { n_heads: nHeads, n_kv_heads: nKv } = this.config
+    const hd = headDim(this.config)
+    const p = `model.layers.${layer}.self_attn`
+    const q = applyRope(linear(x, this.w(`${p}.q_proj.weight`)), this.rope, batch, seq, nHeads, startPos) // [N, H*hd]
+    const kNew = applyRope(linear(x, this.w(`${p}.k_proj.weight`)), this.rope, batch, seq, nKv, startPos) // [N, Hkv*hd]
+    const vNew = linear(x, this.w(`${p}.v_proj.weight`)) // [N, Hkv*hd]
+    let k = tf.transpose(tf.reshape(kNew, [batch, seq, nKv, hd]), [0, 2, 1, 3]) as tf.Tensor4D // [B, Hkv, T, hd]
+    let v = tf.transpose(tf.reshape(vNew, [batch, seq, nKv, hd]), [0, 2, 1, 3]) as tf.Tensor4D
+    let keyStart = startPos
+    if (cache) {
+      const past = cache.get(layer)
+      if (past) {
+        k = tf.concat([past.k, k], 2) // [B, Hkv, past+T, hd]
+        v = tf.concat([past.v, v], 2)
+      }
+      cache.set(layer, k, v)
+      keyStart = 0
+    }
+    const keys = k.shape[2]
+    const rep = nHeads / nKv
+    const mask = causalMask(seq, keys, startPos, keyStart, rep) // [rep*T, Tk]
+    const out = attention(
+      groupQueries(q, batch, seq, nHeads, nKv, hd), // [B*Hkv, rep*T, hd]
+      tf.reshape(k, [batch * nKv, keys, hd]),
+      tf.reshape(v, [batch * nKv, keys, hd]),
+      mask,
+    )
+    return linear(ungroupHeads(out, batch, seq, nHeads, hd), this.w(`${p}.o_proj.weight`)) // [N, D]
+  }
+
+  private checkInput(tokens: tf.Tensor2D, cache: KVCache | undefined, start: number): void {
+    if (tokens.rank !== 2) throw new Error(`tokens must be [batch, seq], got shape [${tokens.shape}]`)
+    const seq = tokens.shape[1]
+    if (start + seq > this.config.max_seq_len) {
+      throw new Error(`positions ${start}..${start + seq - 1} exceed max_seq_len ${this.config.max_seq_len}`)
+    }
+    if (cache && start !== cache.length) {
+      throw new Error(`startPos ${start} does not match the KV cache, which holds ${cache.length} positions`)
+    }
+  }
+
+  private outputWeight(): tf.Tensor2D {
+    return this.w(this.config.tie_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight')
+  }
+
+  private w(name: string): tf.Tensor2D {
+    return this.weights[name] as unknown as tf.Tensor2D
+  }
+
+  private w1(name: string): tf.Tensor1D {
+    return this.weights[name] as unknown as tf.Tensor1D
+  }
+}
