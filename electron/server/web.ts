@@ -1,0 +1,223 @@
+// Web mode: the same API as the preload bridge, over HTTP on 127.0.0.1.
+//
+//   GET  /?token=T            the built renderer (index.html); the page keeps the token
+//   GET  /assets/...          the renderer's static files (code only, no user data)
+//   POST /api/<channel>       JSON argument in, { ok: true, result } or { ok: false, error } out
+//   GET  /api/events?token=T  Server-Sent Events: one `event: <name>` + JSON `data:` per push
+//
+// Every request except static assets needs the token (header `x-workbench-token` or `?token=`).
+// The Host header must be the loopback address we bound, which stops DNS-rebinding pages from
+// talking to the server. Responses carry a strict CSP.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { extname, join, normalize, resolve, sep } from 'node:path'
+import type { AddressInfo } from 'node:net'
+import { ApiError, dispatch, errorMessage, type ApiHandlers } from '../shared/api'
+import type { EventHub } from './eventHub'
+
+export interface WebServerOptions {
+  handlers: ApiHandlers
+  hub: EventHub
+  /** Folder with the built renderer (index.html + assets/). Omit to serve the API only. */
+  staticDir?: string
+  /** 0 (default) picks a free port. */
+  port?: number
+  /** Defaults to a fresh random token. */
+  token?: string
+  /** Largest accepted JSON body. */
+  maxBodyBytes?: number
+}
+
+export interface WebServer {
+  url: string
+  port: number
+  token: string
+  close(): Promise<void>
+}
+
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ')
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.woff2': 'font/woff2',
+}
+
+export function newToken(): string {
+  return randomBytes(24).toString('base64url')
+}
+
+export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
+  const token = options.token ?? newToken()
+  const maxBody = options.maxBodyBytes ?? 1_000_000
+  let port = 0
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error) => sendJson(res, 500, { ok: false, error: errorMessage(error) }))
+  })
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    setSecurityHeaders(res)
+    if (!isAllowedHost(req.headers.host, port)) return sendText(res, 403, 'forbidden: unexpected Host header')
+    const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`)
+    const path = url.pathname
+
+    if (req.method === 'GET' && path.startsWith('/assets/') && options.staticDir) {
+      return serveStatic(res, options.staticDir, path)
+    }
+    if (!hasValidToken(req, url, token)) {
+      return sendText(res, 401, 'unauthorized: open the URL printed by `npm run serve` (it carries the token)')
+    }
+    if (req.method === 'GET' && path === '/api/events') return openEventStream(req, res, options.hub)
+    if (path.startsWith('/api/')) {
+      if (req.method !== 'POST') return sendJson(res, 405, { ok: false, error: 'use POST for API calls' })
+      return callApi(req, res, path.slice('/api/'.length))
+    }
+    if (req.method === 'GET' && (path === '/' || path === '/index.html') && options.staticDir) {
+      return serveStatic(res, options.staticDir, '/index.html')
+    }
+    return sendText(res, 404, 'not found')
+  }
+
+  async function callApi(req: IncomingMessage, res: ServerResponse, channel: string): Promise<void> {
+    let body: unknown
+    try {
+      body = await readJsonBody(req, maxBody)
+    } catch (error) {
+      return sendJson(res, 400, { ok: false, error: errorMessage(error) })
+    }
+    try {
+      const result = await dispatch(options.handlers, decodeURIComponent(channel), body)
+      sendJson(res, 200, { ok: true, result: result ?? null })
+    } catch (error) {
+      const status = error instanceof ApiError ? statusFor(error.code) : 500
+      sendJson(res, status, { ok: false, error: errorMessage(error) })
+    }
+  }
+
+  await new Promise<void>((resolvePromise, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolvePromise())
+  })
+  port = (server.address() as AddressInfo).port
+  return {
+    url: `http://127.0.0.1:${port}/?token=${token}`,
+    port,
+    token,
+    close: () =>
+      new Promise<void>((resolvePromise) => {
+        server.closeAllConnections()
+        server.close(() => resolvePromise())
+      }),
+  }
+}
+
+function statusFor(code: ApiError['code']): number {
+  return { bad_request: 400, not_found: 404, conflict: 409, forbidden: 403, internal: 500 }[code]
+}
+
+function setSecurityHeaders(res: ServerResponse): void {
+  res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY)
+  res.setHeader('X-Content-Type-Options', 'nosniff')
+  res.setHeader('Referrer-Policy', 'no-referrer')
+  res.setHeader('X-Frame-Options', 'DENY')
+  res.setHeader('Cache-Control', 'no-store')
+}
+
+function isAllowedHost(host: string | undefined, port: number): boolean {
+  return host === `127.0.0.1:${port}` || host === `localhost:${port}`
+}
+
+function hasValidToken(req: IncomingMessage, url: URL, token: string): boolean {
+  const given = (req.headers['x-workbench-token'] as string | undefined) ?? url.searchParams.get('token') ?? ''
+  const a = Buffer.from(given)
+  const b = Buffer.from(token)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+function openEventStream(req: IncomingMessage, res: ServerResponse, hub: EventHub): void {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', Connection: 'keep-alive' })
+  res.write(': connected\n\n')
+  const unsubscribe = hub.subscribe((event, payload) => {
+    res.write(`event: ${event}\ndata: ${JSON.stringify(payload)}\n\n`)
+  })
+  // A comment line every 15 s keeps proxies and idle timers from closing the stream.
+  const keepAlive = setInterval(() => res.write(': ping\n\n'), 15_000)
+  req.on('close', () => {
+    clearInterval(keepAlive)
+    unsubscribe()
+  })
+}
+
+function serveStatic(res: ServerResponse, root: string, urlPath: string): void {
+  const rootAbs = resolve(root)
+  const file = resolve(rootAbs, '.' + normalize(decodeURIComponent(urlPath)))
+  // Only files inside the static folder, never a path that climbs out of it.
+  if (!file.startsWith(rootAbs + sep) || !existsSync(file) || !statSync(file).isFile()) {
+    if (urlPath === '/index.html') return sendText(res, 503, `the renderer is not built: run \`npm run build:web\` (looked in ${rootAbs})`)
+    return sendText(res, 404, 'not found')
+  }
+  res.writeHead(200, { 'Content-Type': MIME[extname(file)] ?? 'application/octet-stream' })
+  res.end(readFileSync(file))
+}
+
+function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  return new Promise((resolvePromise, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > maxBytes) {
+        reject(new Error(`request body over ${maxBytes} bytes`))
+        req.destroy()
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8').trim()
+      if (text === '') return resolvePromise(undefined)
+      try {
+        resolvePromise(JSON.parse(text))
+      } catch {
+        reject(new Error('request body is not valid JSON'))
+      }
+    })
+    req.on('error', reject)
+  })
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return void res.end()
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' })
+  res.end(JSON.stringify(body))
+}
+
+function sendText(res: ServerResponse, status: number, text: string): void {
+  if (res.headersSent) return void res.end()
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' })
+  res.end(text + '\n')
+}
+
+/** Where `npm run build:web` puts the renderer. */
+export function defaultStaticDir(repoRoot: string): string {
+  return join(repoRoot, 'dist-web')
+}

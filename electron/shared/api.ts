@@ -1,0 +1,343 @@
+// The API surface, defined once: for every channel, a zod schema for its argument and the type of
+// its result. Main (IPC), the web server (HTTP) and the stdio host all validate with these schemas
+// before calling the services, so the renderer is treated as untrusted everywhere.
+
+import { z } from 'zod'
+import type { ConfigField } from '../../core/config/schema'
+import type { BackendInfo, Progress } from '../../core/train/stages/types'
+import { CHANNELS, RUN_STATUS_VALUES, type BridgeMethod, type Channel, type EventName } from './channels'
+
+export { CHANNELS, CHANNEL_NAMES, EVENTS, RUN_STATUS_VALUES, isChannel, isEventName } from './channels'
+export type { BridgeMethod, Channel, EventName } from './channels'
+export type { ConfigField, BackendInfo, Progress }
+
+// ---------- argument schemas ----------
+
+const RunId = z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/, 'a run id is 1-80 letters, digits, "_", "-" or "."')
+const RunIdArgs = z.object({ id: RunId }).strict()
+const AbsPath = z.string().min(1, 'a path is required').max(4096)
+
+const RunFilter = z
+  .object({
+    experiment: z.string().max(200).optional(),
+    stage: z.string().max(100).optional(),
+    status: z.enum(RUN_STATUS_VALUES).optional(),
+    tag: z.string().max(200).optional(),
+    text: z.string().max(500).optional(),
+  })
+  .strict()
+
+const ParentArg = z
+  .object({
+    runId: RunId.optional(),
+    checkpointDir: AbsPath.optional(),
+    role: z.string().min(1).max(64),
+  })
+  .strict()
+  .refine((p) => p.runId !== undefined || p.checkpointDir !== undefined, 'a parent needs a runId or a checkpointDir')
+
+const ChatMessage = z
+  .object({
+    role: z.enum(['user', 'assistant']),
+    content: z.string().max(100_000),
+  })
+  .strict()
+
+export const ARG_SCHEMAS = {
+  'runs:list': RunFilter.default({}),
+  'runs:get': RunIdArgs,
+  'runs:metrics': z
+    .object({
+      id: RunId,
+      keys: z.array(z.string().max(200)).max(100).optional(),
+      maxPoints: z.number().int().min(10).max(100_000).default(2000),
+    })
+    .strict(),
+  'runs:compare': z
+    .object({
+      ids: z.array(RunId).min(1, 'pick at least one run').max(20),
+      keys: z.array(z.string().max(200)).max(100).optional(),
+      maxPoints: z.number().int().min(10).max(100_000).default(1000),
+    })
+    .strict(),
+  'runs:lineage': RunIdArgs,
+  'runs:delete': RunIdArgs,
+  'runs:cancel': RunIdArgs,
+  'runs:resume': RunIdArgs,
+  'runs:events': RunIdArgs,
+  'runs:samples': RunIdArgs,
+  'runs:artifacts': RunIdArgs,
+  'runs:create': z
+    .object({
+      stage: z.string().min(1, 'pick a stage').max(100),
+      config: z.record(z.string(), z.unknown()),
+      parents: z.array(ParentArg).max(8).default([]),
+      experiment: z.string().max(200).optional(),
+      name: z.string().max(200).optional(),
+      tags: z.array(z.string().max(100)).max(20).optional(),
+    })
+    .strict(),
+  'stages:list': z.object({}).strict().default({}),
+  'checkpoints:list': z.object({}).strict().default({}),
+  'datasets:list': z.object({}).strict().default({}),
+  'datasets:pick': z.object({ title: z.string().max(200).optional() }).strict().default({}),
+  'chat:generate': z
+    .object({
+      requestId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'requestId is 1-64 letters, digits, "_" or "-"'),
+      checkpoint: AbsPath,
+      system: z.string().max(20_000).optional(),
+      messages: z.array(ChatMessage).min(1, 'send at least one message').max(200),
+      temperature: z.number().min(0).max(5).default(0.8),
+      topP: z.number().gt(0).max(1).default(0.95),
+      topK: z.number().int().min(0).max(100_000).default(0),
+      maxTokens: z.number().int().min(1).max(4096).default(128),
+      seed: z.number().int().optional(),
+    })
+    .strict(),
+  'model:estimate': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
+  'system:info': z.object({}).strict().default({}),
+} satisfies Record<Channel, z.ZodType>
+
+export type ApiArgs<C extends Channel> = z.input<(typeof ARG_SCHEMAS)[C]>
+export type ParsedArgs<C extends Channel> = z.output<(typeof ARG_SCHEMAS)[C]>
+
+// ---------- result types ----------
+
+export type RunStatus = (typeof RUN_STATUS_VALUES)[number]
+
+export interface RunSummary {
+  id: string
+  name: string
+  experiment: string
+  stage: string
+  status: RunStatus
+  tags: string[]
+  /** Milliseconds since the epoch. */
+  createdAt: number
+  startedAt?: number
+  endedAt?: number
+  parentIds: string[]
+  /** Latest value of each metric (null where it was NaN or infinite). */
+  latest: Record<string, number | null>
+  /** Last progress reported by a live run. */
+  progress?: Progress
+  error?: string
+}
+
+export interface RunDetail extends RunSummary {
+  config: Record<string, unknown>
+  params: Record<string, string | number | boolean>
+  backend?: BackendInfo
+  seed?: number
+  runDir?: string
+}
+
+/** One metric as columns; values are null where the stored value was NaN or infinite. */
+export interface MetricSeries {
+  key: string
+  steps: number[]
+  values: (number | null)[]
+  /** Wall time in milliseconds since the epoch. */
+  times: number[]
+}
+
+export interface RunEvent {
+  kind: string
+  message: string
+  step?: number
+  data?: unknown
+  time: number
+}
+
+export interface RunSample {
+  step: number
+  prompt: string
+  response: string
+  scores?: Record<string, number>
+}
+
+export interface RunArtifact {
+  kind: string
+  /** Relative to the workbench home. */
+  path: string
+  absPath: string
+  bytes?: number
+  sha256?: string
+  step?: number
+  meta?: Record<string, unknown>
+}
+
+export interface Lineage {
+  parents: (RunSummary & { role?: string })[]
+  children: RunSummary[]
+}
+
+export interface CompareResult {
+  runs: RunSummary[]
+  /** Config keys whose values differ between the runs, with each run's value in order. */
+  configDiff: { key: string; values: unknown[] }[]
+  /** Per metric: each run's final and best value, in run order. */
+  metrics: { key: string; final: (number | null)[]; best: (number | null)[]; lowerIsBetter: boolean }[]
+  /** series[i] holds run i's series for the requested keys. */
+  series: MetricSeries[][]
+}
+
+export interface StageInfo {
+  name: string
+  title: string
+  description: string
+  fields: ConfigField[]
+  presets: Record<string, Record<string, unknown>>
+  parentRoles: string[]
+}
+
+export interface CheckpointInfo {
+  /** Absolute folder of the checkpoint. */
+  path: string
+  label: string
+  runId?: string
+  runName?: string
+  stage?: string
+  step?: number
+  createdAt?: number
+}
+
+export interface DatasetInfo {
+  path: string
+  name: string
+  bytes: number
+}
+
+export interface ChatResult {
+  text: string
+  tokens: number
+  stopReason: string
+  tokensPerSec: number
+}
+
+export interface ModelEstimate {
+  params: number
+  weightsBytes: number
+  /** AdamW keeps two moments per parameter. */
+  optimizerBytes: number
+  activationBytes: number
+  totalBytes: number
+  notes: string[]
+}
+
+export interface SystemInfo {
+  version: string
+  home: string
+  mode: 'desktop' | 'web'
+  platform: string
+  nodeVersion: string
+  backend: BackendInfo | null
+}
+
+export interface ApiResults {
+  'runs:list': RunSummary[]
+  'runs:get': RunDetail
+  'runs:metrics': MetricSeries[]
+  'runs:compare': CompareResult
+  'runs:lineage': Lineage
+  'runs:delete': { deleted: boolean }
+  'runs:cancel': { cancelled: boolean }
+  'runs:resume': { id: string }
+  'runs:events': RunEvent[]
+  'runs:samples': RunSample[]
+  'runs:artifacts': RunArtifact[]
+  'runs:create': { id: string }
+  'stages:list': StageInfo[]
+  'checkpoints:list': CheckpointInfo[]
+  'datasets:list': DatasetInfo[]
+  'datasets:pick': DatasetInfo | null
+  'chat:generate': ChatResult
+  'model:estimate': ModelEstimate
+  'system:info': SystemInfo
+}
+
+// ---------- events ----------
+
+export interface RunUpdateEvent {
+  id: string
+  status?: RunStatus
+  progress?: Progress
+  message?: string
+}
+
+export interface RunMetricsEvent {
+  id: string
+  step: number
+  values: Record<string, number | null>
+  time: number
+}
+
+export interface ChatTokenEvent {
+  requestId: string
+  text: string
+}
+
+export interface EventPayloads {
+  'run:update': RunUpdateEvent
+  'run:metrics': RunMetricsEvent
+  'chat:token': ChatTokenEvent
+}
+
+export type EventListener<E extends EventName> = (payload: EventPayloads[E]) => void
+
+// ---------- the two sides ----------
+
+/** What the services implement (arguments already validated and defaulted). */
+export type ApiHandlers = { [C in Channel]: (args: ParsedArgs<C>) => Promise<ApiResults[C]> }
+
+/** What the renderer sees: one typed method per channel plus `on`, which returns an unsubscribe. */
+export type WorkbenchApi = {
+  [M in BridgeMethod]: (args?: ApiArgs<(typeof CHANNELS)[M]>) => Promise<ApiResults[(typeof CHANNELS)[M]]>
+} & {
+  on<E extends EventName>(event: E, listener: EventListener<E>): () => void
+}
+
+/** Something that can receive pushed events: an IPC window, SSE clients, the stdio pipe. */
+export type EventSink = <E extends EventName>(event: E, payload: EventPayloads[E]) => void
+
+// ---------- validation ----------
+
+/** An error whose message is safe and useful to show to the user as is. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'bad_request' | 'not_found' | 'conflict' | 'forbidden' | 'internal' = 'bad_request',
+  ) {
+    super(message)
+    this.name = 'ApiError'
+  }
+}
+
+/** Validates one call's argument; a bad argument becomes an ApiError naming the field. */
+export function parseArgs<C extends Channel>(channel: C, raw: unknown): ParsedArgs<C> {
+  const schema = ARG_SCHEMAS[channel]
+  const result = schema.safeParse(raw === null ? undefined : raw)
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const where = issue.path.length > 0 ? issue.path.join('.') : 'argument'
+      return `${where}: ${issue.message}`
+    })
+    throw new ApiError(`invalid arguments for ${channel}: ${problems.join('; ')}`)
+  }
+  return result.data as ParsedArgs<C>
+}
+
+/** Validates and calls: the one path every transport (IPC, HTTP, stdio) goes through. */
+export async function dispatch(handlers: ApiHandlers, channel: string, raw: unknown): Promise<unknown> {
+  if (!(Object.values(CHANNELS) as string[]).includes(channel)) throw new ApiError(`unknown method "${channel}"`, 'not_found')
+  const c = channel as Channel
+  const args = parseArgs(c, raw)
+  const handler = handlers[c] as (a: unknown) => Promise<unknown>
+  return handler(args)
+}
+
+/** Turns any thrown value into a message for the user, hiding stack traces. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message
+  return String(error)
+}

@@ -1,0 +1,46 @@
+// The names of the API, with no imports, so that the sandboxed preload can bundle them without
+// pulling in zod. api.ts adds the argument schemas and result types for the same names.
+//
+// Each bridge method (camelCase, what the renderer calls) maps to exactly one channel
+// (`domain:verb`, what main, the web server and the services dispatch on).
+
+export const CHANNELS = {
+  runsList: 'runs:list',
+  runsGet: 'runs:get',
+  runsMetrics: 'runs:metrics',
+  runsCompare: 'runs:compare',
+  runsLineage: 'runs:lineage',
+  runsDelete: 'runs:delete',
+  runsCancel: 'runs:cancel',
+  runsResume: 'runs:resume',
+  runsEvents: 'runs:events',
+  runsSamples: 'runs:samples',
+  runsArtifacts: 'runs:artifacts',
+  runsCreate: 'runs:create',
+  stagesList: 'stages:list',
+  checkpointsList: 'checkpoints:list',
+  datasetsList: 'datasets:list',
+  datasetsPick: 'datasets:pick',
+  chatGenerate: 'chat:generate',
+  modelEstimate: 'model:estimate',
+  systemInfo: 'system:info',
+} as const
+
+export type BridgeMethod = keyof typeof CHANNELS
+export type Channel = (typeof CHANNELS)[BridgeMethod]
+export const CHANNEL_NAMES = Object.values(CHANNELS) as Channel[]
+
+/** Every status a run can have (the store's CHECK constraint). */
+export const RUN_STATUS_VALUES = ['queued', 'running', 'finished', 'failed', 'stopped', 'interrupted'] as const
+
+/** Events pushed from the services to every open window / page. */
+export const EVENTS = ['run:update', 'run:metrics', 'chat:token'] as const
+export type EventName = (typeof EVENTS)[number]
+
+export function isChannel(name: string): name is Channel {
+  return (CHANNEL_NAMES as string[]).includes(name)
+}
+
+export function isEventName(name: string): name is EventName {
+  return (EVENTS as readonly string[]).includes(name)
+}
