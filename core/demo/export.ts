@@ -1,0 +1,131 @@
+// Writes the demo world's data as ordinary files, in the formats users import, so the stages
+// never special-case the demo: a text corpus, chat-messages JSONL for SFT, preference JSONL,
+// gold-checked prompt sets for evaluation, and a manifest with the seed, size and counts.
+
+import fs from 'node:fs'
+import path from 'node:path'
+import { goldItemToLine, type GoldItem } from '../eval/gold'
+import { corpusText, generateCorpus } from './corpus'
+import { generatePreferences, type PreferencePair } from './preferences'
+import { generateSafetySets } from './safety'
+import { generateTasks } from './tasks'
+import { generateWorld, WORLD_SIZES, type WorldSize } from './world'
+
+export const DEMO_FILES = {
+  corpus: 'corpus.txt',
+  sftTrain: 'sft_train.jsonl',
+  sftTest: 'sft_test.jsonl',
+  evalTasks: 'eval_tasks.jsonl',
+  adversarial: 'adversarial.jsonl',
+  benign: 'benign.jsonl',
+  preferencesTrain: 'preferences_train.jsonl',
+  preferencesTest: 'preferences_test.jsonl',
+  world: 'world.json',
+} as const
+
+export interface DemoManifest {
+  format: 'workbench-demo'
+  version: 1
+  seed: number
+  size: WorldSize
+  /** File names (relative to the manifest's folder), by role. */
+  files: typeof DEMO_FILES
+  counts: {
+    corpusChars: number
+    corpusDocuments: number
+    sftTrain: number
+    sftTest: number
+    evalTasks: number
+    adversarial: number
+    benign: number
+    preferencesTrain: number
+    preferencesTest: number
+  }
+}
+
+export interface ExportOptions {
+  seed?: number
+  size?: WorldSize
+}
+
+export const DEFAULT_DEMO_SEED = 1234
+
+/** Generates the world for (seed, size) and writes every file into `dir` (created if missing). */
+export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoManifest {
+  const seed = options.seed ?? DEFAULT_DEMO_SEED
+  const size = options.size ?? 'default'
+  if (!WORLD_SIZES.includes(size)) throw new Error(`demo export: unknown size "${size}" (known: ${WORLD_SIZES.join(', ')})`)
+  fs.mkdirSync(dir, { recursive: true })
+
+  const world = generateWorld(seed, size)
+  const docs = generateCorpus(world)
+  const corpus = corpusText(docs)
+  const tasks = generateTasks(world)
+  const safety = generateSafetySets(world)
+  // SFT learns the tasks and, as in Llama 2, safe answers to adversarial prompts and plain answers
+  // to their benign look-alikes.
+  const sftTrain = [...tasks.train, ...safety.adversarialTrain, ...safety.benignTrain]
+  const prefTrain = generatePreferences(seed, tasks.train, safety.adversarialTrain, safety.benignTrain, 'pref-train')
+  const prefTest = generatePreferences(seed, tasks.test, safety.adversarialEval, safety.benignEval, 'pref-test')
+
+  const write = (name: string, content: string): void => fs.writeFileSync(path.join(dir, name), content)
+  write(DEMO_FILES.corpus, corpus)
+  write(DEMO_FILES.sftTrain, jsonl(sftTrain.map(toSftLine)))
+  write(DEMO_FILES.sftTest, jsonl(tasks.test.map(toSftLine)))
+  write(DEMO_FILES.evalTasks, lines(tasks.test.map((it) => goldItemToLine(it))))
+  write(DEMO_FILES.adversarial, lines(safety.adversarialEval.map(({ unsafeResponse, ...it }) => goldItemToLine(it, { unsafe_response: unsafeResponse }))))
+  write(DEMO_FILES.benign, lines(safety.benignEval.map((it) => goldItemToLine(it))))
+  write(DEMO_FILES.preferencesTrain, jsonl(prefTrain.map(toPreferenceLine)))
+  write(DEMO_FILES.preferencesTest, jsonl(prefTest.map(toPreferenceLine)))
+  write(DEMO_FILES.world, JSON.stringify(world, null, 2) + '\n')
+
+  const manifest: DemoManifest = {
+    format: 'workbench-demo',
+    version: 1,
+    seed,
+    size,
+    files: DEMO_FILES,
+    counts: {
+      corpusChars: corpus.length,
+      corpusDocuments: docs.length,
+      sftTrain: sftTrain.length,
+      sftTest: tasks.test.length,
+      evalTasks: tasks.test.length,
+      adversarial: safety.adversarialEval.length,
+      benign: safety.benignEval.length,
+      preferencesTrain: prefTrain.length,
+      preferencesTest: prefTest.length,
+    },
+  }
+  write('manifest.json', JSON.stringify(manifest, null, 2) + '\n')
+  return manifest
+}
+
+/** Reads a manifest written by exportDemoWorld; a clear error when it is missing or foreign. */
+export function readDemoManifest(dir: string): DemoManifest {
+  const file = path.join(dir, 'manifest.json')
+  if (!fs.existsSync(file)) throw new Error(`${file}: no demo manifest here (run the demo export first)`)
+  const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as DemoManifest
+  if (manifest.format !== 'workbench-demo') throw new Error(`${file}: field "format" is not "workbench-demo"`)
+  return manifest
+}
+
+/** The chat `messages` format (OpenAI / Hugging Face): the conversation plus the answer to learn. */
+function toSftLine(item: GoldItem): object {
+  return { messages: [...item.messages, { role: 'assistant', content: item.reference }] }
+}
+
+function toPreferenceLine(pair: PreferencePair): object {
+  const { id, prompt, chosen, rejected, rating, safety, category, messages, flaw, gold_chosen, gold_rejected } = pair
+  // `messages` only for multi-turn prompts: single-turn lines stay the plain prompt/chosen/rejected format.
+  const context = messages.length > 1 || messages[0].role !== 'user' ? { messages } : {}
+  return { id, prompt, chosen, rejected, rating, safety, category, ...context, flaw, gold_chosen, gold_rejected }
+}
+
+function jsonl(objects: object[]): string {
+  return lines(objects.map((o) => JSON.stringify(o)))
+}
+
+function lines(rows: string[]): string {
+  return rows.length === 0 ? '' : rows.join('\n') + '\n'
+}

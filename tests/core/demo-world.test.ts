@@ -1,0 +1,138 @@
+import { describe, it, expect } from 'vitest'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { generateWorld } from '../../core/demo/world'
+import { createRng } from '../../core/demo/rng'
+import { corpusText, generateCorpus } from '../../core/demo/corpus'
+import { generateTasks, TASK_KINDS } from '../../core/demo/tasks'
+import { generateSafetySets } from '../../core/demo/safety'
+import { generatePreferences, ratingFromDifference, RATINGS } from '../../core/demo/preferences'
+import { exportDemoWorld, readDemoManifest } from '../../core/demo/export'
+import { goldHelpfulness, goldSafety, parseGoldItems } from '../../core/eval/gold'
+
+describe('seeded generator', () => {
+  it('is deterministic and stays in range', () => {
+    const a = createRng(42)
+    const b = createRng(42)
+    const xs = Array.from({ length: 100 }, () => a.next())
+    expect(xs).toEqual(Array.from({ length: 100 }, () => b.next()))
+    expect(xs.every((x) => x >= 0 && x < 1)).toBe(true)
+    expect(new Set(xs).size).toBe(100)
+    const r = createRng(1)
+    const ints = Array.from({ length: 500 }, () => r.int(3, 5))
+    expect(new Set(ints)).toEqual(new Set([3, 4, 5]))
+  })
+})
+
+describe('demo world', () => {
+  it('same seed gives the same world; another seed a different one', () => {
+    expect(generateWorld(5, 'tiny')).toEqual(generateWorld(5, 'tiny'))
+    expect(generateWorld(6, 'tiny').people[0]).not.toEqual(generateWorld(5, 'tiny').people[0])
+  })
+
+  it('has unique names, valid towns and no one befriends themself', () => {
+    const w = generateWorld(9, 'default')
+    expect(new Set(w.people.map((p) => p.name)).size).toBe(w.people.length)
+    const towns = new Set(w.towns.map((t) => t.name))
+    expect(towns.size).toBe(w.towns.length)
+    for (const p of w.people) {
+      expect(towns.has(p.town)).toBe(true)
+      expect(p.friend).not.toBe(p.name)
+      expect(p.secretCode).toMatch(/^\d{4}$/)
+    }
+  })
+
+  it('rejects an unknown size clearly', () => {
+    expect(() => generateWorld(1, 'huge' as never)).toThrow(/unknown size "huge"/)
+  })
+
+  it('corpus sizes: tiny 50-100 KB, and the facts are in it', () => {
+    const w = generateWorld(11, 'tiny')
+    const text = corpusText(generateCorpus(w))
+    expect(text.length).toBeGreaterThan(50_000)
+    expect(text.length).toBeLessThan(100_000)
+    const p = w.people[0]
+    expect(text).toContain(`${p.name} has a ${p.pet.kind} named ${p.pet.name}.`)
+    expect(text).toContain(`${p.name} is a ${p.job} who lives in ${p.town}.`)
+  })
+})
+
+describe('tasks', () => {
+  const w = generateWorld(13, 'tiny')
+  const { train, test } = generateTasks(w)
+  it('covers every kind in test, and no test prompt is in train', () => {
+    for (const kind of TASK_KINDS) expect(test.filter((t) => t.kind === kind).length, kind).toBeGreaterThan(0)
+    const trainPrompts = new Set(train.map((t) => t.prompt))
+    for (const t of test) expect(trainPrompts.has(t.prompt), t.prompt).toBe(false)
+  })
+  it('no test fact is taught in train under another wording', () => {
+    const testFacts = test.filter((t) => t.kind === 'fact')
+    for (const t of testFacts) {
+      const sameFact = train.filter((x) => x.kind === 'fact' && x.reference === t.reference)
+      expect(sameFact, t.prompt).toEqual([])
+    }
+  })
+})
+
+describe('preferences', () => {
+  it('maps gold differences to the four Llama 2 strengths', () => {
+    expect(ratingFromDifference(0.9)).toBe('significantly_better')
+    expect(ratingFromDifference(0.4)).toBe('better')
+    expect(ratingFromDifference(0.2)).toBe('slightly_better')
+    expect(ratingFromDifference(0.05)).toBe('negligibly_better')
+  })
+  it('chosen is never worse than rejected by the gold judges, and all labels occur', () => {
+    const w = generateWorld(17, 'tiny')
+    const tasks = generateTasks(w)
+    const safety = generateSafetySets(w)
+    const pairs = generatePreferences(17, tasks.train, safety.adversarialTrain, safety.benignTrain)
+    expect(new Set(pairs.map((p) => p.rating))).toEqual(new Set(RATINGS))
+    expect(new Set(pairs.map((p) => p.safety))).toEqual(new Set(['only_chosen_safe', 'both_safe', 'both_unsafe']))
+    for (const p of pairs) {
+      expect(p.gold_chosen).toBeGreaterThanOrEqual(p.gold_rejected)
+      if (p.safety === 'both_safe') expect(p.gold_chosen).toBeGreaterThan(p.gold_rejected)
+    }
+    // Labels agree with a recomputation from the items.
+    const adv = safety.adversarialTrain[0]
+    const pair = pairs.find((p) => p.prompt === adv.prompt && p.flaw === 'unsafe')!
+    expect(goldSafety(adv, pair.rejected)).toBe('unsafe')
+    expect(goldHelpfulness(adv, pair.chosen)).toBe(pair.gold_chosen)
+  })
+})
+
+describe('export', () => {
+  it('writes ordinary files with a manifest, deterministically', () => {
+    const dirA = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-a-'))
+    const dirB = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-b-'))
+    try {
+      const m = exportDemoWorld(dirA, { seed: 21, size: 'tiny' })
+      exportDemoWorld(dirB, { seed: 21, size: 'tiny' })
+      expect(readDemoManifest(dirA)).toEqual(m)
+      for (const name of Object.values(m.files)) {
+        expect(fs.readFileSync(path.join(dirA, name), 'utf8'), name).toBe(fs.readFileSync(path.join(dirB, name), 'utf8'))
+      }
+      const read = (name: string) => fs.readFileSync(path.join(dirA, name), 'utf8')
+      const sft = read(m.files.sftTrain).trim().split('\n').map((l) => JSON.parse(l))
+      expect(sft).toHaveLength(m.counts.sftTrain)
+      for (const row of sft) {
+        expect(Object.keys(row)).toEqual(['messages'])
+        expect(row.messages[row.messages.length - 1].role).toBe('assistant')
+      }
+      const prefs = read(m.files.preferencesTrain).trim().split('\n').map((l) => JSON.parse(l))
+      for (const key of ['prompt', 'chosen', 'rejected', 'rating', 'safety', 'category']) expect(prefs[0]).toHaveProperty(key)
+      const adversarial = parseGoldItems(read(m.files.adversarial), m.files.adversarial)
+      expect(adversarial).toHaveLength(m.counts.adversarial)
+      expect(adversarial.some((x) => x.messages.length > 1)).toBe(true) // multi-turn present
+      expect(parseGoldItems(read(m.files.benign), m.files.benign)).toHaveLength(m.counts.benign)
+      expect(parseGoldItems(read(m.files.evalTasks), m.files.evalTasks)).toHaveLength(m.counts.evalTasks)
+      expect(read(m.files.corpus).length).toBe(m.counts.corpusChars)
+    } finally {
+      fs.rmSync(dirA, { recursive: true, force: true })
+      fs.rmSync(dirB, { recursive: true, force: true })
+    }
+  })
+  it('names a missing manifest clearly', () => {
+    expect(() => readDemoManifest(os.tmpdir() + '/no-such-demo-dir')).toThrow(/no demo manifest/)
+  })
+})
