@@ -1,0 +1,169 @@
+// AdamW with PyTorch semantics and the Llama 2 defaults (betas 0.9 / 0.95, eps 1e-5, weight
+// decay 0.1 on matrices only), plus gradient clipping by global norm.
+//
+// One update, for every parameter p with gradient g, at step t = 1, 2, ...
+//     p <- p * (1 - lr * wd)                    decoupled decay; only for rank >= 2 (matrices)
+//     m <- beta1 * m + (1 - beta1) * g
+//     v <- beta2 * v + (1 - beta2) * g^2
+//     p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// which is exactly torch.optim.AdamW's arithmetic. Norm weights (rank 1) are never decayed:
+// pulling an RMSNorm gain towards 0 only fights the model.
+
+import { tf } from '../backend/tf'
+
+export interface AdamWOptions {
+  /** Learning rate used when applyGradients is not given one (normally the schedule passes it). */
+  lr?: number
+  beta1?: number
+  beta2?: number
+  eps?: number
+  weightDecay?: number
+  /** Which parameters get weight decay. Default: rank >= 2. */
+  decays?: (name: string, shape: number[]) => boolean
+}
+
+/** Optimiser state for checkpoints: the step count and the two moments per parameter name. */
+export interface AdamWState {
+  step: number
+  m: Record<string, tf.Tensor>
+  v: Record<string, tf.Tensor>
+}
+
+export const ADAMW_DEFAULTS = { lr: 3e-4, beta1: 0.9, beta2: 0.95, eps: 1e-5, weightDecay: 0.1 }
+
+export class AdamW {
+  readonly options: Required<Omit<AdamWOptions, 'decays'>>
+  /** Updates applied so far (t in the bias correction is step + 1 for the next update). */
+  step = 0
+  private readonly m: Record<string, tf.Variable> = {}
+  private readonly v: Record<string, tf.Variable> = {}
+  private readonly decayed = new Set<string>()
+  /** tf.variableGrads keys gradients by the variable's internal name; map those back to ours. */
+  private readonly byVariableName = new Map<string, string>()
+
+  constructor(
+    readonly params: Record<string, tf.Variable>,
+    options: AdamWOptions = {},
+  ) {
+    const { decays, ...numbers } = options
+    this.options = { ...ADAMW_DEFAULTS, ...Object.fromEntries(Object.entries(numbers).filter(([, x]) => x !== undefined)) }
+    checkOptions(this.options)
+    const shouldDecay = decays ?? ((_name: string, shape: number[]) => shape.length >= 2)
+    for (const [name, p] of Object.entries(params)) {
+      this.m[name] = tf.variable(tf.zerosLike(p), false)
+      this.v[name] = tf.variable(tf.zerosLike(p), false)
+      if (shouldDecay(name, p.shape)) this.decayed.add(name)
+      this.byVariableName.set(p.name, name)
+    }
+  }
+
+  /** True when `name` is decayed (matrices by default). */
+  decays(name: string): boolean {
+    return this.decayed.has(name)
+  }
+
+  /**
+   * Applies one update. `grads` is keyed by parameter name (or by tf variable name, as
+   * tf.variableGrads returns it). A parameter without a gradient is left untouched this step.
+   * The caller still owns (and disposes) `grads`.
+   */
+  applyGradients(grads: Record<string, tf.Tensor>, lr = this.options.lr): void {
+    if (!Number.isFinite(lr) || lr < 0) throw new Error(`AdamW: learning rate must be a finite number >= 0, got ${lr}`)
+    const named = this.nameGradients(grads)
+    const { beta1, beta2, eps, weightDecay } = this.options
+    const t = this.step + 1
+    const stepSize = lr / (1 - beta1 ** t)
+    const sqrtBias2 = Math.sqrt(1 - beta2 ** t)
+    tf.tidy(() => {
+      for (const [name, g] of Object.entries(named)) {
+        const p = this.params[name]
+        const m = tf.add(tf.mul(this.m[name], beta1), tf.mul(g, 1 - beta1))
+        const v = tf.add(tf.mul(this.v[name], beta2), tf.mul(tf.square(g), 1 - beta2))
+        const decayedP = this.decayed.has(name) && weightDecay > 0 ? tf.mul(p, 1 - lr * weightDecay) : p
+        const denom = tf.add(tf.div(tf.sqrt(v), sqrtBias2), eps)
+        p.assign(tf.sub(decayedP, tf.mul(tf.div(m, denom), stepSize)))
+        this.m[name].assign(m)
+        this.v[name].assign(v)
+      }
+    })
+    this.step = t
+  }
+
+  /**
+   * The live state (the optimiser's own variables, not copies): read it, e.g. to save a checkpoint,
+   * but do not dispose or modify it.
+   */
+  getState(): AdamWState {
+    return { step: this.step, m: { ...this.m }, v: { ...this.v } }
+  }
+
+  /** Copies a saved state in. Every parameter needs m and v of its shape; the caller keeps `state`. */
+  setState(state: AdamWState): void {
+    if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`AdamW state: step must be an integer >= 0, got ${state.step}`)
+    const problems: string[] = []
+    for (const [name, p] of Object.entries(this.params)) {
+      for (const [which, moments] of [['m', state.m], ['v', state.v]] as const) {
+        const saved = moments[name]
+        if (!saved) problems.push(`${which} for ${name} is missing`)
+        else if (saved.shape.join(',') !== p.shape.join(',')) {
+          problems.push(`${which} for ${name} has shape [${saved.shape}], the parameter has [${p.shape}]`)
+        }
+      }
+    }
+    for (const name of new Set([...Object.keys(state.m), ...Object.keys(state.v)])) {
+      if (!(name in this.params)) problems.push(`state for unknown parameter ${name}`)
+    }
+    if (problems.length > 0) throw new Error(`AdamW state does not match the parameters:\n  - ${problems.join('\n  - ')}`)
+    for (const name of Object.keys(this.params)) {
+      this.m[name].assign(tf.cast(state.m[name], 'float32'))
+      this.v[name].assign(tf.cast(state.v[name], 'float32'))
+    }
+    this.step = state.step
+  }
+
+  dispose(): void {
+    for (const t of [...Object.values(this.m), ...Object.values(this.v)]) t.dispose()
+  }
+
+  private nameGradients(grads: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+    const named: Record<string, tf.Tensor> = {}
+    for (const [key, g] of Object.entries(grads)) {
+      const name = key in this.params ? key : this.byVariableName.get(key)
+      if (name === undefined) throw new Error(`AdamW: gradient for unknown parameter "${key}"`)
+      const p = this.params[name]
+      if (g.shape.join(',') !== p.shape.join(',')) {
+        throw new Error(`AdamW: gradient for ${name} has shape [${g.shape}], the parameter has [${p.shape}]`)
+      }
+      named[name] = g
+    }
+    return named
+  }
+}
+
+function checkOptions(o: Required<Omit<AdamWOptions, 'decays'>>): void {
+  if (!(Number.isFinite(o.lr) && o.lr >= 0)) throw new Error(`AdamW: lr must be a number >= 0, got ${o.lr}`)
+  for (const key of ['beta1', 'beta2'] as const) {
+    if (!(o[key] >= 0 && o[key] < 1)) throw new Error(`AdamW: ${key} must be in [0, 1), got ${o[key]}`)
+  }
+  if (!(o.eps > 0)) throw new Error(`AdamW: eps must be > 0, got ${o.eps}`)
+  if (!(Number.isFinite(o.weightDecay) && o.weightDecay >= 0)) throw new Error(`AdamW: weightDecay must be >= 0, got ${o.weightDecay}`)
+}
+
+/**
+ * Scales all gradients together so their global L2 norm is at most maxNorm (PyTorch's
+ * clip_grad_norm_: coefficient maxNorm / (norm + 1e-6), capped at 1). Returns new gradient
+ * tensors (the caller owns both these and the inputs) and the pre-clip norm as a scalar tensor:
+ * read it (dataSync) at log time only, so a step never waits on the device.
+ */
+export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: tf.Scalar } {
+  if (!(maxNorm > 0)) throw new Error(`clipByGlobalNorm: maxNorm must be > 0, got ${maxNorm}`)
+  return tf.tidy(() => {
+    const names = Object.keys(grads)
+    const squares = names.map((n) => tf.sum(tf.square(grads[n])))
+    const norm = tf.sqrt(squares.length > 0 ? tf.addN(squares) : tf.scalar(0)) as tf.Scalar
+    const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1)
+    const clipped: Record<string, tf.Tensor> = {}
+    for (const n of names) clipped[n] = tf.mul(grads[n], coef)
+    return { grads: clipped, norm }
+  })
+}
