@@ -1,0 +1,158 @@
+// In-memory services for tests of the transports (web server, IPC shells) and the renderer.
+// They hold a small, fixed world: two runs with metrics, one stage with a form, one checkpoint.
+// Every call is recorded so tests can assert what reached the services (after validation).
+
+import type {
+  ApiHandlers,
+  Channel,
+  EventSink,
+  MetricSeries,
+  RunDetail,
+  StageInfo,
+  WorkbenchApi,
+} from '../../electron/shared/api'
+import { CHANNELS, dispatch } from '../../electron/shared/api'
+import { EventHub } from '../../electron/server/eventHub'
+
+export interface FakeWorld {
+  handlers: ApiHandlers
+  hub: EventHub
+  calls: { channel: Channel; args: unknown }[]
+  runs: RunDetail[]
+  metrics: Map<string, MetricSeries[]>
+}
+
+export const FAKE_STAGE: StageInfo = {
+  name: 'pretrain',
+  title: 'Pretraining',
+  description: 'Next-token prediction on a text corpus.',
+  fields: [
+    { key: 'data', type: 'path', help: 'text file to train on', required: true, group: 'data' },
+    { key: 'dim', type: 'int', default: 64, min: 8, max: 4096, help: 'model width', group: 'model' },
+    { key: 'n_layers', type: 'int', default: 2, min: 1, max: 64, help: 'transformer blocks', group: 'model' },
+    { key: 'lr', type: 'float', default: 0.001, min: 0, max: 1, help: 'peak learning rate', group: 'optimiser' },
+    { key: 'schedule', type: 'enum', default: 'cosine', choices: ['cosine', 'linear', 'constant'], help: 'decay', group: 'optimiser' },
+    { key: 'tie_embeddings', type: 'bool', default: false, help: 'share input and output embeddings', group: 'model' },
+  ],
+  presets: { tiny: { dim: 32, n_layers: 2 }, small: { dim: 288, n_layers: 6 } },
+  parentRoles: [],
+}
+
+function series(key: string, n: number, f: (i: number) => number, t0: number): MetricSeries {
+  const steps = Array.from({ length: n }, (_, i) => i + 1)
+  return { key, steps, values: steps.map(f), times: steps.map((s) => t0 + s * 1000) }
+}
+
+export function createFakeWorld(): FakeWorld {
+  const hub = new EventHub()
+  const emit: EventSink = hub.emit
+  const calls: FakeWorld['calls'] = []
+  const t0 = Date.UTC(2026, 0, 1)
+  const base = { tags: [] as string[], parentIds: [] as string[], params: {}, latest: {} }
+  const runs: RunDetail[] = [
+    { ...base, id: 'run-a', name: 'tiny-a', experiment: 'demo', stage: 'pretrain', status: 'finished', createdAt: t0, startedAt: t0, endedAt: t0 + 60_000, config: { dim: 32, lr: 0.001, batch_size: 4, seq_len: 32 }, latest: { 'train/loss': 2.5 }, tags: ['baseline'] },
+    { ...base, id: 'run-b', name: 'tiny-b', experiment: 'demo', stage: 'pretrain', status: 'running', createdAt: t0 + 1000, startedAt: t0 + 1000, config: { dim: 32, lr: 0.003, batch_size: 4, seq_len: 32 }, latest: { 'train/loss': 3.1 }, progress: { step: 5, totalSteps: 20, loss: 3.1, etaSeconds: 30 } },
+    { ...base, id: 'run-c', name: 'sft-c', experiment: 'chat', stage: 'sft', status: 'interrupted', createdAt: t0 + 2000, config: { lr: 0.0001 }, parentIds: ['run-a'] },
+  ]
+  const metrics = new Map<string, MetricSeries[]>([
+    ['run-a', [series('train/loss', 20, (i) => 5 / i + 2, t0), series('eval/loss', 4, (i) => 4 / i + 2.2, t0)]],
+    ['run-b', [series('train/loss', 5, (i) => 6 / i + 2, t0)]],
+    ['run-c', []],
+  ])
+
+  function find(id: string): RunDetail {
+    const run = runs.find((r) => r.id === id)
+    if (!run) throw new Error(`no run with id "${id}"`)
+    return run
+  }
+  function summary(run: RunDetail) {
+    const { config: _c, params: _p, ...rest } = run
+    return rest
+  }
+
+  const handlers: ApiHandlers = {
+    'runs:list': async (f) =>
+      runs
+        .filter((r) => (!f.stage || r.stage === f.stage) && (!f.status || r.status === f.status) && (!f.experiment || r.experiment === f.experiment))
+        .filter((r) => (!f.tag || r.tags.includes(f.tag)) && (!f.text || (r.name + r.id).includes(f.text)))
+        .map(summary),
+    'runs:get': async ({ id }) => structuredClone(find(id)),
+    'runs:metrics': async ({ id, keys }) => (metrics.get(find(id).id) ?? []).filter((s) => !keys || keys.includes(s.key)),
+    'runs:compare': async ({ ids }) => {
+      const chosen = ids.map(find)
+      return {
+        runs: chosen.map(summary),
+        configDiff: [{ key: 'lr', values: chosen.map((r) => r.config.lr) }],
+        metrics: [{ key: 'train/loss', final: chosen.map((r) => r.latest['train/loss'] ?? null), best: chosen.map((r) => r.latest['train/loss'] ?? null), lowerIsBetter: true }],
+        series: chosen.map((r) => metrics.get(r.id) ?? []),
+      }
+    },
+    'runs:lineage': async ({ id }) => ({
+      parents: find(id).parentIds.map((p) => ({ ...summary(find(p)), role: 'base' })),
+      children: runs.filter((r) => r.parentIds.includes(id)).map(summary),
+    }),
+    'runs:delete': async ({ id }) => {
+      runs.splice(runs.indexOf(find(id)), 1)
+      return { deleted: true }
+    },
+    'runs:cancel': async ({ id }) => {
+      const run = find(id)
+      if (run.status !== 'running') throw new Error(`run ${id} is ${run.status}, not running`)
+      run.status = 'stopped'
+      emit('run:update', { id, status: 'stopped' })
+      return { cancelled: true }
+    },
+    'runs:resume': async ({ id }) => {
+      find(id).status = 'running'
+      emit('run:update', { id, status: 'running' })
+      return { id }
+    },
+    'runs:events': async () => [{ kind: 'spike', message: 'loss spike 9.1 > 3x median', step: 3, time: t0 }],
+    'runs:samples': async () => [{ step: 10, prompt: 'Once upon', response: ' a time', scores: { reward: 0.5 } }],
+    'runs:artifacts': async () => [{ kind: 'checkpoint', path: 'runs/run-a/ckpt', absPath: '/tmp/home/runs/run-a/ckpt', bytes: 2048, step: 20 }],
+    'runs:create': async (args) => {
+      const id = `run-${runs.length + 1}`
+      runs.push({ ...base, id, name: args.name ?? id, experiment: args.experiment ?? 'default', stage: args.stage, status: 'queued', createdAt: Date.now(), config: args.config })
+      metrics.set(id, [])
+      return { id }
+    },
+    'stages:list': async () => [FAKE_STAGE],
+    'checkpoints:list': async () => [{ path: '/tmp/home/runs/run-a/ckpt', label: 'tiny-a · step 20', runId: 'run-a', step: 20 }],
+    'datasets:list': async () => [{ path: '/tmp/home/datasets/tiny.txt', name: 'tiny.txt', bytes: 1000 }],
+    'datasets:pick': async () => null,
+    'chat:generate': async ({ requestId, messages }) => {
+      const words = ['Hello', ' from', ' the', ' fake', ' model']
+      for (const w of words) emit('chat:token', { requestId, text: w })
+      return { text: words.join('') + ` (${messages.length} msgs)`, tokens: words.length, stopReason: 'eos', tokensPerSec: 100 }
+    },
+    'model:estimate': async ({ config }) => {
+      const dim = typeof config.dim === 'number' ? config.dim : 64
+      const params = dim * dim * 12
+      return { params, weightsBytes: params * 4, optimizerBytes: params * 8, activationBytes: 1024, totalBytes: params * 16 + 1024, notes: [] }
+    },
+    'system:info': async () => ({ version: '0.1.0', home: '/tmp/home', mode: 'web', platform: 'linux', nodeVersion: 'v20', backend: null }),
+  }
+
+  // Record every call that got past validation.
+  for (const channel of Object.keys(handlers) as Channel[]) {
+    const inner = handlers[channel] as (a: unknown) => Promise<unknown>
+    ;(handlers as Record<string, unknown>)[channel] = async (args: unknown) => {
+      calls.push({ channel, args })
+      return inner(args)
+    }
+  }
+  return { handlers, hub, calls, runs, metrics }
+}
+
+/** A WorkbenchApi over handlers, validating like the real transports do (for renderer tests). */
+export function apiFromHandlers(handlers: ApiHandlers, hub: EventHub): WorkbenchApi {
+  const api: Record<string, unknown> = {}
+  for (const [method, channel] of Object.entries(CHANNELS)) {
+    api[method] = (args?: unknown) => dispatch(handlers, channel, args).then((r) => structuredClone(r))
+  }
+  api.on = (event: string, listener: (payload: unknown) => void) =>
+    hub.subscribe((name, payload) => {
+      if (name === event) listener(payload)
+    })
+  return api as WorkbenchApi
+}

@@ -1,0 +1,113 @@
+import { describe, it, expect, afterEach } from 'vitest'
+import NewRunView from '../../renderer/src/views/NewRunView.vue'
+import CompareView from '../../renderer/src/views/CompareView.vue'
+import ChatView from '../../renderer/src/views/ChatView.vue'
+import { mountWithFake, settle } from './helpers'
+import { route } from '../../renderer/src/lib/router'
+import { emaSmooth } from '../../renderer/src/lib/smoothing'
+import { fieldErrorsFromMessage } from '../../renderer/src/lib/configForm'
+import { FAKE_STAGE } from '../electron/fakeServices'
+
+afterEach(() => {
+  document.body.innerHTML = ''
+})
+
+describe('New run form', () => {
+  it('is generated from the stage fields, grouped, with defaults filled in', async () => {
+    const { wrapper } = await mountWithFake(NewRunView)
+    const legends = wrapper.findAll('legend').map((l) => l.text())
+    expect(legends).toEqual(['data', 'model', 'optimiser'])
+    expect((wrapper.find('#f-dim').element as HTMLInputElement).value).toBe('64')
+    expect((wrapper.find('#f-schedule').element as HTMLSelectElement).value).toBe('cosine')
+  })
+
+  it('shows a message next to each invalid field and blocks submit', async () => {
+    const { wrapper, world } = await mountWithFake(NewRunView)
+    expect(wrapper.find('[data-test="error-data"]').text()).toBe('is required')
+    await wrapper.find('#f-dim').setValue('abc')
+    await wrapper.find('#f-lr').setValue('2')
+    expect(wrapper.find('[data-test="error-dim"]').text()).toContain('expected a number')
+    expect(wrapper.find('[data-test="error-lr"]').text()).toBe('must be <= 1, got 2')
+    expect(wrapper.find('[data-test="start"]').attributes('disabled')).toBeDefined()
+    await wrapper.find('form').trigger('submit')
+    await settle()
+    expect(world.calls.some((c) => c.channel === 'runs:create')).toBe(false)
+  })
+
+  it('applies a preset, previews the model size and starts the run', async () => {
+    const { wrapper, world } = await mountWithFake(NewRunView)
+    await wrapper.find('[data-test="preset-tiny"]').trigger('click')
+    expect((wrapper.find('#f-dim').element as HTMLInputElement).value).toBe('32')
+    await wrapper.find('#f-data').setValue('/tmp/home/datasets/tiny.txt')
+    await wrapper.find('[data-test="name"]').setValue('my run')
+    await new Promise((r) => setTimeout(r, 350)) // the preview waits for typing to stop
+    await settle()
+    expect(wrapper.find('[data-test="estimate-params"]').text()).toBe('12.3k')
+    await wrapper.find('form').trigger('submit')
+    await settle()
+    const create = world.calls.find((c) => c.channel === 'runs:create')
+    expect(create?.args).toMatchObject({
+      stage: 'pretrain',
+      name: 'my run',
+      config: { data: '/tmp/home/datasets/tiny.txt', dim: 32, n_layers: 2, lr: 0.001, schedule: 'cosine', tie_embeddings: false },
+    })
+    expect(route.name).toBe('run')
+  })
+
+  it('maps a server-side config error back onto its field', () => {
+    const message = 'invalid config:\n  - dim: must be divisible by n_heads\n  - other: x'
+    expect(fieldErrorsFromMessage(message, FAKE_STAGE.fields)).toEqual({ dim: 'must be divisible by n_heads' })
+  })
+})
+
+describe('Compare screen', () => {
+  it('lists differing config keys and final/best metrics, best highlighted', async () => {
+    const { wrapper } = await mountWithFake(CompareView, { ids: ['run-a', 'run-b'] })
+    expect(wrapper.find('[data-test="config-diff"]').text()).toContain('lr')
+    expect(wrapper.find('[data-test="config-diff"]').text()).toContain('0.003')
+    const best = wrapper.find('[data-test="compare-metrics"] td.best')
+    expect(best.text()).toContain('2.5')
+    expect(wrapper.find('[data-test="compare-chart"]')).attributes('data-points')).toBe('25')
+  })
+
+  it('explains what to do with no runs picked', async () => {
+    const { wrapper } = await mountWithFake(CompareView, { ids: [] })
+    expect(wrapper.find('[data-test="error"]').text()).toContain('Pick runs to compare')
+  })
+})
+
+describe('Chat playground', () => {
+  it('streams the reply and keeps the conversation', async () => {
+    const { wrapper, world } = await mountWithFake(ChatView)
+    await wrapper.find('[data-test="system"]').setValue('Be brief.')
+    await wrapper.find('[data-test="prompt"]').setValue('Hi there')
+    await wrapper.find('form.chat-input').trigger('submit')
+    await settle()
+    const messages = wrapper.findAll('[data-test="message"]')
+    expect(messages).toHaveLength(2)
+    expect(messages[1].text()).toContain('Hello from the fake model (1 msgs)')
+    const call = world.calls.find((c) => c.channel === 'chat:generate')
+    expect(call?.args).toMatchObject({ checkpoint: '/tmp/home/runs/run-a/ckpt', system: 'Be brief.', messages: [{ role: 'user', content: 'Hi there' }] })
+  })
+
+  it('asks two models in side-by-side mode', async () => {
+    const { wrapper, world } = await mountWithFake(ChatView)
+    await wrapper.find('[data-test="side-by-side"]').setValue(true)
+    await wrapper.find('[data-test="prompt"]').setValue('Hello')
+    await wrapper.find('form.chat-input').trigger('submit')
+    await settle()
+    expect(world.calls.filter((c) => c.channel === 'chat:generate')).toHaveLength(2)
+    expect(wrapper.find('[data-test="pane-1"]').findAll('[data-test="message"]')).toHaveLength(2)
+  })
+})
+
+describe('EMA smoothing', () => {
+  it('matches TensorBoard: debiased, gaps kept', () => {
+    expect(emaSmooth([1, 1, 1], 0.9)).toEqual([1, 1, 1].map(() => expect.closeTo(1, 10)))
+    const s = emaSmooth([0, 10, null, 10], 0.5)
+    expect(s[0]).toBeCloseTo(0)
+    expect(s[1]).toBeCloseTo((0.5 * 0.5 * 0 + 0.5 * 10) / 0.75)
+    expect(s[2]).toBeNull()
+    expect(emaSmooth([3, 4], 0)).toEqual([3, 4])
+  })
+})

@@ -1,0 +1,99 @@
+import { describe, it, expect, afterEach } from 'vitest'
+import RunsView from '../../renderer/src/views/RunsView.vue'
+import RunDetailView from '../../renderer/src/views/RunDetailView.vue'
+import { mountWithFake, settle } from './helpers'
+import { route } from '../../renderer/src/lib/router'
+
+afterEach(() => {
+  document.body.innerHTML = ''
+})
+
+describe('Runs screen', () => {
+  it('lists every run with an honest status badge', async () => {
+    const { wrapper } = await mountWithFake(RunsView)
+    const rows = wrapper.findAll('[data-test="run-row"]')
+    expect(rows.map((r) => r.attributes('data-run-id'))).toEqual(['run-a', 'run-b', 'run-c'])
+    expect(rows[2].find('[data-test="status"]').text()).toBe('interrupted')
+    expect(rows[1].text()).toContain('5/20')
+  })
+
+  it('filters by status through the API', async () => {
+    const { wrapper, world } = await mountWithFake(RunsView)
+    await wrapper.find('[data-test="filter-status"]').setValue('finished')
+    await settle()
+    expect(world.calls.at(-1)).toEqual({ channel: 'runs:list', args: { status: 'finished' } })
+    expect(wrapper.findAll('[data-test="run-row"]')).toHaveLength(1)
+  })
+
+  it('enables Compare once runs are ticked and opens it with their ids', async () => {
+    const { wrapper } = await mountWithFake(RunsView)
+    const compare = wrapper.find('[data-test="compare"]')
+    expect(compare.attributes('disabled')).toBeDefined()
+    const boxes = wrapper.findAll('input[type="checkbox"]')
+    await boxes[0].setValue(true)
+    await boxes[1].setValue(true)
+    expect(compare.text()).toBe('Compare (2)')
+    await compare.trigger('click')
+    expect(route.name).toBe('compare')
+    expect(route.query.ids).toBe('run-a,run-b')
+  })
+
+  it('patches a row when a run:update event arrives', async () => {
+    const { wrapper, world } = await mountWithFake(RunsView)
+    world.hub.emit('run:update', { id: 'run-b', progress: { step: 9, totalSteps: 20 } })
+    await settle()
+    expect(wrapper.find('[data-run-id="run-b"]').text()).toContain('9/20')
+  })
+
+  it('shows a readable error instead of a blank table when the API fails', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    world.handlers['runs:list'] = async () => {
+      throw new Error('database is locked')
+    }
+    const { wrapper } = await mountWithFake(RunsView, {}, world)
+    expect(wrapper.find('[data-test="error"]').text()).toContain('database is locked')
+  })
+})
+
+describe('Run detail screen', () => {
+  it('shows charts with the stored points and appends live ones', async () => {
+    const { wrapper, world } = await mountWithFake(RunDetailView, { id: 'run-b' })
+    const loss = wrapper.find('[data-metric="train/loss"]')
+    // raw + smoothed series, 5 points each
+    expect(loss.attributes('data-points')).toBe('10')
+    world.hub.emit('run:metrics', { id: 'run-b', step: 6, values: { 'train/loss': 2.9, 'train/lr': 0.001 }, time: Date.now() })
+    world.hub.emit('run:metrics', { id: 'other', step: 6, values: { 'train/loss': 99 }, time: Date.now() })
+    await settle()
+    expect(wrapper.find('[data-metric="train/loss"]').attributes('data-points')).toBe('12')
+    expect(wrapper.find('[data-metric="train/lr"]').attributes('data-points')).toBe('1')
+  })
+
+  it('shows progress with ETA and cancels a running run', async () => {
+    const { wrapper, world } = await mountWithFake(RunDetailView, { id: 'run-b' })
+    expect(wrapper.find('[data-test="progress"]').text()).toContain('step 5 / 20 (25%)')
+    expect(wrapper.find('[data-test="progress"]').text()).toContain('ETA 30s')
+    await wrapper.find('[data-test="cancel"]').trigger('click')
+    await settle()
+    expect(world.calls.some((c) => c.channel === 'runs:cancel')).toBe(true)
+    expect(wrapper.find('[data-test="status"]').text()).toBe('stopped')
+    expect(wrapper.find('[data-test="resume"]').exists()).toBe(true)
+  })
+
+  it('lists events, artifacts and clickable lineage', async () => {
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-c' })
+    await wrapper.find('[data-test="tab-events"]').trigger('click')
+    expect(wrapper.find('[data-test="events"]').text()).toContain('loss spike')
+    await wrapper.find('[data-test="tab-artifacts"]').trigger('click')
+    expect(wrapper.find('[data-test="artifacts"]').text()).toContain('2.0 KB')
+    await wrapper.find('[data-test="tab-lineage"]').trigger('click')
+    const link = wrapper.find('[data-test="lineage"] a')
+    expect(link.text()).toBe('tiny-a')
+    expect(link.attributes('href')).toBe('#/runs/run-a')
+  })
+
+  it('says so when the run does not exist', async () => {
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'nope' })
+    expect(wrapper.find('[data-test="error"]').text()).toContain('no run with id "nope"')
+  })
+})
