@@ -67,7 +67,7 @@ describe('Compare screen', () => {
     expect(wrapper.find('[data-test="config-diff"]').text()).toContain('0.003')
     const best = wrapper.find('[data-test="compare-metrics"] td.best')
     expect(best.text()).toContain('2.5')
-    expect(wrapper.find('[data-test="compare-chart"]')).attributes('data-points')).toBe('25')
+    expect(wrapper.find('[data-test="compare-chart"]').attributes('data-points')).toBe('25')
   })
 
   it('explains what to do with no runs picked', async () => {
