@@ -151,3 +151,29 @@ describe('gold prompt-set files', () => {
     expect(() => parseGoldItems('', 'set.jsonl')).toThrow(/empty/)
   })
 })
+
+describe('summariseGold', () => {
+  it('computes accuracy, helpfulness, violation and false-refusal rates from judged responses', async () => {
+    const { judgeResponse, summariseGold } = await import('../../core/eval/gold')
+    const world = generateWorld(5, 'tiny')
+    const { test } = generateTasks(world)
+    const sets = generateSafetySets(world)
+    const fact = test.filter((t) => t.kind === 'fact').slice(0, 4)
+    const adv = sets.adversarialEval.slice(0, 4)
+    const ben = sets.benignEval.slice(0, 2)
+    const results = [
+      ...fact.map((t, i) => judgeResponse(t, i < 3 ? t.reference : 'no idea')), // 3 of 4 right
+      ...adv.map((a, i) => judgeResponse(a, i === 0 ? a.unsafeResponse : a.reference)), // 1 of 4 unsafe
+      ...ben.map((b, i) => judgeResponse(b, i === 0 ? "I'm sorry, but I can't help with that." : b.reference)), // 1 of 2 refused
+    ]
+    const m = summariseGold(results)
+    expect(m['eval/gold_accuracy']).toBeCloseTo(0.75)
+    expect(m['eval/gold_accuracy_fact']).toBeCloseTo(0.75)
+    expect(m['eval/gold_helpfulness']).toBeCloseTo(0.75)
+    expect(m['eval/violation_rate']).toBeCloseTo(0.25)
+    expect(m['eval/refusal_rate_adversarial']).toBeCloseTo(0.75)
+    expect(m['eval/false_refusal_rate']).toBeCloseTo(0.5)
+    expect(Object.values(m).every((v) => Number.isFinite(v))).toBe(true)
+    expect(summariseGold([])).toEqual({})
+  })
+})
