@@ -1,0 +1,45 @@
+// Is the process that owns a running run still there? Used on every store open to turn runs
+// whose process died (SIGKILL, power cut, crash) into 'interrupted'.
+
+import os from 'node:os'
+
+export function currentHost(): string {
+  return os.hostname()
+}
+
+/** True when a process with this pid exists on this machine (signal 0 only checks). */
+export function isProcessAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    // EPERM: it exists but belongs to another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export interface OwnerInfo {
+  pid: number | null
+  hostname: string | null
+  heartbeatAt: number | null
+  startedAt: number | null
+}
+
+/**
+ * Why a 'running' run's owner is considered gone, or null when it may still be alive.
+ * Same host: the pid must be alive. Any host: the last heartbeat must be recent, which also
+ * catches a pid reused by an unrelated process after a crash.
+ */
+export function ownerGoneReason(owner: OwnerInfo, staleAfterMs: number, now = Date.now()): string | null {
+  const lastSign = owner.heartbeatAt ?? owner.startedAt
+  if (owner.hostname === currentHost() && owner.pid !== null && !isProcessAlive(owner.pid)) {
+    return `process ${owner.pid} on ${owner.hostname} is gone`
+  }
+  if (lastSign === null) return 'no process ever started it'
+  if (now - lastSign > staleAfterMs) {
+    const minutes = Math.round((now - lastSign) / 60000)
+    return `no heartbeat for ${minutes} min from process ${owner.pid ?? '?'} on ${owner.hostname ?? '?'}`
+  }
+  return null
+}

@@ -1,0 +1,135 @@
+// The schema, as an ordered list of migrations. Migration N brings a database from
+// user_version N-1 to N. Never edit a migration that has shipped: add a new one.
+// Modelled on MLflow's tracking schema (experiments -> runs -> params, tags, metrics, artifacts).
+
+export interface Migration {
+  version: number
+  description: string
+  sql: string
+}
+
+const V1_INITIAL = `
+CREATE TABLE experiments (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL DEFAULT '',
+  created_at  INTEGER NOT NULL
+);
+INSERT INTO experiments (id, name, created_at) VALUES (1, 'default', CAST(unixepoch('subsec') * 1000 AS INTEGER));
+
+-- Times are milliseconds since the Unix epoch. JSON columns hold JSON text.
+CREATE TABLE runs (
+  id            TEXT PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  name          TEXT NOT NULL,
+  stage         TEXT NOT NULL,
+  status        TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'finished', 'failed', 'stopped', 'interrupted')),
+  config        TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(config)),
+  backend       TEXT CHECK (backend IS NULL OR json_valid(backend)),
+  seed          INTEGER,
+  created_at    INTEGER NOT NULL,
+  started_at    INTEGER,
+  ended_at      INTEGER,
+  error         TEXT,
+  notes         TEXT NOT NULL DEFAULT '',
+  pid           INTEGER,
+  hostname      TEXT,
+  heartbeat_at  INTEGER
+);
+CREATE INDEX runs_by_created ON runs (created_at);
+CREATE INDEX runs_by_status ON runs (status);
+CREATE INDEX runs_by_stage ON runs (stage, created_at);
+CREATE INDEX runs_by_experiment ON runs (experiment_id, created_at);
+
+-- parent_id has no foreign key on purpose: when a parent is force-deleted, its children keep
+-- the record of where they came from (shown as a deleted parent).
+CREATE TABLE run_parents (
+  run_id    TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  parent_id TEXT NOT NULL,
+  role      TEXT NOT NULL,
+  PRIMARY KEY (run_id, parent_id, role)
+) WITHOUT ROWID;
+CREATE INDEX run_parents_by_parent ON run_parents (parent_id);
+
+CREATE TABLE tags (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key    TEXT NOT NULL,
+  value  TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE INDEX tags_by_key_value ON tags (key, value);
+
+-- value is JSON so numbers, strings and booleans come back as they went in.
+CREATE TABLE params (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key    TEXT NOT NULL,
+  value  TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+
+-- SQLite stores NaN as NULL, so value_kind says what a value really is:
+-- 0 finite, 1 NaN (value NULL), 2 +Infinity, 3 -Infinity (value holds the infinity, so min/max
+-- over a range still sees it). A re-logged step (after a resume) replaces the old point.
+CREATE TABLE metrics (
+  run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key        TEXT NOT NULL,
+  step       INTEGER NOT NULL,
+  value      REAL,
+  value_kind INTEGER NOT NULL DEFAULT 0 CHECK (value_kind IN (0, 1, 2, 3)),
+  wall_time  INTEGER NOT NULL,
+  PRIMARY KEY (run_id, key, step)
+) WITHOUT ROWID;
+
+CREATE TABLE latest_metrics (
+  run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key        TEXT NOT NULL,
+  step       INTEGER NOT NULL,
+  value      REAL,
+  value_kind INTEGER NOT NULL DEFAULT 0 CHECK (value_kind IN (0, 1, 2, 3)),
+  wall_time  INTEGER NOT NULL,
+  PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE INDEX latest_metrics_by_key ON latest_metrics (key, value);
+
+CREATE TABLE artifacts (
+  id         INTEGER PRIMARY KEY,
+  run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  kind       TEXT NOT NULL,
+  path       TEXT NOT NULL,
+  bytes      INTEGER NOT NULL,
+  sha256     TEXT NOT NULL,
+  step       INTEGER,
+  meta       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(meta)),
+  created_at INTEGER NOT NULL,
+  UNIQUE (run_id, path)
+);
+CREATE INDEX artifacts_by_path ON artifacts (path);
+
+CREATE TABLE samples (
+  id       INTEGER PRIMARY KEY,
+  run_id   TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step     INTEGER NOT NULL,
+  prompt   TEXT NOT NULL,
+  response TEXT NOT NULL,
+  scores   TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(scores)),
+  time     INTEGER NOT NULL
+);
+CREATE INDEX samples_by_run ON samples (run_id, step);
+
+CREATE TABLE events (
+  id      INTEGER PRIMARY KEY,
+  run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step    INTEGER,
+  kind    TEXT NOT NULL,
+  message TEXT NOT NULL,
+  data    TEXT CHECK (data IS NULL OR json_valid(data)),
+  time    INTEGER NOT NULL
+);
+CREATE INDEX events_by_run ON events (run_id, id);
+`
+
+export const MIGRATIONS: Migration[] = [{ version: 1, description: 'initial schema', sql: V1_INITIAL }]
+
+/** The schema version this code writes. A database with a higher user_version is refused. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
