@@ -6,6 +6,7 @@ import path from 'node:path'
 import type { BackendInfo } from '../train/stages/types'
 import { tf } from './tf'
 import { registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum'
+import { registerFastUnpackWasm } from './kernels/unpack'
 
 export type BackendPreference = 'auto' | 'node-gpu' | 'node' | 'wasm' | 'cpu'
 export const BACKEND_PREFERENCES: BackendPreference[] = ['auto', 'node-gpu', 'node', 'wasm', 'cpu']
@@ -89,6 +90,7 @@ async function initWasm(): Promise<BackendInfo> {
   const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))
   wasm.setWasmPaths(distDir + path.sep)
   registerUnsortedSegmentSumWasm()
+  registerFastUnpackWasm()
   const listenersBefore = processErrorListeners()
   const ok = await tf.setBackend('wasm')
   removeListenersAddedSince(listenersBefore)
@@ -113,8 +115,8 @@ async function initCpu(): Promise<BackendInfo> {
 type ErrorListener = (...args: unknown[]) => void
 function processErrorListeners(): Record<'uncaughtException' | 'unhandledRejection', ErrorListener[]> {
   return {
-    uncaughtException: process.listeners('uncaughtException') as ErrorListener[],
-    unhandledRejection: process.listeners('unhandledRejection') as ErrorListener[],
+    uncaughtException: process.listeners('uncaughtException') as unknown as ErrorListener[],
+    unhandledRejection: process.listeners('unhandledRejection') as unknown as ErrorListener[],
   }
 }
 
@@ -124,9 +126,10 @@ function processErrorListeners(): Record<'uncaughtException' | 'unhandledRejecti
  * error. Removing them restores Node's normal behaviour; tfjs does not need them.
  */
 function removeListenersAddedSince(before: ReturnType<typeof processErrorListeners>): void {
-  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
-    for (const listener of process.listeners(event) as ErrorListener[]) {
-      if (!before[event].includes(listener)) process.removeListener(event, listener)
+  const events = ['uncaughtException', 'unhandledRejection'] as const
+  for (const event of events) {
+    for (const listener of process.listeners(event as 'uncaughtException') as ErrorListener[]) {
+      if (!before[event].includes(listener)) process.removeListener(event as 'uncaughtException', listener)
     }
   }
 }

@@ -44,22 +44,32 @@ export function weightShapes(cfg: LlamaConfig): Record<string, [number] | [numbe
 /** x / rms(x) * weight over the last axis. x: [N, D], weight: [D]. */
 export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
   const meanSquare = tf.mean(tf.square(x), 1, true) // [N, 1]
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), weight) // [N, D]
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), weight) as tf.Tensor2D // [N, D]
 }
 
 /**
  * Rotary position embedding in Hugging Face's rotate_half layout: each head's first half and second
- * half form the pairs. x: [B*T, H*hd] for positions startPos..startPos+T-1 of each sequence.
+ * half form the pairs. x: [B*T, H*hd]; cos, sin: [1, T, 1, hd] for this chunk's positions.
  * out = x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] done as x @ R (a signed
  * permutation matrix) so it stays one fast 2-D matmul and needs no slices.
  */
-export function applyRope(x: tf.Tensor2D, rope: RopeTables, batch: number, seq: number, nHeads: number, startPos: number): tf.Tensor2D {
-  const hd = rope.headDim
-  const cos = tf.reshape(tf.slice(rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]) // [1, T, 1, hd]
-  const sin = tf.reshape(tf.slice(rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd])
-  const rotated = tf.reshape(tf.matMul(tf.reshape(x, [-1, hd]), rope.rotateHalf), [batch, seq, nHeads, hd])
+export function applyRope(x: tf.Tensor2D, pos: Positions, nHeads: number): tf.Tensor2D {
+  const { batch, seq } = pos
+  const hd = pos.cos.shape[3]
+  const rotated = tf.reshape(tf.matMul(tf.reshape(x, [-1, hd]), pos.rotateHalf), [batch, seq, nHeads, hd])
   const x4 = tf.reshape(x, [batch, seq, nHeads, hd]) // [B, T, H, hd]
-  return tf.reshape(tf.add(tf.mul(x4, cos), tf.mul(rotated, sin)), [batch * seq, nHeads * hd])
+  return tf.reshape(tf.add(tf.mul(x4, pos.cos), tf.mul(rotated, pos.sin)), [batch * seq, nHeads * hd])
+}
+
+/** What every layer needs about this chunk's positions, computed once per forward pass. */
+export interface Positions {
+  batch: number
+  seq: number
+  startPos: number
+  cos: tf.Tensor4D // [1, T, 1, hd]
+  sin: tf.Tensor4D // [1, T, 1, hd]
+  rotateHalf: tf.Tensor2D // [hd, hd]
+  mask: tf.Tensor2D // [rep*T, Tk]
 }
 
 /** silu(x @ gate^T) * (x @ up^T) @ down^T. x: [N, D]. */
@@ -105,7 +115,7 @@ export function causalMask(seq: number, keys: number, startPos: number, keyStart
 export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor2D): tf.Tensor3D {
   const scale = 1 / Math.sqrt(q.shape[2])
   const scores = batchMatMul(tf.mul(q, scale), tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
-  const probs = tf.softmax(tf.add(scores, mask)) // [G, rep*T, Tk]
+  const probs = tf.softmax(tf.add(scores, mask)) as tf.Tensor3D // [G, rep*T, Tk]
   return batchMatMul(probs, v) // [G, rep*T, hd]
 }
 
@@ -211,9 +221,10 @@ export class Llama {
     this.checkInput(tokens, cache, start)
     const out = tf.tidy(() => {
       const ids = tf.reshape(tf.cast(tokens, 'int32'), [batch * seq]) as tf.Tensor1D // [N]
+      const pos = this.positions(batch, seq, start, cache)
       let x = gatherRows(this.w('model.embed_tokens.weight'), ids) // [N, D]
       for (let layer = 0; layer < this.config.n_layers; layer++) {
-        x = this.block(layer, x, batch, seq, start, cache)
+        x = this.block(layer, x, pos, cache)
       }
       const normed = rmsNorm(x, this.w1('model.norm.weight'), this.config.norm_eps)
       return tf.reshape(normed, [batch, seq, this.config.dim]) as tf.Tensor3D
@@ -274,26 +285,26 @@ export class Llama {
   // -------------------------------------------------------------------------------------------
 
   /** One pre-norm transformer block: x + attn(norm(x)), then + mlp(norm(x)). x: [N, D]. */
-  private block(layer: number, x: tf.Tensor2D, batch: number, seq: number, startPos: number, cache?: KVCache): tf.Tensor2D {
+  private block(layer: number, x: tf.Tensor2D, pos: Positions, cache?: KVCache): tf.Tensor2D {
     const p = `model.layers.${layer}`
     const eps = this.config.norm_eps
     const attnIn = rmsNorm(x, this.w1(`${p}.input_layernorm.weight`), eps)
-    const h = tf.add(x, this.selfAttention(layer, attnIn, batch, seq, startPos, cache)) // [N, D]
+    const h = tf.add(x, this.selfAttention(layer, attnIn, pos, cache)) as tf.Tensor2D // [N, D]
     const mlpIn = rmsNorm(h, this.w1(`${p}.post_attention_layernorm.weight`), eps)
     const mlp = swiglu(mlpIn, this.w(`${p}.mlp.gate_proj.weight`), this.w(`${p}.mlp.up_proj.weight`), this.w(`${p}.mlp.down_proj.weight`))
     return tf.add(h, mlp)
   }
 
-  private selfAttention(layer: number, x: tf.Tensor2D, batch: number, seq: number, startPos: number, cache?: KVCache): tf.Tensor2D {
+  private selfAttention(layer: number, x: tf.Tensor2D, pos: Positions, cache?: KVCache): tf.Tensor2D {
     const { n_heads: nHeads, n_kv_heads: nKv } = this.config
+    const { batch, seq } = pos
     const hd = headDim(this.config)
     const p = `model.layers.${layer}.self_attn`
-    const q = applyRope(linear(x, this.w(`${p}.q_proj.weight`)), this.rope, batch, seq, nHeads, startPos) // [N, H*hd]
-    const kNew = applyRope(linear(x, this.w(`${p}.k_proj.weight`)), this.rope, batch, seq, nKv, startPos) // [N, Hkv*hd]
+    const q = applyRope(linear(x, this.w(`${p}.q_proj.weight`)), pos, nHeads) // [N, H*hd]
+    const kNew = applyRope(linear(x, this.w(`${p}.k_proj.weight`)), pos, nKv) // [N, Hkv*hd]
     const vNew = linear(x, this.w(`${p}.v_proj.weight`)) // [N, Hkv*hd]
     let k = tf.transpose(tf.reshape(kNew, [batch, seq, nKv, hd]), [0, 2, 1, 3]) as tf.Tensor4D // [B, Hkv, T, hd]
     let v = tf.transpose(tf.reshape(vNew, [batch, seq, nKv, hd]), [0, 2, 1, 3]) as tf.Tensor4D
-    let keyStart = startPos
     if (cache) {
       const past = cache.get(layer)
       if (past) {
@@ -301,18 +312,32 @@ export class Llama {
         v = tf.concat([past.v, v], 2)
       }
       cache.set(layer, k, v)
-      keyStart = 0
     }
     const keys = k.shape[2]
-    const rep = nHeads / nKv
-    const mask = causalMask(seq, keys, startPos, keyStart, rep) // [rep*T, Tk]
     const out = attention(
       groupQueries(q, batch, seq, nHeads, nKv, hd), // [B*Hkv, rep*T, hd]
       tf.reshape(k, [batch * nKv, keys, hd]),
       tf.reshape(v, [batch * nKv, keys, hd]),
-      mask,
+      pos.mask, // [rep*T, Tk]
     )
     return linear(ungroupHeads(out, batch, seq, nHeads, hd), this.w(`${p}.o_proj.weight`)) // [N, D]
+  }
+
+  /** RoPE rows and the causal mask for positions startPos..startPos+seq-1 (keys from 0 with a cache). */
+  private positions(batch: number, seq: number, startPos: number, cache?: KVCache): Positions {
+    const hd = headDim(this.config)
+    const rep = this.config.n_heads / this.config.n_kv_heads
+    const keyStart = cache ? 0 : startPos
+    const keys = cache ? startPos + seq : seq
+    return {
+      batch,
+      seq,
+      startPos,
+      cos: tf.reshape(tf.slice(this.rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
+      sin: tf.reshape(tf.slice(this.rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
+      rotateHalf: this.rope.rotateHalf,
+      mask: causalMask(seq, keys, startPos, keyStart, rep),
+    }
   }
 
   private checkInput(tokens: tf.Tensor2D, cache: KVCache | undefined, start: number): void {

@@ -11,7 +11,8 @@ interface WasmBackendLike {
 }
 
 function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
-  const { x, segmentIds } = args.inputs
+  const x = args.inputs.x as tf.TensorInfo
+  const segmentIds = args.inputs.segmentIds as tf.TensorInfo
   const numSegments = args.attrs?.numSegments as number
   const backend = args.backend as WasmBackendLike
   if (segmentIds.shape.length !== 1 || segmentIds.shape[0] !== x.shape[0]) {

@@ -3,13 +3,14 @@
 // pure-JS cpu version of it was measured at 20 s for one embedding gradient. tf.scatterND sums
 // duplicate ids, which is exactly the gradient of a lookup.
 import { tf } from '../../backend/tf'
+import { customOp } from './customOp'
 
 export function gatherRows(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   if (ids.dtype !== 'int32') throw new Error(`gatherRows: ids must be int32, got ${ids.dtype}`)
   const [rows, width] = table.shape
   // ids goes through save(): a tensor only captured by the closure may be freed by an inner
   // tf.tidy before the backward pass runs.
-  const op = tf.customGrad((tableIn: tf.Tensor, idsIn: tf.Tensor, save: tf.GradSaveFunc) => {
+  const op = customOp(([tableIn, idsIn], save) => {
     save([idsIn])
     const value = tf.gather(tableIn, idsIn) // [N, width]
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {

@@ -3,16 +3,22 @@
 // tf.matMul(x, w, false, true) and the gradients autograd derives use flags and fall to a loop about
 // 10x slower. So every matmul here is 2-D with explicit transposes.
 import { tf } from '../../backend/tf'
+import { customOp } from './customOp'
+
+/** Up to this many rows, y = x W^T uses tfjs's transposeB flag (measured on wasm, bench/model.ts). */
+const FEW_ROWS = 8
 
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   if (x.shape[1] !== w.shape[1]) {
     throw new Error(`linear: input width ${x.shape[1]} does not match weight [${w.shape}] ([out, in])`)
   }
-  const op = tf.customGrad((xIn: tf.Tensor, wIn: tf.Tensor, save: tf.GradSaveFunc) => {
+  const op = customOp(([xIn, wIn], save) => {
     const x2 = xIn as tf.Tensor2D // [N, in]
     const w2 = wIn as tf.Tensor2D // [out, in]
     save([x2, w2])
-    const value = tf.matMul(x2, tf.transpose(w2)) // [N, out]
+    // For a few rows (token-by-token decoding) the flagged matmul is several times cheaper than
+    // transposing (and XNNPACK re-packing) the whole weight; for many rows the fast path wins.
+    const value = x2.shape[0] <= FEW_ROWS ? tf.matMul(x2, w2, false, true) : tf.matMul(x2, tf.transpose(w2)) // [N, out]
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws] = saved as tf.Tensor2D[]
       const dy2 = dy as tf.Tensor2D // [N, out]

@@ -3,6 +3,7 @@
 // Why: autograd through logSoftmax + a float oneHot is slower, and tf.oneHot straight to float32
 // gave garbage values on wasm (TFJS-NOTES.md), so the one-hot is built as int32 and cast.
 import { tf } from '../../backend/tf'
+import { customOp } from './customOp'
 
 export function targetLogProbs(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
   const [rows, vocab] = logits.shape
@@ -10,7 +11,7 @@ export function targetLogProbs(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Te
   if (targets.dtype !== 'int32') throw new Error(`targetLogProbs: targets must be int32, got ${targets.dtype}`)
   // targets goes through the op's inputs and save() because a tensor only captured by the closure
   // may be freed by an inner tf.tidy before the backward pass runs.
-  const op = tf.customGrad((logitsIn: tf.Tensor, targetsIn: tf.Tensor, save: tf.GradSaveFunc) => {
+  const op = customOp(([logitsIn, targetsIn], save) => {
     const x = logitsIn as tf.Tensor2D // [N, V]
     const logZ = tf.logSumExp(x, 1, true) // [N, 1]
     const onehot = tf.cast(tf.oneHot(targetsIn as tf.Tensor1D, vocab), 'float32') // [N, V], oneHot is int32 here
