@@ -80,26 +80,26 @@ describe('web server', () => {
   it('calls the services and returns their result', async () => {
     const res = await api('runs:get', { id: 'run-a' })
     expect(res.status).toBe(200)
-    const body = await res.json()
+    const body = (await res.json()) as { ok: boolean; result?: { name: string }; error?: string }
     expect(body.ok).toBe(true)
-    expect(body.result.name).toBe('tiny-a')
+    expect(body.result?.name).toBe('tiny-a')
   })
 
   it('rejects bad arguments with a readable 400', async () => {
     const res = await api('runs:get', { id: 42 })
     expect(res.status).toBe(400)
-    const body = await res.json()
+    const body = (await res.json()) as { ok: boolean; result?: { name: string }; error?: string }
     expect(body.ok).toBe(false)
     expect(body.error).toMatch(/invalid arguments for runs:get: id:/)
     const notJson = await fetch(`http://127.0.0.1:${server.port}/api/runs:list`, { method: 'POST', headers: { 'x-workbench-token': server.token }, body: '{oops' })
     expect(notJson.status).toBe(400)
-    expect((await notJson.json()).error).toMatch(/not valid JSON/)
+    expect(((await notJson.json()) as { error: string }).error).toMatch(/not valid JSON/)
   })
 
   it('reports service errors as messages, and unknown methods as 404', async () => {
     const res = await api('runs:get', { id: 'missing' })
     expect(res.status).toBe(500)
-    expect((await res.json()).error).toMatch(/no run with id "missing"/)
+    expect(((await res.json()) as { error: string }).error).toMatch(/no run with id "missing"/)
     expect((await api('runs:explode', {})).status).toBe(404)
   })
 

@@ -1,0 +1,82 @@
+// Electron main: one window (contextIsolation, sandbox, no nodeIntegration), IPC handlers that
+// validate their argument and forward it to the services process, and events pushed back to the
+// window. Training never runs here: the services process starts one worker process per run.
+
+import { app, BrowserWindow, dialog, ipcMain } from 'electron'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { CHANNEL_NAMES, errorMessage, parseArgs, type Channel } from '../shared/api'
+import { hardenSession } from './security'
+import { ServicesProcess } from './servicesProcess'
+
+const here = fileURLToPath(new URL('.', import.meta.url))
+let services: ServicesProcess | null = null
+
+function createWindow(): BrowserWindow {
+  const window = new BrowserWindow({
+    width: 1360,
+    height: 880,
+    title: 'Workbench',
+    show: false,
+    webPreferences: {
+      preload: join(here, '../preload/index.cjs'),
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      spellcheck: false,
+    },
+  })
+  window.once('ready-to-show', () => window.show())
+  if (process.env.ELECTRON_RENDERER_URL) void window.loadURL(process.env.ELECTRON_RENDERER_URL)
+  else void window.loadFile(join(here, '../renderer/index.html'))
+  return window
+}
+
+function sendToWindows(event: string, payload: unknown): void {
+  for (const w of BrowserWindow.getAllWindows()) if (!w.isDestroyed()) w.webContents.send(event, payload)
+}
+
+/** One handler per channel: validate here (the renderer is untrusted), then forward. */
+function registerHandlers(): void {
+  for (const channel of CHANNEL_NAMES) {
+    ipcMain.handle(channel, async (_event, raw: unknown) => {
+      try {
+        const args = parseArgs(channel as Channel, raw)
+        return await services!.call(channel, args)
+      } catch (error) {
+        // Only the message crosses to the renderer: no stack traces in the UI.
+        throw new Error(errorMessage(error))
+      }
+    })
+  }
+}
+
+async function pickFile(title: string): Promise<string | null> {
+  const window = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0]
+  const options = { title, properties: ['openFile' as const], filters: [{ name: 'Data', extensions: ['txt', 'jsonl', 'json', 'md', 'csv'] }, { name: 'All files', extensions: ['*'] }] }
+  const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options)
+  return result.canceled ? null : (result.filePaths[0] ?? null)
+}
+
+app.whenReady().then(() => {
+  hardenSession()
+  services = new ServicesProcess({
+    appRoot: app.getAppPath(),
+    home: process.env.WORKBENCH_HOME,
+    onEvent: sendToWindows,
+    onPick: pickFile,
+    onExit: (message) => dialog.showErrorBox('Workbench', message),
+  })
+  registerHandlers()
+  createWindow()
+  app.on('activate', () => {
+    if (BrowserWindow.getAllWindows().length === 0) createWindow()
+  })
+})
+
+app.on('window-all-closed', () => {
+  if (process.platform !== 'darwin') app.quit()
+})
+app.on('before-quit', () => services?.stop())

@@ -1,0 +1,116 @@
+// The chat playground's engine: loads checkpoints (kept warm, two at most, for side-by-side),
+// builds the chat prompt with the tokenizer's role tokens, and streams decoded text as tokens are
+// sampled. Generations run one at a time: tfjs uses the whole CPU for one anyway.
+
+import path from 'node:path'
+import { tf } from '../../core/backend/tf'
+import { initBackend, backendPreference } from '../../core/backend/index'
+import { readHfFolder } from '../../core/model/hf'
+import { Llama } from '../../core/model/llama'
+import { generate } from '../../core/model/generate'
+import { Tokenizer } from '../../core/tokenizer'
+import type { BackendInfo } from '../../core/train/stages/types'
+import { ApiError, type ChatResult, type ParsedArgs } from '../shared/api'
+
+interface Loaded {
+  dir: string
+  model: Llama
+  tokenizer: Tokenizer
+}
+
+const MAX_LOADED = 2
+
+export class ChatEngine {
+  private loaded: Loaded[] = []
+  private queue: Promise<unknown> = Promise.resolve()
+  backend: BackendInfo | null = null
+
+  constructor(private readonly options: { backend?: string } = {}) {}
+
+  generate(args: ParsedArgs<'chat:generate'>, onText: (text: string) => void): Promise<ChatResult> {
+    const next = this.queue.then(() => this.generateNow(args, onText))
+    this.queue = next.catch(() => undefined)
+    return next
+  }
+
+  private async generateNow(args: ParsedArgs<'chat:generate'>, onText: (text: string) => void): Promise<ChatResult> {
+    if (!this.backend) this.backend = await initBackend(backendPreference(this.options.backend))
+    const { model, tokenizer } = this.load(path.resolve(args.checkpoint))
+    const prompt = chatPrompt(tokenizer, args.system, args.messages, model.config.max_seq_len - Math.min(args.maxTokens, model.config.max_seq_len >> 1))
+    const maxNewTokens = Math.max(0, Math.min(args.maxTokens, model.config.max_seq_len - prompt.length))
+    const ids: number[] = []
+    let shown = ''
+    const started = performance.now()
+    const result = await generate(model, prompt, {
+      maxNewTokens,
+      temperature: args.temperature,
+      topP: args.topP,
+      topK: args.topK > 0 ? args.topK : undefined,
+      seed: args.seed ?? Math.floor(Math.random() * 2 ** 31),
+      stopIds: [tokenizer.special.end_of_turn, tokenizer.special.eos],
+      onToken: (id) => {
+        ids.push(id)
+        // Decode the whole reply each time and send what is new, holding back an incomplete
+        // UTF-8 character (decoded as U+FFFD) until its next byte arrives.
+        const text = tokenizer.decode(ids, { skipSpecial: true })
+        if (text.endsWith('\uFFFD')) return
+        if (text.length > shown.length && text.startsWith(shown)) onText(text.slice(shown.length))
+        shown = text
+      },
+    })
+    const seconds = (performance.now() - started) / 1000
+    return {
+      text: tokenizer.decode(result.ids, { skipSpecial: true }),
+      tokens: result.ids.length,
+      stopReason: result.stoppedBy === 'stop' ? 'end of turn' : result.stoppedBy === 'length' ? 'max tokens' : 'aborted',
+      tokensPerSec: seconds > 0 ? result.ids.length / seconds : 0,
+    }
+  }
+
+  /** A checkpoint's model and tokenizer, from the cache or read from disk. */
+  private load(dir: string): Loaded {
+    const hit = this.loaded.find((l) => l.dir === dir)
+    if (hit) return hit
+    let folder
+    try {
+      folder = readHfFolder(dir)
+    } catch (error) {
+      throw new ApiError(`cannot load the checkpoint ${dir}: ${(error as Error).message}`)
+    }
+    if (!folder.tokenizerPath) throw new ApiError(`${dir} has no tokenizer.json, so it cannot be chatted with`)
+    const tensors = Object.fromEntries(Object.entries(folder.weights).map(([name, raw]) => [name, tf.tensor(raw.data, raw.shape, raw.dtype)]))
+    let model: Llama
+    try {
+      model = Llama.fromWeights(folder.config, tensors)
+    } finally {
+      Object.values(tensors).forEach((t) => t.dispose())
+    }
+    const entry = { dir, model, tokenizer: Tokenizer.load(folder.tokenizerPath) }
+    this.loaded.unshift(entry)
+    for (const old of this.loaded.splice(MAX_LOADED)) old.model.dispose()
+    return entry
+  }
+
+  dispose(): void {
+    for (const l of this.loaded) l.model.dispose()
+    this.loaded = []
+  }
+}
+
+/**
+ * The chat layout with the tokenizer's role tokens:
+ *   <s> <|system|> ... <|end|> <|user|> ... <|end|> <|assistant|> ... <|end|> ... <|assistant|>
+ * Oldest turns are dropped first when the conversation does not fit in `budget` tokens.
+ */
+export function chatPrompt(tokenizer: Tokenizer, system: string | undefined, messages: { role: 'user' | 'assistant'; content: string }[], budget: number): number[] {
+  const s = tokenizer.special
+  const head = [s.bos, ...(system ? [s.system, ...tokenizer.encode(system), s.end_of_turn] : [])]
+  const turns = messages.map((m) => [m.role === 'user' ? s.user : s.assistant, ...tokenizer.encode(m.content), s.end_of_turn])
+  const tail = [s.assistant]
+  let first = 0
+  const length = () => head.length + turns.slice(first).reduce((n, t) => n + t.length, 0) + tail.length
+  while (first < turns.length - 1 && length() > budget) first += 1
+  const ids = [...head, ...turns.slice(first).flat(), ...tail]
+  // A single message longer than the context: keep its end (the part next to the reply).
+  return ids.length > budget ? [s.bos, ...ids.slice(ids.length - budget + 1)] : ids
+}
