@@ -1,0 +1,58 @@
+// The batch shape the training loop consumes, and its conversion to tensors. Data readers
+// (core/data) produce these as flat typed arrays; the loop turns them into tensors inside its tidy.
+import { tf } from '../backend/tf'
+
+/** One micro-batch: B sequences of T tokens, row-major. */
+export interface Batch {
+  tokens: Int32Array // [B*T]
+  targets: Int32Array // [B*T] (next tokens)
+  /** 1 where the target carries loss, 0 elsewhere (SFT: assistant tokens only). Absent = all 1. */
+  mask?: Float32Array // [B*T]
+  batchSize: number
+  seqLen: number
+}
+
+/**
+ * Where training batches come from. `cursor` is a plain JSON value that, passed back to
+ * `restore`, makes `next()` continue with exactly the batch that would have come next.
+ */
+export interface BatchSource {
+  /** The next micro-batch, or null when the data is exhausted (finite sources only). */
+  next(): Batch | null
+  cursor(): unknown
+  restore(cursor: unknown): void
+}
+
+export interface BatchTensors {
+  tokens: tf.Tensor2D // [B, T] int32
+  targets: tf.Tensor2D // [B, T] int32
+  mask?: tf.Tensor2D // [B, T] float32
+}
+
+/** Creates the tensors of a batch; call inside a tidy so they are freed with the step. */
+export function batchTensors(batch: Batch): BatchTensors {
+  const shape: [number, number] = [batch.batchSize, batch.seqLen]
+  return {
+    tokens: tf.tensor2d(batch.tokens, shape, 'int32'),
+    targets: tf.tensor2d(batch.targets, shape, 'int32'),
+    mask: batch.mask ? tf.tensor2d(batch.mask, shape, 'float32') : undefined,
+  }
+}
+
+/** Number of tokens that carry loss in a batch. */
+export function trainableTokens(batch: Batch): number {
+  if (!batch.mask) return batch.batchSize * batch.seqLen
+  let count = 0
+  for (const m of batch.mask) if (m > 0) count++
+  return count
+}
+
+/** Checks the arrays agree with the declared shape; a mismatch is a bug in the reader, said plainly. */
+export function checkBatch(batch: Batch): string | null {
+  const n = batch.batchSize * batch.seqLen
+  if (batch.tokens.length !== n) return `tokens has ${batch.tokens.length} values, expected ${batch.batchSize}x${batch.seqLen}`
+  if (batch.targets.length !== n) return `targets has ${batch.targets.length} values, expected ${n}`
+  if (batch.mask && batch.mask.length !== n) return `mask has ${batch.mask.length} values, expected ${n}`
+  if (trainableTokens(batch) === 0) return 'no token in the batch carries loss (the mask is all zero)'
+  return null
+}

@@ -1,0 +1,422 @@
+// The one supervised training loop, shared by pretraining, SFT and (later) reward models. The
+// stages differ only in where batches come from and which loss they minimise; everything else
+// (AdamW, warmup + cosine schedule, clipping, gradient accumulation, the bad-batch guard,
+// evaluation, samples, checkpoints, resume) lives here once.
+//
+// Per optimiser step:
+//   1. take grad_accum micro-batches from the source (malformed ones are skipped and recorded),
+//   2. in ONE tf.tidy: sum the gradients of the micro-batches, read loss and gradient norm,
+//      ask the spike guard, and (when the batch is good) clip and apply AdamW,
+//   3. every log_every / eval_every / sample_every / checkpoint_every steps: metrics, validation,
+//      generations, a checkpoint (keep last K + best by eval loss).
+// Resuming restores weights, optimiser moments, step, data cursor, guard state and the metric
+// accumulators, so the resumed curve continues exactly as if the run had never stopped.
+import fs from 'node:fs'
+import path from 'node:path'
+import { tf } from '../backend/tf'
+import type { StageContext } from './stages/types'
+import type { TrainingSettings } from './stages/common'
+import { batchTensors, checkBatch, type Batch, type BatchSource, type BatchTensors } from './batches'
+import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity'
+import { AdamW, clipByGlobalNorm } from './adamw'
+import { lrAt } from './schedule'
+import { SpikeGuard, type SpikeGuardState } from './spikeGuard'
+import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint'
+import { generate } from '../model/generate'
+import type { Llama } from '../model/llama'
+import type { Tokenizer } from '../tokenizer'
+
+export interface LoopOptions {
+  ctx: StageContext
+  model: Llama
+  tokenizer: Tokenizer
+  settings: TrainingSettings
+  train: BatchSource
+  /** Fixed validation batches (the same every evaluation). Empty = no evaluation. */
+  evalBatches: Batch[]
+  /** Mean loss of a batch; defaults to the language-model loss with the batch's mask. */
+  lossOf?: (model: Llama, t: BatchTensors) => tf.Scalar
+  /** Token ids of prompts to sample from every sample_every steps (e.g. chat-formatted prompts). */
+  samplePrompts: number[][]
+  /** Stored with every checkpoint (workbench.json). */
+  stage: string
+  runConfig: Record<string, unknown>
+}
+
+export interface LoopResult {
+  stopped: boolean
+  step: number
+  tokensSeen: number
+  /** Mean train loss of the last logged interval. */
+  trainLoss: number
+  lastEval?: PerplexityResult
+  bestEvalLoss?: number
+  checkpointDir?: string
+  bestCheckpointDir?: string
+  tokensPerSec: number
+  skippedBatches: number
+}
+
+/** Everything besides weights and optimiser moments needed to continue a run exactly. */
+export interface TrainerState {
+  step: number
+  tokensSeen: number
+  /** Micro-batches taken from the source so far (the index named in skip events). */
+  batchIndex: number
+  cursor: unknown
+  guard: SpikeGuardState | null
+  skippedBatches: number
+  /** Accumulated since the last metrics log: [sum of loss, sum of grad norm, good steps]. */
+  logAccum: [number, number, number]
+  bestEvalLoss: number | null
+  bestCheckpoint: string | null
+  /** Checkpoint folders kept on disk, oldest first (absolute). */
+  checkpoints: string[]
+}
+
+const CHECKPOINTS_FOLDER = 'checkpoints'
+
+/** Runs the loop until max_steps, the end of the data, or ctx.signal aborts. */
+export async function trainLoop(opts: LoopOptions): Promise<LoopResult> {
+  const { ctx, model, settings: s } = opts
+  const lossOf = opts.lossOf ?? ((m: Llama, t: BatchTensors) => m.loss(t.tokens, t.targets, t.mask))
+  // In a tidy so the zero tensors the moments start from are freed (the variables keep their data).
+  const optimizer = tf.tidy(
+    () => new AdamW(model.weights, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay }),
+  )
+  const guard = new SpikeGuard({ zScore: s.spikeZScore, maxConsecutive: s.maxBadInRow })
+  let state = freshState(opts.train)
+  if (ctx.resumeFrom) state = resumeFrom(ctx.resumeFrom, opts, optimizer, guard)
+
+  const lossOfModel = (t: BatchTensors) => lossOf(model, t)
+  let lastEval: PerplexityResult | undefined
+  let trainLoss = NaN
+  let lastCheckpoint: string | undefined
+  const speed = new SpeedMeter()
+
+  while (state.step < s.maxSteps) {
+    if (ctx.signal.aborted) {
+      lastCheckpoint = checkpoint(opts, optimizer, guard, state, lastEval)
+      ctx.log(`stopped at step ${state.step}; checkpoint ${lastCheckpoint}`)
+      return result(true)
+    }
+    const micro = takeMicroBatches(opts, state)
+    if (micro.length === 0) {
+      ctx.log(`the training data ran out at step ${state.step}`)
+      break
+    }
+    const step = state.step + 1
+    // lrAt counts updates from 0; our steps count from 1.
+    const lr = lrAt(step - 1, { peak: s.lr, warmupSteps: Math.min(s.warmupSteps, s.maxSteps), totalSteps: s.maxSteps, minRatio: s.minLrRatio })
+    const outcome = trainStep(micro, lr, lossOfModel, optimizer, guard, s)
+    state.step = step
+    state.tokensSeen += micro.reduce((n, b) => n + b.batchSize * b.seqLen, 0)
+    state.cursor = opts.train.cursor()
+    state.guard = guard.getState()
+    speed.add(micro.reduce((n, b) => n + b.batchSize * b.seqLen, 0))
+    recordOutcome(ctx, state, outcome, step)
+
+    if (step % s.logEvery === 0 || step === s.maxSteps) {
+      trainLoss = logTrainMetrics(ctx, state, step, lr, speed.tokensPerSec())
+    }
+    ctx.progress({
+      step,
+      totalSteps: s.maxSteps,
+      loss: Number.isFinite(outcome.loss) ? outcome.loss : undefined,
+      tokensPerSec: speed.tokensPerSec(),
+      etaSeconds: speed.secondsPerStep() * (s.maxSteps - step),
+    })
+    const last = step === s.maxSteps
+    if (opts.evalBatches.length > 0 && (last || (s.evalEvery > 0 && step % s.evalEvery === 0))) {
+      lastEval = evaluate(opts, lossOfModel, step)
+    }
+    if (s.sampleCount > 0 && (last || (s.sampleEvery > 0 && step % s.sampleEvery === 0))) {
+      await logSamples(opts, step)
+    }
+    if (!last && s.checkpointEvery > 0 && step % s.checkpointEvery === 0) {
+      lastCheckpoint = checkpoint(opts, optimizer, guard, state, lastEval)
+    }
+    // Let the event loop run so SIGTERM handlers (the AbortSignal) and stdout writes get through.
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  if (opts.evalBatches.length > 0 && lastEval === undefined) lastEval = evaluate(opts, lossOfModel, state.step)
+  lastCheckpoint = checkpoint(opts, optimizer, guard, state, lastEval)
+  return result(false)
+
+  function result(stopped: boolean): LoopResult {
+    optimizer.dispose()
+    return {
+      stopped,
+      step: state.step,
+      tokensSeen: state.tokensSeen,
+      trainLoss,
+      lastEval,
+      bestEvalLoss: state.bestEvalLoss ?? undefined,
+      checkpointDir: lastCheckpoint,
+      bestCheckpointDir: state.bestCheckpoint ?? lastCheckpoint,
+      tokensPerSec: speed.tokensPerSec(),
+      skippedBatches: state.skippedBatches,
+    }
+  }
+}
+
+function freshState(train: BatchSource): TrainerState {
+  return {
+    step: 0,
+    tokensSeen: 0,
+    batchIndex: 0,
+    cursor: train.cursor(),
+    guard: null,
+    skippedBatches: 0,
+    logAccum: [0, 0, 0],
+    bestEvalLoss: null,
+    bestCheckpoint: null,
+    checkpoints: [],
+  }
+}
+
+/** Loads weights, optimiser moments and trainer state from a checkpoint of this same run. */
+function resumeFrom(dir: string, opts: LoopOptions, optimizer: AdamW, guard: SpikeGuard): TrainerState {
+  const loaded = loadCheckpoint(dir)
+  try {
+    if (!loaded.trainerState) throw new Error(`checkpoint ${dir} has no trainer_state.json, so it cannot be resumed`)
+    if (!loaded.optimizer) throw new Error(`checkpoint ${dir} has no optimizer state, so it cannot be resumed`)
+    for (const [name, variable] of Object.entries(opts.model.weights)) {
+      const saved = loaded.tensors[name]
+      if (!saved) throw new Error(`checkpoint ${dir} lacks weight ${name}`)
+      if (saved.shape.join(',') !== variable.shape.join(',')) {
+        throw new Error(`checkpoint ${dir}: ${name} has shape [${saved.shape}], the model has [${variable.shape}]`)
+      }
+      variable.assign(saved)
+    }
+    optimizer.setState(loaded.optimizer)
+  } finally {
+    loaded.dispose()
+  }
+  const state = loaded.trainerState as unknown as TrainerState
+  opts.train.restore(state.cursor)
+  if (state.guard !== null) guard.setState(state.guard)
+  opts.ctx.log(`resumed from ${dir} at step ${state.step}`)
+  return state
+}
+
+/** Takes grad_accum batches; malformed ones are skipped with an event naming the batch index. */
+function takeMicroBatches(opts: LoopOptions, state: TrainerState): Batch[] {
+  const micro: Batch[] = []
+  let malformedInRow = 0
+  while (micro.length < opts.settings.gradAccum) {
+    const batch = opts.train.next()
+    if (batch === null) break
+    const index = state.batchIndex++
+    const problem = checkBatch(batch)
+    if (problem === null) {
+      micro.push(batch)
+      malformedInRow = 0
+      continue
+    }
+    state.skippedBatches++
+    opts.ctx.tracker.logEvent('skip', `batch ${index} skipped: ${problem}`, { batch: index, reason: problem }, state.step + 1)
+    if (++malformedInRow >= opts.settings.maxBadInRow) {
+      throw new Error(`training stopped: ${malformedInRow} unusable batches in a row (last, batch ${index}: ${problem})`)
+    }
+  }
+  return micro
+}
+
+interface StepOutcome {
+  loss: number
+  gradNorm: number
+  applied: boolean
+  reason?: string
+  /** Set by the guard when too many batches in a row were bad. */
+  stopReason?: string
+}
+
+/**
+ * One optimiser step in one tidy: summed gradients of the micro-batches (so the update equals that
+ * of one big batch), then the guard's verdict, then clipping and AdamW. Loss and gradient norm are
+ * read here because the guard must decide before the update is applied.
+ */
+function trainStep(
+  micro: Batch[],
+  lr: number,
+  lossOf: (t: BatchTensors) => tf.Scalar,
+  optimizer: AdamW,
+  guard: SpikeGuard,
+  s: TrainingSettings,
+): StepOutcome {
+  return tf.tidy(() => {
+    let gradSum: Record<string, tf.Tensor> | null = null
+    let lossSum: tf.Tensor = tf.scalar(0)
+    for (const batch of micro) {
+      const { value, grads } = tf.variableGrads(() => lossOf(batchTensors(batch)))
+      lossSum = tf.add(lossSum, value)
+      gradSum = gradSum === null ? grads : addGrads(gradSum, grads)
+    }
+    const scale = 1 / micro.length
+    const grads = scaleGrads(gradSum!, scale)
+    const meanLoss = tf.mul(lossSum, scale)
+    const { grads: clipped, norm } = clipByGlobalNorm(grads, s.gradClip > 0 ? s.gradClip : Infinity)
+    const [loss, gradNorm] = tf.stack([meanLoss, norm]).dataSync() as Float32Array
+    const verdict = guard.check(loss, gradNorm)
+    if (verdict.skip) return { loss, gradNorm, applied: false, reason: verdict.reason, stopReason: verdict.stopReason }
+    optimizer.applyGradients(clipped, lr)
+    return { loss, gradNorm, applied: true }
+  })
+}
+
+function addGrads(a: Record<string, tf.Tensor>, b: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {}
+  for (const name of Object.keys(a)) out[name] = tf.add(a[name], b[name])
+  return out
+}
+
+function scaleGrads(g: Record<string, tf.Tensor>, factor: number): Record<string, tf.Tensor> {
+  if (factor === 1) return g
+  const out: Record<string, tf.Tensor> = {}
+  for (const name of Object.keys(g)) out[name] = tf.mul(g[name], factor)
+  return out
+}
+
+/** Counts good and skipped steps; too many skips in a row stops the run with the reason. */
+function recordOutcome(ctx: StageContext, state: TrainerState, outcome: StepOutcome, step: number): void {
+  if (outcome.applied) {
+    state.logAccum[0] += outcome.loss
+    state.logAccum[1] += outcome.gradNorm
+    state.logAccum[2] += 1
+    return
+  }
+  state.skippedBatches++
+  const first = state.batchIndex - 1
+  ctx.tracker.logEvent(
+    'skip',
+    `step ${step} skipped: ${outcome.reason} (loss ${outcome.loss}, grad norm ${outcome.gradNorm})`,
+    { batch: first, loss: outcome.loss, grad_norm: outcome.gradNorm, reason: outcome.reason },
+    step,
+  )
+  if (outcome.stopReason) {
+    throw new Error(`training stopped at step ${step}, ${outcome.stopReason}; lower lr or check the data`)
+  }
+}
+
+/** Logs the interval's mean train loss and grad norm plus lr, speed, tokens and memory. */
+function logTrainMetrics(ctx: StageContext, state: TrainerState, step: number, lr: number, tokensPerSec: number): number {
+  const [lossSum, normSum, count] = state.logAccum
+  const loss = count > 0 ? lossSum / count : NaN
+  ctx.tracker.logMetrics(step, {
+    'train/loss': loss,
+    'train/grad_norm': count > 0 ? normSum / count : NaN,
+    'train/lr': lr,
+    'train/tokens_per_s': tokensPerSec,
+    'train/tokens_seen': state.tokensSeen,
+    'sys/memory': Math.round(process.memoryUsage().rss / (1024 * 1024)),
+  })
+  state.logAccum = [0, 0, 0]
+  return loss
+}
+
+function evaluate(opts: LoopOptions, lossOf: (t: BatchTensors) => tf.Scalar, step: number): PerplexityResult {
+  const evalResult = evaluatePerplexity(opts.evalBatches, lossOf)
+  opts.ctx.tracker.logMetrics(step, { 'eval/loss': evalResult.loss, 'eval/perplexity': evalResult.perplexity })
+  opts.ctx.log(`step ${step}: eval loss ${evalResult.loss.toFixed(4)}, perplexity ${evalResult.perplexity.toFixed(2)}`)
+  return evalResult
+}
+
+/** A few generations, seeded by (seed, step) so a resumed run samples the same text. */
+async function logSamples(opts: LoopOptions, step: number): Promise<void> {
+  const { settings: s, tokenizer, model } = opts
+  const prompts = opts.samplePrompts.slice(0, s.sampleCount)
+  for (const [i, ids] of prompts.entries()) {
+    const room = model.config.max_seq_len - ids.length
+    if (room <= 0) continue
+    const out = await generate(model, ids, {
+      maxNewTokens: Math.min(s.sampleTokens, room),
+      temperature: 0.8,
+      topK: 40,
+      seed: s.seed * 100_003 + step * 31 + i,
+      stopIds: [tokenizer.special.eos, tokenizer.special.end_of_turn],
+    })
+    opts.ctx.tracker.logSample({ step, prompt: tokenizer.decode(ids), response: tokenizer.decode(out.ids) })
+  }
+}
+
+/**
+ * Saves a checkpoint of the current step and keeps the last K plus the best by eval loss; older
+ * ones are removed through the tracker (which deletes their files and artifact rows).
+ */
+function checkpoint(
+  opts: LoopOptions,
+  optimizer: AdamW,
+  guard: SpikeGuard,
+  state: TrainerState,
+  lastEval: PerplexityResult | undefined,
+): string {
+  const { ctx } = opts
+  const dir = path.join(ctx.runDir, CHECKPOINTS_FOLDER, `step-${String(state.step).padStart(7, '0')}`)
+  state.guard = guard.getState()
+  const evalLoss = lastEval?.loss
+  const isBest = evalLoss !== undefined && (state.bestEvalLoss === null || evalLoss < state.bestEvalLoss)
+  if (isBest) {
+    state.bestEvalLoss = evalLoss
+    state.bestCheckpoint = dir
+  }
+  if (!state.checkpoints.includes(dir)) state.checkpoints.push(dir)
+  const removable = prune(state, opts.settings.keepLast)
+  ctx.tracker.flush()
+  saveCheckpoint(dir, {
+    config: opts.model.config,
+    weights: opts.model.weights,
+    tokenizer: opts.tokenizer,
+    optimizer: optimizer.getState(),
+    trainerState: state,
+    runConfig: opts.runConfig,
+    stage: opts.stage,
+    runId: ctx.runId,
+  })
+  ctx.tracker.logArtifact({
+    kind: 'checkpoint',
+    path: dir,
+    step: state.step,
+    meta: { eval_loss: evalLoss ?? null, best: isBest },
+  })
+  // Delete old checkpoints only after the new one is safely on disk.
+  for (const old of removable) {
+    if (fs.existsSync(old)) ctx.tracker.removeArtifact(old)
+  }
+  ctx.tracker.flush()
+  return dir
+}
+
+/** Drops the oldest checkpoints beyond keepLast, except the best; returns the folders to delete. */
+function prune(state: TrainerState, keepLast: number): string[] {
+  const recent = state.checkpoints.slice(-keepLast)
+  const keep = new Set([...recent, ...(state.bestCheckpoint ? [state.bestCheckpoint] : [])])
+  const removable = state.checkpoints.filter((c) => !keep.has(c))
+  state.checkpoints = state.checkpoints.filter((c) => keep.has(c))
+  return removable
+}
+
+/** Tokens per second over the last few steps (wall time, including data loading). */
+class SpeedMeter {
+  private readonly window: { time: number; tokens: number }[] = [{ time: performance.now(), tokens: 0 }]
+
+  add(tokens: number): void {
+    this.window.push({ time: performance.now(), tokens })
+    if (this.window.length > 21) this.window.shift()
+  }
+
+  tokensPerSec(): number {
+    const seconds = this.elapsed()
+    const tokens = this.window.slice(1).reduce((n, w) => n + w.tokens, 0)
+    return seconds > 0 ? tokens / seconds : 0
+  }
+
+  secondsPerStep(): number {
+    const steps = this.window.length - 1
+    return steps > 0 ? this.elapsed() / steps : 0
+  }
+
+  private elapsed(): number {
+    return (this.window[this.window.length - 1].time - this.window[0].time) / 1000
+  }
+}
