@@ -81,9 +81,10 @@ export async function trainLoop(opts: LoopOptions): Promise<LoopResult> {
   const { ctx, model, settings: s } = opts
   const lossOf = opts.lossOf ?? ((m: Llama, t: BatchTensors) => m.loss(t.tokens, t.targets, t.mask))
   // In a tidy so the zero tensors the moments start from are freed (the variables keep their data).
-  const optimizer = tf.tidy(
-    () => new AdamW(model.weights, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay }),
-  )
+  let optimizer!: AdamW
+  tf.tidy(() => {
+    optimizer = new AdamW(model.weights, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay })
+  })
   const guard = new SpikeGuard({ zScore: s.spikeZScore, maxConsecutive: s.maxBadInRow })
   let state = freshState(opts.train)
   if (ctx.resumeFrom) state = resumeFrom(ctx.resumeFrom, opts, optimizer, guard)
