@@ -14,6 +14,7 @@ export const BACKEND_PREFERENCES: BackendPreference[] = ['auto', 'node-gpu', 'no
 const require = createRequire(import.meta.url)
 let current: BackendInfo | null = null
 let currentPreference: BackendPreference | null = null
+const warned = new Set<string>()
 
 /** Reads the preference: the argument, else WORKBENCH_BACKEND, else 'auto'. */
 export function backendPreference(pref?: string): BackendPreference {
@@ -34,10 +35,10 @@ export async function initBackend(pref?: BackendPreference): Promise<BackendInfo
   if (current && (pref === undefined || wanted === currentPreference)) return current
   const order: BackendPreference[] = wanted === 'auto' ? ['node-gpu', 'node', 'wasm', 'cpu'] : [wanted]
   const failures: string[] = []
+  let chosen: BackendInfo | null = null
   for (const candidate of order) {
     try {
-      current = await tryBackend(candidate)
-      currentPreference = wanted
+      chosen = await tryBackend(candidate)
       break
     } catch (err) {
       failures.push(`${candidate}: ${firstLine(err)}`)
@@ -45,15 +46,18 @@ export async function initBackend(pref?: BackendPreference): Promise<BackendInfo
       if (wanted !== 'auto' && (candidate === 'node-gpu' || candidate === 'node')) order.push('wasm', 'cpu')
     }
   }
-  if (!current) throw new Error(`no tfjs backend could be initialised:\n  ${failures.join('\n  ')}`)
-  // One warning when a wanted native backend was unavailable (a quiet note in auto mode would hide
-  // why training is slow).
-  if (failures.length > 0 && (wanted !== 'auto' || !process.env.VITEST)) {
-    const tried = failures.map((f) => f.split(':')[0]).join(', ')
-    console.warn(`[workbench] backend ${tried} unavailable, using ${current.name} (${current.device}). ` +
+  if (!chosen) throw new Error(`no tfjs backend could be initialised:\n  ${failures.join('\n  ')}`)
+  current = chosen
+  currentPreference = wanted
+  // One warning (once per process) when a faster backend was unavailable: silence would hide why
+  // training is slow.
+  const tried = failures.map((f) => f.split(':')[0]).join(', ')
+  if (failures.length > 0 && !warned.has(tried)) {
+    warned.add(tried)
+    console.warn(`[workbench] backend ${tried} unavailable, using ${chosen.name} (${chosen.device}). ` +
       `Details: ${failures.join('; ')}`)
   }
-  return current
+  return chosen
 }
 
 /** The backend chosen by initBackend (throws when initBackend has not run yet). */
