@@ -1,5 +1,5 @@
 // The chat playground's engine: loads checkpoints (kept warm, two at most, for side-by-side),
-// builds the chat prompt with the tokenizer's role tokens, and streams decoded text as tokens are
+// builds the prompt with the workbench chat template, and streams decoded text as tokens are
 // sampled. Generations run one at a time: tfjs uses the whole CPU for one anyway.
 
 import path from 'node:path'
@@ -9,6 +9,7 @@ import { readHfFolder } from '../../core/model/hf'
 import { Llama } from '../../core/model/llama'
 import { generate } from '../../core/model/generate'
 import { Tokenizer } from '../../core/tokenizer'
+import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../../core/data/chatTemplate'
 import type { BackendInfo } from '../../core/train/stages/types'
 import { ApiError, type ChatResult, type ParsedArgs } from '../shared/api'
 
@@ -47,7 +48,7 @@ export class ChatEngine {
       topP: args.topP,
       topK: args.topK > 0 ? args.topK : undefined,
       seed: args.seed ?? Math.floor(Math.random() * 2 ** 31),
-      stopIds: [tokenizer.special.end_of_turn, tokenizer.special.eos],
+      stopIds: chatStopTokens(tokenizer),
       onToken: (id) => {
         ids.push(id)
         // Decode the whole reply each time and send what is new, holding back an incomplete
@@ -98,19 +99,17 @@ export class ChatEngine {
 }
 
 /**
- * The chat layout with the tokenizer's role tokens:
- *   <s> <|system|> ... <|end|> <|user|> ... <|end|> <|assistant|> ... <|end|> ... <|assistant|>
- * Oldest turns are dropped first when the conversation does not fit in `budget` tokens.
+ * The conversation in the workbench's one chat template (core/data/chatTemplate), ending with the
+ * assistant's role token. Oldest turns are dropped first when it does not fit in `budget` tokens.
  */
 export function chatPrompt(tokenizer: Tokenizer, system: string | undefined, messages: { role: 'user' | 'assistant'; content: string }[], budget: number): number[] {
-  const s = tokenizer.special
-  const head = [s.bos, ...(system ? [s.system, ...tokenizer.encode(system), s.end_of_turn] : [])]
-  const turns = messages.map((m) => [m.role === 'user' ? s.user : s.assistant, ...tokenizer.encode(m.content), s.end_of_turn])
-  const tail = [s.assistant]
+  const head: ChatMessage[] = system ? [{ role: 'system', content: system }] : []
   let first = 0
-  const length = () => head.length + turns.slice(first).reduce((n, t) => n + t.length, 0) + tail.length
-  while (first < turns.length - 1 && length() > budget) first += 1
-  const ids = [...head, ...turns.slice(first).flat(), ...tail]
+  let ids = encodeChatPrompt(tokenizer, [...head, ...messages])
+  while (ids.length > budget && first < messages.length - 1) {
+    first += 1
+    ids = encodeChatPrompt(tokenizer, [...head, ...messages.slice(first)])
+  }
   // A single message longer than the context: keep its end (the part next to the reply).
-  return ids.length > budget ? [s.bos, ...ids.slice(ids.length - budget + 1)] : ids
+  return ids.length > budget ? [tokenizer.special.bos, ...ids.slice(ids.length - budget + 1)] : ids
 }

@@ -1,12 +1,12 @@
 // The x axis of a metric chart: optimiser step, tokens seen, or seconds since the run started.
-// Tokens come from the run's own `train/tokens` metric when it logs one (exact), otherwise from
+// Tokens come from the run's own `train/tokens_seen` metric when it logs one (exact), otherwise from
 // step x batch_size x seq_len in its config (what a fixed-shape pretraining run processes).
 
 import type { MetricSeries } from '../../../electron/shared/api'
 
 export type XMode = 'step' | 'tokens' | 'time'
 
-export const TOKENS_METRIC = 'train/tokens'
+export const TOKENS_METRIC = 'train/tokens_seen'
 
 /** Tokens per optimiser step from a config, or null when the config does not say. */
 export function tokensPerStep(config: Record<string, unknown>): number | null {
