@@ -59,6 +59,7 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 
 export function jsonType(value: unknown): string {
   if (value === null) return 'null'
+  if (value === undefined) return 'nothing (the field is missing)'
   if (Array.isArray(value)) return 'an array'
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }
