@@ -1,0 +1,427 @@
+// Checkpoint folders. A checkpoint is a Hugging Face model folder plus the workbench's extras:
+//
+//   config.json              transformers LlamaConfig (LlamaForCausalLM)
+//   model.safetensors        float32 weights under the LlamaForCausalLM names (+ scalar heads)
+//   tokenizer.json           (+ tokenizer_config.json) when a tokenizer is given
+//   optimizer.safetensors    AdamW moments: "m/<weight name>", "v/<weight name>"; step in metadata
+//   trainer_state.json       whatever the training loop needs to resume (step, data cursor, rng,
+//                            spike-guard state, schedule position ...)
+//   workbench.json           format version, the exact model config, the run's config, step, time
+//
+// Atomicity: everything is written into a hidden sibling folder ".<name>.partial-<pid>-<rand>",
+// flushed to disk, then renamed into place. Replacing an existing checkpoint renames the old one
+// aside to ".<name>.old-...", renames the new one in, then deletes the old one. A crash at any
+// point leaves either the old or the new checkpoint complete, never half of one; the leftovers
+// are cleaned (or the old folder put back) the next time that checkpoint is saved or loaded.
+
+import fs from 'node:fs'
+import path from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { tf } from '../backend/tf'
+import type { LlamaConfig } from './config'
+import type { AdamWState } from '../train/adamw'
+import { checkWeightShapes, llamaConfigToHf, readHfFolder, type HfConfigJson, type SpecialTokenIds } from './hf'
+import { readSafetensors, writeSafetensors, type RawTensor } from './safetensors'
+
+export const CHECKPOINT_FORMAT = 'workbench-checkpoint'
+export const CHECKPOINT_VERSION = 1
+
+export const FILES = {
+  config: 'config.json',
+  model: 'model.safetensors',
+  tokenizer: 'tokenizer.json',
+  tokenizerConfig: 'tokenizer_config.json',
+  optimizer: 'optimizer.safetensors',
+  trainerState: 'trainer_state.json',
+  workbench: 'workbench.json',
+} as const
+
+/** What a saved workbench.json holds. */
+export interface WorkbenchMeta {
+  format: typeof CHECKPOINT_FORMAT
+  version: number
+  step: number
+  /** ISO time the checkpoint was written. */
+  created: string
+  /** The exact model config (config.json cannot hold multiple_of). */
+  model: LlamaConfig
+  /** The run's resolved stage config, as recorded. */
+  config?: Record<string, unknown>
+  stage?: string
+  runId?: string
+  files: string[]
+}
+
+/**
+ * The resume state the training loop writes. Only `step` is required here; the loop defines the
+ * rest (data cursor, rng, spike-guard state ...) and casts to its own type on load. JSON only,
+ * finite numbers.
+ */
+export interface TrainerState {
+  step: number
+}
+
+/** The part of a Tokenizer a checkpoint needs (core/tokenizer's Tokenizer fits). */
+export interface CheckpointTokenizer {
+  save(filePath: string): void
+  special?: { bos?: number; eos?: number; pad?: number; unk?: number }
+}
+
+export interface SaveCheckpointInput {
+  config: LlamaConfig
+  /** Llama weights by LlamaForCausalLM name (e.g. model.weights), plus any score.* / value_head.* heads. */
+  weights: Record<string, tf.Tensor>
+  tokenizer?: CheckpointTokenizer
+  /** Copy this tokenizer.json instead (e.g. from the parent checkpoint) when no tokenizer object is at hand. */
+  tokenizerFile?: string
+  optimizer?: AdamWState
+  trainerState?: TrainerState
+  /** Defaults to trainerState.step, then optimizer.step, then 0. */
+  step?: number
+  /** The run's resolved config, kept in workbench.json. */
+  runConfig?: Record<string, unknown>
+  stage?: string
+  runId?: string
+  /** Written into config.json when no tokenizer gives them. */
+  specialTokenIds?: SpecialTokenIds
+}
+
+export interface LoadedCheckpoint {
+  config: LlamaConfig
+  /** Exactly the tensors Llama.fromWeights(config, tensors) expects (float32). */
+  tensors: Record<string, tf.Tensor>
+  /** Scalar-head tensors (score.*, value_head.*) found beside the trunk; empty for a plain LM. */
+  heads: Record<string, tf.Tensor>
+  hfConfig: HfConfigJson
+  tokenizerPath?: string
+  optimizer?: AdamWState
+  trainerState?: TrainerState
+  /** Absent for a plain Hugging Face folder. */
+  workbench?: WorkbenchMeta
+  specialTokenIds: SpecialTokenIds
+  warnings: string[]
+  /** Disposes every tensor this load created (after Llama.fromWeights has copied them). */
+  dispose(): void
+}
+
+// ---------------------------------------------------------------------------------------------
+// Save
+
+/**
+ * Writes a complete checkpoint folder at `dir` atomically (replacing one that is there) and returns
+ * its absolute path. Synchronous: it reads the tensors with dataSync, which a training step has
+ * already waited for, and it must finish before the loop changes the weights again.
+ */
+export function saveCheckpoint(dir: string, input: SaveCheckpointInput): string {
+  const target = path.resolve(dir)
+  checkWeightShapes(input.config, shapesOf(input.weights), `saveCheckpoint(${target})`)
+  const step = input.step ?? input.trainerState?.step ?? input.optimizer?.step ?? 0
+  if (!Number.isInteger(step) || step < 0) throw new Error(`saveCheckpoint(${target}): step must be an integer >= 0, got ${step}`)
+
+  fs.mkdirSync(path.dirname(target), { recursive: true })
+  recoverInterruptedSave(target)
+  const partial = siblingName(target, 'partial')
+  fs.mkdirSync(partial)
+  try {
+    const files = writeContents(partial, input, step)
+    writeJson(path.join(partial, FILES.workbench), workbenchMeta(input, step, files)) // last: marks the folder complete
+    fsyncPath(partial)
+    swapIntoPlace(partial, target)
+  } catch (err) {
+    fs.rmSync(partial, { recursive: true, force: true })
+    throw err
+  }
+  return target
+}
+
+function writeContents(folder: string, input: SaveCheckpointInput, step: number): string[] {
+  const files: string[] = [FILES.config, FILES.model]
+  const tokenizerIds = writeTokenizer(folder, input, files)
+  writeJson(path.join(folder, FILES.config), llamaConfigToHf(input.config, { ...input.specialTokenIds, ...tokenizerIds }))
+
+  writeSafetensorsSynced(path.join(folder, FILES.model), toRaw(input.weights), { format: 'pt' })
+  if (input.optimizer) {
+    writeSafetensorsSynced(path.join(folder, FILES.optimizer), optimizerTensors(input.optimizer), {
+      format: 'workbench-adamw',
+      step: String(input.optimizer.step),
+    })
+    files.push(FILES.optimizer)
+  }
+  if (input.trainerState) {
+    writeJson(path.join(folder, FILES.trainerState), { ...input.trainerState, step: input.trainerState.step ?? step })
+    files.push(FILES.trainerState)
+  }
+  return [...files, FILES.workbench]
+}
+
+/** Saves or copies tokenizer.json (+ a tokenizer_config.json transformers can read); returns its special ids. */
+function writeTokenizer(folder: string, input: SaveCheckpointInput, files: string[]): SpecialTokenIds {
+  const file = path.join(folder, FILES.tokenizer)
+  if (input.tokenizer) input.tokenizer.save(file)
+  else if (input.tokenizerFile) fs.copyFileSync(input.tokenizerFile, file)
+  else return {}
+  fsyncPath(file)
+  files.push(FILES.tokenizer)
+
+  const special = input.tokenizer?.special ?? {}
+  const ids: SpecialTokenIds = {}
+  if (special.bos !== undefined) ids.bos_token_id = special.bos
+  if (special.eos !== undefined) ids.eos_token_id = special.eos
+  if (special.pad !== undefined) ids.pad_token_id = special.pad
+  const tokenConfig = tokenizerConfig(file, special, input.config.max_seq_len)
+  if (tokenConfig) {
+    writeJson(path.join(folder, FILES.tokenizerConfig), tokenConfig)
+    files.push(FILES.tokenizerConfig)
+  }
+  return ids
+}
+
+/**
+ * transformers' AutoTokenizer reads tokenizer_config.json to know the class and which added
+ * tokens are BOS/EOS/PAD/UNK. The token texts come from tokenizer.json's added_tokens.
+ */
+function tokenizerConfig(tokenizerFile: string, special: NonNullable<CheckpointTokenizer['special']>, maxLen: number): object | null {
+  if (special.bos === undefined && special.eos === undefined) return null // nothing to tell transformers
+  let added: Array<{ id: number; content: string }>
+  try {
+    added = JSON.parse(fs.readFileSync(tokenizerFile, 'utf8')).added_tokens ?? []
+  } catch {
+    return null
+  }
+  const text = (id?: number) => (id === undefined ? undefined : added.find((t) => t.id === id)?.content)
+  return {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    bos_token: text(special.bos),
+    eos_token: text(special.eos),
+    pad_token: text(special.pad),
+    unk_token: text(special.unk),
+    model_max_length: maxLen,
+    clean_up_tokenization_spaces: false,
+  }
+}
+
+function workbenchMeta(input: SaveCheckpointInput, step: number, files: string[]): WorkbenchMeta {
+  const meta: WorkbenchMeta = {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    step,
+    created: new Date().toISOString(),
+    model: input.config,
+    files,
+  }
+  if (input.runConfig) meta.config = input.runConfig
+  if (input.stage) meta.stage = input.stage
+  if (input.runId) meta.runId = input.runId
+  return meta
+}
+
+function optimizerTensors(state: AdamWState): Record<string, RawTensor> {
+  const out: Record<string, RawTensor> = {}
+  for (const [which, moments] of [['m', state.m], ['v', state.v]] as const) {
+    const raw = toRaw(moments)
+    for (const [name, t] of Object.entries(raw)) out[`${which}/${name}`] = t
+  }
+  return out
+}
+
+function toRaw(tensors: Record<string, tf.Tensor>): Record<string, RawTensor> {
+  const out: Record<string, RawTensor> = {}
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype !== 'float32' && t.dtype !== 'int32') throw new Error(`checkpoint: tensor ${name} has dtype ${t.dtype}; only float32 and int32 are saved`)
+    const data = t.dataSync() as Float32Array | Int32Array
+    out[name] = { dtype: t.dtype, shape: [...t.shape], data }
+  }
+  return out
+}
+
+function shapesOf(tensors: Record<string, tf.Tensor>): Record<string, { shape: number[] }> {
+  return Object.fromEntries(Object.entries(tensors).map(([n, t]) => [n, { shape: t.shape }]))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+/**
+ * Loads a workbench checkpoint or a plain Hugging Face Llama folder. Returns plain tensors: build
+ * the model with Llama.fromWeights(loaded.config, loaded.tensors), then call loaded.dispose().
+ */
+export function loadCheckpoint(dir: string): LoadedCheckpoint {
+  const folder = path.resolve(dir)
+  recoverInterruptedSave(folder)
+  const workbench = readWorkbenchMeta(folder)
+  const hf = readHfFolder(folder)
+  // config.json is the authority on shapes; workbench.json adds what it cannot hold.
+  const config = workbench ? { ...hf.config, multiple_of: workbench.model.multiple_of } : hf.config
+  const created: tf.Tensor[] = []
+  const toTf = (raw: Record<string, RawTensor>) => {
+    const out: Record<string, tf.Tensor> = {}
+    for (const [name, t] of Object.entries(raw)) {
+      out[name] = tf.tensor(t.data, t.shape, t.dtype)
+      created.push(out[name])
+    }
+    return out
+  }
+  const loaded: LoadedCheckpoint = {
+    config,
+    tensors: toTf(hf.weights),
+    heads: toTf(hf.heads),
+    hfConfig: hf.hfConfig,
+    tokenizerPath: hf.tokenizerPath,
+    specialTokenIds: hf.specialTokenIds,
+    warnings: hf.warnings,
+    dispose: () => tf.dispose(created),
+  }
+  if (workbench) loaded.workbench = workbench
+  try {
+    const optimizerFile = path.join(folder, FILES.optimizer)
+    if (fs.existsSync(optimizerFile)) loaded.optimizer = readOptimizer(optimizerFile, toTf)
+    const stateFile = path.join(folder, FILES.trainerState)
+    if (fs.existsSync(stateFile)) loaded.trainerState = readTrainerState(stateFile)
+  } catch (err) {
+    loaded.dispose()
+    throw err
+  }
+  return loaded
+}
+
+function readWorkbenchMeta(folder: string): WorkbenchMeta | undefined {
+  const file = path.join(folder, FILES.workbench)
+  if (!fs.existsSync(file)) return undefined
+  const meta = readJson(file) as Partial<WorkbenchMeta>
+  if (meta.format !== CHECKPOINT_FORMAT) throw new Error(`${file}: "format" must be "${CHECKPOINT_FORMAT}", got ${JSON.stringify(meta.format)}`)
+  if (typeof meta.version !== 'number' || meta.version > CHECKPOINT_VERSION) {
+    throw new Error(`${file}: checkpoint format version ${JSON.stringify(meta.version)} is newer than this workbench reads (${CHECKPOINT_VERSION}); update the workbench`)
+  }
+  if (!meta.model || typeof meta.model !== 'object') throw new Error(`${file}: "model" is missing`)
+  if (!Number.isInteger(meta.step)) throw new Error(`${file}: "step" must be an integer, got ${JSON.stringify(meta.step)}`)
+  return meta as WorkbenchMeta
+}
+
+function readOptimizer(file: string, toTf: (raw: Record<string, RawTensor>) => Record<string, tf.Tensor>): AdamWState {
+  const { tensors, metadata } = readSafetensors(file)
+  const step = Number(metadata.step)
+  if (metadata.format !== 'workbench-adamw' || !Number.isInteger(step) || step < 0) {
+    throw new Error(`${file}: not a workbench AdamW state (metadata ${JSON.stringify(metadata)})`)
+  }
+  const m: Record<string, RawTensor> = {}
+  const v: Record<string, RawTensor> = {}
+  for (const [key, t] of Object.entries(tensors)) {
+    const slash = key.indexOf('/')
+    const which = key.slice(0, slash)
+    if (slash < 0 || (which !== 'm' && which !== 'v')) throw new Error(`${file}: tensor "${key}" is not m/<name> or v/<name>`)
+    ;(which === 'm' ? m : v)[key.slice(slash + 1)] = t
+  }
+  return { step, m: toTf(m), v: toTf(v) }
+}
+
+function readTrainerState(file: string): TrainerState {
+  const state = readJson(file) as TrainerState
+  if (!state || typeof state !== 'object' || !Number.isInteger(state.step)) {
+    throw new Error(`${file}: "step" must be an integer, got ${JSON.stringify((state as TrainerState | null)?.step)}`)
+  }
+  return state
+}
+
+/** True for a complete checkpoint or Hugging Face folder: config.json and its weights are present. */
+export function isCheckpointDir(dir: string): boolean {
+  // The hidden folders of a save in progress (or interrupted) are never checkpoints.
+  if (/^\..*\.(partial|old)-\d+-[0-9a-f]+$/.test(path.basename(dir))) return false
+  return hasModelFiles(dir)
+}
+
+function hasModelFiles(dir: string): boolean {
+  const has = (f: string) => fs.existsSync(path.join(dir, f))
+  return has(FILES.config) && (has(FILES.model) || has('model.safetensors.index.json'))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Atomic replacement and crash recovery
+
+function siblingName(target: string, kind: 'partial' | 'old'): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${kind}-${process.pid}-${randomBytes(4).toString('hex')}`)
+}
+
+function siblings(target: string, kind: 'partial' | 'old'): string[] {
+  const parent = path.dirname(target)
+  const prefix = `.${path.basename(target)}.${kind}-`
+  if (!fs.existsSync(parent)) return []
+  return fs.readdirSync(parent).filter((f) => f.startsWith(prefix)).map((f) => path.join(parent, f))
+}
+
+/**
+ * Cleans up after a save that crashed: partial folders are deleted; an ".old" folder is put back
+ * when the crash came between moving it aside and moving the new one in, else deleted.
+ * Returns what it did, one line per folder.
+ */
+export function recoverInterruptedSave(dir: string): string[] {
+  const target = path.resolve(dir)
+  const actions: string[] = []
+  for (const partial of siblings(target, 'partial')) {
+    fs.rmSync(partial, { recursive: true, force: true })
+    actions.push(`removed unfinished ${partial}`)
+  }
+  for (const old of siblings(target, 'old')) {
+    if (!fs.existsSync(target) && hasModelFiles(old)) {
+      fs.renameSync(old, target)
+      actions.push(`restored ${target} from ${old}`)
+    } else {
+      fs.rmSync(old, { recursive: true, force: true })
+      actions.push(`removed replaced ${old}`)
+    }
+  }
+  return actions
+}
+
+function swapIntoPlace(partial: string, target: string): void {
+  if (!fs.existsSync(target)) {
+    fs.renameSync(partial, target)
+  } else {
+    const old = siblingName(target, 'old')
+    fs.renameSync(target, old)
+    fs.renameSync(partial, target)
+    fs.rmSync(old, { recursive: true, force: true })
+  }
+  fsyncPath(path.dirname(target))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small file helpers
+
+function writeSafetensorsSynced(file: string, tensors: Record<string, RawTensor>, metadata: Record<string, string>): void {
+  writeSafetensors(file, tensors, metadata)
+  fsyncPath(file)
+}
+
+function writeJson(file: string, value: unknown): void {
+  fs.writeFileSync(file, JSON.stringify(value, finiteOnly(path.basename(file)), 2) + '\n')
+  fsyncPath(file)
+}
+
+/** JSON would silently turn NaN and Infinity into null; refuse them, naming the key. */
+function finiteOnly(file: string) {
+  return (key: string, value: unknown) => {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`checkpoint ${file}: "${key}" is ${value}, which JSON cannot hold`)
+    return value
+  }
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new Error(`${file}: not valid JSON (${(err as Error).message})`)
+  }
+}
+
+/** Flushes a file or folder to disk, so a rename never publishes data still in the page cache. */
+function fsyncPath(p: string): void {
+  let fd: number | undefined
+  try {
+    fd = fs.openSync(p, 'r')
+    fs.fsyncSync(fd)
+  } catch {
+    // Some platforms (Windows folders) cannot fsync a directory; the rename is still atomic.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd)
+  }
+}
