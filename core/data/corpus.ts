@@ -117,6 +117,15 @@ export function tokenizeCorpus(paths: string | string[], tokenizer: Tokenizer, o
   return { tokens, files, documents, cached: false, cacheFile, skipped }
 }
 
+/**
+ * The documents of a corpus one at a time, for training a tokenizer on the same data
+ * (`Tokenizer.train(corpusTexts(paths), ...)`), with the same errors as tokenizeCorpus.
+ */
+export function* corpusTexts(paths: string | string[], opts: { skipInvalid?: boolean } = {}): Generator<string> {
+  const skipped = newSkipReport()
+  for (const file of listCorpusFiles(paths)) yield* readCorpusDocuments(file, opts.skipInvalid ? skipped : undefined)
+}
+
 /** One document per text file; one per line of a JSONL file (its `text` field). */
 export function readCorpusDocuments(file: string, skipped?: SkipReport): string[] {
   if (path.extname(file).toLowerCase() !== '.jsonl') return [readUtf8File(file)]

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { firstInvalidUtf8Offset, listCorpusFiles, loadPretrainData, packWindows, readUtf8File, tokenizeCorpus } from '../../core/data'
+import { corpusTexts, firstInvalidUtf8Offset, listCorpusFiles, loadPretrainData, packWindows, readUtf8File, tokenizeCorpus } from '../../core/data'
 import { Tokenizer } from '../../core/tokenizer'
 
 const fixtures = path.join(__dirname, '..', 'fixtures', 'data')
@@ -71,6 +71,14 @@ describe('tokenising and packing', () => {
     expect(corpus.tokens[corpus.tokens.length - 1]).toBe(tokenizer.special.eos)
     const firstDoc = tokenizer.decode([...corpus.tokens.subarray(1, corpus.tokens.indexOf(tokenizer.special.eos))])
     expect(firstDoc).toBe(fs.readFileSync(path.join(corpusDir, 'a.txt'), 'utf8'))
+  })
+
+  it('corpusTexts yields the same documents, for training a tokenizer on the data', () => {
+    const docs = [...corpusTexts(corpusDir)]
+    expect(docs.length).toBe(6)
+    expect(docs[1]).toBe('A fox crossed the frozen lake at dawn and left a line of prints.')
+    const tok = Tokenizer.train(corpusTexts(corpusDir), { vocabSize: 300 })
+    expect(tok.decode(tok.encode(docs[5]))).toBe(docs[5])
   })
 
   it('caches tokens keyed by tokenizer and file contents', () => {

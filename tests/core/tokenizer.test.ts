@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { MIN_VOCAB_SIZE, SPECIAL_TOKENS, Tokenizer } from '../../core/tokenizer'
+import { DecodeStream, MIN_VOCAB_SIZE, SPECIAL_TOKENS, Tokenizer } from '../../core/tokenizer'
 
 const fixtures = path.join(__dirname, '..', 'fixtures', 'tokenizer')
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'wb-tok-'))
@@ -162,10 +162,10 @@ describe('save / load', () => {
     expect(() => Tokenizer.load(path.join(dir, 'wp.json'))).toThrow(/wp\.json: model\.type "WordPiece" is not supported: only BPE/)
     expect(() => Tokenizer.fromJSON({ model: { type: 'Unigram', vocab: [] } })).toThrow(/"Unigram" is not supported/)
     expect(() => Tokenizer.fromJSON([])).toThrow(/must be a JSON object/)
-    const json = trained.toJSON() as Record<string, any>
+    const json = trained.toJSON() as { model: { merges: string[] } }
     json.model.merges[3] = 'only-one-part'
     expect(() => Tokenizer.fromJSON(json)).toThrow(/model\.merges\[3\]/)
-    const json2 = trained.toJSON() as Record<string, any>
+    const json2 = trained.toJSON() as { pre_tokenizer: unknown }
     json2.pre_tokenizer = { type: 'BertPreTokenizer' }
     expect(() => Tokenizer.fromJSON(json2)).toThrow(/pre_tokenizer\.type "BertPreTokenizer" is not supported/)
   })
@@ -239,5 +239,28 @@ describe('foreign tokenizer.json files', () => {
       expect(tok.addedOnLoad).toEqual(['<|system|>', '<|user|>', '<|assistant|>', '<|end|>'])
       expect(tok.encode('the<|endoftext|>', { allowSpecial: true })).toEqual([259, 264])
     })
+  })
+})
+
+describe('DecodeStream', () => {
+  const streamed = (tok: Tokenizer, ids: number[], skipSpecial = false) => {
+    const stream = new DecodeStream(tok, { skipSpecial })
+    const pieces = ids.map((id) => stream.push(id))
+    return { pieces, text: pieces.join('') }
+  }
+
+  it('emits whole characters only and adds up to decode()', () => {
+    const text = 'Hi 👋🏽 日本語, done.'
+    const ids = trained.encode(text, { bos: true })
+    const { pieces, text: joined } = streamed(trained, ids, true)
+    expect(joined).toBe(text)
+    expect(pieces.some((p) => p.includes('\uFFFD'))).toBe(false)
+    expect(pieces.filter((p) => p === '').length).toBeGreaterThan(0) // emoji bytes held back
+  })
+
+  it('keeps the spaces a SentencePiece-style decoder would strip per token', () => {
+    const tok = Tokenizer.load(path.join(fixtures, 'llama-sentencepiece.json'))
+    const ids = tok.encode('hello world héllo')
+    expect(streamed(tok, ids).text).toBe(tok.decode(ids))
   })
 })
