@@ -311,7 +311,7 @@ describe.each(['cpu', 'wasm'] as const)('Llama on %s', (backend) => {
     for (let step = 0; step < 60; step++) {
       const loss = tf.tidy(() => {
         const { value, grads } = tf.variableGrads(() => model.loss(tokens, targets))
-        optimizer.applyGradients(grads)
+        optimizer.applyGradients(grads as tf.NamedTensorMap as Parameters<typeof optimizer.applyGradients>[0])
         return value
       })
       losses.push(loss.dataSync()[0])
