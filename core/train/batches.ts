@@ -1,6 +1,7 @@
 // The batch shape the training loop consumes, and its conversion to tensors. Data readers
 // (core/data) produce these as flat typed arrays; the loop turns them into tensors inside its tidy.
 import { tf } from '../backend/tf'
+import { BatchIterator, type BatchCursor, type BatchSource as DataSource } from '../data'
 
 /** One micro-batch: B sequences of T tokens, row-major. */
 export interface Batch {
@@ -16,7 +17,7 @@ export interface Batch {
  * Where training batches come from. `cursor` is a plain JSON value that, passed back to
  * `restore`, makes `next()` continue with exactly the batch that would have come next.
  */
-export interface BatchSource {
+export interface BatchStream {
   /** The next micro-batch, or null when the data is exhausted (finite sources only). */
   next(): Batch | null
   cursor(): unknown
@@ -55,4 +56,16 @@ export function checkBatch(batch: Batch): string | null {
   if (batch.mask && batch.mask.length !== n) return `mask has ${batch.mask.length} values, expected ${n}`
   if (trainableTokens(batch) === 0) return 'no token in the batch carries loss (the mask is all zero)'
   return null
+}
+
+/** Endless, seeded, reshuffled-every-epoch batches over a core/data source, resumable by cursor. */
+export function shuffledBatches(source: DataSource, batchSize: number, seed: number): BatchStream {
+  let iterator = new BatchIterator(source, { batchSize, seed })
+  return {
+    next: () => iterator.next(),
+    cursor: () => iterator.cursor,
+    restore: (cursor) => {
+      iterator = new BatchIterator(source, { batchSize, seed, cursor: cursor as BatchCursor })
+    },
+  }
 }

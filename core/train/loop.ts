@@ -16,7 +16,7 @@ import path from 'node:path'
 import { tf } from '../backend/tf'
 import type { StageContext } from './stages/types'
 import type { TrainingSettings } from './stages/common'
-import { batchTensors, checkBatch, type Batch, type BatchSource, type BatchTensors } from './batches'
+import { batchTensors, checkBatch, type Batch, type BatchStream, type BatchTensors } from './batches'
 import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity'
 import { AdamW, clipByGlobalNorm } from './adamw'
 import { lrAt } from './schedule'
@@ -31,7 +31,7 @@ export interface LoopOptions {
   model: Llama
   tokenizer: Tokenizer
   settings: TrainingSettings
-  train: BatchSource
+  train: BatchStream
   /** Fixed validation batches (the same every evaluation). Empty = no evaluation. */
   evalBatches: Batch[]
   /** Mean loss of a batch; defaults to the language-model loss with the batch's mask. */
@@ -161,7 +161,7 @@ export async function trainLoop(opts: LoopOptions): Promise<LoopResult> {
   }
 }
 
-function freshState(train: BatchSource): TrainerState {
+function freshState(train: BatchStream): TrainerState {
   return {
     step: 0,
     tokensSeen: 0,

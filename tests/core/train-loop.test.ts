@@ -8,7 +8,7 @@ import { Tokenizer } from '../../core/tokenizer'
 import { Llama } from '../../core/model/llama'
 import { MemoryTracker } from '../../core/tracking/tracker'
 import { trainLoop, type LoopOptions } from '../../core/train/loop'
-import type { Batch, BatchSource } from '../../core/train/batches'
+import type { Batch, BatchStream } from '../../core/train/batches'
 import { trainingFields, trainingSettings } from '../../core/train/stages/common'
 import { resolveConfig } from '../../core/config/schema'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
@@ -33,7 +33,7 @@ beforeAll(async () => {
 })
 
 /** A deterministic source over fixed windows of the stream: batch k takes windows k*B .. k*B+B-1 (mod count). */
-class WindowSource implements BatchSource {
+class WindowSource implements BatchStream {
   private index = 0
   constructor(
     private readonly seqLen: number,

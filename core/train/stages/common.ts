@@ -1,13 +1,21 @@
 // Config fields shared by the supervised stages (pretrain, SFT, later reward models): the
 // optimiser, the schedule, the bad-batch guard and how often to log, evaluate, sample and
 // checkpoint. Each stage adds its own data and model fields and picks its own defaults.
+import fs from 'node:fs'
+import { tf } from '../../backend/tf'
+import { loadCheckpoint } from '../../model/checkpoint'
+import { Llama } from '../../model/llama'
+import type { LlamaConfig } from '../../model/config'
+import { Tokenizer } from '../../tokenizer'
+import type { StageContext } from './types'
 import type { ConfigField } from '../../config/schema'
 
 /** What a stage may override in the shared fields: its own defaults. */
 export interface TrainingDefaults {
   lr: number
   warmup_steps: number
-  max_steps: number
+  /** Undefined: the stage derives it (e.g. SFT from epochs) unless the user sets it. */
+  max_steps?: number
   batch_size: number
   eval_every: number
   sample_every: number
@@ -18,7 +26,15 @@ export interface TrainingDefaults {
 export function trainingFields(d: TrainingDefaults): ConfigField[] {
   return [
     { key: 'seed', type: 'int', default: 0, min: 0, group: 'run', help: 'Seeds initialisation, data order and sampling; the same seed on the same backend gives the same run.' },
-    { key: 'max_steps', type: 'int', default: d.max_steps, min: 1, group: 'schedule', help: 'Optimiser steps to train for (one step = batch_size x grad_accum sequences).' },
+    {
+      key: 'max_steps',
+      type: 'int',
+      default: d.max_steps,
+      optional: d.max_steps === undefined,
+      min: 1,
+      group: 'schedule',
+      help: 'Optimiser steps to train for (one step = batch_size x grad_accum sequences).' + (d.max_steps === undefined ? ' Default: from epochs.' : ''),
+    },
     { key: 'batch_size', type: 'int', default: d.batch_size, min: 1, group: 'schedule', help: 'Sequences per micro-batch.' },
     { key: 'grad_accum', type: 'int', default: 1, min: 1, group: 'schedule', help: 'Micro-batches whose gradients are summed before one optimiser step.' },
     { key: 'lr', type: 'float', default: d.lr, min: 0, group: 'optimiser', help: 'Peak learning rate, reached after warmup.' },
@@ -68,11 +84,14 @@ export interface TrainingSettings {
   keepLast: number
 }
 
-export function trainingSettings(config: Record<string, unknown>): TrainingSettings {
+/** `maxSteps` overrides config.max_steps (stages that derive it, e.g. from epochs). */
+export function trainingSettings(config: Record<string, unknown>, maxSteps?: number): TrainingSettings {
   const n = (key: string): number => config[key] as number
+  const steps = maxSteps ?? n('max_steps')
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`max_steps must be a positive integer, got ${steps}`)
   return {
     seed: n('seed'),
-    maxSteps: n('max_steps'),
+    maxSteps: steps,
     batchSize: n('batch_size'),
     gradAccum: n('grad_accum'),
     lr: n('lr'),
@@ -94,4 +113,66 @@ export function trainingSettings(config: Record<string, unknown>): TrainingSetti
     checkpointEvery: n('checkpoint_every'),
     keepLast: n('keep_last'),
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting from a checkpoint (SFT's base, continued pretraining)
+
+
+export interface LoadedModel {
+  model: Llama
+  tokenizer: Tokenizer
+  config: LlamaConfig
+}
+
+/**
+ * Loads a workbench checkpoint or a Hugging Face Llama folder as a trainable model with its
+ * tokenizer. `maxSeqLen` longer than the checkpoint's extends the context (RoPE handles any
+ * position; only the tables grow). When the tokenizer has more tokens than the model (chat
+ * tokens appended to a foreign tokenizer), the embedding rows grow to match.
+ */
+export function loadModelFrom(dir: string, opts: { maxSeqLen?: number } = {}): LoadedModel {
+  const loaded = loadCheckpoint(dir)
+  try {
+    if (!loaded.tokenizerPath || !fs.existsSync(loaded.tokenizerPath)) {
+      throw new Error(`${dir}: no tokenizer.json beside the model; the workbench needs it to read and write text`)
+    }
+    const tokenizer = Tokenizer.load(loaded.tokenizerPath)
+    const config: LlamaConfig = { ...loaded.config, max_seq_len: Math.max(loaded.config.max_seq_len, opts.maxSeqLen ?? 0) }
+    const tensors = tokenizer.vocabSize > config.vocab_size ? growVocab(loaded.tensors, config, tokenizer.vocabSize) : loaded.tensors
+    if (tokenizer.vocabSize > config.vocab_size) config.vocab_size = tokenizer.vocabSize
+    const model = Llama.fromWeights(config, tensors)
+    if (tensors !== loaded.tensors) tf.dispose(Object.values(tensors).filter((t) => !Object.values(loaded.tensors).includes(t)))
+    return { model, tokenizer, config }
+  } finally {
+    loaded.dispose()
+  }
+}
+
+/**
+ * New embedding (and lm_head) rows for tokens the model has never seen, initialised at the mean
+ * of the existing rows (a neutral start that does not disturb the other logits much).
+ */
+function growVocab(tensors: Record<string, tf.Tensor>, config: LlamaConfig, vocab: number): Record<string, tf.Tensor> {
+  const out = { ...tensors }
+  const extra = vocab - config.vocab_size
+  for (const name of ['model.embed_tokens.weight', 'lm_head.weight']) {
+    const t = tensors[name]
+    if (!t) continue
+    out[name] = tf.tidy(() => {
+      const mean = tf.mean(t, 0, true) // [1, D]
+      return tf.concat([t, tf.tile(mean, [extra, 1])], 0) // [V + extra, D]
+    })
+  }
+  return out
+}
+
+/** The checkpoint folder a stage starts from: a parent with this role, else the config value (a folder). */
+export function parentCheckpoint(ctx: StageContext, role: string, configValue: unknown, key: string): string | undefined {
+  const parent = ctx.parents.find((p) => p.role === role)
+  if (parent?.checkpointDir) return parent.checkpointDir
+  if (parent?.runId) throw new Error(`${key}: parent run ${parent.runId} has no checkpoint`)
+  if (typeof configValue !== 'string' || configValue === '') return undefined
+  if (fs.existsSync(configValue) && fs.statSync(configValue).isDirectory()) return configValue
+  throw new Error(`${key} "${configValue}" is not a checkpoint folder here (a run id is resolved when the run is submitted)`)
 }

@@ -1,0 +1,167 @@
+// The job worker: the child process that runs one stage of one run.
+//   node --import tsx core/jobs/worker.ts '{"home": "...", "runId": "...", "resume": false}'
+// It owns the run's status from here on: running (with pid and hostname) -> finished | failed
+// (with the error text) | stopped. It prints one JSON event per line on stdout (see protocol.ts).
+// If it is killed outright, the run stays `running` in the database until the next Store.open
+// sees that its process is gone and marks it `interrupted`.
+import os from 'node:os'
+import path from 'node:path'
+import fs from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { initBackend, backendPreference } from '../backend'
+import { Store } from '../tracking/store'
+import { SqliteTracker } from '../tracking/tracker'
+import { runDir as runFolder } from '../tracking/home'
+import type { Tracker } from '../tracking/types'
+import { getStage } from '../train/stages/registry'
+import type { ParentRef, Progress, StageContext, StageResult } from '../train/stages/types'
+import { encodeEvent, type WorkerEvent, type WorkerSpec } from './protocol'
+import { findModelCheckpoint, latestResumableCheckpoint } from './checkpoints'
+
+/** Prints one protocol event on stdout. */
+export function emit(event: WorkerEvent): void {
+  process.stdout.write(encodeEvent(event) + '\n')
+}
+
+/** A tracker that records to the store and also streams metrics to the parent process. */
+class StreamingTracker implements Tracker {
+  constructor(private readonly inner: Tracker) {}
+  get runId(): string {
+    return this.inner.runId
+  }
+  logMetrics(step: number, values: Record<string, number>): void {
+    this.inner.logMetrics(step, values)
+    emit({ type: 'metric', step, values })
+  }
+  logEvent(kind: string, message: string, data?: unknown, step?: number): void {
+    this.inner.logEvent(kind, message, data, step)
+    emit({ type: 'log', message: `[${kind}] ${message}` })
+  }
+  logSample(sample: Parameters<Tracker['logSample']>[0]): void {
+    this.inner.logSample(sample)
+  }
+  logArtifact(artifact: Parameters<Tracker['logArtifact']>[0]): void {
+    this.inner.logArtifact(artifact)
+  }
+  removeArtifact(p: string): void {
+    this.inner.removeArtifact(p)
+  }
+  logParams(params: Record<string, string | number | boolean>): void {
+    this.inner.logParams(params)
+  }
+  flush(): void {
+    this.inner.flush()
+  }
+}
+
+/** Throttles progress events to a few per second (stages may report every step). */
+function progressEmitter(): (p: Progress) => void {
+  let last = 0
+  return (p) => {
+    const now = Date.now()
+    if (now - last < 250 && p.step < p.totalSteps) return
+    last = now
+    emit({ type: 'progress', ...p })
+  }
+}
+
+/** Runs the run described by `spec` to its end; returns the final status. */
+export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed' | 'stopped'> {
+  const store = Store.open(spec.home)
+  const run = store.getRun(spec.runId)
+  const abort = new AbortController()
+  const onSignal = () => {
+    if (!abort.signal.aborted) emit({ type: 'log', message: 'cancel requested: checkpointing and stopping' })
+    abort.abort()
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+
+  let tracker: SqliteTracker | null = null
+  try {
+    const stage = getStage(run.stage)
+    const backend = await initBackend(backendPreference(spec.backend))
+    store.startRun(run.id, { pid: process.pid, hostname: os.hostname(), backend })
+    emit({ type: 'status', status: 'running' })
+    // The tracker also keeps the run's heartbeat fresh (a run without one is presumed dead).
+    tracker = new SqliteTracker(store, run.id)
+    const dir = runFolder(spec.home, run.id)
+    fs.mkdirSync(dir, { recursive: true })
+    const parents: ParentRef[] = run.parents.map((p) => ({
+      runId: p.runId,
+      role: p.role,
+      checkpointDir: findModelCheckpoint(store, p.runId) ?? undefined,
+    }))
+    const resumeFrom = spec.resume ? latestResumableCheckpoint(dir) : undefined
+    if (spec.resume && !resumeFrom) emit({ type: 'log', message: 'no checkpoint to resume from: starting this run from the beginning' })
+    const ctx: StageContext = {
+      runId: run.id,
+      tracker: new StreamingTracker(tracker),
+      signal: abort.signal,
+      runDir: dir,
+      home: spec.home,
+      parents,
+      resumeFrom: resumeFrom ?? undefined,
+      seed: run.seed ?? 0,
+      backend,
+      log: (message) => emit({ type: 'log', message }),
+      progress: progressEmitter(),
+    }
+    const result: StageResult = await stage.run(ctx, run.config)
+    tracker.flush()
+    const status = result.stopped ? 'stopped' : 'finished'
+    store.finishRun(run.id, status)
+    emit({ type: 'result', result })
+    emit({ type: 'status', status })
+    return status
+  } catch (err) {
+    const message = errorText(err)
+    try {
+      tracker?.flush()
+    } catch {
+      // the original error matters more than a failed flush
+    }
+    store.finishRun(run.id, 'failed', message)
+    emit({ type: 'error', message })
+    emit({ type: 'status', status: 'failed', error: message })
+    return 'failed'
+  } finally {
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+    store.close()
+  }
+}
+
+/** The message a user sees: the error's own text; the stack only for unexpected errors. */
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  return err.message
+}
+
+/** Parses argv[2] into a spec with a clear message when it is wrong. */
+export function parseSpec(arg: string | undefined): WorkerSpec {
+  if (!arg) throw new Error('usage: node --import tsx core/jobs/worker.ts \'{"home": "...", "runId": "..."}\'')
+  const spec = JSON.parse(arg) as WorkerSpec
+  if (typeof spec.home !== 'string' || typeof spec.runId !== 'string') {
+    throw new Error('worker spec needs "home" and "runId" strings')
+  }
+  return { ...spec, home: path.resolve(spec.home) }
+}
+
+const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)
+if (isMain) {
+  let spec: WorkerSpec
+  try {
+    spec = parseSpec(process.argv[2])
+  } catch (err) {
+    emit({ type: 'error', message: (err as Error).message })
+    process.exit(2)
+  }
+  runWorker(spec).then(
+    (status) => process.exit(status === 'failed' ? 1 : 0),
+    (err) => {
+      emit({ type: 'error', message: errorText(err) })
+      process.exit(1)
+    },
+  )
+}
