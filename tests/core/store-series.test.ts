@@ -96,6 +96,21 @@ describe('metricSeries', () => {
     expect(Math.min(...s.y.filter((v) => v > 0))).toBeCloseTo(1, 3)
   })
 
+  it('returns a sparse series whole when its points fit, even over a long step range', () => {
+    const run = store.createRun({ stage: 'pretrain', config: {} })
+    // eval every 1000 steps, clustered: 60 points over 200,000 steps.
+    const metrics = Array.from({ length: 60 }, (_, i) => ({ step: i < 30 ? i : 200_000 - i, key: 'eval/loss', value: i, wallTime: i }))
+    store.recordBatch(run.id, { metrics })
+    const [s] = store.metricSeries({ runIds: [run.id], keys: ['eval/loss'], maxPoints: 40 })
+    expect(s.downsampled).toBe(true)
+    expect(s.totalPoints).toBe(60)
+    expect(s.x.length).toBeLessThanOrEqual(40)
+    const [whole] = store.metricSeries({ runIds: [run.id], keys: ['eval/loss'], maxPoints: 100 })
+    expect(whole.downsampled).toBe(false)
+    expect(whole.steps).toHaveLength(60)
+    expect(store.metricSeries({ runIds: [run.id], keys: ['missing'] })[0]).toMatchObject({ x: [], totalPoints: 0 })
+  })
+
   it('aligns several runs by tokens seen and by wall time', () => {
     const a = store.createRun({ stage: 'pretrain', config: {} })
     const b = store.createRun({ stage: 'pretrain', config: {} })
