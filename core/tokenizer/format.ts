@@ -19,7 +19,8 @@ export const WORKBENCH_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+|\\p{N}| ?[^\
 
 export function buildTokenizerJson(byteAndMergedTokens: string[], merges: Array<[string, string]>): Record<string, unknown> {
   const specials = Object.values(SPECIAL_TOKENS)
-  const vocab: Record<string, number> = {}
+  // No prototype: a learned token may well be "__proto__" (think of a corpus of JavaScript).
+  const vocab: Record<string, number> = Object.create(null)
   specials.forEach((token, id) => (vocab[token] = id))
   byteAndMergedTokens.forEach((token, i) => (vocab[token] = specials.length + i))
   const bos = SPECIAL_TOKENS.bos

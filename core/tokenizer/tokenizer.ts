@@ -60,6 +60,7 @@ export class Tokenizer {
   /** Matches every added token / only the non-special ones (those are always matched, as in HF). */
   private readonly allAddedRegex: RegExp | null
   private readonly plainAddedRegex: RegExp | null
+  private cachedHash: string | undefined
 
   private constructor(json: Record<string, unknown>) {
     const model = readBpeModel(json.model)
@@ -133,7 +134,8 @@ export class Tokenizer {
 
   /** sha256 of the canonical (key-sorted) JSON: equal for tokenizers that encode identically. */
   hash(): string {
-    return createHash('sha256').update(canonicalJson(this.json)).digest('hex')
+    this.cachedHash ??= createHash('sha256').update(canonicalJson(this.json)).digest('hex')
+    return this.cachedHash
   }
 
   tokenToId(token: string): number | undefined {
