@@ -120,6 +120,12 @@ export class SqliteTracker implements Tracker {
   }
 
   private flushInBackground(): void {
+    // The owner closed the store without closing the tracker: nothing left to do.
+    if (!this.store.db.open) {
+      if (this.timer) clearInterval(this.timer)
+      this.timer = null
+      return
+    }
     try {
       if (Date.now() - this.lastCommit >= this.flushIntervalMs) this.flush()
     } catch (err) {
