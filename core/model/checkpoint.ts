@@ -163,17 +163,37 @@ function writeTokenizer(folder: string, input: SaveCheckpointInput, files: strin
   fsyncPath(file)
   files.push(FILES.tokenizer)
 
-  const special = input.tokenizer?.special ?? {}
-  const ids: SpecialTokenIds = {}
-  if (special.bos !== undefined) ids.bos_token_id = special.bos
-  if (special.eos !== undefined) ids.eos_token_id = special.eos
-  if (special.pad !== undefined) ids.pad_token_id = special.pad
+  if (!input.tokenizer && input.tokenizerFile) {
+    // A copied tokenizer keeps its own tokenizer_config.json (chat template, special tokens ...).
+    const sibling = path.join(path.dirname(input.tokenizerFile), FILES.tokenizerConfig)
+    if (fs.existsSync(sibling)) {
+      fs.copyFileSync(sibling, path.join(folder, FILES.tokenizerConfig))
+      fsyncPath(path.join(folder, FILES.tokenizerConfig))
+      files.push(FILES.tokenizerConfig)
+      return {}
+    }
+  }
+  const special = input.tokenizer?.special ?? specialFromIds(input.specialTokenIds ?? {})
   const tokenConfig = tokenizerConfig(file, special, input.config.max_seq_len)
   if (tokenConfig) {
     writeJson(path.join(folder, FILES.tokenizerConfig), tokenConfig)
     files.push(FILES.tokenizerConfig)
   }
+  // A tokenizer object's ids win over given ones in config.json; a copied file's come from the caller.
+  return input.tokenizer ? idsOf(special) : {}
+}
+
+function idsOf(special: NonNullable<CheckpointTokenizer['special']>): SpecialTokenIds {
+  const ids: SpecialTokenIds = {}
+  if (special.bos !== undefined) ids.bos_token_id = special.bos
+  if (special.eos !== undefined) ids.eos_token_id = special.eos
+  if (special.pad !== undefined) ids.pad_token_id = special.pad
   return ids
+}
+
+function specialFromIds(ids: SpecialTokenIds): NonNullable<CheckpointTokenizer['special']> {
+  const eos = Array.isArray(ids.eos_token_id) ? ids.eos_token_id[0] : ids.eos_token_id
+  return { bos: ids.bos_token_id, eos, pad: ids.pad_token_id }
 }
 
 /**
@@ -320,6 +340,29 @@ function readTrainerState(file: string): TrainerState {
     throw new Error(`${file}: "step" must be an integer, got ${JSON.stringify((state as TrainerState | null)?.step)}`)
   }
   return state
+}
+
+/**
+ * Imports a Hugging Face Llama folder (already on disk) as a workbench checkpoint at `destDir`:
+ * validated, converted to float32, with workbench.json, so later stages treat it like any other.
+ * Returns the checkpoint folder and anything the user should know (e.g. a missing tokenizer.json).
+ */
+export function importHfCheckpoint(srcDir: string, destDir: string, opts: { runId?: string } = {}): { dir: string; config: LlamaConfig; warnings: string[] } {
+  const loaded = loadCheckpoint(srcDir)
+  try {
+    const dir = saveCheckpoint(destDir, {
+      config: loaded.config,
+      weights: { ...loaded.tensors, ...loaded.heads },
+      tokenizerFile: loaded.tokenizerPath,
+      specialTokenIds: loaded.specialTokenIds,
+      runConfig: { imported_from: path.resolve(srcDir) },
+      stage: 'import',
+      runId: opts.runId,
+    })
+    return { dir, config: loaded.config, warnings: loaded.warnings }
+  } finally {
+    loaded.dispose()
+  }
 }
 
 /** True for a complete checkpoint or Hugging Face folder: config.json and its weights are present. */

@@ -9,9 +9,9 @@ import { resolveModelConfig, type LlamaConfig } from '../../core/model/config'
 import { Tokenizer } from '../../core/tokenizer'
 import { AdamW } from '../../core/train/adamw'
 import { SpikeGuard } from '../../core/train/spikeGuard'
-import { isCheckpointDir, loadCheckpoint, recoverInterruptedSave, saveCheckpoint } from '../../core/model/checkpoint'
+import { importHfCheckpoint, isCheckpointDir, loadCheckpoint, recoverInterruptedSave, saveCheckpoint } from '../../core/model/checkpoint'
 import { readSafetensors } from '../../core/model/safetensors'
-import { writeTinyHfFolder } from '../fixtures/hf/tinyHf'
+import { tinyHfConfig, writeTinyHfFolder } from '../fixtures/hf/tinyHf'
 import { hasTorch, torchRef } from '../fixtures/hf/torch'
 
 const CFG: LlamaConfig = resolveModelConfig({ vocab_size: 300, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, multiple_of: 16, max_seq_len: 32 })
@@ -159,6 +159,28 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     tf.dispose(logits)
     loaded.dispose()
     model.dispose()
+  })
+
+  it('imports a Hugging Face folder as a workbench checkpoint, tokenizer files and special ids included', () => {
+    const src = fresh('hf')
+    const tokenizerJson = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/tokenizer/llama-sentencepiece.json'), 'utf8'))
+    const written = writeTinyHfFolder(src, { tokenizerJson, config: tinyHfConfig({ eos_token_id: [2, 3] }) })
+    fs.writeFileSync(path.join(src, 'tokenizer_config.json'), JSON.stringify({ tokenizer_class: 'LlamaTokenizer', chat_template: 'x' }))
+    const dest = fresh('imported')
+    const result = importHfCheckpoint(src, dest, { runId: 'imp-1' })
+    expect(result).toEqual({ dir: path.resolve(dest), config: expect.objectContaining({ dim: 32, vocab_size: 64 }), warnings: [] })
+    const loaded = loadCheckpoint(dest)
+    expect(loaded.workbench).toMatchObject({ stage: 'import', runId: 'imp-1', config: { imported_from: path.resolve(src) } })
+    for (const [name, t] of Object.entries(written)) expect(Array.from(loaded.tensors[name].dataSync()), name).toEqual(Array.from(t.data))
+    expect(loaded.specialTokenIds).toEqual({ bos_token_id: 1, eos_token_id: [2, 3] })
+    expect(JSON.parse(fs.readFileSync(path.join(dest, 'tokenizer_config.json'), 'utf8'))).toEqual({ tokenizer_class: 'LlamaTokenizer', chat_template: 'x' })
+    expect(fs.readFileSync(loaded.tokenizerPath!, 'utf8')).toBe(fs.readFileSync(path.join(src, 'tokenizer.json'), 'utf8'))
+    loaded.dispose()
+
+    // Without a tokenizer_config.json of its own, one is written from config.json's special ids.
+    fs.rmSync(path.join(src, 'tokenizer_config.json'))
+    const again = importHfCheckpoint(src, fresh('imported')).dir
+    expect(JSON.parse(fs.readFileSync(path.join(again, 'tokenizer_config.json'), 'utf8'))).toMatchObject({ tokenizer_class: 'PreTrainedTokenizerFast', bos_token: '<s>', eos_token: '</s>' })
   })
 
   it('creates no lasting tensors: load + dispose leaves the count unchanged', () => {
