@@ -1,4 +1,4 @@
-export { DataError, describeWhere, type Where, type SkipReport } from './errors'
+export { DataError, describeWhere, newSkipReport, recordSkip, type Where, type SkipReport } from './errors'
 export { readUtf8File, listCorpusFiles, firstInvalidUtf8Offset, CORPUS_EXTENSIONS } from './files'
 export { readRecords, type SourceRecord } from './records'
 export { loadPretrainData, tokenizeCorpus, corpusTexts, readCorpusDocuments, packWindows, type PretrainData, type PretrainDataOptions, type TokenWindows, type CorpusTokens } from './corpus'
