@@ -29,7 +29,7 @@ export function compilePreTokenizer(json: unknown, where = 'pre_tokenizer'): Pre
       return (pieces) => pieces.flatMap((p) => splitPiece(p, regex, behavior, invert))
     }
     case 'ByteLevel': {
-      const addPrefixSpace = spec.add_prefix_space === true
+      const addPrefixSpace = spec.add_prefix_space !== false // Hugging Face's default is true
       const regex = spec.use_regex === false ? null : compileOniguruma(GPT2_PATTERN, where)
       const withPrefix = (piece: string) => (addPrefixSpace && !piece.startsWith(' ') ? ' ' + piece : piece)
       if (!regex) return (pieces) => pieces.map((piece) => toByteLevel(withPrefix(piece)))

@@ -117,7 +117,8 @@ export class Tokenizer {
   /** Builds a tokenizer from a parsed Hugging Face tokenizer.json object. */
   static fromJSON(json: unknown): Tokenizer {
     if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new Error('tokenizer.json must be a JSON object')
-    return new Tokenizer(json as Record<string, unknown>)
+    // A private copy: later changes to the caller's object must not change this tokenizer's hash.
+    return new Tokenizer(structuredClone(json) as Record<string, unknown>)
   }
 
   /** Writes Hugging Face tokenizer.json (`filePath` may be a folder). */
