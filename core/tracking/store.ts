@@ -39,6 +39,8 @@ import {
 export interface StoreOptions {
   /** A 'running' run whose last heartbeat is older than this is considered dead. Default 30 min. */
   staleAfterMs?: number
+  /** How often listRuns/getRun re-check that running runs still have a live process. Default 2 s. */
+  recheckEveryMs?: number
 }
 
 export interface CreateRunInput {
@@ -91,6 +93,7 @@ export class RunHasChildrenError extends Error {
 
 const DEFAULT_STALE_AFTER_MS = 30 * 60 * 1000
 const DEFAULT_MAX_POINTS = 2000
+const DEFAULT_RECHECK_EVERY_MS = 2000
 
 /** Which statuses each transition may start from. */
 const START_FROM: readonly RunStatus[] = ['queued', 'stopped', 'interrupted', 'failed']
@@ -135,11 +138,13 @@ export class Store {
   private readonly insertEvent
   private readonly insertSample
   private readonly touchHeartbeat
+  private lastRecovery = 0
 
   private constructor(
     readonly home: string,
     readonly db: Db,
     private readonly staleAfterMs: number,
+    private readonly recheckEveryMs: number,
   ) {
     this.series = new SeriesReader(db)
     this.insertMetric = db.prepare(
@@ -166,7 +171,12 @@ export class Store {
   static open(home: string, options: StoreOptions = {}): Store {
     const absHome = path.resolve(home)
     fs.mkdirSync(path.join(absHome, 'runs'), { recursive: true })
-    const store = new Store(absHome, openDatabase(dbPath(absHome)), options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS)
+    const store = new Store(
+      absHome,
+      openDatabase(dbPath(absHome)),
+      options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
+      options.recheckEveryMs ?? DEFAULT_RECHECK_EVERY_MS,
+    )
     store.recoverInterrupted()
     return store
   }
@@ -293,6 +303,7 @@ export class Store {
   recoverInterrupted(): string[] {
     const rows = this.db.prepare("SELECT * FROM runs WHERE status = 'running'").all() as RunRow[]
     const marked: string[] = []
+    this.lastRecovery = Date.now()
     for (const row of rows) {
       const reason = ownerGoneReason(
         { pid: row.pid, hostname: row.hostname, heartbeatAt: row.heartbeat_at, startedAt: row.started_at },
@@ -308,6 +319,17 @@ export class Store {
       if (changed === 1) marked.push(row.id)
     }
     return marked
+  }
+
+  /**
+   * A long-lived store (the app) re-checks running runs now and then, so a run whose process died
+   * is never listed as running, not only right after open.
+   */
+  private recoverIfDue(): void {
+    const now = Date.now()
+    if (now - this.lastRecovery < this.recheckEveryMs) return
+    this.lastRecovery = now
+    this.recoverInterrupted()
   }
 
   private transition(id: string, to: RunStatus, from: readonly RunStatus[], update: () => void): void {
@@ -367,7 +389,8 @@ export class Store {
       }
       this.touchHeartbeat.run(Date.now(), runId)
     })
-    write()
+    // IMMEDIATE takes the write lock up front, so a busy database waits (busy_timeout) instead of failing mid-batch.
+    write.immediate()
   }
 
   logParams(runId: string, params: Record<string, string | number | boolean>): void {
@@ -492,15 +515,20 @@ export class Store {
       if (!column) throw new Error(`cannot sort runs by "${sort}" (use ${Object.keys(SORT_COLUMNS).join(', ')} or metric:<key>)`)
       orderBy = `${column} ${order}`
     }
-    const limit = filter.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(filter.limit))}` : ''
+    if (filter.limit !== undefined && !(Number.isInteger(filter.limit) && filter.limit >= 0)) {
+      throw new Error(`listRuns: limit must be a whole number >= 0, got ${filter.limit}`)
+    }
+    args.push(filter.limit ?? -1) // -1: no limit
     const sql = `${RUN_SELECT} ${join} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
-      ORDER BY ${orderBy}, r.id ${order}${limit}`
+      ORDER BY ${orderBy}, r.id ${order} LIMIT ?`
+    this.recoverIfDue()
     const rows = this.db.prepare(sql).all(...args) as RunRow[]
     return this.summarise(rows)
   }
 
   /** A run with its params, tags, latest metrics, parents and children. */
   getRun(id: string): RunDetails {
+    this.recoverIfDue()
     const row = this.runRow(id)
     if (!row) throw unknownRun(id)
     const [summary] = this.summarise([row])

@@ -147,3 +147,15 @@ describe('MemoryTracker', () => {
     expect(t.params).toEqual({ n_params: 10 })
   })
 })
+
+describe('a long-lived store', () => {
+  it('notices a run whose process died after the store was opened', async () => {
+    store.close()
+    store = Store.open(home, { recheckEveryMs: 100 })
+    const run = store.createRun({ stage: 'pretrain', config: {} })
+    store.startRun(run.id, { pid: 2 ** 22 + 4321, hostname: os.hostname() })
+    expect(store.getRunRecord(run.id).status).toBe('running') // no liveness check on a plain record read
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    expect(store.listRuns()[0].status).toBe('interrupted')
+  })
+})
