@@ -85,7 +85,8 @@ export class RunHasChildrenError extends Error {
     const names = children.map((c) => `${c.runId}${c.name ? ` (${c.stage} "${c.name}")` : ''}`).join(', ')
     super(
       `run ${runId} has ${children.length} run(s) descending from it: ${names}. ` +
-        `Deleting it leaves them with a deleted parent; pass force to delete anyway.`,
+        `Deleting it removes its files (checkpoints they may start from) and leaves them with a deleted parent; ` +
+        `pass force to delete anyway.`,
     )
     this.name = 'RunHasChildrenError'
   }
