@@ -8,20 +8,19 @@ export const sftCommand: StageCommand = {
   command: 'sft',
   stage: 'sft',
   usage: [
-    'Usage: workbench sft --base <run|checkpoint> --data <file.jsonl> [--format auto|alpaca|messages|sharegpt|prompt_response] [options]',
+    'Usage: workbench sft --base <run|checkpoint> --data <file.jsonl> [--data ...] [options]',
     '',
     '--base is a pretraining (or SFT) run id, a workbench checkpoint folder, or an imported Hugging Face',
-    'Llama folder (see `workbench import-hf`). The loss is on assistant tokens only.',
+    'Llama folder (see `workbench import-hf`). Formats, detected per line: Alpaca (instruction/input/output),',
+    'chat "messages", ShareGPT "conversations", prompt/response. The loss is on assistant tokens only.',
   ].join('\n'),
   options: {
     base: { type: 'string' },
-    data: { type: 'string' },
-    format: { type: 'string' },
+    data: { type: 'string', multiple: true },
   },
   toConfig: (args) => ({
     base: args.values.base !== undefined ? absoluteIfPath(args.values.base as string) : undefined,
-    data: args.values.data !== undefined ? path.resolve(args.values.data as string) : undefined,
-    format: args.values.format,
+    data: (args.values.data as string[] | undefined)?.map((p) => path.resolve(p)),
   }),
 }
 

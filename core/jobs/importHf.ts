@@ -3,7 +3,6 @@
 // record it as a finished run of stage 'import' with one 'checkpoint' artifact, so SFT, generate
 // and the app can start from it by run id and lineage shows where models came from.
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { loadModelFrom } from '../train/stages/common'
 import { countParameters } from '../model/config'
@@ -35,9 +34,9 @@ export function importHfFolder(home: string, folder: string, opts: { name?: stri
       name: opts.name ?? path.basename(source),
       experiment: opts.experiment,
       config: { source },
+      // Owned by this process from the start (pid and host recorded by the store).
       status: 'running',
     })
-    store.startRun(run.id, { pid: process.pid, hostname: os.hostname() })
     try {
       const target = path.join(runDir(home, run.id), 'model')
       fs.mkdirSync(target, { recursive: true })
