@@ -7,6 +7,7 @@ import type { BackendInfo } from '../train/stages/types'
 import { tf } from './tf'
 import { registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum'
 import { registerFastUnpackWasm } from './kernels/unpack'
+import { registerSharedIdentityWasm } from './kernels/identity'
 
 export type BackendPreference = 'auto' | 'node-gpu' | 'node' | 'wasm' | 'cpu'
 export const BACKEND_PREFERENCES: BackendPreference[] = ['auto', 'node-gpu', 'node', 'wasm', 'cpu']
@@ -95,6 +96,7 @@ async function initWasm(): Promise<BackendInfo> {
   wasm.setWasmPaths(distDir + path.sep)
   registerUnsortedSegmentSumWasm()
   registerFastUnpackWasm()
+  registerSharedIdentityWasm()
   const listenersBefore = processErrorListeners()
   const ok = await tf.setBackend('wasm')
   removeListenersAddedSince(listenersBefore)
