@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { runCli } from '../../core/cli/cli'
 import { bufferIO } from '../../core/cli/io'
+import { Store } from '../../core/tracking/store'
 
 const TEXT = Array.from({ length: 50 }, (_, i) => `Note ${i}: remember to water the plants and feed the cat ${i % 5} times.`).join('\n')
 const TINY = ['--set', 'dim=32', '--set', 'n_layers=2', '--set', 'seq_len=32', '--set', 'batch_size=4', '--set', 'vocab_size=300',
@@ -61,6 +62,21 @@ describe('workbench CLI', () => {
     const plain = await cli(['generate', '--model', result.run_id, '--prompt', 'Note', '--max-tokens', '3', '--seed', '1', '--home', home, '--backend', 'wasm'])
     expect(plain.code).toBe(0)
     expect(plain.stdout.startsWith('Note')).toBe(true)
+  }, 120_000)
+
+  it('continues pretraining at a longer context as a new run whose parent is the shorter one', async () => {
+    const { code, lines } = await cli(['pretrain', '--data', notes, '--from', runId, '--home', home, '--backend', 'wasm', '--json',
+      '--set', 'seq_len=48', '--set', 'batch_size=2', '--set', 'max_steps=2', '--set', 'eval_every=2', '--set', 'sample_count=0'])
+    expect(code).toBe(0)
+    const objects = lines.map((l) => JSON.parse(l))
+    const summary = objects[objects.length - 1]
+    expect(summary).toMatchObject({ status: 'finished', seq_len: 48 })
+    const config = JSON.parse(fs.readFileSync(path.join(summary.checkpoint, 'config.json'), 'utf8'))
+    expect(config.max_position_embeddings).toBe(48)
+    const store = Store.open(home)
+    const run = store.getRun(summary.run_id)
+    store.close()
+    expect(run.parents).toEqual([expect.objectContaining({ runId, role: 'continue' })])
   }, 120_000)
 
   it('config mistakes are one clear message and exit code 2, before any run starts', async () => {
