@@ -217,6 +217,7 @@ export class Store {
     if (status !== 'queued' && status !== 'running') {
       throw new Error(`createRun: status must be 'queued' or 'running', got '${status}'`)
     }
+    if (input.seed !== undefined && !Number.isSafeInteger(input.seed)) throw new Error(`createRun: seed must be an integer, got ${input.seed}`)
     const parents = input.parents ?? []
     const create = this.db.transaction((): string => {
       for (const p of parents) {
