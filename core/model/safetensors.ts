@@ -62,6 +62,29 @@ function assertLittleEndianHost(): void {
  * Tensors are stored in name order so the same input always gives the same bytes.
  */
 export function encodeSafetensors(tensors: Record<string, RawTensor>, metadata?: Record<string, string>): Buffer {
+  const { header, names } = buildHeader(tensors, metadata)
+  const chunks = names.map((name) => bytesOf(tensors[name].data))
+  return Buffer.concat([lengthPrefix(header), header, ...chunks])
+}
+
+/**
+ * Writes a safetensors file (to `path` directly; callers wanting atomicity write into a temp
+ * folder). Tensor bytes go straight from their typed arrays to the file, with no full-file copy.
+ */
+export function writeSafetensors(path: string, tensors: Record<string, RawTensor>, metadata?: Record<string, string>): void {
+  const { header, names } = buildHeader(tensors, metadata)
+  const fd = fs.openSync(path, 'w')
+  try {
+    writeAll(fd, lengthPrefix(header))
+    writeAll(fd, header)
+    for (const name of names) writeAll(fd, bytesOf(tensors[name].data))
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** The padded JSON header and the tensor names in the order their data follows it. */
+function buildHeader(tensors: Record<string, RawTensor>, metadata?: Record<string, string>): { header: Buffer; names: string[] } {
   assertLittleEndianHost()
   const names = Object.keys(tensors).sort()
   const header: Record<string, unknown> = {}
@@ -79,22 +102,22 @@ export function encodeSafetensors(tensors: Record<string, RawTensor>, metadata?:
     header[name] = { dtype: t.dtype === 'float32' ? 'F32' : 'I32', shape: t.shape, data_offsets: [offset, offset + bytes] }
     offset += bytes
   }
-  const headerBytes = paddedHeader(JSON.stringify(header))
-  const out = Buffer.alloc(8 + headerBytes.length + offset)
-  out.writeBigUInt64LE(BigInt(headerBytes.length), 0)
-  headerBytes.copy(out, 8)
-  let cursor = 8 + headerBytes.length
-  for (const name of names) {
-    const data = tensors[name].data
-    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), cursor)
-    cursor += data.byteLength
-  }
+  return { header: paddedHeader(JSON.stringify(header)), names }
+}
+
+function lengthPrefix(header: Buffer): Buffer {
+  const out = Buffer.alloc(8)
+  out.writeBigUInt64LE(BigInt(header.length), 0)
   return out
 }
 
-/** Writes a safetensors file (to `path` directly; callers wanting atomicity write into a temp folder). */
-export function writeSafetensors(path: string, tensors: Record<string, RawTensor>, metadata?: Record<string, string>): void {
-  fs.writeFileSync(path, encodeSafetensors(tensors, metadata))
+function bytesOf(data: Float32Array | Int32Array): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0
+  while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done)
 }
 
 /** The JSON header padded with spaces so the data section starts 8-byte aligned. */
@@ -193,7 +216,10 @@ function checkEntry(name: string, value: unknown, dataBytes: number, source: str
   return { dtype: entry.dtype, shape: [...shape], data_offsets: [begin, end] }
 }
 
-/** Decodes every tensor of safetensors bytes (float types -> float32, integer types -> int32). */
+/**
+ * Decodes every tensor of safetensors bytes (float types -> float32, integer types -> int32).
+ * F32 and I32 data is a view into `bytes` where aligned (no copy): do not reuse `bytes` after.
+ */
 export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): { tensors: Record<string, RawTensor>; metadata: Record<string, string> } {
   assertLittleEndianHost()
   const header = parseHeader(bytes, bytes.length, source)
@@ -236,26 +262,34 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
 
 function decodeTensor(bytes: Uint8Array, entry: HeaderEntry, where: string): RawTensor {
   const n = entry.shape.reduce((a, b) => a * b, 1)
-  // Copy into a fresh, aligned buffer: the data inside a file need not be 4-byte aligned.
-  const copy = new Uint8Array(bytes.byteLength)
-  copy.set(bytes)
-  const buffer = copy.buffer
+  const { buffer, byteOffset } = alignedBytes(bytes, DTYPE_BYTES[entry.dtype])
   switch (entry.dtype) {
     case 'F32':
-      return { dtype: 'float32', shape: entry.shape, data: new Float32Array(buffer, 0, n) }
+      return { dtype: 'float32', shape: entry.shape, data: new Float32Array(buffer, byteOffset, n) }
     case 'F64':
-      return { dtype: 'float32', shape: entry.shape, data: Float32Array.from(new Float64Array(buffer, 0, n)) }
+      return { dtype: 'float32', shape: entry.shape, data: Float32Array.from(new Float64Array(buffer, byteOffset, n)) }
     case 'F16':
-      return { dtype: 'float32', shape: entry.shape, data: float16ToFloat32(new Uint16Array(buffer, 0, n)) }
+      return { dtype: 'float32', shape: entry.shape, data: float16ToFloat32(new Uint16Array(buffer, byteOffset, n)) }
     case 'BF16':
-      return { dtype: 'float32', shape: entry.shape, data: bfloat16ToFloat32(new Uint16Array(buffer, 0, n)) }
+      return { dtype: 'float32', shape: entry.shape, data: bfloat16ToFloat32(new Uint16Array(buffer, byteOffset, n)) }
     case 'I32':
-      return { dtype: 'int32', shape: entry.shape, data: new Int32Array(buffer, 0, n) }
+      return { dtype: 'int32', shape: entry.shape, data: new Int32Array(buffer, byteOffset, n) }
     case 'I64':
-      return { dtype: 'int32', shape: entry.shape, data: int64ToInt32(new BigInt64Array(buffer, 0, n), where) }
+      return { dtype: 'int32', shape: entry.shape, data: int64ToInt32(new BigInt64Array(buffer, byteOffset, n), where) }
     default:
       throw new Error(`${where}: dtype ${entry.dtype} is not supported (readable: ${[...READABLE].join(', ')})`)
   }
+}
+
+/**
+ * Typed arrays need their offset to be a multiple of the element size. Writers pad the header to
+ * 8 bytes so tensor data usually is aligned, and we view it in place; otherwise we copy it.
+ */
+function alignedBytes(bytes: Uint8Array, elementBytes: number): { buffer: ArrayBuffer; byteOffset: number } {
+  if (bytes.byteOffset % elementBytes === 0) return { buffer: bytes.buffer as ArrayBuffer, byteOffset: bytes.byteOffset }
+  const copy = new Uint8Array(bytes.byteLength)
+  copy.set(bytes)
+  return { buffer: copy.buffer, byteOffset: 0 }
 }
 
 /** bfloat16 is the top half of a float32, so widening is a 16-bit shift. */

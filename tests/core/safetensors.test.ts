@@ -172,3 +172,18 @@ describe.skipIf(!hasTorch)('safetensors against PyTorch', () => {
     expect(back.ids.values).toEqual([5, -5])
   })
 })
+
+describe('safetensors alignment', () => {
+  it('reads F32 data at an offset that is not 4-byte aligned', () => {
+    const data = Buffer.alloc(9)
+    data.writeFloatLE(1.5, 1)
+    data.writeFloatLE(-2.25, 5)
+    const file = handMade({ w: { dtype: 'F32', shape: [2], data_offsets: [1, 9] } }, data)
+    // A fresh buffer (offset 0), so the tensor's position in it is exactly its position in the file.
+    const bytes = new Uint8Array(file.length)
+    bytes.set(file)
+    const dataStart = 8 + Number(file.readBigUInt64LE(0))
+    expect((dataStart + 1) % 4).not.toBe(0)
+    expect(Array.from(decodeSafetensors(bytes, 'odd.safetensors').tensors.w.data)).toEqual([1.5, -2.25])
+  })
+})
