@@ -91,6 +91,35 @@ describe('crash safety', () => {
     }
   })
 
+  it('a writer killed inside an uncommitted transaction that spilled into the WAL loses only that transaction', async () => {
+    const runId = createRun()
+    const writer = startTs(WRITER, [home, runId, String(BATCH), '0', String(10 * BATCH)])
+    let committedBefore = -1
+    let walBytes = 0
+    const exited = watch(writer, (line) => {
+      const m = line.match(/^holding (\d+)$/)
+      if (!m) return
+      committedBefore = Number(m[1])
+      const wal = path.join(home, 'workbench.db-wal')
+      walBytes = fs.existsSync(wal) ? fs.statSync(wal).size : 0
+      writer.kill('SIGKILL')
+    })
+    const { signal, stderr } = await exited
+    expect(stderr).toBe('')
+    expect(signal).toBe('SIGKILL')
+    expect(committedBefore).toBeGreaterThanOrEqual(10 * BATCH)
+    expect(walBytes).toBeGreaterThan(4_000_000) // the uncommitted pages really reached the file
+
+    const store = Store.open(home)
+    try {
+      expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok')
+      expect(store.db.prepare('SELECT count(*) FROM metrics WHERE run_id = ?').pluck().get(runId)).toBe(committedBefore)
+      expect(store.getRunRecord(runId).status).toBe('interrupted')
+    } finally {
+      store.close()
+    }
+  })
+
   it('a reader process reads while a writer process writes, without errors, seeing counts grow', async () => {
     const runId = createRun()
     const writer = startTs(WRITER, [home, runId, '20', '1'])
