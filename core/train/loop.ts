@@ -78,18 +78,28 @@ const CHECKPOINTS_FOLDER = 'checkpoints'
 
 /** Runs the loop until max_steps, the end of the data, or ctx.signal aborts. */
 export async function trainLoop(opts: LoopOptions): Promise<LoopResult> {
-  const { ctx, model, settings: s } = opts
-  const lossOf = opts.lossOf ?? ((m: Llama, t: BatchTensors) => m.loss(t.tokens, t.targets, t.mask))
+  const { model, settings: s } = opts
   // In a tidy so the zero tensors the moments start from are freed (the variables keep their data).
   let optimizer!: AdamW
   tf.tidy(() => {
     optimizer = new AdamW(model.weights, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay })
   })
+  try {
+    return await runSteps(opts, optimizer)
+  } finally {
+    optimizer.dispose()
+  }
+}
+
+/** The loop proper; `optimizer` is owned (and disposed) by trainLoop. */
+async function runSteps(opts: LoopOptions, optimizer: AdamW): Promise<LoopResult> {
+  const { ctx, model, settings: s } = opts
+  const lossOf = opts.lossOf ?? ((m: Llama, t: BatchTensors) => m.loss(t.tokens, t.targets, t.mask))
+  const lossOfModel = (t: BatchTensors) => lossOf(model, t)
   const guard = new SpikeGuard({ zScore: s.spikeZScore, maxConsecutive: s.maxBadInRow })
   let state = freshState(opts.train)
   if (ctx.resumeFrom) state = resumeFrom(ctx.resumeFrom, opts, optimizer, guard)
 
-  const lossOfModel = (t: BatchTensors) => lossOf(model, t)
   let lastEval: PerplexityResult | undefined
   let trainLoss = NaN
   let lastCheckpoint: string | undefined
@@ -145,7 +155,6 @@ export async function trainLoop(opts: LoopOptions): Promise<LoopResult> {
   return result(false)
 
   function result(stopped: boolean): LoopResult {
-    optimizer.dispose()
     return {
       stopped,
       step: state.step,

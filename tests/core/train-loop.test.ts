@@ -6,6 +6,7 @@ import { tf } from '../../core/backend/tf'
 import { initBackend } from '../../core/backend'
 import { Tokenizer } from '../../core/tokenizer'
 import { Llama } from '../../core/model/llama'
+import { generate } from '../../core/model/generate'
 import { MemoryTracker } from '../../core/tracking/tracker'
 import { trainLoop, type LoopOptions } from '../../core/train/loop'
 import type { Batch, BatchStream } from '../../core/train/batches'
@@ -107,6 +108,8 @@ describe('trainLoop', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-loop-'))
     const tracker = new MemoryTracker('run-a', dir)
     const model = Llama.create(MODEL, 1)
+    // The first generation creates tensors that the model keeps for later ones (a one-time cache).
+    await generate(model, [1, 2], { maxNewTokens: 2 })
     const before = tf.memory().numTensors
     const result = await trainLoop(options(makeContext(dir, tracker, new AbortController().signal), model, { max_steps: 40, eval_every: 20, checkpoint_every: 10, keep_last: 2 }))
     expect(tf.memory().numTensors).toBe(before)
@@ -194,6 +197,32 @@ describe('trainLoop', () => {
       restore: (c) => inner.restore(c),
     }
     await expect(trainLoop(opts2)).rejects.toThrow(/3 unusable batches in a row/)
+    model.dispose()
+  })
+
+  it('skips a non-finite loss without touching the weights, and stops when it keeps happening', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-loop-'))
+    const tracker = new MemoryTracker('nan', dir)
+    const model = Llama.create(MODEL, 1)
+    const before = tf.memory().numTensors
+    let calls = 0
+    const opts = options(makeContext(dir, tracker, new AbortController().signal), model, { max_steps: 6, eval_every: 0, sample_count: 0 })
+    opts.lossOf = (m, t) => {
+      const loss = m.loss(t.tokens, t.targets, t.mask)
+      return ++calls === 3 ? tf.mul(loss, NaN) : loss
+    }
+    const result = await trainLoop(opts)
+    expect(result.skippedBatches).toBe(1)
+    const skip = tracker.events.find((e) => e.kind === 'skip')!
+    expect(skip.step).toBe(3)
+    expect(skip.message).toMatch(/non-finite loss/)
+    expect(Number.isFinite(result.trainLoss)).toBe(true)
+    expect(tf.memory().numTensors).toBe(before)
+
+    const always = options(makeContext(dir, new MemoryTracker('nan2', dir), new AbortController().signal), model, { max_steps: 20, max_bad_in_row: 4 })
+    always.lossOf = (m, t) => tf.mul(m.loss(t.tokens, t.targets, t.mask), NaN)
+    await expect(trainLoop(always)).rejects.toThrow(/training stopped at step 4, stopping: 4 bad batches in a row \(last: non-finite loss/)
+    expect(tf.memory().numTensors).toBe(before)
     model.dispose()
   })
 })
