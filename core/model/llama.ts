@@ -72,11 +72,14 @@ export interface Positions {
   mask: tf.Tensor2D // [rep*T, Tk]
 }
 
+/** A weight [out, in] and, optionally, its cached transpose (see kernels/linear.ts). */
+export type WeightPair = [tf.Tensor2D, tf.Tensor2D | undefined]
+
 /** silu(x @ gate^T) * (x @ up^T) @ down^T. x: [N, D]. */
-export function swiglu(x: tf.Tensor2D, gate: tf.Tensor2D, up: tf.Tensor2D, down: tf.Tensor2D): tf.Tensor2D {
-  const g = linear(x, gate) // [N, hidden]
-  const u = linear(x, up) // [N, hidden]
-  return linear(tf.mul(tf.mul(g, tf.sigmoid(g)), u), down) // [N, D]
+export function swiglu(x: tf.Tensor2D, gate: WeightPair, up: WeightPair, down: WeightPair): tf.Tensor2D {
+  const g = linear(x, ...gate) // [N, hidden]
+  const u = linear(x, ...up) // [N, hidden]
+  return linear(tf.mul(tf.mul(g, tf.sigmoid(g)), u), ...down) // [N, D]
 }
 
 /**
@@ -156,8 +159,13 @@ export function createRopeTables(hd: number, maxSeq: number, theta: number): Rop
 // ---------------------------------------------------------------------------------------------
 // The model
 
+/** Up to this many tokens per forward pass (decoding), matmuls use cached transposed weights. */
+const DECODE_TOKENS = 8
+
 export class Llama {
   private readonly rope: RopeTables
+  /** W^T per weight name, for decoding; rebuilt when the variable's buffer changes (assign). */
+  private readonly transposed = new Map<string, { dataId: object; wT: tf.Tensor2D }>()
 
   private constructor(
     readonly config: LlamaConfig,
@@ -238,7 +246,7 @@ export class Llama {
     return tf.tidy(() => {
       const h = this.hidden(tokens, cache, startPos)
       const [batch, seq, dim] = h.shape
-      const logits = linear(tf.reshape(h, [batch * seq, dim]), this.outputWeight()) // [N, V]
+      const logits = linear(tf.reshape(h, [batch * seq, dim]), ...this.weightPair(this.outputName(), batch * seq <= DECODE_TOKENS)) // [N, V]
       return tf.reshape(logits, [batch, seq, this.config.vocab_size]) as tf.Tensor3D
     })
   }
@@ -251,7 +259,7 @@ export class Llama {
         throw new Error(`targets shape [${targets.shape}] does not match tokens [${tokens.shape}]`)
       }
       const h = this.hidden(tokens)
-      const logits = linear(tf.reshape(h, [batch * seq, this.config.dim]), this.outputWeight()) // [N, V]
+      const logits = linear(tf.reshape(h, [batch * seq, this.config.dim]), ...this.weightPair(this.outputName(), false)) // [N, V]
       const flatTargets = tf.reshape(tf.cast(targets, 'int32'), [batch * seq]) as tf.Tensor1D
       return tf.reshape(targetLogProbs(logits, flatTargets), [batch, seq]) as tf.Tensor2D
     })
@@ -277,6 +285,8 @@ export class Llama {
 
   dispose(): void {
     for (const v of Object.values(this.weights)) v.dispose()
+    for (const t of this.transposed.values()) t.wT.dispose()
+    this.transposed.clear()
     this.rope.cos.dispose()
     this.rope.sin.dispose()
     this.rope.rotateHalf.dispose()
@@ -291,7 +301,8 @@ export class Llama {
     const attnIn = rmsNorm(x, this.w1(`${p}.input_layernorm.weight`), eps)
     const h = tf.add(x, this.selfAttention(layer, attnIn, pos, cache)) as tf.Tensor2D // [N, D]
     const mlpIn = rmsNorm(h, this.w1(`${p}.post_attention_layernorm.weight`), eps)
-    const mlp = swiglu(mlpIn, this.w(`${p}.mlp.gate_proj.weight`), this.w(`${p}.mlp.up_proj.weight`), this.w(`${p}.mlp.down_proj.weight`))
+    const decoding = pos.batch * pos.seq <= DECODE_TOKENS
+    const mlp = swiglu(mlpIn, ...(['gate_proj', 'up_proj', 'down_proj'].map((m) => this.weightPair(`${p}.mlp.${m}.weight`, decoding)) as [WeightPair, WeightPair, WeightPair]))
     return tf.add(h, mlp)
   }
 
@@ -300,9 +311,11 @@ export class Llama {
     const { batch, seq } = pos
     const hd = headDim(this.config)
     const p = `model.layers.${layer}.self_attn`
-    const q = applyRope(linear(x, this.w(`${p}.q_proj.weight`)), pos, nHeads) // [N, H*hd]
-    const kNew = applyRope(linear(x, this.w(`${p}.k_proj.weight`)), pos, nKv) // [N, Hkv*hd]
-    const vNew = linear(x, this.w(`${p}.v_proj.weight`)) // [N, Hkv*hd]
+    const decoding = batch * seq <= DECODE_TOKENS
+    const proj = (input: tf.Tensor2D, name: string) => linear(input, ...this.weightPair(`${p}.${name}.weight`, decoding))
+    const q = applyRope(proj(x, 'q_proj'), pos, nHeads) // [N, H*hd]
+    const kNew = applyRope(proj(x, 'k_proj'), pos, nKv) // [N, Hkv*hd]
+    const vNew = proj(x, 'v_proj') // [N, Hkv*hd]
     let k = tf.transpose(tf.reshape(kNew, [batch, seq, nKv, hd]), [0, 2, 1, 3]) as tf.Tensor4D // [B, Hkv, T, hd]
     let v = tf.transpose(tf.reshape(vNew, [batch, seq, nKv, hd]), [0, 2, 1, 3]) as tf.Tensor4D
     if (cache) {
@@ -320,7 +333,7 @@ export class Llama {
       tf.reshape(v, [batch * nKv, keys, hd]),
       pos.mask, // [rep*T, Tk]
     )
-    return linear(ungroupHeads(out, batch, seq, nHeads, hd), this.w(`${p}.o_proj.weight`)) // [N, D]
+    return proj(ungroupHeads(out, batch, seq, nHeads, hd), 'o_proj') // [N, D]
   }
 
   /** RoPE rows and the causal mask for positions startPos..startPos+seq-1 (keys from 0 with a cache). */
@@ -351,8 +364,20 @@ export class Llama {
     }
   }
 
-  private outputWeight(): tf.Tensor2D {
-    return this.w(this.config.tie_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight')
+  /** The weight, plus its cached transpose when decoding (see kernels/linear.ts). */
+  private weightPair(name: string, decoding: boolean): WeightPair {
+    const w = this.w(name)
+    if (!decoding) return [w, undefined]
+    const cached = this.transposed.get(name)
+    if (cached && cached.dataId === w.dataId) return [w, cached.wT]
+    cached?.wT.dispose()
+    const wT = tf.keep(tf.transpose(w))
+    this.transposed.set(name, { dataId: w.dataId, wT })
+    return [w, wT]
+  }
+
+  private outputName(): string {
+    return this.config.tie_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'
   }
 
   private w(name: string): tf.Tensor2D {

@@ -8,7 +8,12 @@ import { customOp } from './customOp'
 /** Up to this many rows, y = x W^T uses tfjs's transposeB flag (measured on wasm, bench/model.ts). */
 const FEW_ROWS = 8
 
-export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+/**
+ * `wT`, when given, is W^T already transposed (the model caches it for token-by-token decoding, so
+ * XNNPACK packs each weight once instead of once per token). It only changes how the value is
+ * computed; gradients still flow to `w`.
+ */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D, wT?: tf.Tensor2D): tf.Tensor2D {
   if (x.shape[1] !== w.shape[1]) {
     throw new Error(`linear: input width ${x.shape[1]} does not match weight [${w.shape}] ([out, in])`)
   }
@@ -18,7 +23,10 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
     save([x2, w2])
     // For a few rows (token-by-token decoding) the flagged matmul is several times cheaper than
     // transposing (and XNNPACK re-packing) the whole weight; for many rows the fast path wins.
-    const value = x2.shape[0] <= FEW_ROWS ? tf.matMul(x2, w2, false, true) : tf.matMul(x2, tf.transpose(w2)) // [N, out]
+    let value: tf.Tensor2D // [N, out]
+    if (wT) value = tf.matMul(x2, wT)
+    else if (x2.shape[0] <= FEW_ROWS) value = tf.matMul(x2, w2, false, true)
+    else value = tf.matMul(x2, tf.transpose(w2))
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws] = saved as tf.Tensor2D[]
       const dy2 = dy as tf.Tensor2D // [N, out]
