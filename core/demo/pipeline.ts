@@ -1,0 +1,192 @@
+// The demo pipeline behind `workbench demo`: export the demo world as ordinary files, then run
+// tokenizer -> pretrain -> SFT through the job runner (each its own recorded run, linked by
+// parents), evaluate the base and the SFT model with the gold judges (gold_eval runs), and
+// return the comparison table. The stages see plain files and plain configs: nothing in them
+// knows about the demo.
+
+import fs from 'node:fs'
+import path from 'node:path'
+import { JobRunner, type RunExit } from '../jobs/runner'
+import type { WorkerEvent } from '../jobs/protocol'
+import { Store } from '../tracking/store'
+import type { ParentRef, Progress } from '../train/stages/types'
+import { DEFAULT_DEMO_SEED, exportDemoWorld, readDemoManifest, type DemoManifest } from './export'
+import type { WorldSize } from './world'
+
+export const DEMO_STEPS = ['tokenizer', 'pretrain', 'sft', 'eval'] as const
+export type DemoStep = (typeof DEMO_STEPS)[number]
+
+/** The stage configs of one demo size (file paths are added by the pipeline). */
+export type DemoPlan = Record<DemoStep, Record<string, unknown>>
+
+/**
+ * Budgets: tiny runs in a few minutes (tests), default in at most 15 minutes on 2 cores. Both
+ * use a model narrower than the tiny preset (measured: dim 64 x 2 layers trains at ~3,500
+ * tokens/s on a busy 2-core machine, the dim 128 x 4 preset at ~1,000), so the time goes into
+ * steps rather than width. Pretraining runs several epochs over the corpus on purpose: the world's
+ * facts must be memorised before SFT can teach the model to answer questions about them. SFT
+ * examples are short, so SFT uses a shorter sequence (less padding); the longest safety answers
+ * are truncated and counted by the SFT stage.
+ */
+export const DEMO_PLANS: Record<WorldSize, DemoPlan> = {
+  tiny: {
+    tokenizer: { vocab_size: 512 },
+    pretrain: {
+      model: 'tiny', dim: 64, n_layers: 2, n_heads: 4, n_kv_heads: 2, seq_len: 128,
+      max_steps: 200, batch_size: 16, lr: 3e-3, warmup_steps: 20, eval_every: 50, sample_every: 0, checkpoint_every: 0,
+    },
+    sft: { seq_len: 96, max_steps: 300, batch_size: 16, lr: 2e-3, warmup_steps: 20, eval_every: 100, sample_every: 0, checkpoint_every: 0 },
+    eval: { max_new_tokens: 32 },
+  },
+  default: {
+    tokenizer: { vocab_size: 1024 },
+    pretrain: {
+      model: 'tiny', dim: 96, n_layers: 4, n_heads: 4, n_kv_heads: 2, seq_len: 128,
+      max_steps: 400, batch_size: 16, lr: 3e-3, warmup_steps: 30, eval_every: 100, sample_every: 200, checkpoint_every: 200,
+    },
+    sft: { seq_len: 96, max_steps: 300, batch_size: 16, lr: 2e-3, warmup_steps: 20, eval_every: 100, sample_every: 0, checkpoint_every: 0 },
+    eval: { max_new_tokens: 48 },
+  },
+}
+
+export interface DemoScores {
+  gold_accuracy: number
+  gold_helpfulness: number
+  violation_rate: number
+  false_refusal_rate: number
+}
+
+export interface DemoReport {
+  size: WorldSize
+  seed: number
+  dataDir: string
+  wallSeconds: number
+  runs: { tokenizer: string; pretrain: string; sft: string; eval_base: string; eval_sft: string }
+  base: DemoScores
+  sft: DemoScores
+}
+
+export type DemoEvent =
+  | { type: 'step'; step: DemoStep | 'export'; message: string; runId?: string }
+  | { type: 'progress'; step: DemoStep; progress: Progress }
+  | { type: 'log'; step: DemoStep; message: string }
+  | { type: 'metric'; step: DemoStep; runId: string; metricStep: number; values: Record<string, number> }
+
+export interface DemoOptions {
+  home: string
+  size?: WorldSize
+  seed?: number
+  /** Backend preference for the worker processes (auto | node-gpu | node | wasm | cpu). */
+  backend?: string
+  /** Config overrides per step, on top of the plan (tests shrink the tiny plan further). */
+  overrides?: Partial<Record<DemoStep, Record<string, unknown>>>
+  onEvent?: (event: DemoEvent) => void
+  /** Aborting cancels the run in progress (it checkpoints and stops) and rejects. */
+  signal?: AbortSignal
+}
+
+const EXPERIMENT = 'demo'
+
+export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
+  const started = Date.now()
+  const size = opts.size ?? 'default'
+  const seed = opts.seed ?? DEFAULT_DEMO_SEED
+  const emit = opts.onEvent ?? (() => {})
+  const plan = planWithOverrides(DEMO_PLANS[size], opts.overrides)
+
+  const dataDir = path.join(opts.home, 'demo', `${size}-seed${seed}`)
+  const manifest = ensureExport(dataDir, seed, size)
+  emit({ type: 'step', step: 'export', message: `demo data (${size}, seed ${seed}) in ${dataDir}` })
+  const file = (name: keyof DemoManifest['files']) => path.join(dataDir, manifest.files[name])
+
+  const runner = new JobRunner({ home: opts.home, backend: opts.backend })
+  const run = (step: DemoStep, stage: string, config: Record<string, unknown>, name: string, parents: ParentRef[] = []) =>
+    runStep(runner, opts, step, { stage, config, parents, experiment: EXPERIMENT, name, tags: ['demo', size] })
+
+  const tokenizer = await run('tokenizer', 'tokenizer', { ...plan.tokenizer, data: [file('corpus')] }, `demo-${size} tokenizer`)
+  const tokenizerFile = artifactPath(opts.home, tokenizer.runId, 'tokenizer')
+  const pretrain = await run('pretrain', 'pretrain', { ...plan.pretrain, data: [file('corpus')], tokenizer: tokenizerFile }, `demo-${size} pretrain`, [
+    { role: 'tokenizer', runId: tokenizer.runId },
+  ])
+  const sft = await run('sft', 'sft', { ...plan.sft, base: pretrain.runId, data: [file('sftTrain')] }, `demo-${size} sft`)
+  const evalConfig = { ...plan.eval, tasks: file('evalTasks'), adversarial: file('adversarial'), benign: file('benign') }
+  const evalBase = await run('eval', 'gold_eval', { ...evalConfig, label: 'base' }, `demo-${size} eval base`, [{ role: 'model', runId: pretrain.runId }])
+  const evalSft = await run('eval', 'gold_eval', { ...evalConfig, label: 'sft' }, `demo-${size} eval sft`, [{ role: 'model', runId: sft.runId }])
+
+  return {
+    size,
+    seed,
+    dataDir,
+    wallSeconds: (Date.now() - started) / 1000,
+    runs: { tokenizer: tokenizer.runId, pretrain: pretrain.runId, sft: sft.runId, eval_base: evalBase.runId, eval_sft: evalSft.runId },
+    base: scoresOf(evalBase),
+    sft: scoresOf(evalSft),
+  }
+}
+
+function planWithOverrides(plan: DemoPlan, overrides: DemoOptions['overrides']): DemoPlan {
+  const out = { ...plan }
+  for (const step of DEMO_STEPS) out[step] = { ...plan[step], ...(overrides?.[step] ?? {}) }
+  return out
+}
+
+/** Writes the demo files unless the same seed and size are already there (they are deterministic). */
+function ensureExport(dir: string, seed: number, size: WorldSize): DemoManifest {
+  if (fs.existsSync(path.join(dir, 'manifest.json'))) {
+    const existing = readDemoManifest(dir)
+    const complete = Object.values(existing.files).every((f) => fs.existsSync(path.join(dir, f)))
+    if (existing.seed === seed && existing.size === size && complete) return existing
+  }
+  return exportDemoWorld(dir, { seed, size })
+}
+
+/** Submits one run, forwards its events, waits for it; any end but 'finished' is an error naming the run. */
+async function runStep(runner: JobRunner, opts: DemoOptions, step: DemoStep, req: Parameters<JobRunner['submit']>[0]): Promise<RunExit> {
+  const emit = opts.onEvent ?? (() => {})
+  if (opts.signal?.aborted) throw new Error('demo cancelled')
+  const runId = runner.submit(req)
+  emit({ type: 'step', step, message: `${req.name}: run ${runId}`, runId })
+  const onEvent = (id: string, event: WorkerEvent) => {
+    if (id !== runId) return
+    if (event.type === 'progress') emit({ type: 'progress', step, progress: event })
+    else if (event.type === 'log') emit({ type: 'log', step, message: event.message })
+    else if (event.type === 'metric') emit({ type: 'metric', step, runId, metricStep: event.step, values: event.values })
+  }
+  const onAbort = () => runner.cancel(runId)
+  runner.on('event', onEvent)
+  opts.signal?.addEventListener('abort', onAbort)
+  try {
+    const exit = await runner.wait(runId)
+    if (exit.status !== 'finished') {
+      throw new Error(`demo: ${req.name} (run ${runId}) ended ${exit.status}${exit.error ? `: ${exit.error}` : ''}`)
+    }
+    return exit
+  } finally {
+    runner.off('event', onEvent)
+    opts.signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+/** The absolute path of a run's artifact of one kind (e.g. the trained tokenizer.json). */
+function artifactPath(home: string, runId: string, kind: string): string {
+  const store = Store.open(home)
+  try {
+    const artifact = store.listArtifacts(runId, { kind })[0]
+    if (!artifact) throw new Error(`demo: run ${runId} recorded no ${kind} artifact`)
+    return store.absolutePath(artifact.path)
+  } finally {
+    store.close()
+  }
+}
+
+/** The four table figures from a gold_eval run's summary (NaN when a set was empty). */
+function scoresOf(exit: RunExit): DemoScores {
+  const summary = exit.result?.summary ?? {}
+  const get = (key: string) => (typeof summary[key] === 'number' ? (summary[key] as number) : NaN)
+  return {
+    gold_accuracy: get('gold_accuracy'),
+    gold_helpfulness: get('gold_helpfulness'),
+    violation_rate: get('violation_rate'),
+    false_refusal_rate: get('false_refusal_rate'),
+  }
+}

@@ -1,0 +1,34 @@
+import { describe, it, expect } from 'vitest'
+import { runDemoCommand, formatReport } from '../../core/demo/cli'
+import { bufferIO } from '../../core/cli/io'
+
+describe('workbench demo (command line)', () => {
+  it('prints help', async () => {
+    const io = bufferIO()
+    expect(await runDemoCommand(['--help'], io)).toBe(0)
+    expect(io.stdout.join('\n')).toMatch(/--size tiny\|default/)
+  })
+
+  it('rejects a bad size, seed or option with a clear message', async () => {
+    await expect(runDemoCommand(['--size', 'huge'], bufferIO())).rejects.toThrow(/--size must be one of tiny, default, got "huge"/)
+    await expect(runDemoCommand(['--seed', 'abc'], bufferIO())).rejects.toThrow(/--seed must be a whole number/)
+    await expect(runDemoCommand(['--frobnicate'], bufferIO())).rejects.toThrow(/demo: /)
+    await expect(runDemoCommand(['--backend', 'tpu'], bufferIO())).rejects.toThrow(/not one of/)
+  })
+
+  it('formats the base-vs-SFT table', () => {
+    const text = formatReport({
+      size: 'tiny',
+      seed: 1,
+      dataDir: '/d',
+      wallSeconds: 125,
+      runs: { tokenizer: 't', pretrain: 'p', sft: 's', eval_base: 'eb', eval_sft: 'es' },
+      base: { gold_accuracy: 0, gold_helpfulness: 0.05, violation_rate: 0.1, false_refusal_rate: 0 },
+      sft: { gold_accuracy: 0.25, gold_helpfulness: 0.4, violation_rate: 0, false_refusal_rate: NaN },
+    })
+    expect(text).toMatch(/finished in 2m05s/)
+    expect(text).toMatch(/gold task accuracy\s+0\.0%\s+25\.0%/)
+    expect(text).toMatch(/mean gold helpfulness\s+0\.050\s+0\.400/)
+    expect(text).toMatch(/false refusal rate \(benign\)\s+0\.0%\s+n\/a/)
+  })
+})
