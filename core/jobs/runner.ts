@@ -18,7 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { resolveConfig } from '../config/schema'
 import { Store } from '../tracking/store'
 import type { RunStatus } from '../tracking/types'
-import { getStage, parentsFromConfig } from '../train/stages/registry'
+import { folderParentsIntoConfig, getStage, parentsFromConfig } from '../train/stages/registry'
 import type { ParentRef, StageResult } from '../train/stages/types'
 import { LineSplitter, parseEventLine, type WorkerEvent, type WorkerSpec } from './protocol'
 
@@ -90,7 +90,7 @@ export class JobRunner extends EventEmitter {
   /** Validates and records the run ('queued'), then schedules it. Returns the run id. */
   submit(req: SubmitRequest): string {
     const stage = getStage(req.stage)
-    const config = resolveConfig(stage.fields, req.config, `${stage.name} config`)
+    const config = resolveConfig(stage.fields, folderParentsIntoConfig(stage.name, req.config, req.parents ?? []), `${stage.name} config`)
     const home = path.resolve(req.home ?? this.home)
     const store = Store.open(home)
     try {

@@ -13,7 +13,7 @@ import { Llama } from '../../core/model/llama'
 import { Tokenizer } from '../../core/tokenizer'
 import { MemoryTracker } from '../../core/tracking/tracker'
 import { loadModelFrom } from '../../core/train/stages/common'
-import { getStage, listStages } from '../../core/train/stages/registry'
+import { folderParentsIntoConfig, getStage, listStages } from '../../core/train/stages/registry'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
 
 const QA = [
@@ -75,6 +75,13 @@ describe('registry', () => {
   it('lists the stages and names the known ones for an unknown name', () => {
     expect(listStages().map((s) => s.name)).toEqual(expect.arrayContaining(['tokenizer', 'pretrain', 'sft']))
     expect(() => getStage('ppo2')).toThrow(/unknown stage "ppo2" \(known stages: .*sft/)
+  })
+
+  it('puts a folder-only parent into the config key of its role', () => {
+    expect(folderParentsIntoConfig('sft', { data: ['x'] }, [{ role: 'base', checkpointDir: '/m' }])).toEqual({ data: ['x'], base: '/m' })
+    expect(folderParentsIntoConfig('sft', { base: '/given' }, [{ role: 'base', checkpointDir: '/m' }])).toEqual({ base: '/given' })
+    expect(folderParentsIntoConfig('sft', {}, [{ role: 'base', runId: 'r1' }])).toEqual({})
+    expect(() => folderParentsIntoConfig('sft', {}, [{ role: 'reward', checkpointDir: '/m' }])).toThrow(/no use for a parent folder with role "reward"/)
   })
 })
 

@@ -44,3 +44,19 @@ export function parentsFromConfig(stageName: string, config: Record<string, unkn
   }
   return out
 }
+
+/**
+ * A parent given only as a checkpoint folder (no recorded run, e.g. an imported model picked in
+ * the app) cannot be stored as a lineage link, so it goes into the config key for its role
+ * (SFT's `base` ...), where the stage reads it. Returns the config with those keys filled.
+ */
+export function folderParentsIntoConfig(stageName: string, config: Record<string, unknown>, parents: ParentRef[]): Record<string, unknown> {
+  const out = { ...config }
+  for (const parent of parents) {
+    if (parent.runId || !parent.checkpointDir) continue
+    const key = Object.entries(PARENT_KEYS[stageName] ?? {}).find(([, role]) => role === parent.role)?.[0]
+    if (!key) throw new Error(`stage ${stageName} has no use for a parent folder with role "${parent.role}"`)
+    if (out[key] === undefined || out[key] === '') out[key] = parent.checkpointDir
+  }
+  return out
+}
