@@ -79,6 +79,29 @@ describe('workbench CLI', () => {
     expect(run.parents).toEqual([expect.objectContaining({ runId, role: 'continue' })])
   }, 120_000)
 
+  it('Ctrl-C cancels gracefully: checkpoint, status stopped, exit code 130, and resume finishes it', async () => {
+    const io = bufferIO()
+    let interrupted = false
+    const out = io.out
+    io.out = (line) => {
+      out(line)
+      // The first logged step stands in for the user pressing Ctrl-C.
+      if (!interrupted && line.includes('"train/loss"')) {
+        interrupted = true
+        process.emit('SIGINT')
+      }
+    }
+    const code = await runCli(['pretrain', '--data', notes, '--home', home, '--backend', 'wasm', '--json', ...TINY, '--set', 'max_steps=40'], io)
+    expect(code).toBe(130)
+    const summary = JSON.parse(io.stdout[io.stdout.length - 1])
+    expect(summary).toMatchObject({ type: 'summary', status: 'stopped' })
+    expect(summary.steps).toBeLessThan(40)
+    expect(fs.existsSync(path.join(summary.checkpoint, 'trainer_state.json'))).toBe(true)
+    const resumed = await cli(['resume', summary.run_id, '--home', home, '--backend', 'wasm', '--json'])
+    expect(resumed.code).toBe(0)
+    expect(JSON.parse(resumed.lines[resumed.lines.length - 1])).toMatchObject({ status: 'finished', steps: 40 })
+  }, 180_000)
+
   it('config mistakes are one clear message and exit code 2, before any run starts', async () => {
     const unknown = await cli(['pretrain', '--data', notes, '--home', home, '--set', 'max_stepz=10'])
     expect(unknown.code).toBe(2)
