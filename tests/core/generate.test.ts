@@ -1,6 +1,7 @@
 // Generation: greedy determinism, seeded sampling, stop tokens, top-k / top-p, abort, KV cache.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { initBackend } from '../../core/backend/index'
+import { tf } from '../../core/backend/tf'
 import { generate, sampleFromLogits } from '../../core/model/generate'
 import { mulberry32 } from '../../core/model/kernels/random'
 import { Llama } from '../../core/model/llama'
@@ -78,6 +79,14 @@ describe.each(['cpu', 'wasm'] as const)('generate on %s', (backend) => {
     expect(stopped.stoppedBy).toBe('stop')
     expect(stopped.ids).toEqual(greedy.ids.slice(0, firstStop))
     expect(streamed).toEqual(stopped.ids)
+  })
+
+  it('frees its KV cache: the tensor count is the same after every call', async () => {
+    await generate(model, [1, 2], { maxNewTokens: 5, temperature: 0 }) // builds the decode weight cache
+    const before = tf.memory().numTensors
+    await generate(model, [1, 2], { maxNewTokens: 5, temperature: 0.8, seed: 1 })
+    await generate(model, [1, 2, 3], { maxNewTokens: 7, temperature: 0, useCache: false })
+    expect(tf.memory().numTensors).toBe(before)
   })
 
   it('top-k 1 is greedy', async () => {
