@@ -177,3 +177,17 @@ describe('summariseGold', () => {
     expect(summariseGold([])).toEqual({})
   })
 })
+
+describe('winRate', () => {
+  it('counts wins, ties and losses by gold helpfulness', async () => {
+    const { winRate } = await import('../../core/eval/winrate')
+    const items = generateTasks(generateWorld(2, 'tiny')).test.filter((t) => t.kind === 'fact').slice(0, 4)
+    const good = items.map((t) => t.reference)
+    const bad = items.map(() => 'I like turnips.')
+    const mixed = [good[0], good[1], bad[2], bad[3]]
+    expect(winRate(items, good, bad)).toEqual({ wins: 4, ties: 0, losses: 0, n: 4, winRate: 1 })
+    expect(winRate(items, mixed, good)).toEqual({ wins: 0, ties: 2, losses: 2, n: 4, winRate: 0.25 })
+    expect(winRate(items, bad, bad).winRate).toBe(0.5)
+    expect(() => winRate(items, good, [])).toThrow(/4 items but 4 answers from A and 0 from B/)
+  })
+})
