@@ -14,6 +14,10 @@ function stackedMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   return tf.stack(as.map((ai, i) => tf.matMul(ai, bs[i]))) as tf.Tensor3D
 }
 
+function swapLast(x: tf.Tensor3D): tf.Tensor3D {
+  return tf.transpose(x, [0, 2, 1])
+}
+
 export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   if (a.shape[0] !== b.shape[0] || a.shape[2] !== b.shape[1]) {
     throw new Error(`batchMatMul: shapes [${a.shape}] and [${b.shape}] do not multiply`)
@@ -23,8 +27,17 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
     const value = stackedMatMul(aIn as tf.Tensor3D, bIn as tf.Tensor3D) // [G, M, N]
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [as, bs] = saved as tf.Tensor3D[]
-      const da = stackedMatMul(dy as tf.Tensor3D, tf.transpose(bs, [0, 2, 1])) // [G, M, K]
-      const db = stackedMatMul(tf.transpose(as, [0, 2, 1]), dy as tf.Tensor3D) // [G, K, N]
+      const d = dy as tf.Tensor3D
+      const [, M, K] = as.shape
+      const N = bs.shape[2]
+      // Each gradient has two explicit-transpose forms; take the one that moves fewer floats
+      // (e.g. for probs @ v, (dy^T probs)^T avoids transposing the [T, T] probabilities).
+      const da = K * N <= M * N + M * K
+        ? stackedMatMul(d, swapLast(bs)) // dy b^T, [G, M, K]
+        : swapLast(stackedMatMul(bs, swapLast(d))) // (b dy^T)^T
+      const db = M * K <= M * N + K * N
+        ? stackedMatMul(swapLast(as), d) // a^T dy, [G, K, N]
+        : swapLast(stackedMatMul(swapLast(d), as)) // (dy^T a)^T
       return [da, db]
     }
     return { value, gradFunc }

@@ -31,7 +31,13 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, wT?: tf.Tensor2D): tf.Ten
       const [xs, ws] = saved as tf.Tensor2D[]
       const dy2 = dy as tf.Tensor2D // [N, out]
       const dx = tf.matMul(dy2, ws) // [N, in]
-      const dw = tf.matMul(tf.transpose(dy2), xs) // [out, in]
+      // dW = dy^T x, or (x^T dy)^T when transposing x (and the small result) moves fewer floats.
+      const [rows, inDim] = xs.shape
+      const outDim = ws.shape[0]
+      const dw =
+        inDim + (inDim * outDim) / rows < outDim
+          ? tf.transpose(tf.matMul(tf.transpose(xs), dy2)) // [out, in]
+          : tf.matMul(tf.transpose(dy2), xs) // [out, in]
       return [dx, dw]
     }
     return { value, gradFunc }
