@@ -19,7 +19,7 @@ import type { TrainingSettings } from './stages/common'
 import { batchTensors, checkBatch, type Batch, type BatchStream, type BatchTensors } from './batches'
 import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity'
 import { AdamW, clipByGlobalNorm } from './adamw'
-import { lrAt } from './schedule'
+import { lrAt, type ScheduleOptions } from './schedule'
 import { SpikeGuard, type SpikeGuardState } from './spikeGuard'
 import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint'
 import { generate } from '../model/generate'
@@ -100,6 +100,7 @@ async function runSteps(opts: LoopOptions, optimizer: AdamW): Promise<LoopResult
   let state = freshState(opts.train)
   if (ctx.resumeFrom) state = resumeFrom(ctx.resumeFrom, opts, optimizer, guard)
 
+  const schedule = scheduleFor(s, ctx)
   let lastEval: PerplexityResult | undefined
   let trainLoss = NaN
   let lastCheckpoint: string | undefined
@@ -118,7 +119,7 @@ async function runSteps(opts: LoopOptions, optimizer: AdamW): Promise<LoopResult
     }
     const step = state.step + 1
     // lrAt counts updates from 0; our steps count from 1.
-    const lr = lrAt(step - 1, { peak: s.lr, warmupSteps: Math.min(s.warmupSteps, s.maxSteps), totalSteps: s.maxSteps, minRatio: s.minLrRatio })
+    const lr = lrAt(step - 1, schedule)
     const outcome = trainStep(micro, lr, lossOfModel, optimizer, guard, s)
     state.step = step
     state.tokensSeen += micro.reduce((n, b) => n + b.batchSize * b.seqLen, 0)
@@ -168,6 +169,19 @@ async function runSteps(opts: LoopOptions, optimizer: AdamW): Promise<LoopResult
       skippedBatches: state.skippedBatches,
     }
   }
+}
+
+/**
+ * Warmup then cosine decay over max_steps. A warmup longer than the run (a short test run with
+ * the default warmup) would never decay, so it shrinks to a tenth of the run, and says so.
+ */
+function scheduleFor(s: TrainingSettings, ctx: StageContext): ScheduleOptions {
+  let warmupSteps = s.warmupSteps
+  if (warmupSteps > s.maxSteps) {
+    warmupSteps = Math.floor(s.maxSteps / 10)
+    ctx.log(`warmup_steps ${s.warmupSteps} is longer than max_steps ${s.maxSteps}: warming up for ${warmupSteps} steps instead`)
+  }
+  return { peak: s.lr, warmupSteps, totalSteps: s.maxSteps, minRatio: s.minLrRatio }
 }
 
 function freshState(train: BatchStream): TrainerState {
