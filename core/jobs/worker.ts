@@ -132,10 +132,15 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
   }
 }
 
-/** The message a user sees: the error's own text; the stack only for unexpected errors. */
+/**
+ * The text recorded with a failed run. Our errors (bad data, bad config, a diverging run) say
+ * what is wrong in their message; a programming error (TypeError ...) keeps its stack so it can
+ * be reported as a bug.
+ */
 function errorText(err: unknown): string {
   if (!(err instanceof Error)) return String(err)
-  return err.message
+  const bug = err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError
+  return bug && err.stack ? err.stack : err.message
 }
 
 /** Parses argv[2] into a spec with a clear message when it is wrong. */

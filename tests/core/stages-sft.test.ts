@@ -85,6 +85,20 @@ describe('registry', () => {
   })
 })
 
+describe('tokenizer stage', () => {
+  it('trains, records the artifact and copies tokenizer.json to out', async () => {
+    const stage = getStage('tokenizer')
+    const out = path.join(dir, 'exported', 'tok.json')
+    const ctx = context(path.join(dir, 'runs', 'tok'))
+    const text = path.join(dir, 'qa.txt')
+    fs.writeFileSync(text, QA.flat().join('\n'))
+    const result = await stage.run(ctx, resolveConfig(stage.fields, { data: [text], vocab_size: 280, out }))
+    expect(result.summary.vocab_size).toBeLessThanOrEqual(280)
+    expect(Tokenizer.load(out).encode('What color is the sky?')).toEqual(Tokenizer.load(String(result.summary.tokenizer)).encode('What color is the sky?'))
+    expect((ctx.tracker as MemoryTracker).artifacts.map((a) => a.kind)).toEqual(['tokenizer'])
+  })
+})
+
 describe('sft stage', () => {
   it('learns a tiny instruction set the base cannot answer (loss on assistant tokens only)', async () => {
     const before = await exactMatches(baseDir)
