@@ -38,7 +38,7 @@ export class ScalarHead {
   /** Small random init (std 1/sqrt(D+1), as TRL's value heads), seeded. */
   static create(kind: ScalarHeadKind, dim: number, seed = 0): ScalarHead {
     const values = normalArray(dim, 1 / Math.sqrt(dim + 1), mulberry32(seed))
-    return new ScalarHead(kind, tf.variable(tf.tensor2d(values, [1, dim]), true))
+    return new ScalarHead(kind, tf.tidy(() => tf.variable(tf.tensor2d(values, [1, dim]), true)))
   }
 
   /** From a loaded tensor (e.g. `score.weight` of a safetensors file); copied, caller keeps it. */
@@ -46,7 +46,7 @@ export class ScalarHead {
     if (weight.rank !== 2 || weight.shape[0] !== 1) {
       throw new Error(`${SCALAR_HEAD_WEIGHT_NAMES[kind]} must have shape [1, dim], got [${weight.shape}]`)
     }
-    return new ScalarHead(kind, tf.variable(tf.cast(weight, 'float32'), true))
+    return new ScalarHead(kind, tf.tidy(() => tf.variable(tf.cast(weight, 'float32'), true)))
   }
 
   get weightName(): string {

@@ -192,7 +192,8 @@ export class Llama {
       let values: Float32Array
       if (shape.length === 1) values = new Float32Array(size).fill(1)
       else values = normalArray(size, /(o_proj|down_proj)\.weight$/.test(name) ? residualStd : INIT_STD, rand)
-      weights[name] = tf.variable(tf.tensor(values, shape, 'float32'), true)
+      // tidy: the variable shares the buffer, the temporary tensor is released.
+      weights[name] = tf.tidy(() => tf.variable(tf.tensor(values, shape, 'float32'), true))
     }
     return new Llama(cfg, weights)
   }
@@ -217,7 +218,7 @@ export class Llama {
     if (problems.length > 0) throw new Error(`Llama.fromWeights: weights do not match the config:\n  - ${problems.join('\n  - ')}`)
     const weights: Record<string, tf.Variable> = {}
     for (const name of Object.keys(expected)) {
-      weights[name] = tf.variable(tf.tidy(() => tf.cast(tensors[name], 'float32')), true)
+      weights[name] = tf.tidy(() => tf.variable(tf.cast(tensors[name], 'float32'), true))
     }
     return new Llama(cfg, weights)
   }

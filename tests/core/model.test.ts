@@ -147,6 +147,19 @@ describe.each(['cpu', 'wasm'] as const)('Llama on %s', (backend) => {
     model.dispose()
   })
 
+  it('releases every tensor on dispose (model, decode cache, heads)', async () => {
+    const before = tf.memory().numTensors
+    const model = Llama.create(TINY, 1)
+    const head = ScalarHead.create('value', 32, 1)
+    const cache = new KVCache(model.config, 1)
+    const [prompt, next] = [ids2d([[1, 2, 3]]), ids2d([[4]])]
+    tf.dispose([model.logits(prompt, cache), model.logits(next, cache), prompt, next])
+    cache.dispose()
+    head.dispose()
+    model.dispose()
+    expect(tf.memory().numTensors).toBe(before)
+  })
+
   it('initialises deterministically from the seed', () => {
     const a = Llama.create(TINY, 7)
     const b = Llama.create(TINY, 7)
