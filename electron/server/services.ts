@@ -16,7 +16,8 @@ import { JobRunner, type RunExit } from '../../core/jobs/runner'
 import type { WorkerEvent } from '../../core/jobs/protocol'
 import { isModelCheckpoint } from '../../core/jobs/checkpoints'
 import { getStage, listStages } from '../../core/train/stages/registry'
-import { countParameters, estimateMemoryBytes, resolveModelConfig, type LlamaConfig } from '../../core/model/config'
+import { MODEL_PRESETS, countParameters, estimateMemoryBytes, resolveModelConfig, type LlamaConfig } from '../../core/model/config'
+import { modelConfigFor } from '../../core/train/stages/pretrain'
 import { ConfigError, resolveConfig } from '../../core/config/schema'
 import type { Progress } from '../../core/train/stages/types'
 import {
@@ -242,9 +243,13 @@ export function createServices(options: ServicesOptions): Services {
     },
     'runs:create': async (args) => {
       const stage = stageOrError(args.stage)
+      // Files a run will read: path fields, and the lists of data files (string[] in the data group).
       for (const field of stage.fields) {
         const value = args.config[field.key]
-        if (field.type === 'path' && typeof value === 'string' && value !== '' && !looksLikeRunId(value)) checkPathAllowed(value, field.key)
+        if (field.type === 'path' && typeof value === 'string' && value !== '') checkPathAllowed(value, field.key)
+        if (field.type === 'string[]' && field.group === 'data' && Array.isArray(value)) {
+          for (const item of value) if (typeof item === 'string') checkPathAllowed(item, field.key)
+        }
       }
       for (const p of args.parents) {
         if (p.runId) run(p.runId)
@@ -309,11 +314,6 @@ function stageOrError(name: string) {
   }
 }
 
-/** Run ids (e.g. SFT's `base`) are not paths; the runner resolves them through the store. */
-function looksLikeRunId(value: string): boolean {
-  return !value.includes('/') && !value.includes('\\') && !value.includes('.')
-}
-
 /** Model size and training memory for a stage config, when it describes a model. */
 function estimate(stage: ReturnType<typeof getStage>, input: Record<string, unknown>): ModelEstimate {
   let config: Record<string, unknown>
@@ -326,19 +326,10 @@ function estimate(stage: ReturnType<typeof getStage>, input: Record<string, unkn
     config = Object.fromEntries(stage.fields.filter((f) => !bad.has(f.key) && f.default !== undefined).map((f) => [f.key, input[f.key] ?? f.default]))
     for (const [k, v] of Object.entries(input)) if (!bad.has(k)) config[k] = v
   }
-  const keys = ['vocab_size', 'dim', 'n_layers', 'n_heads', 'n_kv_heads', 'hidden_dim', 'multiple_of', 'norm_eps', 'rope_theta', 'max_seq_len', 'tie_embeddings']
-  const partial: Record<string, unknown> = {}
-  for (const key of keys) if (config[key] !== undefined) partial[key] = config[key]
   const notes: string[] = []
-  if (partial.max_seq_len === undefined && typeof config.seq_len === 'number') partial.max_seq_len = config.seq_len
-  if (partial.vocab_size === undefined) {
-    partial.vocab_size = typeof config.vocab_size === 'number' ? config.vocab_size : 4096
-    notes.push('vocabulary size not set here: assuming 4,096 (the tokenizer decides)')
-  }
-  if (partial.dim === undefined) throw new ApiError(`the ${stage.name} stage takes its model from its parent checkpoint, so there is no size to preview`)
   let model: LlamaConfig
   try {
-    model = resolveModelConfig(partial as Partial<LlamaConfig>)
+    model = modelConfigOf(stage.name, config, notes)
   } catch (error) {
     throw new ApiError((error as Error).message)
   }
@@ -354,6 +345,29 @@ function estimate(stage: ReturnType<typeof getStage>, input: Record<string, unkn
     totalBytes: memory.totalBytes,
     notes: [...notes, `float32, batch ${batch} x sequence ${seq}; weights + gradients + 2 AdamW moments + activations`],
   }
+}
+
+/**
+ * The model a config describes: pretraining's preset plus its overrides (exactly as the stage
+ * builds it), or explicit LlamaConfig keys. Stages that start from a checkpoint have no size here.
+ */
+function modelConfigOf(stageName: string, config: Record<string, unknown>, notes: string[]): LlamaConfig {
+  const preset = MODEL_PRESETS[config.model as keyof typeof MODEL_PRESETS]
+  if (stageName === 'pretrain' && preset) {
+    if (config.init_from) notes.push('init_from is set: the model will be the checkpoint\'s, whatever these fields say')
+    const vocab = typeof config.vocab_size === 'number' ? config.vocab_size : preset.vocab_size
+    if (typeof config.tokenizer === 'string') notes.push(`vocabulary assumed ${vocab}: the given tokenizer decides`)
+    return modelConfigFor(config, vocab)
+  }
+  if (typeof config.dim !== 'number') throw new Error('this stage takes its model from its parent checkpoint, so there is no size to preview')
+  const keys = ['vocab_size', 'dim', 'n_layers', 'n_heads', 'n_kv_heads', 'hidden_dim', 'multiple_of', 'norm_eps', 'rope_theta', 'max_seq_len', 'tie_embeddings']
+  const partial: Record<string, unknown> = Object.fromEntries(keys.filter((k) => config[k] !== undefined).map((k) => [k, config[k]]))
+  if (partial.max_seq_len === undefined && typeof config.seq_len === 'number') partial.max_seq_len = config.seq_len
+  if (partial.vocab_size === undefined) {
+    partial.vocab_size = 4096
+    notes.push('vocabulary size not set here: assuming 4,096 (the tokenizer decides)')
+  }
+  return resolveModelConfig(partial as Partial<LlamaConfig>)
 }
 
 function finiteOrNullOne(v: number): number | null {
