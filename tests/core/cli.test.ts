@@ -79,6 +79,22 @@ describe('workbench CLI', () => {
     expect(run.parents).toEqual([expect.objectContaining({ runId, role: 'continue' })])
   }, 120_000)
 
+  it('sft --base <run id> fine-tunes that run\'s checkpoint and records it as the parent', async () => {
+    const qa = path.join(home, 'qa.jsonl')
+    fs.writeFileSync(qa, ['water the plants', 'feed the cat'].map((t) => JSON.stringify({ instruction: `What should I do? (${t})`, output: t })).join('\n'))
+    const { code, lines, stderr } = await cli(['sft', '--base', runId, '--data', qa, '--preset', 'tiny', '--home', home, '--backend', 'wasm', '--json',
+      '--set', 'max_steps=3', '--set', 'batch_size=2', '--set', 'sample_count=1', '--set', 'sample_tokens=3'])
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
+    const summary = JSON.parse(lines[lines.length - 1])
+    expect(summary).toMatchObject({ status: 'finished', steps: 3, examples: 2 })
+    const store = Store.open(home)
+    const run = store.getRun(summary.run_id)
+    store.close()
+    expect(run.parents).toEqual([expect.objectContaining({ runId, role: 'base' })])
+    expect(run.config.base).toBe(runId)
+  }, 120_000)
+
   it('Ctrl-C cancels gracefully: checkpoint, status stopped, exit code 130, and resume finishes it', async () => {
     const io = bufferIO()
     let interrupted = false

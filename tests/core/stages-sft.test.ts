@@ -85,6 +85,24 @@ describe('registry', () => {
   })
 })
 
+describe('loadModelFrom', () => {
+  it('grows the embeddings when the tokenizer has more tokens than the model (e.g. added chat tokens)', () => {
+    const tokenizer = Tokenizer.load(path.join(baseDir, 'tokenizer.json'))
+    const small = Llama.create({ vocab_size: tokenizer.vocabSize - 5, dim: 32, n_layers: 1, n_heads: 4, max_seq_len: 16 }, 0)
+    const folder = path.join(dir, 'short-vocab')
+    saveCheckpoint(folder, { config: small.config, weights: small.weights, tokenizer })
+    const before = small.weights['model.embed_tokens.weight'].arraySync() as number[][]
+    small.dispose()
+    const { model } = loadModelFrom(folder, { maxSeqLen: 32 })
+    expect(model.config.vocab_size).toBe(tokenizer.vocabSize)
+    expect(model.config.max_seq_len).toBe(32)
+    const after = model.weights['model.embed_tokens.weight'].arraySync() as number[][]
+    expect(after.length).toBe(tokenizer.vocabSize)
+    expect(after.slice(0, before.length)).toEqual(before)
+    model.dispose()
+  })
+})
+
 describe('tokenizer stage', () => {
   it('trains, records the artifact and copies tokenizer.json to out', async () => {
     const stage = getStage('tokenizer')
