@@ -113,3 +113,14 @@ export function describeFields(stage: StageDefinition): string {
     .filter((l) => l !== '')
     .join('\n')
 }
+
+/** Absolute paths of --data style options; a path that does not exist is an error before any run starts. */
+export function existingPaths(values: unknown, flag: string): string[] | undefined {
+  if (values === undefined) return undefined
+  const list = Array.isArray(values) ? (values as string[]) : [values as string]
+  return list.map((p) => {
+    const full = path.resolve(p)
+    if (!fs.existsSync(full)) throw new UsageError(`${flag} ${p}: no such file or folder`)
+    return full
+  })
+}

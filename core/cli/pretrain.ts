@@ -1,6 +1,7 @@
 // `workbench pretrain --data <file|folder> ...`: pretrain a Llama from scratch (or continue one
 // at a longer context with --from).
 import path from 'node:path'
+import { existingPaths } from './args'
 import type { CliIO } from './io'
 import { runStageCommand, type StageCommand } from './stageCommand'
 
@@ -20,7 +21,7 @@ export const pretrainCommand: StageCommand = {
     from: { type: 'string' },
   },
   toConfig: (args) => ({
-    data: (args.values.data as string[] | undefined)?.map((p) => path.resolve(p)),
+    data: existingPaths(args.values.data, '--data'),
     tokenizer: args.values.tokenizer !== undefined ? path.resolve(args.values.tokenizer as string) : undefined,
     model: args.values.model,
     init_from: args.values.from !== undefined ? absoluteIfPath(args.values.from as string) : undefined,

@@ -1,5 +1,6 @@
 // `workbench sft --base <run|checkpoint> --data <file>`: supervised fine-tuning on instructions.
 import path from 'node:path'
+import { existingPaths } from './args'
 import type { CliIO } from './io'
 import { absoluteIfPath } from './pretrain'
 import { runStageCommand, type StageCommand } from './stageCommand'
@@ -20,7 +21,7 @@ export const sftCommand: StageCommand = {
   },
   toConfig: (args) => ({
     base: args.values.base !== undefined ? absoluteIfPath(args.values.base as string) : undefined,
-    data: (args.values.data as string[] | undefined)?.map((p) => path.resolve(p)),
+    data: existingPaths(args.values.data, '--data'),
   }),
 }
 

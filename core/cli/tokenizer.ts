@@ -1,7 +1,7 @@
 // `workbench tokenizer train --data <file|folder> [--vocab-size N] [--out tokenizer.json]`.
 import path from 'node:path'
 import type { CliIO } from './io'
-import { UsageError } from './args'
+import { existingPaths, UsageError } from './args'
 import { runStageCommand, type StageCommand } from './stageCommand'
 
 export const tokenizerTrainCommand: StageCommand = {
@@ -22,7 +22,7 @@ export const tokenizerTrainCommand: StageCommand = {
     const vocab = args.values['vocab-size'] as string | undefined
     if (vocab !== undefined && !/^\d+$/.test(vocab)) throw new UsageError(`tokenizer train: --vocab-size must be a whole number, got "${vocab}"`)
     return {
-      data: (args.values.data as string[] | undefined)?.map((p) => path.resolve(p)),
+      data: existingPaths(args.values.data, '--data'),
       vocab_size: vocab !== undefined ? Number(vocab) : undefined,
       out: args.values.out !== undefined ? path.resolve(args.values.out as string) : undefined,
     }

@@ -132,6 +132,9 @@ describe('workbench CLI', () => {
     const missing = await cli(['pretrain', '--home', home])
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/data: is required/)
+    const noFile = await cli(['sft', '--base', runId, '--data', path.join(home, 'nope.jsonl'), '--home', home])
+    expect(noFile.code).toBe(2)
+    expect(noFile.stderr).toMatch(/--data .*nope\.jsonl: no such file or folder/)
   })
 
   it('names what is wrong with --base, --model, resume and the command', async () => {
