@@ -1,5 +1,4 @@
 // `workbench sft --base <run|checkpoint> --data <file>`: supervised fine-tuning on instructions.
-import path from 'node:path'
 import { existingPaths } from './args'
 import type { CliIO } from './io'
 import { absoluteIfPath } from './pretrain'
