@@ -26,6 +26,7 @@ export interface ModelBenchOptions {
   backends?: BackendPreference[]
   /** Measured training steps (after one warm-up step). */
   steps?: number
+  /** Default: BENCH_BATCH of the preset. */
   batch?: number
   genTokens?: number
   /** Run bench/torch_reference.py for the same preset (when /usr/bin/python3 has torch). */
@@ -65,6 +66,13 @@ export interface TorchReferenceResult {
   gen_tokens_per_s_kv_cache: number
 }
 
+/**
+ * Batch per preset. small uses 8: at batch 16 x 256 tokens its activations for the backward pass
+ * pass the 4 GB limit of the 32-bit wasm heap (batch 8 peaks at about 3 GB); training loops should
+ * use micro-batches with gradient accumulation there.
+ */
+export const BENCH_BATCH: Record<PresetName, number> = { tiny: 16, small: 8 }
+
 const PYTHON = '/usr/bin/python3'
 const TORCH_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'torch_reference.py')
 
@@ -89,7 +97,13 @@ function randomBatch(batch: number, seq: number, vocab: number, seed: number): {
   }
 }
 
-async function benchOne(preset: PresetName, backend: BackendPreference, opts: Required<Omit<ModelBenchOptions, 'presets' | 'backends' | 'torch'>>): Promise<ModelBenchResult> {
+interface BenchSettings {
+  steps: number
+  batch: number
+  genTokens: number
+}
+
+async function benchOne(preset: PresetName, backend: BackendPreference, opts: BenchSettings): Promise<ModelBenchResult> {
   const info = await initBackend(backend)
   const cfg = MODEL_PRESETS[preset]
   const seq = cfg.max_seq_len
@@ -163,10 +177,10 @@ function cpuMs(since: NodeJS.CpuUsage): number {
 }
 
 /** Runs bench/torch_reference.py: OpenBLAS single-threaded, torch threads = cores (TFJS-NOTES.md). */
-export function runTorchReference(preset: PresetName, steps: number, genTokens: number): TorchReferenceResult | null {
+export function runTorchReference(preset: PresetName, steps: number, genTokens: number, batch: number): TorchReferenceResult | null {
   if (!fs.existsSync(PYTHON) || spawnSync(PYTHON, ['-c', 'import torch']).status !== 0) return null
   const threads = String(os.availableParallelism?.() ?? os.cpus().length)
-  const run = spawnSync(PYTHON, [TORCH_SCRIPT, '--preset', preset, '--threads', threads, '--steps', String(steps), '--gen-tokens', String(genTokens)], {
+  const run = spawnSync(PYTHON, [TORCH_SCRIPT, '--preset', preset, '--threads', threads, '--steps', String(steps), '--gen-tokens', String(genTokens), '--batch', String(batch)], {
     encoding: 'utf8',
     env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
   })
@@ -176,19 +190,21 @@ export function runTorchReference(preset: PresetName, steps: number, genTokens: 
 
 export async function runModelBench(options: ModelBenchOptions = {}): Promise<{ results: ModelBenchResult[]; torch: TorchReferenceResult[] }> {
   const log = options.log ?? (() => {})
-  const opts = { steps: options.steps ?? 3, batch: options.batch ?? 16, genTokens: options.genTokens ?? 120, log }
+  const steps = options.steps ?? 3
+  const genTokens = options.genTokens ?? 120
   const presets = options.presets ?? ['tiny', 'small']
   const backends = options.backends ?? (await availableBackends(false))
   const results: ModelBenchResult[] = []
   const torch: TorchReferenceResult[] = []
   for (const preset of presets) {
+    const batch = options.batch ?? BENCH_BATCH[preset]
     for (const backend of backends) {
-      log(`model bench: ${preset} on ${backend} ...`)
-      results.push(await benchOne(preset, backend, opts))
+      log(`model bench: ${preset} on ${backend} (batch ${batch}) ...`)
+      results.push(await benchOne(preset, backend, { steps, batch, genTokens }))
     }
     if (options.torch ?? true) {
       log(`model bench: ${preset} with PyTorch ...`)
-      const ref = runTorchReference(preset, opts.steps, opts.genTokens)
+      const ref = runTorchReference(preset, steps, genTokens, batch)
       if (ref) torch.push(ref)
     }
   }

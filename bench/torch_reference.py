@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 PRESETS = {
     "tiny": dict(vocab_size=512, dim=128, n_layers=4, n_heads=4, n_kv_heads=2, hidden_dim=384, max_seq_len=128, batch=16),
-    "small": dict(vocab_size=4096, dim=288, n_layers=6, n_heads=6, n_kv_heads=6, hidden_dim=768, max_seq_len=256, batch=16),
+    "small": dict(vocab_size=4096, dim=288, n_layers=6, n_heads=6, n_kv_heads=6, hidden_dim=768, max_seq_len=256, batch=8),
 }
 
 
@@ -130,11 +130,13 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--gen-tokens", type=int, default=120)
+    ap.add_argument("--batch", type=int, default=None, help="default: the preset's batch")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     cfg = dict(PRESETS[args.preset])
     B, T = cfg.pop("batch"), cfg["max_seq_len"]
+    B = args.batch or B
     model = LlamaRef(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-5)
     tokens = torch.randint(0, cfg["vocab_size"], (B, T + 1))
