@@ -30,7 +30,7 @@ function writeReport(counts) {
 }
 
 async function loadTests() {
-  const { register } = await import(pathToFileURL(require.resolve('tsx/esm/api')).href)
+  const { register } = await import('tsx/esm/api')
   register()
   const dir = join(root, 'tests', 'e2e')
   const files = readdirSync(dir).filter((f) => f.endsWith('.e2e.ts')).sort()

@@ -329,7 +329,7 @@ function estimate(stage: ReturnType<typeof getStage>, input: Record<string, unkn
   const notes: string[] = []
   let model: LlamaConfig
   try {
-    model = modelConfigOf(stage.name, config, notes)
+    model = modelConfigOf(stage.name, stage.parentRoles ?? [], config, notes)
   } catch (error) {
     throw new ApiError((error as Error).message)
   }
@@ -351,7 +351,7 @@ function estimate(stage: ReturnType<typeof getStage>, input: Record<string, unkn
  * The model a config describes: pretraining's preset plus its overrides (exactly as the stage
  * builds it), or explicit LlamaConfig keys. Stages that start from a checkpoint have no size here.
  */
-function modelConfigOf(stageName: string, config: Record<string, unknown>, notes: string[]): LlamaConfig {
+function modelConfigOf(stageName: string, parentRoles: string[], config: Record<string, unknown>, notes: string[]): LlamaConfig {
   const preset = MODEL_PRESETS[config.model as keyof typeof MODEL_PRESETS]
   if (stageName === 'pretrain' && preset) {
     if (config.init_from) notes.push('init_from is set: the model will be the checkpoint\'s, whatever these fields say')
@@ -359,7 +359,9 @@ function modelConfigOf(stageName: string, config: Record<string, unknown>, notes
     if (typeof config.tokenizer === 'string') notes.push(`vocabulary assumed ${vocab}: the given tokenizer decides`)
     return modelConfigFor(config, vocab)
   }
-  if (typeof config.dim !== 'number') throw new Error('this stage takes its model from its parent checkpoint, so there is no size to preview')
+  if (typeof config.dim !== 'number') {
+    throw new Error(parentRoles.length > 0 ? `the model comes from the ${parentRoles.join(' / ')} checkpoint, so it has that checkpoint's size` : 'this stage trains no model, so there is no size to preview')
+  }
   const keys = ['vocab_size', 'dim', 'n_layers', 'n_heads', 'n_kv_heads', 'hidden_dim', 'multiple_of', 'norm_eps', 'rope_theta', 'max_seq_len', 'tie_embeddings']
   const partial: Record<string, unknown> = Object.fromEntries(keys.filter((k) => config[k] !== undefined).map((k) => [k, config[k]]))
   if (partial.max_seq_len === undefined && typeof config.seq_len === 'number') partial.max_seq_len = config.seq_len

@@ -1,0 +1,149 @@
+// The app as a person uses it, in web mode: start a tiny pretraining run from the form, watch its
+// chart fill, cancel and resume it, compare it with a second run, chat with its checkpoint.
+// Tests run in order and build on each other (one server, one home).
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { waitUntil, type E2EContext, type E2ETest } from './context'
+
+/** Tiny model and schedule: seconds per run on a 2-core machine. */
+const TINY = { dim: '32', n_layers: '2', n_heads: '2', seq_len: '32', vocab_size: '300', batch_size: '2', warmup_steps: '2', log_every: '1', eval_every: '20', eval_batches: '1', sample_every: '50', sample_count: '1', sample_tokens: '8', checkpoint_every: '25' }
+
+let firstRunId = ''
+
+function corpus(): string {
+  const animals = ['cat', 'dog', 'fox', 'owl', 'bee', 'elk', 'yak', 'emu']
+  const verbs = ['sees', 'chases', 'finds', 'helps', 'meets', 'follows']
+  return Array.from({ length: 600 }, (_, i) => `The ${animals[i % 8]} ${verbs[i % 6]} the ${animals[(i * 3 + 1) % 8]} near tree ${i % 17}.`).join('\n')
+}
+
+async function points(ctx: E2EContext, metric: string): Promise<number> {
+  const chart = ctx.page.locator(`[data-metric="${metric}"]`)
+  if ((await chart.count()) === 0) return 0
+  return Number(await chart.getAttribute('data-points'))
+}
+
+async function headerStatus(ctx: E2EContext): Promise<string> {
+  return (await ctx.page.locator('.page-header [data-test="status"]').first().textContent())?.trim() ?? ''
+}
+
+async function goto(ctx: E2EContext, hash: string) {
+  await ctx.page.evaluate((h) => {
+    ;(globalThis as any).location.hash = h
+  }, hash)
+}
+
+const tests: E2ETest[] = [
+  {
+    name: 'the runs screen opens with the token and explains the empty state',
+    async run(ctx) {
+      mkdirSync(join(ctx.home, 'datasets'), { recursive: true })
+      writeFileSync(join(ctx.home, 'datasets', 'animals.txt'), corpus())
+      await ctx.page.getByRole('heading', { name: 'Runs' }).waitFor()
+      await ctx.page.locator('[data-test="no-runs"]').waitFor()
+      if (ctx.page.url().includes('token=')) throw new Error('the token should be hidden from the address bar')
+      await ctx.screenshot('01-runs-empty')
+    },
+  },
+  {
+    name: 'bad input in the form gets a message next to the field',
+    async run(ctx) {
+      await ctx.page.click('[data-test="nav-new"]')
+      await ctx.page.selectOption('[data-test="stage"]', 'pretrain')
+      await ctx.page.fill('#f-lr', 'fast')
+      await ctx.page.fill('#f-max_steps', '-3')
+      await ctx.page.locator('[data-test="error-lr"]').waitFor()
+      const lr = await ctx.page.textContent('[data-test="error-lr"]')
+      if (!lr?.includes('expected a number')) throw new Error(`unexpected lr message: ${lr}`)
+      if (!(await ctx.page.isDisabled('[data-test="start"]'))) throw new Error('Start should be disabled while fields are invalid')
+      await ctx.screenshot('02-new-run-validation')
+    },
+  },
+  {
+    name: 'start a tiny pretraining run from the form and watch the chart receive points',
+    async run(ctx) {
+      await goto(ctx, '#/runs')
+      await ctx.page.click('[data-test="nav-new"]')
+      await ctx.page.selectOption('[data-test="stage"]', 'pretrain')
+      await ctx.page.click('[data-test="preset-tiny"]')
+      await ctx.page.selectOption('[data-test="add-dataset-data"]', { label: 'animals.txt' })
+      for (const [key, value] of Object.entries({ ...TINY, max_steps: '300' })) await ctx.page.fill(`#f-${key}`, value)
+      await ctx.page.fill('[data-test="name"]', 'e2e-first')
+      await ctx.page.fill('[data-test="experiment"]', 'e2e')
+      await ctx.page.locator('[data-test="estimate-params"]').waitFor()
+      await ctx.screenshot('03-new-run-filled')
+      await ctx.page.click('[data-test="start"]')
+      await ctx.page.waitForURL(/#\/runs\/[^/]+$/)
+      firstRunId = decodeURIComponent(ctx.page.url().split('#/runs/')[1])
+      await waitUntil('train/loss points on the chart', async () => (await points(ctx, 'train/loss')) >= 5, 90_000)
+      const before = await points(ctx, 'train/loss')
+      await waitUntil('more live points', async () => (await points(ctx, 'train/loss')) > before, 30_000)
+      await ctx.screenshot('04-run-live')
+    },
+  },
+  {
+    name: 'cancel the run, then resume it to the end',
+    async run(ctx) {
+      await ctx.page.click('[data-test="cancel"]')
+      await waitUntil('status stopped', async () => (await headerStatus(ctx)) === 'stopped', 60_000)
+      await ctx.page.locator('[data-test="resume"]').waitFor()
+      const atStop = await points(ctx, 'train/loss')
+      await ctx.screenshot('05-run-stopped')
+      await ctx.page.click('[data-test="resume"]')
+      await waitUntil('more points after resuming', async () => (await points(ctx, 'train/loss')) > atStop, 90_000)
+      await waitUntil('status finished', async () => (await headerStatus(ctx)) === 'finished', 240_000)
+      await ctx.page.click('[data-test="tab-artifacts"]')
+      await ctx.screenshot('06-run-finished')
+    },
+  },
+  {
+    name: 'compare two runs: overlay, config differences, final and best metrics',
+    async run(ctx) {
+      const config = Object.fromEntries(Object.entries({ ...TINY, max_steps: '40' }).map(([k, v]) => [k, Number(v)]))
+      const { id } = await ctx.api('runs:create', {
+        stage: 'pretrain',
+        name: 'e2e-second',
+        experiment: 'e2e',
+        config: { ...config, model: 'tiny', lr: 0.003, data: [join(ctx.home, 'datasets', 'animals.txt')] },
+      })
+      await waitUntil('the second run to finish', async () => (await ctx.api('runs:get', { id })).status === 'finished', 240_000)
+      await goto(ctx, '#/runs')
+      for (const runId of [firstRunId, id]) await ctx.page.locator(`[data-run-id="${runId}"] input[type="checkbox"]`).check()
+      await ctx.page.click('[data-test="compare"]')
+      await ctx.page.locator('[data-test="config-diff"]').waitFor()
+      const diff = await ctx.page.textContent('[data-test="config-diff"]')
+      if (!diff?.includes('lr') || !diff.includes('max_steps')) throw new Error(`config diff misses lr / max_steps: ${diff}`)
+      await waitUntil('overlay points', async () => Number(await ctx.page.getAttribute('[data-test="compare-chart"]', 'data-points')) > 40)
+      await ctx.screenshot('07-compare')
+    },
+  },
+  {
+    name: 'chat with a checkpoint, tokens streaming in',
+    async run(ctx) {
+      await ctx.page.click('[data-test="nav-chat"]')
+      await waitUntil('a checkpoint in the picker', async () => (await ctx.page.locator('[data-test="checkpoint-0"] option').count()) > 1)
+      await ctx.page.fill('[data-test="system"]', 'Answer about animals.')
+      await ctx.page.fill('[data-test="prompt"]', 'The cat')
+      await ctx.page.click('[data-test="send"]')
+      await waitUntil('the reply', async () => (await ctx.page.locator('.message.assistant .muted.small').count()) > 0, 60_000)
+      const reply = await ctx.page.locator('.message.assistant .message-text').first().textContent()
+      if (!reply || reply.trim() === '') throw new Error('the model answered with nothing')
+      await ctx.page.check('[data-test="side-by-side"]')
+      await ctx.page.fill('[data-test="prompt"]', 'The dog')
+      await ctx.page.click('[data-test="send"]')
+      await waitUntil('two answers side by side', async () => (await ctx.page.locator('[data-test="pane-1"] .message.assistant .muted.small').count()) > 0, 60_000)
+      await ctx.screenshot('08-chat')
+    },
+  },
+  {
+    name: 'the run detail shows config, samples and lineage without errors',
+    async run(ctx) {
+      await goto(ctx, `#/runs/${encodeURIComponent(firstRunId)}`)
+      await ctx.page.locator('[data-test="config"]').waitFor()
+      await ctx.page.click('[data-test="tab-samples"]')
+      await ctx.page.locator('[data-test="samples"]').waitFor()
+      await ctx.screenshot('09-run-samples')
+    },
+  },
+]
+
+export default tests
