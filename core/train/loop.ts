@@ -112,6 +112,7 @@ async function runSteps(opts: LoopOptions, optimizer: AdamW): Promise<LoopResult
       ctx.log(`stopped at step ${state.step}; checkpoint ${lastCheckpoint}`)
       return result(true)
     }
+    speed.start()
     const micro = takeMicroBatches(opts, state)
     if (micro.length === 0) {
       ctx.log(`the training data ran out at step ${state.step}`)
@@ -420,27 +421,36 @@ function prune(state: TrainerState, keepLast: number): string[] {
   return removable
 }
 
-/** Tokens per second over the last few steps (wall time, including data loading). */
+/**
+ * Training speed over the last 20 steps. tokens/s counts only the time spent getting batches and
+ * training (so an evaluation or a checkpoint does not show up as a slow step); the ETA uses wall
+ * time per step, which includes them, because that is what the user waits for.
+ */
 class SpeedMeter {
-  private readonly window: { time: number; tokens: number }[] = [{ time: performance.now(), tokens: 0 }]
+  private readonly steps: { tokens: number; trainSeconds: number; end: number }[] = []
+  private lastEnd = performance.now()
+  private stepStart = performance.now()
 
+  /** Call when a step starts (before taking its batches). */
+  start(): void {
+    this.stepStart = performance.now()
+  }
+
+  /** Call when the step's update is done. */
   add(tokens: number): void {
-    this.window.push({ time: performance.now(), tokens })
-    if (this.window.length > 21) this.window.shift()
+    const now = performance.now()
+    this.steps.push({ tokens, trainSeconds: (now - this.stepStart) / 1000, end: now })
+    if (this.steps.length > 20) this.lastEnd = this.steps.shift()!.end
   }
 
   tokensPerSec(): number {
-    const seconds = this.elapsed()
-    const tokens = this.window.slice(1).reduce((n, w) => n + w.tokens, 0)
+    const seconds = this.steps.reduce((n, w) => n + w.trainSeconds, 0)
+    const tokens = this.steps.reduce((n, w) => n + w.tokens, 0)
     return seconds > 0 ? tokens / seconds : 0
   }
 
   secondsPerStep(): number {
-    const steps = this.window.length - 1
-    return steps > 0 ? this.elapsed() / steps : 0
-  }
-
-  private elapsed(): number {
-    return (this.window[this.window.length - 1].time - this.window[0].time) / 1000
+    if (this.steps.length === 0) return 0
+    return (this.steps[this.steps.length - 1].end - this.lastEnd) / 1000 / this.steps.length
   }
 }
