@@ -202,7 +202,8 @@ export class JobRunner extends EventEmitter {
     const spec: WorkerSpec = { home: job.home, runId: job.runId, backend: this.options.backend, resume: job.resume }
     const child = spawn(process.execPath, workerCommand(spec), {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: process.env,
+      // Inside Electron, execPath is the Electron binary: this makes it behave as plain Node.
+      env: process.versions.electron ? { ...process.env, ELECTRON_RUN_AS_NODE: '1' } : process.env,
     })
     job.child = child
     const lines = new LineSplitter((line) => {
