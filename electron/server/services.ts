@@ -155,7 +155,8 @@ export function createServices(options: ServicesOptions): Services {
         })
       }
     }
-    return out
+    // Newest first: the run just trained is the one people want to talk to.
+    return out.sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0) || (b.step ?? 0) - (a.step ?? 0))
   }
 
   function datasets(): DatasetInfo[] {

@@ -124,13 +124,13 @@ const tests: E2ETest[] = [
       await ctx.page.fill('[data-test="system"]', 'Answer about animals.')
       await ctx.page.fill('[data-test="prompt"]', 'The cat')
       await ctx.page.click('[data-test="send"]')
-      await waitUntil('the reply', async () => (await ctx.page.locator('.message.assistant .muted.small').count()) > 0, 60_000)
+      await waitUntil('the reply', async () => (await ctx.page.locator('.message.assistant [data-test="message-info"]').count()) > 0, 60_000)
       const reply = await ctx.page.locator('.message.assistant .message-text').first().textContent()
       if (!reply || reply.trim() === '') throw new Error('the model answered with nothing')
       await ctx.page.check('[data-test="side-by-side"]')
       await ctx.page.fill('[data-test="prompt"]', 'The dog')
       await ctx.page.click('[data-test="send"]')
-      await waitUntil('two answers side by side', async () => (await ctx.page.locator('[data-test="pane-1"] .message.assistant .muted.small').count()) > 0, 60_000)
+      await waitUntil('two answers side by side', async () => (await ctx.page.locator('[data-test="pane-1"] .message.assistant [data-test="message-info"]').count()) > 0, 60_000)
       await ctx.screenshot('08-chat')
     },
   },
