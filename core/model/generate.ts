@@ -78,7 +78,8 @@ function argmax(values: Float32Array): number {
 function lastLogits(model: Llama, ids: number[], cache?: KVCache): Float32Array {
   const row = tf.tidy(() => {
     const logits = model.logits(tf.tensor2d([ids], [1, ids.length], 'int32'), cache) // [1, T, V]
-    return tf.reshape(tf.slice(logits, [0, ids.length - 1, 0], [1, 1, -1]), [-1])
+    const last = ids.length === 1 ? logits : tf.slice(logits, [0, ids.length - 1, 0], [1, 1, -1])
+    return tf.reshape(last, [-1]) // [V]
   })
   const values = row.dataSync() as Float32Array
   row.dispose()

@@ -69,7 +69,7 @@ export interface Positions {
   cos: tf.Tensor4D // [1, T, 1, hd]
   sin: tf.Tensor4D // [1, T, 1, hd]
   rotateHalf: tf.Tensor2D // [hd, hd]
-  mask: tf.Tensor2D // [rep*T, Tk]
+  mask: tf.Tensor2D | null // [rep*T, Tk]; null when nothing is masked
 }
 
 /** A weight [out, in] and, optionally, its cached transpose (see kernels/linear.ts). */
@@ -114,11 +114,14 @@ export function causalMask(seq: number, keys: number, startPos: number, keyStart
   return tf.tensor2d(mask, [rep * seq, keys])
 }
 
-/** softmax(q k^T / sqrt(hd) + mask) v for grouped heads. q: [G, rep*T, hd], k, v: [G, Tk, hd]. */
-export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor2D): tf.Tensor3D {
+/**
+ * softmax(q k^T / sqrt(hd) + mask) v for grouped heads. q: [G, rep*T, hd], k, v: [G, Tk, hd].
+ * mask is null when every query may see every key (one new token against the KV cache).
+ */
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor2D | null): tf.Tensor3D {
   const scale = 1 / Math.sqrt(q.shape[2])
   const scores = batchMatMul(tf.mul(q, scale), tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
-  const probs = tf.softmax(tf.add(scores, mask)) as tf.Tensor3D // [G, rep*T, Tk]
+  const probs = tf.softmax(mask ? tf.add(scores, mask) : scores) as tf.Tensor3D // [G, rep*T, Tk]
   return batchMatMul(probs, v) // [G, rep*T, hd]
 }
 
@@ -350,7 +353,8 @@ export class Llama {
       cos: tf.reshape(tf.slice(this.rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
       sin: tf.reshape(tf.slice(this.rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
       rotateHalf: this.rope.rotateHalf,
-      mask: causalMask(seq, keys, startPos, keyStart, rep),
+      // A single new token after the cached ones sees every key: no mask needed.
+      mask: cache && seq === 1 ? null : causalMask(seq, keys, startPos, keyStart, rep),
     }
   }
 

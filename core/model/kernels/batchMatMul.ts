@@ -6,8 +6,12 @@
 import { tf } from '../../backend/tf'
 import { customOp } from './customOp'
 
+/** Below this many rows per matrix (token-by-token decoding) one batched matmul is cheaper. */
+const FEW_ROWS = 8
+
 /** G independent 2-D matmuls, stacked back into [G, M, N]. */
 function stackedMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  if (a.shape[1] <= FEW_ROWS) return tf.matMul(a, b)
   if (a.shape[0] === 1) return tf.reshape(tf.matMul(tf.reshape(a, a.shape.slice(1) as [number, number]), tf.reshape(b, b.shape.slice(1) as [number, number])), [1, a.shape[1], b.shape[2]])
   const as = tf.unstack(a) as tf.Tensor2D[]
   const bs = tf.unstack(b) as tf.Tensor2D[]
