@@ -5,7 +5,7 @@
 import { app, BrowserWindow, dialog, ipcMain } from 'electron'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CHANNEL_NAMES, errorMessage, parseArgs, type Channel } from '../shared/api'
+import { registerIpcHandlers } from './ipc'
 import { hardenSession } from './security'
 import { ServicesProcess } from './servicesProcess'
 
@@ -38,21 +38,6 @@ function sendToWindows(event: string, payload: unknown): void {
   for (const w of BrowserWindow.getAllWindows()) if (!w.isDestroyed()) w.webContents.send(event, payload)
 }
 
-/** One handler per channel: validate here (the renderer is untrusted), then forward. */
-function registerHandlers(): void {
-  for (const channel of CHANNEL_NAMES) {
-    ipcMain.handle(channel, async (_event, raw: unknown) => {
-      try {
-        const args = parseArgs(channel as Channel, raw)
-        return await services!.call(channel, args)
-      } catch (error) {
-        // Only the message crosses to the renderer: no stack traces in the UI.
-        throw new Error(errorMessage(error))
-      }
-    })
-  }
-}
-
 async function pickFile(title: string): Promise<string | null> {
   const window = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0]
   const options = { title, properties: ['openFile' as const], filters: [{ name: 'Data', extensions: ['txt', 'jsonl', 'json', 'md', 'csv'] }, { name: 'All files', extensions: ['*'] }] }
@@ -69,7 +54,7 @@ app.whenReady().then(() => {
     onPick: pickFile,
     onExit: (message) => dialog.showErrorBox('Workbench', message),
   })
-  registerHandlers()
+  registerIpcHandlers(ipcMain, (channel, args) => services!.call(channel, args))
   createWindow()
   app.on('activate', () => {
     if (BrowserWindow.getAllWindows().length === 0) createWindow()
