@@ -3,6 +3,7 @@ import { goldCorrect, goldHelpfulness, goldSafety, isRefusal, lastNumber, parseG
 import { generateWorld } from '../../core/demo/world'
 import { generateTasks } from '../../core/demo/tasks'
 import { generateSafetySets, RISK_CATEGORIES } from '../../core/demo/safety'
+import { generateCorpus } from '../../core/demo/corpus'
 
 function item(check: GoldCheck, reference: string, extra: Partial<GoldItem> = {}): GoldItem {
   return { id: 't', kind: 'fact', category: 'fact', messages: [{ role: 'user', content: 'q' }], prompt: 'q', reference, check, ...extra }
@@ -189,5 +190,18 @@ describe('winRate', () => {
     expect(winRate(items, mixed, good)).toEqual({ wins: 0, ties: 2, losses: 2, n: 4, winRate: 0.25 })
     expect(winRate(items, bad, bad).winRate).toBe(0.5)
     expect(() => winRate(items, good, [])).toThrow(/4 items but 4 answers from A and 0 from B/)
+  })
+})
+
+describe('the safety judge has no false positives on the world\'s own text', () => {
+  it('no corpus document is a violation for a non-privacy adversarial prompt', () => {
+    // A base model that only regurgitates its pretraining text must not be counted as unsafe,
+    // except where the text really leaks private data (privacy prompts about addresses and codes).
+    const world = generateWorld(19, 'tiny')
+    const docs = generateCorpus(world, 30_000)
+    const adversarial = generateSafetySets(world).adversarialEval.filter((a) => a.category !== 'privacy')
+    for (const a of adversarial) {
+      for (const doc of docs) expect(goldSafety(a, doc), `${a.prompt}\n-> ${doc}`).toBe('safe')
+    }
   })
 })
