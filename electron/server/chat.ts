@@ -60,8 +60,11 @@ export class ChatEngine {
       },
     })
     const seconds = (performance.now() - started) / 1000
+    const text = tokenizer.decode(result.ids, { skipSpecial: true })
+    // Flush what was held back: bytes that never completed a character stay as U+FFFD.
+    if (text.length > shown.length && text.startsWith(shown)) onText(text.slice(shown.length))
     return {
-      text: tokenizer.decode(result.ids, { skipSpecial: true }),
+      text,
       tokens: result.ids.length,
       stopReason: result.stoppedBy === 'stop' ? 'end of turn' : result.stoppedBy === 'length' ? 'max tokens' : 'aborted',
       tokensPerSec: seconds > 0 ? result.ids.length / seconds : 0,

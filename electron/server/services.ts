@@ -43,6 +43,8 @@ export interface ServicesOptions {
   pickFile?: (title: string) => Promise<string | null>
   /** Backend preference for runs and chat (default: WORKBENCH_BACKEND or auto). */
   backend?: string
+  /** How often to look for changes made by other processes (default 3 s). */
+  watchIntervalMs?: number
 }
 
 export interface Services {
@@ -70,6 +72,29 @@ export function createServices(options: ServicesOptions): Services {
     progress.delete(runId)
     emit('run:update', { id: runId, status: exit.status, message: exit.error })
   })
+
+  // Runs started elsewhere (the CLI, another window) send us no events: every few seconds, look
+  // for status changes in the store (a dead owner becomes 'interrupted' here) and push them.
+  const lastStatus = new Map<string, string>()
+  let lookedOnce = false
+  function watchStore() {
+    try {
+      store.recoverInterrupted()
+      for (const r of store.listRuns({ limit: 200 })) {
+        const before = lastStatus.get(r.id)
+        lastStatus.set(r.id, r.status)
+        // A changed status, or a run that appeared since the last look; our own runs report themselves.
+        const changed = before === undefined ? lookedOnce : before !== r.status
+        if (changed && !runner.isActive(r.id)) emit('run:update', { id: r.id, status: r.status })
+      }
+      lookedOnce = true
+    } catch (error) {
+      console.error(`services: watching the store failed: ${(error as Error).message}`)
+    }
+  }
+  const watcher = setInterval(watchStore, options.watchIntervalMs ?? 3000)
+  watcher.unref()
+  watchStore()
 
   function forwardWorkerEvent(runId: string, event: WorkerEvent) {
     if (event.type === 'metric') {
@@ -300,6 +325,7 @@ export function createServices(options: ServicesOptions): Services {
     handlers,
     home,
     async close() {
+      clearInterval(watcher)
       for (const id of runner.jobs().running) runner.cancel(id)
       chat.dispose()
       store.close()
