@@ -53,7 +53,10 @@ export async function runDemoCommand(argv: string[], io: CliIO): Promise<number>
       onEvent: (event) => (json ? showJson(io, event) : showPlain(display, event)),
     })
     display.clear()
-    if (json) io.out(jsonLine({ type: 'summary', ...report }))
+    if (json) {
+      const { dataDir, wallSeconds, ...rest } = report
+      io.out(jsonLine({ type: 'summary', ...rest, data_dir: dataDir, wall_seconds: wallSeconds }))
+    }
     else io.out(formatReport(report))
     return 0
   } catch (err) {
