@@ -25,6 +25,7 @@ export class ServicesProcess {
   private pending = new Map<number, Pending>()
   private nextId = 1
   private exited = ''
+  private stopping = false
 
   constructor(private readonly options: ServicesProcessOptions) {
     const require = createRequire(join(options.appRoot, 'package.json'))
@@ -45,7 +46,9 @@ export class ServicesProcess {
     })
   }
 
+  /** Closing stdin asks the process to cancel its runs and exit (see stdio.ts). */
   stop(): void {
+    this.stopping = true
     this.child.stdin?.end()
   }
 
@@ -77,6 +80,7 @@ export class ServicesProcess {
     this.exited = message
     for (const p of this.pending.values()) p.reject(new Error(message))
     this.pending.clear()
-    this.options.onExit(message)
+    // An exit we asked for (the app is quitting) is not an error to show.
+    if (!this.stopping) this.options.onExit(message)
   }
 }
