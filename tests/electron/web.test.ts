@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { request } from 'node:http'
 import { startWebServer, type WebServer } from '../../electron/server/web'
 import { createFakeWorld, type FakeWorld } from './fakeServices'
+import { createHttpApi } from '../../renderer/src/api'
 
 let server: WebServer
 let world: FakeWorld
@@ -115,5 +116,13 @@ describe('web server', () => {
     expect(text).toContain('event: run:update')
     expect(text).toContain('"status":"stopped"')
     controller.abort()
+  })
+
+  it('serves the renderer HTTP client, errors included', async () => {
+    const base = `http://127.0.0.1:${server.port}`
+    const api = createHttpApi(base, server.token)
+    expect((await api.runsGet({ id: 'run-a' })).name).toBe('tiny-a')
+    await expect(api.runsGet({ id: 'missing' })).rejects.toThrow('no run with id "missing"')
+    await expect(createHttpApi(base, 'wrong').runsList()).rejects.toThrow(/open the URL with the token/)
   })
 })
