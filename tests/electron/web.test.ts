@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// The renderer's HTTP client (renderer/src/api.ts) is exercised here against the real server, so this file needs the DOM types.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
