@@ -16,7 +16,7 @@ import { initBackend, type BackendPreference } from '../core/backend/index'
 import { tf } from '../core/backend/tf'
 import { countParameters, MODEL_PRESETS } from '../core/model/config'
 import { generate } from '../core/model/generate'
-import { mulberry32 } from '../core/model/kernels/random'
+import { mulberry32 } from '../core/util/random'
 import { Llama } from '../core/model/llama'
 
 export type PresetName = keyof typeof MODEL_PRESETS

@@ -4,6 +4,7 @@
 
 import type { TokenWindows } from './corpus'
 import type { SftExample } from './sft'
+import { mulberry32 } from '../util/random'
 
 export interface Batch {
   /** [B, T] input ids, row-major. */
@@ -174,13 +175,3 @@ function mixSeeds(seed: number, epoch: number): number {
   return (h ^ (h >>> 16)) >>> 0
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}

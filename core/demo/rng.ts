@@ -1,6 +1,8 @@
 // A tiny seeded pseudo-random generator (mulberry32) so the demo world is the same on every
 // machine and every run for a given seed. Math.random is never used in core/demo.
 
+import { mulberry32 } from '../util/random'
+
 export interface Rng {
   /** Uniform float in [0, 1). */
   next(): number
@@ -16,15 +18,7 @@ export interface Rng {
 
 export function createRng(seed: number): Rng {
   if (!Number.isFinite(seed)) throw new Error(`createRng: seed must be a finite number, got ${seed}`)
-  let state = seed >>> 0
-  const next = (): number => {
-    // mulberry32: 32-bit state, passes the usual statistical smoke tests, one line of state.
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const next = mulberry32(seed)
   const int = (lo: number, hi: number): number => lo + Math.floor(next() * (hi - lo + 1))
   const pick = <T>(items: readonly T[]): T => {
     if (items.length === 0) throw new Error('Rng.pick: empty array')

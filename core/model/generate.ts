@@ -2,7 +2,7 @@
 // tokens, a per-token callback for streaming, an AbortSignal, and a seed that makes sampling
 // reproducible (our own PRNG, not Math.random). Uses the KV cache unless told not to.
 import { tf } from '../backend/tf'
-import { mulberry32 } from './kernels/random'
+import { mulberry32 } from '../util/random'
 import { KVCache } from './kvcache'
 import type { Llama } from './llama'
 

@@ -4,7 +4,7 @@
 import { tf } from '../backend/tf'
 import { gatherRows } from './kernels/gatherRows'
 import { linear } from './kernels/linear'
-import { mulberry32, normalArray } from './kernels/random'
+import { mulberry32, normalArray } from '../util/random'
 import type { Llama } from './llama'
 
 export type ScalarHeadKind = 'reward' | 'value'

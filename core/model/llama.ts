@@ -10,7 +10,7 @@ import type { KVCache } from './kvcache'
 import { batchMatMul } from './kernels/batchMatMul'
 import { gatherRows } from './kernels/gatherRows'
 import { linear } from './kernels/linear'
-import { mulberry32, normalArray } from './kernels/random'
+import { mulberry32, normalArray } from '../util/random'
 import { targetLogProbs } from './kernels/targetLogProbs'
 
 const INIT_STD = 0.02

@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { initBackend } from '../../core/backend/index'
 import { tf } from '../../core/backend/tf'
 import { generate, sampleFromLogits } from '../../core/model/generate'
-import { mulberry32 } from '../../core/model/kernels/random'
+import { mulberry32 } from '../../core/util/random'
 import { Llama } from '../../core/model/llama'
 
 describe('sampleFromLogits', () => {

@@ -6,7 +6,7 @@ import { countParameters, estimateMemoryBytes, MODEL_PRESETS, resolveModelConfig
 import { Llama, weightShapes } from '../../core/model/llama'
 import { KVCache } from '../../core/model/kvcache'
 import { ScalarHead, lastTokenIndices } from '../../core/model/heads'
-import { mulberry32, normalArray } from '../../core/model/kernels/random'
+import { mulberry32, normalArray } from '../../core/util/random'
 
 const TINY: Partial<LlamaConfig> = { vocab_size: 37, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, hidden_dim: 48, max_seq_len: 32 }
 

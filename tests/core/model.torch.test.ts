@@ -10,7 +10,7 @@ import { initBackend } from '../../core/backend/index'
 import { tf } from '../../core/backend/tf'
 import { resolveModelConfig } from '../../core/model/config'
 import { Llama, weightShapes } from '../../core/model/llama'
-import { mulberry32, normalArray } from '../../core/model/kernels/random'
+import { mulberry32, normalArray } from '../../core/util/random'
 
 const PYTHON = '/usr/bin/python3'
 const SCRIPT = path.resolve(__dirname, '../fixtures/torch/llama_ref.py')

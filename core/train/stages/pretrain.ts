@@ -18,7 +18,7 @@ import { trainTokenizerInto } from './tokenizer'
 import type { StageContext, StageDefinition, StageResult } from './types'
 
 const MODEL_FIELDS: ConfigField[] = [
-  { key: 'model', type: 'enum', choices: ['tiny', 'small'], default: 'tiny', group: 'model', help: 'Model shape preset: tiny (~1M parameters) or small (~8.3M with its 4k vocabulary; llama2.c stories15M's shape).' },
+  { key: 'model', type: 'enum', choices: ['tiny', 'small'], default: 'tiny', group: 'model', help: 'Model shape preset: tiny (~1M parameters) or small (~8.3M with its 4k vocabulary; the shape of llama2.c stories15M).' },
   { key: 'dim', type: 'int', optional: true, min: 8, group: 'model', help: 'Model width (overrides the preset).' },
   { key: 'n_layers', type: 'int', optional: true, min: 1, group: 'model', help: 'Transformer blocks (overrides the preset).' },
   { key: 'n_heads', type: 'int', optional: true, min: 1, group: 'model', help: 'Attention heads (overrides the preset).' },
