@@ -106,7 +106,8 @@ async function initWasm(): Promise<BackendInfo> {
     name: 'wasm',
     package: '@tensorflow/tfjs-backend-wasm',
     version: packageVersion('@tensorflow/tfjs-backend-wasm'),
-    device: `CPU (wasm${simd ? ' SIMD' : ''}, 1 thread)`,
+    // One thread per tfjs instance; training adds threads as gradient workers (train/parallel).
+    device: `CPU (wasm${simd ? ' SIMD' : ''})`,
   }
 }
 

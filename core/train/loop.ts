@@ -16,9 +16,12 @@ import path from 'node:path'
 import { tf } from '../backend/tf'
 import type { StageContext } from './stages/types'
 import type { TrainingSettings } from './stages/common'
-import { batchTensors, checkBatch, type Batch, type BatchStream, type BatchTensors } from './batches'
+import { checkBatch, type Batch, type BatchStream, type BatchTensors } from './batches'
 import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity'
 import { AdamW, clipByGlobalNorm } from './adamw'
+import { GradientWorkers } from './parallel/gradientWorkers'
+import { disposeStep, localGradients, parallelGradients } from './parallel/dataParallel'
+import { trainingThreads } from './parallel/threads'
 import { lrAt, type ScheduleOptions } from './schedule'
 import { SpikeGuard, type SpikeGuardState } from './spikeGuard'
 import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint'
@@ -84,15 +87,33 @@ export async function trainLoop(opts: LoopOptions): Promise<LoopResult> {
   tf.tidy(() => {
     optimizer = new AdamW(model.weights, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay })
   })
+  let pool: GradientWorkers | null = null
   try {
-    return await runSteps(opts, optimizer)
+    pool = await startGradientWorkers(opts)
+    return await runSteps(opts, optimizer, pool)
   } finally {
     optimizer.dispose()
+    await pool?.close()
   }
 }
 
-/** The loop proper; `optimizer` is owned (and disposed) by trainLoop. */
-async function runSteps(opts: LoopOptions, optimizer: AdamW): Promise<LoopResult> {
+/**
+ * Threads beyond the first train as gradient workers (data parallelism, see parallel/). Only for
+ * the language-model loss, which the workers know; a stage with its own loss trains on one thread.
+ */
+async function startGradientWorkers(opts: LoopOptions): Promise<GradientWorkers | null> {
+  const { ctx, settings: s } = opts
+  const threads = opts.lossOf ? 1 : trainingThreads(s.threads, ctx.backend.name, s.batchSize)
+  ctx.tracker.logParams({ threads })
+  if (threads <= 1) return null
+  const started = performance.now()
+  const pool = await GradientWorkers.start(opts.model.config, opts.model.weights, ctx.backend.name, threads - 1)
+  ctx.log(`training on ${threads} threads (each holds a model replica; started in ${((performance.now() - started) / 1000).toFixed(1)} s)`)
+  return pool
+}
+
+/** The loop proper; `optimizer` and `pool` are owned (and disposed) by trainLoop. */
+async function runSteps(opts: LoopOptions, optimizer: AdamW, pool: GradientWorkers | null): Promise<LoopResult> {
   const { ctx, model, settings: s } = opts
   const lossOf = opts.lossOf ?? ((m: Llama, t: BatchTensors) => m.loss(t.tokens, t.targets, t.mask))
   const lossOfModel = (t: BatchTensors) => lossOf(model, t)
@@ -121,7 +142,7 @@ async function runSteps(opts: LoopOptions, optimizer: AdamW): Promise<LoopResult
     const step = state.step + 1
     // lrAt counts updates from 0; our steps count from 1.
     const lr = lrAt(step - 1, schedule)
-    const outcome = trainStep(micro, lr, lossOfModel, optimizer, guard, s)
+    const outcome = await trainStep(micro, lr, lossOfModel, optimizer, guard, s, pool)
     state.step = step
     state.tokensSeen += micro.reduce((n, b) => n + b.batchSize * b.seqLen, 0)
     state.cursor = opts.train.cursor()
@@ -258,49 +279,32 @@ interface StepOutcome {
 }
 
 /**
- * One optimiser step in one tidy: summed gradients of the micro-batches (so the update equals that
- * of one big batch), then the guard's verdict, then clipping and AdamW. Loss and gradient norm are
- * read here because the guard must decide before the update is applied.
+ * One optimiser step: the mean gradient of the micro-batches (so the update equals that of one big
+ * batch; split across threads when there is a pool), then the guard's verdict, then clipping and
+ * AdamW. Loss and gradient norm are read here because the guard must decide before the update.
  */
-function trainStep(
+async function trainStep(
   micro: Batch[],
   lr: number,
   lossOf: (t: BatchTensors) => tf.Scalar,
   optimizer: AdamW,
   guard: SpikeGuard,
   s: TrainingSettings,
-): StepOutcome {
-  return tf.tidy(() => {
-    let gradSum: Record<string, tf.Tensor> | null = null
-    let lossSum: tf.Tensor = tf.scalar(0)
-    for (const batch of micro) {
-      const { value, grads } = tf.variableGrads(() => lossOf(batchTensors(batch)))
-      lossSum = tf.add(lossSum, value)
-      gradSum = gradSum === null ? grads : addGrads(gradSum, grads)
-    }
-    const scale = 1 / micro.length
-    const grads = scaleGrads(gradSum!, scale)
-    const meanLoss = tf.mul(lossSum, scale)
-    const { grads: clipped, norm } = clipByGlobalNorm(grads, s.gradClip > 0 ? s.gradClip : Infinity)
-    const [loss, gradNorm] = tf.stack([meanLoss, norm]).dataSync() as Float32Array
-    const verdict = guard.check(loss, gradNorm)
-    if (verdict.skip) return { loss, gradNorm, applied: false, reason: verdict.reason, stopReason: verdict.stopReason }
-    optimizer.applyGradients(clipped, lr)
-    return { loss, gradNorm, applied: true }
-  })
-}
-
-function addGrads(a: Record<string, tf.Tensor>, b: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
-  const out: Record<string, tf.Tensor> = {}
-  for (const name of Object.keys(a)) out[name] = tf.add(a[name], b[name])
-  return out
-}
-
-function scaleGrads(g: Record<string, tf.Tensor>, factor: number): Record<string, tf.Tensor> {
-  if (factor === 1) return g
-  const out: Record<string, tf.Tensor> = {}
-  for (const name of Object.keys(g)) out[name] = tf.mul(g[name], factor)
-  return out
+  pool: GradientWorkers | null,
+): Promise<StepOutcome> {
+  const step = pool ? await parallelGradients(micro, lossOf, pool) : localGradients(micro, lossOf)
+  try {
+    return tf.tidy(() => {
+      const { grads: clipped, norm } = clipByGlobalNorm(step.grads, s.gradClip > 0 ? s.gradClip : Infinity)
+      const [loss, gradNorm] = tf.stack([step.loss, norm]).dataSync() as Float32Array
+      const verdict = guard.check(loss, gradNorm)
+      if (verdict.skip) return { loss, gradNorm, applied: false, reason: verdict.reason, stopReason: verdict.stopReason }
+      optimizer.applyGradients(clipped, lr)
+      return { loss, gradNorm, applied: true }
+    })
+  } finally {
+    disposeStep(step)
+  }
 }
 
 /** Counts good and skipped steps; too many skips in a row stops the run with the reason. */

@@ -27,6 +27,14 @@ export function trainingFields(d: TrainingDefaults): ConfigField[] {
   return [
     { key: 'seed', type: 'int', default: 0, min: 0, group: 'run', help: 'Seeds initialisation, data order and sampling; the same seed on the same backend gives the same run.' },
     {
+      key: 'threads',
+      type: 'int',
+      default: 0,
+      min: 0,
+      group: 'run',
+      help: 'Threads that share each batch on the wasm and cpu backends (0 = one per CPU core). Each extra thread holds a copy of the model.',
+    },
+    {
       key: 'max_steps',
       type: 'int',
       default: d.max_steps,
@@ -61,6 +69,8 @@ export function trainingFields(d: TrainingDefaults): ConfigField[] {
 /** The shared training settings as typed values, read from a resolved config. */
 export interface TrainingSettings {
   seed: number
+  /** 0 = one per core (see parallel/threads.ts). */
+  threads: number
   maxSteps: number
   batchSize: number
   gradAccum: number
@@ -91,6 +101,7 @@ export function trainingSettings(config: Record<string, unknown>, maxSteps?: num
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`max_steps must be a positive integer, got ${steps}`)
   return {
     seed: n('seed'),
+    threads: n('threads'),
     maxSteps: steps,
     batchSize: n('batch_size'),
     gradAccum: n('grad_accum'),

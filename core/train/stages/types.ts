@@ -11,7 +11,7 @@ export interface BackendInfo {
   /** The package that provided it, e.g. '@tensorflow/tfjs-node-gpu' */
   package: string
   version: string
-  /** Human-readable device, e.g. 'CPU (wasm SIMD, 1 thread)' or 'CUDA GPU' */
+  /** Human-readable device, e.g. 'CPU (wasm SIMD)' or 'CUDA GPU' */
   device: string
 }
 
