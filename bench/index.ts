@@ -1,9 +1,10 @@
 // `npm run bench`: every benchmark, each in its own process (so backends and memory do not
 // interfere), printed one after the other.
 //
-//   npm run bench [-- --only model,store,tokenizer] [--preset tiny|small] [--backend wasm|cpu|...] [--json]
+//   npm run bench [-- --only model,store,tokenizer] [--preset tiny|small] [--backend wasm|cpu|...]
+//                 [--threads 1,2] [--json]
 //
-// --preset and --backend go to the model benchmark; --json makes every part print JSON.
+// --preset, --backend and --threads go to the model benchmark; --json makes every part print JSON.
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 const PARTS = ['tokenizer', 'store', 'model'] as const
 type Part = (typeof PARTS)[number]
 
-const MODEL_FLAGS = new Set(['--preset', '--backend', '--steps', '--gen-tokens', '--no-torch'])
+const MODEL_FLAGS = new Set(['--preset', '--backend', '--threads', '--steps', '--gen-tokens', '--no-torch'])
 
 function parseArgs(argv: string[]): { parts: Part[]; json: boolean; modelArgs: string[] } {
   let parts: Part[] = [...PARTS]
@@ -28,7 +29,7 @@ function parseArgs(argv: string[]): { parts: Part[]; json: boolean; modelArgs: s
     } else if (MODEL_FLAGS.has(arg)) {
       modelArgs.push(arg)
       if (arg !== '--no-torch') modelArgs.push(argv[++i] ?? '')
-    } else throw new Error(`unknown flag ${arg} (try --only, --preset, --backend, --steps, --gen-tokens, --no-torch, --json)`)
+    } else throw new Error(`unknown flag ${arg} (try --only, --preset, --backend, --threads, --steps, --gen-tokens, --no-torch, --json)`)
   }
   return { parts, json, modelArgs }
 }

@@ -1,15 +1,16 @@
-// Model benchmark: per backend and preset, training tokens/s and ms/step (forward + backward + an
-// Adam update), peak memory, and greedy generation tokens/s with and without the KV cache; with
-// the PyTorch reference (bench/torch_reference.py) side by side when Debian's torch is present.
+// Model benchmark: per backend and preset, training tokens/s and ms/step of the training loop's
+// own step (forward + backward + clipping + AdamW) on one thread and with one thread per core
+// (data-parallel gradient workers, core/train/parallel), peak memory, and greedy generation
+// tokens/s with and without the KV cache; with the PyTorch reference (bench/torch_reference.py)
+// side by side, at its best thread setting, when Debian's torch is present.
 //
 //   node --import tsx bench/model.ts [--preset tiny|small] [--backend wasm|cpu|node|node-gpu]
-//                                    [--steps 3] [--gen-tokens 120] [--no-torch] [--json]
+//                                    [--threads 1,2] [--steps 3] [--gen-tokens 120] [--no-torch] [--json]
 //
 // Without --backend it runs every available backend except the pure-JS cpu one (20-50x slower;
 // ask for it with --backend cpu).
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { initBackend, type BackendPreference } from '../core/backend/index'
@@ -18,6 +19,11 @@ import { countParameters, MODEL_PRESETS } from '../core/model/config'
 import { generate } from '../core/model/generate'
 import { mulberry32 } from '../core/util/random'
 import { Llama } from '../core/model/llama'
+import { AdamW, clipByGlobalNorm } from '../core/train/adamw'
+import type { Batch } from '../core/train/batches'
+import { GradientWorkers } from '../core/train/parallel/gradientWorkers'
+import { disposeStep, localGradients, parallelGradients } from '../core/train/parallel/dataParallel'
+import { availableCores, trainingThreads } from '../core/train/parallel/threads'
 
 export type PresetName = keyof typeof MODEL_PRESETS
 
@@ -28,6 +34,8 @@ export interface ModelBenchOptions {
   steps?: number
   /** Default: BENCH_BATCH of the preset. */
   batch?: number
+  /** Training thread counts to measure; default 1 and one per core. */
+  threads?: number[]
   genTokens?: number
   /** Run bench/torch_reference.py for the same preset (when /usr/bin/python3 has torch). */
   torch?: boolean
@@ -38,6 +46,8 @@ export interface ModelBenchResult {
   preset: PresetName
   backend: string
   device: string
+  /** Training threads (1 = the main thread only; more = data-parallel gradient workers). */
+  threads: number
   parameters: number
   batch: number
   seq: number
@@ -49,9 +59,10 @@ export interface ModelBenchResult {
   peakTensorBytes: number
   /** Largest process resident set seen (includes the wasm heap, which never shrinks). */
   peakRssBytes: number
-  genTokensPerSecCache: number
-  genTokensPerCpuSecCache: number
-  genTokensPerSecNoCache: number
+  /** Generation is measured once per backend, on the 1-thread row (null on the others). */
+  genTokensPerSecCache: number | null
+  genTokensPerCpuSecCache: number | null
+  genTokensPerSecNoCache: number | null
   finalLoss: number
 }
 
@@ -60,6 +71,8 @@ export interface TorchReferenceResult {
   framework: string
   blas: string
   torch_threads: number
+  /** Every thread setting tried, with its training tokens/s (the best is the headline). */
+  tried?: { torch_threads: number; OPENBLAS_NUM_THREADS: string; train_tokens_per_s: number }[]
   OPENBLAS_NUM_THREADS: string | null
   ms_per_step: number
   train_tokens_per_s: number
@@ -88,19 +101,23 @@ export async function availableBackends(includeCpu: boolean): Promise<BackendPre
   return found
 }
 
-function randomBatch(batch: number, seq: number, vocab: number, seed: number): { tokens: tf.Tensor2D; targets: tf.Tensor2D } {
+function randomBatch(batch: number, seq: number, vocab: number, seed: number): Batch {
   const rand = mulberry32(seed)
-  const rows = Array.from({ length: batch }, () => Array.from({ length: seq + 1 }, () => Math.floor(rand() * vocab)))
-  return {
-    tokens: tf.tensor2d(rows.map((r) => r.slice(0, seq)), [batch, seq], 'int32'),
-    targets: tf.tensor2d(rows.map((r) => r.slice(1)), [batch, seq], 'int32'),
+  const tokens = new Int32Array(batch * seq)
+  const targets = new Int32Array(batch * seq)
+  for (let b = 0; b < batch; b++) {
+    const row = Array.from({ length: seq + 1 }, () => Math.floor(rand() * vocab))
+    tokens.set(row.slice(0, seq), b * seq)
+    targets.set(row.slice(1), b * seq)
   }
+  return { tokens, targets, batchSize: batch, seqLen: seq }
 }
 
 interface BenchSettings {
   steps: number
   batch: number
   genTokens: number
+  threads: number
 }
 
 async function benchOne(preset: PresetName, backend: BackendPreference, opts: BenchSettings): Promise<ModelBenchResult> {
@@ -108,35 +125,63 @@ async function benchOne(preset: PresetName, backend: BackendPreference, opts: Be
   const cfg = MODEL_PRESETS[preset]
   const seq = cfg.max_seq_len
   const model = Llama.create(cfg, 0)
-  const optimizer = tf.train.adam(1e-3, 0.9, 0.95, 1e-5)
-  const { tokens, targets } = randomBatch(opts.batch, seq, cfg.vocab_size, 1)
+  let optimizer!: AdamW
+  tf.tidy(() => {
+    optimizer = new AdamW(model.weights)
+  })
+  const threads = trainingThreads(opts.threads, info.name, opts.batch)
+  const pool = threads > 1 ? await GradientWorkers.start(model.config, model.weights, info.name, threads - 1) : null
+  const batch = randomBatch(opts.batch, seq, cfg.vocab_size, 1)
+  const lossOf = (t: { tokens: tf.Tensor2D; targets: tf.Tensor2D }) => model.loss(t.tokens, t.targets)
   let peakTensorBytes = 0
   let peakRssBytes = 0
   const sampleMemory = () => {
     peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss)
   }
-  const trainStep = (): number => {
-    const loss = tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => model.loss(tokens, targets))
-      optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0])
-      return value
-    })
-    const value = loss.dataSync()[0]
-    loss.dispose()
-    return value
+  // The training loop's step (core/train/loop.ts): mean gradient, clip at 1.0, AdamW.
+  const trainStep = async (): Promise<number> => {
+    const step = pool ? await parallelGradients([batch], lossOf, pool) : localGradients([batch], lossOf)
+    try {
+      return tf.tidy(() => {
+        const { grads } = clipByGlobalNorm(step.grads, 1)
+        optimizer.applyGradients(grads, 1e-3)
+        return step.loss.dataSync()[0]
+      })
+    } finally {
+      disposeStep(step)
+    }
   }
-  trainStep() // warm-up: kernel set-up, optimizer moments
+  await trainStep() // warm-up: kernel set-up, optimizer moments
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
   let finalLoss = NaN
-  for (let i = 0; i < opts.steps; i++) finalLoss = trainStep()
+  for (let i = 0; i < opts.steps; i++) finalLoss = await trainStep()
   const msPerStep = (performance.now() - t0) / opts.steps
   const cpuMsPerStep = cpuMs(cpu0) / opts.steps
   // One more, untimed step under tf.profile for the peak of live tensors (activations + grads).
-  peakTensorBytes = (await tf.profile(() => void trainStep())).peakBytes
+  peakTensorBytes = (await tf.profile(() => trainStep())).peakBytes
   sampleMemory()
   optimizer.dispose()
-  tf.dispose([tokens, targets])
+  await pool?.close()
+  const row = {
+    preset,
+    backend: info.name,
+    device: info.device,
+    threads,
+    parameters: countParameters(cfg),
+    batch: opts.batch,
+    seq,
+    msPerStep: Math.round(msPerStep),
+    trainTokensPerSec: Math.round((opts.batch * seq) / (msPerStep / 1000)),
+    // Of this process (all its threads): steadier than wall time on a shared machine.
+    trainTokensPerCpuSec: Math.round((opts.batch * seq) / (cpuMsPerStep / 1000)),
+    peakTensorBytes,
+    finalLoss,
+  }
+  if (threads > 1) {
+    model.dispose()
+    return { ...row, peakRssBytes, genTokensPerSecCache: null, genTokensPerCpuSecCache: null, genTokensPerSecNoCache: null }
+  }
 
   const prompt = [1, 2, 3, 4, 5, 6, 7, 8]
   const newTokens = Math.min(opts.genTokens, seq - prompt.length)
@@ -153,21 +198,11 @@ async function benchOne(preset: PresetName, backend: BackendPreference, opts: Be
   sampleMemory()
   model.dispose()
   return {
-    preset,
-    backend: info.name,
-    device: info.device,
-    parameters: countParameters(cfg),
-    batch: opts.batch,
-    seq,
-    msPerStep: Math.round(msPerStep),
-    trainTokensPerSec: Math.round((opts.batch * seq) / (msPerStep / 1000)),
-    trainTokensPerCpuSec: Math.round((opts.batch * seq) / (cpuMsPerStep / 1000)),
-    peakTensorBytes,
+    ...row,
     peakRssBytes,
     genTokensPerSecCache: Math.round(withCache.wall),
     genTokensPerCpuSecCache: Math.round(withCache.cpu),
     genTokensPerSecNoCache: Math.round(withoutCache.wall),
-    finalLoss,
   }
 }
 
@@ -177,24 +212,32 @@ function cpuMs(since: NodeJS.CpuUsage): number {
 }
 
 /**
- * Runs bench/torch_reference.py with OpenBLAS single-threaded (TFJS-NOTES.md) and torch at one
- * thread and at one per core, and keeps the faster training run: on a busy machine two torch
- * threads can be several times slower than one.
+ * Runs bench/torch_reference.py at each thread setting worth trying and keeps the fastest
+ * training run: torch threads 1 or one per core with OpenBLAS on one thread, and torch on one
+ * thread with OpenBLAS on every core. Both at once oversubscribe the cores and run several times
+ * slower (TFJS-NOTES.md).
  */
 export function runTorchReference(preset: PresetName, steps: number, genTokens: number, batch: number): TorchReferenceResult | null {
   if (!fs.existsSync(PYTHON) || spawnSync(PYTHON, ['-c', 'import torch']).status !== 0) return null
-  const cores = os.availableParallelism?.() ?? os.cpus().length
+  const cores = availableCores()
+  const settings = [
+    { torch: 1, blas: 1 },
+    { torch: cores, blas: 1 },
+    { torch: 1, blas: cores },
+  ].filter((x, i, all) => all.findIndex((y) => y.torch === x.torch && y.blas === x.blas) === i)
   let best: TorchReferenceResult | null = null
-  for (const threads of [...new Set([1, cores])]) {
+  const tried: NonNullable<TorchReferenceResult['tried']> = []
+  for (const { torch: threads, blas } of settings) {
     const run = spawnSync(PYTHON, [TORCH_SCRIPT, '--preset', preset, '--threads', String(threads), '--steps', String(steps), '--gen-tokens', String(genTokens), '--batch', String(batch)], {
       encoding: 'utf8',
-      env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
+      env: { ...process.env, OPENBLAS_NUM_THREADS: String(blas) },
     })
     if (run.status !== 0) throw new Error(`torch_reference.py failed:\n${run.stderr}`)
     const result = JSON.parse(run.stdout.trim().split('\n').pop()!) as TorchReferenceResult
+    tried.push({ torch_threads: threads, OPENBLAS_NUM_THREADS: String(blas), train_tokens_per_s: result.train_tokens_per_s })
     if (!best || result.train_tokens_per_s > best.train_tokens_per_s) best = result
   }
-  return best
+  return best && { ...best, tried }
 }
 
 export async function runModelBench(options: ModelBenchOptions = {}): Promise<{ results: ModelBenchResult[]; torch: TorchReferenceResult[] }> {
@@ -202,14 +245,19 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<{ 
   const steps = options.steps ?? 3
   const genTokens = options.genTokens ?? 120
   const presets = options.presets ?? ['tiny', 'small']
+  const threadCounts = options.threads ?? [...new Set([1, availableCores()])]
   const backends = options.backends ?? (await availableBackends(false))
   const results: ModelBenchResult[] = []
   const torch: TorchReferenceResult[] = []
   for (const preset of presets) {
     const batch = options.batch ?? BENCH_BATCH[preset]
     for (const backend of backends) {
-      log(`model bench: ${preset} on ${backend} (batch ${batch}) ...`)
-      results.push(await benchOne(preset, backend, { steps, batch, genTokens }))
+      for (const threads of threadCounts) {
+        // Native backends thread by themselves: one row each.
+        if (threads > 1 && (backend === 'node' || backend === 'node-gpu')) continue
+        log(`model bench: ${preset} on ${backend}, ${threads} thread(s) (batch ${batch}) ...`)
+        results.push(await benchOne(preset, backend, { steps, batch, genTokens, threads }))
+      }
     }
     if (options.torch ?? true) {
       log(`model bench: ${preset} with PyTorch ...`)
@@ -222,16 +270,18 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<{ 
 
 function formatTable(results: ModelBenchResult[], torch: TorchReferenceResult[]): string {
   const mb = (b: number) => `${Math.round(b / 2 ** 20)} MB`
-  const lines = ['preset  backend      params   ms/step  train tok/s (per CPU s)  x torch  gen tok/s cache (per CPU s) / none  peak tensors  peak RSS']
+  const ratio = (ours: number | null, theirs: number | undefined) => (ours !== null && theirs ? (ours / theirs).toFixed(2) : '-')
+  const lines = ['preset  backend     threads  params  ms/step  train tok/s (per CPU s)  x torch  gen tok/s cache (per CPU s) / none  x torch  peak tensors  peak RSS']
   for (const r of results) {
     const ref = torch.find((t) => t.preset === r.preset)
-    const ratio = ref ? (r.trainTokensPerSec / ref.train_tokens_per_s).toFixed(2) : '-'
+    const gen = r.genTokensPerSecCache === null ? '-' : `${r.genTokensPerSecCache} (${r.genTokensPerCpuSecCache}) / ${r.genTokensPerSecNoCache}`
     lines.push(
-      `${r.preset.padEnd(7)} ${r.backend.padEnd(11)} ${(r.parameters / 1e6).toFixed(2).padStart(6)}M ${String(r.msPerStep).padStart(8)} ${`${r.trainTokensPerSec} (${r.trainTokensPerCpuSec})`.padStart(24)} ${ratio.padStart(8)} ${`${r.genTokensPerSecCache} (${r.genTokensPerCpuSecCache}) / ${r.genTokensPerSecNoCache}`.padStart(34)} ${mb(r.peakTensorBytes).padStart(13)} ${mb(r.peakRssBytes).padStart(9)}`,
+      `${r.preset.padEnd(7)} ${r.backend.padEnd(11)} ${String(r.threads).padStart(7)} ${(r.parameters / 1e6).toFixed(2).padStart(6)}M ${String(r.msPerStep).padStart(8)} ${`${r.trainTokensPerSec} (${r.trainTokensPerCpuSec})`.padStart(24)} ${ratio(r.trainTokensPerSec, ref?.train_tokens_per_s).padStart(8)} ${gen.padStart(34)} ${ratio(r.genTokensPerSecCache, ref?.gen_tokens_per_s_kv_cache).padStart(8)} ${mb(r.peakTensorBytes).padStart(13)} ${mb(r.peakRssBytes).padStart(9)}`,
     )
   }
   for (const t of torch) {
-    lines.push(`${t.preset.padEnd(7)} ${'torch'.padEnd(11)} ${''.padStart(7)} ${String(Math.round(t.ms_per_step)).padStart(8)} ${String(t.train_tokens_per_s).padStart(24)} ${'1.00'.padStart(8)} ${`${t.gen_tokens_per_s_kv_cache} / -`.padStart(34)}   (${t.framework}, ${t.blas}, torch threads ${t.torch_threads}, OPENBLAS_NUM_THREADS=${t.OPENBLAS_NUM_THREADS})`)
+    const tried = (t.tried ?? []).map((x) => `${x.torch_threads}/${x.OPENBLAS_NUM_THREADS}: ${x.train_tokens_per_s}`).join(', ')
+    lines.push(`${t.preset.padEnd(7)} ${'torch'.padEnd(11)} ${String(t.torch_threads).padStart(7)} ${''.padStart(7)} ${String(Math.round(t.ms_per_step)).padStart(8)} ${String(t.train_tokens_per_s).padStart(24)} ${'1.00'.padStart(8)} ${`${t.gen_tokens_per_s_kv_cache} / -`.padStart(34)} ${'1.00'.padStart(8)}   (${t.framework}, ${t.blas}, torch threads ${t.torch_threads}, OPENBLAS_NUM_THREADS=${t.OPENBLAS_NUM_THREADS}; tried torch/BLAS threads: ${tried})`)
   }
   return lines.join('\n')
 }
@@ -254,8 +304,9 @@ function parseArgs(argv: string[]): ModelBenchOptions & { json: boolean } {
     } else if (arg === '--backend') out.backends = [next() as BackendPreference]
     else if (arg === '--steps') out.steps = Number(next())
     else if (arg === '--batch') out.batch = Number(next())
+    else if (arg === '--threads') out.threads = next().split(',').map(Number)
     else if (arg === '--gen-tokens') out.genTokens = Number(next())
-    else throw new Error(`unknown option ${arg} (known: --preset, --backend, --steps, --batch, --gen-tokens, --no-torch, --json)`)
+    else throw new Error(`unknown option ${arg} (known: --preset, --backend, --threads, --steps, --batch, --gen-tokens, --no-torch, --json)`)
   }
   return out
 }

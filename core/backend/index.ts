@@ -8,6 +8,7 @@ import { tf } from './tf'
 import { registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum'
 import { registerFastUnpackWasm } from './kernels/unpack'
 import { registerSharedIdentityWasm } from './kernels/identity'
+import { registerNativeMatMul } from './kernels/nativeMatMul'
 
 export type BackendPreference = 'auto' | 'node-gpu' | 'node' | 'wasm' | 'cpu'
 export const BACKEND_PREFERENCES: BackendPreference[] = ['auto', 'node-gpu', 'node', 'wasm', 'cpu']
@@ -97,6 +98,7 @@ async function initWasm(): Promise<BackendInfo> {
   registerUnsortedSegmentSumWasm()
   registerFastUnpackWasm()
   registerSharedIdentityWasm()
+  const native = registerNativeMatMul('wasm')
   const listenersBefore = processErrorListeners()
   const ok = await tf.setBackend('wasm')
   removeListenersAddedSince(listenersBefore)
@@ -107,16 +109,17 @@ async function initWasm(): Promise<BackendInfo> {
     package: '@tensorflow/tfjs-backend-wasm',
     version: packageVersion('@tensorflow/tfjs-backend-wasm'),
     // One thread per tfjs instance; training adds threads as gradient workers (train/parallel).
-    device: `CPU (wasm${simd ? ' SIMD' : ''})`,
+    device: `CPU (wasm${simd ? ' SIMD' : ''}${native ? ', native FMA matmul' : ''})`,
   }
 }
 
 async function initCpu(): Promise<BackendInfo> {
+  const native = registerNativeMatMul('cpu')
   if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend did not initialise')
   // The cpu backend prints a "looks like you are running in Node" banner on first use; we already
   // chose it knowingly (and warned above if a faster one was wanted), so switch that banner off.
   ;(tf.backend() as unknown as { firstUse?: boolean }).firstUse = false
-  return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', version: packageVersion('@tensorflow/tfjs-backend-cpu'), device: 'CPU (JavaScript)' }
+  return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', version: packageVersion('@tensorflow/tfjs-backend-cpu'), device: `CPU (JavaScript${native ? ', native FMA matmul' : ''})` }
 }
 
 type ErrorListener = (...args: unknown[]) => void

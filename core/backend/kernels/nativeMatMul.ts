@@ -1,0 +1,130 @@
+// BatchMatMul through the native matmul (native/fastgemm), for the wasm and cpu backends.
+// XNNPACK's wasm matmul runs at about 23 GFLOP/s on one core (128-bit SIMD, no fused
+// multiply-add) and matmuls are about three quarters of a training step; the native kernel uses
+// the CPU's 256-bit FMA (about 90-100 GFLOP/s here, bench/model.ts). It reads and writes the
+// tensors where they live (the wasm heap, or the cpu backend's arrays), so nothing is copied, and
+// handles transposes and batch broadcasting itself. Shapes it does not cover go to the backend's
+// own kernel. The addon is built at install (scripts/build-native.mjs); without it nothing changes.
+import fs from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { tf } from '../tf'
+
+interface FastGemm {
+  supported(): boolean
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, batch: number, m: number, n: number, k: number,
+    transposeA: boolean, transposeB: boolean, broadcastA: boolean, broadcastB: boolean): void
+}
+
+const ADDON = path.join('native', 'fastgemm', 'build', 'Release', 'fastgemm.node')
+let addon: FastGemm | null | undefined
+
+/**
+ * The addon, or null (not built, this CPU lacks AVX2/FMA, or WORKBENCH_NATIVE_MATMUL=0). Looked
+ * for in the folders above this file, so it is found from the sources and from a bundle.
+ */
+export function loadFastGemm(): FastGemm | null {
+  if (addon !== undefined) return addon
+  addon = null
+  if (process.env.WORKBENCH_NATIVE_MATMUL === '0') return addon
+  const require = createRequire(import.meta.url)
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    const file = path.join(dir, ADDON)
+    if (fs.existsSync(file)) {
+      try {
+        const loaded = require(file) as FastGemm
+        if (loaded.supported()) addon = loaded
+      } catch {
+        // A broken build (e.g. for another Node ABI) is the same as none: the wasm matmul is used.
+      }
+      break
+    }
+    if (path.dirname(dir) === dir) break
+  }
+  return addon
+}
+
+/** The batch shape, rows, columns and inner size of op(a) @ op(b); null when not covered. */
+function plan(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean) {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null
+  const ra = a.shape.length
+  const rb = b.shape.length
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2]
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1]
+  const kB = transposeB ? b.shape[rb - 1] : b.shape[rb - 2]
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1]
+  if (k !== kB) return null // the backend's kernel gives tfjs's own error message
+  const batchShapeA = a.shape.slice(0, -2)
+  const batchShapeB = b.shape.slice(0, -2)
+  const batchA = tf.util.sizeFromShape(batchShapeA)
+  const batchB = tf.util.sizeFromShape(batchShapeB)
+  // Same batch shape, or one side a single matrix for every item; other broadcasts go to tfjs.
+  const same = batchShapeA.join(',') === batchShapeB.join(',')
+  if (!same && batchA !== 1 && batchB !== 1) return null
+  const batchShape = batchA >= batchB ? batchShapeA : batchShapeB
+  const batch = Math.max(batchA, batchB)
+  return { m, n, k, batch, outShape: [...batchShape, m, n], broadcastA: batchA === 1 && batch > 1, broadcastB: batchB === 1 && batch > 1 }
+}
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }
+
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array
+}
+
+interface CpuBackendLike {
+  data: { get(dataId: unknown): { values: Float32Array } }
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo
+}
+
+function wasmMatMul(gemm: FastGemm, fallback: tf.KernelFunc) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
+    const transposeA = Boolean(args.attrs?.transposeA)
+    const transposeB = Boolean(args.attrs?.transposeB)
+    const p = plan(a, b, transposeA, transposeB)
+    if (!p) return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo
+    const backend = args.backend as WasmBackendLike
+    const out = backend.makeOutput(p.outShape, 'float32')
+    // Views fetched after makeOutput: allocating may grow the wasm heap and detach older views.
+    const c = backend.typedArrayFromHeap(out)
+    gemm.matmul(backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), c, p.batch, p.m, p.n, p.k, transposeA, transposeB, p.broadcastA, p.broadcastB)
+    return out
+  }
+}
+
+function cpuMatMul(gemm: FastGemm, fallback: tf.KernelFunc) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
+    const transposeA = Boolean(args.attrs?.transposeA)
+    const transposeB = Boolean(args.attrs?.transposeB)
+    const p = plan(a, b, transposeA, transposeB)
+    if (!p) return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo
+    const backend = args.backend as CpuBackendLike
+    const c = new Float32Array(p.batch * p.m * p.n)
+    gemm.matmul(backend.data.get(a.dataId).values, backend.data.get(b.dataId).values, c, p.batch, p.m, p.n, p.k, transposeA, transposeB, p.broadcastA, p.broadcastB)
+    return backend.makeTensorInfo(p.outShape, 'float32', c)
+  }
+}
+
+const registered = new Map<string, tf.KernelFunc>()
+
+/**
+ * Routes `backendName`'s BatchMatMul through the native matmul. Returns false (and changes
+ * nothing) when the addon is unavailable.
+ */
+export function registerNativeMatMul(backendName: 'wasm' | 'cpu'): boolean {
+  const gemm = loadFastGemm()
+  if (!gemm) return false
+  const current = tf.getKernel('BatchMatMul', backendName)
+  if (current && current.kernelFunc === registered.get(backendName)) return true
+  if (!current) return false
+  const make = backendName === 'wasm' ? wasmMatMul : cpuMatMul
+  const kernelFunc = make(gemm, current.kernelFunc) as unknown as tf.KernelFunc
+  tf.unregisterKernel('BatchMatMul', backendName)
+  tf.registerKernel({ ...current, kernelFunc })
+  registered.set(backendName, kernelFunc)
+  return true
+}

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "fastgemm",
+      "sources": ["gemm.c"],
+      "cflags": ["-O3", "-std=gnu11", "-ffp-contract=fast"],
+      "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-std=gnu11", "-ffp-contract=fast"] }
+    }
+  ]
+}

@@ -1,0 +1,101 @@
+// The native matmul (native/fastgemm) behind tfjs's BatchMatMul: the same products as a plain
+// reference for every layout the model uses (transposes, batches, broadcasting, edge sizes), on
+// both backends it serves. Skipped, with the reason, only where the addon could not be built.
+import { spawnSync } from 'node:child_process'
+import { describe, it, expect, beforeAll } from 'vitest'
+import { tf } from '../../core/backend/tf'
+import { initBackend } from '../../core/backend'
+import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
+import { mulberry32 } from '../../core/util/random'
+
+const gemm = loadFastGemm()
+if (!gemm) console.warn('[test] native/fastgemm is not built here (npm run build:native); its tests are skipped')
+
+function randomArray(n: number, seed: number): Float32Array {
+  const rand = mulberry32(seed)
+  return Float32Array.from({ length: n }, () => rand() - 0.5)
+}
+
+/** op(a) @ op(b) for one matrix pair, in float64. */
+function reference(a: Float32Array, b: Float32Array, m: number, n: number, k: number, ta: boolean, tb: boolean): Float64Array {
+  const c = new Float64Array(m * n)
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0
+      for (let p = 0; p < k; p++) s += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j])
+      c[i * n + j] = s
+    }
+  }
+  return c
+}
+
+function maxError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let worst = 0
+  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]))
+  return worst
+}
+
+describe.skipIf(!gemm).each(['wasm', 'cpu'] as const)('native matmul on %s', (backend) => {
+  beforeAll(async () => {
+    const info = await initBackend(backend)
+    expect(info.device).toContain('native FMA matmul')
+  })
+
+  it.each([
+    [1, 1, 1],
+    [7, 19, 5],
+    [37, 33, 300], // k spans two KC blocks
+    [100, 2100, 17], // n spans two NC blocks
+    [13, 16, 600],
+  ])('m=%i n=%i k=%i in all four transpose layouts', (m, n, k) => {
+    for (const ta of [false, true]) {
+      for (const tb of [false, true]) {
+        const a = randomArray(m * k, m + k)
+        const b = randomArray(k * n, n + k)
+        const c = tf.tidy(() => tf.matMul(tf.tensor2d(a, ta ? [k, m] : [m, k]), tf.tensor2d(b, tb ? [n, k] : [k, n]), ta, tb).dataSync())
+        expect(maxError(c, reference(a, b, m, n, k, ta, tb)), `ta=${ta} tb=${tb}`).toBeLessThan(1e-4 * Math.sqrt(k))
+      }
+    }
+  })
+
+  it('multiplies batches, and broadcasts a single matrix against a batch', () => {
+    const [g, m, n, k] = [3, 9, 20, 11]
+    const a = randomArray(g * m * k, 1)
+    const b = randomArray(g * k * n, 2)
+    const batched = tf.tidy(() => tf.matMul(tf.tensor3d(a, [g, m, k]), tf.tensor3d(b, [g, k, n])).dataSync())
+    const broadcast = tf.tidy(() => tf.matMul(tf.tensor3d(a.subarray(0, m * k), [1, m, k]), tf.tensor3d(b, [g, k, n])).dataSync())
+    for (let i = 0; i < g; i++) {
+      const expected = reference(a.subarray(i * m * k), b.subarray(i * k * n), m, n, k, false, false)
+      expect(maxError(batched.subarray(i * m * n, (i + 1) * m * n), expected)).toBeLessThan(1e-4)
+      const expectedBroadcast = reference(a, b.subarray(i * k * n), m, n, k, false, false)
+      expect(maxError(broadcast.subarray(i * m * n, (i + 1) * m * n), expectedBroadcast)).toBeLessThan(1e-4)
+    }
+  })
+
+  it('leaves what it does not cover to the backend (a two-sided broadcast) and keeps its errors', () => {
+    const out = tf.tidy(() => tf.matMul(tf.ones([2, 1, 3, 4]), tf.ones([1, 5, 4, 6])))
+    expect(out.shape).toEqual([2, 5, 3, 6])
+    expect(out.dataSync()[0]).toBe(4)
+    out.dispose()
+    expect(() => tf.tidy(() => tf.matMul(tf.ones([3, 4]), tf.ones([5, 6])))).toThrow(/4.*5|inner/i)
+  })
+})
+
+describe('native matmul availability', () => {
+  it.runIf(process.env.CI === 'true')('is built by npm ci in CI (postinstall)', () => {
+    expect(gemm).not.toBeNull()
+  })
+
+  it('is switched off by WORKBENCH_NATIVE_MATMUL=0, and the backend says which matmul it uses', () => {
+    const device = (env: Record<string, string>) => {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', "const m = await import('./core/backend/index.ts'); console.log((await m.initBackend('wasm')).device)"], {
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      })
+      expect(run.status, run.stderr).toBe(0)
+      return run.stdout.trim()
+    }
+    expect(device({ WORKBENCH_NATIVE_MATMUL: '0' })).not.toContain('native')
+    if (gemm) expect(device({})).toContain('native FMA matmul')
+  })
+})
