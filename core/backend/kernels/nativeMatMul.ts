@@ -112,6 +112,16 @@ function cpuMatMul(gemm: FastGemm, fallback: tf.KernelFunc) {
 const registered = new Map<string, tf.KernelFunc>()
 
 /**
+ * True when the current backend's matmuls go through the native kernel, which takes transpose
+ * flags and batches at full speed: model code can then skip the explicit transposes and 2-D
+ * splitting it does for XNNPACK's sake (model/kernels/linear.ts, batchMatMul.ts).
+ */
+export function nativeMatMulActive(): boolean {
+  const kernel = registered.get(tf.getBackend())
+  return kernel !== undefined && tf.getKernel('BatchMatMul', tf.getBackend())?.kernelFunc === kernel
+}
+
+/**
  * Routes `backendName`'s BatchMatMul through the native matmul. Returns false (and changes
  * nothing) when the addon is unavailable.
  */
