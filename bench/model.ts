@@ -22,7 +22,7 @@ import { Llama } from '../core/model/llama'
 import { AdamW, clipByGlobalNorm } from '../core/train/adamw'
 import type { Batch } from '../core/train/batches'
 import { GradientWorkers } from '../core/train/parallel/gradientWorkers'
-import { disposeStep, localGradients, parallelGradients } from '../core/train/parallel/dataParallel'
+import { disposeStep, stepGradients } from '../core/train/parallel/dataParallel'
 import { availableCores, trainingThreads } from '../core/train/parallel/threads'
 
 export type PresetName = keyof typeof MODEL_PRESETS
@@ -140,7 +140,7 @@ async function benchOne(preset: PresetName, backend: BackendPreference, opts: Be
   }
   // The training loop's step (core/train/loop.ts): mean gradient, clip at 1.0, AdamW.
   const trainStep = async (): Promise<number> => {
-    const step = pool ? await parallelGradients([batch], lossOf, pool) : localGradients([batch], lossOf)
+    const step = await stepGradients([batch], lossOf, pool)
     try {
       return tf.tidy(() => {
         const { grads } = clipByGlobalNorm(step.grads, 1)

@@ -20,7 +20,7 @@ import { checkBatch, type Batch, type BatchStream, type BatchTensors } from './b
 import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity'
 import { AdamW, clipByGlobalNorm } from './adamw'
 import { GradientWorkers } from './parallel/gradientWorkers'
-import { disposeStep, localGradients, parallelGradients } from './parallel/dataParallel'
+import { disposeStep, stepGradients } from './parallel/dataParallel'
 import { trainingThreads } from './parallel/threads'
 import { lrAt, type ScheduleOptions } from './schedule'
 import { SpikeGuard, type SpikeGuardState } from './spikeGuard'
@@ -292,7 +292,7 @@ async function trainStep(
   s: TrainingSettings,
   pool: GradientWorkers | null,
 ): Promise<StepOutcome> {
-  const step = pool ? await parallelGradients(micro, lossOf, pool) : localGradients(micro, lossOf)
+  const step = await stepGradients(micro, lossOf, pool)
   try {
     return tf.tidy(() => {
       const { grads: clipped, norm } = clipByGlobalNorm(step.grads, s.gradClip > 0 ? s.gradClip : Infinity)

@@ -68,6 +68,11 @@ function plan(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transpose
 }
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }
+type Plan = NonNullable<ReturnType<typeof plan>>
+/** Fills `c` with the product, given the operands' memory. */
+type Multiply = (a: Float32Array, b: Float32Array, c: Float32Array) => void
+/** Where a backend keeps tensors: hands `multiply` the operands' memory and an output's. */
+type RunOnBackend = (backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, p: Plan, multiply: Multiply) => tf.TensorInfo
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo
@@ -79,33 +84,33 @@ interface CpuBackendLike {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo
 }
 
-function wasmMatMul(gemm: FastGemm, fallback: tf.KernelFunc) {
-  return (args: KernelArgs): tf.TensorInfo => {
-    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
-    const transposeA = Boolean(args.attrs?.transposeA)
-    const transposeB = Boolean(args.attrs?.transposeB)
-    const p = plan(a, b, transposeA, transposeB)
-    if (!p) return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo
-    const backend = args.backend as WasmBackendLike
-    const out = backend.makeOutput(p.outShape, 'float32')
-    // Views fetched after makeOutput: allocating may grow the wasm heap and detach older views.
-    const c = backend.typedArrayFromHeap(out)
-    gemm.matmul(backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), c, p.batch, p.m, p.n, p.k, transposeA, transposeB, p.broadcastA, p.broadcastB)
-    return out
-  }
+/** wasm: the output is allocated on the wasm heap and written in place. */
+const runOnWasm: RunOnBackend = (backend, a, b, p, multiply) => {
+  const wasm = backend as WasmBackendLike
+  const out = wasm.makeOutput(p.outShape, 'float32')
+  // Views fetched after makeOutput: allocating may grow the wasm heap and detach older views.
+  multiply(wasm.typedArrayFromHeap(a), wasm.typedArrayFromHeap(b), wasm.typedArrayFromHeap(out))
+  return out
 }
 
-function cpuMatMul(gemm: FastGemm, fallback: tf.KernelFunc) {
+/** cpu: tensors are plain typed arrays; the output array becomes the new tensor's data. */
+const runOnCpu: RunOnBackend = (backend, a, b, p, multiply) => {
+  const cpu = backend as CpuBackendLike
+  const c = new Float32Array(p.batch * p.m * p.n)
+  multiply(cpu.data.get(a.dataId).values, cpu.data.get(b.dataId).values, c)
+  return cpu.makeTensorInfo(p.outShape, 'float32', c)
+}
+
+/** The BatchMatMul kernel: native where plan() covers the shapes, else the backend's own kernel. */
+function nativeKernel(gemm: FastGemm, fallback: tf.KernelFunc, run: RunOnBackend) {
   return (args: KernelArgs): tf.TensorInfo => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
     const transposeA = Boolean(args.attrs?.transposeA)
     const transposeB = Boolean(args.attrs?.transposeB)
     const p = plan(a, b, transposeA, transposeB)
     if (!p) return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo
-    const backend = args.backend as CpuBackendLike
-    const c = new Float32Array(p.batch * p.m * p.n)
-    gemm.matmul(backend.data.get(a.dataId).values, backend.data.get(b.dataId).values, c, p.batch, p.m, p.n, p.k, transposeA, transposeB, p.broadcastA, p.broadcastB)
-    return backend.makeTensorInfo(p.outShape, 'float32', c)
+    return run(args.backend, a, b, p, (av, bv, c) =>
+      gemm.matmul(av, bv, c, p.batch, p.m, p.n, p.k, transposeA, transposeB, p.broadcastA, p.broadcastB))
   }
 }
 
@@ -131,8 +136,8 @@ export function registerNativeMatMul(backendName: 'wasm' | 'cpu'): boolean {
   const current = tf.getKernel('BatchMatMul', backendName)
   if (current && current.kernelFunc === registered.get(backendName)) return true
   if (!current) return false
-  const make = backendName === 'wasm' ? wasmMatMul : cpuMatMul
-  const kernelFunc = make(gemm, current.kernelFunc) as unknown as tf.KernelFunc
+  const run = backendName === 'wasm' ? runOnWasm : runOnCpu
+  const kernelFunc = nativeKernel(gemm, current.kernelFunc, run) as unknown as tf.KernelFunc
   tf.unregisterKernel('BatchMatMul', backendName)
   tf.registerKernel({ ...current, kernelFunc })
   registered.set(backendName, kernelFunc)

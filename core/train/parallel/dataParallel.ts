@@ -14,6 +14,11 @@ export interface StepGradients {
 
 type LossOf = (t: BatchTensors) => tf.Scalar
 
+/** The step's gradients: split across the pool's workers when there is one, else on this thread. */
+export function stepGradients(micro: Batch[], lossOf: LossOf, pool: GradientWorkers | null): Promise<StepGradients> | StepGradients {
+  return pool ? parallelGradients(micro, lossOf, pool) : localGradients(micro, lossOf)
+}
+
 /** Every micro-batch on this thread. */
 export function localGradients(micro: Batch[], lossOf: LossOf): StepGradients {
   return tidyStep(() => {
@@ -47,7 +52,7 @@ export async function parallelGradients(micro: Batch[], lossOf: LossOf, pool: Gr
       try {
         remoteLosses = await Promise.all(remote)
       } catch (err) {
-        tf.dispose([local.value, ...Object.values(local.grads)])
+        disposeStep({ grads: local.grads, loss: local.value })
         throw err
       }
       const previous: StepGradients | null = total
@@ -57,7 +62,7 @@ export async function parallelGradients(micro: Batch[], lossOf: LossOf, pool: Gr
         return previous ? { grads: addInto(previous.grads, [grads]), loss: tf.add(previous.loss, loss) as tf.Scalar } : { grads, loss }
       })
       disposeStep(previous)
-      tf.dispose([local.value, ...Object.values(local.grads)])
+      disposeStep({ grads: local.grads, loss: local.value })
     }
     const sum = total!
     if (micro.length === 1) return sum
