@@ -5,7 +5,7 @@ import { resolveModelRef } from '../jobs/checkpoints'
 import { generate } from '../model/generate'
 import { Store } from '../tracking/store'
 import { resolveHome } from '../tracking/home'
-import { loadModelFrom } from '../train/stages/common'
+import { loadModel } from '../model/load'
 import { COMMON_OPTIONS, parseCommandArgs, UsageError } from './args'
 import type { CliIO } from './io'
 import { jsonLine } from './watchRun'
@@ -63,7 +63,7 @@ export async function runGenerateCommand(argv: string[], io: CliIO): Promise<num
     store.close()
   }
   await initBackend(backendPreference(v.backend as string | undefined))
-  const { model, tokenizer } = loadModelFrom(dir)
+  const { model, tokenizer } = loadModel(dir)
   try {
     let promptIds: number[]
     let stopIds: number[]

@@ -10,7 +10,8 @@ const USAGE = [
   'Usage: workbench import-hf <folder> [--name NAME] [--experiment NAME] [--home DIR] [--json]',
   '',
   'Validates a Hugging Face Llama folder (config.json, model.safetensors or shards, tokenizer.json),',
-  'copies it into the workbench home and records it as a run with a checkpoint. Then:',
+  'converts it into a workbench checkpoint (float32 model.safetensors, config.json, tokenizer files)',
+  'in the workbench home and records it as a run with that checkpoint. Then:',
   '  workbench sft --base <printed run id> --data chat.jsonl',
 ].join('\n')
 

@@ -7,10 +7,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { ConfigField } from '../config/schema'
 import { chatStopTokens, encodeChatPrompt } from '../data/chatTemplate'
-import { loadCheckpoint } from '../model/checkpoint'
 import { generate } from '../model/generate'
-import { Llama } from '../model/llama'
-import { Tokenizer } from '../tokenizer'
+import { loadModel } from '../model/load'
+import type { Tokenizer } from '../tokenizer'
 import type { StageContext, StageDefinition, StageResult } from '../train/stages/types'
 import { judgeResponse, parseGoldItems, summariseGold, type GoldItem, type GoldResult } from './gold'
 
@@ -54,19 +53,6 @@ function checkpointFor(ctx: StageContext, config: Record<string, unknown>): stri
   if (!dir) throw new Error('gold_eval: no model to evaluate (set "model" to a checkpoint folder, or give a parent run with role "model")')
   if (!fs.existsSync(dir)) throw new Error(`gold_eval: model ${dir} does not exist`)
   return dir
-}
-
-/** Loads the model and its tokenizer from a checkpoint folder. */
-function loadModel(dir: string): { model: Llama; tokenizer: Tokenizer } {
-  const loaded = loadCheckpoint(dir)
-  try {
-    if (!loaded.tokenizerPath) throw new Error(`gold_eval: checkpoint ${dir} has no tokenizer.json`)
-    const tokenizer = Tokenizer.load(loaded.tokenizerPath)
-    const model = Llama.fromWeights(loaded.config, loaded.tensors)
-    return { model, tokenizer }
-  } finally {
-    loaded.dispose()
-  }
 }
 
 /** The prompt ids for an item, and how many new tokens fit in the model's context after it. */

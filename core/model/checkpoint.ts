@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto'
 import { tf } from '../backend/tf'
 import type { LlamaConfig } from './config'
 import type { AdamWState } from '../train/adamw'
-import { checkWeightShapes, llamaConfigToHf, readHfFolder, type HfConfigJson, type SpecialTokenIds } from './hf'
+import { checkWeightShapes, llamaConfigToHf, readHfFolder, type HfConfigJson, type HfModelKind, type SpecialTokenIds } from './hf'
 import { readSafetensors, writeSafetensors, type RawTensor } from './safetensors'
 
 export const CHECKPOINT_FORMAT = 'workbench-checkpoint'
@@ -84,9 +84,13 @@ export interface SaveCheckpointInput {
   runId?: string
   /** Written into config.json when no tokenizer gives them. */
   specialTokenIds?: SpecialTokenIds
+  /** 'reward': saved as LlamaForSequenceClassification (needs score.weight). Default 'lm'. */
+  kind?: HfModelKind
 }
 
 export interface LoadedCheckpoint {
+  /** 'reward' for a LlamaForSequenceClassification folder (no lm_head of its own; config is tied). */
+  kind: HfModelKind
   config: LlamaConfig
   /** Exactly the tensors Llama.fromWeights(config, tensors) expects (float32). */
   tensors: Record<string, tf.Tensor>
@@ -115,6 +119,7 @@ export interface LoadedCheckpoint {
 export function saveCheckpoint(dir: string, input: SaveCheckpointInput): string {
   const target = path.resolve(dir)
   checkWeightShapes(input.config, shapesOf(input.weights), `saveCheckpoint(${target})`)
+  if (input.kind === 'reward' && !input.weights['score.weight']) throw new Error(`saveCheckpoint(${target}): a reward model needs its score.weight`)
   const step = input.step ?? input.trainerState?.step ?? input.optimizer?.step ?? 0
   if (!Number.isInteger(step) || step < 0) throw new Error(`saveCheckpoint(${target}): step must be an integer >= 0, got ${step}`)
 
@@ -137,7 +142,7 @@ export function saveCheckpoint(dir: string, input: SaveCheckpointInput): string 
 function writeContents(folder: string, input: SaveCheckpointInput, step: number): string[] {
   const files: string[] = [FILES.config, FILES.model]
   const tokenizerIds = writeTokenizer(folder, input, files)
-  writeJson(path.join(folder, FILES.config), llamaConfigToHf(input.config, { ...input.specialTokenIds, ...tokenizerIds }))
+  writeJson(path.join(folder, FILES.config), llamaConfigToHf(input.config, { ...input.specialTokenIds, ...tokenizerIds }, input.kind))
 
   writeSafetensorsSynced(path.join(folder, FILES.model), toRaw(input.weights), { format: 'pt' })
   if (input.optimizer) {
@@ -282,6 +287,7 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
     return out
   }
   const loaded: LoadedCheckpoint = {
+    kind: hf.kind,
     config,
     tensors: toTf(hf.weights),
     heads: toTf(hf.heads),
@@ -358,6 +364,7 @@ export function importHfCheckpoint(srcDir: string, destDir: string, opts: { runI
       runConfig: { imported_from: path.resolve(srcDir) },
       stage: 'import',
       runId: opts.runId,
+      kind: loaded.kind,
     })
     return { dir, config: loaded.config, warnings: loaded.warnings }
   } finally {

@@ -15,16 +15,24 @@ export const SCALAR_HEAD_WEIGHT_NAMES: Record<ScalarHeadKind, string> = {
 }
 
 /**
- * Index of each sequence's last non-pad token (what HF's sequence classification scores): the
- * position before the first pad, or the last position when there is no pad. Throws on a sequence
- * that is all padding.
+ * Index of each row's last real token (what HF's sequence classification scores), from the
+ * attention mask (1 = real token, 0 = padding), so it works with left or right padding and with
+ * tokenizers whose pad id is also BOS/EOS (GPT-2's <|endoftext|>). Throws on a row with no real
+ * token.
  */
-export function lastTokenIndices(tokens: number[][], padId: number): number[] {
-  return tokens.map((row, b) => {
-    const firstPad = row.indexOf(padId)
-    const last = firstPad === -1 ? row.length - 1 : firstPad - 1
-    if (last < 0) throw new Error(`lastTokenIndices: sequence ${b} has no tokens before padding`)
+export function lastTokenIndices(mask: number[][]): number[] {
+  return mask.map((row, b) => {
+    const last = row.lastIndexOf(1)
+    if (last < 0) throw new Error(`lastTokenIndices: row ${b} of the attention mask has no real token (all 0)`)
     return last
+  })
+}
+
+/** The attention mask for rows of `lengths` real tokens, right-padded to `width`. */
+export function rightPaddedMask(lengths: number[], width: number): number[][] {
+  return lengths.map((n, b) => {
+    if (!Number.isInteger(n) || n < 1 || n > width) throw new Error(`rightPaddedMask: row ${b} has length ${n}, outside 1..${width}`)
+    return Array.from({ length: width }, (_, t) => (t < n ? 1 : 0))
   })
 }
 
@@ -78,9 +86,15 @@ export class ScalarHead {
     })
   }
 
-  /** Runs the trunk and scores each sequence at its last non-pad token, [B]. Differentiable. */
-  score(model: Llama, tokens: number[][], padId: number): tf.Tensor1D {
-    const lastIndex = lastTokenIndices(tokens, padId)
+  /**
+   * Runs the trunk and scores each sequence at its last real token, [B]. Differentiable. `mask` is
+   * the attention mask (1 = token, 0 = padding); the padding must be on the right, since the trunk
+   * attends to every earlier position: causal attention keeps a real token from seeing the pads
+   * after it, but not those before it.
+   */
+  score(model: Llama, tokens: number[][], mask: number[][]): tf.Tensor1D {
+    const lastIndex = lastTokenIndices(mask)
+    checkRightPadded(tokens, mask)
     return tf.tidy(() => {
       const hidden = model.hidden(tf.tensor2d(tokens, [tokens.length, tokens[0]?.length ?? 0], 'int32'))
       return this.atPositions(hidden, lastIndex)
@@ -98,4 +112,15 @@ export class ScalarHead {
   private checkWidth(dim: number): void {
     if (dim !== this.weight.shape[1]) throw new Error(`${this.weightName}: hidden width ${dim} does not match the head's [${this.weight.shape}]`)
   }
+}
+
+function checkRightPadded(tokens: number[][], mask: number[][]): void {
+  if (mask.length !== tokens.length) throw new Error(`score: ${mask.length} mask rows for ${tokens.length} token rows`)
+  mask.forEach((row, b) => {
+    if (row.length !== tokens[b].length) throw new Error(`score: mask row ${b} has ${row.length} entries for ${tokens[b].length} tokens`)
+    const firstPad = row.indexOf(0)
+    if (firstPad === 0 || (firstPad > 0 && row.indexOf(1, firstPad) !== -1)) {
+      throw new Error(`score: row ${b} is not right-padded (mask ${JSON.stringify(row)}); put the padding after the tokens`)
+    }
+  })
 }

@@ -24,6 +24,13 @@ export interface SpecialTokenIds {
   pad_token_id?: number
 }
 
+/**
+ * What a folder holds: a language model (LlamaForCausalLM, perhaps with scalar heads beside it), or
+ * a reward model saved as transformers' LlamaForSequenceClassification with one label (the trunk
+ * plus `score.weight` [1, D], no lm_head).
+ */
+export type HfModelKind = 'lm' | 'reward'
+
 /** Tensors that may sit beside a Llama trunk in a workbench checkpoint: the scalar heads. */
 const HEAD_TENSOR = /^(score|value_head)\./
 /** Buffers old transformers versions saved; recomputed from rope_theta, so dropped. */
@@ -32,10 +39,13 @@ const IGNORED_TENSOR = /\.rotary_emb\.inv_freq$/
 // ---------------------------------------------------------------------------------------------
 // config.json
 
-/** The transformers config.json for a workbench model (float32 weights, plain RoPE, no biases). */
-export function llamaConfigToHf(cfg: LlamaConfig, ids: SpecialTokenIds = {}): HfConfigJson {
+/**
+ * The transformers config.json for a workbench model (float32 weights, plain RoPE, no biases). A
+ * reward model is written as LlamaForSequenceClassification with one label, as TRL saves them.
+ */
+export function llamaConfigToHf(cfg: LlamaConfig, ids: SpecialTokenIds = {}, kind: HfModelKind = 'lm'): HfConfigJson {
   const out: HfConfigJson = {
-    architectures: ['LlamaForCausalLM'],
+    architectures: [kind === 'reward' ? 'LlamaForSequenceClassification' : 'LlamaForCausalLM'],
     model_type: 'llama',
     vocab_size: cfg.vocab_size,
     hidden_size: cfg.dim,
@@ -57,6 +67,10 @@ export function llamaConfigToHf(cfg: LlamaConfig, ids: SpecialTokenIds = {}): Hf
     initializer_range: 0.02,
     use_cache: true,
     torch_dtype: 'float32',
+  }
+  if (kind === 'reward') {
+    out.id2label = { 0: 'LABEL_0' }
+    out.label2id = { LABEL_0: 0 }
   }
   for (const key of ['bos_token_id', 'eos_token_id', 'pad_token_id'] as const) {
     if (ids[key] !== undefined) out[key] = ids[key]
@@ -100,6 +114,9 @@ export function hfConfigToLlama(json: unknown, source = 'config.json'): LlamaCon
   const tie = c.tie_word_embeddings ?? false
   if (typeof tie !== 'boolean') problems.push(`"tie_word_embeddings" must be true or false, got ${JSON.stringify(tie)}`)
   else partial.tie_embeddings = tie
+  // A sequence classifier has no lm_head: the trunk runs with the embedding as its output matrix
+  // (tied), so the model is complete; its language-model logits mean nothing and are not used.
+  if (hfModelKind(c) === 'reward') partial.tie_embeddings = true
   if (c.head_dim !== undefined && c.head_dim !== null && c.head_dim !== dim / nHeads) {
     problems.push(`"head_dim" ${JSON.stringify(c.head_dim)} differs from hidden_size / num_attention_heads = ${dim / nHeads} (not supported)`)
   }
@@ -111,11 +128,28 @@ export function hfConfigToLlama(json: unknown, source = 'config.json'): LlamaCon
   }
 }
 
+/** 'reward' for a LlamaForSequenceClassification config.json, else 'lm'. */
+export function hfModelKind(c: HfConfigJson): HfModelKind {
+  return Array.isArray(c.architectures) && c.architectures.includes('LlamaForSequenceClassification') ? 'reward' : 'lm'
+}
+
+/** Labels of a sequence classifier: num_labels when given, else the size of id2label (what transformers saves). */
+function labelCount(c: HfConfigJson): number | undefined {
+  if (typeof c.num_labels === 'number') return c.num_labels
+  if (c.id2label && typeof c.id2label === 'object') return Object.keys(c.id2label).length
+  return undefined
+}
+
 function architectureProblems(c: HfConfigJson): string[] {
   const archs = Array.isArray(c.architectures) ? c.architectures.map(String) : []
   const modelType = typeof c.model_type === 'string' ? c.model_type : undefined
   const described = `${archs.length > 0 ? archs.join(', ') : '(no architectures)'} (model_type ${modelType ?? 'missing'})`
   if (archs.includes('LlamaForCausalLM') || (archs.length === 0 && modelType === 'llama')) return []
+  if (archs.includes('LlamaForSequenceClassification')) {
+    const labels = labelCount(c)
+    if (labels === undefined || labels === 1) return []
+    return [`LlamaForSequenceClassification with ${labels} labels is not supported: a reward model has one (num_labels 1)`]
+  }
   if (archs.includes('MistralForCausalLM')) {
     // Mistral is Llama plus sliding-window attention; without a window it computes the same thing.
     const window = c.sliding_window
@@ -123,7 +157,7 @@ function architectureProblems(c: HfConfigJson): string[] {
     if (window === null || window === undefined || (typeof window === 'number' && window >= maxPos)) return []
     return [`MistralForCausalLM with sliding_window ${JSON.stringify(window)} < max_position_embeddings ${maxPos}: sliding-window attention is not supported`]
   }
-  return [`architecture ${described} is not supported: the workbench imports Llama models (LlamaForCausalLM) only`]
+  return [`architecture ${described} is not supported: the workbench imports Llama models (LlamaForCausalLM, or LlamaForSequenceClassification with one label) only`]
 }
 
 function featureProblems(c: HfConfigJson): string[] {
@@ -265,6 +299,7 @@ export function readWeights(dir: string, wanted: Set<string>): Record<string, Ra
 // Folder import
 
 export interface HfFolder {
+  kind: HfModelKind
   config: LlamaConfig
   /** The parsed config.json. */
   hfConfig: HfConfigJson
@@ -291,6 +326,10 @@ export function readHfFolder(dir: string): HfFolder {
   }
   const config = hfConfigToLlama(hfConfig, configPath)
   const { weights, heads } = checkWeightShapes(config, readWeightShapes(dir), dir)
+  const kind = hfModelKind(hfConfig)
+  if (kind === 'reward' && !heads.includes('score.weight')) {
+    throw new Error(`${dir}: config.json says LlamaForSequenceClassification, but the weights have no score.weight (the reward head, shape [1, ${config.dim}])`)
+  }
   const raw = readWeights(dir, new Set([...weights, ...heads]))
   const pick = (names: string[]) => Object.fromEntries(names.map((n) => [n, raw[n]]))
 
@@ -302,7 +341,7 @@ export function readHfFolder(dir: string): HfFolder {
       ? `${dir}: has only tokenizer.model (SentencePiece); the workbench needs tokenizer.json (save the tokenizer with a fast tokenizer to get one)`
       : `${dir}: no tokenizer.json`)
   }
-  return { config, hfConfig, weights: pick(weights), heads: pick(heads), tokenizerPath, specialTokenIds: specialIdsOf(hfConfig), warnings }
+  return { kind, config, hfConfig, weights: pick(weights), heads: pick(heads), tokenizerPath, specialTokenIds: specialIdsOf(hfConfig), warnings }
 }
 
 function specialIdsOf(c: HfConfigJson): SpecialTokenIds {

@@ -3,18 +3,19 @@
 // sampled. Generations run one at a time: tfjs uses the whole CPU for one anyway.
 
 import path from 'node:path'
-import { tf } from '../../core/backend/tf'
 import { initBackend, backendPreference } from '../../core/backend/index'
-import { readHfFolder } from '../../core/model/hf'
-import { Llama } from '../../core/model/llama'
+import type { Llama } from '../../core/model/llama'
 import { generate } from '../../core/model/generate'
-import { Tokenizer } from '../../core/tokenizer'
+import { loadModel, modelFolderFingerprint } from '../../core/model/load'
+import type { Tokenizer } from '../../core/tokenizer'
 import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../../core/data/chatTemplate'
 import type { BackendInfo } from '../../core/train/stages/types'
 import { ApiError, type ChatResult, type ParsedArgs } from '../shared/api'
 
 interface Loaded {
   dir: string
+  /** The folder's files when loaded (core/model/load.ts): a re-saved checkpoint is loaded afresh. */
+  fingerprint: string
   model: Llama
   tokenizer: Tokenizer
 }
@@ -71,27 +72,22 @@ export class ChatEngine {
     }
   }
 
-  /** A checkpoint's model and tokenizer, from the cache or read from disk. */
+  /** A checkpoint's model and tokenizer, from the cache (while its files are unchanged) or read from disk. */
   private load(dir: string): Loaded {
-    const hit = this.loaded.find((l) => l.dir === dir)
-    if (hit) return hit
-    let folder
+    let entry: Loaded
     try {
-      folder = readHfFolder(dir)
+      const fingerprint = modelFolderFingerprint(dir)
+      const hit = this.loaded.find((l) => l.dir === dir && l.fingerprint === fingerprint)
+      if (hit) return hit
+      const { model, tokenizer } = loadModel(dir)
+      entry = { dir, fingerprint, model, tokenizer }
     } catch (error) {
       throw new ApiError(`cannot load the checkpoint ${dir}: ${(error as Error).message}`)
     }
-    if (!folder.tokenizerPath) throw new ApiError(`${dir} has no tokenizer.json, so it cannot be chatted with`)
-    const tensors = Object.fromEntries(Object.entries(folder.weights).map(([name, raw]) => [name, tf.tensor(raw.data, raw.shape, raw.dtype)]))
-    let model: Llama
-    try {
-      model = Llama.fromWeights(folder.config, tensors)
-    } finally {
-      Object.values(tensors).forEach((t) => t.dispose())
-    }
-    const entry = { dir, model, tokenizer: Tokenizer.load(folder.tokenizerPath) }
-    this.loaded.unshift(entry)
-    for (const old of this.loaded.splice(MAX_LOADED)) old.model.dispose()
+    // A stale copy of the same folder goes, then the least recently loaded beyond MAX_LOADED.
+    const stale = this.loaded.filter((l) => l.dir === dir)
+    this.loaded = [entry, ...this.loaded.filter((l) => l.dir !== dir)]
+    for (const old of [...stale, ...this.loaded.splice(MAX_LOADED)]) old.model.dispose()
     return entry
   }
 

@@ -46,7 +46,7 @@ describe('config.json mapping', () => {
 
 describe('unsupported models get a clear error', () => {
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
-    ['GPT-2', { architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }, /architecture GPT2LMHeadModel \(model_type gpt2\) is not supported: the workbench imports Llama models \(LlamaForCausalLM\) only/],
+    ['GPT-2', { architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }, /architecture GPT2LMHeadModel \(model_type gpt2\) is not supported: the workbench imports Llama models \(LlamaForCausalLM, or LlamaForSequenceClassification with one label\) only/],
     ['Mistral with a sliding window', { architectures: ['MistralForCausalLM'], model_type: 'mistral', sliding_window: 16 }, /MistralForCausalLM with sliding_window 16 < max_position_embeddings 64: sliding-window attention is not supported/],
     ['RoPE scaling', { rope_scaling: { type: 'linear', factor: 2 } }, /"rope_scaling" \{"type":"linear","factor":2\} is not supported/],
     ['attention biases', { attention_bias: true }, /"attention_bias" true is not supported/],

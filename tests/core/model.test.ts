@@ -5,7 +5,7 @@ import { tf } from '../../core/backend/tf'
 import { countParameters, estimateMemoryBytes, MODEL_PRESETS, resolveModelConfig, type LlamaConfig } from '../../core/model/config'
 import { Llama, weightShapes } from '../../core/model/llama'
 import { KVCache } from '../../core/model/kvcache'
-import { ScalarHead, lastTokenIndices } from '../../core/model/heads'
+import { ScalarHead, lastTokenIndices, rightPaddedMask } from '../../core/model/heads'
 import { mulberry32, normalArray } from '../../core/util/random'
 
 const TINY: Partial<LlamaConfig> = { vocab_size: 37, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, hidden_dim: 48, max_seq_len: 32 }
@@ -374,17 +374,18 @@ describe.each(['cpu', 'wasm'] as const)('Llama on %s', (backend) => {
     const value = ScalarHead.create('value', 32, 2)
     expect(reward.weightName).toBe('score.weight')
     expect(value.weightName).toBe('value_head.weight')
-    const pad = 0
     const rows = [[5, 6, 7, 0, 0], [8, 9, 10, 11, 12]]
-    expect(lastTokenIndices(rows, pad)).toEqual([2, 4])
-    const scores = reward.score(model, rows, pad)
+    const mask = rightPaddedMask([3, 5], 5)
+    expect(mask).toEqual([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    expect(lastTokenIndices(mask)).toEqual([2, 4])
+    const scores = reward.score(model, rows, mask)
     expect(scores.shape).toEqual([2])
     // Padding after the last token must not change the score.
-    const shorter = reward.score(model, [[5, 6, 7]], pad)
+    const shorter = reward.score(model, [[5, 6, 7]], [[1, 1, 1]])
     expect(Math.abs(scores.dataSync()[0] - shorter.dataSync()[0])).toBeLessThan(1e-5)
     const hidden = model.hidden(ids2d(rows))
     expect(value.perToken(hidden).shape).toEqual([2, 5])
-    const { grads } = tf.variableGrads(() => reward.score(model, rows, pad).sum() as tf.Scalar, [
+    const { grads } = tf.variableGrads(() => reward.score(model, rows, mask).sum() as tf.Scalar, [
       reward.weight,
       model.weights['model.embed_tokens.weight'],
     ])

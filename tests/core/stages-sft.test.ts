@@ -10,9 +10,9 @@ import { chatStopTokens, encodeChatPrompt } from '../../core/data'
 import { saveCheckpoint } from '../../core/model/checkpoint'
 import { generate } from '../../core/model/generate'
 import { Llama } from '../../core/model/llama'
+import { loadModel } from '../../core/model/load'
 import { Tokenizer } from '../../core/tokenizer'
 import { MemoryTracker } from '../../core/tracking/tracker'
-import { loadModelFrom } from '../../core/train/stages/common'
 import { folderParentsIntoConfig, getStage, listStages } from '../../core/train/stages/registry'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
 
@@ -48,7 +48,7 @@ function context(runDir: string): StageContext {
 
 /** Greedy answers to every question that equal the gold answer exactly. */
 async function exactMatches(checkpoint: string): Promise<number> {
-  const { model, tokenizer } = loadModelFrom(checkpoint)
+  const { model, tokenizer } = loadModel(checkpoint)
   let correct = 0
   for (const [question, answer] of QA) {
     const prompt = encodeChatPrompt(tokenizer, [{ role: 'user', content: question }])
@@ -82,24 +82,6 @@ describe('registry', () => {
     expect(folderParentsIntoConfig('sft', { base: '/given' }, [{ role: 'base', checkpointDir: '/m' }])).toEqual({ base: '/given' })
     expect(folderParentsIntoConfig('sft', {}, [{ role: 'base', runId: 'r1' }])).toEqual({})
     expect(() => folderParentsIntoConfig('sft', {}, [{ role: 'reward', checkpointDir: '/m' }])).toThrow(/no use for a parent folder with role "reward"/)
-  })
-})
-
-describe('loadModelFrom', () => {
-  it('grows the embeddings when the tokenizer has more tokens than the model (e.g. added chat tokens)', () => {
-    const tokenizer = Tokenizer.load(path.join(baseDir, 'tokenizer.json'))
-    const small = Llama.create({ vocab_size: tokenizer.vocabSize - 5, dim: 32, n_layers: 1, n_heads: 4, max_seq_len: 16 }, 0)
-    const folder = path.join(dir, 'short-vocab')
-    saveCheckpoint(folder, { config: small.config, weights: small.weights, tokenizer })
-    const before = small.weights['model.embed_tokens.weight'].arraySync() as number[][]
-    small.dispose()
-    const { model } = loadModelFrom(folder, { maxSeqLen: 32 })
-    expect(model.config.vocab_size).toBe(tokenizer.vocabSize)
-    expect(model.config.max_seq_len).toBe(32)
-    const after = model.weights['model.embed_tokens.weight'].arraySync() as number[][]
-    expect(after.length).toBe(tokenizer.vocabSize)
-    expect(after.slice(0, before.length)).toEqual(before)
-    model.dispose()
   })
 })
 

@@ -2,11 +2,6 @@
 // optimiser, the schedule, the bad-batch guard and how often to log, evaluate, sample and
 // checkpoint. Each stage adds its own data and model fields and picks its own defaults.
 import fs from 'node:fs'
-import { tf } from '../../backend/tf'
-import { loadCheckpoint } from '../../model/checkpoint'
-import { Llama } from '../../model/llama'
-import type { LlamaConfig } from '../../model/config'
-import { Tokenizer } from '../../tokenizer'
 import type { StageContext } from './types'
 import type { ConfigField } from '../../config/schema'
 
@@ -127,56 +122,7 @@ export function trainingSettings(config: Record<string, unknown>, maxSteps?: num
 }
 
 // ---------------------------------------------------------------------------------------------
-// Starting from a checkpoint (SFT's base, continued pretraining)
-
-
-export interface LoadedModel {
-  model: Llama
-  tokenizer: Tokenizer
-  config: LlamaConfig
-}
-
-/**
- * Loads a workbench checkpoint or a Hugging Face Llama folder as a trainable model with its
- * tokenizer. `maxSeqLen` longer than the checkpoint's extends the context (RoPE handles any
- * position; only the tables grow). When the tokenizer has more tokens than the model (chat
- * tokens appended to a foreign tokenizer), the embedding rows grow to match.
- */
-export function loadModelFrom(dir: string, opts: { maxSeqLen?: number } = {}): LoadedModel {
-  const loaded = loadCheckpoint(dir)
-  try {
-    if (!loaded.tokenizerPath || !fs.existsSync(loaded.tokenizerPath)) {
-      throw new Error(`${dir}: no tokenizer.json beside the model; the workbench needs it to read and write text`)
-    }
-    const tokenizer = Tokenizer.load(loaded.tokenizerPath)
-    const config: LlamaConfig = { ...loaded.config, max_seq_len: Math.max(loaded.config.max_seq_len, opts.maxSeqLen ?? 0) }
-    const tensors = tokenizer.vocabSize > config.vocab_size ? growVocab(loaded.tensors, config, tokenizer.vocabSize) : loaded.tensors
-    if (tokenizer.vocabSize > config.vocab_size) config.vocab_size = tokenizer.vocabSize
-    const model = Llama.fromWeights(config, tensors)
-    if (tensors !== loaded.tensors) tf.dispose(Object.values(tensors).filter((t) => !Object.values(loaded.tensors).includes(t)))
-    return { model, tokenizer, config }
-  } finally {
-    loaded.dispose()
-  }
-}
-
-/**
- * New embedding (and lm_head) rows for tokens the model has never seen, initialised at the mean
- * of the existing rows (a neutral start that does not disturb the other logits much).
- */
-function growVocab(tensors: Record<string, tf.Tensor>, config: LlamaConfig, vocab: number): Record<string, tf.Tensor> {
-  const out = { ...tensors }
-  const extra = vocab - config.vocab_size
-  for (const name of ['model.embed_tokens.weight', 'lm_head.weight']) {
-    const t = tensors[name]
-    if (!t) continue
-    out[name] = tf.tidy(() => {
-      const mean = tf.mean(t, 0, true) // [1, D]
-      return tf.concat([t, tf.tile(mean, [extra, 1])], 0) // [V + extra, D]
-    })
-  }
-  return out
-}
+// Starting from a checkpoint (SFT's base, continued pretraining): load it with core/model/load.ts
 
 /** The checkpoint folder a stage starts from: a parent with this role, else the config value (a folder). */
 export function parentCheckpoint(ctx: StageContext, role: string, configValue: unknown, key: string): string | undefined {

@@ -10,10 +10,11 @@ import type { ConfigField } from '../../config/schema'
 import { loadPretrainData, sequentialBatches, windowSource, type PretrainData } from '../../data'
 import { MODEL_PRESETS, countParameters, resolveModelConfig, type LlamaConfig } from '../../model/config'
 import { Llama } from '../../model/llama'
+import { loadModel } from '../../model/load'
 import { Tokenizer } from '../../tokenizer'
 import { shuffledBatches, type Batch } from '../batches'
 import { trainLoop } from '../loop'
-import { loadModelFrom, parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
+import { parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
 import { trainTokenizerInto } from './tokenizer'
 import type { StageContext, StageDefinition, StageResult } from './types'
 
@@ -102,7 +103,7 @@ async function run(ctx: StageContext, config: Record<string, unknown>): Promise<
   let model: Llama
   let tokenizer: Tokenizer
   if (initDir) {
-    const loaded = loadModelFrom(initDir, { maxSeqLen: config.seq_len as number | undefined })
+    const loaded = loadModel(initDir, { maxSeqLen: config.seq_len as number | undefined })
     model = loaded.model
     tokenizer = loaded.tokenizer
     ctx.log(`continuing from ${initDir} at context ${model.config.max_seq_len}`)

@@ -5,10 +5,11 @@
 import type { ConfigField } from '../../config/schema'
 import { loadSftData, sequentialBatches, sftSource, type SftData, type SftExample } from '../../data'
 import { countParameters } from '../../model/config'
+import { loadModel } from '../../model/load'
 import type { Tokenizer } from '../../tokenizer'
 import { shuffledBatches, type Batch } from '../batches'
 import { trainLoop } from '../loop'
-import { loadModelFrom, parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
+import { parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
 import type { StageContext, StageDefinition, StageResult } from './types'
 
 const FIELDS: ConfigField[] = [
@@ -59,7 +60,7 @@ async function run(ctx: StageContext, config: Record<string, unknown>): Promise<
   const started = Date.now()
   const baseDir = parentCheckpoint(ctx, 'base', config.base, 'base')
   if (!baseDir) throw new Error('sft needs a base model: set base=<run id or checkpoint folder> (or give a parent with role "base")')
-  const { model, tokenizer } = loadModelFrom(baseDir, { maxSeqLen: config.seq_len as number | undefined })
+  const { model, tokenizer } = loadModel(baseDir, { maxSeqLen: config.seq_len as number | undefined })
   try {
     const seqLen = (config.seq_len as number | undefined) ?? model.config.max_seq_len
     const data = loadSftData({
