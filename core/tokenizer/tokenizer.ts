@@ -20,9 +20,18 @@ export interface EncodeOptions {
   bos?: boolean
   /** Put EOS last. */
   eos?: boolean
-  /** Match special-token text (e.g. "<|user|>") as the special token; by default it is plain text. */
-  allowSpecial?: boolean
+  /**
+   * What special-token text in `text` (e.g. "<|user|>", "</s>") becomes:
+   *   'plain' (default): ordinary characters, so text a user typed cannot forge a chat turn or end
+   *     a sequence; role and end tokens are added by the chat template as ids, never parsed;
+   *   'parse': the special token itself, as Hugging Face tokenizers do by default
+   *     (`tokenizer.encode("<s>hi")` there gives the BOS id). Use it to match their ids exactly.
+   * Added tokens that are not special are always matched, in both modes (as in Hugging Face).
+   */
+  specialTokens?: SpecialTokenMode
 }
+
+export type SpecialTokenMode = 'plain' | 'parse'
 
 export interface DecodeOptions {
   /** Leave out special tokens (BOS, EOS, PAD, chat roles ...). */
@@ -151,7 +160,9 @@ export class Tokenizer {
     if (typeof text !== 'string') throw new Error(`encode: expected a string, got ${typeof text}`)
     const ids: number[] = []
     if (opts.bos) ids.push(this.special.bos)
-    const regex = opts.allowSpecial ? this.allAddedRegex : this.plainAddedRegex
+    const mode = opts.specialTokens ?? 'plain'
+    if (mode !== 'plain' && mode !== 'parse') throw new Error(`encode: specialTokens must be 'plain' or 'parse', got ${JSON.stringify(mode)}`)
+    const regex = mode === 'parse' ? this.allAddedRegex : this.plainAddedRegex
     let start = 0
     if (regex) {
       for (const m of text.matchAll(regex)) {

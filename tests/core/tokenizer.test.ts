@@ -97,12 +97,12 @@ describe('encode / decode', () => {
     expect(trained.decode(ids, { skipSpecial: true })).toBe('hi')
   })
 
-  it('treats special-token text as plain text unless allowSpecial', () => {
+  it('treats special-token text as plain text unless specialTokens is "parse"', () => {
     const text = '<|user|>hello<|end|>'
     const plain = trained.encode(text)
     expect(plain).not.toContain(trained.special.user)
     expect(plain).not.toContain(trained.special.end_of_turn)
-    const withSpecials = trained.encode(text, { allowSpecial: true })
+    const withSpecials = trained.encode(text, { specialTokens: 'parse' })
     expect(withSpecials[0]).toBe(trained.special.user)
     expect(withSpecials[withSpecials.length - 1]).toBe(trained.special.end_of_turn)
     expect(withSpecials.slice(1, -1)).toEqual(trained.encode('hello'))
@@ -202,7 +202,7 @@ describe('foreign tokenizer.json files', () => {
         expect(tok.encode('hello', { bos: true })).toEqual([1, 274])
         // Text right after a special token: the older normalizer flavour prepends "▁" to every
         // stretch of text; Metaspace's prepend_scheme "first" only at offset 0 (as Hugging Face does).
-        const afterSpecial = tok.encode('<s>hello', { allowSpecial: true }).map((id) => tok.idToToken(id))
+        const afterSpecial = tok.encode('<s>hello', { specialTokens: 'parse' }).map((id) => tok.idToToken(id))
         expect(afterSpecial).toEqual(name === 'llama-metaspace.json' ? ['<s>', 'h', 'e', 'll', 'o'] : ['<s>', '▁hello'])
       })
 
@@ -237,7 +237,7 @@ describe('foreign tokenizer.json files', () => {
       expect(tok.special.eos).toBe(264)
       expect(tok.special.unk).toBe(264)
       expect(tok.addedOnLoad).toEqual(['<|system|>', '<|user|>', '<|assistant|>', '<|end|>'])
-      expect(tok.encode('the<|endoftext|>', { allowSpecial: true })).toEqual([259, 264])
+      expect(tok.encode('the<|endoftext|>', { specialTokens: 'parse' })).toEqual([259, 264])
     })
   })
 })
