@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { DecodeStream, MIN_VOCAB_SIZE, SPECIAL_TOKENS, Tokenizer } from '../../core/tokenizer'
+import { decodeContinuation, DecodeStream, MIN_VOCAB_SIZE, SPECIAL_TOKENS, Tokenizer } from '../../core/tokenizer'
 
 const fixtures = path.join(__dirname, '..', 'fixtures', 'tokenizer')
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'wb-tok-'))
@@ -262,5 +262,24 @@ describe('DecodeStream', () => {
     const tok = Tokenizer.load(path.join(fixtures, 'llama-sentencepiece.json'))
     const ids = tok.encode('hello world héllo')
     expect(streamed(tok, ids).text).toBe(tok.decode(ids))
+  })
+
+  it('continues a prompt with its spaces: "hello" + "▁world" is " world", not "world"', () => {
+    const tok = Tokenizer.load(path.join(fixtures, 'llama-sentencepiece.json'))
+    const prompt = tok.encode('hello', { bos: true })
+    const all = tok.encode('hello world', { bos: true })
+    const added = all.slice(prompt.length)
+    expect(tok.decode(added)).toBe('world') // the bug: a Llama decoder strips the first new token's space
+    expect(decodeContinuation(tok, prompt, added, { skipSpecial: true })).toBe(' world')
+    const stream = new DecodeStream(tok, { skipSpecial: true }, prompt)
+    expect(added.map((id) => stream.push(id)).join('') + stream.flush()).toBe(' world')
+  })
+
+  it('flush() returns an unfinished character as U+FFFD', () => {
+    const ids = trained.encode('ok 🦙') // unseen: 4 byte tokens
+    const stream = new DecodeStream(trained)
+    const shown = ids.slice(0, -1).map((id) => stream.push(id)).join('')
+    expect(shown.includes('\uFFFD')).toBe(false)
+    expect(shown + stream.flush()).toBe(trained.decode(ids.slice(0, -1)))
   })
 })
