@@ -9,7 +9,8 @@ import { jsonLine } from './watchRun'
 const USAGE = [
   'Usage: workbench import-hf <folder> [--name NAME] [--experiment NAME] [--home DIR] [--json]',
   '',
-  'Validates a Hugging Face Llama folder (config.json, model.safetensors or shards, tokenizer.json),',
+  'Validates a Hugging Face Llama folder (config.json, model.safetensors or shards with model.safetensors.index.json,',
+  'tokenizer.json or a SentencePiece tokenizer.model, which is converted to tokenizer.json),',
   'copies it into the workbench home and records it as a run with a checkpoint. Then:',
   '  workbench sft --base <printed run id> --data chat.jsonl',
 ].join('\n')
