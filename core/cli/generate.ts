@@ -3,6 +3,7 @@ import { initBackend, backendPreference } from '../backend'
 import { encodeChatPrompt, chatStopTokens, type ChatMessage } from '../data'
 import { resolveModelRef } from '../jobs/checkpoints'
 import { generate } from '../model/generate'
+import { DecodeStream } from '../tokenizer'
 import { Store } from '../tracking/store'
 import { resolveHome } from '../tracking/home'
 import { loadModel } from '../model/load'
@@ -77,8 +78,10 @@ export async function runGenerateCommand(argv: string[], io: CliIO): Promise<num
     }
     const room = model.config.max_seq_len - promptIds.length
     if (room < 1) throw new UsageError(`generate: the prompt is ${promptIds.length} tokens, the model's context is ${model.config.max_seq_len}`)
-    const ids: number[] = []
-    let printed = ''
+    // The stream decodes each new token in the context of the last prompt tokens, so a
+    // SentencePiece-style decoder keeps the space before the first new word.
+    const stream = new DecodeStream(tokenizer, { skipSpecial: true }, promptIds)
+    let text = ''
     const started = performance.now()
     if (!v.json && !v.chat) io.write(v.prompt)
     const result = await generate(model, promptIds, {
@@ -89,23 +92,18 @@ export async function runGenerateCommand(argv: string[], io: CliIO): Promise<num
       seed,
       stopIds,
       onToken: (id) => {
-        if (v.json) return
-        ids.push(id)
-        // Decode the whole answer each time: a character may span several byte tokens.
-        const text = tokenizer.decode(ids, { skipSpecial: true })
-        if (text.startsWith(printed) && !text.endsWith('\uFFFD')) {
-          io.write(text.slice(printed.length))
-          printed = text
-        }
+        const piece = stream.push(id)
+        text += piece
+        if (!v.json && piece) io.write(piece)
       },
     })
     const seconds = (performance.now() - started) / 1000
-    const text = tokenizer.decode(result.ids, { skipSpecial: true })
+    const rest = stream.flush()
+    text += rest
     if (v.json) {
       io.out(jsonLine({ type: 'generation', model: dir, prompt: v.prompt, text, tokens: result.ids.length, stopped_by: result.stoppedBy, tokens_per_s: result.ids.length / seconds }))
     } else {
-      if (text.length > printed.length && text.startsWith(printed)) io.write(text.slice(printed.length))
-      io.write('\n')
+      io.write(rest + '\n')
     }
     return 0
   } finally {

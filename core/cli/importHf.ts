@@ -9,9 +9,10 @@ import { jsonLine } from './watchRun'
 const USAGE = [
   'Usage: workbench import-hf <folder> [--name NAME] [--experiment NAME] [--home DIR] [--json]',
   '',
-  'Validates a Hugging Face Llama folder (config.json, model.safetensors or shards, tokenizer.json),',
-  'converts it into a workbench checkpoint (float32 model.safetensors, config.json, tokenizer files)',
-  'in the workbench home and records it as a run with that checkpoint. Then:',
+  'Validates a Hugging Face Llama folder (config.json, model.safetensors or shards with model.safetensors.index.json,',
+  'tokenizer.json or a SentencePiece tokenizer.model, which is converted to tokenizer.json), converts it into a',
+  'workbench checkpoint (float32 model.safetensors, config.json, tokenizer files) in the workbench home and records',
+  'it as a run with that checkpoint. Then:',
   '  workbench sft --base <printed run id> --data chat.jsonl',
 ].join('\n')
 

@@ -2,7 +2,8 @@
 //
 //   config.json              transformers LlamaConfig (LlamaForCausalLM)
 //   model.safetensors        float32 weights under the LlamaForCausalLM names (+ scalar heads)
-//   tokenizer.json           (+ tokenizer_config.json) when a tokenizer is given
+//   tokenizer.json           (+ tokenizer_config.json with the chat template, generation_config.json;
+//                            hfExport.ts) when a tokenizer is given
 //   optimizer.safetensors    AdamW moments: "m/<weight name>", "v/<weight name>"; step in metadata
 //   trainer_state.json       whatever the training loop needs to resume (step, data cursor, rng,
 //                            spike-guard state, schedule position ...)
@@ -21,6 +22,7 @@ import { tf } from '../backend/tf'
 import type { LlamaConfig } from './config'
 import type { AdamWState } from '../train/adamw'
 import { checkWeightShapes, llamaConfigToHf, readHfFolder, type HfConfigJson, type HfModelKind, type SpecialTokenIds } from './hf'
+import { hfGenerationConfig, hfTokenizerConfig, type AddedTokenJson } from './hfExport'
 import { readSafetensors, writeSafetensors, type RawTensor } from './safetensors'
 
 export const CHECKPOINT_FORMAT = 'workbench-checkpoint'
@@ -31,6 +33,7 @@ export const FILES = {
   model: 'model.safetensors',
   tokenizer: 'tokenizer.json',
   tokenizerConfig: 'tokenizer_config.json',
+  generationConfig: 'generation_config.json',
   optimizer: 'optimizer.safetensors',
   trainerState: 'trainer_state.json',
   workbench: 'workbench.json',
@@ -184,6 +187,11 @@ function writeTokenizer(folder: string, input: SaveCheckpointInput, files: strin
     writeJson(path.join(folder, FILES.tokenizerConfig), tokenConfig)
     files.push(FILES.tokenizerConfig)
   }
+  const generationConfig = readAddedTokens(file, (added) => hfGenerationConfig(added, special))
+  if (generationConfig) {
+    writeJson(path.join(folder, FILES.generationConfig), generationConfig)
+    files.push(FILES.generationConfig)
+  }
   // A tokenizer object's ids win over given ones in config.json; a copied file's come from the caller.
   return input.tokenizer ? idsOf(special) : {}
 }
@@ -205,24 +213,16 @@ function specialFromIds(ids: SpecialTokenIds): NonNullable<CheckpointTokenizer['
  * transformers' AutoTokenizer reads tokenizer_config.json to know the class and which added
  * tokens are BOS/EOS/PAD/UNK. The token texts come from tokenizer.json's added_tokens.
  */
-function tokenizerConfig(tokenizerFile: string, special: NonNullable<CheckpointTokenizer['special']>, maxLen: number): object | null {
-  if (special.bos === undefined && special.eos === undefined) return null // nothing to tell transformers
-  let added: Array<{ id: number; content: string }>
+function readAddedTokens<T>(tokenizerFile: string, use: (added: AddedTokenJson[]) => T | null): T | null {
   try {
-    added = JSON.parse(fs.readFileSync(tokenizerFile, 'utf8')).added_tokens ?? []
+    return use(JSON.parse(fs.readFileSync(tokenizerFile, 'utf8')).added_tokens ?? [])
   } catch {
     return null
   }
-  const text = (id?: number) => (id === undefined ? undefined : added.find((t) => t.id === id)?.content)
-  return {
-    tokenizer_class: 'PreTrainedTokenizerFast',
-    bos_token: text(special.bos),
-    eos_token: text(special.eos),
-    pad_token: text(special.pad),
-    unk_token: text(special.unk),
-    model_max_length: maxLen,
-    clean_up_tokenization_spaces: false,
-  }
+}
+
+function tokenizerConfig(tokenizerFile: string, special: NonNullable<CheckpointTokenizer['special']>, maxLen: number): object | null {
+  return readAddedTokens(tokenizerFile, (added) => hfTokenizerConfig(added, special, maxLen))
 }
 
 function workbenchMeta(input: SaveCheckpointInput, step: number, files: string[]): WorkbenchMeta {

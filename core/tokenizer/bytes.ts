@@ -21,7 +21,8 @@ function buildByteToChar(): string[] {
 }
 
 const encoder = new TextEncoder()
-const lossyDecoder = new TextDecoder('utf-8', { fatal: false })
+// ignoreBOM: a leading U+FEFF is text the user wrote, not a byte-order mark to drop.
+const lossyDecoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true })
 
 export function utf8Bytes(text: string): Uint8Array {
   return encoder.encode(text)

@@ -75,7 +75,7 @@ function decodeByteFallback(tokens: string[]): string[] {
   const flush = () => {
     if (pending.length === 0) return
     try {
-      out.push(new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(pending)))
+      out.push(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(Uint8Array.from(pending)))
     } catch {
       out.push(...pending.map(() => '\uFFFD'))
     }

@@ -1,3 +1,3 @@
-export { Tokenizer, MIN_VOCAB_SIZE, type EncodeOptions, type DecodeOptions, type TrainOptions } from './tokenizer'
+export { Tokenizer, MIN_VOCAB_SIZE, type EncodeOptions, type SpecialTokenMode, type DecodeOptions, type TrainOptions, type TokenizerStyle, TOKENIZER_STYLES } from './tokenizer'
 export { SPECIAL_TOKENS, type SpecialIds, type SpecialRole } from './specials'
-export { DecodeStream } from './stream'
+export { DecodeStream, decodeContinuation } from './stream'

@@ -1,7 +1,7 @@
 // Hugging Face normalizers (the `normalizer` field of tokenizer.json): text -> text, applied to
 // each stretch of text between added tokens. Only the kinds BPE tokenizers use are supported.
 
-import { compilePattern } from './regex'
+import { compilePattern, WHITESPACE } from './regex'
 
 export type Normalize = (text: string) => string
 
@@ -36,7 +36,15 @@ export function compileNormalizer(json: unknown, where = 'normalizer'): Normaliz
     case 'Strip': {
       const left = spec.strip_left !== false
       const right = spec.strip_right !== false
-      return (text) => (left && right ? text.trim() : left ? text.trimStart() : right ? text.trimEnd() : text)
+      // Rust's whitespace (U+0085 yes, U+FEFF no), not JavaScript's trim().
+      const leading = new RegExp(`^${WHITESPACE}+`, 'u')
+      const trailing = new RegExp(`${WHITESPACE}+$`, 'u')
+      return (text) => {
+        let out = text
+        if (left) out = out.replace(leading, '')
+        if (right) out = out.replace(trailing, '')
+        return out
+      }
     }
     default:
       throw new Error(`${where}.type ${JSON.stringify(spec.type)} is not supported (supported: Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD, Lowercase, Strip)`)

@@ -12,6 +12,10 @@ export type PreTokenize = (pieces: string[], atStart: boolean) => string[]
 /** GPT-2's split rule, used by the ByteLevel pre-tokenizer when `use_regex` is true. */
 export const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 
+/** Rust's `char::is_whitespace` / Oniguruma's `\s` (see regex.ts), not JavaScript's `\s`. */
+const WHITESPACE_RUN = compileOniguruma('\\s+', 'WhitespaceSplit')
+const WORDS_OR_PUNCTUATION = compileOniguruma('\\w+|[^\\w\\s]+', 'Whitespace')
+
 type SplitBehavior = 'Removed' | 'Isolated' | 'MergedWithPrevious' | 'MergedWithNext' | 'Contiguous'
 
 export function compilePreTokenizer(json: unknown, where = 'pre_tokenizer'): PreTokenize {
@@ -53,9 +57,9 @@ export function compilePreTokenizer(json: unknown, where = 'pre_tokenizer'): Pre
       return (pieces) => pieces.flatMap((p) => splitPiece(p, regex, 'Isolated', false))
     }
     case 'WhitespaceSplit':
-      return (pieces) => pieces.flatMap((p) => splitPiece(p, /\s+/gu, 'Removed', false))
+      return (pieces) => pieces.flatMap((p) => splitPiece(p, WHITESPACE_RUN, 'Removed', false))
     case 'Whitespace':
-      return (pieces) => pieces.flatMap((p) => splitPiece(p, /\w+|[^\w\s]+/gu, 'Removed', true))
+      return (pieces) => pieces.flatMap((p) => splitPiece(p, WORDS_OR_PUNCTUATION, 'Removed', true))
     default:
       throw new Error(
         `${where}.type ${JSON.stringify(spec.type)} is not supported (supported: Sequence, Split, ByteLevel, Metaspace, Digits, WhitespaceSplit, Whitespace)`,

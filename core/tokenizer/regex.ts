@@ -1,6 +1,12 @@
 // Patterns in tokenizer.json are Oniguruma regexes (the Rust library's engine). The ones real
-// tokenizers use are valid JavaScript regexes with the `u` flag, except the scoped
-// case-insensitive group `(?i:...)` (Llama 3), which we rewrite by hand.
+// tokenizers use are valid JavaScript regexes with the `u` flag, with two differences we rewrite
+// by hand:
+//   - the scoped case-insensitive group `(?i:...)` (Llama 3);
+//   - `\s` / `\S`: JavaScript's `\s` includes U+FEFF and excludes U+0085 (NEL), Oniguruma's is
+//     the opposite. Oniguruma's Unicode `\s` is U+0009..U+000D, U+0085 and the categories Zl, Zp,
+//     Zs (its RE doc), i.e. [\t\n\v\f\r\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000],
+//     which is exactly Unicode's White_Space property, so `\s` becomes `\p{White_Space}` (valid
+//     inside and outside character classes).
 
 /** A pattern field of tokenizer.json: `{ "String": "..." }` (literal) or `{ "Regex": "..." }`. */
 export function compilePattern(pattern: unknown, where: string): RegExp {
@@ -12,10 +18,29 @@ export function compilePattern(pattern: unknown, where: string): RegExp {
 
 export function compileOniguruma(source: string, where: string): RegExp {
   try {
-    return new RegExp(expandCaseInsensitiveGroups(source), 'gu')
+    return new RegExp(translateWhitespaceClasses(expandCaseInsensitiveGroups(source)), 'gu')
   } catch (err) {
     throw new Error(`${where}: regex ${JSON.stringify(source)} is not supported here (${(err as Error).message})`)
   }
+}
+
+/** Oniguruma's (and Rust's `char::is_whitespace`) whitespace, for code outside regex patterns too. */
+export const WHITESPACE = '\\p{White_Space}'
+
+/** `\s` -> `\p{White_Space}`, `\S` -> `\P{White_Space}`, inside and outside `[...]`; other escapes (`\\s` is a backslash then "s") stay. */
+export function translateWhitespaceClasses(source: string): string {
+  let out = ''
+  for (let i = 0; i < source.length; i++) {
+    const ch = source[i]
+    if (ch !== '\\') {
+      out += ch
+      continue
+    }
+    const next = source[i + 1] ?? ''
+    out += next === 's' ? WHITESPACE : next === 'S' ? '\\P{White_Space}' : ch + next
+    i++
+  }
+  return out
 }
 
 export function escapeRegExp(text: string): string {

@@ -1,5 +1,6 @@
-// The workbench tokenizer: byte-level BPE with the Llama 2 rules, stored as Hugging Face
-// tokenizer.json. The same class runs tokenizers we train and BPE tokenizer.json files made by
+// The workbench tokenizer: BPE with the Llama 2 rules, stored as Hugging Face tokenizer.json (and,
+// for the Llama style, also as a SentencePiece tokenizer.model). Two training styles: GPT-2-style
+// byte-level, and Llama 2's SentencePiece BPE (llamaStyle.ts). The same class runs tokenizers we train and BPE tokenizer.json files made by
 // Hugging Face tools (SentencePiece-style Llama 2 / TinyLlama files and GPT-2 ByteLevel files):
 // the file's normalizer, pre-tokenizer, BPE model and decoder are interpreted as HF does.
 
@@ -14,23 +15,44 @@ import { compilePreTokenizer, splitPiece, type PreTokenize } from './preTokenize
 import { compileOniguruma, escapeRegExp } from './regex'
 import { ROLE_CANDIDATES, SPECIAL_ROLES, SPECIAL_TOKENS, type SpecialIds } from './specials'
 import { countWords, trainBpe } from './train'
+import { isLlamaStyleJson, sentencePieceFromTokenizerJson, trainLlamaStyle } from './llamaStyle'
+import { readSentencePieceModel, sentencePieceToTokenizerJson, writeSentencePieceModel } from './sentencepiece'
 
 export interface EncodeOptions {
   /** Put BOS first. */
   bos?: boolean
   /** Put EOS last. */
   eos?: boolean
-  /** Match special-token text (e.g. "<|user|>") as the special token; by default it is plain text. */
-  allowSpecial?: boolean
+  /**
+   * What special-token text in `text` (e.g. "<|user|>", "</s>") becomes:
+   *   'plain' (default): ordinary characters, so text a user typed cannot forge a chat turn or end
+   *     a sequence; role and end tokens are added by the chat template as ids, never parsed;
+   *   'parse': the special token itself, as Hugging Face tokenizers do by default
+   *     (`tokenizer.encode("<s>hi")` there gives the BOS id). Use it to match their ids exactly.
+   * Added tokens that are not special are always matched, in both modes (as in Hugging Face).
+   */
+  specialTokens?: SpecialTokenMode
 }
+
+export type SpecialTokenMode = 'plain' | 'parse'
 
 export interface DecodeOptions {
   /** Leave out special tokens (BOS, EOS, PAD, chat roles ...). */
   skipSpecial?: boolean
 }
 
+/**
+ * 'bytelevel' (default): GPT-2-style byte-level BPE (every byte is a token, spaces are part of the
+ * following word as "Ġ"). 'llama': Llama 2's SentencePiece BPE ("▁" word marker, byte fallback to
+ * <0x00>..<0xFF> at ids 3..258, digits split), also saved as a SentencePiece tokenizer.model.
+ */
+export type TokenizerStyle = 'bytelevel' | 'llama'
+export const TOKENIZER_STYLES: readonly TokenizerStyle[] = ['bytelevel', 'llama']
+
 export interface TrainOptions {
   vocabSize: number
+  /** Default 'bytelevel'. */
+  style?: TokenizerStyle
   /** Called every 100 merges and at the end with the number of merges so far. */
   onProgress?: (merges: number) => void
 }
@@ -84,12 +106,15 @@ export class Tokenizer {
     this.vocabSize = nextId() + appended.length
   }
 
-  /** Trains a byte-level BPE on `texts` to `vocabSize` tokens (fewer when the text runs out of pairs). */
+  /** Trains a BPE tokenizer on `texts` to `vocabSize` tokens (fewer when the text runs out of pairs). */
   static train(texts: Iterable<string> | string[], opts: TrainOptions): Tokenizer {
     const { vocabSize } = opts
     if (!Number.isInteger(vocabSize) || vocabSize < MIN_VOCAB_SIZE || vocabSize > 1_000_000) {
       throw new Error(`tokenizer vocab_size must be an integer from ${MIN_VOCAB_SIZE} (8 special tokens + 256 bytes) to 1000000, got ${vocabSize}`)
     }
+    const style = opts.style ?? 'bytelevel'
+    if (!TOKENIZER_STYLES.includes(style)) throw new Error(`tokenizer style must be one of ${TOKENIZER_STYLES.join(', ')}, got ${JSON.stringify(style)}`)
+    if (style === 'llama') return new Tokenizer(sentencePieceToTokenizerJson(trainLlamaStyle(texts, vocabSize, opts.onProgress)))
     const splitter = compileOniguruma(WORKBENCH_PATTERN, 'WORKBENCH_PATTERN')
     const wordCounts = countWords(texts, (text) => splitPiece(text, splitter, 'Isolated', false))
     if (wordCounts.size === 0) throw new Error('tokenizer training: the training text is empty')
@@ -97,10 +122,15 @@ export class Tokenizer {
     return new Tokenizer(buildTokenizerJson(trained.tokens, trained.merges))
   }
 
-  /** Loads a tokenizer.json file, or a folder holding one. */
+  /** Loads a tokenizer.json file, a SentencePiece tokenizer.model, or a folder holding either (tokenizer.json first). */
   static load(filePath: string): Tokenizer {
-    const file = fs.existsSync(filePath) && fs.statSync(filePath).isDirectory() ? path.join(filePath, 'tokenizer.json') : filePath
+    let file = filePath
+    if (fs.existsSync(filePath) && fs.statSync(filePath).isDirectory()) {
+      file = path.join(filePath, 'tokenizer.json')
+      if (!fs.existsSync(file) && fs.existsSync(path.join(filePath, 'tokenizer.model'))) file = path.join(filePath, 'tokenizer.model')
+    }
     if (!fs.existsSync(file)) throw new Error(`tokenizer: ${file} does not exist`)
+    if (file.endsWith('.model')) return Tokenizer.loadSentencePiece(file)
     let json: unknown
     try {
       json = JSON.parse(fs.readFileSync(file, 'utf8'))
@@ -111,6 +141,16 @@ export class Tokenizer {
       return Tokenizer.fromJSON(json)
     } catch (err) {
       throw new Error(`tokenizer: ${file}: ${(err as Error).message}`)
+    }
+  }
+
+  /** Reads a SentencePiece BPE tokenizer.model (Llama 2's) and converts it as transformers' LlamaConverter does. */
+  static loadSentencePiece(file: string): Tokenizer {
+    try {
+      const model = readSentencePieceModel(new Uint8Array(fs.readFileSync(file)), file)
+      return new Tokenizer(sentencePieceToTokenizerJson(model, file))
+    } catch (err) {
+      throw new Error(`tokenizer: ${(err as Error).message}`)
     }
   }
 
@@ -127,6 +167,24 @@ export class Tokenizer {
     const file = isFolder ? path.join(filePath, 'tokenizer.json') : filePath
     fs.mkdirSync(path.dirname(file), { recursive: true })
     fs.writeFileSync(file, JSON.stringify(this.toJSON(), null, 2) + '\n')
+  }
+
+  /** 'llama' for a SentencePiece-style tokenizer (ours or Llama 2's), else 'bytelevel'. */
+  get style(): TokenizerStyle {
+    return isLlamaStyleJson(this.json) ? 'llama' : 'bytelevel'
+  }
+
+  /** The SentencePiece tokenizer.model bytes of a Llama-style tokenizer (throws for byte-level ones). */
+  toSentencePiece(): Uint8Array {
+    return writeSentencePieceModel(sentencePieceFromTokenizerJson(this.json))
+  }
+
+  /** Writes the SentencePiece tokenizer.model of a Llama-style tokenizer (`filePath` may be a folder). */
+  saveSentencePiece(filePath: string): void {
+    const isFolder = filePath.endsWith('/') || (fs.existsSync(filePath) && fs.statSync(filePath).isDirectory())
+    const file = isFolder ? path.join(filePath, 'tokenizer.model') : filePath
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    fs.writeFileSync(file, this.toSentencePiece())
   }
 
   toJSON(): object {
@@ -151,7 +209,9 @@ export class Tokenizer {
     if (typeof text !== 'string') throw new Error(`encode: expected a string, got ${typeof text}`)
     const ids: number[] = []
     if (opts.bos) ids.push(this.special.bos)
-    const regex = opts.allowSpecial ? this.allAddedRegex : this.plainAddedRegex
+    const mode = opts.specialTokens ?? 'plain'
+    if (mode !== 'plain' && mode !== 'parse') throw new Error(`encode: specialTokens must be 'plain' or 'parse', got ${JSON.stringify(mode)}`)
+    const regex = mode === 'parse' ? this.allAddedRegex : this.plainAddedRegex
     let start = 0
     if (regex) {
       for (const m of text.matchAll(regex)) {

@@ -11,15 +11,21 @@ import { BYTE_TO_CHAR, utf8Bytes } from './bytes'
 import { MinHeap } from './heap'
 
 export interface TrainedBpe {
-  /** Token strings in id order (after the specials): the 256 byte tokens, then merged tokens. */
+  /** Token strings in id order (after the specials): the alphabet (256 byte tokens by default), then merged tokens. */
   tokens: string[]
   /** Merges in rank order, as pairs of token strings. */
   merges: Array<[string, string]>
 }
 
 export interface TrainBpeOptions {
-  /** How many tokens to learn beyond the 256 bytes. */
+  /** How many tokens to learn beyond the alphabet. */
   maxNewTokens: number
+  /**
+   * The initial symbols. Default: the 256 bytes as byte-level characters, and words are split
+   * into their UTF-8 bytes (GPT-2 style). Given: words are split into characters, each of which
+   * must be in the alphabet (SentencePiece style, rare characters fall back to bytes later).
+   */
+  alphabet?: string[]
   onProgress?: (merges: number) => void
 }
 
@@ -41,10 +47,13 @@ export function countWords(texts: Iterable<string>, split: (text: string) => str
 }
 
 export function trainBpe(wordCounts: Map<string, number>, options: TrainBpeOptions): TrainedBpe {
-  // Symbol ids 0..255 are bytes; learned tokens get 256, 257, ...
-  const tokens: string[] = BYTE_TO_CHAR.slice()
+  // Symbol ids 0..alphabet-1 are the alphabet (bytes by default); learned tokens follow.
+  const tokens: string[] = (options.alphabet ?? BYTE_TO_CHAR).slice()
   const idOfToken = new Map<string, number>(tokens.map((t, i) => [t, i]))
-  const words: Word[] = [...wordCounts].map(([word, count]) => ({ symbols: [...utf8Bytes(word)], count }))
+  const symbolsOf = options.alphabet
+    ? (word: string) => [...word].map((ch) => idOfToken.get(ch) ?? missingSymbol(ch))
+    : (word: string) => [...utf8Bytes(word)]
+  const words: Word[] = [...wordCounts].map(([word, count]) => ({ symbols: symbolsOf(word), count }))
 
   const pairCounts = new Map<number, number>()
   const wordsWithPair = new Map<number, number[]>()
@@ -102,6 +111,10 @@ export function trainBpe(wordCounts: Map<string, number>, options: TrainBpeOptio
   }
   options.onProgress?.(merges.length)
   return { tokens, merges }
+}
+
+function missingSymbol(ch: string): never {
+  throw new Error(`BPE training: character ${JSON.stringify(ch)} is not in the alphabet`)
 }
 
 function popBestPair(heap: MinHeap<{ count: number; key: number }>, pairCounts: Map<number, number>) {

@@ -28,6 +28,7 @@ import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint'
 import { generate } from '../model/generate'
 import type { Llama } from '../model/llama'
 import type { Tokenizer } from '../tokenizer'
+import { decodeContinuation } from '../tokenizer/stream'
 
 export interface LoopOptions {
   ctx: StageContext
@@ -365,7 +366,7 @@ async function logSamples(opts: LoopOptions, step: number): Promise<void> {
       seed: s.seed * 100_003 + step * 31 + i,
       stopIds: [tokenizer.special.eos, tokenizer.special.end_of_turn],
     })
-    opts.ctx.tracker.logSample({ step, prompt: tokenizer.decode(ids), response: tokenizer.decode(out.ids) })
+    opts.ctx.tracker.logSample({ step, prompt: tokenizer.decode(ids), response: decodeContinuation(tokenizer, ids, out.ids) })
   }
 }
 

@@ -7,7 +7,7 @@ import { initBackend, backendPreference } from '../../core/backend/index'
 import type { Llama } from '../../core/model/llama'
 import { generate } from '../../core/model/generate'
 import { loadModel, modelFolderFingerprint } from '../../core/model/load'
-import type { Tokenizer } from '../../core/tokenizer'
+import { DecodeStream, type Tokenizer } from '../../core/tokenizer'
 import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../../core/data/chatTemplate'
 import type { BackendInfo } from '../../core/train/stages/types'
 import { ApiError, type ChatResult, type ParsedArgs } from '../shared/api'
@@ -40,8 +40,9 @@ export class ChatEngine {
     const { model, tokenizer } = this.load(path.resolve(args.checkpoint))
     const prompt = chatPrompt(tokenizer, args.system, args.messages, model.config.max_seq_len - Math.min(args.maxTokens, model.config.max_seq_len >> 1))
     const maxNewTokens = Math.max(0, Math.min(args.maxTokens, model.config.max_seq_len - prompt.length))
-    const ids: number[] = []
-    let shown = ''
+    // Decodes each token in context (whole characters only, spaces a Llama decoder would strip kept).
+    const stream = new DecodeStream(tokenizer, { skipSpecial: true }, prompt)
+    let text = ''
     const started = performance.now()
     const result = await generate(model, prompt, {
       maxNewTokens,
@@ -51,19 +52,16 @@ export class ChatEngine {
       seed: args.seed ?? Math.floor(Math.random() * 2 ** 31),
       stopIds: chatStopTokens(tokenizer),
       onToken: (id) => {
-        ids.push(id)
-        // Decode the whole reply each time and send what is new, holding back an incomplete
-        // UTF-8 character (decoded as U+FFFD) until its next byte arrives.
-        const text = tokenizer.decode(ids, { skipSpecial: true })
-        if (text.endsWith('\uFFFD')) return
-        if (text.length > shown.length && text.startsWith(shown)) onText(text.slice(shown.length))
-        shown = text
+        const piece = stream.push(id)
+        text += piece
+        if (piece) onText(piece)
       },
     })
     const seconds = (performance.now() - started) / 1000
-    const text = tokenizer.decode(result.ids, { skipSpecial: true })
     // Flush what was held back: bytes that never completed a character stay as U+FFFD.
-    if (text.length > shown.length && text.startsWith(shown)) onText(text.slice(shown.length))
+    const rest = stream.flush()
+    text += rest
+    if (rest) onText(rest)
     return {
       text,
       tokens: result.ids.length,

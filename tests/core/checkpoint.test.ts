@@ -67,7 +67,7 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     })
     expect(written).toBe(path.resolve(dir))
     expect(fs.readdirSync(dir).sort()).toEqual([
-      'config.json', 'model.safetensors', 'optimizer.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'trainer_state.json', 'workbench.json',
+      'config.json', 'generation_config.json', 'model.safetensors', 'optimizer.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'trainer_state.json', 'workbench.json',
     ])
     expect(isCheckpointDir(dir)).toBe(true)
 

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { DecodeStream, MIN_VOCAB_SIZE, SPECIAL_TOKENS, Tokenizer } from '../../core/tokenizer'
+import { decodeContinuation, DecodeStream, MIN_VOCAB_SIZE, SPECIAL_TOKENS, Tokenizer } from '../../core/tokenizer'
 
 const fixtures = path.join(__dirname, '..', 'fixtures', 'tokenizer')
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'wb-tok-'))
@@ -97,12 +97,12 @@ describe('encode / decode', () => {
     expect(trained.decode(ids, { skipSpecial: true })).toBe('hi')
   })
 
-  it('treats special-token text as plain text unless allowSpecial', () => {
+  it('treats special-token text as plain text unless specialTokens is "parse"', () => {
     const text = '<|user|>hello<|end|>'
     const plain = trained.encode(text)
     expect(plain).not.toContain(trained.special.user)
     expect(plain).not.toContain(trained.special.end_of_turn)
-    const withSpecials = trained.encode(text, { allowSpecial: true })
+    const withSpecials = trained.encode(text, { specialTokens: 'parse' })
     expect(withSpecials[0]).toBe(trained.special.user)
     expect(withSpecials[withSpecials.length - 1]).toBe(trained.special.end_of_turn)
     expect(withSpecials.slice(1, -1)).toEqual(trained.encode('hello'))
@@ -202,7 +202,7 @@ describe('foreign tokenizer.json files', () => {
         expect(tok.encode('hello', { bos: true })).toEqual([1, 274])
         // Text right after a special token: the older normalizer flavour prepends "▁" to every
         // stretch of text; Metaspace's prepend_scheme "first" only at offset 0 (as Hugging Face does).
-        const afterSpecial = tok.encode('<s>hello', { allowSpecial: true }).map((id) => tok.idToToken(id))
+        const afterSpecial = tok.encode('<s>hello', { specialTokens: 'parse' }).map((id) => tok.idToToken(id))
         expect(afterSpecial).toEqual(name === 'llama-metaspace.json' ? ['<s>', 'h', 'e', 'll', 'o'] : ['<s>', '▁hello'])
       })
 
@@ -237,7 +237,7 @@ describe('foreign tokenizer.json files', () => {
       expect(tok.special.eos).toBe(264)
       expect(tok.special.unk).toBe(264)
       expect(tok.addedOnLoad).toEqual(['<|system|>', '<|user|>', '<|assistant|>', '<|end|>'])
-      expect(tok.encode('the<|endoftext|>', { allowSpecial: true })).toEqual([259, 264])
+      expect(tok.encode('the<|endoftext|>', { specialTokens: 'parse' })).toEqual([259, 264])
     })
   })
 })
@@ -262,5 +262,24 @@ describe('DecodeStream', () => {
     const tok = Tokenizer.load(path.join(fixtures, 'llama-sentencepiece.json'))
     const ids = tok.encode('hello world héllo')
     expect(streamed(tok, ids).text).toBe(tok.decode(ids))
+  })
+
+  it('continues a prompt with its spaces: "hello" + "▁world" is " world", not "world"', () => {
+    const tok = Tokenizer.load(path.join(fixtures, 'llama-sentencepiece.json'))
+    const prompt = tok.encode('hello', { bos: true })
+    const all = tok.encode('hello world', { bos: true })
+    const added = all.slice(prompt.length)
+    expect(tok.decode(added)).toBe('world') // the bug: a Llama decoder strips the first new token's space
+    expect(decodeContinuation(tok, prompt, added, { skipSpecial: true })).toBe(' world')
+    const stream = new DecodeStream(tok, { skipSpecial: true }, prompt)
+    expect(added.map((id) => stream.push(id)).join('') + stream.flush()).toBe(' world')
+  })
+
+  it('flush() returns an unfinished character as U+FFFD', () => {
+    const ids = trained.encode('ok 🦙') // unseen: 4 byte tokens
+    const stream = new DecodeStream(trained)
+    const shown = ids.slice(0, -1).map((id) => stream.push(id)).join('')
+    expect(shown.includes('\uFFFD')).toBe(false)
+    expect(shown + stream.flush()).toBe(trained.decode(ids.slice(0, -1)))
   })
 })

@@ -11,7 +11,7 @@ import { loadPretrainData, sequentialBatches, windowSource, type PretrainData } 
 import { MODEL_PRESETS, countParameters, resolveModelConfig, type LlamaConfig } from '../../model/config'
 import { Llama } from '../../model/llama'
 import { loadModel } from '../../model/load'
-import { Tokenizer } from '../../tokenizer'
+import { Tokenizer, type TokenizerStyle } from '../../tokenizer'
 import { shuffledBatches, type Batch } from '../batches'
 import { trainLoop } from '../loop'
 import { parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
@@ -32,6 +32,7 @@ const DATA_FIELDS: ConfigField[] = [
   { key: 'data', type: 'string[]', required: true, group: 'data', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' },
   { key: 'tokenizer', type: 'path', optional: true, group: 'data', help: 'A tokenizer.json (or a folder with one). Absent: train one on the data.' },
   { key: 'vocab_size', type: 'int', optional: true, min: 264, group: 'data', help: 'Vocabulary when training a tokenizer (default: the model preset\'s, 512 tiny / 4096 small).' },
+  { key: 'tokenizer_style', type: 'enum', default: 'bytelevel', choices: ['bytelevel', 'llama'], group: 'data', help: 'Style when training a tokenizer: bytelevel (GPT-2-like) or llama (SentencePiece BPE, also saved as tokenizer.model).' },
   { key: 'val_fraction', type: 'float', default: 0.05, min: 0, max: 0.5, group: 'data', help: 'Share of windows held out for validation (at least one).' },
   { key: 'skip_invalid', type: 'bool', default: false, group: 'data', help: 'Skip (and count) malformed JSONL lines instead of stopping at the first.' },
   { key: 'init_from', type: 'string', optional: true, group: 'model', help: 'Continue from this run id or checkpoint folder (its model and tokenizer), e.g. at a longer seq_len.' },
@@ -73,7 +74,7 @@ function resolveTokenizer(ctx: StageContext, config: Record<string, unknown>): T
   if (typeof config.tokenizer === 'string') return Tokenizer.load(config.tokenizer)
   const preset = MODEL_PRESETS[config.model as 'tiny' | 'small']
   const vocab = (config.vocab_size as number | undefined) ?? preset.vocab_size
-  return trainTokenizerInto(ctx, config.data as string[], vocab, config.skip_invalid as boolean).tokenizer
+  return trainTokenizerInto(ctx, config.data as string[], vocab, config.skip_invalid as boolean, config.tokenizer_style as TokenizerStyle).tokenizer
 }
 
 /** The first batches of the validation windows: the same every evaluation. */

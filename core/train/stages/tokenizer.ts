@@ -1,8 +1,8 @@
-// Stage `tokenizer`: train a byte-level BPE tokenizer on a corpus. The artifact is the run's
+// Stage `tokenizer`: train a BPE tokenizer on a corpus (byte-level, or Llama 2's SentencePiece style). The artifact is the run's
 // tokenizer.json (Hugging Face format), which pretraining can reuse with `tokenizer=<path>`.
 import fs from 'node:fs'
 import path from 'node:path'
-import { Tokenizer } from '../../tokenizer'
+import { Tokenizer, type TokenizerStyle } from '../../tokenizer'
 import { listCorpusFiles, readCorpusDocuments } from '../../data'
 import { newSkipReport } from '../../data/errors'
 import type { ConfigField } from '../../config/schema'
@@ -11,6 +11,7 @@ import type { StageContext, StageDefinition, StageResult } from './types'
 const FIELDS: ConfigField[] = [
   { key: 'data', type: 'string[]', required: true, group: 'data', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' },
   { key: 'vocab_size', type: 'int', default: 4096, min: 264, max: 1_000_000, group: 'tokenizer', help: 'Vocabulary size: 8 special tokens + 256 bytes + merges (fewer when the text runs out of pairs).' },
+  { key: 'style', type: 'enum', default: 'bytelevel', choices: ['bytelevel', 'llama'], group: 'tokenizer', help: 'bytelevel: GPT-2-style byte-level BPE. llama: Llama 2\'s SentencePiece BPE ("▁" word marker, byte fallback at ids 3..258), also saved as tokenizer.model.' },
   { key: 'skip_invalid', type: 'bool', default: false, group: 'data', help: 'Skip (and count) malformed JSONL lines instead of stopping at the first.' },
   { key: 'out', type: 'path', optional: true, group: 'output', help: 'Also write tokenizer.json here (the run folder always has one).' },
 ]
@@ -24,16 +25,18 @@ export function readCorpusTexts(paths: string[], skipInvalid: boolean): { texts:
   return { texts, files: files.length, skipped: skipped.count }
 }
 
-/** Trains a tokenizer on the corpus, saves it as <dir>/tokenizer.json and records it. */
-export function trainTokenizerInto(ctx: StageContext, paths: string[], vocabSize: number, skipInvalid: boolean): { tokenizer: Tokenizer; file: string } {
+/** Trains a tokenizer on the corpus, saves it as <dir>/tokenizer.json (+ tokenizer.model for the llama style) and records it. */
+export function trainTokenizerInto(ctx: StageContext, paths: string[], vocabSize: number, skipInvalid: boolean, style: TokenizerStyle = 'bytelevel'): { tokenizer: Tokenizer; file: string } {
   const corpus = readCorpusTexts(paths, skipInvalid)
   const chars = corpus.texts.reduce((n, t) => n + t.length, 0)
-  ctx.log(`training a ${vocabSize}-token tokenizer on ${corpus.files} file(s), ${chars.toLocaleString('en-US')} characters`)
+  ctx.log(`training a ${vocabSize}-token ${style} tokenizer on ${corpus.files} file(s), ${chars.toLocaleString('en-US')} characters`)
   const started = Date.now()
-  const tokenizer = Tokenizer.train(corpus.texts, { vocabSize })
+  const tokenizer = Tokenizer.train(corpus.texts, { vocabSize, style })
   const file = path.join(ctx.runDir, 'tokenizer.json')
   tokenizer.save(file)
-  ctx.tracker.logArtifact({ kind: 'tokenizer', path: file, meta: { vocab_size: tokenizer.vocabSize } })
+  // Llama style: also SentencePiece's own file, for tools that read tokenizer.model (llama2.c, sentencepiece).
+  if (style === 'llama') tokenizer.saveSentencePiece(path.join(ctx.runDir, 'tokenizer.model'))
+  ctx.tracker.logArtifact({ kind: 'tokenizer', path: file, meta: { vocab_size: tokenizer.vocabSize, style } })
   ctx.log(`tokenizer: ${tokenizer.vocabSize} tokens in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${file}`)
   if (corpus.skipped > 0) ctx.tracker.logEvent('warning', `${corpus.skipped} invalid line(s) skipped`, { skipped: corpus.skipped })
   return { tokenizer, file }
@@ -41,7 +44,7 @@ export function trainTokenizerInto(ctx: StageContext, paths: string[], vocabSize
 
 async function run(ctx: StageContext, config: Record<string, unknown>): Promise<StageResult> {
   const started = Date.now()
-  const { tokenizer, file } = trainTokenizerInto(ctx, config.data as string[], config.vocab_size as number, config.skip_invalid as boolean)
+  const { tokenizer, file } = trainTokenizerInto(ctx, config.data as string[], config.vocab_size as number, config.skip_invalid as boolean, config.style as TokenizerStyle)
   const summary: StageResult['summary'] = {
     vocab_size: tokenizer.vocabSize,
     seconds: Math.round((Date.now() - started) / 100) / 10,
@@ -59,7 +62,7 @@ async function run(ctx: StageContext, config: Record<string, unknown>): Promise<
 export const tokenizerStage: StageDefinition = {
   name: 'tokenizer',
   title: 'Train a tokenizer',
-  description: 'Byte-level BPE with the Llama 2 rules (digits split, byte fallback) and the chat special tokens.',
+  description: 'BPE with the Llama 2 rules (digits split, byte fallback) and the chat special tokens: GPT-2-style byte-level, or Llama 2\'s SentencePiece style (style=llama).',
   fields: FIELDS,
   presets: { tiny: { vocab_size: 512 }, small: { vocab_size: 4096 } },
   parentRoles: [],
