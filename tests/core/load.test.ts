@@ -179,8 +179,9 @@ describe('an imported model through chat, gold evaluation and SFT', () => {
     writeGpt2Llama(hf)
     const home = fresh('home')
     const imported = importHfFolder(home, hf, { name: 'gpt2-llama' })
-    expect(imported.vocabSize).toBe(BASE_VOCAB + 4)
-    expect(imported.warnings.join('\n')).toMatch(/the tokenizer lacked <\|system\|>, <\|user\|>, <\|assistant\|>, <\|end\|>: .*grows by 4 rows/)
+    // The model's own vocabulary is reported; the 4 chat tokens grow it on every load.
+    expect(imported.vocabSize).toBe(BASE_VOCAB)
+    expect(imported.warnings.join('\n')).toMatch(new RegExp(`the tokenizer lacked <\\|system\\|>, <\\|user\\|>, <\\|assistant\\|>, <\\|end\\|>: .*grows from ${BASE_VOCAB} to ${BASE_VOCAB + 4} rows`))
     const dir = imported.checkpointDir
 
     const ref = loadModel(dir)
