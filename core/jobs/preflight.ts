@@ -5,18 +5,30 @@
 // (a bad line deep in a large file) still fails the run with a clear error.
 import os from 'node:os'
 import { ConfigError, resolveConfig } from '../config/schema'
-import { folderParentsIntoConfig, missingParents } from '../train/stages/registry'
+import type { Store } from '../tracking/store'
+import { folderParentsIntoConfig, missingParents, parentsFromConfig } from '../train/stages/registry'
 import type { ParentRef, StageDefinition } from '../train/stages/types'
 
-/** The resolved config of a run about to be submitted; throws ConfigError or the stage's data error. */
-export function preflight(stage: StageDefinition, input: Record<string, unknown>, parents: ParentRef[], machineBytes = os.totalmem()): Record<string, unknown> {
+/**
+ * The resolved config of a run about to be submitted and all its parents (the given ones and those
+ * its config names, resolved in `store`); throws ConfigError, or the error naming the bad
+ * parent or data file. Cheapest checks first: config, parents, memory, then the data.
+ */
+export function preflight(
+  stage: StageDefinition,
+  input: Record<string, unknown>,
+  given: ParentRef[],
+  store: Store,
+  machineBytes = os.totalmem(),
+): { config: Record<string, unknown>; parents: ParentRef[] } {
   const where = `${stage.name} config`
-  const config = resolveConfig(stage.schema, folderParentsIntoConfig(stage.name, input, parents), where)
-  const missing = missingParents(stage, config, parents)
+  const config = resolveConfig(stage.schema, folderParentsIntoConfig(stage.name, input, given), where)
+  const missing = missingParents(stage, config, given)
   if (missing.length > 0) throw new ConfigError(missing, where)
+  const parents = [...given, ...parentsFromConfig(stage.name, config, store, given)]
   checkFitsInMemory(stage, config, machineBytes)
   stage.precheck?.(config)
-  return config
+  return { config, parents }
 }
 
 /** Refuses a config whose training memory estimate exceeds the machine's memory. */

@@ -18,7 +18,7 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Store } from '../tracking/store'
 import type { RunStatus } from '../tracking/types'
-import { getStage, parentsFromConfig } from '../train/stages/registry'
+import { getStage } from '../train/stages/registry'
 import { preflight } from './preflight'
 import type { ParentRef, StageResult } from '../train/stages/types'
 import { LineSplitter, parseEventLine, type WorkerEvent, type WorkerSpec } from './protocol'
@@ -91,11 +91,10 @@ export class JobRunner extends EventEmitter {
   /** Validates and records the run ('queued'), then schedules it. Returns the run id. */
   submit(req: SubmitRequest): string {
     const stage = getStage(req.stage)
-    const config = preflight(stage, req.config, req.parents ?? [])
     const home = path.resolve(req.home ?? this.home)
     const store = Store.open(home)
     try {
-      const parents = [...(req.parents ?? []), ...parentsFromConfig(stage.name, config, store, req.parents ?? [])]
+      const { config, parents } = preflight(stage, req.config, req.parents ?? [], store)
       // The store links recorded runs; a parent that is only a folder (an imported checkpoint)
       // stays in the config, where the stage reads it.
       const run = store.createRun({

@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
+import { initBackend } from '../../core/backend'
 import { runCli } from '../../core/cli/cli'
 import { bufferIO } from '../../core/cli/io'
 import { ConfigError, parseOverride, resolveConfig } from '../../core/config/schema'
@@ -13,11 +14,15 @@ import { JobRunner } from '../../core/jobs/runner'
 import { Store } from '../../core/tracking/store'
 import { getStage, listStages } from '../../core/train/stages/registry'
 import { defineStage } from '../../core/train/stages/types'
+import { saveCheckpoint } from '../../core/model/checkpoint'
+import { Llama } from '../../core/model/llama'
+import { Tokenizer } from '../../core/tokenizer'
 
 let home: string
 let notes: string
 
-beforeAll(() => {
+beforeAll(async () => {
+  await initBackend('cpu')
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-preflight-'))
   notes = path.join(home, 'notes.txt')
   fs.writeFileSync(notes, 'the cat sat on the mat.\n'.repeat(20))
@@ -35,6 +40,17 @@ function runCount(): number {
     return store.listRuns({}).length
   } finally {
     store.close()
+  }
+}
+
+/** A real (random) checkpoint, so that SFT's base resolves and the data check is what fails. */
+function tinyCheckpoint(): string {
+  const tokenizer = Tokenizer.train(['the cat sat on the mat. '.repeat(20)], { vocabSize: 280 })
+  const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 16, n_layers: 1, n_heads: 2, n_kv_heads: 1, max_seq_len: 32 }, 1)
+  try {
+    return saveCheckpoint(path.join(home, 'ckpt'), { config: model.config, weights: model.weights, tokenizer })
+  } finally {
+    model.dispose()
   }
 }
 
@@ -108,7 +124,7 @@ describe('before a run is recorded', () => {
     const runner = new JobRunner({ home })
     expect(() => runner.submit({ stage: 'pretrain', config: { data: [noText] } })).toThrow(/notext\.jsonl:1: field "text": expected a string "text" field/)
     expect(() => runner.submit({ stage: 'pretrain', config: { data: [path.join(home, 'missing.txt')] } })).toThrow(/missing\.txt: does not exist/)
-    expect(() => runner.submit({ stage: 'sft', config: { base: home, data: [sftWrong] } })).toThrow(/sft\.jsonl:1: unknown SFT format/)
+    expect(() => runner.submit({ stage: 'sft', config: { base: tinyCheckpoint(), data: [sftWrong] } })).toThrow(/sft\.jsonl:1: unknown SFT format/)
     // skip_invalid tolerates a bad line, but not a file in which nothing parses.
     expect(() => runner.submit({ stage: 'pretrain', config: { data: [noText], skip_invalid: true } })).toThrow(/no documents among the first 1 records/)
     expect(runCount()).toBe(0)
@@ -132,7 +148,7 @@ describe('before a run is recorded', () => {
     expect(help.stdout).toMatch(/max_new_tokens +int/)
     const usage = await cli(['--help'])
     expect(usage.stdout).toMatch(/gold-eval --model/)
-    const noSets = await cli(['gold-eval', '--model', home])
+    const noSets = await cli(['gold-eval', '--model', tinyCheckpoint()])
     expect(noSets.stderr).toMatch(/give at least one prompt set/)
     expect(runCount()).toBe(0)
   })
