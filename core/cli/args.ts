@@ -98,7 +98,7 @@ export function buildStageConfig(
     const [key, value] = parseOverride(stage.fields, assignment)
     merged[key] = value
   }
-  return resolveConfig(stage.fields, merged, `${stage.name} config`)
+  return resolveConfig(stage.schema, merged, `${stage.name} config`)
 }
 
 /** Help text for a stage's config keys, one per line, for `--help`. */
@@ -123,4 +123,9 @@ export function existingPaths(values: unknown, flag: string): string[] | undefin
     if (!fs.existsSync(full)) throw new UsageError(`${flag} ${p}: no such file or folder`)
     return full
   })
+}
+
+/** A run id stays as it is; anything that looks like a path becomes absolute (the worker's cwd differs). */
+export function absoluteIfPath(ref: string): string {
+  return ref.includes('/') || ref.includes('\\') || ref.startsWith('.') ? path.resolve(ref) : ref
 }

@@ -3,23 +3,14 @@
 import { ConfigError } from '../config/schema'
 import { UsageError } from './args'
 import type { CliIO } from './io'
+import type { StageDefinition } from '../train/stages/types'
 
 type Command = (argv: string[], io: CliIO) => Promise<number>
 
-// Commands load lazily, so `workbench runs list` does not pay for loading TensorFlow.js.
+// Commands that are not stages load lazily, so `workbench runs list` does not pay for loading
+// TensorFlow.js. Stage commands (pretrain, sft, tokenizer train, gold-eval ...) come from the stage
+// registry: each StageDefinition with a `cli` is a command.
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
-  tokenizer: {
-    run: async (argv, io) => (await import('./tokenizer')).runTokenizerCommand(argv, io),
-    summary: 'tokenizer train --data <file|folder>   train a BPE tokenizer',
-  },
-  pretrain: {
-    run: async (argv, io) => (await import('./pretrain')).runPretrainCommand(argv, io),
-    summary: 'pretrain --data <file|folder>          pretrain a small Llama (tiny preset by default)',
-  },
-  sft: {
-    run: async (argv, io) => (await import('./sft')).runSftCommand(argv, io),
-    summary: 'sft --base <run|checkpoint> --data <f>  supervised fine-tuning on instructions',
-  },
   generate: {
     run: async (argv, io) => (await import('./generate')).runGenerateCommand(argv, io),
     summary: 'generate --model <run|ckpt> --prompt ..  stream a generation from a model',
@@ -42,11 +33,18 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   },
 }
 
-export function usage(): string {
+async function stageCommands(): Promise<StageDefinition[]> {
+  const { listStages } = await import('../train/stages/registry')
+  return listStages().filter((s) => s.cli)
+}
+
+export async function usage(): Promise<string> {
+  const stages = await stageCommands()
   return [
     'Usage: workbench <command> [options]     (workbench <command> --help for details)',
     '',
     'Commands:',
+    ...stages.map((s) => `  ${s.cli!.summary}`),
     ...Object.values(COMMANDS).map((c) => `  ${c.summary}`),
     '',
     'Every command takes --home DIR (default: WORKBENCH_HOME or the per-user app-data folder).',
@@ -56,17 +54,28 @@ export function usage(): string {
 /** Runs one command line; returns the process exit code. */
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   const [name, ...rest] = argv
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    io.out(usage())
-    return name === undefined ? 2 : 0
-  }
-  const command = COMMANDS[name]
-  if (!command) {
-    io.err(`workbench: unknown command "${name}"\n\n${usage()}`)
-    return 2
-  }
   try {
-    return await command.run(rest, io)
+    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+      io.out(await usage())
+      return name === undefined ? 2 : 0
+    }
+    const command = COMMANDS[name]
+    if (command) return await command.run(rest, io)
+    const { stageForCommand } = await import('../train/stages/registry')
+    const found = stageForCommand(argv)
+    if (found) return await (await import('./stageCommand')).runStageCommand(found.stage, found.rest, io)
+    // The first word of a longer stage command (`workbench tokenizer`): name its subcommands.
+    const group = (await stageCommands()).map((s) => s.cli!.command).filter((c) => c.startsWith(`${name} `))
+    if (group.length > 0) {
+      const sub = rest[0]
+      if (sub === undefined || sub === '--help' || sub === '-h') {
+        io.out(group.map((c) => `Usage: workbench ${c} [options]   (see \`workbench ${c} --help\`)`).join('\n'))
+        return sub === undefined ? 2 : 0
+      }
+      throw new UsageError(`${name}: unknown subcommand "${sub}" (known: ${group.map((c) => c.slice(name.length + 1)).join(', ')})`)
+    }
+    io.err(`workbench: unknown command "${name}"\n\n${await usage()}`)
+    return 2
   } catch (err) {
     io.err(`error: ${userMessage(err)}`)
     return err instanceof UsageError || err instanceof ConfigError ? 2 : 1

@@ -1,42 +1,34 @@
-// What `workbench pretrain`, `workbench sft` and `workbench tokenizer train` share: parse the
-// options, build and validate the stage config, submit the run to the job runner (a worker
-// process), and follow it to the end.
+// `workbench <stage command>`: every stage with a `cli` in its StageDefinition gets a command
+// (pretrain, sft, tokenizer train, gold-eval ...). Parse the options, build the stage config,
+// submit the run to the job runner (which checks it before recording anything) and follow it.
+import path from 'node:path'
+import type { ParseArgsConfig } from 'node:util'
+import { backendPreference } from '../backend'
+import { parseText, type ConfigField } from '../config/schema'
 import { JobRunner } from '../jobs/runner'
 import { resolveHome } from '../tracking/home'
-import { getStage } from '../train/stages/registry'
-import { backendPreference } from '../backend'
-import { buildStageConfig, describeFields, parseCommandArgs, RUN_OPTIONS, type ParsedArgs } from './args'
+import type { StageDefinition } from '../train/stages/types'
+import { absoluteIfPath, buildStageConfig, describeFields, existingPaths, parseCommandArgs, RUN_OPTIONS, UsageError, type ParsedArgs } from './args'
 import type { CliIO } from './io'
-import { watchRun, jsonLine } from './watchRun'
-import type { ParseArgsConfig } from 'node:util'
+import { jsonLine, watchRun } from './watchRun'
 
-export interface StageCommand {
-  /** Words after `workbench`, e.g. "tokenizer train". */
-  command: string
-  stage: string
-  usage: string
-  /** Options besides the common ones, e.g. { data: { type: 'string', multiple: true } }. */
-  options: NonNullable<ParseArgsConfig['options']>
-  /** Maps the command's own options to config keys. */
-  toConfig(args: ParsedArgs): Record<string, unknown>
-  /** Printed after the run has been queued (e.g. where the checkpoints go). */
-  notes?: string
-}
+type Options = NonNullable<ParseArgsConfig['options']>
 
-export async function runStageCommand(cmd: StageCommand, argv: string[], io: CliIO): Promise<number> {
-  const stage = getStage(cmd.stage)
-  const args = parseCommandArgs(argv, { ...RUN_OPTIONS, ...cmd.options }, cmd.command)
+export async function runStageCommand(stage: StageDefinition, argv: string[], io: CliIO): Promise<number> {
+  const cli = stage.cli
+  if (!cli) throw new Error(`stage ${stage.name} has no command`)
+  const args = parseCommandArgs(argv, { ...RUN_OPTIONS, ...flagOptions(stage) }, cli.command)
   if (args.values.help) {
-    io.out(`${cmd.usage}\n\n${stage.description}\n\n${commonHelp()}\n\n${describeFields(stage)}`)
+    io.out(`${cli.usage}\n\n${stage.description}\n\n${commonHelp()}\n\n${describeFields(stage)}`)
     return 0
   }
   if (args.positionals.length > 0) {
-    throw new Error(`${cmd.command}: unexpected argument "${args.positionals[0]}" (see \`workbench ${cmd.command} --help\`)`)
+    throw new UsageError(`${cli.command}: unexpected argument "${args.positionals[0]}" (see \`workbench ${cli.command} --help\`)`)
   }
   const home = resolveHome(args.values.home as string | undefined)
   const backend = args.values.backend as string | undefined
   if (backend !== undefined) backendPreference(backend) // a typo fails here, not in the worker
-  const config = buildStageConfig(stage, args, cmd.toConfig(args))
+  const config = buildStageConfig(stage, args, flagValues(stage, args))
   const runner = new JobRunner({ home, backend })
   const runId = runner.submit({
     stage: stage.name,
@@ -46,8 +38,46 @@ export async function runStageCommand(cmd: StageCommand, argv: string[], io: Cli
   })
   const json = Boolean(args.values.json)
   if (json) io.out(jsonLine({ type: 'run', run_id: runId, stage: stage.name, home, config }))
-  else if (cmd.notes) io.out(cmd.notes)
+  else if (cli.notes) io.out(cli.notes)
   return watchRun(runner, io, { runId, home, json })
+}
+
+function flagFields(stage: StageDefinition): [string, ConfigField][] {
+  return Object.entries(stage.cli?.flags ?? {}).map(([flag, key]) => [flag, stage.fields.find((f) => f.key === key)!])
+}
+
+/** The parseArgs options of the stage's own flags: lists repeat, booleans take no value. */
+function flagOptions(stage: StageDefinition): Options {
+  const options: Options = {}
+  for (const [flag, field] of flagFields(stage)) {
+    options[flag] = field.type === 'bool' ? { type: 'boolean' } : field.type === 'string[]' ? { type: 'string', multiple: true } : { type: 'string' }
+  }
+  return options
+}
+
+/**
+ * The config keys the flags set. Input paths must exist and become absolute, output paths become
+ * absolute, run ids stay as they are (the worker's cwd differs), numbers are decimal.
+ */
+function flagValues(stage: StageDefinition, args: ParsedArgs): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [flag, field] of flagFields(stage)) {
+    const raw = args.values[flag]
+    if (raw === undefined) continue
+    if (field.pathKind === 'input') {
+      const paths = existingPaths(raw, `--${flag}`)!
+      out[field.key] = field.type === 'string[]' ? paths : paths[0]
+    } else if (field.pathKind === 'output') out[field.key] = path.resolve(raw as string)
+    else if (field.pathKind === 'model') out[field.key] = absoluteIfPath(raw as string)
+    else if (field.type === 'int' || field.type === 'float') {
+      const value = parseText(field, raw as string)
+      if (typeof value !== 'number' || (field.type === 'int' && !Number.isInteger(value))) {
+        throw new UsageError(`${stage.cli!.command}: --${flag} must be ${field.type === 'int' ? 'a whole number' : 'a number'}, got "${raw as string}"`)
+      }
+      out[field.key] = value
+    } else out[field.key] = raw
+  }
+  return out
 }
 
 export function commonHelp(): string {

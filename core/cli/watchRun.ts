@@ -31,7 +31,7 @@ export async function watchRun(runner: JobRunner, io: CliIO, opts: WatchOptions)
     }
     if (event.type === 'progress') display.update(event)
     else if (event.type === 'log') display.line(event.message)
-    else if (event.type === 'error') display.line(`error: ${event.message}`)
+    // An 'error' event is the run's failure: printed once, on stderr, with the summary.
   }
   let interrupts = 0
   const onSigint = () => {

@@ -5,41 +5,72 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
-import type { ConfigField } from '../config/schema'
+import { z } from 'zod'
 import { chatStopTokens, encodeChatPrompt } from '../data/chatTemplate'
 import { generate } from '../model/generate'
 import { loadModel } from '../model/load'
 import type { Tokenizer } from '../tokenizer'
-import type { StageContext, StageDefinition, StageResult } from '../train/stages/types'
+import { precheckLines } from '../train/stages/precheck'
+import { defineStage, type StageContext, type StageResult } from '../train/stages/types'
 import { judgeResponse, parseGoldItems, summariseGold, type GoldItem, type GoldResult } from './gold'
 
-const FIELDS: ConfigField[] = [
-  { key: 'model', type: 'string', optional: true, group: 'model', help: 'The model to evaluate: a run id or a checkpoint folder (a parent run with role "model" does the same).' },
-  { key: 'tasks', type: 'path', optional: true, group: 'data', help: 'Gold-checked task prompts (JSONL with gold.check), e.g. the demo export\'s eval_tasks.jsonl.' },
-  { key: 'adversarial', type: 'path', optional: true, group: 'data', help: 'Adversarial prompts with gold safety rules (violation rate).' },
-  { key: 'benign', type: 'path', optional: true, group: 'data', help: 'Benign look-alike prompts (false-refusal rate).' },
-  { key: 'max_items', type: 'int', default: 0, min: 0, group: 'data', help: 'Evaluate at most this many items per set (0 = all).' },
-  { key: 'max_new_tokens', type: 'int', default: 64, min: 1, group: 'generation', help: 'New tokens per answer (greedy decoding; generation stops at the end-of-turn token).' },
-  { key: 'label', type: 'string', optional: true, group: 'run', help: 'A name for the evaluated model in reports, e.g. "base" or "sft".' },
-]
+const schema = z
+  .object({
+    model: z.string().optional().meta({ group: 'model', path: 'model', help: 'The model to evaluate: a run id or a checkpoint folder (a parent run with role "model" does the same).' }),
+    tasks: z.string().optional().meta({ group: 'data', path: 'input', help: 'Gold-checked task prompts (JSONL with gold.check), e.g. the demo export\'s eval_tasks.jsonl.' }),
+    adversarial: z.string().optional().meta({ group: 'data', path: 'input', help: 'Adversarial prompts with gold safety rules (violation rate).' }),
+    benign: z.string().optional().meta({ group: 'data', path: 'input', help: 'Benign look-alike prompts (false-refusal rate).' }),
+    max_items: z.number().int().min(0).default(0).meta({ group: 'data', help: 'Evaluate at most this many items per set (0 = all).' }),
+    max_new_tokens: z.number().int().min(1).default(64).meta({ group: 'generation', help: 'New tokens per answer (greedy decoding; generation stops at the end-of-turn token).' }),
+    label: z.string().optional().meta({ group: 'run', help: 'A name for the evaluated model in reports, e.g. "base" or "sft".' }),
+  })
+  .strict()
 
-export const goldEvalStage: StageDefinition = {
+type GoldEvalConfig = z.output<typeof schema>
+
+const SET_KEYS = ['tasks', 'adversarial', 'benign'] as const
+
+export const goldEvalStage = defineStage({
   name: 'gold_eval',
   title: 'Gold-judge evaluation',
   description:
     'Answers gold-checked prompt sets greedily with a checkpoint and scores the answers with rule-based judges: ' +
     'task accuracy and helpfulness, violation rate on adversarial prompts, false-refusal rate on benign ones.',
-  fields: FIELDS,
+  schema,
   presets: { quick: { max_items: 20, max_new_tokens: 48 } },
-  parentRoles: ['model'],
+  parents: [{ role: 'model', key: 'model', required: true }],
+  cli: {
+    command: 'gold-eval',
+    summary: 'gold-eval --model <run|ckpt> --tasks <f> score a model with the gold judges',
+    usage: [
+      'Usage: workbench gold-eval --model <run|checkpoint> [--tasks f.jsonl] [--adversarial f.jsonl] [--benign f.jsonl] [options]',
+      '',
+      'Answers each prompt set greedily and scores the answers with the rule-based gold judges; give at least one set',
+      "(e.g. the demo export's eval_tasks.jsonl, adversarial.jsonl, benign.jsonl). Results: metrics, one sample per",
+      'prompt and gold_eval_report.json in the run folder.',
+    ].join('\n'),
+    flags: { model: 'model', tasks: 'tasks', adversarial: 'adversarial', benign: 'benign', label: 'label' },
+  },
+  precheck,
   run: runGoldEval,
+})
+
+/** Before a run exists: at least one prompt set, and the head of each parses as gold items. */
+function precheck(config: GoldEvalConfig): void {
+  const files = setFiles(config)
+  if (files.length === 0) throw new Error('gold_eval: give at least one prompt set (tasks, adversarial or benign)')
+  for (const file of files) precheckLines(file, (head) => void parseGoldItems(head, file))
+}
+
+function setFiles(config: GoldEvalConfig): string[] {
+  return SET_KEYS.map((key) => config[key]).filter((f): f is string => typeof f === 'string' && f !== '')
 }
 
 /** The three prompt sets by role; each present file is read and checked before any generation. */
-function readSets(config: Record<string, unknown>): GoldItem[] {
-  const files = (['tasks', 'adversarial', 'benign'] as const).map((key) => config[key]).filter((f): f is string => typeof f === 'string' && f !== '')
+function readSets(config: GoldEvalConfig): GoldItem[] {
+  const files = setFiles(config)
   if (files.length === 0) throw new Error('gold_eval: give at least one prompt set (tasks, adversarial or benign)')
-  const maxItems = config.max_items as number
+  const maxItems = config.max_items
   return files.flatMap((file) => {
     if (!fs.existsSync(file)) throw new Error(`gold_eval: prompt set ${file} does not exist`)
     const items = parseGoldItems(fs.readFileSync(file, 'utf8'), file)
@@ -47,9 +78,9 @@ function readSets(config: Record<string, unknown>): GoldItem[] {
   })
 }
 
-function checkpointFor(ctx: StageContext, config: Record<string, unknown>): string {
+function checkpointFor(ctx: StageContext, config: GoldEvalConfig): string {
   const parent = ctx.parents.find((p) => p.role === 'model' && p.checkpointDir)
-  const dir = parent?.checkpointDir ?? (config.model as string | undefined)
+  const dir = parent?.checkpointDir ?? config.model
   if (!dir) throw new Error('gold_eval: no model to evaluate (set "model" to a checkpoint folder, or give a parent run with role "model")')
   if (!fs.existsSync(dir)) throw new Error(`gold_eval: model ${dir} does not exist`)
   return dir
@@ -64,12 +95,12 @@ function promptFor(tokenizer: Tokenizer, item: GoldItem, maxSeq: number, maxNew:
   return { ids, maxNew: room }
 }
 
-async function runGoldEval(ctx: StageContext, config: Record<string, unknown>): Promise<StageResult> {
+async function runGoldEval(ctx: StageContext, config: GoldEvalConfig): Promise<StageResult> {
   const items = readSets(config)
   const dir = checkpointFor(ctx, config)
   const { model, tokenizer } = loadModel(dir)
   const stopIds = chatStopTokens(tokenizer)
-  const maxNew = config.max_new_tokens as number
+  const maxNew = config.max_new_tokens
   const results: GoldResult[] = []
   const started = Date.now()
   ctx.log(`gold_eval: ${items.length} prompts, model ${dir}`)
@@ -98,7 +129,7 @@ async function runGoldEval(ctx: StageContext, config: Record<string, unknown>): 
   ctx.tracker.logArtifact({ kind: 'report', path: report, meta: { items: results.length } })
   ctx.tracker.flush()
   const summary: Record<string, number | string | boolean> = { items: results.length, model: dir }
-  if (typeof config.label === 'string') summary.label = config.label
+  if (config.label !== undefined) summary.label = config.label
   for (const [key, value] of Object.entries(metrics)) summary[key.replace(/^eval\//, '')] = round4(value)
   return { summary, stopped: ctx.signal.aborted }
 }
@@ -118,7 +149,7 @@ function sampleScores(r: GoldResult): Record<string, number> {
   }
 }
 
-function writeReport(runDir: string, model: string, config: Record<string, unknown>, metrics: Record<string, number>, results: GoldResult[]): string {
+function writeReport(runDir: string, model: string, config: GoldEvalConfig, metrics: Record<string, number>, results: GoldResult[]): string {
   const file = path.join(runDir, 'gold_eval_report.json')
   const rows = results.map((r) => ({
     id: r.item.id,

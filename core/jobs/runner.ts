@@ -1,8 +1,9 @@
 // The job runner: a queue of runs, each executed in its own worker process. The CLI, the desktop
 // app and web mode all launch runs through it.
 //
-//   submit()  validates the config, records the run as 'queued' at once, starts it when a slot
-//             is free (concurrency 1 by default, so two trainings do not fight for the cores).
+//   submit()  checks the run (preflight.ts: config, parents, memory, data), records it as
+//             'queued' at once, starts it when a slot is free (concurrency 1 by default, so two
+//             trainings do not fight for the cores).
 //   resume()  queues a stopped / interrupted / failed run again; it continues from its latest
 //             checkpoint.
 //   cancel()  queued: dropped and marked stopped. Running: SIGTERM, which the worker turns into
@@ -15,10 +16,10 @@ import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { resolveConfig } from '../config/schema'
 import { Store } from '../tracking/store'
 import type { RunStatus } from '../tracking/types'
-import { folderParentsIntoConfig, getStage, parentsFromConfig } from '../train/stages/registry'
+import { getStage } from '../train/stages/registry'
+import { preflight } from './preflight'
 import type { ParentRef, StageResult } from '../train/stages/types'
 import { LineSplitter, parseEventLine, type WorkerEvent, type WorkerSpec } from './protocol'
 
@@ -90,11 +91,10 @@ export class JobRunner extends EventEmitter {
   /** Validates and records the run ('queued'), then schedules it. Returns the run id. */
   submit(req: SubmitRequest): string {
     const stage = getStage(req.stage)
-    const config = resolveConfig(stage.fields, folderParentsIntoConfig(stage.name, req.config, req.parents ?? []), `${stage.name} config`)
     const home = path.resolve(req.home ?? this.home)
     const store = Store.open(home)
     try {
-      const parents = [...(req.parents ?? []), ...parentsFromConfig(stage.name, config, store, req.parents ?? [])]
+      const { config, parents } = preflight(stage, req.config, req.parents ?? [], store)
       // The store links recorded runs; a parent that is only a folder (an imported checkpoint)
       // stays in the config, where the stage reads it.
       const run = store.createRun({

@@ -13,6 +13,7 @@ import { Store } from '../tracking/store'
 import { SqliteTracker } from '../tracking/tracker'
 import { runDir as runFolder } from '../tracking/home'
 import type { Tracker } from '../tracking/types'
+import { resolveConfig } from '../config/schema'
 import { getStage } from '../train/stages/registry'
 import type { ParentRef, Progress, StageContext, StageResult } from '../train/stages/types'
 import { encodeEvent, type WorkerEvent, type WorkerSpec } from './protocol'
@@ -107,7 +108,7 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
       log: (message) => emit({ type: 'log', message }),
       progress: progressEmitter(),
     }
-    const result: StageResult = await stage.run(ctx, run.config)
+    const result: StageResult = await stage.run(ctx, resolveConfig(stage.schema, run.config, `${stage.name} config`))
     tracker.flush()
     const status = result.stopped ? 'stopped' : 'finished'
     store.finishRun(run.id, status)

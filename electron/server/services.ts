@@ -16,9 +16,7 @@ import { JobRunner, type RunExit } from '../../core/jobs/runner'
 import type { WorkerEvent } from '../../core/jobs/protocol'
 import { isModelCheckpoint } from '../../core/jobs/checkpoints'
 import { getStage, listStages } from '../../core/train/stages/registry'
-import { MODEL_PRESETS, countParameters, estimateMemoryBytes, resolveModelConfig, type LlamaConfig } from '../../core/model/config'
-import { modelConfigFor } from '../../core/train/stages/pretrain'
-import { ConfigError, resolveConfig } from '../../core/config/schema'
+import { ConfigError, checkValue } from '../../core/config/schema'
 import type { Progress } from '../../core/train/stages/types'
 import {
   ApiError,
@@ -269,13 +267,11 @@ export function createServices(options: ServicesOptions): Services {
     },
     'runs:create': async (args) => {
       const stage = stageOrError(args.stage)
-      // Files a run will read: path fields, and the lists of data files (string[] in the data group).
+      // Files a run will read or write, as the stage declares them (path: 'input' | 'output').
       for (const field of stage.fields) {
+        if (field.pathKind !== 'input' && field.pathKind !== 'output') continue
         const value = args.config[field.key]
-        if (field.type === 'path' && typeof value === 'string' && value !== '') checkPathAllowed(value, field.key)
-        if (field.type === 'string[]' && field.group === 'data' && Array.isArray(value)) {
-          for (const item of value) if (typeof item === 'string') checkPathAllowed(item, field.key)
-        }
+        for (const item of Array.isArray(value) ? value : [value]) if (typeof item === 'string' && item !== '') checkPathAllowed(item, field.key)
       }
       for (const p of args.parents) {
         if (p.runId) run(p.runId)
@@ -291,7 +287,15 @@ export function createServices(options: ServicesOptions): Services {
       }
     },
     'stages:list': async () =>
-      listStages().map((s) => ({ name: s.name, title: s.title, description: s.description, fields: s.fields, presets: s.presets ?? {}, parentRoles: s.parentRoles ?? [] })),
+      listStages().map((s) => ({
+        name: s.name,
+        title: s.title,
+        description: s.description,
+        fields: s.fields,
+        presets: (s.presets ?? {}) as Record<string, Record<string, unknown>>,
+        // The form asks for the parents a run cannot start without (their config keys are hidden).
+        parentRoles: (s.parents ?? []).filter((p) => p.required).map((p) => p.role),
+      })),
     'checkpoints:list': async () => checkpoints(),
     'datasets:list': async () => datasets(),
     'datasets:pick': async ({ title }) => {
@@ -341,62 +345,29 @@ function stageOrError(name: string) {
   }
 }
 
-/** Model size and training memory for a stage config, when it describes a model. */
+/**
+ * Model size and training memory for the form's config, from the stage's own estimate. The form
+ * sends what is valid so far: fields it lacks or that do not pass take their defaults here.
+ */
 function estimate(stage: ReturnType<typeof getStage>, input: Record<string, unknown>): ModelEstimate {
-  let config: Record<string, unknown>
-  try {
-    config = resolveConfig(stage.fields, input, `${stage.name} config`)
-  } catch (error) {
-    // Show the preview for what is valid so far: defaults fill the gaps.
-    if (!(error instanceof ConfigError)) throw error
-    const bad = new Set(error.issues.map((i) => i.key))
-    config = Object.fromEntries(stage.fields.filter((f) => !bad.has(f.key) && f.default !== undefined).map((f) => [f.key, input[f.key] ?? f.default]))
-    for (const [k, v] of Object.entries(input)) if (!bad.has(k)) config[k] = v
+  if (!stage.estimate) {
+    const from = (stage.parents ?? []).filter((p) => p.required).map((p) => p.role)
+    throw new ApiError(from.length > 0 ? `the model comes from the ${from.join(' / ')} checkpoint, so it has that checkpoint's size` : 'this stage trains no model, so there is no size to preview')
   }
-  const notes: string[] = []
-  let model: LlamaConfig
+  const config: Record<string, unknown> = {}
+  for (const field of stage.fields) {
+    const value = input[field.key]
+    if (value !== undefined && checkValue(field, value) === null) config[field.key] = value
+    else if (field.default !== undefined) config[field.key] = field.default
+  }
+  let result: ModelEstimate | undefined
   try {
-    model = modelConfigOf(stage.name, stage.parentRoles ?? [], config, notes)
+    result = stage.estimate(config)
   } catch (error) {
     throw new ApiError((error as Error).message)
   }
-  const batch = typeof config.batch_size === 'number' ? config.batch_size : 1
-  const seq = typeof config.seq_len === 'number' ? config.seq_len : model.max_seq_len
-  const memory = estimateMemoryBytes(model, batch, seq)
-  const params = countParameters(model)
-  return {
-    params,
-    weightsBytes: params * 4,
-    optimizerBytes: params * 8,
-    activationBytes: memory.activationsBytes,
-    totalBytes: memory.totalBytes,
-    notes: [...notes, `float32, batch ${batch} x sequence ${seq}; weights + gradients + 2 AdamW moments + activations`],
-  }
-}
-
-/**
- * The model a config describes: pretraining's preset plus its overrides (exactly as the stage
- * builds it), or explicit LlamaConfig keys. Stages that start from a checkpoint have no size here.
- */
-function modelConfigOf(stageName: string, parentRoles: string[], config: Record<string, unknown>, notes: string[]): LlamaConfig {
-  const preset = MODEL_PRESETS[config.model as keyof typeof MODEL_PRESETS]
-  if (stageName === 'pretrain' && preset) {
-    if (config.init_from) notes.push('init_from is set: the model will be the checkpoint\'s, whatever these fields say')
-    const vocab = typeof config.vocab_size === 'number' ? config.vocab_size : preset.vocab_size
-    if (typeof config.tokenizer === 'string') notes.push(`vocabulary assumed ${vocab}: the given tokenizer decides`)
-    return modelConfigFor(config, vocab)
-  }
-  if (typeof config.dim !== 'number') {
-    throw new Error(parentRoles.length > 0 ? `the model comes from the ${parentRoles.join(' / ')} checkpoint, so it has that checkpoint's size` : 'this stage trains no model, so there is no size to preview')
-  }
-  const keys = ['vocab_size', 'dim', 'n_layers', 'n_heads', 'n_kv_heads', 'hidden_dim', 'multiple_of', 'norm_eps', 'rope_theta', 'max_seq_len', 'tie_embeddings']
-  const partial: Record<string, unknown> = Object.fromEntries(keys.filter((k) => config[k] !== undefined).map((k) => [k, config[k]]))
-  if (partial.max_seq_len === undefined && typeof config.seq_len === 'number') partial.max_seq_len = config.seq_len
-  if (partial.vocab_size === undefined) {
-    partial.vocab_size = 4096
-    notes.push('vocabulary size not set here: assuming 4,096 (the tokenizer decides)')
-  }
-  return resolveModelConfig(partial as Partial<LlamaConfig>)
+  if (!result) throw new ApiError('the size of this model is known only once the run starts')
+  return result
 }
 
 function finiteOrNullOne(v: number): number | null {

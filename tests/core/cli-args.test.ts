@@ -6,21 +6,24 @@ import { ConfigError } from '../../core/config/schema'
 import { buildStageConfig, parseCommandArgs, RUN_OPTIONS, UsageError } from '../../core/cli/args'
 import { formatDuration, formatProgress } from '../../core/cli/progress'
 import { encodeEvent, LineSplitter, parseEventLine } from '../../core/jobs/protocol'
-import type { StageDefinition } from '../../core/train/stages/types'
+import { z } from 'zod'
+import { defineStage } from '../../core/train/stages/types'
 
-const stage: StageDefinition = {
+const stage = defineStage({
   name: 'demo_stage',
   title: 'Demo',
   description: 'a stage for tests',
-  fields: [
-    { key: 'data', type: 'string[]', required: true, help: 'files' },
-    { key: 'max_steps', type: 'int', default: 100, min: 1, help: 'steps' },
-    { key: 'lr', type: 'float', default: 1e-3, help: 'lr' },
-    { key: 'model', type: 'enum', choices: ['tiny', 'small'], default: 'tiny', help: 'preset' },
-  ],
+  schema: z
+    .object({
+      data: z.array(z.string()).meta({ help: 'files' }),
+      max_steps: z.number().int().min(1).default(100).meta({ help: 'steps' }),
+      lr: z.number().default(1e-3).meta({ help: 'lr' }),
+      model: z.enum(['tiny', 'small']).default('tiny').meta({ help: 'preset' }),
+    })
+    .strict(),
   presets: { quick: { max_steps: 5 } },
   run: async () => ({ summary: {} }),
-}
+})
 
 function parse(argv: string[]) {
   return parseCommandArgs(argv, { ...RUN_OPTIONS, data: { type: 'string', multiple: true } }, 'demo')

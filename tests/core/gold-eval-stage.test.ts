@@ -44,7 +44,7 @@ describe('gold_eval stage', () => {
       model.dispose()
 
       const tracker = new MemoryTracker('eval-run', root)
-      const config = resolveConfig(goldEvalStage.fields, {
+      const config = resolveConfig(goldEvalStage.schema, {
         tasks: path.join(data, manifest.files.evalTasks),
         adversarial: path.join(data, manifest.files.adversarial),
         benign: path.join(data, manifest.files.benign),
@@ -71,7 +71,7 @@ describe('gold_eval stage', () => {
 
   it('refuses to run without a prompt set or a model, with clear messages', async () => {
     const tracker = new MemoryTracker('x', os.tmpdir())
-    const none = resolveConfig(goldEvalStage.fields, {})
+    const none = resolveConfig(goldEvalStage.schema, {})
     await expect(goldEvalStage.run(context(os.tmpdir(), tracker, '/nope'), none)).rejects.toThrow(/at least one prompt set/)
   })
 })

@@ -92,7 +92,7 @@ describe('tokenizer stage', () => {
     const ctx = context(path.join(dir, 'runs', 'tok'))
     const text = path.join(dir, 'qa.txt')
     fs.writeFileSync(text, QA.flat().join('\n'))
-    const result = await stage.run(ctx, resolveConfig(stage.fields, { data: [text], vocab_size: 280, out }))
+    const result = await stage.run(ctx, resolveConfig(stage.schema, { data: [text], vocab_size: 280, out }))
     expect(result.summary.vocab_size).toBeLessThanOrEqual(280)
     expect(Tokenizer.load(out).encode('What color is the sky?')).toEqual(Tokenizer.load(String(result.summary.tokenizer)).encode('What color is the sky?'))
     expect((ctx.tracker as MemoryTracker).artifacts.map((a) => a.kind)).toEqual(['tokenizer'])
@@ -103,7 +103,7 @@ describe('sft stage', () => {
   it('learns a tiny instruction set the base cannot answer (loss on assistant tokens only)', async () => {
     const before = await exactMatches(baseDir)
     const stage = getStage('sft')
-    const config = resolveConfig(stage.fields, {
+    const config = resolveConfig(stage.schema, {
       ...stage.presets!.tiny,
       base: baseDir,
       data: [sftData],
@@ -132,7 +132,7 @@ describe('sft stage', () => {
 
   it('derives max_steps from epochs', async () => {
     const stage = getStage('sft')
-    const config = resolveConfig(stage.fields, { base: baseDir, data: [sftData], epochs: 3, batch_size: 4, val_fraction: 0, sample_count: 0 })
+    const config = resolveConfig(stage.schema, { base: baseDir, data: [sftData], epochs: 3, batch_size: 4, val_fraction: 0, sample_count: 0 })
     const result = await stage.run(context(path.join(dir, 'runs', 'epochs')), config)
     expect(result.summary.steps).toBe(Math.ceil((QA.length * 3) / 4))
   })
@@ -143,7 +143,7 @@ describe('bad inputs give clear errors', () => {
   const pretrain = () => getStage('pretrain')
   const run = (stageName: 'sft' | 'pretrain', input: Record<string, unknown>) => {
     const stage = stageName === 'sft' ? sft() : pretrain()
-    const config = resolveConfig(stage.fields, { sample_count: 0, max_steps: 2, batch_size: 2, ...input })
+    const config = resolveConfig(stage.schema, { sample_count: 0, max_steps: 2, batch_size: 2, ...input })
     return stage.run(context(path.join(dir, 'runs', `bad-${Math.random().toString(36).slice(2)}`)), config)
   }
 

@@ -1,9 +1,10 @@
 // Config fields shared by the supervised stages (pretrain, SFT, later reward models): the
 // optimiser, the schedule, the bad-batch guard and how often to log, evaluate, sample and
-// checkpoint. Each stage adds its own data and model fields and picks its own defaults.
+// checkpoint. Each stage extends this zod object with its own data and model fields and picks its
+// own defaults.
 import fs from 'node:fs'
 import type { StageContext } from './types'
-import type { ConfigField } from '../../config/schema'
+import { z } from 'zod'
 
 /** What a stage may override in the shared fields: its own defaults. */
 export interface TrainingDefaults {
@@ -17,49 +18,49 @@ export interface TrainingDefaults {
   checkpoint_every: number
 }
 
-/** The fields every supervised stage has, with the stage's defaults filled in. */
-export function trainingFields(d: TrainingDefaults): ConfigField[] {
-  return [
-    { key: 'seed', type: 'int', default: 0, min: 0, group: 'run', help: 'Seeds initialisation, data order and sampling; the same seed on the same backend gives the same run.' },
-    {
-      key: 'threads',
-      type: 'int',
-      default: 0,
-      min: 0,
-      group: 'run',
-      help: 'Threads that share each batch on the wasm and cpu backends (0 = one per CPU core). Each extra thread holds a copy of the model.',
-    },
-    {
-      key: 'max_steps',
-      type: 'int',
-      default: d.max_steps,
-      optional: d.max_steps === undefined,
-      min: 1,
-      group: 'schedule',
-      help: 'Optimiser steps to train for (one step = batch_size x grad_accum sequences).' + (d.max_steps === undefined ? ' Default: from epochs.' : ''),
-    },
-    { key: 'batch_size', type: 'int', default: d.batch_size, min: 1, group: 'schedule', help: 'Sequences per micro-batch.' },
-    { key: 'grad_accum', type: 'int', default: 1, min: 1, group: 'schedule', help: 'Micro-batches whose gradients are summed before one optimiser step.' },
-    { key: 'lr', type: 'float', default: d.lr, min: 0, group: 'optimiser', help: 'Peak learning rate, reached after warmup.' },
-    { key: 'min_lr_ratio', type: 'float', default: 0.1, min: 0, max: 1, group: 'optimiser', help: 'Cosine decay ends at this fraction of the peak (Llama 2: 0.1).' },
-    { key: 'warmup_steps', type: 'int', default: d.warmup_steps, min: 0, group: 'optimiser', help: 'Linear warmup steps before the cosine decay.' },
-    { key: 'weight_decay', type: 'float', default: 0.1, min: 0, group: 'optimiser', help: 'AdamW weight decay, applied to matrices only (not norms).' },
-    { key: 'beta1', type: 'float', default: 0.9, min: 0, max: 1, group: 'optimiser', help: 'AdamW beta1.' },
-    { key: 'beta2', type: 'float', default: 0.95, min: 0, max: 1, group: 'optimiser', help: 'AdamW beta2 (Llama 2: 0.95).' },
-    { key: 'adam_eps', type: 'float', default: 1e-5, min: 0, group: 'optimiser', help: 'AdamW epsilon (Llama 2: 1e-5).' },
-    { key: 'grad_clip', type: 'float', default: 1.0, min: 0, group: 'optimiser', help: 'Clip gradients to this global norm (0 = no clipping).' },
-    { key: 'spike_zscore', type: 'float', default: 5, min: 0.1, group: 'stability', help: 'A loss this many standard deviations above its running mean is a spike: the update is skipped.' },
-    { key: 'max_bad_in_row', type: 'int', default: 10, min: 1, group: 'stability', help: 'Stop the run when this many batches in a row are skipped (spike, non-finite, or unusable).' },
-    { key: 'log_every', type: 'int', default: 10, min: 1, group: 'logging', help: 'Log train metrics every N steps.' },
-    { key: 'eval_every', type: 'int', default: d.eval_every, min: 0, group: 'logging', help: 'Validation loss and perplexity every N steps (0 = only at the end).' },
-    { key: 'eval_batches', type: 'int', default: 8, min: 1, group: 'logging', help: 'Validation batches per evaluation (fixed, so evaluations compare).' },
-    { key: 'sample_every', type: 'int', default: d.sample_every, min: 0, group: 'logging', help: 'Store a few generations every N steps (0 = only at the end).' },
-    { key: 'sample_count', type: 'int', default: 3, min: 0, group: 'logging', help: 'Generations per sampling.' },
-    { key: 'sample_tokens', type: 'int', default: 48, min: 1, group: 'logging', help: 'New tokens per generated sample.' },
-    { key: 'checkpoint_every', type: 'int', default: d.checkpoint_every, min: 0, group: 'checkpoints', help: 'Save a checkpoint every N steps (0 = only at the end).' },
-    { key: 'keep_last', type: 'int', default: 2, min: 1, group: 'checkpoints', help: 'Keep the last K checkpoints (plus the best by eval loss).' },
-  ]
+const int = (min: number) => z.number().int().min(min)
+const float = (min: number, max?: number) => (max === undefined ? z.number().min(min) : z.number().min(min).max(max))
+
+/** The config every supervised stage has, with the stage's defaults filled in (a strict zod object to extend). */
+export function trainingFields(d: TrainingDefaults) {
+  const maxSteps = int(1)
+  return z
+    .object({
+      seed: int(0).default(0).meta({ group: 'run', help: 'Seeds initialisation, data order and sampling; the same seed on the same backend gives the same run.' }),
+      threads: int(0).default(0).meta({
+        group: 'run',
+        help: 'Threads that share each batch on the wasm and cpu backends (0 = one per CPU core). Each extra thread holds a copy of the model.',
+      }),
+      max_steps: (d.max_steps === undefined ? maxSteps.optional() : maxSteps.default(d.max_steps)).meta({
+        group: 'schedule',
+        help: 'Optimiser steps to train for (one step = batch_size x grad_accum sequences).' + (d.max_steps === undefined ? ' Default: from epochs.' : ''),
+      }),
+      batch_size: int(1).default(d.batch_size).meta({ group: 'schedule', help: 'Sequences per micro-batch.' }),
+      grad_accum: int(1).default(1).meta({ group: 'schedule', help: 'Micro-batches whose gradients are summed before one optimiser step.' }),
+      lr: float(0).default(d.lr).meta({ group: 'optimiser', help: 'Peak learning rate, reached after warmup.' }),
+      min_lr_ratio: float(0, 1).default(0.1).meta({ group: 'optimiser', help: 'Cosine decay ends at this fraction of the peak (Llama 2: 0.1).' }),
+      warmup_steps: int(0).default(d.warmup_steps).meta({ group: 'optimiser', help: 'Linear warmup steps before the cosine decay.' }),
+      weight_decay: float(0).default(0.1).meta({ group: 'optimiser', help: 'AdamW weight decay, applied to matrices only (not norms).' }),
+      beta1: float(0, 1).default(0.9).meta({ group: 'optimiser', help: 'AdamW beta1.' }),
+      beta2: float(0, 1).default(0.95).meta({ group: 'optimiser', help: 'AdamW beta2 (Llama 2: 0.95).' }),
+      adam_eps: float(0).default(1e-5).meta({ group: 'optimiser', help: 'AdamW epsilon (Llama 2: 1e-5).' }),
+      grad_clip: float(0).default(1.0).meta({ group: 'optimiser', help: 'Clip gradients to this global norm (0 = no clipping).' }),
+      spike_zscore: float(0.1).default(5).meta({ group: 'stability', help: 'A loss this many standard deviations above its running mean is a spike: the update is skipped.' }),
+      max_bad_in_row: int(1).default(10).meta({ group: 'stability', help: 'Stop the run when this many batches in a row are skipped (spike, non-finite, or unusable).' }),
+      log_every: int(1).default(10).meta({ group: 'logging', help: 'Log train metrics every N steps.' }),
+      eval_every: int(0).default(d.eval_every).meta({ group: 'logging', help: 'Validation loss and perplexity every N steps (0 = only at the end).' }),
+      eval_batches: int(1).default(8).meta({ group: 'logging', help: 'Validation batches per evaluation (fixed, so evaluations compare).' }),
+      sample_every: int(0).default(d.sample_every).meta({ group: 'logging', help: 'Store a few generations every N steps (0 = only at the end).' }),
+      sample_count: int(0).default(3).meta({ group: 'logging', help: 'Generations per sampling.' }),
+      sample_tokens: int(1).default(48).meta({ group: 'logging', help: 'New tokens per generated sample.' }),
+      checkpoint_every: int(0).default(d.checkpoint_every).meta({ group: 'checkpoints', help: 'Save a checkpoint every N steps (0 = only at the end).' }),
+      keep_last: int(1).default(2).meta({ group: 'checkpoints', help: 'Keep the last K checkpoints (plus the best by eval loss).' }),
+    })
+    .strict()
 }
+
+/** The shared training config as the stage receives it (validated, defaults filled). */
+export type TrainingConfig = z.output<ReturnType<typeof trainingFields>>
 
 /** The shared training settings as typed values, read from a resolved config. */
 export interface TrainingSettings {
@@ -90,34 +91,33 @@ export interface TrainingSettings {
 }
 
 /** `maxSteps` overrides config.max_steps (stages that derive it, e.g. from epochs). */
-export function trainingSettings(config: Record<string, unknown>, maxSteps?: number): TrainingSettings {
-  const n = (key: string): number => config[key] as number
-  const steps = maxSteps ?? n('max_steps')
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`max_steps must be a positive integer, got ${steps}`)
+export function trainingSettings(config: TrainingConfig, maxSteps?: number): TrainingSettings {
+  const steps = maxSteps ?? config.max_steps
+  if (steps === undefined || !Number.isInteger(steps) || steps < 1) throw new Error(`max_steps must be a positive integer, got ${steps}`)
   return {
-    seed: n('seed'),
-    threads: n('threads'),
+    seed: config.seed,
+    threads: config.threads,
     maxSteps: steps,
-    batchSize: n('batch_size'),
-    gradAccum: n('grad_accum'),
-    lr: n('lr'),
-    minLrRatio: n('min_lr_ratio'),
-    warmupSteps: n('warmup_steps'),
-    weightDecay: n('weight_decay'),
-    beta1: n('beta1'),
-    beta2: n('beta2'),
-    adamEps: n('adam_eps'),
-    gradClip: n('grad_clip'),
-    spikeZScore: n('spike_zscore'),
-    maxBadInRow: n('max_bad_in_row'),
-    logEvery: n('log_every'),
-    evalEvery: n('eval_every'),
-    evalBatches: n('eval_batches'),
-    sampleEvery: n('sample_every'),
-    sampleCount: n('sample_count'),
-    sampleTokens: n('sample_tokens'),
-    checkpointEvery: n('checkpoint_every'),
-    keepLast: n('keep_last'),
+    batchSize: config.batch_size,
+    gradAccum: config.grad_accum,
+    lr: config.lr,
+    minLrRatio: config.min_lr_ratio,
+    warmupSteps: config.warmup_steps,
+    weightDecay: config.weight_decay,
+    beta1: config.beta1,
+    beta2: config.beta2,
+    adamEps: config.adam_eps,
+    gradClip: config.grad_clip,
+    spikeZScore: config.spike_zscore,
+    maxBadInRow: config.max_bad_in_row,
+    logEvery: config.log_every,
+    evalEvery: config.eval_every,
+    evalBatches: config.eval_batches,
+    sampleEvery: config.sample_every,
+    sampleCount: config.sample_count,
+    sampleTokens: config.sample_tokens,
+    checkpointEvery: config.checkpoint_every,
+    keepLast: config.keep_last,
   }
 }
 

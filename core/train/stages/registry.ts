@@ -1,5 +1,6 @@
 // The list of stages. The CLI, the job worker and the app all find stages here, so a new stage
-// plugs in by adding its file and one line below.
+// plugs in by adding its file and one line below (see docs/architecture.md, "How to add a stage").
+import type { ConfigIssue } from '../../config/schema'
 import type { Store } from '../../tracking/store'
 import { resolveModelRef } from '../../jobs/checkpoints'
 import type { ParentRef, StageDefinition } from './types'
@@ -9,16 +10,6 @@ import { sftStage } from './sft'
 import { goldEvalStage } from '../../eval/stage'
 
 const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage]
-
-/**
- * Config keys that name the model a run starts from (a run id or a checkpoint folder), and the
- * parent role that gives it in the run's lineage.
- */
-const PARENT_KEYS: Record<string, Record<string, string>> = {
-  pretrain: { init_from: 'continue' },
-  sft: { base: 'base' },
-  gold_eval: { model: 'model' },
-}
 
 export function listStages(): StageDefinition[] {
   return [...STAGES]
@@ -30,13 +21,22 @@ export function getStage(name: string): StageDefinition {
   return stage
 }
 
+/** The stage whose command line starts `argv` (e.g. ['tokenizer', 'train', ...]), and the rest of argv. */
+export function stageForCommand(argv: string[]): { stage: StageDefinition; rest: string[] } | undefined {
+  for (const stage of STAGES) {
+    const words = stage.cli?.command.split(' ') ?? []
+    if (words.length > 0 && words.every((w, i) => argv[i] === w)) return { stage, rest: argv.slice(words.length) }
+  }
+  return undefined
+}
+
 /**
  * The parents a run's config implies: e.g. SFT's `base` names a run (or a checkpoint folder),
  * which becomes a parent with role 'base'. Roles already given explicitly are left alone.
  */
 export function parentsFromConfig(stageName: string, config: Record<string, unknown>, store: Store, given: ParentRef[]): ParentRef[] {
   const out: ParentRef[] = []
-  for (const [key, role] of Object.entries(PARENT_KEYS[stageName] ?? {})) {
+  for (const { key, role } of getStage(stageName).parents ?? []) {
     const ref = config[key]
     if (typeof ref !== 'string' || ref === '' || given.some((p) => p.role === role)) continue
     const model = resolveModelRef(store, ref, key)
@@ -51,12 +51,20 @@ export function parentsFromConfig(stageName: string, config: Record<string, unkn
  * (SFT's `base` ...), where the stage reads it. Returns the config with those keys filled.
  */
 export function folderParentsIntoConfig(stageName: string, config: Record<string, unknown>, parents: ParentRef[]): Record<string, unknown> {
+  const stage = getStage(stageName)
   const out = { ...config }
   for (const parent of parents) {
     if (parent.runId || !parent.checkpointDir) continue
-    const key = Object.entries(PARENT_KEYS[stageName] ?? {}).find(([, role]) => role === parent.role)?.[0]
-    if (!key) throw new Error(`stage ${stageName} has no use for a parent folder with role "${parent.role}"`)
+    const key = stage.parents?.find((p) => p.role === parent.role)?.key
+    if (!key) throw new Error(`stage ${stage.name} has no use for a parent folder with role "${parent.role}"`)
     if (out[key] === undefined || out[key] === '') out[key] = parent.checkpointDir
   }
   return out
+}
+
+/** Required parents that neither the config nor the given parents name (e.g. SFT without a base). */
+export function missingParents(stage: StageDefinition, config: Record<string, unknown>, parents: ParentRef[]): ConfigIssue[] {
+  return (stage.parents ?? [])
+    .filter((p) => p.required && !parents.some((g) => g.role === p.role) && (typeof config[p.key] !== 'string' || config[p.key] === ''))
+    .map((p) => ({ key: p.key, message: `is required (a run id or checkpoint folder, or a parent run with role "${p.role}")` }))
 }

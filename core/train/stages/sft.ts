@@ -2,7 +2,7 @@
 // an imported Hugging Face Llama folder (`base`, or a parent with role 'base'); trains on
 // instruction data in any of the core/data formats (Alpaca, chat messages, ShareGPT,
 // prompt/response), formatted with the chat template; the loss is on assistant tokens only.
-import type { ConfigField } from '../../config/schema'
+import { z } from 'zod'
 import { loadSftData, sequentialBatches, sftSource, type SftData, type SftExample } from '../../data'
 import { countParameters } from '../../model/config'
 import { loadModel } from '../../model/load'
@@ -10,27 +10,26 @@ import type { Tokenizer } from '../../tokenizer'
 import { shuffledBatches, type Batch } from '../batches'
 import { trainLoop } from '../loop'
 import { parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
-import type { StageContext, StageDefinition, StageResult } from './types'
+import { precheckSft } from './precheck'
+import { defineStage, type StageContext, type StageResult } from './types'
 
-const FIELDS: ConfigField[] = [
-  { key: 'base', type: 'string', optional: true, group: 'model', help: 'The model to fine-tune: a run id, a checkpoint folder, or an imported Hugging Face Llama folder.' },
-  { key: 'data', type: 'string[]', required: true, group: 'data', help: 'JSONL (or .json array) files: Alpaca, chat "messages", ShareGPT "conversations" or prompt/response; detected per line.' },
-  { key: 'seq_len', type: 'int', optional: true, min: 8, group: 'data', help: 'Longest example in tokens (default: the base model\'s context).' },
-  { key: 'overflow', type: 'enum', choices: ['truncate', 'drop'], default: 'truncate', group: 'data', help: 'Too-long examples: cut to seq_len (dropped if no answer token is left) or drop them. Both are counted.' },
-  { key: 'skip_invalid', type: 'bool', default: false, group: 'data', help: 'Skip (and count) malformed lines instead of stopping at the first.' },
-  { key: 'val_fraction', type: 'float', default: 0.1, min: 0, max: 0.5, group: 'data', help: 'Share of examples held out for validation loss.' },
-  { key: 'epochs', type: 'float', default: 2, min: 0.01, group: 'schedule', help: 'Passes over the data (Llama 2: 2); sets max_steps unless max_steps is given.' },
-  ...trainingFields({ lr: 2e-5, warmup_steps: 10, max_steps: undefined, batch_size: 8, eval_every: 50, sample_every: 100, checkpoint_every: 100 }).map((f) =>
-    f.key === 'lr'
-      ? { ...f, help: 'Peak learning rate. Llama 2 used 2e-5 at 7B; tiny models need far more (about 1e-3, see the tiny preset).' }
-      : f,
-  ),
-]
+const training = trainingFields({ lr: 2e-5, warmup_steps: 10, max_steps: undefined, batch_size: 8, eval_every: 50, sample_every: 100, checkpoint_every: 100 })
 
-const PRESETS: Record<string, Record<string, unknown>> = {
-  tiny: { lr: 1e-3, batch_size: 8, epochs: 10, warmup_steps: 10 },
-  small: { lr: 3e-4, batch_size: 8, epochs: 4, warmup_steps: 20 },
-}
+const schema = z
+  .object({
+    base: z.string().optional().meta({ group: 'model', path: 'model', help: 'The model to fine-tune: a run id, a checkpoint folder, or an imported Hugging Face Llama folder.' }),
+    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', help: 'JSONL (or .json array) files: Alpaca, chat "messages", ShareGPT "conversations" or prompt/response; detected per line.' }),
+    seq_len: z.number().int().min(8).optional().meta({ group: 'data', help: 'Longest example in tokens (default: the base model\'s context).' }),
+    overflow: z.enum(['truncate', 'drop']).default('truncate').meta({ group: 'data', help: 'Too-long examples: cut to seq_len (dropped if no answer token is left) or drop them. Both are counted.' }),
+    skip_invalid: z.boolean().default(false).meta({ group: 'data', help: 'Skip (and count) malformed lines instead of stopping at the first.' }),
+    val_fraction: z.number().min(0).max(0.5).default(0.1).meta({ group: 'data', help: 'Share of examples held out for validation loss.' }),
+    epochs: z.number().min(0.01).default(2).meta({ group: 'schedule', help: 'Passes over the data (Llama 2: 2); sets max_steps unless max_steps is given.' }),
+    ...training.shape,
+    lr: training.shape.lr.meta({ group: 'optimiser', help: 'Peak learning rate. Llama 2 used 2e-5 at 7B; tiny models need far more (about 1e-3, see the tiny preset).' }),
+  })
+  .strict()
+
+export type SftConfig = z.output<typeof schema>
 
 /** Steps for `epochs` passes: each step consumes batch_size x grad_accum examples. */
 export function stepsForEpochs(examples: number, epochs: number, s: Pick<TrainingSettings, 'batchSize' | 'gradAccum'>): number {
@@ -56,23 +55,23 @@ function evalBatchesOf(data: SftData, seqLen: number, padId: number, s: Training
   return [...sequentialBatches(sftSource(data.val, seqLen, padId), s.batchSize)].slice(0, s.evalBatches)
 }
 
-async function run(ctx: StageContext, config: Record<string, unknown>): Promise<StageResult> {
+async function run(ctx: StageContext, config: SftConfig): Promise<StageResult> {
   const started = Date.now()
   const baseDir = parentCheckpoint(ctx, 'base', config.base, 'base')
   if (!baseDir) throw new Error('sft needs a base model: set base=<run id or checkpoint folder> (or give a parent with role "base")')
-  const { model, tokenizer } = loadModel(baseDir, { maxSeqLen: config.seq_len as number | undefined })
+  const { model, tokenizer } = loadModel(baseDir, { maxSeqLen: config.seq_len })
   try {
-    const seqLen = (config.seq_len as number | undefined) ?? model.config.max_seq_len
+    const seqLen = config.seq_len ?? model.config.max_seq_len
     const data = loadSftData({
-      paths: config.data as string[],
+      paths: config.data,
       tokenizer,
       seqLen,
-      overflow: config.overflow as 'truncate' | 'drop',
-      skipInvalid: config.skip_invalid as boolean,
-      valFraction: config.val_fraction as number,
+      overflow: config.overflow,
+      skipInvalid: config.skip_invalid,
+      valFraction: config.val_fraction,
     })
     const base = trainingSettings(config, 1)
-    const maxSteps = (config.max_steps as number | undefined) ?? stepsForEpochs(data.train.length, config.epochs as number, base)
+    const maxSteps = config.max_steps ?? stepsForEpochs(data.train.length, config.epochs, base)
     const s = trainingSettings(config, maxSteps)
     const st = data.stats
     ctx.tracker.logParams({ n_params: countParameters(model.config), train_examples: data.train.length, val_examples: data.val.length })
@@ -115,14 +114,30 @@ async function run(ctx: StageContext, config: Record<string, unknown>): Promise<
   }
 }
 
-export const sftStage: StageDefinition = {
+export const sftStage = defineStage({
   name: 'sft',
   title: 'Supervised fine-tuning',
   description:
     'Fine-tune a checkpoint on instructions with the chat template; only assistant tokens carry loss. ' +
     'Defaults follow Llama 2 (lr 2e-5, 2 epochs); tiny models need a higher lr (use --preset tiny).',
-  fields: FIELDS,
-  presets: PRESETS,
-  parentRoles: ['base'],
+  schema,
+  presets: {
+    tiny: { lr: 1e-3, batch_size: 8, epochs: 10, warmup_steps: 10 },
+    small: { lr: 3e-4, batch_size: 8, epochs: 4, warmup_steps: 20 },
+  },
+  parents: [{ role: 'base', key: 'base', required: true }],
+  cli: {
+    command: 'sft',
+    summary: 'sft --base <run|checkpoint> --data <f>  supervised fine-tuning on instructions',
+    usage: [
+      'Usage: workbench sft --base <run|checkpoint> --data <file.jsonl> [--data ...] [options]',
+      '',
+      '--base is a pretraining (or SFT) run id, a workbench checkpoint folder, or an imported Hugging Face',
+      'Llama folder (see `workbench import-hf`). Formats, detected per line: Alpaca (instruction/input/output),',
+      'chat "messages", ShareGPT "conversations", prompt/response. The loss is on assistant tokens only.',
+    ].join('\n'),
+    flags: { base: 'base', data: 'data' },
+  },
+  precheck: (config) => precheckSft(config.data, config.skip_invalid),
   run,
-}
+})

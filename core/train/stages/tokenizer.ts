@@ -5,16 +5,27 @@ import path from 'node:path'
 import { Tokenizer, type TokenizerStyle } from '../../tokenizer'
 import { listCorpusFiles, readCorpusDocuments } from '../../data'
 import { newSkipReport } from '../../data/errors'
-import type { ConfigField } from '../../config/schema'
-import type { StageContext, StageDefinition, StageResult } from './types'
+import { z } from 'zod'
+import { precheckCorpus } from './precheck'
+import { defineStage, type StageContext, type StageResult } from './types'
 
-const FIELDS: ConfigField[] = [
-  { key: 'data', type: 'string[]', required: true, group: 'data', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' },
-  { key: 'vocab_size', type: 'int', default: 4096, min: 264, max: 1_000_000, group: 'tokenizer', help: 'Vocabulary size: 8 special tokens + 256 bytes + merges (fewer when the text runs out of pairs).' },
-  { key: 'style', type: 'enum', default: 'bytelevel', choices: ['bytelevel', 'llama'], group: 'tokenizer', help: 'bytelevel: GPT-2-style byte-level BPE. llama: Llama 2\'s SentencePiece BPE ("▁" word marker, byte fallback at ids 3..258), also saved as tokenizer.model.' },
-  { key: 'skip_invalid', type: 'bool', default: false, group: 'data', help: 'Skip (and count) malformed JSONL lines instead of stopping at the first.' },
-  { key: 'out', type: 'path', optional: true, group: 'output', help: 'Also write tokenizer.json here (the run folder always has one).' },
-]
+const schema = z
+  .object({
+    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' }),
+    vocab_size: z.number().int().min(264).max(1_000_000).default(4096).meta({
+      group: 'tokenizer',
+      help: 'Vocabulary size: 8 special tokens + 256 bytes + merges (fewer when the text runs out of pairs).',
+    }),
+    style: z.enum(['bytelevel', 'llama']).default('bytelevel').meta({
+      group: 'tokenizer',
+      help: 'bytelevel: GPT-2-style byte-level BPE. llama: Llama 2\'s SentencePiece BPE ("▁" word marker, byte fallback at ids 3..258), also saved as tokenizer.model.',
+    }),
+    skip_invalid: z.boolean().default(false).meta({ group: 'data', help: 'Skip (and count) malformed JSONL lines instead of stopping at the first.' }),
+    out: z.string().optional().meta({ group: 'output', path: 'output', help: 'Also write tokenizer.json here (the run folder always has one).' }),
+  })
+  .strict()
+
+type TokenizerConfig = z.output<typeof schema>
 
 /** Reads every document of the corpus (files and folders), for tokenizer training. */
 export function readCorpusTexts(paths: string[], skipInvalid: boolean): { texts: string[]; files: number; skipped: number } {
@@ -42,15 +53,15 @@ export function trainTokenizerInto(ctx: StageContext, paths: string[], vocabSize
   return { tokenizer, file }
 }
 
-async function run(ctx: StageContext, config: Record<string, unknown>): Promise<StageResult> {
+async function run(ctx: StageContext, config: TokenizerConfig): Promise<StageResult> {
   const started = Date.now()
-  const { tokenizer, file } = trainTokenizerInto(ctx, config.data as string[], config.vocab_size as number, config.skip_invalid as boolean, config.style as TokenizerStyle)
+  const { tokenizer, file } = trainTokenizerInto(ctx, config.data, config.vocab_size, config.skip_invalid, config.style)
   const summary: StageResult['summary'] = {
     vocab_size: tokenizer.vocabSize,
     seconds: Math.round((Date.now() - started) / 100) / 10,
     tokenizer: file,
   }
-  if (typeof config.out === 'string') {
+  if (config.out !== undefined) {
     fs.mkdirSync(path.dirname(config.out), { recursive: true })
     fs.copyFileSync(file, config.out)
     summary.out = config.out
@@ -59,12 +70,23 @@ async function run(ctx: StageContext, config: Record<string, unknown>): Promise<
   return { summary }
 }
 
-export const tokenizerStage: StageDefinition = {
+export const tokenizerStage = defineStage({
   name: 'tokenizer',
   title: 'Train a tokenizer',
   description: 'BPE with the Llama 2 rules (digits split, byte fallback) and the chat special tokens: GPT-2-style byte-level, or Llama 2\'s SentencePiece style (style=llama).',
-  fields: FIELDS,
+  schema,
   presets: { tiny: { vocab_size: 512 }, small: { vocab_size: 4096 } },
-  parentRoles: [],
+  cli: {
+    command: 'tokenizer train',
+    summary: 'tokenizer train --data <file|folder>   train a BPE tokenizer',
+    usage: [
+      'Usage: workbench tokenizer train --data <file|folder> [--data ...] [--vocab-size N] [--out tokenizer.json] [options]',
+      '',
+      'Trains a byte-level BPE tokenizer (digits split, byte fallback, chat special tokens), recorded as a run;',
+      'its tokenizer.json is in the run folder, and also at --out when given.',
+    ].join('\n'),
+    flags: { data: 'data', 'vocab-size': 'vocab_size', style: 'style', out: 'out' },
+  },
+  precheck: (config) => precheckCorpus(config.data, config.skip_invalid),
   run,
-}
+})

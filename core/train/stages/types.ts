@@ -2,7 +2,8 @@
 // The CLI, the job worker and the app all go through the registry, so a new stage (reward model,
 // rejection sampling, PPO, distillation, safety eval ...) plugs in by adding one file and one line.
 
-import type { ConfigField } from '../../config/schema'
+import type { z } from 'zod'
+import { fieldsOf, type ConfigField, type ConfigSchema } from '../../config/schema'
 import type { Tracker } from '../../tracking/types'
 
 export interface BackendInfo {
@@ -64,16 +65,98 @@ export interface StageResult {
   stopped?: boolean
 }
 
-export interface StageDefinition {
-  /** 'pretrain' | 'sft' | 'tokenizer' | 'eval' | later 'reward' | 'rejection_sampling' | 'ppo' ... */
+/** A run this stage starts from, named by a config key (a run id or a checkpoint folder). */
+export interface StageParent {
+  /** The parent's role in the run's lineage, e.g. 'base' for SFT, 'continue' for continued pretraining. */
+  role: string
+  /** The config key that names it, e.g. 'base'. It must be a string property with path 'model'. */
+  key: string
+  /** The run cannot start without it: checked before the run is created; the app asks for it. */
+  required?: boolean
+}
+
+/** How a stage appears on the command line: `workbench <command> [flags] [--set key=value ...]`. */
+export interface StageCli<C> {
+  /** The words after `workbench`, e.g. 'pretrain' or 'tokenizer train'. */
+  command: string
+  /** One line for `workbench --help`, e.g. '--data <file|folder>   pretrain a small Llama'. */
+  summary: string
+  /** The first lines of `workbench <command> --help`. */
+  usage: string
+  /**
+   * The command's own flags and the config key each sets, e.g. { data: 'data', from: 'init_from' }.
+   * The text becomes a value by the key's field: lists repeat the flag, numbers are decimal,
+   * input paths must exist and become absolute, run ids stay as they are.
+   */
+  flags?: Record<string, keyof C & string>
+  /** Printed once the run has been queued (e.g. where the checkpoints go). */
+  notes?: string
+}
+
+/** Size and training memory of the model a config describes (float32). */
+export interface StageEstimate {
+  params: number
+  weightsBytes: number
+  /** AdamW keeps two moments per parameter. */
+  optimizerBytes: number
+  activationBytes: number
+  /** Everything a training step holds at once; compared with the machine's memory before a run. */
+  totalBytes: number
+  notes: string[]
+}
+
+/**
+ * The stage contract. Write one file exporting `defineStage({...})` and add it to STAGES in
+ * registry.ts; the CLI command, the app's form, its size preview and the API all come from here.
+ */
+export interface StageDefinition<S extends ConfigSchema = ConfigSchema> {
+  /** 'pretrain' | 'sft' | 'tokenizer' | 'gold_eval' | later 'reward' | 'rejection_sampling' | 'ppo' ... */
   name: string
   title: string
   description: string
-  /** Drives validation, `--set` parsing and the app's form. */
+  /**
+   * The config: a strict zod object whose properties carry .meta({ help, group, path }); rules
+   * between fields (e.g. dim divisible by n_heads) go in its superRefine. See core/config/schema.ts.
+   */
+  schema: S
+  /** Derived from `schema` by defineStage: drives `--set` parsing, `--help` and the app's form. */
   fields: ConfigField[]
   /** Named partial configs, e.g. { tiny: {...}, small: {...} }. */
-  presets?: Record<string, Record<string, unknown>>
-  /** Parent roles this stage needs, e.g. ['base'] for SFT; [] for pretraining from scratch. */
-  parentRoles?: string[]
-  run(ctx: StageContext, config: Record<string, unknown>): Promise<StageResult>
+  presets?: Record<string, Partial<z.input<S>>>
+  /** The runs this stage starts from, each named by a config key. */
+  parents?: StageParent[]
+  /** Absent: the stage has no command of its own (it is still available to the app and the API). */
+  cli?: StageCli<z.input<S>>
+  /**
+   * The model's size and training memory for this config, when the config alone decides it
+   * (undefined when e.g. the model comes from a checkpoint). The app's form shows it; a config
+   * whose estimate exceeds the machine's memory is refused before a run is created. Called with
+   * the form's partial configs too, so it reads only the fields it needs. Throws on a config that
+   * describes no valid model.
+   */
+  estimate?(config: z.output<S>): StageEstimate | undefined
+  /**
+   * Cheap checks of what the run will read (files exist, are readable, non-empty, their format is
+   * detected, their first records parse), run before the run is created. Throws with a message
+   * naming the file and line.
+   */
+  precheck?(config: z.output<S>): void
+  /** Runs the stage. `config` is the resolved config: validated, defaults filled. */
+  run(ctx: StageContext, config: z.output<S>): Promise<StageResult>
+}
+
+/** A stage definition without its derived fields, as a stage file writes it. */
+export type StageSpec<S extends ConfigSchema> = Omit<StageDefinition<S>, 'fields'>
+
+/** Checks a stage's declarations and derives its field list. */
+export function defineStage<S extends ConfigSchema>(spec: StageSpec<S>): StageDefinition<S> {
+  const fields = fieldsOf(spec.schema)
+  for (const parent of spec.parents ?? []) {
+    const field = fields.find((f) => f.key === parent.key)
+    if (field?.pathKind !== 'model') throw new Error(`stage ${spec.name}: parent "${parent.role}" names key "${parent.key}", which is not a model reference (path: 'model')`)
+  }
+  for (const [flag, key] of Object.entries(spec.cli?.flags ?? {})) {
+    if (!fields.some((f) => f.key === key)) throw new Error(`stage ${spec.name}: flag --${flag} sets unknown key "${key}"`)
+  }
+  return { ...spec, fields }
 }
