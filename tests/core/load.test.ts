@@ -209,7 +209,7 @@ describe('an imported model through chat, gold evaluation and SFT', () => {
     }))
     fs.writeFileSync(tasks, items.map((it) => JSON.stringify(it)).join('\n') + '\n')
     const evalCtx = context(fresh('eval-run'), [{ role: 'model', checkpointDir: dir }])
-    await goldEvalStage.run(evalCtx, resolveConfig(goldEvalStage.fields, { tasks, max_new_tokens: 4 }))
+    await goldEvalStage.run(evalCtx, resolveConfig(goldEvalStage.schema, { tasks, max_new_tokens: 4 }))
     const samples = (evalCtx.tracker as MemoryTracker).samples
     expect(samples).toHaveLength(2)
     for (const [i, item] of items.entries()) {
@@ -221,7 +221,7 @@ describe('an imported model through chat, gold evaluation and SFT', () => {
     const data = path.join(root, 'qa.jsonl')
     fs.writeFileSync(data, ['hello', 'bye'].map((t) => JSON.stringify({ prompt: `say ${t}`, response: t })).join('\n') + '\n')
     const sft = getStage('sft')
-    const config = resolveConfig(sft.fields, { base: dir, data: [data], max_steps: 1, batch_size: 2, lr: 0, weight_decay: 0, warmup_steps: 0, val_fraction: 0, sample_count: 0, checkpoint_every: 0 })
+    const config = resolveConfig(sft.schema, { base: dir, data: [data], max_steps: 1, batch_size: 2, lr: 0, weight_decay: 0, warmup_steps: 0, val_fraction: 0, sample_count: 0, checkpoint_every: 0 })
     const result = await sft.run(context(fresh('sft-run')), config)
     const saved = readSafetensors(path.join(result.checkpointDir!, 'model.safetensors')).tensors
     for (const name of ['model.embed_tokens.weight', 'lm_head.weight']) {
