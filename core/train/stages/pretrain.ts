@@ -13,6 +13,8 @@ import { Llama } from '../../model/llama'
 import { Tokenizer } from '../../tokenizer'
 import { shuffledBatches, type Batch } from '../batches'
 import { trainLoop } from '../loop'
+import { languageModelTask } from '../languageModel'
+import { perplexityEvaluation } from '../../eval/perplexity'
 import { loadModelFrom, parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
 import { trainTokenizerInto } from './tokenizer'
 import type { StageContext, StageDefinition, StageResult } from './types'
@@ -131,14 +133,17 @@ async function run(ctx: StageContext, config: Record<string, unknown>): Promise<
     if (data.stats.skipped.count > 0) {
       ctx.tracker.logEvent('warning', `${data.stats.skipped.count} invalid line(s) skipped`, data.stats.skipped)
     }
+    const task = languageModelTask(model)
     const result = await trainLoop({
       ctx,
       model,
       tokenizer,
       settings: s,
       train: shuffledBatches(windowSource(data.train), s.batchSize, s.seed),
-      evalBatches: evalBatchesOf(data, s),
+      task,
+      evaluate: perplexityEvaluation(evalBatchesOf(data, s), task),
       samplePrompts: samplePromptsOf(data, s.sampleCount),
+      dataPaths: config.data as string[],
       stage: 'pretrain',
       runConfig: config,
     })
@@ -149,8 +154,8 @@ async function run(ctx: StageContext, config: Record<string, unknown>): Promise<
         steps: result.step,
         train_loss: result.trainLoss,
         ...(result.lastEval ? { eval_loss: result.lastEval.loss, eval_perplexity: result.lastEval.perplexity } : {}),
-        tokens_seen: result.tokensSeen,
-        tokens_per_s: Math.round(result.tokensPerSec),
+        tokens_seen: result.unitsSeen,
+        tokens_per_s: Math.round(result.unitsPerSec),
         n_params: nParams,
         seq_len: seqLen,
         skipped_batches: result.skippedBatches,

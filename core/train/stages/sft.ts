@@ -8,6 +8,8 @@ import { countParameters } from '../../model/config'
 import type { Tokenizer } from '../../tokenizer'
 import { shuffledBatches, type Batch } from '../batches'
 import { trainLoop } from '../loop'
+import { languageModelTask } from '../languageModel'
+import { perplexityEvaluation } from '../../eval/perplexity'
 import { loadModelFrom, parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
 import type { StageContext, StageDefinition, StageResult } from './types'
 
@@ -83,14 +85,17 @@ async function run(ctx: StageContext, config: Record<string, unknown>): Promise<
     if (st.truncated + st.dropped + st.skipped.count > 0) {
       ctx.tracker.logEvent('warning', `${st.truncated} example(s) truncated, ${st.dropped} dropped, ${st.skipped.count} invalid skipped`, st)
     }
+    const task = languageModelTask(model)
     const result = await trainLoop({
       ctx,
       model,
       tokenizer,
       settings: s,
       train: shuffledBatches(sftSource(data.train, seqLen, tokenizer.special.pad), s.batchSize, s.seed),
-      evalBatches: evalBatchesOf(data, seqLen, tokenizer.special.pad, s),
+      task,
+      evaluate: perplexityEvaluation(evalBatchesOf(data, seqLen, tokenizer.special.pad, s), task),
       samplePrompts: samplePromptsOf(data, tokenizer, s.sampleCount),
+      dataPaths: config.data as string[],
       stage: 'sft',
       runConfig: config,
     })
@@ -105,7 +110,7 @@ async function run(ctx: StageContext, config: Record<string, unknown>): Promise<
         truncated: st.truncated,
         dropped: st.dropped,
         skipped_invalid: st.skipped.count,
-        tokens_per_s: Math.round(result.tokensPerSec),
+        tokens_per_s: Math.round(result.unitsPerSec),
         seconds: Math.round((Date.now() - started) / 100) / 10,
       },
     }
