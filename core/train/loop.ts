@@ -164,7 +164,7 @@ async function runSteps<B extends RowBatch>(
 ): Promise<LoopResult> {
   const { ctx, settings: s, task } = opts
   const guard = new SpikeGuard({ zScore: s.spikeZScore, maxConsecutive: s.maxBadInRow })
-  let state = ctx.resumeFrom ? resumeFrom(ctx.resumeFrom, opts, optimizer, guard) : freshState(opts)
+  const state = ctx.resumeFrom ? resumeFrom(ctx.resumeFrom, opts, optimizer, guard) : freshState(opts)
   const processed = (micro: B[]) => micro.reduce((n, b) => n + (task.processed ?? task.units)(b), 0)
 
   const schedule = scheduleFor(s, ctx)
