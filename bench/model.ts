@@ -23,6 +23,7 @@ import { AdamW, clipByGlobalNorm } from '../core/train/adamw'
 import type { Batch } from '../core/train/batches'
 import { GradientWorkers } from '../core/train/parallel/gradientWorkers'
 import { disposeStep, stepGradients } from '../core/train/parallel/dataParallel'
+import { languageModelTask } from '../core/train/languageModel'
 import { availableCores, trainingThreads } from '../core/train/parallel/threads'
 
 export type PresetName = keyof typeof MODEL_PRESETS
@@ -130,9 +131,9 @@ async function benchOne(preset: PresetName, backend: BackendPreference, opts: Be
     optimizer = new AdamW(model.weights)
   })
   const threads = trainingThreads(opts.threads, info.name, opts.batch)
-  const pool = threads > 1 ? await GradientWorkers.start(model.config, model.weights, info.name, threads - 1) : null
+  const task = languageModelTask(model)
+  const pool = threads > 1 ? await GradientWorkers.start(task.replica!, model.weights, info.name, threads - 1) : null
   const batch = randomBatch(opts.batch, seq, cfg.vocab_size, 1)
-  const lossOf = (t: { tokens: tf.Tensor2D; targets: tf.Tensor2D }) => model.loss(t.tokens, t.targets)
   let peakTensorBytes = 0
   let peakRssBytes = 0
   const sampleMemory = () => {
@@ -140,7 +141,7 @@ async function benchOne(preset: PresetName, backend: BackendPreference, opts: Be
   }
   // The training loop's step (core/train/loop.ts): mean gradient, clip at 1.0, AdamW.
   const trainStep = async (): Promise<number> => {
-    const step = await stepGradients([batch], lossOf, pool)
+    const step = await stepGradients([batch], task, model.weights, pool)
     try {
       return tf.tidy(() => {
         const { grads } = clipByGlobalNorm(step.grads, 1)

@@ -1,7 +1,8 @@
-// Validation loss and perplexity over a fixed list of batches. The mean is weighted by the number
-// of tokens that carry loss, so a batch with few assistant tokens counts for less than a full one.
-import { tf } from '../backend/tf'
-import { batchTensors, trainableTokens, type Batch, type BatchTensors } from '../train/batches'
+// Validation loss and perplexity of a language model over a fixed list of batches: the LM stages'
+// evaluation in the training loop. The mean is weighted by the number of tokens that carry loss,
+// so a batch with few assistant tokens counts for less than a full one.
+import type { Batch } from '../train/batches'
+import { evaluateTask, type TrainTask } from '../train/task'
 
 export interface PerplexityResult {
   /** Mean cross-entropy per trained token (nats). */
@@ -11,20 +12,17 @@ export interface PerplexityResult {
   tokens: number
 }
 
-/** Evaluates `lossOf` (a mean over the batch's trained tokens) on each batch, without gradients. */
-export function evaluatePerplexity(batches: Batch[], lossOf: (t: BatchTensors) => tf.Scalar): PerplexityResult {
-  let weightedSum = 0
-  let tokens = 0
-  for (const batch of batches) {
-    const n = trainableTokens(batch)
-    if (n === 0) continue
-    const lossTensor = tf.tidy(() => lossOf(batchTensors(batch)))
-    const value = lossTensor.dataSync()[0]
-    lossTensor.dispose()
-    weightedSum += value * n
-    tokens += n
+/** Evaluates the task's loss (a mean over the batch's trained tokens) on each batch, without gradients. */
+export function evaluatePerplexity(batches: Batch[], task: TrainTask<Batch>): PerplexityResult {
+  const { loss, units } = evaluateTask(batches, task)
+  return { loss, perplexity: Math.exp(loss), tokens: units }
+}
+
+/** The loop's `evaluate` for an LM stage (eval/loss, eval/perplexity); undefined without batches. */
+export function perplexityEvaluation(batches: Batch[], task: TrainTask<Batch>): (() => Record<string, number>) | undefined {
+  if (batches.length === 0) return undefined
+  return () => {
+    const { loss, perplexity } = evaluatePerplexity(batches, task)
+    return { loss, perplexity }
   }
-  if (tokens === 0) throw new Error('evaluation set has no token that carries loss')
-  const loss = weightedSum / tokens
-  return { loss, perplexity: Math.exp(loss), tokens }
 }

@@ -129,7 +129,22 @@ CREATE TABLE events (
 CREATE INDEX events_by_run ON events (run_id, id);
 `
 
-export const MIGRATIONS: Migration[] = [{ version: 1, description: 'initial schema', sql: V1_INITIAL }]
+// A resumed run replays the steps after its last checkpoint. Metrics are keyed by step, so a
+// replayed point replaces the old one; events and samples get the same property from `seq`, their
+// order among those of the same (step, kind) / step as the tracker logged them. A replay logs them
+// in the same order, so the rows are replaced, not doubled. Rows without a step, and rows written
+// before this migration (seq NULL), never conflict (NULLs are distinct in a unique index).
+const V2_ONCE_PER_STEP = `
+ALTER TABLE events ADD COLUMN seq INTEGER;
+ALTER TABLE samples ADD COLUMN seq INTEGER;
+CREATE UNIQUE INDEX events_once_per_step ON events (run_id, step, kind, seq);
+CREATE UNIQUE INDEX samples_once_per_step ON samples (run_id, step, seq);
+`
+
+export const MIGRATIONS: Migration[] = [
+  { version: 1, description: 'initial schema', sql: V1_INITIAL },
+  { version: 2, description: 'events and samples once per step (replayed steps replace)', sql: V2_ONCE_PER_STEP },
+]
 
 /** The schema version this code writes. A database with a higher user_version is refused. */
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version

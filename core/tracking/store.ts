@@ -66,8 +66,10 @@ export interface RunOwner {
 /** One buffered write from a tracker, committed as one transaction. */
 export interface RecordBatch {
   metrics?: { step: number; key: string; value: number; wallTime: number }[]
-  events?: { kind: string; message: string; data?: unknown; step?: number; time: number }[]
-  samples?: { step: number; prompt: string; response: string; scores?: Record<string, number>; time: number }[]
+  /** seq: the event's order among those of its (step, kind) in this process; a replay reuses it (replaces). */
+  events?: { kind: string; message: string; data?: unknown; step?: number; seq?: number; time: number }[]
+  /** seq: the sample's order among those of its step; a replay reuses it (replaces). */
+  samples?: { step: number; prompt: string; response: string; scores?: Record<string, number>; seq?: number; time: number }[]
 }
 
 export interface DeleteResult {
@@ -158,9 +160,10 @@ export class Store {
          value_kind = excluded.value_kind, wall_time = excluded.wall_time
        WHERE excluded.step >= latest_metrics.step`,
     )
-    this.insertEvent = db.prepare('INSERT INTO events (run_id, step, kind, message, data, time) VALUES (?, ?, ?, ?, ?, ?)')
+    // OR REPLACE: a replayed step's event or sample (same step, kind, seq) replaces the first one.
+    this.insertEvent = db.prepare('INSERT OR REPLACE INTO events (run_id, step, kind, seq, message, data, time) VALUES (?, ?, ?, ?, ?, ?, ?)')
     this.insertSample = db.prepare(
-      'INSERT INTO samples (run_id, step, prompt, response, scores, time) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO samples (run_id, step, seq, prompt, response, scores, time) VALUES (?, ?, ?, ?, ?, ?, ?)',
     )
     this.touchHeartbeat = db.prepare("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'")
   }
@@ -384,10 +387,10 @@ export class Store {
         this.upsertLatest.run(runId, key, m.step, value, kind, m.wallTime)
       }
       for (const e of batch.events ?? []) {
-        this.insertEvent.run(runId, e.step ?? null, e.kind, e.message, e.data === undefined ? null : JSON.stringify(e.data), e.time)
+        this.insertEvent.run(runId, e.step ?? null, e.kind, e.seq ?? null, e.message, e.data === undefined ? null : JSON.stringify(e.data), e.time)
       }
       for (const s of batch.samples ?? []) {
-        this.insertSample.run(runId, s.step, s.prompt, s.response, JSON.stringify(s.scores ?? {}), s.time)
+        this.insertSample.run(runId, s.step, s.seq ?? null, s.prompt, s.response, JSON.stringify(s.scores ?? {}), s.time)
       }
       this.touchHeartbeat.run(Date.now(), runId)
     })

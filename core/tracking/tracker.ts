@@ -29,6 +29,8 @@ export class SqliteTracker implements Tracker {
   private events: NonNullable<RecordBatch['events']> = []
   private samples: NonNullable<RecordBatch['samples']> = []
   private lastCommit = Date.now()
+  /** Events and samples logged so far per (step, kind) / step: their `seq`, so a replayed step replaces its rows. */
+  private readonly seqs = new Map<string, number>()
   private timer: ReturnType<typeof setInterval> | null
   /** An error from a background commit, rethrown to the stage on its next call. */
   private backgroundError: unknown = null
@@ -60,12 +62,13 @@ export class SqliteTracker implements Tracker {
   }
 
   logEvent(kind: string, message: string, data?: unknown, step?: number): void {
-    this.events.push({ kind, message, data, step, time: Date.now() })
+    const seq = step === undefined ? undefined : this.nextSeq(`event\0${step}\0${kind}`)
+    this.events.push({ kind, message, data, step, seq, time: Date.now() })
     this.flushIfDue()
   }
 
   logSample(sample: SampleRecord): void {
-    this.samples.push({ ...sample, time: Date.now() })
+    this.samples.push({ ...sample, seq: this.nextSeq(`sample\0${sample.step}`), time: Date.now() })
     this.flushIfDue()
   }
 
@@ -113,6 +116,12 @@ export class SqliteTracker implements Tracker {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     this.flush()
+  }
+
+  private nextSeq(key: string): number {
+    const seq = this.seqs.get(key) ?? 0
+    this.seqs.set(key, seq + 1)
+    return seq
   }
 
   private flushIfDue(): void {

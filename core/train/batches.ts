@@ -1,9 +1,11 @@
-// The batch shape the training loop consumes, and its conversion to tensors. Data readers
-// (core/data) produce these as flat typed arrays; the loop turns them into tensors inside its tidy.
+// Batches for the training loop: the generic stream and row slicing (any RowBatch), and the
+// language-model batch with its conversion to tensors. Data readers (core/data) produce these as
+// flat typed arrays; the loss turns them into tensors inside the step's tidy.
 import { tf } from '../backend/tf'
 import { BatchIterator, type BatchCursor, type BatchSource as DataSource } from '../data'
+import type { RowBatch } from './task'
 
-/** One micro-batch: B sequences of T tokens, row-major. */
+/** A language-model micro-batch: B sequences of T tokens, row-major. */
 export interface Batch {
   tokens: Int32Array // [B*T]
   targets: Int32Array // [B*T] (next tokens)
@@ -17,9 +19,9 @@ export interface Batch {
  * Where training batches come from. `cursor` is a plain JSON value that, passed back to
  * `restore`, makes `next()` continue with exactly the batch that would have come next.
  */
-export interface BatchStream {
+export interface BatchStream<B extends RowBatch = Batch> {
   /** The next micro-batch, or null when the data is exhausted (finite sources only). */
-  next(): Batch | null
+  next(): B | null
   cursor(): unknown
   restore(cursor: unknown): void
 }
@@ -28,6 +30,25 @@ export interface BatchTensors {
   tokens: tf.Tensor2D // [B, T] int32
   targets: tf.Tensor2D // [B, T] int32
   mask?: tf.Tensor2D // [B, T] float32
+}
+
+/**
+ * Rows [start, start + rows) of any row batch: every typed array is cut to those rows (views, not
+ * copies), other fields are kept as they are.
+ */
+export function sliceRows<B extends RowBatch>(batch: B, start: number, rows: number): B {
+  const out: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(batch)) {
+    if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+      const array = value as unknown as Int32Array // any typed array; subarray is common to all
+      const perRow = array.length / batch.batchSize
+      out[name] = array.subarray(start * perRow, (start + rows) * perRow)
+    } else {
+      out[name] = value
+    }
+  }
+  out.batchSize = rows
+  return out as B
 }
 
 /** Creates the tensors of a batch; call inside a tidy so they are freed with the step. */

@@ -1,47 +1,65 @@
-// The one supervised training loop, shared by pretraining, SFT and (later) reward models. The
-// stages differ only in where batches come from and which loss they minimise; everything else
-// (AdamW, warmup + cosine schedule, clipping, gradient accumulation, the bad-batch guard,
-// evaluation, samples, checkpoints, resume) lives here once.
+// The one training loop, shared by every stage that trains weights by gradient descent:
+// pretraining and SFT (the language-model task), and later reward models, rejection-sampling
+// fine-tuning, distillation, GAtt. As TRL has one trainer per method on a shared base, a stage
+// supplies the pieces that differ (see LoopOptions): the trainable parameters, the batches, the
+// loss (a TrainTask, task.ts), the evaluation, optional sample prompts, and the extra tensors its
+// checkpoints carry (heads). Everything else lives here once: AdamW, warmup + cosine schedule,
+// clipping, gradient accumulation, data-parallel gradient workers, the bad-batch guard, metrics,
+// checkpoints (keep last K + best by eval loss) and resume.
 //
 // Per optimiser step:
 //   1. take grad_accum micro-batches from the source (malformed ones are skipped and recorded),
-//   2. in ONE tf.tidy: sum the gradients of the micro-batches, read loss and gradient norm,
-//      ask the spike guard, and (when the batch is good) clip and apply AdamW,
+//   2. the gradient of the step's loss, micro-batches weighted by their trained units (on this
+//      thread, or split across gradient workers when the task names a replica), then in ONE
+//      tf.tidy: read loss and gradient norm, ask the spike guard, and (when good) clip and apply AdamW,
 //   3. every log_every / eval_every / sample_every / checkpoint_every steps: metrics, validation,
-//      generations, a checkpoint (keep last K + best by eval loss).
-// Resuming restores weights, optimiser moments, step, data cursor, guard state and the metric
-// accumulators, so the resumed curve continues exactly as if the run had never stopped.
+//      generations, a checkpoint. A checkpoint's eval loss is always that of its own weights
+//      (evaluated then if the step had no evaluation); a checkpoint saved on stop has none.
+// Resuming restores weights and heads, optimiser moments, step, data cursor, guard state and the
+// metric accumulators, so the resumed curve continues exactly as if the run had never stopped; it
+// refuses when the training data changed since the checkpoint.
 import fs from 'node:fs'
 import path from 'node:path'
 import { tf } from '../backend/tf'
 import type { StageContext } from './stages/types'
 import type { TrainingSettings } from './stages/common'
-import { checkBatch, type Batch, type BatchStream, type BatchTensors } from './batches'
-import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity'
+import type { Batch, BatchStream } from './batches'
+import { batchProblem, type RowBatch, type TrainTask } from './task'
 import { AdamW, clipByGlobalNorm } from './adamw'
 import { GradientWorkers } from './parallel/gradientWorkers'
 import { disposeStep, stepGradients } from './parallel/dataParallel'
 import { trainingThreads } from './parallel/threads'
 import { lrAt, type ScheduleOptions } from './schedule'
 import { SpikeGuard, type SpikeGuardState } from './spikeGuard'
+import { dataChange, fingerprintData, type DataFileStamp } from './dataFingerprint'
 import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint'
 import { generate } from '../model/generate'
 import type { Llama } from '../model/llama'
 import type { Tokenizer } from '../tokenizer'
 import { decodeContinuation } from '../tokenizer/stream'
 
-export interface LoopOptions {
+export interface LoopOptions<B extends RowBatch = Batch> {
   ctx: StageContext
+  /** The trunk: saved in every checkpoint (config.json + model.safetensors), restored on resume. */
   model: Llama
+  /** Extra tensors saved beside the trunk in model.safetensors and restored on resume (score.weight, value_head.weight). */
+  heads?: Record<string, tf.Variable>
+  /** What AdamW trains, by name (a subset is fine: a head only, adapters). Default: model.weights and heads. */
+  params?: Record<string, tf.Variable>
   tokenizer: Tokenizer
   settings: TrainingSettings
-  train: BatchStream
-  /** Fixed validation batches (the same every evaluation). Empty = no evaluation. */
-  evalBatches: Batch[]
-  /** Mean loss of a batch; defaults to the language-model loss with the batch's mask. */
-  lossOf?: (model: Llama, t: BatchTensors) => tf.Scalar
-  /** Token ids of prompts to sample from every sample_every steps (e.g. chat-formatted prompts). */
-  samplePrompts: number[][]
+  /** The loss; with task.replica, micro-batches are split across gradient worker threads. */
+  task: TrainTask<B>
+  train: BatchStream<B>
+  /**
+   * Named metrics of the current weights, logged as eval/<name> every eval_every steps and with
+   * every checkpoint; `loss` (lower is better) picks the best checkpoint. Absent: no evaluation.
+   */
+  evaluate?: () => Record<string, number>
+  /** Token ids of prompts to generate from every sample_every steps (absent or empty: no samples). */
+  samplePrompts?: number[][]
+  /** The training data's files or folders: fingerprinted, so a resume on changed data is refused. */
+  dataPaths?: string[]
   /** Stored with every checkpoint (workbench.json). */
   stage: string
   runConfig: Record<string, unknown>
@@ -50,20 +68,24 @@ export interface LoopOptions {
 export interface LoopResult {
   stopped: boolean
   step: number
-  tokensSeen: number
+  /** Processed units (tokens for a language model) over the run. */
+  unitsSeen: number
   /** Mean train loss of the last logged interval. */
   trainLoss: number
-  lastEval?: PerplexityResult
+  /** The last evaluation's metrics (loss, perplexity, ...). */
+  lastEval?: Record<string, number>
   bestEvalLoss?: number
   checkpointDir?: string
   bestCheckpointDir?: string
-  tokensPerSec: number
+  /** Processed units per second of training time (tokens/s for a language model). */
+  unitsPerSec: number
   skippedBatches: number
 }
 
 /** Everything besides weights and optimiser moments needed to continue a run exactly. */
 export interface TrainerState {
   step: number
+  /** Processed units so far (named so for checkpoints written when the units were always tokens). */
   tokensSeen: number
   /** Micro-batches taken from the source so far (the index named in skip events). */
   batchIndex: number
@@ -72,64 +94,90 @@ export interface TrainerState {
   skippedBatches: number
   /** Accumulated since the last metrics log: [sum of loss, sum of grad norm, good steps]. */
   logAccum: [number, number, number]
+  /** The task's metrics summed over the same good steps. */
+  metricAccum?: Record<string, number>
   bestEvalLoss: number | null
   bestCheckpoint: string | null
   /** Checkpoint folders kept on disk, oldest first (absolute). */
   checkpoints: string[]
+  /** The training data's files as they were at the start (absent when the stage names none). */
+  data?: DataFileStamp[]
+}
+
+/** The latest evaluation and the step whose weights it measured. */
+interface EvalRecord {
+  step: number
+  metrics: Record<string, number>
 }
 
 const CHECKPOINTS_FOLDER = 'checkpoints'
 
 /** Runs the loop until max_steps, the end of the data, or ctx.signal aborts. */
-export async function trainLoop(opts: LoopOptions): Promise<LoopResult> {
-  const { model, settings: s } = opts
+export async function trainLoop<B extends RowBatch = Batch>(opts: LoopOptions<B>): Promise<LoopResult> {
+  const { settings: s } = opts
+  const params = trainableParams(opts)
   // In a tidy so the zero tensors the moments start from are freed (the variables keep their data).
   let optimizer!: AdamW
   tf.tidy(() => {
-    optimizer = new AdamW(model.weights, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay })
+    optimizer = new AdamW(params, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay })
   })
   let pool: GradientWorkers | null = null
   try {
-    pool = await startGradientWorkers(opts)
-    return await runSteps(opts, optimizer, pool)
+    pool = await startGradientWorkers(opts, params)
+    return await runSteps(opts, params, optimizer, pool)
   } finally {
     optimizer.dispose()
     await pool?.close()
   }
 }
 
+function trainableParams<B extends RowBatch>(opts: LoopOptions<B>): Record<string, tf.Variable> {
+  return opts.params ?? { ...opts.model.weights, ...opts.heads }
+}
+
+/** Every tensor a checkpoint holds in model.safetensors: the trunk and the heads. */
+function savedTensors<B extends RowBatch>(opts: LoopOptions<B>): Record<string, tf.Variable> {
+  return { ...opts.model.weights, ...opts.heads }
+}
+
 /**
- * Threads beyond the first train as gradient workers (data parallelism, see parallel/). Only for
- * the language-model loss, which the workers know; a stage with its own loss trains on one thread.
+ * Threads beyond the first train as gradient workers (data parallelism, see parallel/), each with
+ * a replica of the task; a task that names no replica trains on one thread.
  */
-async function startGradientWorkers(opts: LoopOptions): Promise<GradientWorkers | null> {
+async function startGradientWorkers<B extends RowBatch>(opts: LoopOptions<B>, params: Record<string, tf.Variable>): Promise<GradientWorkers | null> {
   const { ctx, settings: s } = opts
-  const threads = opts.lossOf ? 1 : trainingThreads(s.threads, ctx.backend.name, s.batchSize)
+  const replica = opts.task.replica
+  const threads = replica ? trainingThreads(s.threads, ctx.backend.name, s.batchSize) : 1
   ctx.tracker.logParams({ threads })
-  if (threads <= 1) return null
+  if (!replica || threads <= 1) return null
   const started = performance.now()
-  const pool = await GradientWorkers.start(opts.model.config, opts.model.weights, ctx.backend.name, threads - 1)
+  const pool = await GradientWorkers.start(replica, params, ctx.backend.name, threads - 1)
   ctx.log(`training on ${threads} threads (each holds a model replica; started in ${((performance.now() - started) / 1000).toFixed(1)} s)`)
   return pool
 }
 
 /** The loop proper; `optimizer` and `pool` are owned (and disposed) by trainLoop. */
-async function runSteps(opts: LoopOptions, optimizer: AdamW, pool: GradientWorkers | null): Promise<LoopResult> {
-  const { ctx, model, settings: s } = opts
-  const lossOf = opts.lossOf ?? ((m: Llama, t: BatchTensors) => m.loss(t.tokens, t.targets, t.mask))
-  const lossOfModel = (t: BatchTensors) => lossOf(model, t)
+async function runSteps<B extends RowBatch>(
+  opts: LoopOptions<B>,
+  params: Record<string, tf.Variable>,
+  optimizer: AdamW,
+  pool: GradientWorkers | null,
+): Promise<LoopResult> {
+  const { ctx, settings: s, task } = opts
   const guard = new SpikeGuard({ zScore: s.spikeZScore, maxConsecutive: s.maxBadInRow })
-  let state = freshState(opts.train)
-  if (ctx.resumeFrom) state = resumeFrom(ctx.resumeFrom, opts, optimizer, guard)
+  const state = ctx.resumeFrom ? resumeFrom(ctx.resumeFrom, opts, optimizer, guard) : freshState(opts)
+  const processed = (micro: B[]) => micro.reduce((n, b) => n + (task.processed ?? task.units)(b), 0)
 
   const schedule = scheduleFor(s, ctx)
-  let lastEval: PerplexityResult | undefined
+  let lastEval: EvalRecord | undefined
   let trainLoss = NaN
   let lastCheckpoint: string | undefined
   const speed = new SpeedMeter()
+  const evaluateAt = (step: number) => (lastEval = evaluate(opts, step))
 
   while (state.step < s.maxSteps) {
     if (ctx.signal.aborted) {
+      // Saved at once, without an evaluation: this checkpoint carries no eval loss.
       lastCheckpoint = checkpoint(opts, optimizer, guard, state, lastEval)
       ctx.log(`stopped at step ${state.step}; checkpoint ${lastCheckpoint}`)
       return result(true)
@@ -143,38 +191,37 @@ async function runSteps(opts: LoopOptions, optimizer: AdamW, pool: GradientWorke
     const step = state.step + 1
     // lrAt counts updates from 0; our steps count from 1.
     const lr = lrAt(step - 1, schedule)
-    const outcome = await trainStep(micro, lr, lossOfModel, optimizer, guard, s, pool)
+    const outcome = await trainStep(micro, lr, task, params, optimizer, guard, s, pool)
     state.step = step
-    state.tokensSeen += micro.reduce((n, b) => n + b.batchSize * b.seqLen, 0)
+    state.tokensSeen += processed(micro)
     state.cursor = opts.train.cursor()
     state.guard = guard.getState()
-    speed.add(micro.reduce((n, b) => n + b.batchSize * b.seqLen, 0))
+    speed.add(processed(micro))
     recordOutcome(ctx, state, outcome, step)
 
     if (step % s.logEvery === 0 || step === s.maxSteps) {
-      trainLoss = logTrainMetrics(ctx, state, step, lr, speed.tokensPerSec())
+      trainLoss = logTrainMetrics(ctx, state, step, lr, speed.unitsPerSec(), task.unit ?? 'tokens')
     }
     ctx.progress({
       step,
       totalSteps: s.maxSteps,
       loss: Number.isFinite(outcome.loss) ? outcome.loss : undefined,
-      tokensPerSec: speed.tokensPerSec(),
+      tokensPerSec: speed.unitsPerSec(),
       etaSeconds: speed.secondsPerStep() * (s.maxSteps - step),
     })
     const last = step === s.maxSteps
-    if (opts.evalBatches.length > 0 && (last || (s.evalEvery > 0 && step % s.evalEvery === 0))) {
-      lastEval = evaluate(opts, lossOfModel, step)
-    }
+    if (opts.evaluate && (last || (s.evalEvery > 0 && step % s.evalEvery === 0))) evaluateAt(step)
     if (s.sampleCount > 0 && (last || (s.sampleEvery > 0 && step % s.sampleEvery === 0))) {
       await logSamples(opts, step)
     }
     if (!last && s.checkpointEvery > 0 && step % s.checkpointEvery === 0) {
+      if (opts.evaluate && lastEval?.step !== step) evaluateAt(step)
       lastCheckpoint = checkpoint(opts, optimizer, guard, state, lastEval)
     }
     // Let the event loop run so SIGTERM handlers (the AbortSignal) and stdout writes get through.
     await new Promise((resolve) => setImmediate(resolve))
   }
-  if (opts.evalBatches.length > 0 && lastEval === undefined) lastEval = evaluate(opts, lossOfModel, state.step)
+  if (opts.evaluate && lastEval?.step !== state.step) evaluateAt(state.step)
   lastCheckpoint = checkpoint(opts, optimizer, guard, state, lastEval)
   return result(false)
 
@@ -182,13 +229,13 @@ async function runSteps(opts: LoopOptions, optimizer: AdamW, pool: GradientWorke
     return {
       stopped,
       step: state.step,
-      tokensSeen: state.tokensSeen,
+      unitsSeen: state.tokensSeen,
       trainLoss,
-      lastEval,
+      lastEval: lastEval?.metrics,
       bestEvalLoss: state.bestEvalLoss ?? undefined,
       checkpointDir: lastCheckpoint,
       bestCheckpointDir: state.bestCheckpoint ?? lastCheckpoint,
-      tokensPerSec: speed.tokensPerSec(),
+      unitsPerSec: speed.unitsPerSec(),
       skippedBatches: state.skippedBatches,
     }
   }
@@ -207,29 +254,34 @@ function scheduleFor(s: TrainingSettings, ctx: StageContext): ScheduleOptions {
   return { peak: s.lr, warmupSteps, totalSteps: s.maxSteps, minRatio: s.minLrRatio }
 }
 
-function freshState(train: BatchStream): TrainerState {
+function freshState<B extends RowBatch>(opts: LoopOptions<B>): TrainerState {
   return {
     step: 0,
     tokensSeen: 0,
     batchIndex: 0,
-    cursor: train.cursor(),
+    cursor: opts.train.cursor(),
     guard: null,
     skippedBatches: 0,
     logAccum: [0, 0, 0],
+    metricAccum: {},
     bestEvalLoss: null,
     bestCheckpoint: null,
     checkpoints: [],
+    data: opts.dataPaths ? fingerprintData(opts.dataPaths) : undefined,
   }
 }
 
-/** Loads weights, optimiser moments and trainer state from a checkpoint of this same run. */
-function resumeFrom(dir: string, opts: LoopOptions, optimizer: AdamW, guard: SpikeGuard): TrainerState {
+/** Loads weights, heads, optimiser moments and trainer state from a checkpoint of this same run. */
+function resumeFrom<B extends RowBatch>(dir: string, opts: LoopOptions<B>, optimizer: AdamW, guard: SpikeGuard): TrainerState {
   const loaded = loadCheckpoint(dir)
+  let state: TrainerState
   try {
     if (!loaded.trainerState) throw new Error(`checkpoint ${dir} has no trainer_state.json, so it cannot be resumed`)
     if (!loaded.optimizer) throw new Error(`checkpoint ${dir} has no optimizer state, so it cannot be resumed`)
-    for (const [name, variable] of Object.entries(opts.model.weights)) {
-      const saved = loaded.tensors[name]
+    state = loaded.trainerState as unknown as TrainerState
+    checkSameData(dir, state, opts.dataPaths)
+    for (const [name, variable] of Object.entries(savedTensors(opts))) {
+      const saved = loaded.tensors[name] ?? loaded.heads[name]
       if (!saved) throw new Error(`checkpoint ${dir} lacks weight ${name}`)
       if (saved.shape.join(',') !== variable.shape.join(',')) {
         throw new Error(`checkpoint ${dir}: ${name} has shape [${saved.shape}], the model has [${variable.shape}]`)
@@ -240,22 +292,34 @@ function resumeFrom(dir: string, opts: LoopOptions, optimizer: AdamW, guard: Spi
   } finally {
     loaded.dispose()
   }
-  const state = loaded.trainerState as unknown as TrainerState
+  state.metricAccum ??= {}
   opts.train.restore(state.cursor)
   if (state.guard !== null) guard.setState(state.guard)
   opts.ctx.log(`resumed from ${dir} at step ${state.step}`)
   return state
 }
 
+/** The data cursor means "batch k of epoch e" of these files: on other data it would mean other batches. */
+function checkSameData(dir: string, state: TrainerState, dataPaths: string[] | undefined): void {
+  if (!state.data || !dataPaths) return
+  const change = dataChange(state.data, dataPaths)
+  if (change !== null) {
+    throw new Error(
+      `cannot resume from ${dir}: the training data changed since that checkpoint (${change}). ` +
+        'Restore the data, or start a new run on the new data.',
+    )
+  }
+}
+
 /** Takes grad_accum batches; malformed ones are skipped with an event naming the batch index. */
-function takeMicroBatches(opts: LoopOptions, state: TrainerState): Batch[] {
-  const micro: Batch[] = []
+function takeMicroBatches<B extends RowBatch>(opts: LoopOptions<B>, state: TrainerState): B[] {
+  const micro: B[] = []
   let malformedInRow = 0
   while (micro.length < opts.settings.gradAccum) {
     const batch = opts.train.next()
     if (batch === null) break
     const index = state.batchIndex++
-    const problem = checkBatch(batch)
+    const problem = batchProblem(opts.task, batch)
     if (problem === null) {
       micro.push(batch)
       malformedInRow = 0
@@ -273,6 +337,8 @@ function takeMicroBatches(opts: LoopOptions, state: TrainerState): Batch[] {
 interface StepOutcome {
   loss: number
   gradNorm: number
+  /** The task's metrics for this step (weighted means over its units). */
+  metrics: Record<string, number>
   applied: boolean
   reason?: string
   /** Set by the guard when too many batches in a row were bad. */
@@ -280,28 +346,32 @@ interface StepOutcome {
 }
 
 /**
- * One optimiser step: the mean gradient of the micro-batches (so the update equals that of one big
- * batch; split across threads when there is a pool), then the guard's verdict, then clipping and
- * AdamW. Loss and gradient norm are read here because the guard must decide before the update.
+ * One optimiser step: the gradient of the step's loss (micro-batches weighted by trained units,
+ * so the update equals that of one big batch; split across threads when there is a pool), then
+ * the guard's verdict, then clipping and AdamW. Loss, metrics and gradient norm are read in one
+ * sync because the guard must decide before the update.
  */
-async function trainStep(
-  micro: Batch[],
+async function trainStep<B extends RowBatch>(
+  micro: B[],
   lr: number,
-  lossOf: (t: BatchTensors) => tf.Scalar,
+  task: TrainTask<B>,
+  params: Record<string, tf.Variable>,
   optimizer: AdamW,
   guard: SpikeGuard,
   s: TrainingSettings,
   pool: GradientWorkers | null,
 ): Promise<StepOutcome> {
-  const step = await stepGradients(micro, lossOf, pool)
+  const step = await stepGradients(micro, task, params, pool)
   try {
     return tf.tidy(() => {
       const { grads: clipped, norm } = clipByGlobalNorm(step.grads, s.gradClip > 0 ? s.gradClip : Infinity)
-      const [loss, gradNorm] = tf.stack([step.loss, norm]).dataSync() as Float32Array
+      const names = Object.keys(step.metrics)
+      const [loss, gradNorm, ...values] = tf.stack([step.loss, norm, ...names.map((k) => step.metrics[k])]).dataSync() as Float32Array
+      const metrics = Object.fromEntries(names.map((k, i) => [k, values[i]]))
       const verdict = guard.check(loss, gradNorm)
-      if (verdict.skip) return { loss, gradNorm, applied: false, reason: verdict.reason, stopReason: verdict.stopReason }
+      if (verdict.skip) return { loss, gradNorm, metrics, applied: false, reason: verdict.reason, stopReason: verdict.stopReason }
       optimizer.applyGradients(clipped, lr)
-      return { loss, gradNorm, applied: true }
+      return { loss, gradNorm, metrics, applied: true }
     })
   } finally {
     disposeStep(step)
@@ -314,6 +384,8 @@ function recordOutcome(ctx: StageContext, state: TrainerState, outcome: StepOutc
     state.logAccum[0] += outcome.loss
     state.logAccum[1] += outcome.gradNorm
     state.logAccum[2] += 1
+    const sums = (state.metricAccum ??= {})
+    for (const [k, v] of Object.entries(outcome.metrics)) sums[k] = (sums[k] ?? 0) + v
     return
   }
   state.skippedBatches++
@@ -329,33 +401,37 @@ function recordOutcome(ctx: StageContext, state: TrainerState, outcome: StepOutc
   }
 }
 
-/** Logs the interval's mean train loss and grad norm plus lr, speed, tokens and memory. */
-function logTrainMetrics(ctx: StageContext, state: TrainerState, step: number, lr: number, tokensPerSec: number): number {
+/** Logs the interval's mean train loss, grad norm and task metrics plus lr, speed, units seen and memory. */
+function logTrainMetrics(ctx: StageContext, state: TrainerState, step: number, lr: number, unitsPerSec: number, unit: string): number {
   const [lossSum, normSum, count] = state.logAccum
   const loss = count > 0 ? lossSum / count : NaN
+  const taskMetrics = Object.fromEntries(Object.entries(state.metricAccum ?? {}).map(([k, v]) => [`train/${k}`, count > 0 ? v / count : NaN]))
   ctx.tracker.logMetrics(step, {
     'train/loss': loss,
     'train/grad_norm': count > 0 ? normSum / count : NaN,
+    ...taskMetrics,
     'train/lr': lr,
-    'train/tokens_per_s': tokensPerSec,
-    'train/tokens_seen': state.tokensSeen,
+    [`train/${unit}_per_s`]: unitsPerSec,
+    [`train/${unit}_seen`]: state.tokensSeen,
     'sys/memory': Math.round(process.memoryUsage().rss / (1024 * 1024)),
   })
   state.logAccum = [0, 0, 0]
+  state.metricAccum = {}
   return loss
 }
 
-function evaluate(opts: LoopOptions, lossOf: (t: BatchTensors) => tf.Scalar, step: number): PerplexityResult {
-  const evalResult = evaluatePerplexity(opts.evalBatches, lossOf)
-  opts.ctx.tracker.logMetrics(step, { 'eval/loss': evalResult.loss, 'eval/perplexity': evalResult.perplexity })
-  opts.ctx.log(`step ${step}: eval loss ${evalResult.loss.toFixed(4)}, perplexity ${evalResult.perplexity.toFixed(2)}`)
-  return evalResult
+function evaluate<B extends RowBatch>(opts: LoopOptions<B>, step: number): EvalRecord {
+  const metrics = opts.evaluate!()
+  opts.ctx.tracker.logMetrics(step, Object.fromEntries(Object.entries(metrics).map(([k, v]) => [`eval/${k}`, v])))
+  const shown = Object.entries(metrics).map(([k, v]) => `${k} ${Math.abs(v) >= 10 ? v.toFixed(2) : v.toFixed(4)}`)
+  opts.ctx.log(`step ${step}: eval ${shown.join(', ')}`)
+  return { step, metrics }
 }
 
 /** A few generations, seeded by (seed, step) so a resumed run samples the same text. */
-async function logSamples(opts: LoopOptions, step: number): Promise<void> {
+async function logSamples<B extends RowBatch>(opts: LoopOptions<B>, step: number): Promise<void> {
   const { settings: s, tokenizer, model } = opts
-  const prompts = opts.samplePrompts.slice(0, s.sampleCount)
+  const prompts = (opts.samplePrompts ?? []).slice(0, s.sampleCount)
   for (const [i, ids] of prompts.entries()) {
     const room = model.config.max_seq_len - ids.length
     if (room <= 0) continue
@@ -372,20 +448,21 @@ async function logSamples(opts: LoopOptions, step: number): Promise<void> {
 
 /**
  * Saves a checkpoint of the current step and keeps the last K plus the best by eval loss; older
- * ones are removed through the tracker (which deletes their files and artifact rows).
+ * ones are removed through the tracker (which deletes their files and artifact rows). `evalRecord`
+ * labels the checkpoint only when it measured these very weights (same step).
  */
-function checkpoint(
-  opts: LoopOptions,
+function checkpoint<B extends RowBatch>(
+  opts: LoopOptions<B>,
   optimizer: AdamW,
   guard: SpikeGuard,
   state: TrainerState,
-  lastEval: PerplexityResult | undefined,
+  evalRecord: EvalRecord | undefined,
 ): string {
   const { ctx } = opts
   const dir = path.join(ctx.runDir, CHECKPOINTS_FOLDER, `step-${String(state.step).padStart(7, '0')}`)
   state.guard = guard.getState()
-  const evalLoss = lastEval?.loss
-  const isBest = evalLoss !== undefined && (state.bestEvalLoss === null || evalLoss < state.bestEvalLoss)
+  const evalLoss = evalRecord?.step === state.step ? evalRecord.metrics.loss : undefined
+  const isBest = evalLoss !== undefined && Number.isFinite(evalLoss) && (state.bestEvalLoss === null || evalLoss < state.bestEvalLoss)
   if (isBest) {
     state.bestEvalLoss = evalLoss
     state.bestCheckpoint = dir
@@ -395,7 +472,7 @@ function checkpoint(
   ctx.tracker.flush()
   saveCheckpoint(dir, {
     config: opts.model.config,
-    weights: opts.model.weights,
+    weights: savedTensors(opts),
     tokenizer: opts.tokenizer,
     optimizer: optimizer.getState(),
     trainerState: state,
@@ -427,12 +504,12 @@ function prune(state: TrainerState, keepLast: number): string[] {
 }
 
 /**
- * Training speed over the last 20 steps. tokens/s counts only the time spent getting batches and
- * training (so an evaluation or a checkpoint does not show up as a slow step); the ETA uses wall
+ * Training speed over the last 20 steps. Units/s (tokens/s for a language model) counts only the
+ * time spent getting batches and training (so an evaluation or a checkpoint does not show up as a slow step); the ETA uses wall
  * time per step, which includes them, because that is what the user waits for.
  */
 class SpeedMeter {
-  private readonly steps: { tokens: number; trainSeconds: number; end: number }[] = []
+  private readonly steps: { units: number; trainSeconds: number; end: number }[] = []
   private lastEnd = performance.now()
   private stepStart = performance.now()
 
@@ -442,16 +519,16 @@ class SpeedMeter {
   }
 
   /** Call when the step's update is done. */
-  add(tokens: number): void {
+  add(units: number): void {
     const now = performance.now()
-    this.steps.push({ tokens, trainSeconds: (now - this.stepStart) / 1000, end: now })
+    this.steps.push({ units, trainSeconds: (now - this.stepStart) / 1000, end: now })
     if (this.steps.length > 20) this.lastEnd = this.steps.shift()!.end
   }
 
-  tokensPerSec(): number {
+  unitsPerSec(): number {
     const seconds = this.steps.reduce((n, w) => n + w.trainSeconds, 0)
-    const tokens = this.steps.reduce((n, w) => n + w.tokens, 0)
-    return seconds > 0 ? tokens / seconds : 0
+    const units = this.steps.reduce((n, w) => n + w.units, 0)
+    return seconds > 0 ? units / seconds : 0
   }
 
   secondsPerStep(): number {

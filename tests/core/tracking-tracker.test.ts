@@ -50,6 +50,38 @@ describe('SqliteTracker', () => {
     tracker.close()
   })
 
+  it('records the events and samples of a step replayed after a crash once, as it does metrics', () => {
+    const run = store.createRun({ stage: 'pretrain', config: {} })
+    // The first process logs steps 5 and 6, then dies; the resumed one replays step 6 from a checkpoint at 5.
+    const first = new SqliteTracker(store, run.id)
+    const logStep = (tracker: SqliteTracker, step: number, loss: number) => {
+      tracker.logMetrics(step, { 'train/loss': loss })
+      tracker.logEvent('skip', `step ${step} skipped: spike (loss ${loss})`, { loss }, step)
+      tracker.logEvent('skip', `batch ${step * 2} skipped: empty mask`, undefined, step)
+      tracker.logSample({ step, prompt: 'the cat', response: `sat ${loss}` })
+      tracker.logSample({ step, prompt: 'a bird', response: `sang ${loss}` })
+    }
+    logStep(first, 5, 1)
+    logStep(first, 6, 2)
+    first.logEvent('warning', 'no step: kept every time')
+    first.close()
+    const second = new SqliteTracker(store, run.id)
+    logStep(second, 6, 3)
+    second.logEvent('warning', 'no step: kept every time')
+    second.close()
+    const events = store.listEvents(run.id)
+    expect(events.filter((e) => e.step === 5)).toHaveLength(2)
+    expect(events.filter((e) => e.step === 6).map((e) => e.message)).toEqual(['step 6 skipped: spike (loss 3)', 'batch 12 skipped: empty mask'])
+    expect(events.filter((e) => e.kind === 'warning')).toHaveLength(2)
+    const samples = store.listSamples(run.id)
+    expect(samples.map((s) => [s.step, s.response])).toEqual([
+      [5, 'sat 1'],
+      [5, 'sang 1'],
+      [6, 'sat 3'],
+      [6, 'sang 3'],
+    ])
+  })
+
   it('rejects bad steps and values with clear messages', () => {
     const run = store.createRun({ stage: 'pretrain', config: {} })
     const tracker = new SqliteTracker(store, run.id)

@@ -10,6 +10,13 @@ import { generate } from '../../core/model/generate'
 import { MemoryTracker } from '../../core/tracking/tracker'
 import { trainLoop, type LoopOptions } from '../../core/train/loop'
 import type { Batch, BatchStream } from '../../core/train/batches'
+import { languageModelTask } from '../../core/train/languageModel'
+import { evaluateTask } from '../../core/train/task'
+import { perplexityEvaluation } from '../../core/eval/perplexity'
+import { ScalarHead } from '../../core/model/heads'
+import { loadCheckpoint } from '../../core/model/checkpoint'
+import { mulberry32 } from '../../core/util/random'
+import { pairwiseRewardTask, randomPairs, type PairBatch } from './fixtures/pairwiseReward'
 import { trainingFields, trainingSettings } from '../../core/train/stages/common'
 import { resolveConfig } from '../../core/config/schema'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
@@ -84,13 +91,15 @@ function options(ctx: StageContext, model: Llama, overrides: Record<string, unkn
     { log_every: 1, sample_tokens: 4, sample_count: 1, ...overrides },
   )
   const evalSource = new WindowSource(16, 4)
+  const task = languageModelTask(model)
   return {
     ctx,
     model,
     tokenizer,
     settings: trainingSettings(config),
     train: new WindowSource(16, 4),
-    evalBatches: [evalSource.next(), evalSource.next()],
+    task,
+    evaluate: perplexityEvaluation([evalSource.next(), evalSource.next()], task),
     samplePrompts: [tokenizer.encode('the cat', { bos: true })],
     stage: 'test',
     runConfig: config,
@@ -116,7 +125,8 @@ describe('trainLoop', () => {
     const loss = series(tracker, 'train/loss')
     expect(loss.get(40)!).toBeLessThan(loss.get(1)! * 0.6)
     const evalLoss = series(tracker, 'eval/loss')
-    expect([...evalLoss.keys()]).toEqual([20, 40])
+    // Every eval_every (20) steps, and at every checkpoint (10, 30) so that each is labelled with its own loss.
+    expect([...evalLoss.keys()]).toEqual([10, 20, 30, 40])
     expect(series(tracker, 'eval/perplexity').get(40)).toBeCloseTo(Math.exp(evalLoss.get(40)!), 4)
     for (const key of ['train/lr', 'train/grad_norm', 'train/tokens_per_s', 'train/tokens_seen', 'sys/memory']) {
       expect(series(tracker, key).size).toBe(40)
@@ -150,6 +160,8 @@ describe('trainLoop', () => {
     expect(part.stopped).toBe(true)
     expect(part.step).toBe(7)
     expect(part.checkpointDir).toBe(path.join(dir, 'checkpoints', 'step-0000007'))
+    // Saved on stop without an evaluation: it carries no eval loss (not the one of step 4's weights).
+    expect(first.artifacts.find((a) => a.step === 7)!.meta).toEqual({ eval_loss: null, best: false })
 
     // A fresh process would build a fresh model (another seed even) and restore everything from the checkpoint.
     const second = new MemoryTracker('resumed', dir)
@@ -207,9 +219,14 @@ describe('trainLoop', () => {
     const before = tf.memory().numTensors
     let calls = 0
     const opts = options(makeContext(dir, tracker, new AbortController().signal), model, { max_steps: 6, eval_every: 0, sample_count: 0 })
-    opts.lossOf = (m, t) => {
-      const loss = m.loss(t.tokens, t.targets, t.mask)
-      return ++calls === 3 ? tf.mul(loss, NaN) : loss
+    const lm = languageModelTask(model)
+    opts.task = {
+      ...lm,
+      replica: undefined, // a test-only loss: one thread
+      loss: (b) => {
+        const { loss } = lm.loss(b)
+        return { loss: ++calls === 3 ? tf.mul(loss, NaN) : loss }
+      },
     }
     const result = await trainLoop(opts)
     expect(result.skippedBatches).toBe(1)
@@ -220,9 +237,128 @@ describe('trainLoop', () => {
     expect(tf.memory().numTensors).toBe(before)
 
     const always = options(makeContext(dir, new MemoryTracker('nan2', dir), new AbortController().signal), model, { max_steps: 20, max_bad_in_row: 4 })
-    always.lossOf = (m, t) => tf.mul(m.loss(t.tokens, t.targets, t.mask), NaN)
+    always.task = { ...lm, replica: undefined, loss: (b) => ({ loss: tf.mul(lm.loss(b).loss, NaN) }) }
     await expect(trainLoop(always)).rejects.toThrow(/training stopped at step 4, stopping: 4 bad batches in a row \(last: non-finite loss/)
     expect(tf.memory().numTensors).toBe(before)
     model.dispose()
+  })
+
+  it('labels every checkpoint with the eval loss of its own weights, also when checkpoint_every is not a multiple of eval_every', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-loop-'))
+    const tracker = new MemoryTracker('label', dir)
+    const model = Llama.create(MODEL, 5)
+    await trainLoop(options(makeContext(dir, tracker, new AbortController().signal), model, { max_steps: 12, eval_every: 4, checkpoint_every: 6, sample_count: 0, threads: 1 }))
+    model.dispose()
+    const evalLoss = series(tracker, 'eval/loss')
+    const checkpoints = tracker.artifacts.filter((a) => a.kind === 'checkpoint')
+    expect(checkpoints.map((a) => a.step)).toEqual([6, 12])
+    for (const a of checkpoints) expect(a.meta!.eval_loss, `checkpoint at step ${a.step}`).toBe(evalLoss.get(a.step!))
+    expect([...evalLoss.keys()]).toEqual([4, 6, 8, 12])
+  })
+
+  it('refuses to resume on changed training data, naming the file, and resumes on the same data touched', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-loop-'))
+    const dataDir = path.join(dir, 'data')
+    fs.mkdirSync(dataDir)
+    const corpus = path.join(dataDir, 'corpus.txt')
+    fs.writeFileSync(corpus, TEXT)
+    fs.writeFileSync(path.join(dataDir, 'more.txt'), 'more text')
+    const abort = new AbortController()
+    const m1 = Llama.create(MODEL, 3)
+    const first = options(makeContext(dir, new MemoryTracker('data', dir), abort.signal, (step) => step === 3 && abort.abort()), m1, { sample_count: 0, threads: 1 })
+    const part = await trainLoop({ ...first, dataPaths: [dataDir] })
+    m1.dispose()
+    expect(part.step).toBe(3)
+
+    const resume = async () => {
+      const m = Llama.create(MODEL, 4)
+      try {
+        const opts = options(makeContext(dir, new MemoryTracker('data', dir), new AbortController().signal, undefined, part.checkpointDir), m, { sample_count: 0, threads: 1 })
+        return await trainLoop({ ...opts, dataPaths: [dataDir] })
+      } finally {
+        m.dispose()
+      }
+    }
+    fs.writeFileSync(corpus, TEXT.replace('cat', 'cow')) // same size, other bytes
+    await expect(resume()).rejects.toThrow(/cannot resume from .*step-0000003: the training data changed since that checkpoint \(.*corpus\.txt changed content\)/)
+    fs.writeFileSync(corpus, TEXT)
+    fs.appendFileSync(path.join(dataDir, 'more.txt'), '!')
+    await expect(resume()).rejects.toThrow(/more\.txt changed size \(9 -> 10 bytes\)/)
+    // The same bytes again, with new modification times (as after a copy or a touch): the same data.
+    fs.writeFileSync(path.join(dataDir, 'more.txt'), 'more text')
+    expect((await resume()).step).toBe(12)
+  })
+
+  it('trains a reward model (trunk + score head, pairwise loss) as a stage would plug it in: metrics, heads in checkpoints, exact resume', async () => {
+    /** Pairs where the chosen answer repeats one token and the rejected one is random: learnable. */
+    class PairStream implements BatchStream<PairBatch> {
+      private index = 0
+      next(): PairBatch {
+        const pairs = randomPairs(4, 16, 300, mulberry32(1000 + this.index++))
+        pairs.chosen.fill(7)
+        return pairs
+      }
+      cursor(): unknown {
+        return { index: this.index }
+      }
+      restore(cursor: unknown): void {
+        this.index = (cursor as { index: number }).index
+      }
+    }
+    const run = async (dir: string, tracker: MemoryTracker, modelSeed: number, signal: AbortSignal, onStep?: (s: number) => void, resumeFrom?: string) => {
+      const model = Llama.create(MODEL, modelSeed)
+      const head = ScalarHead.create('reward', MODEL.dim, modelSeed)
+      const task = pairwiseRewardTask(model, head)
+      const evalPairs = [new PairStream(), new PairStream()].map((s, i) => (s.restore({ index: 500 + i }), s.next()))
+      const config = resolveConfig(
+        trainingFields({ lr: 3e-3, warmup_steps: 2, max_steps: 12, batch_size: 4, eval_every: 6, sample_every: 0, checkpoint_every: 6 }),
+        { log_every: 1, sample_count: 3, threads: 1 },
+      )
+      try {
+        const result = await trainLoop<PairBatch>({
+          ctx: makeContext(dir, tracker, signal, onStep, resumeFrom),
+          model,
+          heads: { 'score.weight': head.weight },
+          tokenizer,
+          settings: trainingSettings(config),
+          task,
+          train: new PairStream(),
+          evaluate: () => {
+            const r = evaluateTask(evalPairs, task)
+            return { loss: r.loss, ...r.metrics }
+          },
+          stage: 'reward',
+          runConfig: config,
+        })
+        return { result, head: Array.from(head.weight.dataSync()) }
+      } finally {
+        model.dispose()
+        head.dispose()
+      }
+    }
+    const straightDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-loop-'))
+    const straight = new MemoryTracker('rm', straightDir)
+    const whole = await run(straightDir, straight, 2, new AbortController().signal)
+    const loss = series(straight, 'train/loss')
+    expect(loss.get(12)!).toBeLessThan(loss.get(1)!)
+    expect(series(straight, 'train/accuracy').size).toBe(12)
+    expect(series(straight, 'train/pairs_per_s').size).toBe(12)
+    expect(series(straight, 'train/pairs_seen').get(12)).toBe(12 * 4)
+    expect([...series(straight, 'eval/accuracy').keys()]).toEqual([6, 12])
+    expect(straight.samples).toHaveLength(0) // no sample prompts: no generation
+    const saved = loadCheckpoint(whole.result.checkpointDir!)
+    expect(Array.from(saved.heads['score.weight'].dataSync())).toEqual(whole.head)
+    saved.dispose()
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-loop-'))
+    const abort = new AbortController()
+    const first = new MemoryTracker('rm2', dir)
+    const part = await run(dir, first, 2, abort.signal, (step) => step === 4 && abort.abort())
+    const second = new MemoryTracker('rm2', dir)
+    // Another seed for trunk and head: everything must come from the checkpoint.
+    const rest = await run(dir, second, 9, new AbortController().signal, undefined, part.result.checkpointDir)
+    const resumed = new Map([...series(first, 'train/loss'), ...series(second, 'train/loss')])
+    for (const [step, value] of loss) expect(resumed.get(step)!, `train/loss at step ${step}`).toBeCloseTo(value, 5)
+    rest.head.forEach((w, i) => expect(w).toBeCloseTo(whole.head[i], 5))
   })
 })

@@ -16,6 +16,8 @@ import { Tokenizer } from '../../tokenizer'
 import { shuffledBatches, type Batch } from '../batches'
 import { trainLoop } from '../loop'
 import { parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
+import { languageModelTask } from '../languageModel'
+import { perplexityEvaluation } from '../../eval/perplexity'
 import { trainTokenizerInto } from './tokenizer'
 import { precheckCorpus, readHead } from './precheck'
 import { defineStage, type StageContext, type StageEstimate, type StageResult } from './types'
@@ -193,14 +195,17 @@ async function run(ctx: StageContext, config: PretrainConfig): Promise<StageResu
     if (data.stats.skipped.count > 0) {
       ctx.tracker.logEvent('warning', `${data.stats.skipped.count} invalid line(s) skipped`, data.stats.skipped)
     }
+    const task = languageModelTask(model)
     const result = await trainLoop({
       ctx,
       model,
       tokenizer,
       settings: s,
       train: shuffledBatches(windowSource(data.train), s.batchSize, s.seed),
-      evalBatches: evalBatchesOf(data, s),
+      task,
+      evaluate: perplexityEvaluation(evalBatchesOf(data, s), task),
       samplePrompts: samplePromptsOf(data, s.sampleCount),
+      dataPaths: config.data as string[],
       stage: 'pretrain',
       runConfig: config,
     })
@@ -211,8 +216,8 @@ async function run(ctx: StageContext, config: PretrainConfig): Promise<StageResu
         steps: result.step,
         train_loss: result.trainLoss,
         ...(result.lastEval ? { eval_loss: result.lastEval.loss, eval_perplexity: result.lastEval.perplexity } : {}),
-        tokens_seen: result.tokensSeen,
-        tokens_per_s: Math.round(result.tokensPerSec),
+        tokens_seen: result.unitsSeen,
+        tokens_per_s: Math.round(result.unitsPerSec),
         n_params: nParams,
         seq_len: seqLen,
         skipped_batches: result.skippedBatches,

@@ -12,6 +12,8 @@ import { trainLoop } from '../loop'
 import { parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
 import { precheckSft } from './precheck'
 import { defineStage, type StageContext, type StageResult } from './types'
+import { languageModelTask } from '../languageModel'
+import { perplexityEvaluation } from '../../eval/perplexity'
 
 const training = trainingFields({ lr: 2e-5, warmup_steps: 10, max_steps: undefined, batch_size: 8, eval_every: 50, sample_every: 100, checkpoint_every: 100 })
 
@@ -83,14 +85,17 @@ async function run(ctx: StageContext, config: SftConfig): Promise<StageResult> {
     if (st.truncated + st.dropped + st.skipped.count > 0) {
       ctx.tracker.logEvent('warning', `${st.truncated} example(s) truncated, ${st.dropped} dropped, ${st.skipped.count} invalid skipped`, st)
     }
+    const task = languageModelTask(model)
     const result = await trainLoop({
       ctx,
       model,
       tokenizer,
       settings: s,
       train: shuffledBatches(sftSource(data.train, seqLen, tokenizer.special.pad), s.batchSize, s.seed),
-      evalBatches: evalBatchesOf(data, seqLen, tokenizer.special.pad, s),
+      task,
+      evaluate: perplexityEvaluation(evalBatchesOf(data, seqLen, tokenizer.special.pad, s), task),
       samplePrompts: samplePromptsOf(data, tokenizer, s.sampleCount),
+      dataPaths: config.data as string[],
       stage: 'sft',
       runConfig: config,
     })
@@ -105,7 +110,7 @@ async function run(ctx: StageContext, config: SftConfig): Promise<StageResult> {
         truncated: st.truncated,
         dropped: st.dropped,
         skipped_invalid: st.skipped.count,
-        tokens_per_s: Math.round(result.tokensPerSec),
+        tokens_per_s: Math.round(result.unitsPerSec),
         seconds: Math.round((Date.now() - started) / 100) / 10,
       },
     }
