@@ -68,7 +68,7 @@ export function encodeLlama2cModel(config: LlamaConfig, weights: Record<string, 
   fields.forEach((v, i) => header.writeInt32LE(v, 8 + 4 * i))
   header.writeUInt8(config.tie_embeddings ? 1 : 0, 8 + 4 * fields.length)
   const kvDim = (config.dim / config.n_heads) * config.n_kv_heads
-  const parts = [header]
+  const parts: Buffer[] = [header]
   for (const name of llama2cTensorOrder(config)) {
     let values = weights[name]
     if (!values) throw new Error(`llama2.c export: the model has no ${name}`)

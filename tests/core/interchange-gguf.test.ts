@@ -143,7 +143,7 @@ describe('GGUF export read by llama.cpp (node-llama-cpp)', () => {
           const margin = sorted[0] - sorted[1]
           for (let id = 0; id < row.length; id++) {
             if (Math.exp(row[id]) < 1e-4) continue
-            maxDiff = Math.max(maxDiff, Math.abs(Math.log(probabilities.get(id) ?? 0) - row[id]))
+            maxDiff = Math.max(maxDiff, Math.abs(Math.log(probabilities.get(id as never) ?? 0) - row[id]))
           }
           // Where our top two are closer than that, either choice is right.
           steps++
