@@ -27,6 +27,18 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: async (argv, io) => (await import('./importHf')).runImportHfCommand(argv, io),
     summary: 'import-hf <folder>                     record a Hugging Face Llama folder as a checkpoint',
   },
+  export: {
+    run: async (argv, io) => (await import('./export')).runExportCommand(argv, io),
+    summary: 'export --model <run|ckpt> --format gguf  a model for llama.cpp (gguf) or llama2.c (llama2c)',
+  },
+  'export-job': {
+    run: async (argv, io) => (await import('./exportJob')).runExportJobCommand(argv, io),
+    summary: 'export-job <run> --target trl --out DIR  a bundle that runs the stage on a cluster (trl|llamafactory)',
+  },
+  'import-job': {
+    run: async (argv, io) => (await import('./importJob')).runImportJobCommand(argv, io),
+    summary: 'import-job <dir>                       record a cluster run (trainer_state.json) as a run',
+  },
   demo: {
     run: async (argv, io) => (await import('../demo/cli')).runDemoCommand(argv, io),
     summary: 'demo [--size tiny]                     the built-in demo pipeline',
