@@ -6,7 +6,7 @@ import path from 'node:path'
 import { resolveModelRef } from '../jobs/checkpoints'
 import { weightShapes } from '../model/llama'
 import { Store } from '../tracking/store'
-import { loadModelFrom } from '../train/stages/common'
+import { loadModel } from '../model/load'
 import { writeGguf } from './gguf'
 import { llamaGguf, type GgufDtype } from './ggufLlama'
 import { checkLlama2cVocab, encodeLlama2cModel, encodeLlama2cTokenizer } from './llama2c'
@@ -58,7 +58,7 @@ export function exportModel(home: string, opts: ExportModelOptions): ExportModel
 
 /** Writes the export files for one checkpoint folder (no store involved). */
 export function writeExport(checkpointDir: string, opts: Omit<ExportModelOptions, 'model'>): Omit<ExportModelResult, 'checkpointDir' | 'runId'> {
-  const { model, tokenizer, config } = loadModelFrom(checkpointDir)
+  const { model, tokenizer, config } = loadModel(checkpointDir)
   try {
     const shapes = weightShapes(config) as Record<string, number[]>
     const weights: Record<string, Float32Array> = {}

@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { initBackend } from '../../core/backend/index'
 import { tf } from '../../core/backend/tf'
 import { generate } from '../../core/model/generate'
-import { loadModelFrom } from '../../core/train/stages/common'
+import { loadModel } from '../../core/model/load'
 import { writeExport } from '../../core/interchange/exportModel'
 import { encodeGguf } from '../../core/interchange/gguf'
 import { permuteForInterleavedRope, type GgufDtype } from '../../core/interchange/ggufLlama'
@@ -117,7 +117,7 @@ describe('GGUF export read by llama.cpp (node-llama-cpp)', () => {
     // defaults alone move the log-probabilities by ~6e-3.
     const context = await model.createContext({ contextSize: 64, batchSize: 64, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32', flashAttention: false, threads: 1 })
     const sequence = context.getSequence()
-    const ours = loadModelFrom(fx.dir)
+    const ours = loadModel(fx.dir)
     let maxDiff = 0
     let steps = 0
     let decisive = 0
