@@ -2,7 +2,8 @@ import { describe, it, expect, beforeAll } from 'vitest'
 import { tf } from '../../core/backend/tf'
 import { initBackend } from '../../core/backend'
 import { AdamW, clipByGlobalNorm } from '../../core/train/adamw'
-import { hasTorch, torchRef } from '../fixtures/hf/torch'
+import { torchRef } from '../fixtures/hf/torch'
+import { describeWith } from '../references'
 
 const W0 = [0.5, -1.0, 2.0, 0.25] // a [2, 2] matrix: decayed
 const N0 = [1.0, -0.5] // a [2] norm weight: never decayed
@@ -149,7 +150,7 @@ describe('AdamW errors', () => {
   })
 })
 
-describe.skipIf(!hasTorch)('AdamW against torch.optim.AdamW', () => {
+describeWith('torch', 'AdamW against torch.optim.AdamW', () => {
   it('gives the same parameters after three steps', async () => {
     await initBackend('cpu')
     const grads = [...GRADS, { w: [1e-3, -5, 0.7, 2], n: [0, 3] }]

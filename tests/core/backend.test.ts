@@ -32,20 +32,27 @@ describe('backend choice', () => {
     expect(describeBackend()).toBe(wasm)
   })
 
-  it('falls back with one warning when a native backend is missing', async () => {
-    let nativeInstalled = true
+  it('uses tfjs-node when it loads, and otherwise falls back to wasm with one warning naming it', async () => {
+    let nativeLoads = true
     try {
       await import('@tensorflow/tfjs-node' as string)
     } catch {
-      nativeInstalled = false
+      nativeLoads = false
     }
-    if (nativeInstalled) return // nothing to fall back from on this machine
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
     try {
       const info = await initBackend('node')
-      expect(info.name).toBe('wasm')
-      expect(warn).toHaveBeenCalledTimes(1)
-      expect(String(warn.mock.calls[0][0])).toContain('@tensorflow/tfjs-node')
+      if (nativeLoads) {
+        expect(info).toMatchObject({ name: 'tensorflow', package: '@tensorflow/tfjs-node' })
+        expect(tf.getBackend()).toBe('tensorflow')
+        expect(warn).not.toHaveBeenCalled()
+      } else {
+        expect(info.name).toBe('wasm')
+        expect(tf.getBackend()).toBe('wasm')
+        expect(warn).toHaveBeenCalledTimes(1)
+        expect(String(warn.mock.calls[0][0])).toContain('@tensorflow/tfjs-node')
+      }
+      expect(describeBackend()).toBe(info)
     } finally {
       warn.mockRestore()
     }

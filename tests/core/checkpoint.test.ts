@@ -12,7 +12,8 @@ import { SpikeGuard } from '../../core/train/spikeGuard'
 import { importHfCheckpoint, isCheckpointDir, loadCheckpoint, recoverInterruptedSave, saveCheckpoint } from '../../core/model/checkpoint'
 import { readSafetensors } from '../../core/model/safetensors'
 import { tinyHfConfig, writeTinyHfFolder } from '../fixtures/hf/tinyHf'
-import { hasTorch, torchRef } from '../fixtures/hf/torch'
+import { torchRef } from '../fixtures/hf/torch'
+import { describeWith } from '../references'
 
 const CFG: LlamaConfig = resolveModelConfig({ vocab_size: 300, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, multiple_of: 16, max_seq_len: 32 })
 const TEXT = 'the cat sat on the mat. the dog ate 12 bones! '.repeat(20)
@@ -279,7 +280,7 @@ describe('atomic checkpoint writes', () => {
   })
 })
 
-describe.skipIf(!hasTorch)('checkpoint against a PyTorch LlamaForCausalLM forward', () => {
+describeWith('torch', 'checkpoint against a PyTorch LlamaForCausalLM forward', () => {
   it('gives the same logits from config.json + model.safetensors alone', () => {
     const model = Llama.create(CFG, 10)
     // Larger weights and uneven norm gains than at init, so every part of the forward matters.

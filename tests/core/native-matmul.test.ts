@@ -1,15 +1,16 @@
 // The native matmul (native/fastgemm) behind tfjs's BatchMatMul: the same products as a plain
 // reference for every layout the model uses (transposes, batches, broadcasting, edge sizes), on
-// both backends it serves. Skipped, with the reason, only where the addon could not be built.
+// both backends it serves. Needs the addon (tests/references.ts: skipped where it could not be
+// built, failed in CI, where npm ci's postinstall builds it).
 import { spawnSync } from 'node:child_process'
 import { describe, it, expect, beforeAll } from 'vitest'
 import { tf } from '../../core/backend/tf'
 import { initBackend } from '../../core/backend'
 import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
 import { mulberry32 } from '../../core/util/random'
+import { describeWith } from '../references'
 
 const gemm = loadFastGemm()
-if (!gemm) console.warn('[test] native/fastgemm is not built here (npm run build:native); its tests are skipped')
 
 function randomArray(n: number, seed: number): Float32Array {
   const rand = mulberry32(seed)
@@ -35,7 +36,7 @@ function maxError(actual: ArrayLike<number>, expected: ArrayLike<number>): numbe
   return worst
 }
 
-describe.skipIf(!gemm).each(['wasm', 'cpu'] as const)('native matmul on %s', (backend) => {
+describeWith('native-matmul', 'native matmul', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
   beforeAll(async () => {
     const info = await initBackend(backend)
     expect(info.device).toContain('native FMA matmul')
@@ -79,13 +80,9 @@ describe.skipIf(!gemm).each(['wasm', 'cpu'] as const)('native matmul on %s', (ba
     out.dispose()
     expect(() => tf.tidy(() => tf.matMul(tf.ones([3, 4]), tf.ones([5, 6])))).toThrow(/4.*5|inner/i)
   })
-})
+}))
 
 describe('native matmul availability', () => {
-  it.runIf(process.env.CI === 'true')('is built by npm ci in CI (postinstall)', () => {
-    expect(gemm).not.toBeNull()
-  })
-
   it('is switched off by WORKBENCH_NATIVE_MATMUL=0, and the backend says which matmul it uses', () => {
     const device = (env: Record<string, string>) => {
       const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', "const m = await import('./core/backend/index.ts'); console.log((await m.initBackend('wasm')).device)"], {
@@ -96,6 +93,6 @@ describe('native matmul availability', () => {
       return run.stdout.trim()
     }
     expect(device({ WORKBENCH_NATIVE_MATMUL: '0' })).not.toContain('native')
-    if (gemm) expect(device({})).toContain('native FMA matmul')
+    expect(device({}).includes('native FMA matmul'), 'the device names the native matmul exactly when it is built').toBe(gemm !== null)
   })
 })

@@ -12,7 +12,8 @@ import {
   bfloat16ToFloat32,
   type RawTensor,
 } from '../../core/model/safetensors'
-import { hasTorch, torchRef } from '../fixtures/hf/torch'
+import { torchRef } from '../fixtures/hf/torch'
+import { describeWith } from '../references'
 
 let dir: string
 beforeAll(() => {
@@ -148,7 +149,7 @@ describe('safetensors errors name the file and the tensor', () => {
   })
 })
 
-describe.skipIf(!hasTorch)('safetensors against PyTorch', () => {
+describeWith('torch', 'safetensors against PyTorch', () => {
   it('reads what a PyTorch writer produced, with the same float32 values torch converts to', () => {
     const file = path.join(dir, 'torch.safetensors')
     const expected = torchRef<Record<string, { shape: number[]; values: number[] }>>(['write', file])

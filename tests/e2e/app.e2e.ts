@@ -1,5 +1,6 @@
 // The app as a person uses it, in web mode: start a tiny pretraining run from the form, watch its
-// chart fill, cancel and resume it, compare it with a second run, chat with its checkpoint.
+// chart fill, cancel and resume it, compare it with a second run, chat with its checkpoint,
+// fine-tune it and follow the lineage between the two runs.
 // Tests run in order and build on each other (one server, one home).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -24,6 +25,22 @@ async function points(ctx: E2EContext, metric: string): Promise<number> {
 
 async function headerStatus(ctx: E2EContext): Promise<string> {
   return (await ctx.page.locator('.page-header [data-test="status"]').first().textContent())?.trim() ?? ''
+}
+
+/** A few prompt/response pairs in the animals corpus's words (SFT data for the tiny model). */
+function sftPairs(): string {
+  const pairs = [['Who sees the dog?', 'The cat sees the dog.'], ['Who chases the fox?', 'The dog chases the fox.'], ['Who finds the owl?', 'The fox finds the owl.'], ['Who helps the bee?', 'The owl helps the bee.']]
+  return pairs.map(([prompt, response]) => JSON.stringify({ prompt, response })).join('\n') + '\n'
+}
+
+/** The lineage tab of a run's page: the names of the runs listed under Parents and Children. */
+async function lineageOf(ctx: E2EContext, runId: string): Promise<{ parents: string[]; children: string[] }> {
+  await goto(ctx, `#/runs/${encodeURIComponent(runId)}`)
+  await ctx.page.click('[data-test="tab-lineage"]')
+  const lineage = ctx.page.locator('[data-test="lineage"]')
+  await lineage.waitFor()
+  const column = async (n: number) => (await lineage.locator(':scope > div').nth(n).locator('li').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim())
+  return { parents: await column(0), children: await column(1) }
 }
 
 async function goto(ctx: E2EContext, hash: string) {
@@ -135,13 +152,35 @@ const tests: E2ETest[] = [
     },
   },
   {
-    name: 'the run detail shows config, samples and lineage without errors',
+    name: 'fine-tune the pretrained model: the SFT run shows the pretraining run as its parent, and back',
+    async run(ctx) {
+      const data = join(ctx.home, 'datasets', 'animals-sft.jsonl')
+      writeFileSync(data, sftPairs())
+      const config = { base: firstRunId, data: [data], max_steps: 4, batch_size: 2, lr: 0.001, warmup_steps: 1, log_every: 1, eval_every: 4, sample_every: 0, checkpoint_every: 0, val_fraction: 0 }
+      const { id } = await ctx.api('runs:create', { stage: 'sft', name: 'e2e-sft', experiment: 'e2e', config })
+      await waitUntil('the SFT run to finish', async () => (await ctx.api('runs:get', { id })).status === 'finished', 240_000)
+
+      const sft = await lineageOf(ctx, id)
+      if (sft.parents.length !== 1 || !sft.parents[0].startsWith('e2e-first pretrain · base')) {
+        throw new Error(`the SFT run should list e2e-first (pretrain, role base) as its one parent, lists: ${JSON.stringify(sft.parents)}`)
+      }
+      await ctx.screenshot('09-sft-lineage')
+      // The parent's link leads to the pretraining run, which lists the SFT run as a child.
+      await ctx.page.locator(`[data-test="lineage"] a[href="#/runs/${encodeURIComponent(firstRunId)}"]`).click()
+      await ctx.page.waitForURL((url) => url.hash === `#/runs/${encodeURIComponent(firstRunId)}`)
+      const pretrain = await lineageOf(ctx, firstRunId)
+      if (!pretrain.parents.some((p) => p.startsWith('none'))) throw new Error(`the pretraining run has no parents, lists: ${JSON.stringify(pretrain.parents)}`)
+      if (!pretrain.children.some((c) => c.startsWith('e2e-sft sft'))) throw new Error(`the pretraining run should list e2e-sft as a child, lists: ${JSON.stringify(pretrain.children)}`)
+    },
+  },
+  {
+    name: 'the run detail shows config and samples without errors',
     async run(ctx) {
       await goto(ctx, `#/runs/${encodeURIComponent(firstRunId)}`)
       await ctx.page.locator('[data-test="config"]').waitFor()
       await ctx.page.click('[data-test="tab-samples"]')
       await ctx.page.locator('[data-test="samples"]').waitFor()
-      await ctx.screenshot('09-run-samples')
+      await ctx.screenshot('10-run-samples')
     },
   },
 ]

@@ -26,7 +26,7 @@ export function trainingFields(d: TrainingDefaults) {
   const maxSteps = int(1)
   return z
     .object({
-      seed: int(0).default(0).meta({ group: 'run', help: 'Seeds initialisation, data order and sampling; the same seed on the same backend gives the same run.' }),
+      seed: int(0).default(0).meta({ group: 'run', help: 'Seeds initialisation, data order and sampling. The same seed repeats a run only with the same backend, thread count and native matmul (built or not): both are recorded with the run (params threads, native_matmul).' }),
       threads: int(0).default(0).meta({
         group: 'run',
         help: 'Threads that share each batch on the wasm and cpu backends (0 = one per CPU core). Each extra thread holds a copy of the model.',
