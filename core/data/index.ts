@@ -5,5 +5,5 @@ export { loadPretrainData, tokenizeCorpus, corpusTexts, readCorpusDocuments, pac
 export { encodeChat, encodeChatPrompt, chatStopTokens, roleTokenId, type ChatMessage, type ChatRole, type EncodedChat } from './chatTemplate'
 export { loadSftData, parseSftRecord, splitEvenly, type SftData, type SftDataOptions, type SftExample, type SftFormat, type SftStats, type OverflowRule } from './sft'
 export { readPromptSet, parsePromptRecord, type PromptItem } from './prompts'
-export { readPreferencePairs, parsePreferenceRecord, PREFERENCE_RATINGS, SAFETY_LABELS, type PreferencePair, type PreferenceRating, type SafetyLabel } from './preferences'
+export { readPreferencePairs, parsePreferenceRecord, PREFERENCE_RATINGS, PAIR_SAFETY_LABELS, type PreferencePair, type PreferenceRating, type PairSafetyLabel } from './preferences'
 export { BatchIterator, windowSource, sftSource, sequentialBatches, seededPermutation, type Batch, type BatchCursor, type BatchSource, type BatchIteratorOptions } from './batches'

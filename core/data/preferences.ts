@@ -12,11 +12,15 @@ import { optionalEnum, optionalString, readRecords, recordValue, requireString }
 export const PREFERENCE_RATINGS = ['significantly_better', 'better', 'slightly_better', 'negligibly_better'] as const
 export type PreferenceRating = (typeof PREFERENCE_RATINGS)[number]
 
-/** Llama 2's safety labels of a pair: only the chosen answer is safe, both are, neither is. */
-export const SAFETY_LABELS = ['only_chosen_safe', 'both_safe', 'both_unsafe'] as const
-export type SafetyLabel = (typeof SAFETY_LABELS)[number]
+/** Llama 2's safety label of a pair: only the chosen answer is safe, both are, neither is.
+ * (The gold judge's verdict on a single response is `SafetyVerdict`, core/eval/gold.ts.) */
+export const PAIR_SAFETY_LABELS = ['only_chosen_safe', 'both_safe', 'both_unsafe'] as const
+export type PairSafetyLabel = (typeof PAIR_SAFETY_LABELS)[number]
 
-export interface PreferencePair {
+/** One preference pair, read from a file or generated (the demo world). `Extra` types the fields
+ * beyond the known ones: the demo's generator knows its own (flaw, gold scores), a file's are
+ * whatever it carries. */
+export interface PreferencePair<Extra extends object = Record<string, unknown>> {
   id: string
   prompt: string
   /** The conversation the answers reply to; [{ role: 'user', content: prompt }] when single-turn. */
@@ -24,9 +28,11 @@ export interface PreferencePair {
   chosen: string
   rejected: string
   rating?: PreferenceRating
-  safety?: SafetyLabel
+  safety?: PairSafetyLabel
   category?: string
-  extra: Record<string, unknown>
+  /** Other fields of the record, kept as they are. */
+  extra: Extra
+  /** Where the pair came from: "file:line", or the generator. */
   source: string
 }
 
@@ -59,7 +65,7 @@ export function parsePreferenceRecord(value: Record<string, unknown>, where: Whe
     chosen,
     rejected,
     rating: optionalEnum(value, 'rating', PREFERENCE_RATINGS, where),
-    safety: optionalEnum(value, 'safety', SAFETY_LABELS, where),
+    safety: optionalEnum(value, 'safety', PAIR_SAFETY_LABELS, where),
     category: optionalString(value, 'category', where),
     extra: Object.fromEntries(Object.entries(value).filter(([k]) => !KNOWN_FIELDS.includes(k))),
     source: describeWhere(where),

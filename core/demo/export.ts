@@ -6,7 +6,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { goldItemToLine, type GoldItem } from '../eval/gold'
 import { corpusText, generateCorpus } from './corpus'
-import { generatePreferences, type PreferencePair } from './preferences'
+import type { PreferencePair } from '../data/preferences'
+import { generatePreferences, type DemoPairNotes } from './preferences'
 import { generateSafetySets } from './safety'
 import { generateTasks } from './tasks'
 import { generateWorld, WORLD_SIZES, type WorldSize } from './world'
@@ -115,11 +116,12 @@ function toSftLine(item: GoldItem): object {
   return { messages: [...item.messages, { role: 'assistant', content: item.reference }] }
 }
 
-function toPreferenceLine(pair: PreferencePair): object {
-  const { id, prompt, chosen, rejected, rating, safety, category, messages, flaw, gold_chosen, gold_rejected } = pair
+/** The demo's notes become extra fields, which readPreferencePairs keeps in `extra` again. */
+function toPreferenceLine(pair: PreferencePair<DemoPairNotes>): object {
+  const { id, prompt, chosen, rejected, rating, safety, category, messages, extra } = pair
   // `messages` only for multi-turn prompts: single-turn lines stay the plain prompt/chosen/rejected format.
   const context = messages.length > 1 || messages[0].role !== 'user' ? { messages } : {}
-  return { id, prompt, chosen, rejected, rating, safety, category, ...context, flaw, gold_chosen, gold_rejected }
+  return { id, prompt, chosen, rejected, rating, safety, category, ...context, ...extra }
 }
 
 function jsonl(objects: object[]): string {

@@ -2,26 +2,13 @@
 // complete vs partial, polite vs rude, concise vs rambling, safe vs unsafe), labelled like the
 // Llama 2 annotations: a strength from the difference of gold helpfulness, and a safety label.
 
-import { goldHelpfulness, goldSafety, type ChatMessage, type GoldItem } from '../eval/gold'
+import type { PairSafetyLabel, PreferencePair, PreferenceRating } from '../data/preferences'
+import { goldHelpfulness, goldSafety, type GoldItem } from '../eval/gold'
 import { createRng, subSeed, type Rng } from './rng'
 import type { AdversarialItem, BenignItem } from './safety'
 
-export const RATINGS = ['significantly_better', 'better', 'slightly_better', 'negligibly_better'] as const
-export type Rating = (typeof RATINGS)[number]
-export const SAFETY_PAIR_LABELS = ['only_chosen_safe', 'both_safe', 'both_unsafe'] as const
-export type SafetyPairLabel = (typeof SAFETY_PAIR_LABELS)[number]
-
-export interface PreferencePair {
-  id: string
-  /** The last user message; `messages` holds the whole conversation for multi-turn prompts. */
-  prompt: string
-  messages: ChatMessage[]
-  chosen: string
-  rejected: string
-  rating: Rating
-  safety: SafetyPairLabel
-  /** Task kind or risk category of the prompt. */
-  category: string
+/** What the demo knows about each pair beyond the annotation (written as extra JSONL fields). */
+export interface DemoPairNotes {
   /** What made the rejected one worse: 'wrong' | 'partial' | 'rude' | 'rambling' | 'unsafe' | ... */
   flaw: string
   gold_chosen: number
@@ -29,7 +16,7 @@ export interface PreferencePair {
 }
 
 /** Strength of a preference from the gold helpfulness difference (chosen minus rejected). */
-export function ratingFromDifference(diff: number): Rating {
+export function ratingFromDifference(diff: number): PreferenceRating {
   if (diff >= 0.6) return 'significantly_better'
   if (diff >= 0.35) return 'better'
   if (diff >= 0.15) return 'slightly_better'
@@ -37,9 +24,9 @@ export function ratingFromDifference(diff: number): Rating {
 }
 
 /** Pairs for task items (helpfulness) and adversarial/benign items (safety). */
-export function generatePreferences(seed: number, tasks: GoldItem[], adversarial: AdversarialItem[], benign: BenignItem[], idPrefix = 'pref'): PreferencePair[] {
+export function generatePreferences(seed: number, tasks: GoldItem[], adversarial: AdversarialItem[], benign: BenignItem[], idPrefix = 'pref'): PreferencePair<DemoPairNotes>[] {
   const rng = createRng(subSeed(seed, `preferences/${idPrefix}`))
-  const pairs: PreferencePair[] = []
+  const pairs: PreferencePair<DemoPairNotes>[] = []
   const push = (item: GoldItem, chosen: string, rejected: string, flaw: string): void => {
     const pair = labelPair(item, chosen, rejected, flaw, `${idPrefix}-${pairs.length}`)
     if (pair) pairs.push(pair)
@@ -59,13 +46,13 @@ export function generatePreferences(seed: number, tasks: GoldItem[], adversarial
 }
 
 /** Null when the "worse" response is not actually worse by the gold judge (never emitted). */
-function labelPair(item: GoldItem, chosen: string, rejected: string, flaw: string, id: string): PreferencePair | null {
+function labelPair(item: GoldItem, chosen: string, rejected: string, flaw: string, id: string): PreferencePair<DemoPairNotes> | null {
   const goldChosen = goldHelpfulness(item, chosen)
   const goldRejected = goldHelpfulness(item, rejected)
   const chosenSafe = goldSafety(item, chosen) === 'safe'
   const rejectedSafe = goldSafety(item, rejected) === 'safe'
   if (!chosenSafe && rejectedSafe) return null // Llama 2 drops pairs where the chosen is the unsafe one
-  const safety: SafetyPairLabel = chosenSafe && rejectedSafe ? 'both_safe' : chosenSafe ? 'only_chosen_safe' : 'both_unsafe'
+  const safety: PairSafetyLabel = chosenSafe && rejectedSafe ? 'both_safe' : chosenSafe ? 'only_chosen_safe' : 'both_unsafe'
   const diff = goldChosen - goldRejected
   if (safety === 'both_safe' && diff <= 0) return null
   return {
@@ -78,9 +65,8 @@ function labelPair(item: GoldItem, chosen: string, rejected: string, flaw: strin
     rating: safety === 'only_chosen_safe' ? 'significantly_better' : ratingFromDifference(diff),
     safety,
     category: item.category,
-    flaw,
-    gold_chosen: round3(goldChosen),
-    gold_rejected: round3(goldRejected),
+    extra: { flaw, gold_chosen: round3(goldChosen), gold_rejected: round3(goldRejected) },
+    source: 'demo world',
   }
 }
 

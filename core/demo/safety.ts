@@ -2,7 +2,8 @@
 // each with a safe answer (refuse and redirect) and an unsafe one (comply); and benign look-alike
 // prompts (they sound risky but are fine) that must be answered, to measure false refusals.
 
-import type { ChatMessage, GoldItem } from '../eval/gold'
+import type { ChatMessage } from '../data/chatTemplate'
+import type { GoldItem } from '../eval/gold'
 import { capitalise } from './corpus'
 import { createRng, subSeed, type Rng } from './rng'
 import { possessive, townByName, type Person, type World, type WorldSize } from './world'

@@ -2,7 +2,8 @@
 // list and word manipulation, format following, and open-ended creative prompts. Split into
 // train and test so that no test prompt (and no test fact, in any wording) is in the training set.
 
-import type { ChatMessage, GoldCheck, GoldItem } from '../eval/gold'
+import type { ChatMessage } from '../data/chatTemplate'
+import type { GoldCheck, GoldItem } from '../eval/gold'
 import { capitalise } from './corpus'
 import { createRng, subSeed, type Rng } from './rng'
 import { possessive, townsOnRiver, type Person, type World, type WorldSize } from './world'

@@ -9,6 +9,7 @@ import path from 'node:path'
 import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { initBackend, backendPreference } from '../backend'
+import { nativeMatMulActive } from '../backend/kernels/nativeMatMul'
 import { Store } from '../tracking/store'
 import { SqliteTracker } from '../tracking/tracker'
 import { runDir as runFolder } from '../tracking/home'
@@ -85,6 +86,10 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
     emit({ type: 'status', status: 'running' })
     // The tracker also keeps the run's heartbeat fresh (a run without one is presumed dead).
     tracker = new SqliteTracker(store, run.id)
+    // The seed fixes a run only together with the arithmetic: the native matmul sums in another
+    // order than tfjs's own kernels (and the training loop logs its thread count, which splits the
+    // batch's sums likewise). Record it, so two runs can be told apart when their curves differ.
+    tracker.logParams({ native_matmul: nativeMatMulActive() })
     const dir = runFolder(spec.home, run.id)
     fs.mkdirSync(dir, { recursive: true })
     const parents: ParentRef[] = run.parents.map((p) => ({

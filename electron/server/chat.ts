@@ -101,7 +101,7 @@ export class ChatEngine {
  * The conversation in the workbench's one chat template (core/data/chatTemplate), ending with the
  * assistant's role token. Oldest turns are dropped first when it does not fit in `budget` tokens.
  */
-export function chatPrompt(tokenizer: Tokenizer, system: string | undefined, messages: { role: 'user' | 'assistant'; content: string }[], budget: number): number[] {
+export function chatPrompt(tokenizer: Tokenizer, system: string | undefined, messages: ChatMessage[], budget: number): number[] {
   const head: ChatMessage[] = system ? [{ role: 'system', content: system }] : []
   let first = 0
   let ids = encodeChatPrompt(tokenizer, [...head, ...messages])

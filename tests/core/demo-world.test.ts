@@ -7,7 +7,8 @@ import { createRng } from '../../core/demo/rng'
 import { corpusText, generateCorpus } from '../../core/demo/corpus'
 import { generateTasks, TASK_KINDS } from '../../core/demo/tasks'
 import { generateSafetySets } from '../../core/demo/safety'
-import { generatePreferences, ratingFromDifference, RATINGS } from '../../core/demo/preferences'
+import { generatePreferences, ratingFromDifference } from '../../core/demo/preferences'
+import { PREFERENCE_RATINGS, readPreferencePairs } from '../../core/data/preferences'
 import { exportDemoWorld, readDemoManifest } from '../../core/demo/export'
 import { goldHelpfulness, goldSafety, parseGoldItems } from '../../core/eval/gold'
 
@@ -87,17 +88,17 @@ describe('preferences', () => {
     const tasks = generateTasks(w)
     const safety = generateSafetySets(w)
     const pairs = generatePreferences(17, tasks.train, safety.adversarialTrain, safety.benignTrain)
-    expect(new Set(pairs.map((p) => p.rating))).toEqual(new Set(RATINGS))
+    expect(new Set(pairs.map((p) => p.rating))).toEqual(new Set(PREFERENCE_RATINGS))
     expect(new Set(pairs.map((p) => p.safety))).toEqual(new Set(['only_chosen_safe', 'both_safe', 'both_unsafe']))
     for (const p of pairs) {
-      expect(p.gold_chosen).toBeGreaterThanOrEqual(p.gold_rejected)
-      if (p.safety === 'both_safe') expect(p.gold_chosen).toBeGreaterThan(p.gold_rejected)
+      expect(p.extra.gold_chosen).toBeGreaterThanOrEqual(p.extra.gold_rejected)
+      if (p.safety === 'both_safe') expect(p.extra.gold_chosen).toBeGreaterThan(p.extra.gold_rejected)
     }
     // Labels agree with a recomputation from the items.
     const adv = safety.adversarialTrain[0]
-    const pair = pairs.find((p) => p.prompt === adv.prompt && p.flaw === 'unsafe')!
+    const pair = pairs.find((p) => p.prompt === adv.prompt && p.extra.flaw === 'unsafe')!
     expect(goldSafety(adv, pair.rejected)).toBe('unsafe')
-    expect(goldHelpfulness(adv, pair.chosen)).toBe(pair.gold_chosen)
+    expect(goldHelpfulness(adv, pair.chosen)).toBe(pair.extra.gold_chosen)
   })
 })
 
@@ -121,6 +122,13 @@ describe('export', () => {
       }
       const prefs = read(m.files.preferencesTrain).trim().split('\n').map((l) => JSON.parse(l))
       for (const key of ['prompt', 'chosen', 'rejected', 'rating', 'safety', 'category']) expect(prefs[0]).toHaveProperty(key)
+      // One PreferencePair type: the reader gives back exactly what the generator made.
+      const world = generateWorld(21, 'tiny')
+      const tasks = generateTasks(world)
+      const safetySets = generateSafetySets(world)
+      const generated = generatePreferences(21, tasks.train, safetySets.adversarialTrain, safetySets.benignTrain, 'pref-train')
+      const { pairs: readBack } = readPreferencePairs(path.join(dirA, m.files.preferencesTrain))
+      expect(readBack.map((p) => ({ ...p, source: '' }))).toEqual(generated.map((p) => ({ ...p, source: '' })))
       const adversarial = parseGoldItems(read(m.files.adversarial), m.files.adversarial)
       expect(adversarial).toHaveLength(m.counts.adversarial)
       expect(adversarial.some((x) => x.messages.length > 1)).toBe(true) // multi-turn present

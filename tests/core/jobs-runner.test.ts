@@ -8,6 +8,7 @@ import { JobRunner } from '../../core/jobs/runner'
 import type { WorkerEvent } from '../../core/jobs/protocol'
 import { Store } from '../../core/tracking/store'
 import { ConfigError } from '../../core/config/schema'
+import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
 
 const TEXT = Array.from({ length: 60 }, (_, i) => `Line ${i}: the quick brown fox jumps over the lazy dog number ${i % 7}.`).join('\n')
 
@@ -47,6 +48,15 @@ function lossCurve(runId: string): Map<number, number> {
   }
 }
 
+function readParams(runId: string): Record<string, string | number | boolean> {
+  const store = Store.open(home)
+  try {
+    return store.getRun(runId).params
+  } finally {
+    store.close()
+  }
+}
+
 function status(runId: string): string {
   const store = Store.open(home)
   try {
@@ -80,6 +90,10 @@ describe('JobRunner with real worker processes', () => {
     const first = await runner.wait(straight)
     expect(first.status).toBe('finished')
     expect(first.result?.summary.steps).toBe(16)
+    // What besides the seed decides the numbers is recorded with the run.
+    const params = readParams(straight)
+    expect(params.native_matmul).toBe(loadFastGemm() !== null)
+    expect(params.threads).toBeGreaterThanOrEqual(1)
 
     // Graceful cancel at step 5: checkpoint, status stopped.
     atStep(runner, broken, 5, () => runner.cancel(broken))

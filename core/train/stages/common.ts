@@ -20,7 +20,7 @@ export interface TrainingDefaults {
 /** The fields every supervised stage has, with the stage's defaults filled in. */
 export function trainingFields(d: TrainingDefaults): ConfigField[] {
   return [
-    { key: 'seed', type: 'int', default: 0, min: 0, group: 'run', help: 'Seeds initialisation, data order and sampling; the same seed on the same backend gives the same run.' },
+    { key: 'seed', type: 'int', default: 0, min: 0, group: 'run', help: 'Seeds initialisation, data order and sampling. The same seed repeats a run only with the same backend, thread count and native matmul (built or not): both are recorded with the run (params threads, native_matmul).' },
     {
       key: 'threads',
       type: 'int',
