@@ -36,6 +36,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: async (argv, io) => (await import('./importHf')).runImportHfCommand(argv, io),
     summary: 'import-hf <folder>                     record a Hugging Face Llama folder as a checkpoint',
   },
+  prefs: {
+    run: async (argv, io) => (await import('./prefs')).runPrefsCommand(argv, io),
+    summary: 'prefs import|export|list               preference datasets (HH-RLHF, TRL, workbench JSONL)',
+  },
   demo: {
     run: async (argv, io) => (await import('../demo/cli')).runDemoCommand(argv, io),
     summary: 'demo [--size tiny]                     the built-in demo pipeline',

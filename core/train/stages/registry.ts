@@ -7,8 +7,9 @@ import { tokenizerStage } from './tokenizer'
 import { pretrainStage } from './pretrain'
 import { sftStage } from './sft'
 import { goldEvalStage } from '../../eval/stage'
+import { preferencesStage } from './preferences'
 
-const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage]
+const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage]
 
 /**
  * Config keys that name the model a run starts from (a run id or a checkpoint folder), and the
