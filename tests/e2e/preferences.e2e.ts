@@ -30,10 +30,8 @@ const tests: E2ETest[] = [
     name: 'annotate a preference pair from the keyboard; the judgement survives a reload',
     async run(ctx) {
       await recordTinyCheckpoint(ctx.home)
-      await ctx.page.evaluate(() => {
-        ;(globalThis as any).location.hash = '#/preferences'
-      })
-      await ctx.page.reload()
+      // A fresh page load (the page's HTML needs the token URL; the app then hides the token).
+      await ctx.page.goto(`${ctx.url.split('#')[0]}#/preferences`)
       await ctx.page.getByRole('heading', { name: 'Preferences' }).waitFor()
       await ctx.page.fill('[data-test="annotator"]', 'e2e')
       await ctx.page.fill('[data-test="session-name"]', 'e2e session')
@@ -48,7 +46,7 @@ const tests: E2ETest[] = [
       await ctx.page.keyboard.press('Enter')
       await waitUntil('progress 1 / 2', async () => (await ctx.page.textContent('[data-test="progress"]'))?.trim() === '1 / 2 judged', 60_000)
       // Close the page mid-session (the second pair on screen), then come back.
-      await ctx.page.reload()
+      await ctx.page.goto(`${ctx.url.split('#')[0]}#/preferences`)
       await ctx.page.getByRole('heading', { name: 'Preferences' }).waitFor()
       const row = ctx.page.locator('[data-test="dataset-row"]', { hasText: 'e2e session' })
       await row.locator('[data-test="summary"]').click()
