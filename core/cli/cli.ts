@@ -39,6 +39,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: async (argv, io) => (await import('./importJob')).runImportJobCommand(argv, io),
     summary: 'import-job <dir>                       record a cluster run (trainer_state.json) as a run',
   },
+  prefs: {
+    run: async (argv, io) => (await import('./prefs')).runPrefsCommand(argv, io),
+    summary: 'prefs import|export|list               preference datasets (HH-RLHF, TRL, workbench JSONL)',
+  },
   demo: {
     run: async (argv, io) => (await import('../demo/cli')).runDemoCommand(argv, io),
     summary: 'demo [--size tiny]                     the built-in demo pipeline',

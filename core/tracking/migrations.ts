@@ -141,9 +141,42 @@ CREATE UNIQUE INDEX events_once_per_step ON events (run_id, step, kind, seq);
 CREATE UNIQUE INDEX samples_once_per_step ON samples (run_id, step, seq);
 `
 
+// Annotation sessions (core/tracking/annotations.ts): a session is a run of stage 'preferences';
+// each prompt it shows gets one item (the two answers, in the order shown), and each annotator
+// one judgement per item, written the moment it is made.
+const V3_ANNOTATIONS = `
+CREATE TABLE preference_items (
+  id         INTEGER PRIMARY KEY,
+  run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  position   INTEGER NOT NULL,
+  messages   TEXT NOT NULL CHECK (json_valid(messages)),
+  answer_a   TEXT NOT NULL,
+  answer_b   TEXT NOT NULL,
+  -- Which of the session's two sources (0 or 1) wrote answer A; never shown while annotating.
+  source_a   INTEGER NOT NULL CHECK (source_a IN (0, 1)),
+  created_at INTEGER NOT NULL,
+  UNIQUE (run_id, position)
+);
+
+-- choice NULL means skipped; rating and safety are NULL then.
+CREATE TABLE preference_judgements (
+  id         INTEGER PRIMARY KEY,
+  run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  item_id    INTEGER NOT NULL REFERENCES preference_items(id) ON DELETE CASCADE,
+  annotator  TEXT NOT NULL,
+  choice     TEXT CHECK (choice IS NULL OR choice IN ('a', 'b')),
+  rating     TEXT CHECK (rating IS NULL OR rating IN ('significantly_better', 'better', 'slightly_better', 'negligibly_better')),
+  safety     TEXT CHECK (safety IS NULL OR safety IN ('only_chosen_safe', 'both_safe', 'both_unsafe')),
+  created_at INTEGER NOT NULL,
+  UNIQUE (item_id, annotator)
+);
+CREATE INDEX preference_judgements_by_run ON preference_judgements (run_id, annotator, id);
+`
+
 export const MIGRATIONS: Migration[] = [
   { version: 1, description: 'initial schema', sql: V1_INITIAL },
   { version: 2, description: 'events and samples once per step (replayed steps replace)', sql: V2_ONCE_PER_STEP },
+  { version: 3, description: 'preference annotation items and judgements', sql: V3_ANNOTATIONS },
 ]
 
 /** The schema version this code writes. A database with a higher user_version is refused. */

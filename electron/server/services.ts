@@ -32,6 +32,7 @@ import {
   type SystemInfo,
 } from '../shared/api'
 import { ChatEngine } from './chat'
+import { createAnnotationHandlers } from './annotations'
 
 export interface ServicesOptions {
   home: string
@@ -197,6 +198,13 @@ export function createServices(options: ServicesOptions): Services {
     throw new ApiError(`${field}: ${p} is outside the workbench home (${home}); copy it into ${path.join(home, 'datasets')} or pick it with Browse…`, 'forbidden')
   }
 
+  /** A checkpoint the page may load: a recorded one, or a checkpoint folder in an allowed place. */
+  function checkCheckpoint(p: string, field: string): void {
+    const known = checkpoints().some((c) => c.path === path.resolve(p))
+    if (!known && !isModelCheckpoint(p)) throw new ApiError(`${field}: ${p} is not a checkpoint folder (config.json + model.safetensors)`)
+    if (!known) checkPathAllowed(p, field)
+  }
+
   const handlers: ApiHandlers = {
     'runs:list': async (f) => store.listRuns({ experiment: f.experiment, stage: f.stage, status: f.status, tag: f.tag, text: f.text }).map(summary),
     'runs:get': async ({ id }) => detail(run(id)),
@@ -309,12 +317,11 @@ export function createServices(options: ServicesOptions): Services {
       return { path: abs, name: path.basename(abs), bytes: fs.statSync(abs).size }
     },
     'chat:generate': async (args) => {
-      const known = checkpoints().some((c) => c.path === path.resolve(args.checkpoint))
-      if (!known && !isModelCheckpoint(args.checkpoint)) throw new ApiError(`${args.checkpoint} is not a checkpoint folder (config.json + model.safetensors)`)
-      if (!known) checkPathAllowed(args.checkpoint, 'checkpoint')
+      checkCheckpoint(args.checkpoint, 'checkpoint')
       return chat.generate(args, (text) => emit('chat:token', { requestId: args.requestId, text }))
     },
     'model:estimate': async ({ stage, config }) => estimate(stageOrError(stage), config),
+    ...createAnnotationHandlers({ store, chat, emit, checkPathAllowed, checkCheckpoint }),
     'system:info': async (): Promise<SystemInfo> => ({
       version: packageVersion(),
       home,

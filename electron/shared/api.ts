@@ -5,11 +5,14 @@
 import { z } from 'zod'
 import type { ConfigField } from '../../core/config/schema'
 import type { BackendInfo, Progress } from '../../core/train/stages/types'
+import { PAIR_SAFETY_LABELS, PREFERENCE_RATINGS } from '../../core/data/preferences'
+import type { AnnotationItem, AnnotationSummary } from '../../core/tracking/annotations'
 import { CHANNELS, RUN_STATUS_VALUES, type BridgeMethod, type Channel, type EventName } from './channels'
 
 export { CHANNELS, CHANNEL_NAMES, EVENTS, RUN_STATUS_VALUES, isChannel, isEventName } from './channels'
 export type { BridgeMethod, Channel, EventName } from './channels'
-export type { ConfigField, BackendInfo, Progress }
+export type { ConfigField, BackendInfo, Progress, AnnotationItem, AnnotationSummary }
+export { PAIR_SAFETY_LABELS, PREFERENCE_RATINGS }
 
 // ---------- argument schemas ----------
 
@@ -42,6 +45,15 @@ const ChatMessage = z
     content: z.string().max(100_000),
   })
   .strict()
+
+const Annotator = z.string().trim().min(1, 'type your name as the annotator').max(100)
+const RequestId = z.string().regex(/^[A-Za-z0-9_-]{1,60}$/, 'requestId is 1-60 letters, digits, "_" or "-"')
+const AnswerSourceArg = z.object({ checkpoint: AbsPath, temperature: z.number().min(0).max(5) }).strict()
+const PromptSetArg = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('file'), path: AbsPath }).strict(),
+  z.object({ kind: z.literal('dataset'), runId: RunId }).strict(),
+  z.object({ kind: z.literal('typed'), texts: z.array(z.string().max(20_000)).min(1, 'type at least one prompt').max(10_000) }).strict(),
+])
 
 export const ARG_SCHEMAS = {
   'runs:list': RunFilter.default({}),
@@ -96,6 +108,31 @@ export const ARG_SCHEMAS = {
     .strict(),
   'model:estimate': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
   'system:info': z.object({}).strict().default({}),
+  'prefs:list': z.object({}).strict().default({}),
+  'prefs:start': z
+    .object({
+      name: z.string().max(200).optional(),
+      prompts: PromptSetArg,
+      sources: z.tuple([AnswerSourceArg, AnswerSourceArg]),
+      maxTokens: z.number().int().min(1).max(4096).default(128),
+    })
+    .strict(),
+  'prefs:next': z.object({ id: RunId, annotator: Annotator, requestId: RequestId }).strict(),
+  'prefs:judge': z
+    .object({
+      id: RunId,
+      itemId: z.number().int().min(1),
+      annotator: Annotator,
+      /** null: skipped. */
+      choice: z.enum(['a', 'b']).nullable(),
+      rating: z.enum(PREFERENCE_RATINGS).optional(),
+      safety: z.enum(PAIR_SAFETY_LABELS).optional(),
+    })
+    .strict()
+    .refine((j) => j.choice === null || j.rating !== undefined, { message: 'pick how much better (1-4)', path: ['rating'] }),
+  'prefs:undo': z.object({ id: RunId, annotator: Annotator }).strict(),
+  'prefs:summary': RunIdArgs,
+  'prefs:finish': RunIdArgs,
 } satisfies Record<Channel, z.ZodType>
 
 export type ApiArgs<C extends Channel> = z.input<(typeof ARG_SCHEMAS)[C]>
@@ -234,6 +271,25 @@ export interface SystemInfo {
   backend: BackendInfo | null
 }
 
+export interface PreferenceDatasetInfo {
+  id: string
+  name: string
+  status: RunStatus
+  /** Imported from a file (`workbench prefs import`) or annotated in the app. */
+  kind: 'imported' | 'annotated'
+  /** Pairs in the dataset (judgements, for an annotated one). */
+  pairs: number
+  /** Prompts in an annotation session. */
+  prompts?: number
+  createdAt: number
+}
+
+export interface AnnotationProgress {
+  /** Prompts this annotator has judged or skipped. */
+  done: number
+  total: number
+}
+
 export interface ApiResults {
   'runs:list': RunSummary[]
   'runs:get': RunDetail
@@ -254,6 +310,13 @@ export interface ApiResults {
   'chat:generate': ChatResult
   'model:estimate': ModelEstimate
   'system:info': SystemInfo
+  'prefs:list': PreferenceDatasetInfo[]
+  'prefs:start': { id: string; prompts: number }
+  'prefs:next': AnnotationProgress & { item: AnnotationItem | null }
+  'prefs:judge': AnnotationProgress
+  'prefs:undo': AnnotationProgress & { position: number | null }
+  'prefs:summary': AnnotationSummary
+  'prefs:finish': { finished: boolean }
 }
 
 // ---------- events ----------

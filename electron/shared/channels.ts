@@ -24,6 +24,13 @@ export const CHANNELS = {
   chatGenerate: 'chat:generate',
   modelEstimate: 'model:estimate',
   systemInfo: 'system:info',
+  prefsList: 'prefs:list',
+  prefsStart: 'prefs:start',
+  prefsNext: 'prefs:next',
+  prefsJudge: 'prefs:judge',
+  prefsUndo: 'prefs:undo',
+  prefsSummary: 'prefs:summary',
+  prefsFinish: 'prefs:finish',
 } as const
 
 export type BridgeMethod = keyof typeof CHANNELS

@@ -13,6 +13,7 @@ import type {
 } from '../../electron/shared/api'
 import { CHANNELS, dispatch } from '../../electron/shared/api'
 import { EventHub } from '../../electron/server/eventHub'
+import { createFakeAnnotations, type FakeAnnotationState } from './fakeAnnotations'
 
 export interface FakeWorld {
   handlers: ApiHandlers
@@ -20,6 +21,7 @@ export interface FakeWorld {
   calls: { channel: Channel; args: unknown }[]
   runs: RunDetail[]
   metrics: Map<string, MetricSeries[]>
+  annotations: FakeAnnotationState
 }
 
 export const FAKE_STAGE: StageInfo = {
@@ -70,7 +72,9 @@ export function createFakeWorld(): FakeWorld {
     return rest
   }
 
+  const annotations = createFakeAnnotations(emit)
   const handlers: ApiHandlers = {
+    ...annotations.handlers,
     'runs:list': async (f) =>
       runs
         .filter((r) => (!f.stage || r.stage === f.stage) && (!f.status || r.status === f.status) && (!f.experiment || r.experiment === f.experiment))
@@ -141,7 +145,7 @@ export function createFakeWorld(): FakeWorld {
       return inner(args)
     }
   }
-  return { handlers, hub, calls, runs, metrics }
+  return { handlers, hub, calls, runs, metrics, annotations: annotations.state }
 }
 
 /** A WorkbenchApi over handlers, validating like the real transports do (for renderer tests). */

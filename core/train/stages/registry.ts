@@ -8,8 +8,9 @@ import { tokenizerStage } from './tokenizer'
 import { pretrainStage } from './pretrain'
 import { sftStage } from './sft'
 import { goldEvalStage } from '../../eval/stage'
+import { preferencesStage } from './preferences'
 
-const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage]
+const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage]
 
 export function listStages(): StageDefinition[] {
   return [...STAGES]

@@ -1,9 +1,9 @@
 // A hash router small enough to read in one go: #/runs, #/runs/<id>, #/new, #/compare?ids=a,b,
-// #/chat. The hash keeps the page's ?token=... query untouched in web mode.
+// #/chat, #/preferences. The hash keeps the page's ?token=... query untouched in web mode.
 
 import { reactive } from 'vue'
 
-export type RouteName = 'runs' | 'run' | 'new' | 'compare' | 'chat' | 'notFound'
+export type RouteName = 'runs' | 'run' | 'new' | 'compare' | 'chat' | 'preferences' | 'notFound'
 
 export interface Route {
   name: RouteName
@@ -21,6 +21,7 @@ export function parseHash(hash: string): Route {
   if (parts[0] === 'new' && parts.length === 1) return { name: 'new', params: {}, query }
   if (parts[0] === 'compare' && parts.length === 1) return { name: 'compare', params: {}, query }
   if (parts[0] === 'chat' && parts.length === 1) return { name: 'chat', params: {}, query }
+  if (parts[0] === 'preferences' && parts.length === 1) return { name: 'preferences', params: {}, query }
   return { name: 'notFound', params: {}, query }
 }
 
