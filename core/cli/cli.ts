@@ -41,7 +41,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   },
   prefs: {
     run: async (argv, io) => (await import('./prefs')).runPrefsCommand(argv, io),
-    summary: 'prefs import|export|list               preference datasets (HH-RLHF, TRL, workbench JSONL)',
+    summary: 'prefs export|list                      preference datasets: write one as JSONL, list them',
   },
   demo: {
     run: async (argv, io) => (await import('../demo/cli')).runDemoCommand(argv, io),

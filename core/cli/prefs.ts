@@ -9,51 +9,11 @@ import { isAnnotationSession, annotationSummary } from '../tracking/annotations'
 import { loadPreferenceDataset } from '../data/preferences/dataset'
 import { PairWriter, EXPORT_FORMATS, type ExportFormat } from '../data/preferences/output'
 import { formatPreferenceStats, type PreferenceStats } from '../data/preferences/stats'
-import { buildStageConfig, COMMON_OPTIONS, describeFields, parseCommandArgs, RUN_OPTIONS, UsageError } from './args'
+import { COMMON_OPTIONS, parseCommandArgs, UsageError } from './args'
 import type { CliIO } from './io'
-import { commonHelp, type StageCommand } from './stageCommand'
-import { jsonLine, watchRun } from './watchRun'
-import { JobRunner } from '../jobs/runner'
+import { runStageCommand } from './stageCommand'
+import { jsonLine } from './watchRun'
 import { getStage } from '../train/stages/registry'
-
-const FORMATS = ['auto', 'hh', 'trl', 'workbench']
-
-export const prefsImportCommand: StageCommand = {
-  command: 'prefs import',
-  stage: 'preferences',
-  usage: [
-    'Usage: workbench prefs import FILE [--format auto|hh|trl|workbench] [--name NAME] [--skip-invalid] [--tokenizer tokenizer.json] [--json]',
-    '',
-    'Reads a preference file (JSONL, or .jsonl.gz) and records it as a dataset (a run of stage preferences):',
-    '  hh         Anthropic HH-RLHF: {"chosen": "\\n\\nHuman: ...\\n\\nAssistant: ...", "rejected": "..."}',
-    '  trl        TRL: prompt/chosen/rejected as strings or message lists, optional margin, score_chosen/score_rejected',
-    '  workbench  prompt/chosen/rejected (+ messages, rating, safety), what `prefs export` writes',
-    'Prints pairs, turns, length percentiles, ratings and safety labels. Use the printed run id with',
-    '`workbench prefs export` or as the data of a reward model.',
-  ].join('\n'),
-  options: {
-    format: { type: 'string' },
-    'skip-invalid': { type: 'boolean' },
-    tokenizer: { type: 'string' },
-  },
-  toConfig: (args) => {
-    const [file, extra] = args.positionals
-    if (!file) throw new UsageError('prefs import: which file? Usage: workbench prefs import FILE [--format auto|hh|trl|workbench]')
-    if (extra) throw new UsageError(`prefs import: unexpected argument "${extra}"`)
-    const full = path.resolve(file)
-    if (!fs.existsSync(full)) throw new UsageError(`prefs import: ${file}: no such file`)
-    const format = (args.values.format as string | undefined) ?? 'auto'
-    if (!FORMATS.includes(format)) throw new UsageError(`prefs import: --format must be one of ${FORMATS.join(', ')}, got "${format}"`)
-    const tokenizer = args.values.tokenizer as string | undefined
-    if (tokenizer !== undefined && !fs.existsSync(tokenizer)) throw new UsageError(`prefs import: --tokenizer ${tokenizer}: no such file`)
-    return {
-      data: full,
-      format,
-      skip_invalid: args.values['skip-invalid'] === true ? true : undefined,
-      tokenizer: tokenizer !== undefined ? path.resolve(tokenizer) : undefined,
-    }
-  },
-}
 
 const USAGE = [
   'Usage: workbench prefs import FILE [--format auto|hh|trl|workbench] [--name NAME] [--skip-invalid] [--json]',
@@ -73,23 +33,11 @@ export async function runPrefsCommand(argv: string[], io: CliIO): Promise<number
   throw new UsageError(`prefs: unknown subcommand "${sub}" (known: import, export, list)`)
 }
 
-async function runImport(argv: string[], io: CliIO): Promise<number> {
-  const cmd = prefsImportCommand
-  const stage = getStage(cmd.stage)
-  const args = parseCommandArgs(argv, { ...RUN_OPTIONS, ...cmd.options }, cmd.command)
-  if (args.values.help) {
-    io.out(`${cmd.usage}\n\n${commonHelp()}\n\n${describeFields(stage)}`)
-    return 0
-  }
-  const home = resolveHome(args.values.home as string | undefined)
-  const config = buildStageConfig(stage, args, cmd.toConfig(args))
-  const runner = new JobRunner({ home, backend: args.values.backend as string | undefined })
-  const runId = runner.submit({ stage: stage.name, config, name: args.values.name as string | undefined, experiment: args.values.experiment as string | undefined })
-  const json = Boolean(args.values.json)
-  if (json) io.out(jsonLine({ type: 'run', run_id: runId, stage: stage.name, home, config }))
-  const code = await watchRun(runner, io, { runId, home, json })
-  if (code === 0) printImportStats(home, runId, io, json)
-  return code
+/** `prefs import` is the preferences stage's own command; afterwards it prints the statistics. */
+function runImport(argv: string[], io: CliIO): Promise<number> {
+  return runStageCommand(getStage('preferences'), argv, io, ({ home, runId, json, code }) => {
+    if (code === 0) printImportStats(home, runId, io, json)
+  })
 }
 
 /** The statistics the stage wrote to stats.json, as a table (or one JSON object). */

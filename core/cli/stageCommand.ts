@@ -14,7 +14,10 @@ import { jsonLine, watchRun } from './watchRun'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 
-export async function runStageCommand(stage: StageDefinition, argv: string[], io: CliIO): Promise<number> {
+/** What a command may do once its run has ended (e.g. `prefs import` prints the dataset's statistics). */
+export type AfterRun = (run: { home: string; runId: string; json: boolean; code: number }) => void
+
+export async function runStageCommand(stage: StageDefinition, argv: string[], io: CliIO, after?: AfterRun): Promise<number> {
   const cli = stage.cli
   if (!cli) throw new Error(`stage ${stage.name} has no command`)
   const args = parseCommandArgs(argv, { ...RUN_OPTIONS, ...flagOptions(stage) }, cli.command)
@@ -22,8 +25,9 @@ export async function runStageCommand(stage: StageDefinition, argv: string[], io
     io.out(`${cli.usage}\n\n${stage.description}\n\n${commonHelp()}\n\n${describeFields(stage)}`)
     return 0
   }
-  if (args.positionals.length > 0) {
-    throw new UsageError(`${cli.command}: unexpected argument "${args.positionals[0]}" (see \`workbench ${cli.command} --help\`)`)
+  const allowed = cli.positional ? 1 : 0
+  if (args.positionals.length > allowed) {
+    throw new UsageError(`${cli.command}: unexpected argument "${args.positionals[allowed]}" (see \`workbench ${cli.command} --help\`)`)
   }
   const home = resolveHome(args.values.home as string | undefined)
   const backend = args.values.backend as string | undefined
@@ -39,11 +43,21 @@ export async function runStageCommand(stage: StageDefinition, argv: string[], io
   const json = Boolean(args.values.json)
   if (json) io.out(jsonLine({ type: 'run', run_id: runId, stage: stage.name, home, config }))
   else if (cli.notes) io.out(cli.notes)
-  return watchRun(runner, io, { runId, home, json })
+  const code = await watchRun(runner, io, { runId, home, json })
+  after?.({ home, runId, json, code })
+  return code
 }
 
 function flagFields(stage: StageDefinition): [string, ConfigField][] {
   return Object.entries(stage.cli?.flags ?? {}).map(([flag, key]) => [flag, stage.fields.find((f) => f.key === key)!])
+}
+
+/** The positional argument, as the value of a pseudo-flag named after its key. */
+function withPositional(stage: StageDefinition, args: ParsedArgs): { fields: [string, ConfigField][]; values: Record<string, unknown>; positional?: string } {
+  const key = stage.cli?.positional
+  const fields = flagFields(stage)
+  if (key === undefined || args.positionals.length === 0) return { fields, values: args.values }
+  return { fields: [...fields, [key, stage.fields.find((f) => f.key === key)!]], values: { ...args.values, [key]: args.positionals[0] }, positional: key }
 }
 
 /** The parseArgs options of the stage's own flags: lists repeat, booleans take no value. */
@@ -61,11 +75,12 @@ function flagOptions(stage: StageDefinition): Options {
  */
 function flagValues(stage: StageDefinition, args: ParsedArgs): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  for (const [flag, field] of flagFields(stage)) {
-    const raw = args.values[flag]
+  const { fields, values, positional } = withPositional(stage, args)
+  for (const [flag, field] of fields) {
+    const raw = values[flag]
     if (raw === undefined) continue
     if (field.pathKind === 'input') {
-      const paths = existingPaths(raw, `--${flag}`)!
+      const paths = existingPaths(raw, flag === positional ? `${stage.cli!.command}:` : `--${flag}`)!
       out[field.key] = field.type === 'string[]' ? paths : paths[0]
     } else if (field.pathKind === 'output') out[field.key] = path.resolve(raw as string)
     else if (field.pathKind === 'model') out[field.key] = absoluteIfPath(raw as string)

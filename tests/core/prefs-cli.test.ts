@@ -54,7 +54,7 @@ describe('workbench prefs', () => {
   it('refuses a bad --format and a missing file before starting a run', async () => {
     expect((await cli(['prefs', 'import', path.join(fixtures, 'hh.jsonl'), '--format', 'csv'])).code).toBe(2)
     const missing = await cli(['prefs', 'import', '/nonexistent.jsonl'])
-    expect([missing.code, missing.stderr]).toEqual([2, 'error: prefs import: /nonexistent.jsonl: no such file'])
+    expect([missing.code, missing.stderr]).toEqual([2, 'error: prefs import: /nonexistent.jsonl: no such file or folder'])
   })
 
   it('exports imported and annotated datasets, and lists both', async () => {

@@ -6,27 +6,32 @@
 // reads either.
 import fs from 'node:fs'
 import path from 'node:path'
-import type { ConfigField } from '../../config/schema'
+import { z } from 'zod'
 import { Tokenizer } from '../../tokenizer'
 import { readPreferenceFile } from '../../data/preferences/read'
 import { PairWriter } from '../../data/preferences/output'
 import { PreferenceStatsBuilder, formatPreferenceStats } from '../../data/preferences/stats'
 import type { PreferenceFormat } from '../../data/preferences/detect'
-import type { StageContext, StageDefinition, StageResult } from './types'
+import { readHead } from './precheck'
+import { defineStage, type StageContext, type StageResult } from './types'
 
 export const PAIRS_FILE = 'pairs.jsonl'
 export const STATS_FILE = 'stats.json'
 
-const FIELDS: ConfigField[] = [
-  { key: 'data', type: 'path', required: true, group: 'data', help: 'Preference file: JSONL (or .jsonl.gz) in the HH-RLHF, TRL or workbench format.' },
-  { key: 'format', type: 'enum', choices: ['auto', 'hh', 'trl', 'workbench'], default: 'auto', group: 'data', help: 'The file\'s format; auto decides from its first valid line.' },
-  { key: 'skip_invalid', type: 'bool', default: false, group: 'data', help: 'Skip (and count) malformed lines instead of stopping at the first.' },
-  { key: 'tokenizer', type: 'path', optional: true, group: 'data', help: 'A tokenizer.json: lengths are also reported in its tokens.' },
-]
+const schema = z
+  .object({
+    data: z.string().meta({ group: 'data', path: 'input', help: 'Preference file: JSONL (or .jsonl.gz) in the HH-RLHF, TRL or workbench format.' }),
+    format: z.enum(['auto', 'hh', 'trl', 'workbench']).default('auto').meta({ group: 'data', help: 'The file\'s format; auto decides from its first valid line.' }),
+    skip_invalid: z.boolean().default(false).meta({ group: 'data', help: 'Skip (and count) malformed lines instead of stopping at the first.' }),
+    tokenizer: z.string().optional().meta({ group: 'data', path: 'input', help: 'A tokenizer.json: lengths are also reported in its tokens.' }),
+  })
+  .strict()
 
-async function run(ctx: StageContext, config: Record<string, unknown>): Promise<StageResult> {
-  const file = config.data as string
-  const tokenizer = typeof config.tokenizer === 'string' && config.tokenizer !== '' ? Tokenizer.load(config.tokenizer) : undefined
+type PreferencesConfig = z.output<typeof schema>
+
+async function run(ctx: StageContext, config: PreferencesConfig): Promise<StageResult> {
+  const file = config.data
+  const tokenizer = config.tokenizer !== undefined && config.tokenizer !== '' ? Tokenizer.load(config.tokenizer) : undefined
   const stats = new PreferenceStatsBuilder(tokenizer ? (text) => tokenizer.encode(text).length : undefined)
   const pairsFile = path.join(ctx.runDir, PAIRS_FILE)
   const writer = new PairWriter(pairsFile, 'workbench')
@@ -40,7 +45,7 @@ async function run(ctx: StageContext, config: Record<string, unknown>): Promise<
         stats.add(pair)
         if (writer.count % 10_000 === 0) ctx.progress({ step: writer.count, totalSteps: 0, message: `${writer.count} pairs` })
       },
-      { format: config.format as PreferenceFormat | 'auto', skipInvalid: config.skip_invalid as boolean },
+      { format: config.format as PreferenceFormat | 'auto', skipInvalid: config.skip_invalid },
     )
   } finally {
     writer.close()
@@ -68,11 +73,28 @@ async function run(ctx: StageContext, config: Record<string, unknown>): Promise<
   }
 }
 
-export const preferencesStage: StageDefinition = {
+export const preferencesStage = defineStage({
   name: 'preferences',
   title: 'Preference dataset',
   description: 'Import human preference pairs (HH-RLHF, TRL or workbench JSONL) as a dataset for reward models.',
-  fields: FIELDS,
-  parentRoles: [],
+  schema,
+  cli: {
+    command: 'prefs import',
+    summary: 'prefs import FILE [--format auto|hh|trl]  record a preference file as a dataset',
+    usage: [
+      'Usage: workbench prefs import FILE [--format auto|hh|trl|workbench] [--name NAME] [--skip-invalid] [--tokenizer tokenizer.json] [--json]',
+      '',
+      'Reads a preference file (JSONL, or .jsonl.gz) and records it as a dataset (a run of stage preferences):',
+      '  hh         Anthropic HH-RLHF: {"chosen": "\\n\\nHuman: ...\\n\\nAssistant: ...", "rejected": "..."}',
+      '  trl        TRL: prompt/chosen/rejected as strings or message lists, optional margin, score_chosen/score_rejected',
+      '  workbench  prompt/chosen/rejected (+ messages, rating, safety), what `prefs export` writes',
+      'Prints pairs, turns, length percentiles, ratings and safety labels. Use the printed run id with',
+      '`workbench prefs export` or as the data of a reward model.',
+    ].join('\n'),
+    positional: 'data',
+    flags: { format: 'format', 'skip-invalid': 'skip_invalid', tokenizer: 'tokenizer' },
+  },
+  // The first lines must be readable; the format is decided (and every line checked) by the run.
+  precheck: (config) => void readHead(config.data),
   run,
-}
+})

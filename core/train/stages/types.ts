@@ -89,6 +89,8 @@ export interface StageCli<C> {
    * input paths must exist and become absolute, run ids stay as they are.
    */
   flags?: Record<string, keyof C & string>
+  /** The config key that the one positional argument sets (`workbench prefs import FILE`), read like a flag. */
+  positional?: keyof C & string
   /** Printed once the run has been queued (e.g. where the checkpoints go). */
   notes?: string
 }
@@ -158,5 +160,7 @@ export function defineStage<S extends ConfigSchema>(spec: StageSpec<S>): StageDe
   for (const [flag, key] of Object.entries(spec.cli?.flags ?? {})) {
     if (!fields.some((f) => f.key === key)) throw new Error(`stage ${spec.name}: flag --${flag} sets unknown key "${key}"`)
   }
+  const positional = spec.cli?.positional
+  if (positional !== undefined && !fields.some((f) => f.key === positional)) throw new Error(`stage ${spec.name}: the positional argument sets unknown key "${positional}"`)
   return { ...spec, fields }
 }
