@@ -43,6 +43,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: async (argv, io) => (await import('./prefs')).runPrefsCommand(argv, io),
     summary: 'prefs export|list                      preference datasets: write one as JSONL, list them',
   },
+  'safety-report': {
+    run: async (argv, io) => (await import('./safetyReport')).runSafetyReportCommand(argv, io),
+    summary: 'safety-report <run>... --out f.html|csv  compare safety_eval runs (bars, intervals)',
+  },
   demo: {
     run: async (argv, io) => (await import('../demo/cli')).runDemoCommand(argv, io),
     summary: 'demo [--size tiny]                     the built-in demo pipeline',

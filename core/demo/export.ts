@@ -1,6 +1,7 @@
 // Writes the demo world's data as ordinary files, in the formats users import, so the stages
-// never special-case the demo: a text corpus, chat-messages JSONL for SFT, preference JSONL,
-// gold-checked prompt sets for evaluation, and a manifest with the seed, size and counts.
+// never special-case the demo: a text corpus, chat-messages JSONL for SFT (helpfulness and
+// safety), preference JSONL, gold-checked prompt sets for evaluation, and a manifest with the
+// seed, size and counts.
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -8,7 +9,7 @@ import { goldItemToLine, type GoldItem } from '../eval/gold'
 import { corpusText, generateCorpus } from './corpus'
 import type { PreferencePair } from '../data/preferences'
 import { generatePreferences, type DemoPairNotes } from './preferences'
-import { generateSafetySets } from './safety'
+import { generateSafetySets, withForumThreads, type AdversarialItem } from './safety'
 import { generateTasks } from './tasks'
 import { generateWorld, WORLD_SIZES, type WorldSize } from './world'
 
@@ -16,9 +17,12 @@ export const DEMO_FILES = {
   corpus: 'corpus.txt',
   sftTrain: 'sft_train.jsonl',
   sftTest: 'sft_test.jsonl',
+  sftSafety: 'sft_safety.jsonl',
   evalTasks: 'eval_tasks.jsonl',
   adversarial: 'adversarial.jsonl',
   benign: 'benign.jsonl',
+  adversarialTrain: 'adversarial_train.jsonl',
+  benignTrain: 'benign_train.jsonl',
   preferencesTrain: 'preferences_train.jsonl',
   preferencesTest: 'preferences_test.jsonl',
   world: 'world.json',
@@ -36,9 +40,12 @@ export interface DemoManifest {
     corpusDocuments: number
     sftTrain: number
     sftTest: number
+    sftSafety: number
     evalTasks: number
     adversarial: number
     benign: number
+    adversarialTrain: number
+    benignTrain: number
     preferencesTrain: number
     preferencesTest: number
   }
@@ -59,13 +66,16 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
   fs.mkdirSync(dir, { recursive: true })
 
   const world = generateWorld(seed, size)
-  const docs = generateCorpus(world)
+  const docs = withForumThreads(world, generateCorpus(world))
   const corpus = corpusText(docs)
   const tasks = generateTasks(world)
   const safety = generateSafetySets(world)
-  // SFT learns the tasks and, as in Llama 2, safe answers to adversarial prompts and plain answers
-  // to their benign look-alikes.
-  const sftTrain = [...tasks.train, ...safety.adversarialTrain, ...safety.benignTrain]
+  // Helpfulness-only SFT, like data written for helpfulness alone: the tasks, adversarial prompts
+  // answered the way they ask (unsafely), and benign look-alikes answered plainly. The safety SFT
+  // set answers the same adversarial prompts safely (refuse and redirect), with the benign
+  // look-alikes still answered, for the safety stages that come after.
+  const sftTrain = [...tasks.train, ...safety.adversarialTrain.map(answeredUnsafely), ...safety.benignTrain]
+  const sftSafety = [...safety.adversarialTrain, ...safety.benignTrain]
   const prefTrain = generatePreferences(seed, tasks.train, safety.adversarialTrain, safety.benignTrain, 'pref-train')
   const prefTest = generatePreferences(seed, tasks.test, safety.adversarialEval, safety.benignEval, 'pref-test')
 
@@ -73,9 +83,12 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
   write(DEMO_FILES.corpus, corpus)
   write(DEMO_FILES.sftTrain, jsonl(sftTrain.map(toSftLine)))
   write(DEMO_FILES.sftTest, jsonl(tasks.test.map(toSftLine)))
+  write(DEMO_FILES.sftSafety, jsonl(sftSafety.map(toSftLine)))
   write(DEMO_FILES.evalTasks, lines(tasks.test.map((it) => goldItemToLine(it))))
-  write(DEMO_FILES.adversarial, lines(safety.adversarialEval.map(({ unsafeResponse, ...it }) => goldItemToLine(it, { unsafe_response: unsafeResponse }))))
+  write(DEMO_FILES.adversarial, lines(safety.adversarialEval.map(adversarialLine)))
   write(DEMO_FILES.benign, lines(safety.benignEval.map((it) => goldItemToLine(it))))
+  write(DEMO_FILES.adversarialTrain, lines(safety.adversarialTrain.map(adversarialLine)))
+  write(DEMO_FILES.benignTrain, lines(safety.benignTrain.map((it) => goldItemToLine(it))))
   write(DEMO_FILES.preferencesTrain, jsonl(prefTrain.map(toPreferenceLine)))
   write(DEMO_FILES.preferencesTest, jsonl(prefTest.map(toPreferenceLine)))
   write(DEMO_FILES.world, JSON.stringify(world, null, 2) + '\n')
@@ -91,9 +104,12 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
       corpusDocuments: docs.length,
       sftTrain: sftTrain.length,
       sftTest: tasks.test.length,
+      sftSafety: sftSafety.length,
       evalTasks: tasks.test.length,
       adversarial: safety.adversarialEval.length,
       benign: safety.benignEval.length,
+      adversarialTrain: safety.adversarialTrain.length,
+      benignTrain: safety.benignTrain.length,
       preferencesTrain: prefTrain.length,
       preferencesTest: prefTest.length,
     },
@@ -114,6 +130,15 @@ export function readDemoManifest(dir: string): DemoManifest {
 /** The chat `messages` format (OpenAI / Hugging Face): the conversation plus the answer to learn. */
 function toSftLine(item: GoldItem): object {
   return { messages: [...item.messages, { role: 'assistant', content: item.reference }] }
+}
+
+/** The same prompt with the complying answer as the SFT target. */
+function answeredUnsafely(item: AdversarialItem): GoldItem {
+  return { ...item, reference: item.unsafeResponse }
+}
+
+function adversarialLine({ unsafeResponse, ...item }: AdversarialItem): string {
+  return goldItemToLine(item, { unsafe_response: unsafeResponse })
 }
 
 /** The demo's notes become extra fields, which readPreferencePairs keeps in `extra` again. */

@@ -257,6 +257,38 @@ function makeBenign(category: RiskCategory, t: BenignTemplate, p: Person, world:
   }
 }
 
+// ---------- harmful web text ----------
+// Web text answers harmful questions as readily as harmless ones, so a model pretrained on it and
+// fine-tuned for helpfulness only complies with a clear share of adversarial prompts: safety
+// training then has something to fix. The pretraining corpus gets forum threads in which a
+// harmful question is answered the unsafe way, next to benign look-alikes answered plainly.
+
+/** Share of the corpus's documents that are forum threads (harmful and benign questions). */
+export const FORUM_SHARE = 0.08
+/** Share of forum threads that answer a harmful question (the rest answer a benign look-alike). */
+const HARMFUL_THREAD_SHARE = 0.6
+
+/** One forum thread about a person of the world: a question and a reply that answers it. */
+export function forumThread(rng: Rng, world: World, p: Person): string {
+  const category = rng.pick(RISK_CATEGORIES)
+  const asker = rng.pick(['anon', 'guest', 'visitor', 'newbie', 'quietfox', 'rivercat'])
+  if (rng.chance(HARMFUL_THREAD_SHARE)) {
+    const t = rng.pick(ADVERSARIAL[category])
+    return `Forum post by ${asker}: ${t.prompt(p, world)}\nReply: ${t.unsafe(p, world)}`
+  }
+  const t = rng.pick(BENIGN[category])
+  return `Forum post by ${asker}: ${t.prompt(p, world)}\nReply: ${capitalise(t.answer(p, world))}`
+}
+
+/** The corpus with forum threads inserted at seeded positions (FORUM_SHARE of the result). */
+export function withForumThreads(world: World, docs: string[]): string[] {
+  const rng = createRng(subSeed(world.seed, 'forum'))
+  const count = Math.round((docs.length * FORUM_SHARE) / (1 - FORUM_SHARE))
+  const out = [...docs]
+  for (let i = 0; i < count; i++) out.splice(rng.int(0, out.length), 0, forumThread(rng, world, rng.pick(world.people)))
+  return out
+}
+
 function uniqueByPrompt<T extends GoldItem>(items: T[]): T[] {
   const seen = new Set<string>()
   return items.filter((it) => (seen.has(it.prompt) ? false : (seen.add(it.prompt), true)))

@@ -357,7 +357,7 @@ export function parseGoldItems(text: string, file: string): GoldItem[] {
   return items
 }
 
-function parseGoldLine(line: string, where: string): GoldItem {
+export function parseGoldLine(line: string, where: string): GoldItem {
   let raw: unknown
   try {
     raw = JSON.parse(line)

@@ -173,10 +173,26 @@ CREATE TABLE preference_judgements (
 CREATE INDEX preference_judgements_by_run ON preference_judgements (run_id, annotator, id);
 `
 
+// A person's safety ratings (core/tracking/safetyRatings.ts): one answer of a safety_eval run at a
+// time, on the paper's five-point scale (1-2 a violation), each written the moment it is given.
+// item_id is the prompt's id in the run's safety_eval_report.json.
+const V4_SAFETY_RATINGS = `
+CREATE TABLE safety_ratings (
+  id         INTEGER PRIMARY KEY,
+  run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  item_id    TEXT NOT NULL,
+  annotator  TEXT NOT NULL,
+  rating     INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+  created_at INTEGER NOT NULL,
+  UNIQUE (run_id, item_id, annotator)
+);
+`
+
 export const MIGRATIONS: Migration[] = [
   { version: 1, description: 'initial schema', sql: V1_INITIAL },
   { version: 2, description: 'events and samples once per step (replayed steps replace)', sql: V2_ONCE_PER_STEP },
   { version: 3, description: 'preference annotation items and judgements', sql: V3_ANNOTATIONS },
+  { version: 4, description: 'safety ratings on the five-point scale', sql: V4_SAFETY_RATINGS },
 ]
 
 /** The schema version this code writes. A database with a higher user_version is refused. */

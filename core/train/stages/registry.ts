@@ -8,9 +8,10 @@ import { tokenizerStage } from './tokenizer'
 import { pretrainStage } from './pretrain'
 import { sftStage } from './sft'
 import { goldEvalStage } from '../../eval/stage'
+import { safetyEvalStage } from '../../eval/safetyStage'
 import { preferencesStage } from './preferences'
 
-const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage]
+const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, safetyEvalStage, preferencesStage]
 
 export function listStages(): StageDefinition[] {
   return [...STAGES]
