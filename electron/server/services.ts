@@ -33,6 +33,7 @@ import {
 } from '../shared/api'
 import { ChatEngine } from './chat'
 import { createAnnotationHandlers } from './annotations'
+import { createSafetyHandlers } from './safety'
 
 export interface ServicesOptions {
   home: string
@@ -322,6 +323,7 @@ export function createServices(options: ServicesOptions): Services {
     },
     'model:estimate': async ({ stage, config }) => estimate(stageOrError(stage), config),
     ...createAnnotationHandlers({ store, chat, emit, checkPathAllowed, checkCheckpoint }),
+    ...createSafetyHandlers({ store }),
     'system:info': async (): Promise<SystemInfo> => ({
       version: packageVersion(),
       home,

@@ -7,11 +7,13 @@ import type { ConfigField } from '../../core/config/schema'
 import type { BackendInfo, Progress } from '../../core/train/stages/types'
 import { PAIR_SAFETY_LABELS, PREFERENCE_RATINGS } from '../../core/data/preferences'
 import type { AnnotationItem, AnnotationSummary } from '../../core/tracking/annotations'
+import type { SafetyReportItem } from '../../core/eval/safetyStage'
+import type { SafetyReportData } from '../../core/eval/safetyReport'
 import { CHANNELS, RUN_STATUS_VALUES, type BridgeMethod, type Channel, type EventName } from './channels'
 
 export { CHANNELS, CHANNEL_NAMES, EVENTS, RUN_STATUS_VALUES, isChannel, isEventName } from './channels'
 export type { BridgeMethod, Channel, EventName } from './channels'
-export type { ConfigField, BackendInfo, Progress, AnnotationItem, AnnotationSummary }
+export type { ConfigField, BackendInfo, Progress, AnnotationItem, AnnotationSummary, SafetyReportItem, SafetyReportData }
 export { PAIR_SAFETY_LABELS, PREFERENCE_RATINGS }
 
 // ---------- argument schemas ----------
@@ -133,6 +135,12 @@ export const ARG_SCHEMAS = {
   'prefs:undo': z.object({ id: RunId, annotator: Annotator }).strict(),
   'prefs:summary': RunIdArgs,
   'prefs:finish': RunIdArgs,
+  'safety:runs': z.object({}).strict().default({}),
+  'safety:next': z.object({ id: RunId, annotator: Annotator }).strict(),
+  'safety:rate': z
+    .object({ id: RunId, itemId: z.string().min(1).max(500), annotator: Annotator, rating: z.number().int().min(1, 'rate 1-5').max(5, 'rate 1-5') })
+    .strict(),
+  'safety:report': z.object({ ids: z.array(RunId).min(1, 'pick at least one safety_eval run').max(20) }).strict(),
 } satisfies Record<Channel, z.ZodType>
 
 export type ApiArgs<C extends Channel> = z.input<(typeof ARG_SCHEMAS)[C]>
@@ -290,6 +298,17 @@ export interface AnnotationProgress {
   total: number
 }
 
+export interface SafetyRunInfo {
+  id: string
+  name: string
+  status: RunStatus
+  /** The evaluated model's label (config "label"), '' when none. */
+  label: string
+  /** Finished with its safety_eval_report.json: its answers can be rated and reported. */
+  hasReport: boolean
+  createdAt: number
+}
+
 export interface ApiResults {
   'runs:list': RunSummary[]
   'runs:get': RunDetail
@@ -317,6 +336,10 @@ export interface ApiResults {
   'prefs:undo': AnnotationProgress & { position: number | null }
   'prefs:summary': AnnotationSummary
   'prefs:finish': { finished: boolean }
+  'safety:runs': SafetyRunInfo[]
+  'safety:next': { item: SafetyReportItem | null; rated: number; total: number }
+  'safety:rate': { rated: number; total: number }
+  'safety:report': { data: SafetyReportData; html: string; csv: string }
 }
 
 // ---------- events ----------

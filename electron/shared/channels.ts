@@ -31,6 +31,10 @@ export const CHANNELS = {
   prefsUndo: 'prefs:undo',
   prefsSummary: 'prefs:summary',
   prefsFinish: 'prefs:finish',
+  safetyRuns: 'safety:runs',
+  safetyNext: 'safety:next',
+  safetyRate: 'safety:rate',
+  safetyReport: 'safety:report',
 } as const
 
 export type BridgeMethod = keyof typeof CHANNELS

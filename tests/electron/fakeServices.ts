@@ -14,6 +14,7 @@ import type {
 import { CHANNELS, dispatch } from '../../electron/shared/api'
 import { EventHub } from '../../electron/server/eventHub'
 import { createFakeAnnotations, type FakeAnnotationState } from './fakeAnnotations'
+import { createFakeSafety, type FakeSafetyState } from './fakeSafety'
 
 export interface FakeWorld {
   handlers: ApiHandlers
@@ -22,6 +23,7 @@ export interface FakeWorld {
   runs: RunDetail[]
   metrics: Map<string, MetricSeries[]>
   annotations: FakeAnnotationState
+  safety: FakeSafetyState
 }
 
 export const FAKE_STAGE: StageInfo = {
@@ -73,8 +75,10 @@ export function createFakeWorld(): FakeWorld {
   }
 
   const annotations = createFakeAnnotations(emit)
+  const safety = createFakeSafety()
   const handlers: ApiHandlers = {
     ...annotations.handlers,
+    ...safety.handlers,
     'runs:list': async (f) =>
       runs
         .filter((r) => (!f.stage || r.stage === f.stage) && (!f.status || r.status === f.status) && (!f.experiment || r.experiment === f.experiment))
@@ -145,7 +149,7 @@ export function createFakeWorld(): FakeWorld {
       return inner(args)
     }
   }
-  return { handlers, hub, calls, runs, metrics, annotations: annotations.state }
+  return { handlers, hub, calls, runs, metrics, annotations: annotations.state, safety: safety.state }
 }
 
 /** A WorkbenchApi over handlers, validating like the real transports do (for renderer tests). */
