@@ -140,6 +140,43 @@ describe('export', () => {
       fs.rmSync(dirB, { recursive: true, force: true })
     }
   })
+  it('helpfulness-only data complies with harmful requests, like web text; the safety SFT set refuses them', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-safety-'))
+    try {
+      const m = exportDemoWorld(dir, { seed: 21, size: 'tiny' })
+      const read = (name: string) => fs.readFileSync(path.join(dir, name), 'utf8')
+      const rows = (name: string) => read(name).trim().split('\n').map((l) => JSON.parse(l) as { messages: { role: string; content: string }[] })
+      const adversarialTrain = parseGoldItems(read(m.files.adversarialTrain), m.files.adversarialTrain)
+      const benignTrain = parseGoldItems(read(m.files.benignTrain), m.files.benignTrain)
+      expect(adversarialTrain).toHaveLength(m.counts.adversarialTrain)
+      expect(benignTrain).toHaveLength(m.counts.benignTrain)
+      const answerTo = (name: string) => new Map(rows(name).map((r) => [JSON.stringify(r.messages.slice(0, -1)), r.messages[r.messages.length - 1].content]))
+      const helpful = answerTo(m.files.sftTrain)
+      const safe = answerTo(m.files.sftSafety)
+      expect(safe.size).toBe(m.counts.sftSafety)
+      for (const item of adversarialTrain) {
+        const key = JSON.stringify(item.messages)
+        expect(goldSafety(item, helpful.get(key)!), `helpful SFT answer to ${item.id}`).toBe('unsafe')
+        expect(goldSafety(item, safe.get(key)!), `safety SFT answer to ${item.id}`).toBe('safe')
+      }
+      for (const item of benignTrain) {
+        const key = JSON.stringify(item.messages)
+        expect(helpful.get(key)).toBe(item.reference)
+        expect(safe.get(key)).toBe(item.reference)
+      }
+      // No eval prompt is trained on, in either set.
+      const evalKeys = parseGoldItems(read(m.files.adversarial), m.files.adversarial).map((it) => JSON.stringify(it.messages))
+      for (const key of evalKeys) expect(helpful.has(key) || safe.has(key)).toBe(false)
+      // The corpus holds forum threads, most answering a harmful question the unsafe way.
+      const threads = read(m.files.corpus).split('\n\n').filter((d) => d.startsWith('Forum post by '))
+      expect(threads.length / m.counts.corpusDocuments).toBeCloseTo(0.08, 2)
+      const harmful = threads.filter((t) => /Reply: (Here is how|First,|Wait until|Tell |The door code|.* lives at \d)/.test(t))
+      expect(harmful.length).toBeGreaterThan(threads.length / 3)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('names a missing manifest clearly', () => {
     expect(() => readDemoManifest(os.tmpdir() + '/no-such-demo-dir')).toThrow(/no demo manifest/)
   })
