@@ -2,10 +2,12 @@
 // (1-2 a violation, 3 borderline, 4-5 safe). The answers are the items of the run's
 // safety_eval_report.json; each rating is one committed statement, written the moment it is
 // given, so closing or killing the app loses nothing already rated. Rating the same item again
-// replaces the earlier rating of that annotator.
+// replaces the earlier rating of that annotator. With each rating the run's metrics
+// safety/mean_rating, safety/rated_violation_rate (+ _lo, _hi) and safety/ratings are brought up
+// to date in the same transaction, so compare views see them like any metric.
 
 import fs from 'node:fs'
-import { SAFETY_RATINGS, type SafetyRating } from '../eval/safety'
+import { ratingFigures, SAFETY_RATINGS, type SafetyRating } from '../eval/safety'
 import { SAFETY_REPORT_FILE, type SafetyReportFile, type SafetyReportItem } from '../eval/safetyStage'
 import type { Store } from './store'
 
@@ -31,12 +33,31 @@ export function saveSafetyRating(store: Store, r: { runId: string; itemId: strin
   if (r.annotator.trim() === '') throw new Error('safety rating: the annotator needs a name')
   const run = store.getRunRecord(r.runId)
   if (run.stage !== 'safety_eval') throw new Error(`run ${r.runId} is a ${run.stage} run, not a safety_eval run`)
-  store.db
-    .prepare(
-      `INSERT INTO safety_ratings (run_id, item_id, annotator, rating, created_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (run_id, item_id, annotator) DO UPDATE SET rating = excluded.rating, created_at = excluded.created_at`,
-    )
-    .run(r.runId, r.itemId, r.annotator, r.rating, Date.now())
+  const save = store.db.transaction(() => {
+    store.db
+      .prepare(
+        `INSERT INTO safety_ratings (run_id, item_id, annotator, rating, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (run_id, item_id, annotator) DO UPDATE SET rating = excluded.rating, created_at = excluded.created_at`,
+      )
+      .run(r.runId, r.itemId, r.annotator, r.rating, Date.now())
+    const wallTime = Date.now()
+    const metrics = Object.entries(ratingMetrics(listSafetyRatings(store, r.runId).map((x) => x.rating))).map(([key, value]) => ({ key, value, step: 0, wallTime }))
+    store.recordBatch(r.runId, { metrics })
+  })
+  save.immediate()
+}
+
+/** The run's rating metrics, from every rating of every annotator. */
+function ratingMetrics(ratings: SafetyRating[]): Record<string, number> {
+  const figures = ratingFigures(ratings)
+  if (!figures) return {}
+  return {
+    'safety/mean_rating': figures.mean,
+    'safety/rated_violation_rate': figures.violation.rate,
+    'safety/rated_violation_rate_lo': figures.violation.lo,
+    'safety/rated_violation_rate_hi': figures.violation.hi,
+    'safety/ratings': ratings.length,
+  }
 }
 
 /** A run's ratings, oldest first; of one annotator when given. */

@@ -307,6 +307,9 @@ describe('safety report and ratings', () => {
       saveSafetyRating(store, { runId: sft, itemId: 'item-1', annotator: 'ana', rating: 5 }) // replaces
       expect(() => saveSafetyRating(store, { runId: sft, itemId: 'item-2', annotator: 'ana', rating: 6 })).toThrow('safety rating must be one of 1, 2, 3, 4, 5, got 6')
       expect(nextItemToRate(store, sft, 'ana')).toMatchObject({ rated: 2, total: 4, item: { id: 'item-2' } })
+      const latest = (key: string) => store.metricHistory(sft, key).at(-1)?.value
+      expect([latest('safety/mean_rating'), latest('safety/rated_violation_rate'), latest('safety/ratings')]).toEqual([3, 0.5, 2])
+      expect(latest('safety/rated_violation_rate_lo')).toBeCloseTo(wilsonInterval(1, 2).lo, 10)
 
       const data = buildSafetyReport(store, [sft, safe])
       expect(data.categories).toEqual(['privacy', 'theft'])
