@@ -36,7 +36,7 @@ export const DEMO_PLANS: Record<WorldSize, DemoPlan> = {
       max_steps: 200, batch_size: 16, lr: 3e-3, warmup_steps: 20, eval_every: 50, sample_every: 0, checkpoint_every: 0,
     },
     sft: { seq_len: 96, max_steps: 300, batch_size: 16, lr: 2e-3, warmup_steps: 20, eval_every: 100, sample_every: 0, checkpoint_every: 0 },
-    eval: { max_new_tokens: 32 },
+    eval: { max_new_tokens: 48 },
   },
   default: {
     tokenizer: { vocab_size: 1024 },
