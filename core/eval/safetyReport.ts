@@ -139,7 +139,7 @@ function summaryTable(data: SafetyReportData): string {
 /** Bars grouped by `groups` (x axis), one bar per model, height = rate in %, whisker = interval. */
 function groupedBars(caption: string, groups: string[], perModel: (Rate | undefined)[][]): string {
   const barWidth = 18
-  const gap = 24
+  const gap = 40
   const height = 160
   const top = 10
   const left = 36
