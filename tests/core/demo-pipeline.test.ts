@@ -41,9 +41,9 @@ describe('workbench demo --size tiny', () => {
       expect(steps).toEqual(['export', 'tokenizer', 'pretrain', 'sft', 'eval', 'eval'])
       console.log(JSON.stringify(report, null, 2))
 
-      // Measured (seed 1234, tiny): base accuracy 0 and helpfulness 0.04; the best constant answer
-      // 4/60 and 0.10; SFT 6/60 and 0.20. SFT with lr 0, or trained on answers rotated to the wrong
-      // prompts, stays at or below the constant answer (see docs/architecture.md, demo).
+      // Measured (seed 1234, tiny, accuracy over 60 items / helpfulness): base 0 / 0.04, the best
+      // constant answer 4/60 / 0.10, SFT 6/60 / 0.20. Broken SFTs fail both checks: lr 0 gives
+      // 0 / 0.04 (the base), answers rotated to the wrong prompts 0 / 0.03.
       const manifest = readDemoManifest(report.dataDir)
       const tasks = parseGoldItems(fs.readFileSync(path.join(report.dataDir, manifest.files.evalTasks), 'utf8'), manifest.files.evalTasks)
       const constant = bestConstantAnswer(tasks)
