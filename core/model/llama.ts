@@ -66,10 +66,13 @@ export interface Positions {
   batch: number
   seq: number
   startPos: number
-  cos: tf.Tensor4D // [1, T, 1, hd]
-  sin: tf.Tensor4D // [1, T, 1, hd]
+  cos: tf.Tensor4D // [1, T, 1, hd], or [B, T, 1, hd] when rows have their own positions (padded batch)
+  sin: tf.Tensor4D // like cos
   rotateHalf: tf.Tensor2D // [hd, hd]
-  mask: tf.Tensor2D | null // [rep*T, Tk]; null when nothing is masked
+  /** [rep*T, Tk], or [B, rep*T, Tk] for a padded batch; null when nothing is masked. */
+  mask: tf.Tensor2D | tf.Tensor3D | null
+  /** True with a KV cache: matmuls then use the cached transposed weights (see weightPair). */
+  decoding: boolean
 }
 
 /** A weight [out, in] and, optionally, its cached transpose (see kernels/linear.ts). */
@@ -102,27 +105,45 @@ export function ungroupHeads(o: tf.Tensor3D, batch: number, seq: number, nHeads:
 /**
  * Additive causal mask [rep*T, Tk]: query i (absolute position startPos+i) sees key j (absolute
  * position keyStart+j) when keyStart+j <= startPos+i. Repeated rep times for the grouped queries.
+ * With `padding` (a left-padded batch, one entry per row) it is [B, rep*T, Tk] and row b's keys
+ * before column padding[b] are masked too.
  */
-export function causalMask(seq: number, keys: number, startPos: number, keyStart: number, rep: number): tf.Tensor2D {
-  const mask = new Float32Array(rep * seq * keys)
-  for (let r = 0; r < rep; r++) {
-    for (let i = 0; i < seq; i++) {
-      const row = (r * seq + i) * keys
-      for (let j = 0; j < keys; j++) if (keyStart + j > startPos + i) mask[row + j] = MASKED
+export function causalMask(seq: number, keys: number, startPos: number, keyStart: number, rep: number): tf.Tensor2D
+export function causalMask(seq: number, keys: number, startPos: number, keyStart: number, rep: number, padding: readonly number[]): tf.Tensor3D
+export function causalMask(seq: number, keys: number, startPos: number, keyStart: number, rep: number, padding?: readonly number[]): tf.Tensor2D | tf.Tensor3D {
+  const rows = padding ?? [0]
+  const perRow = rep * seq * keys
+  const mask = new Float32Array(rows.length * perRow)
+  rows.forEach((pad, b) => {
+    for (let r = 0; r < rep; r++) {
+      for (let i = 0; i < seq; i++) {
+        const row = b * perRow + (r * seq + i) * keys
+        for (let j = 0; j < keys; j++) if (keyStart + j > startPos + i || keyStart + j < pad) mask[row + j] = MASKED
+      }
     }
-  }
-  return tf.tensor2d(mask, [rep * seq, keys])
+  })
+  return padding ? tf.tensor3d(mask, [rows.length, rep * seq, keys]) : tf.tensor2d(mask, [rep * seq, keys])
 }
 
 /**
  * softmax(q k^T / sqrt(hd) + mask) v for grouped heads. q: [G, rep*T, hd], k, v: [G, Tk, hd].
- * mask is null when every query may see every key (one new token against the KV cache).
+ * mask is null when every query may see every key (one new token against the KV cache), [rep*T, Tk]
+ * for every group alike, or [B, rep*T, Tk] per row of a padded batch (G = B * Hkv).
  */
-export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor2D | null): tf.Tensor3D {
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor2D | tf.Tensor3D | null): tf.Tensor3D {
   const scale = 1 / Math.sqrt(q.shape[2])
   const scores = batchMatMul(tf.mul(q, scale), tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
-  const probs = tf.softmax(mask ? tf.add(scores, mask) : scores) as tf.Tensor3D // [G, rep*T, Tk]
+  const probs = tf.softmax(addMask(scores, mask)) as tf.Tensor3D // [G, rep*T, Tk]
   return batchMatMul(probs, v) // [G, rep*T, hd]
+}
+
+function addMask(scores: tf.Tensor3D, mask: tf.Tensor2D | tf.Tensor3D | null): tf.Tensor3D {
+  if (!mask) return scores
+  if (mask.rank === 2) return tf.add(scores, mask)
+  const [groups, queries, keys] = scores.shape
+  const batch = mask.shape[0]
+  const byRow = tf.reshape(scores, [batch, groups / batch, queries, keys]) // [B, Hkv, rep*T, Tk]
+  return tf.reshape(tf.add(byRow, tf.expandDims(mask, 1)), [groups, queries, keys])
 }
 
 /** cos/sin tables for every position up to max_seq_len, and the rotate_half matrix. */
@@ -162,7 +183,7 @@ export function createRopeTables(hd: number, maxSeq: number, theta: number): Rop
 // ---------------------------------------------------------------------------------------------
 // The model
 
-/** Up to this many tokens per forward pass (decoding), matmuls use cached transposed weights. */
+/** Up to this many tokens per forward pass without a cache, matmuls use cached transposed weights. */
 const DECODE_TOKENS = 8
 
 export class Llama {
@@ -250,8 +271,21 @@ export class Llama {
     return tf.tidy(() => {
       const h = this.hidden(tokens, cache, startPos)
       const [batch, seq, dim] = h.shape
-      const logits = linear(tf.reshape(h, [batch * seq, dim]), ...this.weightPair(this.outputName(), batch * seq <= DECODE_TOKENS)) // [N, V]
+      const logits = linear(tf.reshape(h, [batch * seq, dim]), ...this.weightPair(this.outputName(), cache !== undefined || batch * seq <= DECODE_TOKENS)) // [N, V]
       return tf.reshape(logits, [batch, seq, this.config.vocab_size]) as tf.Tensor3D
+    })
+  }
+
+  /**
+   * Decoding: appends `tokens` [B, T] to the cache and returns the logits of each row's last
+   * column only, [B, V] (the output projection runs on B rows, not B*T).
+   */
+  nextTokenLogits(tokens: tf.Tensor2D, cache: KVCache): tf.Tensor2D {
+    return tf.tidy(() => {
+      const h = this.hidden(tokens, cache) // [B, T, D]
+      const [batch, seq, dim] = h.shape
+      const last = seq === 1 ? tf.reshape(h, [batch, dim]) : tf.reshape(tf.slice(h, [0, seq - 1, 0], [batch, 1, dim]), [batch, dim]) // [B, D]
+      return linear(last as tf.Tensor2D, ...this.weightPair(this.outputName(), true)) // [B, V]
     })
   }
 
@@ -305,7 +339,7 @@ export class Llama {
     const attnIn = rmsNorm(x, this.w1(`${p}.input_layernorm.weight`), eps)
     const h = tf.add(x, this.selfAttention(layer, attnIn, pos, cache)) as tf.Tensor2D // [N, D]
     const mlpIn = rmsNorm(h, this.w1(`${p}.post_attention_layernorm.weight`), eps)
-    const decoding = pos.batch * pos.seq <= DECODE_TOKENS
+    const decoding = pos.decoding
     const mlp = swiglu(mlpIn, ...(['gate_proj', 'up_proj', 'down_proj'].map((m) => this.weightPair(`${p}.mlp.${m}.weight`, decoding)) as [WeightPair, WeightPair, WeightPair]))
     return tf.add(h, mlp)
   }
@@ -315,7 +349,7 @@ export class Llama {
     const { batch, seq } = pos
     const hd = headDim(this.config)
     const p = `model.layers.${layer}.self_attn`
-    const decoding = batch * seq <= DECODE_TOKENS
+    const decoding = pos.decoding
     const proj = (input: tf.Tensor2D, name: string) => linear(input, ...this.weightPair(`${p}.${name}.weight`, decoding))
     const q = applyRope(proj(x, 'q_proj'), pos, nHeads) // [N, H*hd]
     const kNew = applyRope(proj(x, 'k_proj'), pos, nKv) // [N, Hkv*hd]
@@ -340,19 +374,29 @@ export class Llama {
     return proj(ungroupHeads(out, batch, seq, nHeads, hd), 'o_proj') // [N, D]
   }
 
-  /** RoPE rows and the causal mask for positions startPos..startPos+seq-1 (keys from 0 with a cache). */
+  /**
+   * RoPE rows and the causal mask for columns startPos..startPos+seq-1 (keys from 0 with a cache).
+   * A left-padded cache gives each row its own positions (column - padding) and masks its padding.
+   */
   private positions(batch: number, seq: number, startPos: number, cache?: KVCache): Positions {
     const hd = headDim(this.config)
     const rep = this.config.n_heads / this.config.n_kv_heads
     const keyStart = cache ? 0 : startPos
     const keys = cache ? startPos + seq : seq
+    const common = { batch, seq, startPos, rotateHalf: this.rope.rotateHalf, decoding: cache !== undefined || batch * seq <= DECODE_TOKENS }
+    if (cache?.padded) {
+      const ids = tf.tensor1d(cache.positionIds(seq), 'int32') // [B*T]
+      return {
+        ...common,
+        cos: tf.reshape(tf.gather(this.rope.cos, ids), [batch, seq, 1, hd]),
+        sin: tf.reshape(tf.gather(this.rope.sin, ids), [batch, seq, 1, hd]),
+        mask: causalMask(seq, keys, startPos, keyStart, rep, cache.padding), // [B, rep*T, Tk]
+      }
+    }
     return {
-      batch,
-      seq,
-      startPos,
+      ...common,
       cos: tf.reshape(tf.slice(this.rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
       sin: tf.reshape(tf.slice(this.rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
-      rotateHalf: this.rope.rotateHalf,
       // A single new token after the cached ones sees every key: no mask needed.
       mask: cache && seq === 1 ? null : causalMask(seq, keys, startPos, keyStart, rep),
     }
