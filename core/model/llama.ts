@@ -92,14 +92,21 @@ export function swiglu(x: tf.Tensor2D, gate: WeightPair, up: WeightPair, down: W
  * Returns q: [B*Hkv, rep*T, hd] from q2d [B*T, H*hd].
  */
 export function groupQueries(q: tf.Tensor2D, batch: number, seq: number, nHeads: number, nKvHeads: number, hd: number): tf.Tensor3D {
-  const byHead = tf.transpose(tf.reshape(q, [batch, seq, nHeads, hd]), [0, 2, 1, 3]) // [B, H, T, hd]
-  return tf.reshape(byHead, [batch * nKvHeads, (nHeads / nKvHeads) * seq, hd])
+  return tf.reshape(toHeads(q, batch, seq, nHeads, hd), [batch * nKvHeads, (nHeads / nKvHeads) * seq, hd])
 }
 
 /** The reverse of groupQueries for the attention output: [B*Hkv, rep*T, hd] -> [B*T, H*hd]. */
 export function ungroupHeads(o: tf.Tensor3D, batch: number, seq: number, nHeads: number, hd: number): tf.Tensor2D {
   const byHead = tf.reshape(o, [batch, nHeads, seq, hd]) // [B, H, T, hd]
-  return tf.reshape(tf.transpose(byHead, [0, 2, 1, 3]), [batch * seq, nHeads * hd])
+  // With one position per row, [B, H, 1, hd] and [B, 1, H, hd] have the same layout: no copy.
+  const byTime = seq === 1 ? byHead : tf.transpose(byHead, [0, 2, 1, 3]) // [B, T, H, hd]
+  return tf.reshape(byTime, [batch * seq, nHeads * hd])
+}
+
+/** [B*T, H*hd] -> [B, H, T, hd]; a reshape only (no copy) when T is 1, as when decoding. */
+function toHeads(x: tf.Tensor2D, batch: number, seq: number, nHeads: number, hd: number): tf.Tensor4D {
+  if (seq === 1) return tf.reshape(x, [batch, nHeads, 1, hd])
+  return tf.transpose(tf.reshape(x, [batch, seq, nHeads, hd]), [0, 2, 1, 3])
 }
 
 /**
@@ -129,10 +136,13 @@ export function causalMask(seq: number, keys: number, startPos: number, keyStart
  * softmax(q k^T / sqrt(hd) + mask) v for grouped heads. q: [G, rep*T, hd], k, v: [G, Tk, hd].
  * mask is null when every query may see every key (one new token against the KV cache), [rep*T, Tk]
  * for every group alike, or [B, rep*T, Tk] per row of a padded batch (G = B * Hkv).
+ * `decoding` (no gradient needed, a few query rows against a long cache): q k^T uses the matmul's
+ * transpose flag instead of copying the whole key cache into k^T every step.
  */
-export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor2D | tf.Tensor3D | null): tf.Tensor3D {
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor2D | tf.Tensor3D | null, decoding = false): tf.Tensor3D {
   const scale = 1 / Math.sqrt(q.shape[2])
-  const scores = batchMatMul(tf.mul(q, scale), tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
+  const scaled = tf.mul(q, scale)
+  const scores = decoding ? tf.matMul(scaled, k, false, true) : batchMatMul(scaled, tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
   const probs = tf.softmax(addMask(scores, mask)) as tf.Tensor3D // [G, rep*T, Tk]
   return batchMatMul(probs, v) // [G, rep*T, hd]
 }
@@ -354,8 +364,8 @@ export class Llama {
     const q = applyRope(proj(x, 'q_proj'), pos, nHeads) // [N, H*hd]
     const kNew = applyRope(proj(x, 'k_proj'), pos, nKv) // [N, Hkv*hd]
     const vNew = proj(x, 'v_proj') // [N, Hkv*hd]
-    let k = tf.transpose(tf.reshape(kNew, [batch, seq, nKv, hd]), [0, 2, 1, 3]) as tf.Tensor4D // [B, Hkv, T, hd]
-    let v = tf.transpose(tf.reshape(vNew, [batch, seq, nKv, hd]), [0, 2, 1, 3]) as tf.Tensor4D
+    let k = toHeads(kNew, batch, seq, nKv, hd) // [B, Hkv, T, hd]
+    let v = toHeads(vNew, batch, seq, nKv, hd)
     if (cache) {
       const past = cache.get(layer)
       if (past) {
@@ -370,6 +380,7 @@ export class Llama {
       tf.reshape(k, [batch * nKv, keys, hd]),
       tf.reshape(v, [batch * nKv, keys, hd]),
       pos.mask, // [rep*T, Tk]
+      pos.decoding && seq === 1,
     )
     return proj(ungroupHeads(out, batch, seq, nHeads, hd), 'o_proj') // [N, D]
   }
