@@ -95,25 +95,30 @@ export async function generateBatch(model: Llama, prompts: number[][], opts: Bat
     .filter((row) => row.maxNew > 0)
   if (live.length === 0) return results
   const vocab = model.config.vocab_size
-  const cache = useCache ? prefillCache(model, live.map((r) => r.sequence)) : null
-  let logits = cache ? cache.logits : recomputeLogits(model, live.map((r) => r.sequence))
+  const temperature = opts.temperature ?? 1
+  // Columns the cache may need: the longest prompt plus the largest budget, within max_seq_len
+  // (rows stop there, and dropping rows only ever removes columns).
+  const capacity = Math.min(maxSeq, Math.max(...live.map((r) => r.sequence.length)) + Math.max(...live.map((r) => r.maxNew)))
+  const cache = useCache ? prefillCache(model, live.map((r) => r.sequence), capacity) : null
+  let logits = withLogSumExp(cache ? cache.logits : recomputeLogits(model, live.map((r) => r.sequence)), temperature)
   try {
     while (true) {
       if (opts.signal?.aborted) {
         for (const row of live) row.result.stoppedBy = 'abort'
         break
       }
-      const values = readAndDispose(logits) // [B * V], one read per step for the whole batch
+      const values = readAndDispose(logits) // [B * (V + 2)], one read per step for the whole batch
       const next: number[] = []
       const kept: number[] = []
       live.forEach((row, i) => {
-        const rowLogits = values.subarray(i * vocab, (i + 1) * vocab)
+        const offset = i * (vocab + 2)
+        const rowLogits = values.subarray(offset, offset + vocab)
         const id = sampleFromLogits(rowLogits, opts, row.rand)
         if (stop.has(id)) {
           row.result.stoppedBy = 'stop'
           return
         }
-        const [logprob, modelLogprob] = tokenLogProbs(rowLogits, id, opts.temperature ?? 1)
+        const [logprob, modelLogprob] = tokenLogProbs(rowLogits[id], values[offset + vocab], values[offset + vocab + 1], temperature)
         row.result.ids.push(id)
         row.result.logprobs.push(logprob)
         row.result.modelLogprobs.push(modelLogprob)
@@ -129,7 +134,7 @@ export async function generateBatch(model: Llama, prompts: number[][], opts: Bat
       if (cache && kept.length < cache.cache.batch) cache.cache.keepRows(kept)
       // Let timers and abort events run between steps.
       await new Promise((resolve) => setImmediate(resolve))
-      logits = cache ? decodeStep(model, next, cache.cache) : recomputeLogits(model, live.map((r) => r.sequence))
+      logits = withLogSumExp(cache ? decodeStep(model, next, cache.cache) : recomputeLogits(model, live.map((r) => r.sequence)), temperature)
     }
   } finally {
     if (!logits.isDisposed) logits.dispose()
@@ -166,9 +171,9 @@ function leftPad(sequences: number[][]): { tokens: tf.Tensor2D; padding: number[
 }
 
 /** A cache holding the prompts, and the logits of each row's next token [B, V]. */
-function prefillCache(model: Llama, sequences: number[][]): { cache: KVCache; logits: tf.Tensor2D } {
+function prefillCache(model: Llama, sequences: number[][], capacity?: number): { cache: KVCache; logits: tf.Tensor2D } {
   const { tokens, padding } = leftPad(sequences)
-  const cache = new KVCache(model.config, sequences.length, padding)
+  const cache = new KVCache(model.config, sequences.length, padding, capacity)
   try {
     return { cache, logits: model.nextTokenLogits(tokens, cache) }
   } finally {
@@ -186,6 +191,22 @@ function recomputeLogits(model: Llama, sequences: number[][]): tf.Tensor2D {
   const { cache, logits } = prefillCache(model, sequences)
   cache.dispose()
   return logits
+}
+
+/**
+ * [B, V] logits -> [B, V + 2]: each row followed by its log-sum-exp at temperature 1 and at
+ * `temperature` (1 when greedy), so that log-probabilities need no pass over the vocabulary on
+ * the host. Frees `logits`.
+ */
+function withLogSumExp(logits: tf.Tensor2D, temperature: number): tf.Tensor2D {
+  const out = tf.tidy(() => {
+    const t = temperature === 0 ? 1 : temperature
+    const lse = tf.logSumExp(logits, 1, true) // [B, 1]
+    const lseAtT = t === 1 ? lse : tf.logSumExp(tf.div(logits, t), 1, true)
+    return tf.concat([logits, lse, lseAtT], 1) as tf.Tensor2D
+  })
+  logits.dispose()
+  return out
 }
 
 /** The tensor's values on the host, after which the tensor is freed. */
@@ -273,17 +294,10 @@ function argmax(values: Float32Array): number {
 }
 
 /**
- * [log softmax(logits / t)[id], log softmax(logits)[id]], with t = temperature (1 when greedy),
- * in float64.
+ * [log softmax(logits / t)[id], log softmax(logits)[id]] from the token's logit and the row's
+ * log-sum-exps at temperature 1 and at t (t = temperature, 1 when greedy).
  */
-export function tokenLogProbs(logits: Float32Array, id: number, temperature: number): [number, number] {
-  const maxLogit = logits[argmax(logits)]
-  const at = (t: number) => {
-    let sum = 0
-    for (let i = 0; i < logits.length; i++) sum += Math.exp((logits[i] - maxLogit) / t)
-    return (logits[id] - maxLogit) / t - Math.log(sum)
-  }
-  const model = at(1)
+function tokenLogProbs(logit: number, logSumExp: number, logSumExpAtT: number, temperature: number): [number, number] {
   const t = temperature === 0 ? 1 : temperature
-  return [t === 1 ? model : at(t), model]
+  return [logit / t - logSumExpAtT, logit - logSumExp]
 }

@@ -8,8 +8,41 @@
 // rotary positions (column - padding), so a padded row computes what it would compute alone.
 // Finished rows are dropped with keepRows(), which gathers the live rows and trims padding
 // columns that no live row needs any more.
+//
+// Storage: with a `capacity`, on backends whose tensor memory JavaScript can write (wasm heap, cpu
+// arrays) and whose matmul reads that memory afresh each call, each layer's keys and values live in
+// one preallocated [B, Hkv, capacity, hd] buffer, and a step writes its new column in place:
+// attention then runs over all `capacity` columns, the unwritten ones hidden by the causal mask
+// (they lie in every query's future). Otherwise each step concatenates along time, which copies
+// the whole cache (measured: 10-20% of a decoding step at batch 32, bench/generate.ts).
 import { tf } from '../backend/tf'
+import { nativeMatMulActive } from '../backend/kernels/nativeMatMul'
 import type { LlamaConfig } from './config'
+
+interface WasmBackendLike {
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array
+}
+
+interface CpuBackendLike {
+  data: { get(dataId: unknown): { values: Float32Array } }
+}
+
+/**
+ * True when tensors of the current backend can be written in place safely: the cpu backend, and
+ * wasm with the native matmul (the wasm XNNPACK matmul caches packed operands by tensor id, so it
+ * could read stale values of a buffer changed behind its back).
+ */
+function canWriteInPlace(): boolean {
+  const backend = tf.getBackend()
+  return backend === 'cpu' || (backend === 'wasm' && nativeMatMulActive())
+}
+
+/** The float32 memory behind `t`, for writing in place (only where canWriteInPlace()). */
+function memoryOf(t: tf.Tensor): Float32Array {
+  const backend = tf.backend()
+  if (tf.getBackend() === 'wasm') return (backend as unknown as WasmBackendLike).typedArrayFromHeap(t)
+  return (backend as unknown as CpuBackendLike).data.get(t.dataId).values
+}
 
 export class KVCache {
   private readonly keys: (tf.Tensor4D | null)[]
@@ -18,16 +51,29 @@ export class KVCache {
   length = 0
   /** Left padding of each row: row b's first real token is at column padding[b]. */
   private rowPadding: number[]
+  /** Columns of the preallocated buffers; null when the cache grows by concatenation. */
+  private capacity: number | null
 
+  /**
+   * `capacity`: the most columns this cache will hold (prompt + new tokens). Given, and where the
+   * backend allows it, the buffers are preallocated and written in place (see the top of the file).
+   */
   constructor(
     readonly config: LlamaConfig,
     batch: number,
     padding?: number[],
+    capacity?: number,
   ) {
     if (padding && padding.length !== batch) throw new Error(`KVCache: ${padding.length} padding entries for a batch of ${batch}`)
     this.rowPadding = padding ? [...padding] : new Array(batch).fill(0)
+    this.capacity = capacity !== undefined && canWriteInPlace() ? capacity : null
     this.keys = new Array(config.n_layers).fill(null)
     this.values = new Array(config.n_layers).fill(null)
+  }
+
+  /** Key columns attention sees after appending `seq` new ones: the buffer's width when preallocated. */
+  keyColumns(seq: number): number {
+    return this.capacity ?? this.length + seq
   }
 
   /** Rows in the cache (shrinks when keepRows drops finished ones). */
@@ -61,15 +107,39 @@ export class KVCache {
   }
 
   /**
-   * Replaces one layer's entry with the full (old + new) keys and values. Called inside the model's
-   * tidy: tf.keep lets the new tensors outlive it, and the old ones are freed here.
+   * Appends this chunk's keys and values [B, Hkv, T, hd] of one layer at column `length`, and
+   * returns the layer's keys and values to attend to, [B, Hkv, keyColumns(T), hd]. Called inside the
+   * model's tidy: the stored tensors are kept (tf.keep), replaced ones freed here.
    */
-  set(layer: number, k: tf.Tensor4D, v: tf.Tensor4D): void {
+  append(layer: number, k: tf.Tensor4D, v: tf.Tensor4D): { k: tf.Tensor4D; v: tf.Tensor4D } {
     if (k.shape[0] !== this.batch) throw new Error(`KVCache: batch ${k.shape[0]} does not match the cache's batch ${this.batch}`)
+    if (this.capacity !== null) {
+      if (this.length + k.shape[2] > this.capacity) {
+        throw new Error(`KVCache: ${this.length + k.shape[2]} columns exceed the capacity ${this.capacity} it was created with`)
+      }
+      return { k: this.writeColumns(this.keys, layer, k), v: this.writeColumns(this.values, layer, v) }
+    }
+    const past = this.get(layer)
+    const fullK = past ? tf.concat([past.k, k], 2) : k // [B, Hkv, past+T, hd]
+    const fullV = past ? tf.concat([past.v, v], 2) : v
     this.keys[layer]?.dispose()
     this.values[layer]?.dispose()
-    this.keys[layer] = tf.keep(k)
-    this.values[layer] = tf.keep(v)
+    this.keys[layer] = tf.keep(fullK)
+    this.values[layer] = tf.keep(fullV)
+    return { k: fullK, v: fullV }
+  }
+
+  /** Copies `chunk` [B, Hkv, T, hd] into the layer's buffer at column `length`, allocating it first. */
+  private writeColumns(store: (tf.Tensor4D | null)[], layer: number, chunk: tf.Tensor4D): tf.Tensor4D {
+    const [batch, heads, seq, hd] = chunk.shape
+    const buffer = (store[layer] ??= tf.keep(tf.zeros([batch, heads, this.capacity!, hd]))) // [B, Hkv, C, hd]
+    // Views fetched after any allocation: growing the wasm heap detaches older views.
+    const from = memoryOf(chunk)
+    const to = memoryOf(buffer)
+    for (let row = 0; row < batch * heads; row++) {
+      to.set(from.subarray(row * seq * hd, (row + 1) * seq * hd), (row * this.capacity! + this.length) * hd)
+    }
+    return buffer
   }
 
   /** Called by the model once all layers have been updated for `newTokens` columns. */
@@ -95,7 +165,10 @@ export class KVCache {
       if (!t) return null
       const next = tf.tidy(() => {
         const kept = sameRows ? t : (tf.gather(t, tf.tensor1d(rows, 'int32'), 0) as tf.Tensor4D) // [B', Hkv, T, hd]
-        return trim > 0 ? tf.slice(kept, [0, 0, trim, 0], [-1, -1, -1, -1]) : kept // [B', Hkv, T - trim, hd]
+        if (trim === 0) return kept
+        const trimmed = tf.slice(kept, [0, 0, trim, 0], [-1, -1, -1, -1]) // [B', Hkv, T - trim, hd]
+        // A preallocated buffer keeps its width: the rows still growing need the columns freed here.
+        return this.capacity === null ? trimmed : tf.pad(trimmed, [[0, 0], [0, 0], [0, trim], [0, 0]])
       })
       t.dispose()
       return next

@@ -366,14 +366,7 @@ export class Llama {
     const vNew = proj(x, 'v_proj') // [N, Hkv*hd]
     let k = toHeads(kNew, batch, seq, nKv, hd) // [B, Hkv, T, hd]
     let v = toHeads(vNew, batch, seq, nKv, hd)
-    if (cache) {
-      const past = cache.get(layer)
-      if (past) {
-        k = tf.concat([past.k, k], 2) // [B, Hkv, past+T, hd]
-        v = tf.concat([past.v, v], 2)
-      }
-      cache.set(layer, k, v)
-    }
+    if (cache) ({ k, v } = cache.append(layer, k, v)) // [B, Hkv, Tk, hd]
     const keys = k.shape[2]
     const out = attention(
       groupQueries(q, batch, seq, nHeads, nKv, hd), // [B*Hkv, rep*T, hd]
@@ -393,7 +386,7 @@ export class Llama {
     const hd = headDim(this.config)
     const rep = this.config.n_heads / this.config.n_kv_heads
     const keyStart = cache ? 0 : startPos
-    const keys = cache ? startPos + seq : seq
+    const keys = cache ? cache.keyColumns(seq) : seq
     const common = { batch, seq, startPos, rotateHalf: this.rope.rotateHalf, decoding: cache !== undefined || batch * seq <= DECODE_TOKENS }
     if (cache?.padded) {
       const ids = tf.tensor1d(cache.positionIds(seq), 'int32') // [B*T]
@@ -408,8 +401,9 @@ export class Llama {
       ...common,
       cos: tf.reshape(tf.slice(this.rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
       sin: tf.reshape(tf.slice(this.rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
-      // A single new token after the cached ones sees every key: no mask needed.
-      mask: cache && seq === 1 ? null : causalMask(seq, keys, startPos, keyStart, rep),
+      // A single new token after the cached ones sees every key (unless the buffer has unwritten
+      // columns): no mask needed.
+      mask: cache && seq === 1 && keys === startPos + 1 ? null : causalMask(seq, keys, startPos, keyStart, rep),
     }
   }
 

@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { initBackend } from '../../core/backend/index'
 import { tf } from '../../core/backend/tf'
-import { generate, generateBatch, sampleFromLogits, tokenLogProbs } from '../../core/model/generate'
+import { generate, generateBatch, sampleFromLogits } from '../../core/model/generate'
 import { mulberry32 } from '../../core/util/random'
 import { Llama } from '../../core/model/llama'
 
@@ -48,20 +48,19 @@ describe('sampleFromLogits', () => {
     expect([...seen].sort()).toEqual([1, 2])
   })
 
-  it('log-probabilities at temperature t and at temperature 1', () => {
-    const lse = (t: number) => Math.log([...logits].reduce((s, l) => s + Math.exp(l / t), 0))
-    const [atT, model] = tokenLogProbs(logits, 2, 0.5)
-    expect(atT).toBeCloseTo(2 / 0.5 - lse(0.5), 6)
-    expect(model).toBeCloseTo(2 - lse(1), 6)
-    expect(tokenLogProbs(logits, 2, 0)).toEqual([model, model]) // greedy: temperature 1
-  })
-
   it('rejects bad options', () => {
     expect(() => sampleFromLogits(logits, { temperature: -1 }, Math.random)).toThrow('temperature')
     expect(() => sampleFromLogits(logits, { topP: 0 }, Math.random)).toThrow('topP')
     expect(() => sampleFromLogits(logits, { topK: 1.5 }, Math.random)).toThrow('topK')
   })
 })
+
+/** log softmax(logits / t)[id], in float64: the reference for the logprobs generateBatch returns. */
+function logSoftmaxAt(logits: number[], id: number, t: number): number {
+  const max = Math.max(...logits)
+  const sum = logits.reduce((s, l) => s + Math.exp((l - max) / t), 0)
+  return (logits[id] - max) / t - Math.log(sum)
+}
 
 describe.each(['cpu', 'wasm'] as const)('generate on %s', (backend) => {
   let model: Llama
@@ -142,11 +141,13 @@ describe.each(['cpu', 'wasm'] as const)('generate on %s', (backend) => {
     const sequence = [3, 4, ...row.ids]
     const logits = tf.tidy(() => model.logits(tf.tensor2d([sequence], [1, sequence.length], 'int32')).arraySync()[0])
     row.ids.forEach((id, t) => {
-      const at = Float32Array.from(logits[t + 1]) // predicts sequence[t + 2] = ids[t]
-      const [want, wantModel] = tokenLogProbs(at, id, temperature)
-      expect(row.logprobs[t]).toBeCloseTo(want, 4)
-      expect(row.modelLogprobs[t]).toBeCloseTo(wantModel, 4)
+      const at = logits[t + 1] // predicts sequence[t + 2] = ids[t]
+      expect(row.logprobs[t]).toBeCloseTo(logSoftmaxAt(at, id, temperature), 4)
+      expect(row.modelLogprobs[t]).toBeCloseTo(logSoftmaxAt(at, id, 1), 4)
     })
+    // Greedy: both are the temperature-1 values.
+    const [greedy] = await generateBatch(model, [[3, 4]], { maxNewTokens: 3, temperature: 0 })
+    expect(greedy.logprobs).toEqual(greedy.modelLogprobs)
   })
 
   it('a row that stops early is dropped and the others go on as alone; the tensor count is unchanged', async () => {

@@ -5,6 +5,7 @@ import { tf } from '../../core/backend/tf'
 import { countParameters, estimateMemoryBytes, MODEL_PRESETS, resolveModelConfig, type LlamaConfig } from '../../core/model/config'
 import { Llama, weightShapes } from '../../core/model/llama'
 import { KVCache } from '../../core/model/kvcache'
+import { nativeMatMulActive } from '../../core/backend/kernels/nativeMatMul'
 import { ScalarHead, lastTokenIndices } from '../../core/model/heads'
 import { mulberry32, normalArray } from '../../core/util/random'
 
@@ -244,7 +245,10 @@ describe.each(['cpu', 'wasm'] as const)('Llama on %s', (backend) => {
     model.dispose()
   })
 
-  it('a left-padded batch in the KV cache gives each row its own logits, also after dropping rows', () => {
+  it.each([
+    ['grown by concatenation', undefined],
+    ['preallocated and written in place', 14],
+  ])('a left-padded batch in the KV cache (%s) gives each row its own logits, also after dropping rows', (_kind, capacity) => {
     const cfg = resolveModelConfig(TINY)
     const weights = randomWeights(cfg, 21, 0.1)
     const model = Llama.fromWeights(cfg, weights)
@@ -260,7 +264,10 @@ describe.each(['cpu', 'wasm'] as const)('Llama on %s', (backend) => {
     }
     const width = Math.max(...lengths)
     const padded = rows.map((r, b) => [...new Array(width - lengths[b]).fill(0), ...r.slice(0, lengths[b])])
-    const cache = new KVCache(cfg, 3, lengths.map((l) => width - l))
+    const cache = new KVCache(cfg, 3, lengths.map((l) => width - l), capacity)
+    // The preallocated kind is used on cpu, and on wasm with the native matmul (kvcache.ts).
+    const inPlace = capacity !== undefined && (backend === 'cpu' || nativeMatMulActive())
+    expect(cache.keyColumns(1)).toBe(inPlace ? capacity : 1)
     const prefill = model.nextTokenLogits(ids2d(padded), cache) // [3, V]
     lengths.forEach((l, b) => expectRow(prefill, b, b, l - 1))
     let live = [0, 1, 2]
