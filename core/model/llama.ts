@@ -71,6 +71,8 @@ export interface Positions {
   rotateHalf: tf.Tensor2D // [hd, hd]
   /** [rep*T, Tk], or [B, rep*T, Tk] for a padded batch; null when nothing is masked. */
   mask: tf.Tensor2D | tf.Tensor3D | null
+  /** cos and sin stacked, [1 or B, 2, 1, hd], when decoding one token per row (else null). */
+  cosSin: tf.Tensor4D | null
   /** True with a KV cache: matmuls then use the cached transposed weights (see weightPair). */
   decoding: boolean
 }
@@ -198,8 +200,11 @@ const DECODE_TOKENS = 8
 
 export class Llama {
   private readonly rope: RopeTables
-  /** W^T per weight name, for decoding; rebuilt when the variable's buffer changes (assign). */
-  private readonly transposed = new Map<string, { dataId: object; wT: tf.Tensor2D }>()
+  /**
+   * Tensors derived from weights for decoding (W^T, the fused query/key projection), rebuilt when
+   * a source variable's buffer changes (assign).
+   */
+  private readonly derived = new Map<string, { sources: object[]; value: tf.Tensor2D }>()
 
   private constructor(
     readonly config: LlamaConfig,
@@ -333,8 +338,8 @@ export class Llama {
 
   dispose(): void {
     for (const v of Object.values(this.weights)) v.dispose()
-    for (const t of this.transposed.values()) t.wT.dispose()
-    this.transposed.clear()
+    for (const d of this.derived.values()) d.value.dispose()
+    this.derived.clear()
     this.rope.cos.dispose()
     this.rope.sin.dispose()
     this.rope.rotateHalf.dispose()
@@ -361,8 +366,9 @@ export class Llama {
     const p = `model.layers.${layer}.self_attn`
     const decoding = pos.decoding
     const proj = (input: tf.Tensor2D, name: string) => linear(input, ...this.weightPair(`${p}.${name}.weight`, decoding))
-    const q = applyRope(proj(x, 'q_proj'), pos, nHeads) // [N, H*hd]
-    const kNew = applyRope(proj(x, 'k_proj'), pos, nKv) // [N, Hkv*hd]
+    const [q, kNew] = pos.cosSin
+      ? this.ropedQueryKeyOneToken(layer, x, pos.cosSin)
+      : [applyRope(proj(x, 'q_proj'), pos, nHeads), applyRope(proj(x, 'k_proj'), pos, nKv)] // [N, H*hd], [N, Hkv*hd]
     const vNew = proj(x, 'v_proj') // [N, Hkv*hd]
     let k = toHeads(kNew, batch, seq, nKv, hd) // [B, Hkv, T, hd]
     let v = toHeads(vNew, batch, seq, nKv, hd)
@@ -379,6 +385,33 @@ export class Llama {
   }
 
   /**
+   * Decoding one token per row: the rotary queries and keys from ONE matmul. rotate_half(x W^T) is
+   * x (W^T R) for the signed permutation R, so [Wq^T | Wk^T | Wq^T R | Wk^T R] (built once, cached)
+   * gives x, and rotate_half(x), for queries and keys at once; RoPE is then one multiply by
+   * [cos; sin] and a sum. About a dozen fewer kernels per layer and token than applyRope twice,
+   * which matters when a decoding step is dominated by per-kernel overhead (bench/generate.ts).
+   * x: [B, D], cosSin: [1 or B, 2, 1, hd]. Returns q [B, H*hd] and k [B, Hkv*hd].
+   */
+  private ropedQueryKeyOneToken(layer: number, x: tf.Tensor2D, cosSin: tf.Tensor4D): [tf.Tensor2D, tf.Tensor2D] {
+    const { n_heads: nHeads, n_kv_heads: nKv, dim } = this.config
+    const hd = headDim(this.config)
+    const batch = x.shape[0]
+    const p = `model.layers.${layer}.self_attn`
+    const wq = this.w(`${p}.q_proj.weight`)
+    const wk = this.w(`${p}.k_proj.weight`)
+    const fused = this.derivedWeight(`${p}.qk_rope`, [wq, wk], () => {
+      const rotated = (wT: tf.Tensor2D, heads: number) => tf.reshape(tf.matMul(tf.reshape(wT, [-1, hd]), this.rope.rotateHalf), [dim, heads * hd])
+      const [wqT, wkT] = [tf.transpose(wq), tf.transpose(wk)] // [D, H*hd], [D, Hkv*hd]
+      return tf.concat([wqT, wkT, rotated(wqT, nHeads), rotated(wkT, nKv)], 1) // [D, 2*(H+Hkv)*hd]
+    })
+    const both = tf.reshape(tf.matMul(x, fused), [batch, 2, nHeads + nKv, hd]) // [B, (x, rotate_half x), H+Hkv, hd]
+    const roped = tf.sum(tf.mul(both, cosSin), 1) // [B, H+Hkv, hd]
+    const q = tf.reshape(tf.slice(roped, [0, 0, 0], [batch, nHeads, hd]), [batch, nHeads * hd])
+    const k = tf.reshape(tf.slice(roped, [0, nHeads, 0], [batch, nKv, hd]), [batch, nKv * hd])
+    return [q, k]
+  }
+
+  /**
    * RoPE rows and the causal mask for columns startPos..startPos+seq-1 (keys from 0 with a cache).
    * A left-padded cache gives each row its own positions (column - padding) and masks its padding.
    */
@@ -387,20 +420,21 @@ export class Llama {
     const rep = this.config.n_heads / this.config.n_kv_heads
     const keyStart = cache ? 0 : startPos
     const keys = cache ? cache.keyColumns(seq) : seq
-    const common = { batch, seq, startPos, rotateHalf: this.rope.rotateHalf, decoding: cache !== undefined || batch * seq <= DECODE_TOKENS }
+    const decoding = cache !== undefined || batch * seq <= DECODE_TOKENS
+    const common = { batch, seq, startPos, rotateHalf: this.rope.rotateHalf, decoding }
+    // The fused one-token path (ropedQueryKeyOneToken) when decoding with a cache.
+    const withCosSin = (cos: tf.Tensor4D, sin: tf.Tensor4D) => ({ cos, sin, cosSin: cache && seq === 1 ? (tf.concat([cos, sin], 1) as tf.Tensor4D) : null })
     if (cache?.padded) {
       const ids = tf.tensor1d(cache.positionIds(seq), 'int32') // [B*T]
       return {
         ...common,
-        cos: tf.reshape(tf.gather(this.rope.cos, ids), [batch, seq, 1, hd]),
-        sin: tf.reshape(tf.gather(this.rope.sin, ids), [batch, seq, 1, hd]),
+        ...withCosSin(tf.reshape(tf.gather(this.rope.cos, ids), [batch, seq, 1, hd]), tf.reshape(tf.gather(this.rope.sin, ids), [batch, seq, 1, hd])),
         mask: causalMask(seq, keys, startPos, keyStart, rep, cache.padding), // [B, rep*T, Tk]
       }
     }
     return {
       ...common,
-      cos: tf.reshape(tf.slice(this.rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
-      sin: tf.reshape(tf.slice(this.rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
+      ...withCosSin(tf.reshape(tf.slice(this.rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]), tf.reshape(tf.slice(this.rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd])),
       // A single new token after the cached ones sees every key (unless the buffer has unwritten
       // columns): no mask needed.
       mask: cache && seq === 1 && keys === startPos + 1 ? null : causalMask(seq, keys, startPos, keyStart, rep),
@@ -422,12 +456,17 @@ export class Llama {
   private weightPair(name: string, decoding: boolean): WeightPair {
     const w = this.w(name)
     if (!decoding) return [w, undefined]
-    const cached = this.transposed.get(name)
-    if (cached && cached.dataId === w.dataId) return [w, cached.wT]
-    cached?.wT.dispose()
-    const wT = tf.keep(tf.transpose(w))
-    this.transposed.set(name, { dataId: w.dataId, wT })
-    return [w, wT]
+    return [w, this.derivedWeight(name, [w], () => tf.transpose(w))]
+  }
+
+  /** A tensor built from weights, cached until one of `sources` changes buffer (an assign). */
+  private derivedWeight(key: string, sources: tf.Tensor[], build: () => tf.Tensor2D): tf.Tensor2D {
+    const cached = this.derived.get(key)
+    if (cached && cached.sources.every((id, i) => id === sources[i].dataId)) return cached.value
+    cached?.value.dispose()
+    const value = tf.keep(tf.tidy(build))
+    this.derived.set(key, { sources: sources.map((s) => s.dataId), value })
+    return value
   }
 
   private outputName(): string {
