@@ -19,7 +19,7 @@ const PART_FLAGS: Record<Part, string[]> = {
   tokenizer: [],
   store: [],
   model: ['--preset', '--backend', '--threads', '--steps', '--gen-tokens', '--no-torch'],
-  generate: ['--preset', '--backend', '--batches', '--gen-tokens', '--no-torch'],
+  generate: ['--preset', '--backend', '--batches', '--gen-tokens', '--rounds', '--no-torch'],
 }
 const ALL_FLAGS = new Set(Object.values(PART_FLAGS).flat())
 
