@@ -132,7 +132,7 @@ export class KVCache {
   /** Copies `chunk` [B, Hkv, T, hd] into the layer's buffer at column `length`, allocating it first. */
   private writeColumns(store: (tf.Tensor4D | null)[], layer: number, chunk: tf.Tensor4D): tf.Tensor4D {
     const [batch, heads, seq, hd] = chunk.shape
-    const buffer = (store[layer] ??= tf.keep(tf.zeros([batch, heads, this.capacity!, hd]))) // [B, Hkv, C, hd]
+    const buffer = (store[layer] ??= tf.keep(tf.zeros<tf.Rank.R4>([batch, heads, this.capacity!, hd]))) // [B, Hkv, C, hd]
     // Views fetched after any allocation: growing the wasm heap detaches older views.
     const from = memoryOf(chunk)
     const to = memoryOf(buffer)

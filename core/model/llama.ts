@@ -143,8 +143,8 @@ export function causalMask(seq: number, keys: number, startPos: number, keyStart
  */
 export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor2D | tf.Tensor3D | null, decoding = false): tf.Tensor3D {
   const scale = 1 / Math.sqrt(q.shape[2])
-  const scaled = tf.mul(q, scale)
-  const scores = decoding ? tf.matMul(scaled, k, false, true) : batchMatMul(scaled, tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
+  const scaled = tf.mul(q, scale) as tf.Tensor3D
+  const scores: tf.Tensor3D = decoding ? tf.matMul(scaled, k, false, true) : batchMatMul(scaled, tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
   const probs = tf.softmax(addMask(scores, mask)) as tf.Tensor3D // [G, rep*T, Tk]
   return batchMatMul(probs, v) // [G, rep*T, hd]
 }
@@ -400,14 +400,14 @@ export class Llama {
     const wq = this.w(`${p}.q_proj.weight`)
     const wk = this.w(`${p}.k_proj.weight`)
     const fused = this.derivedWeight(`${p}.qk_rope`, [wq, wk], () => {
-      const rotated = (wT: tf.Tensor2D, heads: number) => tf.reshape(tf.matMul(tf.reshape(wT, [-1, hd]), this.rope.rotateHalf), [dim, heads * hd])
+      const rotated = (wT: tf.Tensor2D, heads: number) => tf.reshape(tf.matMul(tf.reshape(wT, [-1, hd]) as tf.Tensor2D, this.rope.rotateHalf), [dim, heads * hd]) as tf.Tensor2D
       const [wqT, wkT] = [tf.transpose(wq), tf.transpose(wk)] // [D, H*hd], [D, Hkv*hd]
-      return tf.concat([wqT, wkT, rotated(wqT, nHeads), rotated(wkT, nKv)], 1) // [D, 2*(H+Hkv)*hd]
+      return tf.concat([wqT, wkT, rotated(wqT, nHeads), rotated(wkT, nKv)], 1) as tf.Tensor2D // [D, 2*(H+Hkv)*hd]
     })
     const both = tf.reshape(tf.matMul(x, fused), [batch, 2, nHeads + nKv, hd]) // [B, (x, rotate_half x), H+Hkv, hd]
     const roped = tf.sum(tf.mul(both, cosSin), 1) // [B, H+Hkv, hd]
-    const q = tf.reshape(tf.slice(roped, [0, 0, 0], [batch, nHeads, hd]), [batch, nHeads * hd])
-    const k = tf.reshape(tf.slice(roped, [0, nHeads, 0], [batch, nKv, hd]), [batch, nKv * hd])
+    const q = tf.reshape(tf.slice(roped, [0, 0, 0], [batch, nHeads, hd]), [batch, nHeads * hd]) as tf.Tensor2D
+    const k = tf.reshape(tf.slice(roped, [0, nHeads, 0], [batch, nKv, hd]), [batch, nKv * hd]) as tf.Tensor2D
     return [q, k]
   }
 
