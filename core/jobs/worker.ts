@@ -121,7 +121,12 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
     } catch {
       // the original error matters more than a failed flush
     }
-    store.finishRun(run.id, 'failed', message)
+    try {
+      store.finishRun(run.id, 'failed', message)
+    } catch (recordErr) {
+      // Disk full or a failing store: the runner records the error event below instead.
+      emit({ type: 'log', message: `could not record the failure in the store: ${(recordErr as Error).message}` })
+    }
     emit({ type: 'error', message })
     emit({ type: 'status', status: 'failed', error: message })
     return 'failed'
