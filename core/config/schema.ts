@@ -4,6 +4,13 @@
 
 export type FieldType = 'int' | 'float' | 'bool' | 'string' | 'enum' | 'path' | 'string[]'
 
+/**
+ * What a path-like field points at, so the API can apply its path policy to every such field
+ * (electron/server/pathPolicy.ts): 'input' a file or folder a run reads, 'output' a place it
+ * writes, 'checkpoint' a run id or a checkpoint folder. `type: 'path'` fields default to 'input'.
+ */
+export type PathKind = 'input' | 'output' | 'checkpoint'
+
 export interface ConfigField {
   key: string
   type: FieldType
@@ -20,6 +27,8 @@ export interface ConfigField {
   optional?: boolean
   /** Must be given by the user (no default makes sense, e.g. a data path). */
   required?: boolean
+  /** Declares the field (or each item of a string[]) as a path; see PathKind. */
+  pathKind?: PathKind
 }
 
 export interface ConfigIssue {

@@ -15,7 +15,7 @@ import type { StageContext, StageDefinition, StageResult } from '../train/stages
 import { judgeResponse, parseGoldItems, summariseGold, type GoldItem, type GoldResult } from './gold'
 
 const FIELDS: ConfigField[] = [
-  { key: 'model', type: 'string', optional: true, group: 'model', help: 'The model to evaluate: a run id or a checkpoint folder (a parent run with role "model" does the same).' },
+  { key: 'model', type: 'string', pathKind: 'checkpoint', optional: true, group: 'model', help: 'The model to evaluate: a run id or a checkpoint folder (a parent run with role "model" does the same).' },
   { key: 'tasks', type: 'path', optional: true, group: 'data', help: 'Gold-checked task prompts (JSONL with gold.check), e.g. the demo export\'s eval_tasks.jsonl.' },
   { key: 'adversarial', type: 'path', optional: true, group: 'data', help: 'Adversarial prompts with gold safety rules (violation rate).' },
   { key: 'benign', type: 'path', optional: true, group: 'data', help: 'Benign look-alike prompts (false-refusal rate).' },

@@ -34,6 +34,7 @@ import {
   type SystemInfo,
 } from '../shared/api'
 import { ChatEngine } from './chat'
+import { checkReadablePath, checkRunPaths, PathNotAllowedError, type PathPolicy } from './pathPolicy'
 
 export interface ServicesOptions {
   home: string
@@ -191,12 +192,28 @@ export function createServices(options: ServicesOptions): Services {
     return files.map((f) => ({ path: f, name: path.basename(f), bytes: fs.statSync(f).size }))
   }
 
-  /** A path the web page may hand to a run: inside the home, a listed dataset, or picked natively. */
-  function checkPathAllowed(p: string, field: string): void {
-    const abs = path.resolve(p)
-    const inside = (root: string) => abs === root || abs.startsWith(root + path.sep)
-    if (inside(home) || inside(path.join(repoRoot(), 'resources')) || picked.has(abs)) return
-    throw new ApiError(`${field}: ${p} is outside the workbench home (${home}); copy it into ${path.join(home, 'datasets')} or pick it with Browse…`, 'forbidden')
+  /** Paths the page may hand to a run: inside the home or resources/, or picked natively (pathPolicy.ts). */
+  const pathPolicy: PathPolicy = {
+    home,
+    readRoots: [path.join(repoRoot(), 'resources')],
+    picked,
+    isRecordedRun: (ref) => {
+      try {
+        store.resolveRunId(ref)
+        return true
+      } catch {
+        return false
+      }
+    },
+  }
+  /** Runs a path check, turning its refusal into a 403 for the page. */
+  function allowPaths(check: () => void): void {
+    try {
+      check()
+    } catch (error) {
+      if (error instanceof PathNotAllowedError) throw new ApiError(error.message, 'forbidden')
+      throw error
+    }
   }
 
   const handlers: ApiHandlers = {
@@ -269,14 +286,8 @@ export function createServices(options: ServicesOptions): Services {
     },
     'runs:create': async (args) => {
       const stage = stageOrError(args.stage)
-      // Files a run will read: path fields, and the lists of data files (string[] in the data group).
-      for (const field of stage.fields) {
-        const value = args.config[field.key]
-        if (field.type === 'path' && typeof value === 'string' && value !== '') checkPathAllowed(value, field.key)
-        if (field.type === 'string[]' && field.group === 'data' && Array.isArray(value)) {
-          for (const item of value) if (typeof item === 'string') checkPathAllowed(item, field.key)
-        }
-      }
+      // Every path the run will touch (declared path fields, parent folders), before any disk access.
+      allowPaths(() => checkRunPaths(stage.fields, args.config, args.parents, pathPolicy))
       for (const p of args.parents) {
         if (p.runId) run(p.runId)
         if (p.checkpointDir && !isModelCheckpoint(p.checkpointDir)) throw new ApiError(`parent ${p.role}: ${p.checkpointDir} is not a checkpoint folder`)
@@ -306,8 +317,8 @@ export function createServices(options: ServicesOptions): Services {
     },
     'chat:generate': async (args) => {
       const known = checkpoints().some((c) => c.path === path.resolve(args.checkpoint))
+      if (!known) allowPaths(() => checkReadablePath(args.checkpoint, 'checkpoint', pathPolicy))
       if (!known && !isModelCheckpoint(args.checkpoint)) throw new ApiError(`${args.checkpoint} is not a checkpoint folder (config.json + model.safetensors)`)
-      if (!known) checkPathAllowed(args.checkpoint, 'checkpoint')
       return chat.generate(args, (text) => emit('chat:token', { requestId: args.requestId, text }))
     },
     'model:estimate': async ({ stage, config }) => estimate(stageOrError(stage), config),

@@ -28,12 +28,12 @@ const MODEL_FIELDS: ConfigField[] = [
 ]
 
 const DATA_FIELDS: ConfigField[] = [
-  { key: 'data', type: 'string[]', required: true, group: 'data', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' },
+  { key: 'data', type: 'string[]', pathKind: 'input', required: true, group: 'data', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' },
   { key: 'tokenizer', type: 'path', optional: true, group: 'data', help: 'A tokenizer.json (or a folder with one). Absent: train one on the data.' },
   { key: 'vocab_size', type: 'int', optional: true, min: 264, group: 'data', help: 'Vocabulary when training a tokenizer (default: the model preset\'s, 512 tiny / 4096 small).' },
   { key: 'val_fraction', type: 'float', default: 0.05, min: 0, max: 0.5, group: 'data', help: 'Share of windows held out for validation (at least one).' },
   { key: 'skip_invalid', type: 'bool', default: false, group: 'data', help: 'Skip (and count) malformed JSONL lines instead of stopping at the first.' },
-  { key: 'init_from', type: 'string', optional: true, group: 'model', help: 'Continue from this run id or checkpoint folder (its model and tokenizer), e.g. at a longer seq_len.' },
+  { key: 'init_from', type: 'string', pathKind: 'checkpoint', optional: true, group: 'model', help: 'Continue from this run id or checkpoint folder (its model and tokenizer), e.g. at a longer seq_len.' },
 ]
 
 const FIELDS: ConfigField[] = [

@@ -12,8 +12,8 @@ import { loadModelFrom, parentCheckpoint, trainingFields, trainingSettings, type
 import type { StageContext, StageDefinition, StageResult } from './types'
 
 const FIELDS: ConfigField[] = [
-  { key: 'base', type: 'string', optional: true, group: 'model', help: 'The model to fine-tune: a run id, a checkpoint folder, or an imported Hugging Face Llama folder.' },
-  { key: 'data', type: 'string[]', required: true, group: 'data', help: 'JSONL (or .json array) files: Alpaca, chat "messages", ShareGPT "conversations" or prompt/response; detected per line.' },
+  { key: 'base', type: 'string', pathKind: 'checkpoint', optional: true, group: 'model', help: 'The model to fine-tune: a run id, a checkpoint folder, or an imported Hugging Face Llama folder.' },
+  { key: 'data', type: 'string[]', pathKind: 'input', required: true, group: 'data', help: 'JSONL (or .json array) files: Alpaca, chat "messages", ShareGPT "conversations" or prompt/response; detected per line.' },
   { key: 'seq_len', type: 'int', optional: true, min: 8, group: 'data', help: 'Longest example in tokens (default: the base model\'s context).' },
   { key: 'overflow', type: 'enum', choices: ['truncate', 'drop'], default: 'truncate', group: 'data', help: 'Too-long examples: cut to seq_len (dropped if no answer token is left) or drop them. Both are counted.' },
   { key: 'skip_invalid', type: 'bool', default: false, group: 'data', help: 'Skip (and count) malformed lines instead of stopping at the first.' },

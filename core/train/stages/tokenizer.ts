@@ -9,10 +9,10 @@ import type { ConfigField } from '../../config/schema'
 import type { StageContext, StageDefinition, StageResult } from './types'
 
 const FIELDS: ConfigField[] = [
-  { key: 'data', type: 'string[]', required: true, group: 'data', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' },
+  { key: 'data', type: 'string[]', pathKind: 'input', required: true, group: 'data', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' },
   { key: 'vocab_size', type: 'int', default: 4096, min: 264, max: 1_000_000, group: 'tokenizer', help: 'Vocabulary size: 8 special tokens + 256 bytes + merges (fewer when the text runs out of pairs).' },
   { key: 'skip_invalid', type: 'bool', default: false, group: 'data', help: 'Skip (and count) malformed JSONL lines instead of stopping at the first.' },
-  { key: 'out', type: 'path', optional: true, group: 'output', help: 'Also write tokenizer.json here (the run folder always has one).' },
+  { key: 'out', type: 'path', pathKind: 'output', optional: true, group: 'output', help: 'Also write tokenizer.json here (the run folder always has one).' },
 ]
 
 /** Reads every document of the corpus (files and folders), for tokenizer training. */
