@@ -5,6 +5,7 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
+import { writingFile } from '../util/files'
 import type { ConfigField } from '../config/schema'
 import { chatStopTokens, encodeChatPrompt } from '../data/chatTemplate'
 import { loadCheckpoint } from '../model/checkpoint'
@@ -147,7 +148,8 @@ function writeReport(runDir: string, model: string, config: Record<string, unkno
     refusal: r.refusal,
   }))
   fs.mkdirSync(runDir, { recursive: true })
-  fs.writeFileSync(file, JSON.stringify({ model, label: config.label ?? null, metrics, items: rows }, null, 2) + '\n')
+  const text = JSON.stringify({ model, label: config.label ?? null, metrics, items: rows }, null, 2) + '\n'
+  writingFile(file, () => fs.writeFileSync(file, text))
   return file
 }
 

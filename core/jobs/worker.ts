@@ -115,7 +115,7 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
     emit({ type: 'status', status })
     return status
   } catch (err) {
-    const message = errorText(err)
+    const message = errorText(err, store.db.name)
     try {
       tracker?.flush()
     } catch {
@@ -142,8 +142,13 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
  * what is wrong in their message; a programming error (TypeError ...) keeps its stack so it can
  * be reported as a bug.
  */
-function errorText(err: unknown): string {
+function errorText(err: unknown, dbFile?: string): string {
   if (!(err instanceof Error)) return String(err)
+  // SQLite's "database or disk is full" / "disk I/O error" do not say which file.
+  const code = (err as { code?: unknown }).code
+  if (dbFile && typeof code === 'string' && code.startsWith('SQLITE_') && !err.message.includes(dbFile)) {
+    return `could not write ${dbFile}: ${err.message} (${code})`
+  }
   const bug = err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError
   return bug && err.stack ? err.stack : err.message
 }

@@ -107,3 +107,45 @@ describe('a store that fails when a worker exits', () => {
     expect(logged.mock.calls.flat().join(' ')).toMatch(/could not record how run .* ended: disk I\/O error/)
   }, 120_000)
 })
+
+describe('a full disk', () => {
+  it('fails the run with an error that names the file being written', async () => {
+    // The worker inherits the environment: the preload makes writes of model.safetensors fail
+    // with ENOSPC, as a full disk does, while the store keeps working.
+    const preload = pathToFileURL(path.resolve('tests/fixtures/faults/enospc.mjs')).href
+    const saved = { options: process.env.NODE_OPTIONS, file: process.env.WB_ENOSPC_FILE }
+    process.env.NODE_OPTIONS = `${saved.options ?? ''} --import ${preload}`.trim()
+    process.env.WB_ENOSPC_FILE = 'model.safetensors'
+    try {
+      const runner = new JobRunner({ home, backend: 'wasm' })
+      const id = runner.submit({ stage: 'pretrain', config: TINY() })
+      const exit = await runner.wait(id)
+      expect(exit.status).toBe('failed')
+      const recorded = runStatus(id)
+      expect(recorded.status).toBe('failed')
+      expect(recorded.error).toMatch(/could not save checkpoint .*: could not write .*model\.safetensors: no space left on device \(ENOSPC\)/)
+    } finally {
+      for (const [key, value] of [['NODE_OPTIONS', saved.options], ['WB_ENOSPC_FILE', saved.file]] as const) {
+        if (value === undefined) delete process.env[key]
+        else process.env[key] = value
+      }
+    }
+  }, 120_000)
+})
+
+describe('writingFile', () => {
+  it('names the file in an OS write error and keeps its code', async () => {
+    const { writingFile } = await import('../../core/util/files')
+    const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+    let caught: unknown
+    try {
+      writingFile('/x/model.safetensors', () => {
+        throw full
+      })
+    } catch (error) {
+      caught = error
+    }
+    expect((caught as Error).message).toBe('could not write /x/model.safetensors: no space left on device (ENOSPC)')
+    expect((caught as NodeJS.ErrnoException).code).toBe('ENOSPC')
+  })
+})
