@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checkRunPaths, pathKindOf, type PathPolicy } from '../../electron/server/pathPolicy'
 import { createServices, type Services } from '../../electron/server/services'
-import { EventHub } from '../../electron/server/eventHub'
 import { dispatch } from '../../electron/shared/api'
 import { getStage, listStages } from '../../core/train/stages/registry'
 
