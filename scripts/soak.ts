@@ -426,12 +426,14 @@ async function main(): Promise<void> {
   let lastApiRun = 0
   while (!over()) {
     const now = Date.now()
-    // Up to two CLI runs at a time, plus one API run every ~20 s (the server runs one at a time).
+    // Up to two CLI runs at a time, plus an API run every ~20 s when none is waiting (the server
+    // runs one at a time, so a longer queue would only grow).
     if (cliChildren.size < 2) {
       tally.runsStartedCli++
       void runCli(['pretrain', '--home', home, '--config', configFile, '--name', `cli-${tally.runsStartedCli}`])
     }
-    if (now - lastApiRun > 20_000) {
+    const waiting = [...runStatuses(home).values()].includes('queued')
+    if (now - lastApiRun > 20_000 && !waiting) {
       lastApiRun = now
       try {
         await server.api('runs:create', { stage: 'pretrain', config: { ...CONFIG, data: [data] }, name: `api-${tally.runsStartedApi + 1}` })
