@@ -291,6 +291,15 @@ function runStatuses(home: string): Map<string, string> {
   }
 }
 
+function unfinishedRuns(home: string): { id: string; name: string; status: string; error: string | null }[] {
+  const db = new Database(path.join(home, 'workbench.db'), { readonly: true, timeout: 5000 })
+  try {
+    return db.prepare("SELECT id, name, status, error FROM runs WHERE status != 'finished'").all() as { id: string; name: string; status: string; error: string | null }[]
+  } finally {
+    db.close()
+  }
+}
+
 /** Resumes a run from the CLI or the API, at random, once it is no longer 'running'. */
 async function resumeWhenDown(home: string, server: ServerProcess, id: string): Promise<void> {
   for (let i = 0; i < 40 && runStatuses(home).get(id) === 'running'; i++) {
@@ -515,6 +524,7 @@ soak finished after ${Math.round((Date.now() - started) / 1000)} s (${args.secon
   server         restarts after a crash: ${tally.serverRestarts}; stderr lines: ${serverErrors.length}`)
   for (const [what, n] of tally.failures) console.log(`  failed request x${n}: ${what}`)
   for (const line of rows.examples.slice(0, 15)) console.log(`  row: ${line}`)
+  for (const run of unfinishedRuns(home)) console.log(`  ${run.status} run ${run.id} (${run.name}): ${(run.error ?? 'no error text').slice(0, 600)}`)
   for (const line of serverErrors.slice(-10)) console.log(`  server stderr: ${line}`)
 
   fs.rmSync(backups, { recursive: true, force: true })
