@@ -478,13 +478,21 @@ async function main(): Promise<void> {
 
   // Drain: no new runs or kills; resume whatever is interrupted until every run finished.
   console.log('soak: time is up; letting every run finish')
+  const drainResumed = new Map<string, number>()
   const drainUntil = Date.now() + Math.max(180_000, args.seconds * 1000)
   while (Date.now() < drainUntil) {
     const statuses = [...runStatuses(home).entries()]
     const open = statuses.filter(([, s]) => s === 'queued' || s === 'running')
     const broken = statuses.filter(([, s]) => s === 'interrupted' || s === 'stopped')
     if (open.length === 0 && broken.length === 0 && cliChildren.size === 0) break
-    if (open.length === 0 && cliChildren.size === 0) for (const [id] of broken) await resumeWhenDown(home, server, id)
+    // A run resumed through the API stays 'interrupted' until its worker starts: resume it once.
+    if (open.length === 0 && cliChildren.size === 0) {
+      for (const [id] of broken) {
+        if (Date.now() - (drainResumed.get(id) ?? 0) < 60_000) continue
+        drainResumed.set(id, Date.now())
+        await resumeWhenDown(home, server, id)
+      }
+    }
     await sleep(2000)
   }
   finishedAll = true

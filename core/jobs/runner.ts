@@ -280,8 +280,15 @@ export class JobRunner extends EventEmitter {
         const why = job.error ?? (job.stderrTail.trim().split('\n').slice(-5).join('\n') || `worker exited with code ${how.exitCode}`)
         store.finishRun(runId, 'failed', why)
         run = store.getRunRecord(runId)
-      } else if ((run.status === 'running' || run.status === 'interrupted') && job?.child && job.error && !job.cancelRequested) {
-        // The worker's own finishRun failed; its error event is the truth, not "process gone".
+      } else if (
+        (run.status === 'running' || run.status === 'interrupted') &&
+        job?.child &&
+        run.pid === job.child.pid &&
+        job.error &&
+        !job.cancelRequested
+      ) {
+        // Our worker's own finishRun failed; its error event is the truth, not "process gone".
+        // (A run owned by another worker, after two resumes at once, is left to that worker.)
         store.finishRun(runId, 'failed', job.error)
         run = store.getRunRecord(runId)
       }

@@ -78,10 +78,12 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
   process.on('SIGINT', onSignal)
 
   let tracker: SqliteTracker | null = null
+  let owned = false
   try {
     const stage = getStage(run.stage)
     const backend = await initBackend(backendPreference(spec.backend))
     store.startRun(run.id, { pid: process.pid, hostname: os.hostname(), backend })
+    owned = true
     emit({ type: 'status', status: 'running' })
     // The tracker also keeps the run's heartbeat fresh (a run without one is presumed dead).
     tracker = new SqliteTracker(store, run.id)
@@ -122,7 +124,8 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
       // the original error matters more than a failed flush
     }
     try {
-      store.finishRun(run.id, 'failed', message)
+      // A run another live worker took over first (two resumes at once) is that worker's: leave it.
+      if (owned || store.getRunRecord(run.id).status !== 'running') store.finishRun(run.id, 'failed', message)
     } catch (recordErr) {
       // Disk full or a failing store: the runner records the error event below instead.
       emit({ type: 'log', message: `could not record the failure in the store: ${(recordErr as Error).message}` })

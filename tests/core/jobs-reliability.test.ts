@@ -88,6 +88,23 @@ describe('a run recorded as queued whose process died before the worker started'
   })
 })
 
+describe('two resumes of the same run at once (two processes)', () => {
+  it('the second worker fails to start and leaves the run to the first, which finishes it', async () => {
+    const store = Store.open(home)
+    const run = store.createRun({ stage: 'pretrain', config: TINY(), seed: 1 })
+    store.finishRun(run.id, 'stopped', 'stopped before it started')
+    store.close()
+    // Two runners stand for two processes (the server and a CLI): neither knows of the other's job.
+    const a = new JobRunner({ home, backend: 'wasm' })
+    const b = new JobRunner({ home, backend: 'wasm' })
+    a.resume(run.id)
+    b.resume(run.id)
+    const exits = await Promise.all([a.wait(run.id), b.wait(run.id)])
+    expect(exits.filter((e) => e.error?.includes('it cannot become running')).length).toBe(1)
+    expect(runStatus(run.id)).toEqual({ status: 'finished', error: null })
+  }, 120_000)
+})
+
 describe('a store that fails when a worker exits', () => {
   it('is logged and reported in the exit event; the process does not crash', async () => {
     const runner = new JobRunner({ home, backend: 'wasm' })
