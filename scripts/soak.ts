@@ -81,6 +81,13 @@ const tally = {
   serverRestarts: 0,
 }
 
+/** An error's message with its cause's code (fetch reports "fetch failed" and hides why). */
+function why(error: unknown): string {
+  const e = error as Error & { cause?: { code?: string; message?: string } }
+  const cause = e.cause ? ` (${e.cause.code ?? e.cause.message ?? 'no detail'})` : ''
+  return `${e.message}${cause}`.slice(0, 160)
+}
+
 function fail(what: string): void {
   tally.requestsFailed++
   tally.failures.set(what, (tally.failures.get(what) ?? 0) + 1)
@@ -165,7 +172,7 @@ async function readLoop(server: ServerProcess, until: () => boolean): Promise<vo
         await server.api(channel, args)
         tally.requestsServed++
       } catch (error) {
-        fail(`${channel}: ${(error as Error).message.slice(0, 120)}`)
+        fail(`${channel}: ${why(error)}`)
       }
     }
     await sleep(50)
@@ -178,7 +185,7 @@ async function readCalls(server: ServerProcess): Promise<[string, unknown][]> {
     runs = await server.api('runs:list', {})
     tally.requestsServed++
   } catch (error) {
-    fail(`runs:list: ${(error as Error).message.slice(0, 120)}`)
+    fail(`runs:list: ${why(error)}`)
   }
   if (runs.length === 0) return []
   const id = pick(runs).id
@@ -314,7 +321,7 @@ async function resumeWhenDown(home: string, server: ServerProcess, id: string): 
       await server.api('runs:resume', { id })
       tally.runsResumedApi++
     } catch (error) {
-      fail(`runs:resume: ${(error as Error).message.slice(0, 120)}`)
+      fail(`runs:resume: ${why(error)}`)
     }
   }
 }
@@ -448,7 +455,7 @@ async function main(): Promise<void> {
         await server.api('runs:create', { stage: 'pretrain', config: { ...CONFIG, data: [data] }, name: `api-${tally.runsStartedApi + 1}` })
         tally.runsStartedApi++
       } catch (error) {
-        fail(`runs:create: ${(error as Error).message.slice(0, 120)}`)
+        fail(`runs:create: ${why(error)}`)
       }
     }
     if (now - lastRead > 2000) {
