@@ -119,6 +119,9 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     }
   }
 
+  // Clients reuse idle connections; with Node's 5 s default, a request sent just as the server
+  // closes one is reset (seen under heavy load by `npm run soak`). A longer idle time makes that rare.
+  server.keepAliveTimeout = 30_000
   await new Promise<void>((resolvePromise, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 0, '127.0.0.1', () => resolvePromise())
