@@ -5,10 +5,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { dbPath, runDir } from './home'
-import { openDatabase, type Db } from './db'
+import { closeDatabase, openDatabase, type Db } from './db'
 import { newRunId } from './ids'
 import { fingerprint } from './hash'
-import { currentHost, ownerGoneReason } from './liveness'
+import { currentHost, ownerGoneReason, queuedOwnerGoneReason } from './liveness'
 import { diffConfigs, flattenConfig, metricDirection } from './compare'
 import { SeriesReader } from './series'
 import { csvLine } from './csv'
@@ -186,7 +186,7 @@ export class Store {
   }
 
   close(): void {
-    if (this.db.open) this.db.close()
+    closeDatabase(this.db)
   }
 
   // ---------------------------------------------------------------- experiments
@@ -247,8 +247,10 @@ export class Store {
           input.seed ?? null,
           now,
           running ? now : null,
-          running ? process.pid : null,
-          running ? currentHost() : null,
+          // A queued run is owned by this process (which starts its worker) until the worker
+          // takes it over, so liveness recovery can tell when it will never start.
+          process.pid,
+          currentHost(),
           running ? now : null,
         )
       const link = this.db.prepare('INSERT OR IGNORE INTO run_parents (run_id, parent_id, role) VALUES (?, ?, ?)')
@@ -304,23 +306,26 @@ export class Store {
     return this.getRunRecord(id)
   }
 
-  /** Marks every 'running' run whose owner is gone as 'interrupted'. Returns their ids. */
+  /**
+   * Marks every 'running' run whose owner is gone, and every 'queued' run whose queuing process
+   * is gone (it would never start), as 'interrupted' (resumable). Returns their ids.
+   */
   recoverInterrupted(): string[] {
-    const rows = this.db.prepare("SELECT * FROM runs WHERE status = 'running'").all() as RunRow[]
+    const rows = this.db.prepare("SELECT * FROM runs WHERE status IN ('running', 'queued')").all() as RunRow[]
     const marked: string[] = []
     this.lastRecovery = Date.now()
     for (const row of rows) {
-      const reason = ownerGoneReason(
-        { pid: row.pid, hostname: row.hostname, heartbeatAt: row.heartbeat_at, startedAt: row.started_at },
-        this.staleAfterMs,
-      )
+      const reason =
+        row.status === 'running'
+          ? ownerGoneReason({ pid: row.pid, hostname: row.hostname, heartbeatAt: row.heartbeat_at, startedAt: row.started_at }, this.staleAfterMs)
+          : queuedOwnerGoneReason({ pid: row.pid, hostname: row.hostname, createdAt: row.created_at }, this.staleAfterMs)
       if (reason === null) continue
-      // The guard on status makes this safe against the owner finishing at the same moment.
+      // The guard on status makes this safe against the owner finishing (or starting) at the same moment.
       const changed = this.db
         .prepare(
-          "UPDATE runs SET status = 'interrupted', ended_at = coalesce(heartbeat_at, started_at, ?), error = ? WHERE id = ? AND status = 'running'",
+          "UPDATE runs SET status = 'interrupted', ended_at = coalesce(heartbeat_at, started_at, ?), error = ? WHERE id = ? AND status = ?",
         )
-        .run(Date.now(), `interrupted: ${reason}`, row.id).changes
+        .run(Date.now(), `interrupted: ${reason}`, row.id, row.status).changes
       if (changed === 1) marked.push(row.id)
     }
     return marked

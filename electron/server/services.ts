@@ -33,6 +33,7 @@ import {
 } from '../shared/api'
 import { ChatEngine } from './chat'
 import { createAnnotationHandlers } from './annotations'
+import { checkReadablePath, checkRunPaths, PathNotAllowedError, type PathPolicy } from './pathPolicy'
 
 export interface ServicesOptions {
   home: string
@@ -190,19 +191,43 @@ export function createServices(options: ServicesOptions): Services {
     return files.map((f) => ({ path: f, name: path.basename(f), bytes: fs.statSync(f).size }))
   }
 
-  /** A path the web page may hand to a run: inside the home, a listed dataset, or picked natively. */
-  function checkPathAllowed(p: string, field: string): void {
-    const abs = path.resolve(p)
-    const inside = (root: string) => abs === root || abs.startsWith(root + path.sep)
-    if (inside(home) || inside(path.join(repoRoot(), 'resources')) || picked.has(abs)) return
-    throw new ApiError(`${field}: ${p} is outside the workbench home (${home}); copy it into ${path.join(home, 'datasets')} or pick it with Browse…`, 'forbidden')
+  /** Paths the page may hand to a run: inside the home or resources/, or picked natively (pathPolicy.ts). */
+  const pathPolicy: PathPolicy = {
+    home,
+    readRoots: [path.join(repoRoot(), 'resources')],
+    picked,
+    isRecordedRun: (ref) => {
+      try {
+        store.resolveRunId(ref)
+        return true
+      } catch {
+        return false
+      }
+    },
+  }
+  /** Runs a path check, turning its refusal into a 403 for the page. */
+  function allowPaths(check: () => void): void {
+    try {
+      check()
+    } catch (error) {
+      if (error instanceof PathNotAllowedError) throw new ApiError(error.message, 'forbidden')
+      throw error
+    }
   }
 
-  /** A checkpoint the page may load: a recorded one, or a checkpoint folder in an allowed place. */
+  /** A file the page may hand to a handler: inside the home or resources/, or picked natively. */
+  function checkPathAllowed(p: string, field: string): void {
+    allowPaths(() => checkReadablePath(p, field, pathPolicy))
+  }
+
+  /**
+   * A checkpoint the page may load: a recorded one, or a checkpoint folder in an allowed place
+   * (the place is checked first, so the answer never tells what exists outside it).
+   */
   function checkCheckpoint(p: string, field: string): void {
-    const known = checkpoints().some((c) => c.path === path.resolve(p))
-    if (!known && !isModelCheckpoint(p)) throw new ApiError(`${field}: ${p} is not a checkpoint folder (config.json + model.safetensors)`)
-    if (!known) checkPathAllowed(p, field)
+    if (checkpoints().some((c) => c.path === path.resolve(p))) return
+    checkPathAllowed(p, field)
+    if (!isModelCheckpoint(p)) throw new ApiError(`${field}: ${p} is not a checkpoint folder (config.json + model.safetensors)`)
   }
 
   const handlers: ApiHandlers = {
@@ -275,12 +300,8 @@ export function createServices(options: ServicesOptions): Services {
     },
     'runs:create': async (args) => {
       const stage = stageOrError(args.stage)
-      // Files a run will read or write, as the stage declares them (path: 'input' | 'output').
-      for (const field of stage.fields) {
-        if (field.pathKind !== 'input' && field.pathKind !== 'output') continue
-        const value = args.config[field.key]
-        for (const item of Array.isArray(value) ? value : [value]) if (typeof item === 'string' && item !== '') checkPathAllowed(item, field.key)
-      }
+      // Every path the run will touch (declared path fields, parent folders), before any disk access.
+      allowPaths(() => checkRunPaths(stage.fields, args.config, args.parents, pathPolicy))
       for (const p of args.parents) {
         if (p.runId) run(p.runId)
         if (p.checkpointDir && !isModelCheckpoint(p.checkpointDir)) throw new ApiError(`parent ${p.role}: ${p.checkpointDir} is not a checkpoint folder`)
