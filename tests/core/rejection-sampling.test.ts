@@ -35,6 +35,7 @@ import {
 import type { BackendInfo, ParentRef, StageContext } from '../../core/train/stages/types'
 import { loadSftData, sequentialBatches, sftSource } from '../../core/data'
 import { languageModelTask } from '../../core/train/languageModel'
+import { latestResumableCheckpoint } from '../../core/jobs/checkpoints'
 
 describe('selection', () => {
   it('keeps the answer with the highest reward and names the runner-up', () => {
@@ -299,6 +300,31 @@ describe('rejection_sampling stage', () => {
     expect(result.summary.round).toBe(1)
     const trainFile = path.join(runDir, 'train.jsonl')
     expect(chatLoss(result.checkpointDir!, trainFile)).toBeLessThan(chatLoss(policyDir, trainFile) - 0.5)
+  }, 120_000)
+
+  it('resumes a stopped round from its checkpoint without sampling again', async () => {
+    const stage = getStage('rejection_sampling')
+    const config = resolveConfig(stage.schema, {
+      policy: policyDir, rm_helpful: rmDir, prompts: promptsFile, k: 2, max_new_tokens: 4, batch_size: 3, max_steps: 6, sample_count: 0, checkpoint_every: 0, eval_every: 0,
+    })
+    const runDir = path.join(dir, 'runs', 'rs-resume')
+    const stopper = new AbortController()
+    const first = { ...context(runDir), signal: stopper.signal, progress: (p: { step: number }) => p.step >= 3 && stopper.abort() }
+    const stopped = await stage.run(first, config)
+    expect(stopped.stopped).toBe(true)
+    const selectedFile = path.join(runDir, 'selected.jsonl')
+    const selectedBefore = fs.readFileSync(selectedFile, 'utf8')
+    const sampledAt = fs.statSync(selectedFile).mtimeMs
+
+    const logs: string[] = []
+    const second = { ...context(runDir), resumeFrom: latestResumableCheckpoint(runDir)!, log: (m: string) => logs.push(m) }
+    const resumed = await stage.run(second, config)
+    expect(resumed.stopped).toBeFalsy()
+    expect(resumed.summary.steps).toBe(6)
+    expect(logs.some((m) => m.startsWith('resuming: 3 kept answers already selected'))).toBe(true)
+    expect(fs.readFileSync(selectedFile, 'utf8')).toBe(selectedBefore)
+    expect(fs.statSync(selectedFile).mtimeMs).toBe(sampledAt)
+    expect((second.tracker as MemoryTracker).metrics.some((m) => m.key === 'rs/reward_max_at_k')).toBe(false) // not sampled again
   }, 120_000)
 
   it('refuses a run without a reward model', async () => {
