@@ -326,10 +326,11 @@ async function selectAnswers(
   for (const [i, item] of items.entries()) {
     if (ctx.signal.aborted) return []
     answers.push(await sampleAnswers(p.model, p.tokenizer, item.messages, { k: config.k, temperature: config.temperature, maxNewTokens: config.max_new_tokens, seed: config.seed * 1_000_003 + p.round * 10_007 + i * config.k, signal: ctx.signal }))
-    ctx.progress({ step: 0, totalSteps: 0, message: `sampling: prompt ${i + 1} of ${items.length}, ${config.k} answers each` })
+    // The bar counts prompts while sampling (the fine-tuning that follows counts its steps).
+    ctx.progress({ step: i + 1, totalSteps: items.length, message: `sampling ${config.k} answers per prompt` })
   }
   const conversations = items.flatMap((item, i) => answers[i].map((a): ChatMessage[] => [...item.messages, { role: 'assistant', content: a }]))
-  ctx.progress({ step: 0, totalSteps: 0, message: `scoring ${conversations.length} answers` })
+  ctx.log(`scoring ${conversations.length} answers`)
   const helpful = rewardsBy(p.rmHelpful, conversations)
   const safety = rewardsBy(p.rmSafety, conversations)
   const rewards = items.map((item, i) =>
