@@ -309,7 +309,7 @@ describe('rejection_sampling stage', () => {
     })
     const runDir = path.join(dir, 'runs', 'rs-resume')
     const stopper = new AbortController()
-    const first = { ...context(runDir), signal: stopper.signal, progress: (p: { step: number }) => p.step >= 3 && stopper.abort() }
+    const first = { ...context(runDir), signal: stopper.signal, progress: (p: { step: number; message?: string }) => !p.message?.startsWith('sampling') && p.step >= 3 && stopper.abort() }
     const stopped = await stage.run(first, config)
     expect(stopped.stopped).toBe(true)
     const selectedFile = path.join(runDir, 'selected.jsonl')
