@@ -43,6 +43,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: async (argv, io) => (await import('./prefs')).runPrefsCommand(argv, io),
     summary: 'prefs export|list                      preference datasets: write one as JSONL, list them',
   },
+  rlhf: {
+    run: async (argv, io) => (await import('./rlhf')).runRlhfCommand(argv, io),
+    summary: 'rlhf --policy <sft run> --prompts <f>   RLHF rounds V1, V2 ... (rejection sampling, PPO)',
+  },
   demo: {
     run: async (argv, io) => (await import('../demo/cli')).runDemoCommand(argv, io),
     summary: 'demo [--size tiny]                     the built-in demo pipeline',

@@ -298,6 +298,21 @@ export function createServices(options: ServicesOptions): Services {
         (a): RunArtifact => ({ kind: a.kind, path: a.path, absPath: store.absolutePath(a.path), bytes: a.bytes, sha256: a.sha256, step: a.step ?? undefined, meta: a.meta }),
       )
     },
+    'runs:records': async ({ id, kind, limit }) => {
+      run(id)
+      const artifact = store.listArtifacts(id, { kind })[0]
+      if (!artifact) throw new ApiError(`run ${id} has no ${kind} artifact`, 'not_found')
+      const file = store.absolutePath(artifact.path)
+      const lines = fs.readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '')
+      const rows = lines.slice(0, limit).map((line, i) => {
+        try {
+          return JSON.parse(line) as Record<string, unknown>
+        } catch {
+          throw new ApiError(`${file}:${i + 1}: not valid JSON`, 'internal')
+        }
+      })
+      return { rows, total: lines.length }
+    },
     'runs:create': async (args) => {
       const stage = stageOrError(args.stage)
       // Every path the run will touch (declared path fields, parent folders), before any disk access.

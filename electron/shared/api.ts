@@ -79,6 +79,13 @@ export const ARG_SCHEMAS = {
   'runs:events': RunIdArgs,
   'runs:samples': RunIdArgs,
   'runs:artifacts': RunIdArgs,
+  'runs:records': z
+    .object({
+      id: RunId,
+      kind: z.string().regex(/^[a-z0-9_]{1,64}$/, 'an artifact kind: lowercase letters, digits and "_"'),
+      limit: z.number().int().min(1).max(5000).default(500),
+    })
+    .strict(),
   'runs:create': z
     .object({
       stage: z.string().min(1, 'pick a stage').max(100),
@@ -193,6 +200,12 @@ export interface RunSample {
   scores?: Record<string, number>
 }
 
+/** The records of a run's JSONL artifact (e.g. rejection sampling's rs_selected): the first `limit`, and how many there are. */
+export interface RunRecords {
+  rows: Record<string, unknown>[]
+  total: number
+}
+
 export interface RunArtifact {
   kind: string
   /** Relative to the workbench home. */
@@ -302,6 +315,7 @@ export interface ApiResults {
   'runs:events': RunEvent[]
   'runs:samples': RunSample[]
   'runs:artifacts': RunArtifact[]
+  'runs:records': RunRecords
   'runs:create': { id: string }
   'stages:list': StageInfo[]
   'checkpoints:list': CheckpointInfo[]

@@ -16,6 +16,7 @@ export const CHANNELS = {
   runsEvents: 'runs:events',
   runsSamples: 'runs:samples',
   runsArtifacts: 'runs:artifacts',
+  runsRecords: 'runs:records',
   runsCreate: 'runs:create',
   stagesList: 'stages:list',
   checkpointsList: 'checkpoints:list',

@@ -114,6 +114,7 @@ export function createFakeWorld(): FakeWorld {
     'runs:events': async () => [{ kind: 'spike', message: 'loss spike 9.1 > 3x median', step: 3, time: t0 }],
     'runs:samples': async () => [{ step: 10, prompt: 'Once upon', response: ' a time', scores: { reward: 0.5 } }],
     'runs:artifacts': async () => [{ kind: 'checkpoint', path: 'runs/run-a/ckpt', absPath: '/tmp/home/runs/run-a/ckpt', bytes: 2048, step: 20 }],
+    'runs:records': async () => ({ rows: [], total: 0 }),
     'runs:create': async (args) => {
       const id = `run-${runs.length + 1}`
       runs.push({ ...base, id, name: args.name ?? id, experiment: args.experiment ?? 'default', stage: args.stage, status: 'queued', createdAt: Date.now(), config: args.config })
