@@ -20,7 +20,7 @@ import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../../data/c
 import { readPromptSet, type PromptItem } from '../../data/prompts'
 import { judgeResponse, parseGoldItems, summariseGold, type GoldItem, type GoldResult } from '../../eval/gold'
 import { scoreResponses } from '../../eval/rewardScore'
-import { generate } from '../../model/generate'
+import { generateBatch } from '../../model/generate'
 import type { Llama } from '../../model/llama'
 import { loadModel } from '../../model/load'
 import type { Tokenizer } from '../../tokenizer'
@@ -219,18 +219,15 @@ export async function sampleAnswers(
   opts: { k: number; temperature: number; maxNewTokens: number; seed: number; signal?: AbortSignal },
 ): Promise<string[]> {
   const prompt = encodeChatPrompt(tokenizer, messages)
-  const answers: string[] = []
-  for (let j = 0; j < opts.k; j++) {
-    const out = await generate(model, prompt, {
-      maxNewTokens: opts.maxNewTokens,
-      temperature: opts.temperature,
-      stopIds: chatStopTokens(tokenizer),
-      seed: opts.seed + j,
-      signal: opts.signal,
-    })
-    answers.push(tokenizer.decode(out.ids, { skipSpecial: true }).trim())
-  }
-  return answers
+  // K rows of the same prompt in one batch; row j samples with seed + j.
+  const rows = await generateBatch(model, Array.from({ length: opts.k }, () => prompt), {
+    maxNewTokens: opts.maxNewTokens,
+    temperature: opts.temperature,
+    stopIds: chatStopTokens(tokenizer),
+    seed: opts.seed,
+    signal: opts.signal,
+  })
+  return rows.map((row) => tokenizer.decode(row.ids, { skipSpecial: true }).trim())
 }
 
 /** Every answer's reward by one reward model (loaded, used, freed), or undefined without one. */
