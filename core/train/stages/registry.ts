@@ -9,8 +9,10 @@ import { pretrainStage } from './pretrain'
 import { sftStage } from './sft'
 import { goldEvalStage } from '../../eval/stage'
 import { preferencesStage } from './preferences'
+import { contextDistillationStage } from './contextDistillation'
+import { gattStage } from './gatt'
 
-const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage]
+const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage, contextDistillationStage, gattStage]
 
 export function listStages(): StageDefinition[] {
   return [...STAGES]
