@@ -36,6 +36,11 @@ export const GENERIC_INSTRUCTIONS: Instruction[] = [
   { id: 'max-8-words', instruction: 'Answer in eight words or fewer.', check: { type: 'max_words', count: 8 } },
 ]
 
+/** A user turn with the instruction joined in front: how GAtt samples answers that follow it. */
+export function samplingTurns(instruction: string, userTurn: string): string {
+  return `${instruction} ${userTurn}`
+}
+
 const CHECK_TYPES = ['one_sentence', 'max_words', 'mention', 'starts_with']
 
 /** True when `answer` satisfies the check. An empty answer satisfies nothing. */

@@ -9,15 +9,17 @@ import { initBackend } from '../../core/backend'
 import { resolveConfig } from '../../core/config/schema'
 import { encodeChat, loadSftData, type ChatMessage } from '../../core/data'
 import { generateInstructions } from '../../core/demo/instructions'
+import { writeDistillDemoFiles } from '../../core/demo/distillDemo'
+import { readPromptSet } from '../../core/data/prompts'
 import { generateWorld } from '../../core/demo/world'
-import { followsInstruction, GENERIC_INSTRUCTIONS, measureAdherence, parseInstruction, readInstructions, type AdherenceCheck } from '../../core/eval/adherence'
+import { followsInstruction, GENERIC_INSTRUCTIONS, measureAdherence, parseInstruction, readInstructions, samplingTurns, type AdherenceCheck } from '../../core/eval/adherence'
 import { saveCheckpoint } from '../../core/model/checkpoint'
 import { Llama } from '../../core/model/llama'
 import { loadModel } from '../../core/model/load'
 import { Tokenizer } from '../../core/tokenizer'
 import { MemoryTracker } from '../../core/tracking/tracker'
 import { getStage } from '../../core/train/stages/registry'
-import { samplingTurns, trainingDialogue } from '../../core/train/stages/gatt'
+import { trainingDialogue } from '../../core/train/stages/gatt'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
 
 const QUESTIONS = ['Who is the baker of Millford?', 'What colour is the boat?', 'Where does Mara live?', 'How old is Tom?', 'Name a river.']
@@ -122,6 +124,30 @@ describe('adherence checks', () => {
       const first = (i.check as { text: string }).text.replace(' here', '')
       expect(world.people.some((p) => p.first === first && i.instruction.includes(p.name))).toBe(true)
       expect(followsInstruction(i.check, `${first} here, hello.`)).toBe(true)
+    }
+  })
+})
+
+describe('demo files', () => {
+  it('instructed SFT lines follow their instruction in the same turn; distillation prompts are the adversarial training set, not the evaluation one', () => {
+    const out = path.join(dir, 'demo-files')
+    const files = writeDistillDemoFiles(out, 7, 'tiny')
+    const instructions = readInstructions(files.instructions)
+    expect(instructions).toEqual(generateInstructions(generateWorld(7, 'tiny')))
+    const lines = fs.readFileSync(files.instructedSft, 'utf8').trim().split('\n').map((l) => JSON.parse(l).messages as ChatMessage[])
+    expect(lines.length).toBeGreaterThan(50)
+    for (const [user, answer] of lines) {
+      const instruction = instructions.find((i) => user.content.startsWith(i.instruction + ' '))!
+      expect(instruction).toBeDefined()
+      expect(followsInstruction(instruction.check, answer.content)).toBe(true)
+    }
+    expect(new Set(lines.map(([user]) => instructions.find((i) => user.content.startsWith(i.instruction))!.id)).size).toBe(instructions.length)
+    const prompts = readPromptSet(files.distillPrompts).items
+    expect(prompts.length).toBeGreaterThan(0)
+    for (const p of prompts) {
+      expect(p.id).toMatch(/^adv-[a-z]+-train-\d+$/)
+      expect(p.extra.kind).toBe('adversarial')
+      expect(p.category).toBeDefined()
     }
   })
 })

@@ -214,6 +214,8 @@ async function distil(ctx: StageContext, config: ContextDistillationConfig, mode
     })
     ctx.progress({ step: i + 1, totalSteps: items.length, message: 'generating answers' })
   }
+  const noRoom = records.filter((r) => !r.kept).length
+  if (noRoom > 0) ctx.tracker.logEvent('warning', `${noRoom} prompt(s) with the pre-prompt left no room for an answer in the model's context (or the answer was empty); they are dropped`)
   if (config.targeted) keepImprovedAnswers(ctx, config, items, records)
 
   const kept = records.filter((r) => r.kept)

@@ -20,7 +20,7 @@ import { z } from 'zod'
 import { readRecords, recordValue } from '../../data/records'
 import type { ChatMessage } from '../../data/chatTemplate'
 import { parseSftRecord } from '../../data/sft'
-import { followsInstruction, GENERIC_INSTRUCTIONS, measureAdherence, readInstructions, type AdherenceResult, type Instruction } from '../../eval/adherence'
+import { followsInstruction, GENERIC_INSTRUCTIONS, samplingTurns, measureAdherence, readInstructions, type AdherenceResult, type Instruction } from '../../eval/adherence'
 import type { Llama } from '../../model/llama'
 import { loadModel } from '../../model/load'
 import type { Tokenizer } from '../../tokenizer'
@@ -49,11 +49,6 @@ const schema = z
   .strict()
 
 export type GattConfig = z.output<typeof schema>
-
-/** The dialogue the model answers while sampling: the instruction joined to every user turn. */
-export function samplingTurns(instruction: string, userTurn: string): string {
-  return `${instruction} ${userTurn}`
-}
 
 /** The dialogue as trained: the instruction in the first turn only (the system message), plain user turns, the sampled answers. */
 export function trainingDialogue(instruction: string, userTurns: string[], answers: string[]): ChatMessage[] {
