@@ -5,9 +5,8 @@
 // The checks are pure functions of the answer, like the gold judges (gold.ts).
 
 import fs from 'node:fs'
-import type { ChatMessage } from '../data/chatTemplate'
-import { chatStopTokens, encodeChatPrompt } from '../data/chatTemplate'
-import { generate } from '../model/generate'
+import { encodeChatPrompt, type ChatMessage } from '../data/chatTemplate'
+import { chatAnswer } from './chatAnswer'
 import type { Llama } from '../model/llama'
 import type { Tokenizer } from '../tokenizer'
 import { mulberry32 } from '../util/random'
@@ -169,14 +168,11 @@ function adherenceOf(followed: number[], counts: number[]): AdherenceResult {
   }
 }
 
-/** A greedy answer to the dialogue, trimmed to the context: system message + the latest turns that fit. */
+/** A greedy answer to the dialogue, trimmed to the context: system message + the latest turns that fit ('' when even those do not). */
 async function answerInContext(model: Llama, tokenizer: Tokenizer, messages: ChatMessage[], maxNewTokens: number): Promise<string> {
   const room = model.config.max_seq_len - maxNewTokens
   let kept = messages
   // Drop the oldest user/assistant pair after the system message until the prompt fits.
   while (encodeChatPrompt(tokenizer, kept).length > room && kept.length > 2) kept = [kept[0], ...kept.slice(3)]
-  let ids = encodeChatPrompt(tokenizer, kept)
-  if (ids.length > room) ids = [ids[0], ...ids.slice(ids.length - room + 1)]
-  const out = await generate(model, ids, { maxNewTokens, temperature: 0, stopIds: chatStopTokens(tokenizer) })
-  return tokenizer.decode(out.ids).trim()
+  return (await chatAnswer(model, tokenizer, kept, { maxNewTokens, temperature: 0, seed: 0 })) ?? ''
 }

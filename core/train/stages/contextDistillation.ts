@@ -16,9 +16,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { tf } from '../../backend/tf'
-import { chatStopTokens, encodeChat, encodeChatPrompt, type ChatMessage } from '../../data/chatTemplate'
+import { encodeChat, type ChatMessage } from '../../data/chatTemplate'
 import { readPromptSet, type PromptItem } from '../../data/prompts'
-import { generate } from '../../model/generate'
+import { chatAnswer } from '../../eval/chatAnswer'
 import { rightPaddedMask } from '../../model/heads'
 import type { Llama } from '../../model/llama'
 import { loadModel, type LoadedModel } from '../../model/load'
@@ -95,18 +95,6 @@ export function prePromptFor(item: PromptItem, config: Pick<ContextDistillationC
 export function withPrePrompt(messages: ChatMessage[], prePrompt: string): ChatMessage[] {
   if (messages[0]?.role === 'system') return [{ role: 'system', content: `${prePrompt} ${messages[0].content}` }, ...messages.slice(1)]
   return [{ role: 'system', content: prePrompt }, ...messages]
-}
-
-/**
- * The one call that writes an answer (kept alone so a batched generator can replace it): greedy or
- * sampled, stopping at the end of the turn; null when the prompt leaves no room in the context.
- */
-export async function generateAnswer(model: Llama, tokenizer: Tokenizer, messages: ChatMessage[], opts: { maxNewTokens: number; temperature: number; seed: number; signal?: AbortSignal }): Promise<string | null> {
-  const ids = encodeChatPrompt(tokenizer, messages)
-  const room = Math.min(opts.maxNewTokens, model.config.max_seq_len - ids.length)
-  if (room < 1) return null
-  const out = await generate(model, ids, { maxNewTokens: room, temperature: opts.temperature, seed: opts.seed, stopIds: chatStopTokens(tokenizer), signal: opts.signal })
-  return tokenizer.decode(out.ids).trim()
 }
 
 /**
@@ -198,7 +186,7 @@ async function distil(ctx: StageContext, config: ContextDistillationConfig, mode
   ctx.log(`context_distillation: ${items.length} prompts${config.targeted ? ` (targeted: ${all.length - eligible.length} non-adversarial skipped)` : ''}`)
 
   const answer = (messages: ChatMessage[], i: number) =>
-    generateAnswer(model, tokenizer, messages, { maxNewTokens: config.max_new_tokens, temperature: config.temperature, seed: ctx.seed + i, signal: ctx.signal })
+    chatAnswer(model, tokenizer, messages, { maxNewTokens: config.max_new_tokens, temperature: config.temperature, seed: ctx.seed + i, signal: ctx.signal })
   const records: DistillationRecord[] = []
   for (const [i, item] of items.entries()) {
     if (ctx.signal.aborted) throw new Error('context_distillation: stopped while generating the answers (nothing to resume from yet)')

@@ -25,8 +25,8 @@ import type { Llama } from '../../model/llama'
 import { loadModel } from '../../model/load'
 import type { Tokenizer } from '../../tokenizer'
 import { mulberry32 } from '../../util/random'
+import { chatAnswer } from '../../eval/chatAnswer'
 import { parentCheckpoint } from './common'
-import { generateAnswer } from './contextDistillation'
 import { precheckSft } from './precheck'
 import { fineTuneOnChatFiles, sftTrainingFields } from './sft'
 import { defineStage, type StageContext, type StageResult } from './types'
@@ -192,7 +192,7 @@ async function sampleDialogues(
     for (let t = 0; t < length; t++) {
       const user = userTurns[Math.floor(rand() * userTurns.length)]
       context.push({ role: 'user', content: samplingTurns(instruction.instruction, user) })
-      const answer = await generateAnswer(model, tokenizer, context, { maxNewTokens: config.max_new_tokens, temperature: config.temperature, seed: ctx.seed + d * 100 + t, signal: ctx.signal })
+      const answer = await chatAnswer(model, tokenizer, context, { maxNewTokens: config.max_new_tokens, temperature: config.temperature, seed: ctx.seed + d * 100 + t, signal: ctx.signal })
       if (answer === null || answer === '') break // the context is full, or nothing was said
       if (config.require_adherence && !followsInstruction(instruction.check, answer)) {
         if (answers.length > 0) counts.gatt_cut++
