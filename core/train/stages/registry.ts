@@ -10,8 +10,10 @@ import { sftStage } from './sft'
 import { goldEvalStage } from '../../eval/stage'
 import { preferencesStage } from './preferences'
 import { rejectionSamplingStage } from './rejectionSampling'
+import { contextDistillationStage } from './contextDistillation'
+import { gattStage } from './gatt'
 
-const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage, rejectionSamplingStage]
+const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage, rejectionSamplingStage, contextDistillationStage, gattStage]
 
 export function listStages(): StageDefinition[] {
   return [...STAGES]

@@ -3,7 +3,7 @@
 // instruction data in any of the core/data formats (Alpaca, chat messages, ShareGPT,
 // prompt/response), formatted with the chat template; the loss is on assistant tokens only.
 import { z } from 'zod'
-import { loadSftData, sequentialBatches, sftSource, type SftData, type SftExample } from '../../data'
+import { loadSftData, sequentialBatches, sftSource, type ChatLossOn, type SftData, type SftExample } from '../../data'
 import { countParameters } from '../../model/config'
 import { loadModel } from '../../model/load'
 import type { Tokenizer } from '../../tokenizer'
@@ -30,6 +30,14 @@ export const chatFineTuneShape = {
   epochs: z.number().min(0.01).default(2).meta({ group: 'schedule', help: 'Passes over the data (Llama 2: 2); sets max_steps unless max_steps is given.' }),
   ...training.shape,
   lr: training.shape.lr.meta({ group: 'optimiser', help: 'Peak learning rate. Llama 2 used 2e-5 at 7B; tiny models need far more (about 1e-3, see the tiny preset).' }),
+}
+
+/**
+ * The same fields as one strict object, for the stages that write their own chat data and
+ * fine-tune on it (context distillation, Ghost Attention) and spread its shape into theirs.
+ */
+export function sftTrainingFields() {
+  return z.object(chatFineTuneShape).strict()
 }
 
 const schema = z
@@ -82,7 +90,16 @@ export interface ChatFineTune {
  */
 export async function fineTuneOnChat(
   ctx: StageContext,
-  opts: { model: Llama; tokenizer: Tokenizer; config: ChatFineTuneConfig; paths: string[]; stage: string; from: string },
+  opts: {
+    model: Llama
+    tokenizer: Tokenizer
+    config: ChatFineTuneConfig
+    paths: string[]
+    stage: string
+    from: string
+    /** Which assistant turns carry loss (default all; Ghost Attention: the last only). */
+    lossOn?: ChatLossOn
+  },
 ): Promise<ChatFineTune> {
   const { model, tokenizer, config } = opts
   const seqLen = config.seq_len ?? model.config.max_seq_len
@@ -93,6 +110,7 @@ export async function fineTuneOnChat(
     overflow: config.overflow,
     skipInvalid: config.skip_invalid,
     valFraction: config.val_fraction,
+    lossOn: opts.lossOn,
   })
   const base = trainingSettings(config, 1)
   const maxSteps = config.max_steps ?? stepsForEpochs(data.train.length, config.epochs, base)
@@ -139,18 +157,30 @@ export function fineTuneSummary({ result, data }: ChatFineTune): Record<string, 
   }
 }
 
-async function run(ctx: StageContext, config: SftConfig): Promise<StageResult> {
+/**
+ * A whole chat fine-tuning as a stage's result (best checkpoint, summary with its seconds): SFT
+ * itself, and the stages that write their own chat files first (context distillation, GAtt).
+ * The caller owns (and disposes) the model.
+ */
+export async function fineTuneOnChatFiles(
+  ctx: StageContext,
+  job: { model: Llama; tokenizer: Tokenizer; baseDir: string; files: string[]; config: ChatFineTuneConfig; stage: string; lossOn?: ChatLossOn },
+): Promise<StageResult> {
   const started = Date.now()
+  const tuned = await fineTuneOnChat(ctx, { ...job, paths: job.files, from: job.baseDir })
+  return {
+    stopped: tuned.result.stopped,
+    checkpointDir: tuned.result.bestCheckpointDir,
+    summary: { ...fineTuneSummary(tuned), seconds: Math.round((Date.now() - started) / 100) / 10 },
+  }
+}
+
+async function run(ctx: StageContext, config: SftConfig): Promise<StageResult> {
   const baseDir = parentCheckpoint(ctx, 'base', config.base, 'base')
   if (!baseDir) throw new Error('sft needs a base model: set base=<run id or checkpoint folder> (or give a parent with role "base")')
   const { model, tokenizer } = loadModel(baseDir, { maxSeqLen: config.seq_len })
   try {
-    const tuned = await fineTuneOnChat(ctx, { model, tokenizer, config, paths: config.data as string[], stage: 'sft', from: baseDir })
-    return {
-      stopped: tuned.result.stopped,
-      checkpointDir: tuned.result.bestCheckpointDir,
-      summary: { ...fineTuneSummary(tuned), seconds: Math.round((Date.now() - started) / 100) / 10 },
-    }
+    return await fineTuneOnChatFiles(ctx, { model, tokenizer, baseDir, files: config.data, config, stage: 'sft' })
   } finally {
     model.dispose()
   }
