@@ -191,7 +191,9 @@ async function distil(ctx: StageContext, config: ContextDistillationConfig, mode
   for (const [i, item] of items.entries()) {
     if (ctx.signal.aborted) throw new Error('context_distillation: stopped while generating the answers (nothing to resume from yet)')
     const withPre = await answer(withPrePrompt(item.messages, prePromptFor(item, config)), i)
-    const without = config.targeted ? await answer(item.messages, i) : undefined
+    // Its own sampling stream: two draws with one seed from nearly equal distributions would
+    // mostly give the same tokens (the sampler walks the ids in order).
+    const without = config.targeted ? await answer(item.messages, items.length + i) : undefined
     records.push({
       id: item.id,
       category: item.category ?? null,
