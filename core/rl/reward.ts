@@ -87,7 +87,7 @@ export function tokenRewards(scores: number[], logp: number[][], logpRef: number
     throw new Error(`tokenRewards: ${scores.length} scores, ${logp.length} and ${logpRef.length} log-prob rows for ${mask.length} mask rows`)
   }
   const kl = mask.map((row, b) => row.map((m, t) => (m ? klEstimate(logp[b][t], logpRef[b][t], kind) : 0)))
-  const rewards = kl.map((row) => row.map((k) => -beta * k))
+  const rewards = kl.map((row, b) => row.map((k, t) => (mask[b][t] ? -beta * k : 0)))
   mask.forEach((row, b) => {
     const last = row.lastIndexOf(1)
     if (last >= 0) rewards[b][last] += scores[b]
