@@ -8,7 +8,7 @@ export function maskedMeanT(x: tf.Tensor, mask: tf.Tensor): tf.Scalar {
   return tf.tidy(() => tf.div(tf.sum(tf.mul(x, mask)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar)
 }
 
-export interface PolicyLoss {
+export type PolicyLoss = {
   /** masked mean of max(-A * ratio, -A * clip(ratio, 1 - eps, 1 + eps)) */
   loss: tf.Scalar
   /** Share of tokens where the clipped term was the larger one (TRL's pg_clipfrac). */
@@ -35,7 +35,7 @@ export function clippedPolicyLoss(newLogp: tf.Tensor2D, oldLogp: tf.Tensor2D, ad
   })
 }
 
-export interface ValueLoss {
+export type ValueLoss = {
   /** 0.5 * masked mean of max((V - R)^2, (V_clipped - R)^2) */
   loss: tf.Scalar
   /** Share of tokens where the clipped term was the larger one (TRL's vf_clipfrac). */
