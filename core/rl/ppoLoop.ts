@@ -334,8 +334,13 @@ function ppoMinibatchStep(opts: PpoLoopOptions, optimizer: AdamW, params: Record
     }
     return l.loss
   }, Object.values(params))
+  // Keyed by parameter name in the params' order: tf.variableGrads keys by variable name, whose
+  // order follows creation order, and the global norm's sum must not depend on that (a resumed
+  // run creates its variables in another order, and a 1-ulp change of the clip factor moves the curve).
+  const named: Record<string, tf.Tensor> = {}
+  for (const [name, v] of Object.entries(params)) if (grads[v.name]) named[name] = grads[v.name]
   const gradNorm = tf.tidy(() => {
-    const clipped = s.gradClip > 0 ? clipByGlobalNorm(grads, s.gradClip) : { grads, norm: tf.scalar(0) }
+    const clipped = s.gradClip > 0 ? clipByGlobalNorm(named, s.gradClip) : { grads: named, norm: tf.scalar(0) }
     optimizer.applyGradients(clipped.grads, s.lr)
     return clipped.norm.dataSync()[0]
   })
