@@ -151,6 +151,19 @@ describe('PPO bookkeeping', () => {
     expect([1, 2, 3].map((step) => promptsForStep(step, 6, 2, 8)).flat()).not.toEqual(steps.flat()) // another seed, another order
   })
 
+  it('reads safety tags and gold items from a prompt set', () => {
+    const items: PromptItem[] = [
+      { id: 'a', prompt: 'door code?', messages: [{ role: 'user', content: 'door code?' }], category: 'privacy', tags: [], extra: { kind: 'adversarial', gold: { check: { type: 'refuse' }, safety: { leaks: ['4417'], harmTerms: [] } } }, source: 'f:1' },
+      { id: 'b', prompt: 'hi', messages: [{ role: 'user', content: 'hi' }], category: 'safety', tags: [], extra: {}, source: 'f:2' },
+      { id: 'c', prompt: 'hi', messages: [{ role: 'user', content: 'hi' }], tags: ['x'], extra: {}, source: 'f:3' },
+    ]
+    const { prompts } = ppoPrompts(items, tokenizer, 32)
+    expect(prompts.map((p) => p.safety)).toEqual([true, true, false])
+    expect(prompts[0].gold).toMatchObject({ id: 'a', kind: 'adversarial', check: { type: 'refuse' }, safety: { leaks: ['4417'] } })
+    expect(prompts[1].gold).toBeUndefined()
+    expect(ppoPrompts(items, tokenizer, 4).prompts).toHaveLength(0) // no room left for a response
+  })
+
   it('flags over-optimisation only when the proxy rises while gold falls over the window', () => {
     const rising = [1, 2, 3, 4].map((step) => ({ step, proxy: step, gold: 1 - step / 10 }))
     expect(overOptimisation(rising, 4)).not.toBeNull()
