@@ -12,8 +12,9 @@ import { preferencesStage } from './preferences'
 import { rejectionSamplingStage } from './rejectionSampling'
 import { contextDistillationStage } from './contextDistillation'
 import { gattStage } from './gatt'
+import { ppoStage } from './ppo'
 
-const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage, rejectionSamplingStage, contextDistillationStage, gattStage]
+const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage, rejectionSamplingStage, ppoStage, contextDistillationStage, gattStage]
 
 export function listStages(): StageDefinition[] {
   return [...STAGES]
