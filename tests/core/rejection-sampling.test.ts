@@ -20,11 +20,8 @@ import { MemoryTracker } from '../../core/tracking/tracker'
 import { getStage } from '../../core/train/stages/registry'
 import {
   bestOfKCurve,
-  combinedReward,
   earlierRounds,
   goldFigures,
-  goldItemOf,
-  isSafetyPrompt,
   expectedOrderStatistic,
   poolSelections,
   promptsForRound,
@@ -33,6 +30,8 @@ import {
   type SelectedAnswer,
 } from '../../core/train/stages/rejectionSampling'
 import type { BackendInfo, ParentRef, StageContext } from '../../core/train/stages/types'
+import { combinedReward } from '../../core/rl/reward'
+import { goldItemOf, isSafetyPrompt } from '../../core/rl/prompts'
 import { loadSftData, sequentialBatches, sftSource } from '../../core/data'
 import { languageModelTask } from '../../core/train/languageModel'
 import { latestResumableCheckpoint } from '../../core/jobs/checkpoints'
@@ -55,12 +54,12 @@ describe('selection', () => {
   })
 
   it('combines the rewards by the paper\'s rule', () => {
-    expect(combinedReward(1, 2, false)).toBe(1) // helpful prompt, safe answer: helpfulness
-    expect(combinedReward(1, 2, true)).toBe(2) // safety prompt: safety
-    expect(combinedReward(1, -2, false)).toBe(-2) // sigmoid(-2) = 0.12 < 0.15: unsafe, safety decides
-    expect(combinedReward(1, -1.7, false)).toBe(1) // sigmoid(-1.7) = 0.154: not below 0.15
-    expect(combinedReward(undefined, 0.5, false)).toBe(0.5)
-    expect(combinedReward(0.7, undefined, true)).toBe(0.7)
+    expect(combinedReward({ helpful: 1, safety: 2 }, false)).toBe(1) // helpful prompt, safe answer: helpfulness
+    expect(combinedReward({ helpful: 1, safety: 2 }, true)).toBe(2) // safety prompt: safety
+    expect(combinedReward({ helpful: 1, safety: -2 }, false)).toBe(-2) // sigmoid(-2) = 0.12 < 0.15: unsafe, safety decides
+    expect(combinedReward({ helpful: 1, safety: -1.7 }, false)).toBe(1) // sigmoid(-1.7) = 0.154: not below 0.15
+    expect(combinedReward({ safety: 0.5 }, false)).toBe(0.5)
+    expect(combinedReward({ helpful: 0.7 }, true)).toBe(0.7)
   })
 
   it('takes max_prompts prompts per round, each round where the last stopped', () => {

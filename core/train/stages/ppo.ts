@@ -6,6 +6,7 @@
 // policy (chat, eval and SFT load them) with `value_head.weight`, the optimiser and the trainer
 // state beside it, so a stopped or crashed run resumes on the same curve.
 import { z } from 'zod'
+import { goldItemOf, isSafetyPrompt } from '../../rl/prompts'
 import { encodeChatPrompt } from '../../data/chatTemplate'
 import { readPromptSet, type PromptItem } from '../../data/prompts'
 import { parseGoldItems, type GoldItem } from '../../eval/gold'
@@ -97,18 +98,6 @@ export function ppoSettings(c: PpoConfig): PpoSettings {
     keepLast: c.keep_last,
     goldWindow: c.gold_window,
   }
-}
-
-/** Safety prompts: category or a tag "safety", or a gold item of kind "adversarial". */
-export function isSafetyPrompt(item: PromptItem): boolean {
-  return item.category === 'safety' || item.tags.includes('safety') || item.extra.kind === 'adversarial'
-}
-
-/** The gold item a prompt carries (the demo world's `gold` field), else undefined. */
-function goldItemOf(item: PromptItem): GoldItem | undefined {
-  if (item.extra.gold === undefined) return undefined
-  const line = JSON.stringify({ ...item.extra, id: item.id, category: item.category ?? '', messages: item.messages, prompt: item.prompt })
-  return parseGoldItems(line, item.source)[0]
 }
 
 /** The prompt set as PPO prompts; prompts leaving no room for a response are dropped (counted). */

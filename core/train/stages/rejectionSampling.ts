@@ -16,6 +16,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
+import { combinedReward } from '../../rl/reward'
+import { goldItemOf, isSafetyPrompt } from '../../rl/prompts'
 import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../../data/chatTemplate'
 import { readPromptSet, type PromptItem } from '../../data/prompts'
 import { judgeResponse, parseGoldItems, summariseGold, type GoldItem, type GoldResult } from '../../eval/gold'
@@ -69,33 +71,6 @@ export interface ScoredAnswer {
 
 // ---------------------------------------------------------------------------------------------
 // The reward
-
-/**
- * LOCAL COPY, to be replaced at merge by core/rl's reward rule (issue 12, "The reward"):
- * R_c = R_safety when the prompt is a safety prompt or sigmoid(R_safety) < 0.15, else R_helpful;
- * either model may be missing, then the other alone is used. (Whitening over the batch is an
- * increasing affine map, so it changes no argmax per prompt: selection does not need it.)
- */
-export function combinedReward(helpful: number | undefined, safety: number | undefined, isSafetyPrompt: boolean): number {
-  if (safety === undefined) {
-    if (helpful === undefined) throw new Error('combinedReward: neither a helpfulness nor a safety reward')
-    return helpful
-  }
-  if (helpful === undefined) return safety
-  return isSafetyPrompt || 1 / (1 + Math.exp(-safety)) < 0.15 ? safety : helpful
-}
-
-/** A safety prompt: tagged "safety", or a gold item of kind "adversarial" (the demo world's). */
-export function isSafetyPrompt(item: PromptItem): boolean {
-  return item.tags.includes('safety') || item.extra.kind === 'adversarial'
-}
-
-/** The gold item a prompt carries (a `gold` field, as the demo's eval sets), else undefined. */
-export function goldItemOf(item: PromptItem): GoldItem | undefined {
-  if (item.extra.gold === undefined) return undefined
-  const line = JSON.stringify({ id: item.id, prompt: item.prompt, messages: item.messages, category: item.category ?? '', kind: 'task', ...item.extra })
-  return parseGoldItems(line, item.source)[0]
-}
 
 // ---------------------------------------------------------------------------------------------
 // Selection and Figure 7
@@ -331,7 +306,7 @@ async function selectAnswers(
   const helpful = rewardsBy(p.rmHelpful, conversations)
   const safety = rewardsBy(p.rmSafety, conversations)
   const rewards = items.map((item, i) =>
-    answers[i].map((_, j) => combinedReward(helpful?.[i * config.k + j], safety?.[i * config.k + j], isSafetyPrompt(item))),
+    answers[i].map((_, j) => combinedReward({ helpful: helpful?.[i * config.k + j], safety: safety?.[i * config.k + j] }, isSafetyPrompt(item))),
   )
 
   for (const point of bestOfKCurve(rewards)) ctx.tracker.logMetrics(point.k, { 'rs/reward_max_at_k': point.max, 'rs/reward_median_at_k': point.median })
