@@ -9,8 +9,9 @@ import { pretrainStage } from './pretrain'
 import { sftStage } from './sft'
 import { goldEvalStage } from '../../eval/stage'
 import { preferencesStage } from './preferences'
+import { rewardStage } from './reward'
 
-const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage]
+const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage, rewardStage]
 
 export function listStages(): StageDefinition[] {
   return [...STAGES]
