@@ -27,6 +27,8 @@ import { getStage } from '../../core/train/stages/registry'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
 import { mulberry32 } from '../../core/util/random'
 import { describeWith, torchPython } from '../references'
+import { runCli } from '../../core/cli/cli'
+import { bufferIO } from '../../core/cli/io'
 
 const pair = (chosen: string, rejected: string, extra: Partial<PreferencePair> = {}): PreferencePair => ({
   id: `p-${chosen}`,
@@ -237,5 +239,19 @@ describe('reward stage end to end', () => {
     } finally {
       loaded.dispose()
     }
+
+    // `workbench score`: per-pair scores and the accuracy on a pairs file, one score per response.
+    const io = bufferIO()
+    expect(await runCli(['score', '--model', result.checkpointDir!, '--data', testFile, '--home', dir, '--json'], io)).toBe(0)
+    const lines = io.stdout.map((l) => JSON.parse(l))
+    expect(lines).toHaveLength(41)
+    expect(lines[40].accuracy).toBeCloseTo(result.summary.eval_accuracy as number, 5)
+    expect(lines[0]).toMatchObject({ id: expect.any(String), chosen: expect.any(Number), rejected: expect.any(Number) })
+    const responses = path.join(dir, 'responses.jsonl')
+    fs.writeFileSync(responses, [JSON.stringify({ prompt: 'tell me about the cat', response: 'cat glad' }), JSON.stringify({ messages: [{ role: 'user', content: 'tell me about the cat' }], response: 'cat angry' })].join('\n') + '\n')
+    const io2 = bufferIO()
+    expect(await runCli(['score', '--model', result.checkpointDir!, '--data', responses, '--home', dir], io2)).toBe(0)
+    const [good, bad] = io2.stdout.map((l) => Number(l.split('\t')[1]))
+    expect(good).toBeGreaterThan(bad)
   }, 120_000)
 })
