@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark, each in its own process (so backends and memory do not
 // interfere), printed one after the other.
 //
-//   npm run bench [-- --only model,store,tokenizer] [--preset tiny|small] [--backend wasm|cpu|...]
+//   npm run bench [-- --only model,store,tokenizer,reward] [--preset tiny|small] [--backend wasm|cpu|...]
 //                 [--threads 1,2] [--json]
 //
 // --preset, --backend and --threads go to the model benchmark; --json makes every part print JSON.
@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const PARTS = ['tokenizer', 'store', 'model'] as const
+const PARTS = ['tokenizer', 'store', 'model', 'reward'] as const
 type Part = (typeof PARTS)[number]
 
 const MODEL_FLAGS = new Set(['--preset', '--backend', '--threads', '--steps', '--gen-tokens', '--no-torch'])

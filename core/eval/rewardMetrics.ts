@@ -71,3 +71,25 @@ export function calibrationTable(margins: number[], bins: number): CalibrationBi
   }
   return table
 }
+
+/** Counts of chosen and rejected scores in `bins` equal-width bins over their common range (the run page's histograms). */
+export interface ScoreHistogram {
+  /** bins + 1 bin edges, ascending. */
+  edges: number[]
+  chosen: number[]
+  rejected: number[]
+}
+
+export function scoreHistogram(chosen: number[], rejected: number[], bins = 12): ScoreHistogram {
+  const all = [...chosen, ...rejected]
+  const lo = Math.min(...all)
+  const hi = Math.max(...all)
+  const width = hi > lo ? (hi - lo) / bins : 1
+  const edges = Array.from({ length: bins + 1 }, (_, i) => lo + i * width)
+  const count = (xs: number[]) => {
+    const out = new Array<number>(bins).fill(0)
+    for (const x of xs) out[Math.min(bins - 1, Math.floor((x - lo) / width))]++
+    return out
+  }
+  return { edges, chosen: count(chosen), rejected: count(rejected) }
+}

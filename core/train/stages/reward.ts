@@ -10,11 +10,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import type { PreferencePair } from '../../data/preferences'
+import { PREFERENCE_RATINGS, type PreferencePair } from '../../data/preferences'
 import { loadPreferenceDataset, parseDatasetRef } from '../../data/preferences/dataset'
 import { readPreferenceList } from '../../data/preferences/read'
 import { baselineAccuracies, type BaselineAccuracies } from '../../eval/baselines'
-import { rewardMetrics, type RewardMetrics } from '../../eval/rewardMetrics'
+import { rewardMetrics, scoreHistogram, type RewardMetrics } from '../../eval/rewardMetrics'
 import { scoreTokenRows, type RewardModel } from '../../eval/rewardScore'
 import { countParameters } from '../../model/config'
 import { ScalarHead } from '../../model/heads'
@@ -22,7 +22,7 @@ import { Llama } from '../../model/llama'
 import { loadModel } from '../../model/load'
 import { Store } from '../../tracking/store'
 import { trainLoop } from '../loop'
-import { encodePairs, fixedPairBatches, MARGIN_SETTINGS, safetyMix, shuffledIndices, shuffledPairBatches, weightPairs, type EncodedPair, type MarginSetting } from '../rewardData'
+import { encodePairs, fixedPairBatches, isSafetyPair, MARGIN_SETTINGS, safetyMix, shuffledIndices, shuffledPairBatches, weightPairs, type EncodedPair, type MarginSetting } from '../rewardData'
 import { rewardTask, type RewardBatch } from '../rewardTask'
 import { evaluateTask, type TrainTask } from '../task'
 import { parentCheckpoint, trainingFields, trainingSettings } from './common'
@@ -37,7 +37,7 @@ const schema = z
     base: z.string().optional().meta({ group: 'model', path: 'model', help: 'The model the reward model starts from (Llama 2: the chat model): a run id or a checkpoint folder. Its LM head is replaced by a scalar score head.' }),
     data: z.array(z.string()).min(1).meta({ group: 'data', path: 'dataset', help: 'Preference data: dataset run ids (workbench prefs import) or files (HH, TRL or workbench JSONL), each with an optional @weight (prefs.jsonl@0.5: a seeded half; @2: every pair twice). Repeatable.' }),
     eval_data: z.array(z.string()).optional().meta({ group: 'data', path: 'dataset', help: 'Held-out pairs (run ids or files); default: val_fraction of the data.' }),
-    kind: z.enum(['helpfulness', 'safety']).default('helpfulness').meta({ group: 'model', help: 'helpfulness, or safety: trains on safety pairs (one answer unsafe) mixed 90/10 with the other pairs, as Llama 2.' }),
+    kind: z.enum(['helpfulness', 'safety']).default('helpfulness').meta({ group: 'model', help: 'helpfulness, or safety: trains on safety pairs (one answer unsafe) mixed 90/10 with the other pairs, and is evaluated on the held-out safety pairs, as Llama 2.' }),
     margin: z.enum(MARGIN_SETTINGS).default('small').meta({ group: 'loss', help: 'Margin m(rating) in the loss: none, small (1, 2/3, 1/3, 0) or large (3, 2, 1, 0), significantly ... negligibly better.' }),
     seq_len: z.number().int().min(8).optional().meta({ group: 'data', help: 'Longest conversation + answer in tokens (default: the base model\'s context); longer ones are cut from the left of the conversation, never inside the answer.' }),
     val_fraction: z.number().min(0).max(0.5).default(0.1).meta({ group: 'data', help: 'Share of pairs held out for evaluation when eval_data is not given.' }),
@@ -102,6 +102,12 @@ async function loadRewardData(ctx: StageContext, config: RewardConfig): Promise<
     const mix = safetyMix(pool, config.seed)
     notes.push(`safety mix: ${mix.safety} safety pairs + ${mix.helpfulness} helpfulness pairs`)
     pool = mix.mixed
+    // A safety model is judged on safety pairs (Llama 2's Meta Safety test set), when there are any.
+    const safetyHeldOut = heldOut.filter(isSafetyPair)
+    if (safetyHeldOut.length > 0 && safetyHeldOut.length < heldOut.length) {
+      notes.push(`evaluated on the ${safetyHeldOut.length} safety pairs of the ${heldOut.length} held out`)
+      heldOut = safetyHeldOut
+    }
   }
   if (pool.length === 0) throw new Error('no training pairs left (check data and val_fraction)')
   return { train: pool, heldOut, notes }
@@ -225,7 +231,14 @@ function finalEvaluation(
   ctx.log(verdict.message)
   const reportFile = path.join(ctx.runDir, 'reward_eval.json')
   fs.writeFileSync(reportFile, JSON.stringify({ step, metrics: report.metrics, baselines, beats_baselines: verdict.beats, calibration: report.calibration, scores }, null, 2) + '\n')
-  ctx.tracker.logArtifact({ kind: 'reward_eval', path: reportFile, step })
+  // The run page draws its accuracy-by-strength bars and score histograms from this meta.
+  const byRating = Object.fromEntries(PREFERENCE_RATINGS.filter((r) => `accuracy_${r}` in report.metrics).map((r) => [r, report.metrics[`accuracy_${r}`]]))
+  ctx.tracker.logArtifact({
+    kind: 'reward_eval',
+    path: reportFile,
+    step,
+    meta: { accuracy: report.metrics.accuracy, accuracy_by_rating: byRating, ...baselines, verdict: verdict.message, beats_baselines: verdict.beats, histogram: scoreHistogram(scores.chosen, scores.rejected) },
+  })
   held.slice(0, samples).forEach((p, i) => {
     const conversation = p.pair.messages.map((m) => `${m.role}: ${m.content}`).join('\n')
     const right = scores.chosen[i] > scores.rejected[i]
