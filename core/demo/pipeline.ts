@@ -39,8 +39,8 @@ export const DEMO_PLANS: Record<WorldSize, DemoPlan> = {
     },
     sft: { seq_len: 96, max_steps: 300, batch_size: 16, lr: 2e-3, warmup_steps: 20, eval_every: 100, sample_every: 0, checkpoint_every: 0 },
     eval: { max_new_tokens: 32 },
-    // A few dozen steps: the demo pairs are easy to tell apart (wrong, rude or unsafe answers).
-    reward: { seq_len: 128, max_steps: 40, batch_size: 8, lr: 1e-3, eval_samples: 8 },
+    // One epoch (about 115 steps of 8 pairs, ~30-60 s on 2 cores); 40 steps measured 87% held out, the epoch 89%.
+    reward: { seq_len: 128, epochs: 1, batch_size: 8, lr: 1e-3, eval_samples: 8 },
   },
   default: {
     tokenizer: { vocab_size: 1024 },
