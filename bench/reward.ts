@@ -35,7 +35,8 @@ export interface RewardBenchResult {
   pairsPerStep: number
   seq: number
   trainPairsPerSec: number
-  scorePairsPerSec: number
+  /** Scoring runs on one thread (forward only): measured on the 1-thread row, null on the others. */
+  scorePairsPerSec: number | null
 }
 
 /** Random answers of seq tokens (no pad; every row its full length). */
@@ -70,11 +71,14 @@ async function benchThreads(threads: number, o: Options, info: Awaited<ReturnTyp
   let t0 = performance.now()
   for (let i = 0; i < o.steps; i++) await trainStep()
   const trainSeconds = (performance.now() - t0) / 1000
-  const rows = pairs.flatMap((p) => [p.chosen, p.rejected])
-  scoreTokenRows({ model, head }, rows.slice(0, 2), 16, 0) // warm-up
-  t0 = performance.now()
-  for (let i = 0; i < o.steps; i++) scoreTokenRows({ model, head }, rows, 16, 0)
-  const scoreSeconds = (performance.now() - t0) / 1000
+  let scoreSeconds = NaN
+  if (threads === 1) {
+    const rows = pairs.flatMap((p) => [p.chosen, p.rejected])
+    scoreTokenRows({ model, head }, rows.slice(0, 2), 16, 0) // warm-up
+    t0 = performance.now()
+    for (let i = 0; i < o.steps; i++) scoreTokenRows({ model, head }, rows, 16, 0)
+    scoreSeconds = (performance.now() - t0) / 1000
+  }
   optimizer.dispose()
   await pool?.close()
   model.dispose()
@@ -86,7 +90,7 @@ async function benchThreads(threads: number, o: Options, info: Awaited<ReturnTyp
     pairsPerStep: o.pairs,
     seq: o.seq,
     trainPairsPerSec: Math.round(((o.pairs * o.steps) / trainSeconds) * 10) / 10,
-    scorePairsPerSec: Math.round(((o.pairs * o.steps) / scoreSeconds) * 10) / 10,
+    scorePairsPerSec: threads === 1 ? Math.round(((o.pairs * o.steps) / scoreSeconds) * 10) / 10 : null,
   }
 }
 
@@ -119,6 +123,6 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   if (o.json) console.log(JSON.stringify({ results }, null, 2))
   else {
     console.log(`reward model (tiny preset + score head), ${o.pairs} pairs x 2 answers x ${o.seq} tokens per step`)
-    for (const r of results) console.log(`  ${r.backend} (${r.device}), ${r.threads} thread(s): training ${r.trainPairsPerSec} pairs/s, scoring ${r.scorePairsPerSec} pairs/s`)
+    for (const r of results) console.log(`  ${r.backend} (${r.device}), ${r.threads} thread(s): training ${r.trainPairsPerSec} pairs/s${r.scorePairsPerSec === null ? '' : `, scoring ${r.scorePairsPerSec} pairs/s`}`)
   }
 }
