@@ -10,6 +10,7 @@ import { readContextMessages } from '../data/prompts'
 import { readRecords, recordValue, requireString } from '../data/records'
 import { scoreConversations, type ScoreItem } from '../eval/rewardScore'
 import { resolveModelRef } from '../jobs/checkpoints'
+import { encodeForScoring } from '../train/rewardData'
 import { loadModel } from '../model/load'
 import { resolveHome } from '../tracking/home'
 import { Store } from '../tracking/store'
@@ -73,8 +74,15 @@ export async function runScoreCommand(argv: string[], io: CliIO): Promise<number
   try {
     const rm = { model: loaded.model, head: loaded.heads.reward! }
     const score = (items: ScoreItem[]) => scoreConversations(rm, loaded.tokenizer, items, batchSize)
+    // An answer longer than the model's context cannot be scored whole: such items are skipped and counted.
+    const fits = (messages: ChatMessage[], answer: string) => encodeForScoring(loaded.tokenizer, messages, answer, loaded.model.config.max_seq_len) !== null
+    const reportSkipped = (skipped: number, what: string) => {
+      if (skipped > 0) io.err(`score: ${skipped} ${what} skipped: an answer is longer than the model's context of ${loaded.model.config.max_seq_len} tokens`)
+    }
     if (isPairsFile(v.data)) {
-      const pairs = (await readPreferenceList(v.data)).list
+      const all = (await readPreferenceList(v.data)).list
+      const pairs = all.filter((p) => fits(p.messages, p.chosen) && fits(p.messages, p.rejected))
+      reportSkipped(all.length - pairs.length, 'pair(s)')
       const chosen = score(pairs.map((p) => ({ messages: p.messages, answer: p.chosen })))
       const rejected = score(pairs.map((p) => ({ messages: p.messages, answer: p.rejected })))
       const right = pairs.map((_, i) => chosen[i] > rejected[i])
@@ -83,9 +91,11 @@ export async function runScoreCommand(argv: string[], io: CliIO): Promise<number
         const item = { id: p.id, chosen: chosen[i], rejected: rejected[i], right: right[i] }
         io.out(v.json ? jsonLine(item) : `${p.id}\tchosen ${chosen[i].toFixed(4)}\trejected ${rejected[i].toFixed(4)}\t${right[i] ? 'right' : 'WRONG'}`)
       })
-      io.out(v.json ? jsonLine({ pairs: pairs.length, accuracy }) : `${pairs.length} pairs, accuracy ${(100 * accuracy).toFixed(1)}%`)
+      io.out(v.json ? jsonLine({ pairs: pairs.length, skipped: all.length - pairs.length, accuracy }) : `${pairs.length} pairs, accuracy ${(100 * accuracy).toFixed(1)}%`)
     } else {
-      const items = readResponses(v.data)
+      const all = readResponses(v.data)
+      const items = all.filter((item) => fits(item.messages, item.answer))
+      reportSkipped(all.length - items.length, 'response(s)')
       const scores = score(items)
       items.forEach((item, i) => io.out(v.json ? jsonLine({ id: item.id, score: scores[i] }) : `${item.id}\t${scores[i].toFixed(4)}`))
     }

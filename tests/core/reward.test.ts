@@ -247,6 +247,13 @@ describe('reward stage end to end', () => {
     expect(lines).toHaveLength(41)
     expect(lines[40].accuracy).toBeCloseTo(result.summary.eval_accuracy as number, 5)
     expect(lines[0]).toMatchObject({ id: expect.any(String), chosen: expect.any(Number), rejected: expect.any(Number) })
+    // A pair whose answer is longer than the context is skipped and counted, not scored in part.
+    const withLong = path.join(dir, 'long.jsonl')
+    fs.writeFileSync(withLong, fs.readFileSync(testFile, 'utf8') + JSON.stringify({ prompt: 'tell me about the cat', chosen: 'cat glad '.repeat(40), rejected: 'cat sad' }) + '\n')
+    const ioLong = bufferIO()
+    expect(await runCli(['score', '--model', result.checkpointDir!, '--data', withLong, '--home', dir, '--json'], ioLong)).toBe(0)
+    expect(JSON.parse(ioLong.stdout.at(-1)!)).toMatchObject({ pairs: 40, skipped: 1 })
+    expect(ioLong.stderr.join('\n')).toMatch(/1 pair\(s\) skipped: an answer is longer than the model's context of 32 tokens/)
     const responses = path.join(dir, 'responses.jsonl')
     fs.writeFileSync(responses, [JSON.stringify({ prompt: 'tell me about the cat', response: 'cat glad' }), JSON.stringify({ messages: [{ role: 'user', content: 'tell me about the cat' }], response: 'cat angry' })].join('\n') + '\n')
     const io2 = bufferIO()
