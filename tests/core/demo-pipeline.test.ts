@@ -59,6 +59,8 @@ describe('workbench demo --size tiny', () => {
 
       // Reward models (trained from the SFT model, judged on the held-out preference file).
       // Chance is 0.5; a broken reward model (constant scores) gets 0, since ties count wrong.
+      // Measured (seed 1234, tiny, 2 busy cores): helpfulness 91.2% on 148 pairs (bag of words
+      // 90.9%, length rules 49-51%), safety 95.8% on 48 safety pairs (bag of words 100%).
       for (const rm of [report.reward.helpfulness, report.reward.safety]) {
         expect(rm.eval_pairs).toBeGreaterThan(20)
         expect(rm.accuracy, 'reward model accuracy clearly above chance').toBeGreaterThan(0.7)
