@@ -356,6 +356,10 @@ export function createServices(options: ServicesOptions): Services {
       checkCheckpoint(args.checkpoint, 'checkpoint')
       return chat.generate(args, (text) => emit('chat:token', { requestId: args.requestId, text }))
     },
+    'reward:score': async (args) => {
+      checkCheckpoint(args.checkpoint, 'checkpoint')
+      return chat.score(args)
+    },
     'model:estimate': async ({ stage, config }) => estimate(stageOrError(stage), config),
     ...createAnnotationHandlers({ store, chat, emit, checkPathAllowed, checkCheckpoint }),
     'system:info': async (): Promise<SystemInfo> => ({

@@ -113,6 +113,14 @@ export const ARG_SCHEMAS = {
       seed: z.number().int().optional(),
     })
     .strict(),
+  'reward:score': z
+    .object({
+      checkpoint: AbsPath,
+      system: z.string().max(20_000).optional(),
+      messages: z.array(ChatMessage).min(1, 'send at least one message').max(200),
+      answer: z.string().max(200_000),
+    })
+    .strict(),
   'model:estimate': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
   'system:info': z.object({}).strict().default({}),
   'prefs:list': z.object({}).strict().default({}),
@@ -322,6 +330,7 @@ export interface ApiResults {
   'datasets:list': DatasetInfo[]
   'datasets:pick': DatasetInfo | null
   'chat:generate': ChatResult
+  'reward:score': { score: number }
   'model:estimate': ModelEstimate
   'system:info': SystemInfo
   'prefs:list': PreferenceDatasetInfo[]

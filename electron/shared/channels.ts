@@ -23,6 +23,7 @@ export const CHANNELS = {
   datasetsList: 'datasets:list',
   datasetsPick: 'datasets:pick',
   chatGenerate: 'chat:generate',
+  rewardScore: 'reward:score',
   modelEstimate: 'model:estimate',
   systemInfo: 'system:info',
   prefsList: 'prefs:list',

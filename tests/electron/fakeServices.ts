@@ -130,6 +130,7 @@ export function createFakeWorld(): FakeWorld {
       for (const w of words) emit('chat:token', { requestId, text: w })
       return { text: words.join('') + ` (${messages.length} msgs)`, tokens: words.length, stopReason: 'eos', tokensPerSec: 100 }
     },
+    'reward:score': async ({ answer }) => ({ score: answer.length / 10 }),
     'model:estimate': async ({ config }) => {
       const dim = typeof config.dim === 'number' ? config.dim : 64
       const params = dim * dim * 12

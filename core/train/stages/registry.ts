@@ -13,8 +13,20 @@ import { rejectionSamplingStage } from './rejectionSampling'
 import { contextDistillationStage } from './contextDistillation'
 import { gattStage } from './gatt'
 import { ppoStage } from './ppo'
+import { rewardStage } from './reward'
 
-const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, preferencesStage, rejectionSamplingStage, ppoStage, contextDistillationStage, gattStage]
+const STAGES: StageDefinition[] = [
+  tokenizerStage,
+  pretrainStage,
+  sftStage,
+  goldEvalStage,
+  preferencesStage,
+  rewardStage,
+  rejectionSamplingStage,
+  ppoStage,
+  contextDistillationStage,
+  gattStage,
+]
 
 export function listStages(): StageDefinition[] {
   return [...STAGES]
