@@ -20,6 +20,7 @@ const PART_FLAGS: Record<Part, string[]> = {
   store: [],
   model: ['--preset', '--backend', '--threads', '--steps', '--gen-tokens', '--no-torch'],
   generate: ['--preset', '--backend', '--batches', '--gen-tokens', '--rounds', '--no-torch'],
+  reward: ['--backend'],
 }
 const ALL_FLAGS = new Set(Object.values(PART_FLAGS).flat())
 
