@@ -30,6 +30,8 @@ export interface BatchGenerateOptions extends SamplingOptions {
    * of `generate(model, prompts[b], { seed: seed + b })`.
    */
   seed?: number
+  /** One seed per row instead (row b samples with `seeds[b]`), e.g. PPO's per-prompt seeds. */
+  seeds?: number[]
   /** Called for every new token of every row, in row order within a step. */
   onToken?: (row: number, id: number) => void
   /** Default true. Without the cache every step recomputes every live row's whole sequence. */
@@ -91,7 +93,7 @@ export async function generateBatch(model: Llama, prompts: number[][], opts: Bat
   const useCache = opts.useCache ?? true
   const results: BatchRowResult[] = prompts.map(() => ({ ids: [], logprobs: [], modelLogprobs: [], stoppedBy: 'length' }))
   let live: LiveRow[] = prompts
-    .map((p, index) => ({ index, sequence: [...p], maxNew: budgets[index], rand: mulberry32(seed + index), result: results[index] }))
+    .map((p, index) => ({ index, sequence: [...p], maxNew: budgets[index], rand: mulberry32(opts.seeds?.[index] ?? seed + index), result: results[index] }))
     .filter((row) => row.maxNew > 0)
   if (live.length === 0) return results
   const vocab = model.config.vocab_size

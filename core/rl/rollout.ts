@@ -6,7 +6,7 @@
 // per-token array ([B, W]) lines up: log-probs, values (the value head reads the hidden state that
 // chose the token, as TRL's value model), KL, rewards, advantages.
 import { tf } from '../backend/tf'
-import { generate } from '../model/generate'
+import { generateBatch } from '../model/generate'
 import type { ScalarHead } from '../model/heads'
 import { linear } from '../model/kernels/linear'
 import { targetLogProbs } from '../model/kernels/targetLogProbs'
@@ -42,13 +42,10 @@ export interface GenerationSettings {
  * KV cache; a batched generator replaces the loop here without touching the rest.
  */
 export async function generateResponses(model: Llama, prompts: number[][], seeds: number[], s: GenerationSettings): Promise<number[][]> {
-  const responses: number[][] = []
-  for (let i = 0; i < prompts.length; i++) {
-    const room = Math.max(0, Math.min(s.maxNewTokens, model.config.max_seq_len - prompts[i].length))
-    const out = await generate(model, prompts[i], { maxNewTokens: room, temperature: s.temperature, seed: seeds[i], stopIds: [s.stopId], signal: s.signal })
-    responses.push(out.stoppedBy === 'stop' ? [...out.ids, s.stopId] : out.ids)
-  }
-  return responses
+  // Every prompt in one batch with its own seed: row i equals generate(prompts[i], { seed: seeds[i] }).
+  const rooms = prompts.map((p) => Math.max(0, Math.min(s.maxNewTokens, model.config.max_seq_len - p.length)))
+  const rows = await generateBatch(model, prompts, { maxNewTokens: rooms, temperature: s.temperature, seeds, stopIds: [s.stopId], signal: s.signal })
+  return rows.map((out) => (out.stoppedBy === 'stop' ? [...out.ids, s.stopId] : out.ids))
 }
 
 /** Prompt + response rows, right-padded to the longest, with the response mask (see the file comment). */

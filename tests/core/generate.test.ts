@@ -135,6 +135,15 @@ describe.each(['cpu', 'wasm'] as const)('generate on %s', (backend) => {
     }
   })
 
+  it('batched sampling with one seed per row: row b is the prompt alone with seeds[b]', async () => {
+    const seeds = [901, 17, 5, 33]
+    const batch = await generateBatch(model, prompts, { temperature: 1.2, maxNewTokens: 8, seeds })
+    for (let b = 0; b < prompts.length; b++) {
+      const alone = await generate(model, prompts[b], { temperature: 1.2, maxNewTokens: 8, seed: seeds[b] })
+      expect(batch[b].ids).toEqual(alone.ids)
+    }
+  })
+
   it('logprobs are log softmax(logits / temperature) of the sampled tokens, recomputed without a cache', async () => {
     const temperature = 0.7
     const [row] = await generateBatch(model, [[3, 4]], { maxNewTokens: 5, temperature, seed: 3 })
