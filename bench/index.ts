@@ -1,22 +1,32 @@
 // `npm run bench`: every benchmark, each in its own process (so backends and memory do not
 // interfere), printed one after the other.
 //
-//   npm run bench [-- --only model,store,tokenizer] [--preset tiny|small] [--backend wasm|cpu|...]
-//                 [--threads 1,2] [--json]
+//   npm run bench [-- --only model,generate,store,tokenizer,reward] [--preset tiny|small] [--backend wasm|cpu|...]
+//                 [--threads 1,2] [--batches 1,8,32] [--json]
 //
-// --preset, --backend and --threads go to the model benchmark; --json makes every part print JSON.
+// --preset, --backend, --gen-tokens and --no-torch go to the model and generation benchmarks,
+// --threads and --steps to the model one, --batches to the generation one; --json makes every part
+// print JSON.
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const PARTS = ['tokenizer', 'store', 'model'] as const
+const PARTS = ['tokenizer', 'store', 'model', 'generate', 'reward'] as const
 type Part = (typeof PARTS)[number]
 
-const MODEL_FLAGS = new Set(['--preset', '--backend', '--threads', '--steps', '--gen-tokens', '--no-torch'])
+/** The flags each part takes (all but --no-torch take a value). */
+const PART_FLAGS: Record<Part, string[]> = {
+  tokenizer: [],
+  store: [],
+  model: ['--preset', '--backend', '--threads', '--steps', '--gen-tokens', '--no-torch'],
+  generate: ['--preset', '--backend', '--batches', '--gen-tokens', '--rounds', '--no-torch'],
+  reward: ['--backend'],
+}
+const ALL_FLAGS = new Set(Object.values(PART_FLAGS).flat())
 
-function parseArgs(argv: string[]): { parts: Part[]; json: boolean; modelArgs: string[] } {
+function parseArgs(argv: string[]): { parts: Part[]; json: boolean; flags: string[][] } {
   let parts: Part[] = [...PARTS]
-  const modelArgs: string[] = []
+  const flags: string[][] = []
   let json = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
@@ -26,12 +36,10 @@ function parseArgs(argv: string[]): { parts: Part[]; json: boolean; modelArgs: s
       const unknown = wanted.filter((w) => !(PARTS as readonly string[]).includes(w))
       if (unknown.length > 0) throw new Error(`--only: unknown part(s) ${unknown.join(', ')}; known: ${PARTS.join(', ')}`)
       parts = wanted as Part[]
-    } else if (MODEL_FLAGS.has(arg)) {
-      modelArgs.push(arg)
-      if (arg !== '--no-torch') modelArgs.push(argv[++i] ?? '')
-    } else throw new Error(`unknown flag ${arg} (try --only, --preset, --backend, --threads, --steps, --gen-tokens, --no-torch, --json)`)
+    } else if (ALL_FLAGS.has(arg)) flags.push(arg === '--no-torch' ? [arg] : [arg, argv[++i] ?? ''])
+    else throw new Error(`unknown flag ${arg} (try --only, ${[...ALL_FLAGS].join(', ')}, --json)`)
   }
-  return { parts, json, modelArgs }
+  return { parts, json, flags }
 }
 
 function runPart(part: Part, args: string[]): number {
@@ -41,10 +49,10 @@ function runPart(part: Part, args: string[]): number {
   return result.status ?? 1
 }
 
-const { parts, json, modelArgs } = parseArgs(process.argv.slice(2))
+const { parts, json, flags } = parseArgs(process.argv.slice(2))
 let failed = 0
 for (const part of parts) {
-  const args = [...(part === 'model' ? modelArgs : []), ...(json ? ['--json'] : [])]
+  const args = [...flags.filter(([flag]) => PART_FLAGS[part].includes(flag)).flat(), ...(json ? ['--json'] : [])]
   if (runPart(part, args) !== 0) failed++
 }
 process.exit(failed > 0 ? 1 : 0)

@@ -4,6 +4,7 @@ core/model/llama.ts, for side-by-side speed (this script) and numerical checks
 (tests/fixtures/torch/llama_ref.py imports LlamaRef from here).
 
 Usage: OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_reference.py --preset tiny [--threads 2] [--steps 5]
+       ... --generate-only [--gen-batches 1,8,32]   (batched generation only, for bench/generate.ts)
 Prints one JSON object: training tokens/s, ms/step, generation tokens/s with KV cache, and the
 thread and BLAS settings it ran with. Debian's torch links the slow reference BLAS unless
 libopenblas0-pthread is installed (see TFJS-NOTES.md); the JSON reports which one torch found.
@@ -124,6 +125,43 @@ def blas_name():
     return ", ".join(sorted(libs)) or "unknown"
 
 
+def generate_batch(model, prompts, n_new, sample=False, seed=0):
+    """Batched generation as bench/generate.ts measures it: one KV cache for the batch (grown by
+    torch.cat along time, as Hugging Face's DynamicCache does), greedy or sampling at temperature 1,
+    and the log-probability of every chosen token (what PPO rollouts record)."""
+    gen = torch.Generator().manual_seed(seed)
+    B, T0 = prompts.shape
+    cache = {}
+    logits = model(prompts, cache=cache)[:, -1]
+    out, logprobs = [], []
+    for i in range(n_new):
+        logp = torch.log_softmax(logits, -1)
+        nxt = torch.multinomial(logp.exp(), 1, generator=gen) if sample else logits.argmax(-1, keepdim=True)
+        out.append(nxt)
+        logprobs.append(logp.gather(1, nxt))
+        if i + 1 < n_new:
+            logits = model(nxt, cache=cache, start=T0 + i)[:, -1]
+    return torch.cat(out, 1), torch.cat(logprobs, 1)
+
+
+def generation_rates(model, cfg, batches, n_new):
+    """Tokens/s (wall and per process CPU second) of generate_batch per batch size, greedy, plus
+    sampling at the largest batch. Prompts of 8 random tokens."""
+    rates = {}
+    runs = [(b, False) for b in batches] + [(max(batches), True)]
+    with torch.no_grad():
+        generate_batch(model, torch.randint(0, cfg["vocab_size"], (max(batches), 8)), 16)  # warm-up
+        for b, sample in runs:
+            prompts = torch.randint(0, cfg["vocab_size"], (b, 8))
+            t0, c0 = time.perf_counter(), time.process_time()
+            generate_batch(model, prompts, n_new, sample=sample)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            key = f"generate_{'sample_' if sample else ''}tokens_per_s_b{b}"
+            rates[key] = round(b * n_new / wall)
+            rates[key.replace("per_s", "per_cpu_s")] = round(b * n_new / cpu)
+    return rates
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="tiny", choices=list(PRESETS))
@@ -131,6 +169,8 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--gen-tokens", type=int, default=120)
     ap.add_argument("--batch", type=int, default=None, help="default: the preset's batch")
+    ap.add_argument("--generate-only", action="store_true", help="only batched generation (bench/generate.ts)")
+    ap.add_argument("--gen-batches", default="1,8,32")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -138,6 +178,18 @@ def main():
     B, T = cfg.pop("batch"), cfg["max_seq_len"]
     B = args.batch or B
     model = LlamaRef(cfg)
+    if args.generate_only:
+        batches = [int(b) for b in args.gen_batches.split(",")]
+        print(json.dumps({
+            "framework": f"torch {torch.__version__}",
+            "preset": args.preset,
+            "blas": blas_name(),
+            "torch_threads": torch.get_num_threads(),
+            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "new_tokens": min(args.gen_tokens, T - 8),
+            **generation_rates(model, cfg, batches, min(args.gen_tokens, T - 8)),
+        }))
+        return
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-5)
     tokens = torch.randint(0, cfg["vocab_size"], (B, T + 1))
 

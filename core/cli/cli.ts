@@ -15,6 +15,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: async (argv, io) => (await import('./generate')).runGenerateCommand(argv, io),
     summary: 'generate --model <run|ckpt> --prompt ..  stream a generation from a model',
   },
+  score: {
+    run: async (argv, io) => (await import('./score')).runScoreCommand(argv, io),
+    summary: 'score --model <rm> --data <file>       reward model scores (and accuracy on pairs)',
+  },
   runs: {
     run: async (argv, io) => (await import('./runs')).runRunsCommand(argv, io),
     summary: 'runs list|show|compare|export|delete   the recorded runs',
@@ -46,6 +50,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   'safety-report': {
     run: async (argv, io) => (await import('./safetyReport')).runSafetyReportCommand(argv, io),
     summary: 'safety-report <run>... --out f.html|csv  compare safety_eval runs (bars, intervals)',
+  },
+  rlhf: {
+    run: async (argv, io) => (await import('./rlhf')).runRlhfCommand(argv, io),
+    summary: 'rlhf --policy <sft run> --prompts <f>   RLHF rounds V1, V2 ... (rejection sampling, PPO)',
   },
   demo: {
     run: async (argv, io) => (await import('../demo/cli')).runDemoCommand(argv, io),

@@ -1,11 +1,13 @@
 // `workbench <stage command>`: every stage with a `cli` in its StageDefinition gets a command
 // (pretrain, sft, tokenizer train, gold-eval ...). Parse the options, build the stage config,
 // submit the run to the job runner (which checks it before recording anything) and follow it.
+import fs from 'node:fs'
 import path from 'node:path'
 import type { ParseArgsConfig } from 'node:util'
 import { backendPreference } from '../backend'
 import { parseText, type ConfigField } from '../config/schema'
 import { JobRunner } from '../jobs/runner'
+import { parseDatasetRef } from '../data/preferences/dataset'
 import { resolveHome } from '../tracking/home'
 import type { StageDefinition } from '../train/stages/types'
 import { absoluteIfPath, buildStageConfig, describeFields, existingPaths, parseCommandArgs, RUN_OPTIONS, UsageError, type ParsedArgs } from './args'
@@ -84,6 +86,7 @@ function flagValues(stage: StageDefinition, args: ParsedArgs): Record<string, un
       out[field.key] = field.type === 'string[]' ? paths : paths[0]
     } else if (field.pathKind === 'output') out[field.key] = path.resolve(raw as string)
     else if (field.pathKind === 'model') out[field.key] = absoluteIfPath(raw as string)
+    else if (field.pathKind === 'dataset') out[field.key] = Array.isArray(raw) ? raw.map(fileOrRunId) : fileOrRunId(raw as string)
     else if (field.type === 'int' || field.type === 'float') {
       const value = parseText(field, raw as string)
       if (typeof value !== 'number' || (field.type === 'int' && !Number.isInteger(value))) {
@@ -93,6 +96,12 @@ function flagValues(stage: StageDefinition, args: ParsedArgs): Record<string, un
     } else out[field.key] = raw
   }
   return out
+}
+
+/** A dataset reference ("ref" or "ref@weight"): an existing file becomes absolute (the worker's cwd differs), anything else is a run id. */
+function fileOrRunId(entry: string): string {
+  const { ref } = parseDatasetRef(entry)
+  return fs.existsSync(ref) && fs.statSync(ref).isFile() ? path.resolve(ref) + entry.slice(ref.length) : entry
 }
 
 export function commonHelp(): string {

@@ -12,9 +12,10 @@ export type FieldType = 'int' | 'float' | 'bool' | 'string' | 'enum' | 'path' | 
 /**
  * What a string (or list of strings) names on disk, so every consumer can apply the same rules:
  * 'input' a file or folder the run reads (must exist), 'output' a file the run writes, 'model' a
- * run id or a checkpoint folder.
+ * run id or a checkpoint folder, 'dataset' a dataset run id or a file the run reads, with an optional
+ * `@weight` suffix (an existing file becomes absolute, anything else stays a run id).
  */
-export type PathKind = 'input' | 'output' | 'model'
+export type PathKind = 'input' | 'output' | 'model' | 'dataset'
 
 /** The metadata a config property carries with `.meta(...)`. */
 export interface FieldMeta {

@@ -13,7 +13,8 @@
 //
 // Loss mask: 1 on the tokens of every assistant message's content and on the <|end|> that closes
 // it (so the model learns to stop), 0 on everything else (<s>, role tokens, system and user
-// turns, </s>).
+// turns, </s>). With `lossOn: 'last_assistant'` (Ghost Attention) only the last assistant
+// message carries loss: every earlier turn, the model's own earlier answers included, is 0.
 
 import type { Tokenizer } from '../tokenizer'
 
@@ -34,8 +35,12 @@ export function roleTokenId(tokenizer: Tokenizer, role: ChatRole): number {
   return role === 'system' ? tokenizer.special.system : role === 'user' ? tokenizer.special.user : tokenizer.special.assistant
 }
 
+/** Which assistant turns carry loss: all of them (SFT), or only the last one (Ghost Attention). */
+export type ChatLossOn = 'assistant' | 'last_assistant'
+
 /** A whole conversation for training, with its loss mask. */
-export function encodeChat(tokenizer: Tokenizer, messages: ChatMessage[]): EncodedChat {
+export function encodeChat(tokenizer: Tokenizer, messages: ChatMessage[], opts: { lossOn?: ChatLossOn } = {}): EncodedChat {
+  const lastAssistant = opts.lossOn === 'last_assistant' ? messages.map((m) => m.role).lastIndexOf('assistant') : -1
   const tokens: number[] = [tokenizer.special.bos]
   const lossMask: number[] = [0]
   const push = (ids: number[], learned: number) => {
@@ -44,12 +49,12 @@ export function encodeChat(tokenizer: Tokenizer, messages: ChatMessage[]): Encod
       lossMask.push(learned)
     }
   }
-  for (const message of messages) {
-    const learned = message.role === 'assistant' ? 1 : 0
+  messages.forEach((message, i) => {
+    const learned = message.role === 'assistant' && (lastAssistant < 0 || i === lastAssistant) ? 1 : 0
     push([roleTokenId(tokenizer, message.role)], 0)
     push(tokenizer.encode(message.content), learned)
     push([tokenizer.special.end_of_turn], learned)
-  }
+  })
   push([tokenizer.special.eos], 0)
   return { tokens, lossMask }
 }

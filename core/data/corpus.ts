@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import { writingFile } from '../util/files'
 import type { Tokenizer } from '../tokenizer'
 import { DataError, newSkipReport, recordSkip, type SkipReport } from './errors'
 import { listCorpusFiles, readUtf8File } from './files'
@@ -209,8 +210,9 @@ function writeCache(binFile: string, key: string, tokens: Int32Array, documents:
   for (let i = 0; i < tokens.length; i++) bytes.writeInt32LE(tokens[i], i * 4)
   const metaFile = binFile.replace(/\.bin$/, '.json')
   // Write to temporary names and rename, so a crash never leaves a half-written cache behind.
-  fs.writeFileSync(binFile + '.tmp', bytes)
-  fs.writeFileSync(metaFile + '.tmp', JSON.stringify({ key, tokens: tokens.length, documents, skipped }) + '\n')
+  writingFile(binFile + '.tmp', () => fs.writeFileSync(binFile + '.tmp', bytes))
+  const meta = JSON.stringify({ key, tokens: tokens.length, documents, skipped }) + '\n'
+  writingFile(metaFile + '.tmp', () => fs.writeFileSync(metaFile + '.tmp', meta))
   fs.renameSync(binFile + '.tmp', binFile)
   fs.renameSync(metaFile + '.tmp', metaFile)
 }

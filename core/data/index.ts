@@ -2,7 +2,7 @@ export { DataError, describeWhere, newSkipReport, recordSkip, type Where, type S
 export { readUtf8File, listCorpusFiles, firstInvalidUtf8Offset, CORPUS_EXTENSIONS } from './files'
 export { readRecords, type SourceRecord } from './records'
 export { loadPretrainData, tokenizeCorpus, corpusTexts, readCorpusDocuments, packWindows, type PretrainData, type PretrainDataOptions, type TokenWindows, type CorpusTokens } from './corpus'
-export { encodeChat, encodeChatPrompt, chatStopTokens, roleTokenId, type ChatMessage, type ChatRole, type EncodedChat } from './chatTemplate'
+export { encodeChat, encodeChatPrompt, chatStopTokens, roleTokenId, type ChatLossOn, type ChatMessage, type ChatRole, type EncodedChat } from './chatTemplate'
 export { loadSftData, parseSftRecord, splitEvenly, type SftData, type SftDataOptions, type SftExample, type SftFormat, type SftStats, type OverflowRule } from './sft'
 export { readPromptSet, parsePromptRecord, type PromptItem } from './prompts'
 export { readPreferencePairs, parsePreferenceRecord, PREFERENCE_RATINGS, PAIR_SAFETY_LABELS, type PreferencePair, type PreferenceRating, type PairSafetyLabel } from './preferences'

@@ -9,7 +9,7 @@
 //              assistant token is dropped), 'drop' drops the example. Both are counted.
 
 import type { Tokenizer } from '../tokenizer'
-import { encodeChat, type ChatMessage, type ChatRole } from './chatTemplate'
+import { encodeChat, type ChatLossOn, type ChatMessage, type ChatRole } from './chatTemplate'
 import { DataError, describeWhere, newSkipReport, recordSkip, type SkipReport, type Where } from './errors'
 import { isObject, jsonType, optionalString, readRecords, recordValue, requireString } from './records'
 
@@ -35,6 +35,8 @@ export interface SftDataOptions {
   skipInvalid?: boolean
   /** Share of examples held out for validation, 0..0.5 (default 0); evenly spread, at least one when > 0. */
   valFraction?: number
+  /** Which assistant turns carry loss (default all; Ghost Attention: only the last). */
+  lossOn?: ChatLossOn
 }
 
 export interface SftStats {
@@ -91,7 +93,7 @@ export function loadSftData(opts: SftDataOptions): SftData {
         continue
       }
       stats.formats[parsed.format]++
-      let { tokens, lossMask } = encodeChat(tokenizer, parsed.messages)
+      let { tokens, lossMask } = encodeChat(tokenizer, parsed.messages, { lossOn: opts.lossOn })
       if (tokens.length > maxTokens) {
         if (overflow === 'drop') {
           stats.dropped++

@@ -8,7 +8,8 @@ import { formatDuration, ProgressDisplay } from '../cli/progress'
 import { jsonLine } from '../cli/watchRun'
 import { backendPreference } from '../backend'
 import { resolveHome } from '../tracking/home'
-import { runDemoPipeline, type DemoEvent, type DemoReport, type DemoScores } from './pipeline'
+import { PREFERENCE_RATINGS } from '../data/preferences'
+import { runDemoPipeline, type DemoEvent, type DemoReport, type DemoRewardScores, type DemoScores } from './pipeline'
 import { WORLD_SIZES, type WorldSize } from './world'
 
 const USAGE = [
@@ -79,6 +80,22 @@ function showPlain(display: ProgressDisplay, event: DemoEvent): void {
   else if (event.type === 'log') display.line(`   ${event.message}`)
 }
 
+/** The two reward models' held-out accuracy, overall and by rating, beside the trivial baselines. */
+function formatRewardTable(r: DemoReport): string[] {
+  const pct = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a')
+  const { helpfulness: h, safety: s } = r.reward
+  const rows: [string, (x: DemoRewardScores) => number | undefined][] = [
+    ['reward model accuracy (held out)', (x) => x.accuracy],
+    ...PREFERENCE_RATINGS.map((rating): [string, (x: DemoRewardScores) => number | undefined] => [`  ${rating.replace('_', ' ')}`, (x) => x.by_rating[rating]]),
+    ['baseline: shorter answer wins', (x) => x.baseline_shorter],
+    ['baseline: longer answer wins', (x) => x.baseline_longer],
+    ['baseline: bag of words', (x) => x.baseline_bow],
+  ]
+  const width = Math.max(...rows.map(([label]) => label.length))
+  const line = (label: string, a: string, b: string) => `${label.padEnd(width)}  ${a.padStart(11)}  ${b.padStart(8)}`
+  return [line('', 'helpfulness', 'safety'), ...rows.map(([label, f]) => line(label, pct(f(h)), pct(f(s)))), `(held-out pairs: ${h.eval_pairs} helpfulness, ${s.eval_pairs} safety)`]
+}
+
 /** The base-vs-SFT table, with the run ids so the user can look at each run. */
 export function formatReport(r: DemoReport): string {
   const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a')
@@ -97,7 +114,10 @@ export function formatReport(r: DemoReport): string {
     line('', 'base', 'sft'),
     ...rows.map(([label, f]) => line(label, f(r.base), f(r.sft))),
     '',
-    `runs: tokenizer ${r.runs.tokenizer}, pretrain ${r.runs.pretrain}, sft ${r.runs.sft}, eval base ${r.runs.eval_base}, eval sft ${r.runs.eval_sft}`,
+    ...formatRewardTable(r),
+    '',
+    `runs: tokenizer ${r.runs.tokenizer}, pretrain ${r.runs.pretrain}, sft ${r.runs.sft}, eval base ${r.runs.eval_base}, eval sft ${r.runs.eval_sft}, ` +
+      `reward helpfulness ${r.runs.reward_helpfulness}, reward safety ${r.runs.reward_safety}`,
     '(see them with `workbench runs show <id>`)',
   ].join('\n')
 }

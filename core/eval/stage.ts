@@ -6,6 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
+import { writingFile } from '../util/files'
 import { chatStopTokens, encodeChatPrompt } from '../data/chatTemplate'
 import { generate } from '../model/generate'
 import { loadModel } from '../model/load'
@@ -164,7 +165,8 @@ function writeReport(runDir: string, model: string, config: GoldEvalConfig, metr
     refusal: r.refusal,
   }))
   fs.mkdirSync(runDir, { recursive: true })
-  fs.writeFileSync(file, JSON.stringify({ model, label: config.label ?? null, metrics, items: rows }, null, 2) + '\n')
+  const text = JSON.stringify({ model, label: config.label ?? null, metrics, items: rows }, null, 2) + '\n'
+  writingFile(file, () => fs.writeFileSync(file, text))
   return file
 }
 

@@ -235,7 +235,7 @@ export class JobRunner extends EventEmitter {
   /** Records how the process ended, wakes waiters and starts the next queued run. */
   private settle(job: Job, how: { exitCode: number | null; signal: NodeJS.Signals | null }): void {
     this.active.delete(job.runId)
-    const exit = this.exitFromStore(job.runId, job.home, how, job)
+    const exit = this.safeExitFromStore(job, how)
     this.emit('exit', job.runId, exit)
     for (const resolve of this.waiters.get(job.runId) ?? []) resolve(exit)
     this.waiters.delete(job.runId)
@@ -243,9 +243,34 @@ export class JobRunner extends EventEmitter {
   }
 
   /**
+   * settle() runs in a child-process callback, where a thrown error would crash the whole
+   * process (the server). A store that cannot be read right now (SQLITE_IOERR, disk full, a
+   * locked file) is logged and reported in the exit; the run's row is fixed by the next
+   * liveness check or resume.
+   */
+  private safeExitFromStore(job: Job, how: { exitCode: number | null; signal: NodeJS.Signals | null }): RunExit {
+    try {
+      return this.exitFromStore(job.runId, job.home, how, job)
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err)
+      console.error(`workbench: could not record how run ${job.runId} ended: ${detail}`)
+      return {
+        runId: job.runId,
+        // What the worker itself reported is the best evidence left.
+        status: job.result ? (job.result.stopped ? 'stopped' : 'finished') : job.error ? 'failed' : 'interrupted',
+        result: job.result,
+        error: job.error ?? (job.result ? undefined : `the run ended, but its status could not be read from the store: ${detail}`),
+        exitCode: how.exitCode,
+        signal: how.signal,
+      }
+    }
+  }
+
+  /**
    * Reads the run's final status. Opening the store turns a run whose process died into
-   * 'interrupted'; a worker that died before it could mark the run running gets 'failed' with
-   * the end of its stderr, so nothing is left 'queued' forever.
+   * 'interrupted'. A worker that reported an error but could not record it (disk full, the
+   * store failing) gets 'failed' with that error; one that died before it could mark the run
+   * running gets 'failed' with the end of its stderr, so nothing is left 'queued' forever.
    */
   private exitFromStore(runId: string, home: string, how: { exitCode: number | null; signal: NodeJS.Signals | null }, job?: Job): RunExit {
     const store = Store.open(home)
@@ -254,6 +279,17 @@ export class JobRunner extends EventEmitter {
       if (run.status === 'queued' && job?.child) {
         const why = job.error ?? (job.stderrTail.trim().split('\n').slice(-5).join('\n') || `worker exited with code ${how.exitCode}`)
         store.finishRun(runId, 'failed', why)
+        run = store.getRunRecord(runId)
+      } else if (
+        (run.status === 'running' || run.status === 'interrupted') &&
+        job?.child &&
+        run.pid === job.child.pid &&
+        job.error &&
+        !job.cancelRequested
+      ) {
+        // Our worker's own finishRun failed; its error event is the truth, not "process gone".
+        // (A run owned by another worker, after two resumes at once, is left to that worker.)
+        store.finishRun(runId, 'failed', job.error)
         run = store.getRunRecord(runId)
       }
       return {

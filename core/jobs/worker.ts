@@ -80,10 +80,12 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
   process.on('SIGINT', onSignal)
 
   let tracker: SqliteTracker | null = null
+  let owned = false
   try {
     const stage = getStage(run.stage)
     const backend = await initBackend(backendPreference(spec.backend))
     store.startRun(run.id, { pid: process.pid, hostname: os.hostname(), backend })
+    owned = true
     emit({ type: 'status', status: 'running' })
     // The tracker also keeps the run's heartbeat fresh (a run without one is presumed dead).
     tracker = new SqliteTracker(store, run.id)
@@ -121,13 +123,19 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
     emit({ type: 'status', status })
     return status
   } catch (err) {
-    const message = errorText(err)
+    const message = errorText(err, store.db.name)
     try {
       tracker?.flush()
     } catch {
       // the original error matters more than a failed flush
     }
-    store.finishRun(run.id, 'failed', message)
+    try {
+      // A run another live worker took over first (two resumes at once) is that worker's: leave it.
+      if (owned || store.getRunRecord(run.id).status !== 'running') store.finishRun(run.id, 'failed', message)
+    } catch (recordErr) {
+      // Disk full or a failing store: the runner records the error event below instead.
+      emit({ type: 'log', message: `could not record the failure in the store: ${(recordErr as Error).message}` })
+    }
     emit({ type: 'error', message })
     emit({ type: 'status', status: 'failed', error: message })
     return 'failed'
@@ -143,8 +151,13 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
  * what is wrong in their message; a programming error (TypeError ...) keeps its stack so it can
  * be reported as a bug.
  */
-function errorText(err: unknown): string {
+function errorText(err: unknown, dbFile?: string): string {
   if (!(err instanceof Error)) return String(err)
+  // SQLite's "database or disk is full" / "disk I/O error" do not say which file.
+  const code = (err as { code?: unknown }).code
+  if (dbFile && typeof code === 'string' && code.startsWith('SQLITE_') && !err.message.includes(dbFile)) {
+    return `could not write ${dbFile}: ${err.message} (${code})`
+  }
   const bug = err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError
   return bug && err.stack ? err.stack : err.message
 }

@@ -17,6 +17,7 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
+import { writingFile } from '../util/files'
 import { randomBytes } from 'node:crypto'
 import { tf } from '../backend/tf'
 import type { LlamaConfig } from './config'
@@ -137,6 +138,11 @@ export function saveCheckpoint(dir: string, input: SaveCheckpointInput): string 
     swapIntoPlace(partial, target)
   } catch (err) {
     fs.rmSync(partial, { recursive: true, force: true })
+    // An OS error (a full disk) names the checkpoint as well as the file (writingFile).
+    const code = (err as NodeJS.ErrnoException).code
+    if (code && err instanceof Error) {
+      throw Object.assign(new Error(`could not save checkpoint ${target}: ${err.message}`, { cause: err }), { code })
+    }
     throw err
   }
   return target
@@ -166,7 +172,7 @@ function writeContents(folder: string, input: SaveCheckpointInput, step: number)
 function writeTokenizer(folder: string, input: SaveCheckpointInput, files: string[]): SpecialTokenIds {
   const file = path.join(folder, FILES.tokenizer)
   if (input.tokenizer) input.tokenizer.save(file)
-  else if (input.tokenizerFile) fs.copyFileSync(input.tokenizerFile, file)
+  else if (input.tokenizerFile) writingFile(file, () => fs.copyFileSync(input.tokenizerFile!, file))
   else return {}
   fsyncPath(file)
   files.push(FILES.tokenizer)
@@ -438,12 +444,13 @@ function swapIntoPlace(partial: string, target: string): void {
 // Small file helpers
 
 function writeSafetensorsSynced(file: string, tensors: Record<string, RawTensor>, metadata: Record<string, string>): void {
-  writeSafetensors(file, tensors, metadata)
+  writingFile(file, () => writeSafetensors(file, tensors, metadata))
   fsyncPath(file)
 }
 
 function writeJson(file: string, value: unknown): void {
-  fs.writeFileSync(file, JSON.stringify(value, finiteOnly(path.basename(file)), 2) + '\n')
+  const text = JSON.stringify(value, finiteOnly(path.basename(file)), 2) + '\n'
+  writingFile(file, () => fs.writeFileSync(file, text))
   fsyncPath(file)
 }
 

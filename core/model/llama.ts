@@ -66,10 +66,15 @@ export interface Positions {
   batch: number
   seq: number
   startPos: number
-  cos: tf.Tensor4D // [1, T, 1, hd]
-  sin: tf.Tensor4D // [1, T, 1, hd]
+  cos: tf.Tensor4D // [1, T, 1, hd], or [B, T, 1, hd] when rows have their own positions (padded batch)
+  sin: tf.Tensor4D // like cos
   rotateHalf: tf.Tensor2D // [hd, hd]
-  mask: tf.Tensor2D | null // [rep*T, Tk]; null when nothing is masked
+  /** [rep*T, Tk], or [B, rep*T, Tk] for a padded batch; null when nothing is masked. */
+  mask: tf.Tensor2D | tf.Tensor3D | null
+  /** cos and sin stacked, [1 or B, 2, 1, hd], when decoding one token per row (else null). */
+  cosSin: tf.Tensor4D | null
+  /** True with a KV cache: matmuls then use the cached transposed weights (see weightPair). */
+  decoding: boolean
 }
 
 /** A weight [out, in] and, optionally, its cached transpose (see kernels/linear.ts). */
@@ -89,40 +94,68 @@ export function swiglu(x: tf.Tensor2D, gate: WeightPair, up: WeightPair, down: W
  * Returns q: [B*Hkv, rep*T, hd] from q2d [B*T, H*hd].
  */
 export function groupQueries(q: tf.Tensor2D, batch: number, seq: number, nHeads: number, nKvHeads: number, hd: number): tf.Tensor3D {
-  const byHead = tf.transpose(tf.reshape(q, [batch, seq, nHeads, hd]), [0, 2, 1, 3]) // [B, H, T, hd]
-  return tf.reshape(byHead, [batch * nKvHeads, (nHeads / nKvHeads) * seq, hd])
+  return tf.reshape(toHeads(q, batch, seq, nHeads, hd), [batch * nKvHeads, (nHeads / nKvHeads) * seq, hd])
 }
 
 /** The reverse of groupQueries for the attention output: [B*Hkv, rep*T, hd] -> [B*T, H*hd]. */
 export function ungroupHeads(o: tf.Tensor3D, batch: number, seq: number, nHeads: number, hd: number): tf.Tensor2D {
   const byHead = tf.reshape(o, [batch, nHeads, seq, hd]) // [B, H, T, hd]
-  return tf.reshape(tf.transpose(byHead, [0, 2, 1, 3]), [batch * seq, nHeads * hd])
+  // With one position per row, [B, H, 1, hd] and [B, 1, H, hd] have the same layout: no copy.
+  const byTime = seq === 1 ? byHead : tf.transpose(byHead, [0, 2, 1, 3]) // [B, T, H, hd]
+  return tf.reshape(byTime, [batch * seq, nHeads * hd])
+}
+
+/** [B*T, H*hd] -> [B, H, T, hd]; a reshape only (no copy) when T is 1, as when decoding. */
+function toHeads(x: tf.Tensor2D, batch: number, seq: number, nHeads: number, hd: number): tf.Tensor4D {
+  if (seq === 1) return tf.reshape(x, [batch, nHeads, 1, hd])
+  return tf.transpose(tf.reshape(x, [batch, seq, nHeads, hd]), [0, 2, 1, 3])
 }
 
 /**
  * Additive causal mask [rep*T, Tk]: query i (absolute position startPos+i) sees key j (absolute
  * position keyStart+j) when keyStart+j <= startPos+i. Repeated rep times for the grouped queries.
+ * With `padding` (a left-padded batch, one entry per row) it is [B, rep*T, Tk] and row b's keys
+ * before column padding[b] are masked too.
  */
-export function causalMask(seq: number, keys: number, startPos: number, keyStart: number, rep: number): tf.Tensor2D {
-  const mask = new Float32Array(rep * seq * keys)
-  for (let r = 0; r < rep; r++) {
-    for (let i = 0; i < seq; i++) {
-      const row = (r * seq + i) * keys
-      for (let j = 0; j < keys; j++) if (keyStart + j > startPos + i) mask[row + j] = MASKED
+export function causalMask(seq: number, keys: number, startPos: number, keyStart: number, rep: number): tf.Tensor2D
+export function causalMask(seq: number, keys: number, startPos: number, keyStart: number, rep: number, padding: readonly number[]): tf.Tensor3D
+export function causalMask(seq: number, keys: number, startPos: number, keyStart: number, rep: number, padding?: readonly number[]): tf.Tensor2D | tf.Tensor3D {
+  const rows = padding ?? [0]
+  const perRow = rep * seq * keys
+  const mask = new Float32Array(rows.length * perRow)
+  rows.forEach((pad, b) => {
+    for (let r = 0; r < rep; r++) {
+      for (let i = 0; i < seq; i++) {
+        const row = b * perRow + (r * seq + i) * keys
+        for (let j = 0; j < keys; j++) if (keyStart + j > startPos + i || keyStart + j < pad) mask[row + j] = MASKED
+      }
     }
-  }
-  return tf.tensor2d(mask, [rep * seq, keys])
+  })
+  return padding ? tf.tensor3d(mask, [rows.length, rep * seq, keys]) : tf.tensor2d(mask, [rep * seq, keys])
 }
 
 /**
  * softmax(q k^T / sqrt(hd) + mask) v for grouped heads. q: [G, rep*T, hd], k, v: [G, Tk, hd].
- * mask is null when every query may see every key (one new token against the KV cache).
+ * mask is null when every query may see every key (one new token against the KV cache), [rep*T, Tk]
+ * for every group alike, or [B, rep*T, Tk] per row of a padded batch (G = B * Hkv).
+ * `decoding` (no gradient needed, a few query rows against a long cache): q k^T uses the matmul's
+ * transpose flag instead of copying the whole key cache into k^T every step.
  */
-export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor2D | null): tf.Tensor3D {
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor2D | tf.Tensor3D | null, decoding = false): tf.Tensor3D {
   const scale = 1 / Math.sqrt(q.shape[2])
-  const scores = batchMatMul(tf.mul(q, scale), tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
-  const probs = tf.softmax(mask ? tf.add(scores, mask) : scores) as tf.Tensor3D // [G, rep*T, Tk]
+  const scaled = tf.mul(q, scale) as tf.Tensor3D
+  const scores: tf.Tensor3D = decoding ? tf.matMul(scaled, k, false, true) : batchMatMul(scaled, tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
+  const probs = tf.softmax(addMask(scores, mask)) as tf.Tensor3D // [G, rep*T, Tk]
   return batchMatMul(probs, v) // [G, rep*T, hd]
+}
+
+function addMask(scores: tf.Tensor3D, mask: tf.Tensor2D | tf.Tensor3D | null): tf.Tensor3D {
+  if (!mask) return scores
+  if (mask.rank === 2) return tf.add(scores, mask)
+  const [groups, queries, keys] = scores.shape
+  const batch = mask.shape[0]
+  const byRow = tf.reshape(scores, [batch, groups / batch, queries, keys]) // [B, Hkv, rep*T, Tk]
+  return tf.reshape(tf.add(byRow, tf.expandDims(mask, 1)), [groups, queries, keys])
 }
 
 /** cos/sin tables for every position up to max_seq_len, and the rotate_half matrix. */
@@ -162,13 +195,16 @@ export function createRopeTables(hd: number, maxSeq: number, theta: number): Rop
 // ---------------------------------------------------------------------------------------------
 // The model
 
-/** Up to this many tokens per forward pass (decoding), matmuls use cached transposed weights. */
+/** Up to this many tokens per forward pass without a cache, matmuls use cached transposed weights. */
 const DECODE_TOKENS = 8
 
 export class Llama {
   private readonly rope: RopeTables
-  /** W^T per weight name, for decoding; rebuilt when the variable's buffer changes (assign). */
-  private readonly transposed = new Map<string, { dataId: object; wT: tf.Tensor2D }>()
+  /**
+   * Tensors derived from weights for decoding (W^T, the fused query/key projection), rebuilt when
+   * a source variable's buffer changes (assign).
+   */
+  private readonly derived = new Map<string, { sources: object[]; value: tf.Tensor2D }>()
 
   private constructor(
     readonly config: LlamaConfig,
@@ -250,8 +286,21 @@ export class Llama {
     return tf.tidy(() => {
       const h = this.hidden(tokens, cache, startPos)
       const [batch, seq, dim] = h.shape
-      const logits = linear(tf.reshape(h, [batch * seq, dim]), ...this.weightPair(this.outputName(), batch * seq <= DECODE_TOKENS)) // [N, V]
+      const logits = linear(tf.reshape(h, [batch * seq, dim]), ...this.weightPair(this.outputName(), cache !== undefined || batch * seq <= DECODE_TOKENS)) // [N, V]
       return tf.reshape(logits, [batch, seq, this.config.vocab_size]) as tf.Tensor3D
+    })
+  }
+
+  /**
+   * Decoding: appends `tokens` [B, T] to the cache and returns the logits of each row's last
+   * column only, [B, V] (the output projection runs on B rows, not B*T).
+   */
+  nextTokenLogits(tokens: tf.Tensor2D, cache: KVCache): tf.Tensor2D {
+    return tf.tidy(() => {
+      const h = this.hidden(tokens, cache) // [B, T, D]
+      const [batch, seq, dim] = h.shape
+      const last = seq === 1 ? tf.reshape(h, [batch, dim]) : tf.reshape(tf.slice(h, [0, seq - 1, 0], [batch, 1, dim]), [batch, dim]) // [B, D]
+      return linear(last as tf.Tensor2D, ...this.weightPair(this.outputName(), true)) // [B, V]
     })
   }
 
@@ -289,8 +338,8 @@ export class Llama {
 
   dispose(): void {
     for (const v of Object.values(this.weights)) v.dispose()
-    for (const t of this.transposed.values()) t.wT.dispose()
-    this.transposed.clear()
+    for (const d of this.derived.values()) d.value.dispose()
+    this.derived.clear()
     this.rope.cos.dispose()
     this.rope.sin.dispose()
     this.rope.rotateHalf.dispose()
@@ -305,7 +354,7 @@ export class Llama {
     const attnIn = rmsNorm(x, this.w1(`${p}.input_layernorm.weight`), eps)
     const h = tf.add(x, this.selfAttention(layer, attnIn, pos, cache)) as tf.Tensor2D // [N, D]
     const mlpIn = rmsNorm(h, this.w1(`${p}.post_attention_layernorm.weight`), eps)
-    const decoding = pos.batch * pos.seq <= DECODE_TOKENS
+    const decoding = pos.decoding
     const mlp = swiglu(mlpIn, ...(['gate_proj', 'up_proj', 'down_proj'].map((m) => this.weightPair(`${p}.mlp.${m}.weight`, decoding)) as [WeightPair, WeightPair, WeightPair]))
     return tf.add(h, mlp)
   }
@@ -315,46 +364,80 @@ export class Llama {
     const { batch, seq } = pos
     const hd = headDim(this.config)
     const p = `model.layers.${layer}.self_attn`
-    const decoding = batch * seq <= DECODE_TOKENS
+    const decoding = pos.decoding
     const proj = (input: tf.Tensor2D, name: string) => linear(input, ...this.weightPair(`${p}.${name}.weight`, decoding))
-    const q = applyRope(proj(x, 'q_proj'), pos, nHeads) // [N, H*hd]
-    const kNew = applyRope(proj(x, 'k_proj'), pos, nKv) // [N, Hkv*hd]
+    const [q, kNew] = pos.cosSin
+      ? this.ropedQueryKeyOneToken(layer, x, pos.cosSin)
+      : [applyRope(proj(x, 'q_proj'), pos, nHeads), applyRope(proj(x, 'k_proj'), pos, nKv)] // [N, H*hd], [N, Hkv*hd]
     const vNew = proj(x, 'v_proj') // [N, Hkv*hd]
-    let k = tf.transpose(tf.reshape(kNew, [batch, seq, nKv, hd]), [0, 2, 1, 3]) as tf.Tensor4D // [B, Hkv, T, hd]
-    let v = tf.transpose(tf.reshape(vNew, [batch, seq, nKv, hd]), [0, 2, 1, 3]) as tf.Tensor4D
-    if (cache) {
-      const past = cache.get(layer)
-      if (past) {
-        k = tf.concat([past.k, k], 2) // [B, Hkv, past+T, hd]
-        v = tf.concat([past.v, v], 2)
-      }
-      cache.set(layer, k, v)
-    }
+    let k = toHeads(kNew, batch, seq, nKv, hd) // [B, Hkv, T, hd]
+    let v = toHeads(vNew, batch, seq, nKv, hd)
+    if (cache) ({ k, v } = cache.append(layer, k, v)) // [B, Hkv, Tk, hd]
     const keys = k.shape[2]
     const out = attention(
       groupQueries(q, batch, seq, nHeads, nKv, hd), // [B*Hkv, rep*T, hd]
       tf.reshape(k, [batch * nKv, keys, hd]),
       tf.reshape(v, [batch * nKv, keys, hd]),
       pos.mask, // [rep*T, Tk]
+      pos.decoding && seq === 1,
     )
     return proj(ungroupHeads(out, batch, seq, nHeads, hd), 'o_proj') // [N, D]
   }
 
-  /** RoPE rows and the causal mask for positions startPos..startPos+seq-1 (keys from 0 with a cache). */
+  /**
+   * Decoding one token per row: the rotary queries and keys from ONE matmul. rotate_half(x W^T) is
+   * x (W^T R) for the signed permutation R, so [Wq^T | Wk^T | Wq^T R | Wk^T R] (built once, cached)
+   * gives x, and rotate_half(x), for queries and keys at once; RoPE is then one multiply by
+   * [cos; sin] and a sum. About a dozen fewer kernels per layer and token than applyRope twice,
+   * which matters when a decoding step is dominated by per-kernel overhead (bench/generate.ts).
+   * x: [B, D], cosSin: [1 or B, 2, 1, hd]. Returns q [B, H*hd] and k [B, Hkv*hd].
+   */
+  private ropedQueryKeyOneToken(layer: number, x: tf.Tensor2D, cosSin: tf.Tensor4D): [tf.Tensor2D, tf.Tensor2D] {
+    const { n_heads: nHeads, n_kv_heads: nKv, dim } = this.config
+    const hd = headDim(this.config)
+    const batch = x.shape[0]
+    const p = `model.layers.${layer}.self_attn`
+    const wq = this.w(`${p}.q_proj.weight`)
+    const wk = this.w(`${p}.k_proj.weight`)
+    const fused = this.derivedWeight(`${p}.qk_rope`, [wq, wk], () => {
+      const rotated = (wT: tf.Tensor2D, heads: number) => tf.reshape(tf.matMul(tf.reshape(wT, [-1, hd]) as tf.Tensor2D, this.rope.rotateHalf), [dim, heads * hd]) as tf.Tensor2D
+      const [wqT, wkT] = [tf.transpose(wq), tf.transpose(wk)] // [D, H*hd], [D, Hkv*hd]
+      return tf.concat([wqT, wkT, rotated(wqT, nHeads), rotated(wkT, nKv)], 1) as tf.Tensor2D // [D, 2*(H+Hkv)*hd]
+    })
+    const both = tf.reshape(tf.matMul(x, fused), [batch, 2, nHeads + nKv, hd]) // [B, (x, rotate_half x), H+Hkv, hd]
+    const roped = tf.sum(tf.mul(both, cosSin), 1) // [B, H+Hkv, hd]
+    const q = tf.reshape(tf.slice(roped, [0, 0, 0], [batch, nHeads, hd]), [batch, nHeads * hd]) as tf.Tensor2D
+    const k = tf.reshape(tf.slice(roped, [0, nHeads, 0], [batch, nKv, hd]), [batch, nKv * hd]) as tf.Tensor2D
+    return [q, k]
+  }
+
+  /**
+   * RoPE rows and the causal mask for columns startPos..startPos+seq-1 (keys from 0 with a cache).
+   * A left-padded cache gives each row its own positions (column - padding) and masks its padding.
+   */
   private positions(batch: number, seq: number, startPos: number, cache?: KVCache): Positions {
     const hd = headDim(this.config)
     const rep = this.config.n_heads / this.config.n_kv_heads
     const keyStart = cache ? 0 : startPos
-    const keys = cache ? startPos + seq : seq
+    const keys = cache ? cache.keyColumns(seq) : seq
+    const decoding = cache !== undefined || batch * seq <= DECODE_TOKENS
+    const common = { batch, seq, startPos, rotateHalf: this.rope.rotateHalf, decoding }
+    // The fused one-token path (ropedQueryKeyOneToken) when decoding with a cache.
+    const withCosSin = (cos: tf.Tensor4D, sin: tf.Tensor4D) => ({ cos, sin, cosSin: cache && seq === 1 ? (tf.concat([cos, sin], 1) as tf.Tensor4D) : null })
+    if (cache?.padded) {
+      const ids = tf.tensor1d(cache.positionIds(seq), 'int32') // [B*T]
+      return {
+        ...common,
+        ...withCosSin(tf.reshape(tf.gather(this.rope.cos, ids), [batch, seq, 1, hd]), tf.reshape(tf.gather(this.rope.sin, ids), [batch, seq, 1, hd])),
+        mask: causalMask(seq, keys, startPos, keyStart, rep, cache.padding), // [B, rep*T, Tk]
+      }
+    }
     return {
-      batch,
-      seq,
-      startPos,
-      cos: tf.reshape(tf.slice(this.rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
-      sin: tf.reshape(tf.slice(this.rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd]),
-      rotateHalf: this.rope.rotateHalf,
-      // A single new token after the cached ones sees every key: no mask needed.
-      mask: cache && seq === 1 ? null : causalMask(seq, keys, startPos, keyStart, rep),
+      ...common,
+      ...withCosSin(tf.reshape(tf.slice(this.rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]), tf.reshape(tf.slice(this.rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd])),
+      // A single new token after the cached ones sees every key (unless the buffer has unwritten
+      // columns): no mask needed.
+      mask: cache && seq === 1 && keys === startPos + 1 ? null : causalMask(seq, keys, startPos, keyStart, rep),
     }
   }
 
@@ -373,12 +456,17 @@ export class Llama {
   private weightPair(name: string, decoding: boolean): WeightPair {
     const w = this.w(name)
     if (!decoding) return [w, undefined]
-    const cached = this.transposed.get(name)
-    if (cached && cached.dataId === w.dataId) return [w, cached.wT]
-    cached?.wT.dispose()
-    const wT = tf.keep(tf.transpose(w))
-    this.transposed.set(name, { dataId: w.dataId, wT })
-    return [w, wT]
+    return [w, this.derivedWeight(name, [w], () => tf.transpose(w))]
+  }
+
+  /** A tensor built from weights, cached until one of `sources` changes buffer (an assign). */
+  private derivedWeight(key: string, sources: tf.Tensor[], build: () => tf.Tensor2D): tf.Tensor2D {
+    const cached = this.derived.get(key)
+    if (cached && cached.sources.every((id, i) => id === sources[i].dataId)) return cached.value
+    cached?.value.dispose()
+    const value = tf.keep(tf.tidy(build))
+    this.derived.set(key, { sources: sources.map((s) => s.dataId), value })
+    return value
   }
 
   private outputName(): string {

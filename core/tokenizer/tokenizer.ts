@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import { writingFile } from '../util/files'
 import { BpeModel } from './bpe'
 import { compileDecoder, type Decode } from './decoders'
 import { buildTokenizerJson, WORKBENCH_PATTERN } from './format'
@@ -166,7 +167,8 @@ export class Tokenizer {
     const isFolder = filePath.endsWith('/') || (fs.existsSync(filePath) && fs.statSync(filePath).isDirectory())
     const file = isFolder ? path.join(filePath, 'tokenizer.json') : filePath
     fs.mkdirSync(path.dirname(file), { recursive: true })
-    fs.writeFileSync(file, JSON.stringify(this.toJSON(), null, 2) + '\n')
+    const text = JSON.stringify(this.toJSON(), null, 2) + '\n'
+    writingFile(file, () => fs.writeFileSync(file, text))
   }
 
   /** 'llama' for a SentencePiece-style tokenizer (ours or Llama 2's), else 'bytelevel'. */

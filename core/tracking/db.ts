@@ -1,7 +1,15 @@
 // Opening the workbench database safely: refuse what is not ours before touching it, then
 // migrate by PRAGMA user_version inside one transaction.
+//
+// Locks: SQLite coordinates processes with POSIX fcntl locks, and on POSIX closing ANY descriptor
+// of a file drops all of the process's locks on it. So this file never opens the database with
+// Node's fs while this process has a connection to it: the header is read only before the
+// process's first connection (connections are counted per file). Otherwise an outside reader
+// (the sqlite3 CLI, a backup tool) would believe it was the last connection and delete -wal and
+// -shm under the live store.
 
 import fs from 'node:fs'
+import path from 'node:path'
 import Database from 'better-sqlite3'
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations'
 
@@ -30,13 +38,17 @@ export class DatabaseFileError extends Error {
  * with a DatabaseFileError and left exactly as it was.
  */
 export function openDatabase(file: string): Db {
-  checkHeader(file)
+  const key = connectionKey(file)
+  if (!openConnections.has(key)) checkHeader(file)
   let db: Db
   try {
     db = new Database(file, { timeout: BUSY_TIMEOUT_MS })
   } catch (err) {
     throw unreadable(file, err)
   }
+  // Counted from here: any close, even the one below on a refused file, goes through closeDatabase.
+  openConnections.set(key, (openConnections.get(key) ?? 0) + 1)
+  connectionKeys.set(db, key)
   try {
     // Read the version before any write, so a newer database is never modified.
     const version = readUserVersion(db, file)
@@ -51,9 +63,34 @@ export function openDatabase(file: string): Db {
     migrate(db, version)
     return db
   } catch (err) {
-    db.close()
+    closeDatabase(db)
     if (err instanceof DatabaseFileError) throw err
     throw unreadable(file, err)
+  }
+}
+
+/** Open connections of this process, per database file (see the note at the top). */
+const openConnections = new Map<string, number>()
+const connectionKeys = new WeakMap<Db, string>()
+
+/** Closes a connection opened by openDatabase (always close through here, so the count stays true). */
+export function closeDatabase(db: Db): void {
+  if (!db.open) return
+  db.close()
+  const key = connectionKeys.get(db)
+  if (key === undefined) return
+  const left = (openConnections.get(key) ?? 1) - 1
+  if (left > 0) openConnections.set(key, left)
+  else openConnections.delete(key)
+}
+
+/** One key per file, however it is named (relative path, symlinked folder). */
+function connectionKey(file: string): string {
+  const abs = path.resolve(file)
+  try {
+    return path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs))
+  } catch {
+    return abs
   }
 }
 

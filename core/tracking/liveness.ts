@@ -43,3 +43,28 @@ export function ownerGoneReason(owner: OwnerInfo, staleAfterMs: number, now = Da
   }
   return null
 }
+
+export interface QueuedOwnerInfo {
+  /** The process that recorded the run and was to start its worker (the job runner). */
+  pid: number | null
+  hostname: string | null
+  createdAt: number
+}
+
+/**
+ * Why a 'queued' run will never start, or null when its owner may still start it. A run is
+ * recorded as queued by the job runner's process, which then starts a worker; if that process is
+ * killed in between, nothing else would ever start the run. Same host: the owner's pid must be
+ * alive. Another host cannot be checked (a queue may wait for hours), so it is left alone. A run
+ * with no owner recorded (an older workbench) counts as gone once it is older than staleAfterMs.
+ */
+export function queuedOwnerGoneReason(owner: QueuedOwnerInfo, staleAfterMs: number, now = Date.now()): string | null {
+  if (owner.pid === null) {
+    if (now - owner.createdAt <= staleAfterMs) return null
+    return `queued ${Math.round((now - owner.createdAt) / 60000)} min ago and no process is known to own it`
+  }
+  if (owner.hostname === currentHost() && !isProcessAlive(owner.pid)) {
+    return `process ${owner.pid} on ${owner.hostname}, which queued it, is gone; its worker never started`
+  }
+  return null
+}

@@ -158,7 +158,9 @@ function checkOptions(o: Required<Omit<AdamWOptions, 'decays'>>): void {
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: tf.Scalar } {
   if (!(maxNorm > 0)) throw new Error(`clipByGlobalNorm: maxNorm must be > 0, got ${maxNorm}`)
   return tf.tidy(() => {
-    const names = Object.keys(grads)
+    // Sorted: the sum (and so the clip factor, to the last bit) must not depend on the order in
+    // which variables were created, which differs between a fresh and a resumed run.
+    const names = Object.keys(grads).sort()
     const squares = names.map((n) => tf.sum(tf.square(grads[n])))
     const norm = tf.sqrt(squares.length > 0 ? tf.addN(squares) : tf.scalar(0)) as tf.Scalar
     const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1)

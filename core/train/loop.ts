@@ -35,6 +35,7 @@ import { dataChange, fingerprintData, type DataFileStamp } from './dataFingerpri
 import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint'
 import { generate } from '../model/generate'
 import type { Llama } from '../model/llama'
+import type { HfModelKind } from '../model/hf'
 import type { Tokenizer } from '../tokenizer'
 import { decodeContinuation } from '../tokenizer/stream'
 
@@ -62,6 +63,8 @@ export interface LoopOptions<B extends RowBatch = Batch> {
   dataPaths?: string[]
   /** Stored with every checkpoint (workbench.json). */
   stage: string
+  /** 'reward': checkpoints are saved as LlamaForSequenceClassification (the trunk + score.weight, no lm_head). Default 'lm'. */
+  checkpointKind?: HfModelKind
   runConfig: Record<string, unknown>
 }
 
@@ -479,6 +482,7 @@ function checkpoint<B extends RowBatch>(
     runConfig: opts.runConfig,
     stage: opts.stage,
     runId: ctx.runId,
+    kind: opts.checkpointKind,
   })
   ctx.tracker.logArtifact({
     kind: 'checkpoint',

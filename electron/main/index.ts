@@ -6,11 +6,14 @@ import { app, BrowserWindow, dialog, ipcMain } from 'electron'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { registerIpcHandlers } from './ipc'
+import { isTrustedSender, type AppLocation, type IpcSenderLike } from './policy'
 import { hardenSession } from './security'
 import { ServicesProcess } from './servicesProcess'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 let services: ServicesProcess | null = null
+/** The one page the window shows; navigation, resources and IPC are checked against it. */
+const appLocation: AppLocation = { rendererFile: join(here, '../renderer/index.html'), devUrl: process.env.ELECTRON_RENDERER_URL }
 
 function createWindow(): BrowserWindow {
   const window = new BrowserWindow({
@@ -30,7 +33,7 @@ function createWindow(): BrowserWindow {
   })
   window.once('ready-to-show', () => window.show())
   if (process.env.ELECTRON_RENDERER_URL) void window.loadURL(process.env.ELECTRON_RENDERER_URL)
-  else void window.loadFile(join(here, '../renderer/index.html'))
+  else void window.loadFile(appLocation.rendererFile)
   return window
 }
 
@@ -46,7 +49,7 @@ async function pickFile(title: string): Promise<string | null> {
 }
 
 app.whenReady().then(() => {
-  hardenSession()
+  hardenSession(appLocation)
   services = new ServicesProcess({
     appRoot: app.getAppPath(),
     home: process.env.WORKBENCH_HOME,
@@ -54,7 +57,11 @@ app.whenReady().then(() => {
     onPick: pickFile,
     onExit: (message) => dialog.showErrorBox('Workbench', message),
   })
-  registerIpcHandlers(ipcMain, (channel, args) => services!.call(channel, args))
+  registerIpcHandlers(
+    ipcMain,
+    (channel, args) => services!.call(channel, args),
+    (event) => isTrustedSender(event as IpcSenderLike, appLocation),
+  )
   createWindow()
   app.on('activate', () => {
     if (BrowserWindow.getAllWindows().length === 0) createWindow()

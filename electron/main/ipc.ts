@@ -1,5 +1,6 @@
-// The IPC handlers: one per channel, each a thin shell that validates its argument (the renderer
-// is untrusted) and forwards it. Kept apart from index.ts so it can be tested without Electron.
+// The IPC handlers: one per channel, each a thin shell that checks the sender is the app's own
+// page, validates its argument (the renderer is untrusted) and forwards it. Kept apart from
+// index.ts so it can be tested without Electron.
 
 import { CHANNEL_NAMES, errorMessage, parseArgs, type Channel } from '../shared/api'
 
@@ -10,9 +11,10 @@ export interface IpcMainLike {
 
 export type Forward = (channel: Channel, args: unknown) => Promise<unknown>
 
-export function registerIpcHandlers(ipcMain: IpcMainLike, forward: Forward): void {
+export function registerIpcHandlers(ipcMain: IpcMainLike, forward: Forward, isTrusted: (event: unknown) => boolean): void {
   for (const channel of CHANNEL_NAMES) {
-    ipcMain.handle(channel, async (_event, raw) => {
+    ipcMain.handle(channel, async (event, raw) => {
+      if (!isTrusted(event)) throw new Error(`${channel}: refused, the call does not come from the app's own page`)
       try {
         return await forward(channel, parseArgs(channel, raw))
       } catch (error) {

@@ -1,12 +1,14 @@
 // The chat playground's engine: loads checkpoints (kept warm, two at most, for side-by-side),
 // builds the prompt with the workbench chat template, and streams decoded text as tokens are
-// sampled. Generations run one at a time: tfjs uses the whole CPU for one anyway.
+// sampled; scores a reply with a reward model when one is picked. Generations and scores run one
+// at a time: tfjs uses the whole CPU for one anyway.
 
 import path from 'node:path'
 import { initBackend, backendPreference } from '../../core/backend/index'
 import type { Llama } from '../../core/model/llama'
 import { generate } from '../../core/model/generate'
 import { loadModel, modelFolderFingerprint } from '../../core/model/load'
+import { scoreConversations, type RewardModel } from '../../core/eval/rewardScore'
 import { DecodeStream, type Tokenizer } from '../../core/tokenizer'
 import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../../core/data/chatTemplate'
 import type { BackendInfo } from '../../core/train/stages/types'
@@ -24,6 +26,7 @@ const MAX_LOADED = 2
 
 export class ChatEngine {
   private loaded: Loaded[] = []
+  private reward: (RewardModel & { dir: string; fingerprint: string; tokenizer: Tokenizer; dispose(): void }) | null = null
   private queue: Promise<unknown> = Promise.resolve()
   backend: BackendInfo | null = null
 
@@ -89,9 +92,38 @@ export class ChatEngine {
     return entry
   }
 
+  /** A reward model's score of `answer` after the conversation (queued with the generations). */
+  score(args: ParsedArgs<'reward:score'>): Promise<{ score: number }> {
+    const next = this.queue.then(async () => {
+      if (!this.backend) this.backend = await initBackend(backendPreference(this.options.backend))
+      const rm = this.loadReward(path.resolve(args.checkpoint))
+      const messages: ChatMessage[] = [...(args.system ? [{ role: 'system' as const, content: args.system }] : []), ...args.messages]
+      return { score: scoreConversations(rm, rm.tokenizer, [{ messages, answer: args.answer }])[0] }
+    })
+    this.queue = next.catch(() => undefined)
+    return next
+  }
+
+  /** The one reward model kept loaded (reloaded when another folder, or the same one re-saved, is asked for). */
+  private loadReward(dir: string): RewardModel & { tokenizer: Tokenizer } {
+    let fingerprint: string
+    try {
+      fingerprint = modelFolderFingerprint(dir)
+      if (this.reward?.dir === dir && this.reward.fingerprint === fingerprint) return this.reward
+      const loaded = loadModel(dir, { heads: ['reward'], scoringOnly: true })
+      this.reward?.dispose()
+      this.reward = { dir, fingerprint, model: loaded.model, head: loaded.heads.reward!, tokenizer: loaded.tokenizer, dispose: loaded.dispose }
+      return this.reward
+    } catch (error) {
+      throw new ApiError(`cannot load the reward model ${dir}: ${(error as Error).message}`)
+    }
+  }
+
   dispose(): void {
     for (const l of this.loaded) l.model.dispose()
     this.loaded = []
+    this.reward?.dispose()
+    this.reward = null
   }
 }
 

@@ -7,7 +7,10 @@
 //
 // Every request except static assets needs the token (header `x-workbench-token` or `?token=`).
 // The Host header must be the loopback address we bound, which stops DNS-rebinding pages from
-// talking to the server. Responses carry a strict CSP.
+// talking to the server. API calls (they change state) must be `Content-Type: application/json`
+// and, when the browser sends an Origin, come from this very server's origin: a foreign page can
+// send a "simple" text/plain POST without a CORS preflight, so the token alone is not enough.
+// Responses carry a strict CSP. Bodies over the limit answer 413; a malformed URL answers 400.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { randomBytes, timingSafeEqual } from 'node:crypto'
@@ -78,7 +81,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     setSecurityHeaders(res)
     if (!isAllowedHost(req.headers.host, port)) return sendText(res, 403, 'forbidden: unexpected Host header')
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`)
-    const path = url.pathname
+    const path = safeDecodePath(url.pathname)
+    if (path === null) return sendText(res, 400, 'bad request: the URL path is not valid percent-encoded UTF-8')
 
     if (req.method === 'GET' && path.startsWith('/assets/') && options.staticDir) {
       return serveStatic(res, options.staticDir, path)
@@ -89,6 +93,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     if (req.method === 'GET' && path === '/api/events') return openEventStream(req, res, options.hub)
     if (path.startsWith('/api/')) {
       if (req.method !== 'POST') return sendJson(res, 405, { ok: false, error: 'use POST for API calls' })
+      const refused = refuseCrossSite(req)
+      if (refused) return sendJson(res, refused.status, { ok: false, error: refused.error })
       return callApi(req, res, path.slice('/api/'.length))
     }
     if (req.method === 'GET' && (path === '/' || path === '/index.html') && options.staticDir) {
@@ -102,10 +108,10 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     try {
       body = await readJsonBody(req, maxBody)
     } catch (error) {
-      return sendJson(res, 400, { ok: false, error: errorMessage(error) })
+      return sendJson(res, error instanceof BodyTooLargeError ? 413 : 400, { ok: false, error: errorMessage(error) })
     }
     try {
-      const result = await dispatch(options.handlers, decodeURIComponent(channel), body)
+      const result = await dispatch(options.handlers, channel, body)
       sendJson(res, 200, { ok: true, result: result ?? null })
     } catch (error) {
       const status = error instanceof ApiError ? statusFor(error.code) : 500
@@ -113,6 +119,9 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     }
   }
 
+  // Clients reuse idle connections; with Node's 5 s default, a request sent just as the server
+  // closes one is reset (seen under heavy load by `npm run soak`). A longer idle time makes that rare.
+  server.keepAliveTimeout = 30_000
   await new Promise<void>((resolvePromise, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 0, '127.0.0.1', () => resolvePromise())
@@ -146,6 +155,32 @@ function isAllowedHost(host: string | undefined, port: number): boolean {
   return host === `127.0.0.1:${port}` || host === `localhost:${port}`
 }
 
+/**
+ * Blocks cross-site requests to the API: the body must be declared JSON (a foreign page cannot
+ * send that without a CORS preflight, which this server never grants), and an Origin, when the
+ * browser sends one, must be this server's own (the Host header is already checked).
+ */
+function refuseCrossSite(req: IncomingMessage): { status: number; error: string } | null {
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+  if (type !== 'application/json') {
+    return { status: 415, error: 'API calls must be sent as Content-Type: application/json' }
+  }
+  const origin = req.headers.origin
+  if (origin !== undefined && origin !== `http://${req.headers.host}`) {
+    return { status: 403, error: 'forbidden: the request comes from another origin' }
+  }
+  return null
+}
+
+/** The decoded path, or null when its percent-encoding is not valid UTF-8 (e.g. %E0%A4%A). */
+function safeDecodePath(pathname: string): string | null {
+  try {
+    return decodeURIComponent(pathname)
+  } catch {
+    return null
+  }
+}
+
 function hasValidToken(req: IncomingMessage, url: URL, token: string): boolean {
   const given = (req.headers['x-workbench-token'] as string | undefined) ?? url.searchParams.get('token') ?? ''
   const a = Buffer.from(given)
@@ -169,7 +204,7 @@ function openEventStream(req: IncomingMessage, res: ServerResponse, hub: EventHu
 
 function serveStatic(res: ServerResponse, root: string, urlPath: string): void {
   const rootAbs = resolve(root)
-  const file = resolve(rootAbs, '.' + normalize(decodeURIComponent(urlPath)))
+  const file = resolve(rootAbs, '.' + normalize(urlPath))
   // Only files inside the static folder, never a path that climbs out of it.
   if (!file.startsWith(rootAbs + sep) || !existsSync(file) || !statSync(file).isFile()) {
     if (urlPath === '/index.html') return sendText(res, 503, `the renderer is not built: run \`npm run build:web\` (looked in ${rootAbs})`)
@@ -179,20 +214,31 @@ function serveStatic(res: ServerResponse, root: string, urlPath: string): void {
   res.end(readFileSync(file))
 }
 
+class BodyTooLargeError extends Error {}
+
+/** Beyond this many bytes a too-large body is no longer drained, the connection is cut. */
+const MAX_DRAIN_BYTES = 64 * 1024 * 1024
+
+/**
+ * Reads a JSON body of at most maxBytes. A larger one is drained and discarded, so the client
+ * gets a 413 answer instead of a reset connection (unless it keeps sending past MAX_DRAIN_BYTES).
+ */
 function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   return new Promise((resolvePromise, reject) => {
+    const tooLarge = () => new BodyTooLargeError(`request body over ${maxBytes} bytes`)
+    if (Number(req.headers['content-length'] ?? 0) > MAX_DRAIN_BYTES) {
+      req.destroy()
+      return reject(tooLarge())
+    }
     const chunks: Buffer[] = []
     let size = 0
     req.on('data', (chunk: Buffer) => {
       size += chunk.length
-      if (size > maxBytes) {
-        reject(new Error(`request body over ${maxBytes} bytes`))
-        req.destroy()
-        return
-      }
-      chunks.push(chunk)
+      if (size > MAX_DRAIN_BYTES) req.destroy()
+      if (size <= maxBytes) chunks.push(chunk)
     })
     req.on('end', () => {
+      if (size > maxBytes) return reject(tooLarge())
       const text = Buffer.concat(chunks).toString('utf8').trim()
       if (text === '') return resolvePromise(undefined)
       try {

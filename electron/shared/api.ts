@@ -81,6 +81,13 @@ export const ARG_SCHEMAS = {
   'runs:events': RunIdArgs,
   'runs:samples': RunIdArgs,
   'runs:artifacts': RunIdArgs,
+  'runs:records': z
+    .object({
+      id: RunId,
+      kind: z.string().regex(/^[a-z0-9_]{1,64}$/, 'an artifact kind: lowercase letters, digits and "_"'),
+      limit: z.number().int().min(1).max(5000).default(500),
+    })
+    .strict(),
   'runs:create': z
     .object({
       stage: z.string().min(1, 'pick a stage').max(100),
@@ -106,6 +113,14 @@ export const ARG_SCHEMAS = {
       topK: z.number().int().min(0).max(100_000).default(0),
       maxTokens: z.number().int().min(1).max(4096).default(128),
       seed: z.number().int().optional(),
+    })
+    .strict(),
+  'reward:score': z
+    .object({
+      checkpoint: AbsPath,
+      system: z.string().max(20_000).optional(),
+      messages: z.array(ChatMessage).min(1, 'send at least one message').max(200),
+      answer: z.string().max(200_000),
     })
     .strict(),
   'model:estimate': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
@@ -199,6 +214,12 @@ export interface RunSample {
   prompt: string
   response: string
   scores?: Record<string, number>
+}
+
+/** The records of a run's JSONL artifact (e.g. rejection sampling's rs_selected): the first `limit`, and how many there are. */
+export interface RunRecords {
+  rows: Record<string, unknown>[]
+  total: number
 }
 
 export interface RunArtifact {
@@ -321,12 +342,14 @@ export interface ApiResults {
   'runs:events': RunEvent[]
   'runs:samples': RunSample[]
   'runs:artifacts': RunArtifact[]
+  'runs:records': RunRecords
   'runs:create': { id: string }
   'stages:list': StageInfo[]
   'checkpoints:list': CheckpointInfo[]
   'datasets:list': DatasetInfo[]
   'datasets:pick': DatasetInfo | null
   'chat:generate': ChatResult
+  'reward:score': { score: number }
   'model:estimate': ModelEstimate
   'system:info': SystemInfo
   'prefs:list': PreferenceDatasetInfo[]

@@ -16,19 +16,27 @@ describe('workbench demo (command line)', () => {
     await expect(runDemoCommand(['--backend', 'tpu'], bufferIO())).rejects.toThrow(/not one of/)
   })
 
-  it('formats the base-vs-SFT table', () => {
+  it('formats the base-vs-SFT table and the reward models beside their baselines', () => {
     const text = formatReport({
       size: 'tiny',
       seed: 1,
       dataDir: '/d',
       wallSeconds: 125,
-      runs: { tokenizer: 't', pretrain: 'p', sft: 's', eval_base: 'eb', eval_sft: 'es' },
+      runs: { tokenizer: 't', pretrain: 'p', sft: 's', eval_base: 'eb', eval_sft: 'es', reward_helpfulness: 'rh', reward_safety: 'rs' },
       base: { gold_accuracy: 0, gold_helpfulness: 0.05, violation_rate: 0.1, false_refusal_rate: 0 },
       sft: { gold_accuracy: 0.25, gold_helpfulness: 0.4, violation_rate: 0, false_refusal_rate: NaN },
+      reward: {
+        helpfulness: { accuracy: 0.8, by_rating: { significantly_better: 0.9, negligibly_better: 0.5 }, baseline_shorter: 0.3, baseline_longer: 0.7, baseline_bow: 0.75, eval_pairs: 150 },
+        safety: { accuracy: 0.95, by_rating: { significantly_better: 0.97 }, baseline_shorter: 0.6, baseline_longer: 0.4, baseline_bow: 0.9, eval_pairs: 48 },
+      },
     })
     expect(text).toMatch(/finished in 2m05s/)
     expect(text).toMatch(/gold task accuracy\s+0\.0%\s+25\.0%/)
     expect(text).toMatch(/mean gold helpfulness\s+0\.050\s+0\.400/)
     expect(text).toMatch(/false refusal rate \(benign\)\s+0\.0%\s+n\/a/)
+    expect(text).toMatch(/reward model accuracy \(held out\)\s+80\.0%\s+95\.0%/)
+    expect(text).toMatch(/negligibly better\s+50\.0%\s+n\/a/)
+    expect(text).toMatch(/baseline: bag of words\s+75\.0%\s+90\.0%/)
+    expect(text).toMatch(/reward safety rs/)
   })
 })

@@ -5,6 +5,7 @@ import { tf } from '../../core/backend/tf'
 import { countParameters, estimateMemoryBytes, MODEL_PRESETS, resolveModelConfig, type LlamaConfig } from '../../core/model/config'
 import { Llama, weightShapes } from '../../core/model/llama'
 import { KVCache } from '../../core/model/kvcache'
+import { nativeMatMulActive } from '../../core/backend/kernels/nativeMatMul'
 import { ScalarHead, lastTokenIndices, rightPaddedMask } from '../../core/model/heads'
 import { mulberry32, normalArray } from '../../core/util/random'
 
@@ -241,6 +242,50 @@ describe.each(['cpu', 'wasm'] as const)('Llama on %s', (backend) => {
     expect(() => model.logits(ids2d(rows.map((r) => [r[0]])), cache, 3)).toThrow('does not match the KV cache')
     cache.dispose()
     tf.dispose([full, incremental, ...pieces, ...Object.values(weights)])
+    model.dispose()
+  })
+
+  it.each([
+    ['grown by concatenation', undefined],
+    ['preallocated and written in place', 14],
+  ])('a left-padded batch in the KV cache (%s) gives each row its own logits, also after dropping rows', (_kind, capacity) => {
+    const cfg = resolveModelConfig(TINY)
+    const weights = randomWeights(cfg, 21, 0.1)
+    const model = Llama.fromWeights(cfg, weights)
+    const lengths = [3, 7, 5]
+    const rows = randomTokens(3, 12, 37, 22)
+    // Each row alone, no cache: logits at every position [1, 12, V].
+    const alone = rows.map((r) => model.logits(ids2d([r])))
+    const expectRow = (got: tf.Tensor2D, i: number, row: number, position: number) => {
+      const want = tf.tidy(() => tf.reshape(tf.slice(alone[row], [0, position, 0], [1, 1, -1]), [-1]))
+      const mine = tf.tidy(() => tf.reshape(tf.slice(got, [i, 0], [1, -1]), [-1]))
+      expect(maxAbsDiff(mine, want)).toBeLessThan(1e-4)
+      tf.dispose([want, mine])
+    }
+    const width = Math.max(...lengths)
+    const padded = rows.map((r, b) => [...new Array(width - lengths[b]).fill(0), ...r.slice(0, lengths[b])])
+    const cache = new KVCache(cfg, 3, lengths.map((l) => width - l), capacity)
+    // The preallocated kind is used on cpu, and on wasm with the native matmul (kvcache.ts).
+    const inPlace = capacity !== undefined && (backend === 'cpu' || nativeMatMulActive())
+    expect(cache.keyColumns(1)).toBe(inPlace ? capacity : 1)
+    const prefill = model.nextTokenLogits(ids2d(padded), cache) // [3, V]
+    lengths.forEach((l, b) => expectRow(prefill, b, b, l - 1))
+    let live = [0, 1, 2]
+    for (let step = 0; step < 4; step++) {
+      if (step === 2) {
+        // Drop the longest row (the only one without padding): two padding columns go too.
+        cache.keepRows([2, 0])
+        live = [2, 0]
+        expect(cache.length).toBe(width + 2 - 2)
+        expect(cache.padding).toEqual([0, 2])
+      }
+      const next = live.map((b) => [rows[b][lengths[b] + step]])
+      const logits = model.nextTokenLogits(ids2d(next), cache)
+      live.forEach((b, i) => expectRow(logits, i, b, lengths[b] + step))
+      logits.dispose()
+    }
+    cache.dispose()
+    tf.dispose([prefill, ...alone, ...Object.values(weights)])
     model.dispose()
   })
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -108,5 +109,34 @@ describe('opening the database', () => {
     const db = openDatabase(dbPath(home))
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
     db.close()
+  })
+})
+
+describe('locks held by a live store (issue 17)', () => {
+  // On POSIX, closing any descriptor of a file drops all of the process's fcntl locks on it. If
+  // the store ever opened workbench.db outside SQLite while another connection was open, an
+  // outside reader (the sqlite3 CLI) would believe it was the last connection and delete -wal and
+  // -shm under the live store.
+  const sqlite3 = '/usr/bin/sqlite3'
+  const haveCli = fs.existsSync(sqlite3)
+  if (!haveCli && process.env.CI) throw new Error(`${sqlite3} is required in CI (apt-get install sqlite3)`)
+
+  it.skipIf(!haveCli)('keeps the WAL files and a working connection when sqlite3 reads while another Store.open/close happened', () => {
+    const live = Store.open(home)
+    live.createRun({ stage: 'pretrain', config: { a: 1 } })
+    const file = dbPath(home)
+    expect(fs.existsSync(`${file}-wal`)).toBe(true)
+    // Another store in the same process opens and closes (the job runner does this all the time).
+    Store.open(home).close()
+    const out = execFileSync(sqlite3, [file, 'select count(*) from runs'], { encoding: 'utf8' })
+    expect(out.trim()).toBe('1')
+    expect(fs.existsSync(`${file}-wal`)).toBe(true)
+    expect(fs.existsSync(`${file}-shm`)).toBe(true)
+    // The live store still reads and writes.
+    live.createRun({ stage: 'pretrain', config: { a: 2 } })
+    expect(live.listRuns().length).toBe(2)
+    const again = execFileSync(sqlite3, [file, 'select count(*) from runs; pragma integrity_check;'], { encoding: 'utf8' })
+    expect(again.trim().split('\n')).toEqual(['2', 'ok'])
+    live.close()
   })
 })

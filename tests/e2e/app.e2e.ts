@@ -171,6 +171,9 @@ const tests: E2ETest[] = [
       const pretrain = await lineageOf(ctx, firstRunId)
       if (!pretrain.parents.some((p) => p.startsWith('none'))) throw new Error(`the pretraining run has no parents, lists: ${JSON.stringify(pretrain.parents)}`)
       if (!pretrain.children.some((c) => c.startsWith('e2e-sft sft'))) throw new Error(`the pretraining run should list e2e-sft as a child, lists: ${JSON.stringify(pretrain.children)}`)
+      // Leave for the runs list, so the next test opens the run page afresh (on its config tab).
+      await goto(ctx, '#/runs')
+      await ctx.page.getByRole('heading', { name: 'Runs' }).waitFor()
     },
   },
   {

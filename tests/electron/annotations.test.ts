@@ -43,7 +43,11 @@ describe('annotation API', () => {
   it('refuses bad sessions with clear messages', async () => {
     const sources = [{ checkpoint, temperature: 0.7 }, { checkpoint, temperature: 0.7 }]
     await expect(call('prefs:start', { prompts: { kind: 'typed', texts: ['Hi'] }, sources })).rejects.toThrow(/same checkpoint at the same temperature/)
-    await expect(call('prefs:start', { prompts: { kind: 'typed', texts: ['Hi'] }, sources: [{ checkpoint: '/etc', temperature: 1 }, { checkpoint, temperature: 1 }] })).rejects.toThrow(/sources.0.checkpoint: \/etc is not a checkpoint folder/)
+    // A folder outside the home is refused before anything about it is read (the answer never
+    // tells whether it exists); a folder inside the home that holds no model is named as such.
+    await expect(call('prefs:start', { prompts: { kind: 'typed', texts: ['Hi'] }, sources: [{ checkpoint: '/etc', temperature: 1 }, { checkpoint, temperature: 1 }] })).rejects.toThrow(/sources.0.checkpoint.*outside the workbench home/)
+    const empty = path.join(home, 'datasets')
+    await expect(call('prefs:start', { prompts: { kind: 'typed', texts: ['Hi'] }, sources: [{ checkpoint: empty, temperature: 1 }, { checkpoint, temperature: 1 }] })).rejects.toThrow(/sources.0.checkpoint: .* is not a checkpoint folder/)
     await expect(call('prefs:start', { prompts: { kind: 'file', path: '/etc/passwd' }, sources })).rejects.toThrow(/outside the workbench home/)
   })
 

@@ -118,6 +118,7 @@ export function createFakeWorld(): FakeWorld {
     'runs:events': async () => [{ kind: 'spike', message: 'loss spike 9.1 > 3x median', step: 3, time: t0 }],
     'runs:samples': async () => [{ step: 10, prompt: 'Once upon', response: ' a time', scores: { reward: 0.5 } }],
     'runs:artifacts': async () => [{ kind: 'checkpoint', path: 'runs/run-a/ckpt', absPath: '/tmp/home/runs/run-a/ckpt', bytes: 2048, step: 20 }],
+    'runs:records': async () => ({ rows: [], total: 0 }),
     'runs:create': async (args) => {
       const id = `run-${runs.length + 1}`
       runs.push({ ...base, id, name: args.name ?? id, experiment: args.experiment ?? 'default', stage: args.stage, status: 'queued', createdAt: Date.now(), config: args.config })
@@ -133,6 +134,7 @@ export function createFakeWorld(): FakeWorld {
       for (const w of words) emit('chat:token', { requestId, text: w })
       return { text: words.join('') + ` (${messages.length} msgs)`, tokens: words.length, stopReason: 'eos', tokensPerSec: 100 }
     },
+    'reward:score': async ({ answer }) => ({ score: answer.length / 10 }),
     'model:estimate': async ({ config }) => {
       const dim = typeof config.dim === 'number' ? config.dim : 64
       const params = dim * dim * 12

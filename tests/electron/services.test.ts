@@ -8,6 +8,10 @@ import { createServices, type Services } from '../../electron/server/services'
 import { EventHub } from '../../electron/server/eventHub'
 import { dispatch, type EventName } from '../../electron/shared/api'
 import { countParameters, MODEL_PRESETS } from '../../core/model/config'
+import { saveCheckpoint } from '../../core/model/checkpoint'
+import { ScalarHead } from '../../core/model/heads'
+import { loadModel } from '../../core/model/load'
+import { scoreConversations } from '../../core/eval/rewardScore'
 
 let home: string
 let services: Services
@@ -98,6 +102,23 @@ describe('services over a temp home', () => {
     expect(reply.tokens).toBeGreaterThan(0)
     expect(tokens.join('')).toBe(reply.text)
     await expect(call('runs:cancel', { id })).rejects.toThrow(/finished, so there is nothing to cancel/)
+
+    // The chat screen's reward score: a reward model made from this checkpoint scores a reply
+    // exactly as core's scoreConversations does; a language model is refused as a reward model.
+    const lm = loadModel(checkpoints[0].path)
+    const head = ScalarHead.create('reward', lm.config.dim, 3)
+    const rmDir = join(home, 'rm')
+    const { ['lm_head.weight']: _lmHead, ...trunk } = lm.model.weights
+    saveCheckpoint(rmDir, { config: { ...lm.config, tie_embeddings: true }, weights: { ...trunk, 'score.weight': head.weight }, tokenizer: lm.tokenizer, kind: 'reward' })
+    lm.dispose()
+    head.dispose()
+    const messages = [{ role: 'user', content: 'The cat' }]
+    const { score } = await call('reward:score', { checkpoint: rmDir, messages, answer: reply.text })
+    const rm = loadModel(rmDir, { heads: ['reward'], scoringOnly: true })
+    const expected = scoreConversations({ model: rm.model, head: rm.heads.reward! }, rm.tokenizer, [{ messages: messages as any, answer: reply.text }])[0]
+    rm.dispose()
+    expect(score).toBeCloseTo(expected, 5)
+    await expect(call('reward:score', { checkpoint: checkpoints[0].path, messages, answer: 'x' })).rejects.toThrow(/cannot load the reward model .*score\.weight|reward/)
   }, 120_000)
 })
 

@@ -94,7 +94,11 @@ describe('web server', () => {
     const body = (await res.json()) as { ok: boolean; result?: { name: string }; error?: string }
     expect(body.ok).toBe(false)
     expect(body.error).toMatch(/invalid arguments for runs:get: id:/)
-    const notJson = await fetch(`http://127.0.0.1:${server.port}/api/runs:list`, { method: 'POST', headers: { 'x-workbench-token': server.token }, body: '{oops' })
+    const notJson = await fetch(`http://127.0.0.1:${server.port}/api/runs:list`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'x-workbench-token': server.token },
+      body: '{oops',
+    })
     expect(notJson.status).toBe(400)
     expect(((await notJson.json()) as { error: string }).error).toMatch(/not valid JSON/)
   })
@@ -118,6 +122,55 @@ describe('web server', () => {
     expect(text).toContain('event: run:update')
     expect(text).toContain('"status":"stopped"')
     controller.abort()
+  })
+
+  it('refuses cross-site API calls: a text/plain body or a foreign Origin never reaches the services (issue 17)', async () => {
+    const url = `http://127.0.0.1:${server.port}/api/runs:delete`
+    const body = JSON.stringify({ id: 'run-a', force: true })
+    const before = world.calls.length
+    // What a foreign page can send without a CORS preflight: a "simple" text/plain POST.
+    const simple = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain', Origin: 'https://evil.example', 'x-workbench-token': server.token },
+      body,
+    })
+    expect(simple.status).toBe(415)
+    const foreign = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Origin: 'https://evil.example', 'x-workbench-token': server.token },
+      body,
+    })
+    expect(foreign.status).toBe(403)
+    expect(((await foreign.json()) as { error: string }).error).toMatch(/another origin/)
+    expect(world.calls.length).toBe(before)
+    expect(world.runs.some((r) => r.id === 'run-a')).toBe(true)
+    // The page itself (same origin) is served.
+    const own = await fetch(`http://127.0.0.1:${server.port}/api/runs:get`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Origin: `http://127.0.0.1:${server.port}`, 'x-workbench-token': server.token },
+      body: JSON.stringify({ id: 'run-a' }),
+    })
+    expect(own.status).toBe(200)
+  })
+
+  it('answers 413 to a body over the limit, not a reset connection', async () => {
+    const small = await startWebServer({ handlers: world.handlers, hub: world.hub, maxBodyBytes: 1000 })
+    try {
+      const res = await fetch(`http://127.0.0.1:${small.port}/api/runs:list`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'x-workbench-token': small.token },
+        body: JSON.stringify({ filler: 'x'.repeat(200_000) }),
+      })
+      expect(res.status).toBe(413)
+      expect(((await res.json()) as { error: string }).error).toMatch(/over 1000 bytes/)
+    } finally {
+      await small.close()
+    }
+  })
+
+  it('answers 400 to a path that is not valid percent-encoding', async () => {
+    expect(await rawGet('/assets/%E0%A4%A', `127.0.0.1:${server.port}`)).toBe(400)
+    expect(await rawGet(`/api/runs%E0%A4%A?token=${server.token}`, `127.0.0.1:${server.port}`)).toBe(400)
   })
 
   it('serves the renderer HTTP client, errors included', async () => {

@@ -15,3 +15,19 @@ export async function loadPreferenceDataset(store: Store, runIdOrPrefix: string)
   if (!artifact) throw new Error(`preference dataset ${run.id} has no pairs file (status ${run.status}${run.error ? `: ${run.error}` : ''})`)
   return (await readPreferenceList(store.absolutePath(artifact.path), { format: 'workbench' })).list
 }
+
+/** A data entry of a stage that trains on preference data: a dataset run id or a file, with an optional `@weight` suffix. */
+export interface DatasetRef {
+  ref: string
+  /** 2 uses each pair twice, 0.5 a seeded half; default 1. */
+  weight: number
+}
+
+const WEIGHT_SUFFIX = /@(\d+(?:\.\d*)?|\.\d+)$/
+
+/** Splits "prefs.jsonl@0.5" into { ref: 'prefs.jsonl', weight: 0.5 }; without a suffix the weight is 1. */
+export function parseDatasetRef(entry: string): DatasetRef {
+  const match = WEIGHT_SUFFIX.exec(entry)
+  if (!match) return { ref: entry, weight: 1 }
+  return { ref: entry.slice(0, match.index), weight: Number(match[1]) }
+}

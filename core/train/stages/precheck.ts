@@ -4,7 +4,7 @@
 // is still found by the run itself, and then fails it with the same clear message.
 import fs from 'node:fs'
 import path from 'node:path'
-import { DataError, listCorpusFiles, parseSftRecord, type Where } from '../../data'
+import { DataError, listCorpusFiles, parsePromptRecord, parseSftRecord, type Where } from '../../data'
 import { isObject, jsonType } from '../../data/records'
 
 const HEAD_BYTES = 64 * 1024
@@ -104,6 +104,11 @@ export function precheckCorpus(paths: string[], skipInvalid: boolean): void {
 /** Instruction data (SFT): every head record is one of the SFT formats. */
 export function precheckSft(paths: string[], skipInvalid: boolean): void {
   checkRecords(paths, skipInvalid, 'SFT examples', (value, where) => void parseSftRecord(value, where))
+}
+
+/** Prompt sets (core/data/prompts.ts): every head record is a prompt or a conversation ending with a user turn. */
+export function precheckPrompts(paths: string[]): void {
+  checkRecords(paths, false, 'prompts', (value, where) => void parsePromptRecord(value, where))
 }
 
 /** A prompt set whose lines `parse` checks (e.g. the gold sets), stopping at the first bad line. */

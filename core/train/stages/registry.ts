@@ -10,8 +10,25 @@ import { sftStage } from './sft'
 import { goldEvalStage } from '../../eval/stage'
 import { safetyEvalStage } from '../../eval/safetyStage'
 import { preferencesStage } from './preferences'
+import { rejectionSamplingStage } from './rejectionSampling'
+import { contextDistillationStage } from './contextDistillation'
+import { gattStage } from './gatt'
+import { ppoStage } from './ppo'
+import { rewardStage } from './reward'
 
-const STAGES: StageDefinition[] = [tokenizerStage, pretrainStage, sftStage, goldEvalStage, safetyEvalStage, preferencesStage]
+const STAGES: StageDefinition[] = [
+  tokenizerStage,
+  pretrainStage,
+  sftStage,
+  goldEvalStage,
+  safetyEvalStage,
+  preferencesStage,
+  rewardStage,
+  rejectionSamplingStage,
+  ppoStage,
+  contextDistillationStage,
+  gattStage,
+]
 
 export function listStages(): StageDefinition[] {
   return [...STAGES]

@@ -1,0 +1,94 @@
+// The demo's safety and multi-turn steps, for `workbench demo` to call after SFT (the row `safe`
+// and the multi-turn adherence): targeted context distillation of the SFT model with the safety
+// reward model, and Ghost Attention. Each writes its demo files (the adversarial TRAINING prompts,
+// never the evaluation ones; the world's instructions with gold checks) next to the demo export
+// and runs its stage through the job runner as a recorded run. The stages see plain files.
+
+import fs from 'node:fs'
+import path from 'node:path'
+import { goldItemToLine } from '../eval/gold'
+import { instructionToLine } from '../eval/adherence'
+import { JobRunner, type RunExit } from '../jobs/runner'
+import type { ParentRef } from '../train/stages/types'
+import { generateInstructions, instructedSftExamples } from './instructions'
+import { generateSafetySets } from './safety'
+import { generateTasks } from './tasks'
+import { generateWorld, type WorldSize } from './world'
+
+export const DISTILL_DEMO_FILES = {
+  distillPrompts: 'distill_prompts.jsonl',
+  instructions: 'gatt_instructions.jsonl',
+  instructedSft: 'sft_instructed.jsonl',
+} as const
+
+/** Stage configs per size (paths and parents are added by the functions below). */
+export const DISTILL_DEMO_PLANS: Record<WorldSize, { distill: Record<string, unknown>; gatt: Record<string, unknown> }> = {
+  tiny: {
+    distill: { seq_len: 96, max_new_tokens: 32, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
+    gatt: { seq_len: 128, dialogues: 48, max_turns: 3, max_new_tokens: 24, eval_turns: 8, eval_dialogues: 2, eval_max_new_tokens: 24, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
+  },
+  default: {
+    distill: { seq_len: 96, max_new_tokens: 48, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
+    gatt: { seq_len: 128, dialogues: 160, max_turns: 4, max_new_tokens: 32, eval_turns: 20, eval_dialogues: 2, eval_max_new_tokens: 32, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
+  },
+}
+
+/**
+ * Writes the demo's distillation and GAtt inputs into `dataDir` (the demo export's folder):
+ * the adversarial training prompts (with kind and risk category), the instruction set, and SFT
+ * lines that follow an instruction given in the same turn (see instructedSftExamples; the demo's
+ * SFT step may add them to its data so that GAtt has answers to keep). Returns the paths.
+ */
+export function writeDistillDemoFiles(dataDir: string, seed: number, size: WorldSize): Record<keyof typeof DISTILL_DEMO_FILES, string> {
+  const world = generateWorld(seed, size)
+  const safety = generateSafetySets(world)
+  const instructions = generateInstructions(world)
+  const files = {
+    distillPrompts: path.join(dataDir, DISTILL_DEMO_FILES.distillPrompts),
+    instructions: path.join(dataDir, DISTILL_DEMO_FILES.instructions),
+    instructedSft: path.join(dataDir, DISTILL_DEMO_FILES.instructedSft),
+  }
+  fs.mkdirSync(dataDir, { recursive: true })
+  fs.writeFileSync(files.distillPrompts, safety.adversarialTrain.map(({ unsafeResponse, ...item }) => goldItemToLine(item, { unsafe_response: unsafeResponse })).join('\n') + '\n')
+  fs.writeFileSync(files.instructions, instructions.map(instructionToLine).join('\n') + '\n')
+  const instructed = instructedSftExamples(generateTasks(world).train, instructions)
+  fs.writeFileSync(files.instructedSft, instructed.map((line) => JSON.stringify(line)).join('\n') + '\n')
+  return files
+}
+
+export interface DistillDemoOptions {
+  home: string
+  size: WorldSize
+  seed: number
+  /** The demo export's folder (where the files are written). */
+  dataDir: string
+  backend?: string
+  /** Config overrides on top of the plan. */
+  overrides?: Record<string, unknown>
+}
+
+/**
+ * Targeted context distillation of `sftRunId` with the safety reward model `rmSafetyRunId` (plain
+ * distillation when none is given). The finished run; its summary has distill_kept / distill_dropped.
+ */
+export async function runDemoContextDistillation(opts: DistillDemoOptions, sftRunId: string, rmSafetyRunId?: string): Promise<RunExit> {
+  const files = writeDistillDemoFiles(opts.dataDir, opts.seed, opts.size)
+  const config = { ...DISTILL_DEMO_PLANS[opts.size].distill, ...opts.overrides, base: sftRunId, prompts: [files.distillPrompts], targeted: rmSafetyRunId !== undefined }
+  const parents: ParentRef[] = rmSafetyRunId ? [{ role: 'rm_safety', runId: rmSafetyRunId }] : []
+  return submitAndWait(opts, 'context_distillation', config, parents, `demo-${opts.size} distill${rmSafetyRunId ? ' (targeted)' : ''}`)
+}
+
+/** Ghost Attention on `baseRunId` with the world's instructions; the summary and metrics carry adherence by turn with and without. */
+export async function runDemoGatt(opts: DistillDemoOptions, baseRunId: string, sftData: string): Promise<RunExit> {
+  const files = writeDistillDemoFiles(opts.dataDir, opts.seed, opts.size)
+  const config = { ...DISTILL_DEMO_PLANS[opts.size].gatt, ...opts.overrides, base: baseRunId, data: [sftData], instructions: files.instructions }
+  return submitAndWait(opts, 'gatt', config, [], `demo-${opts.size} gatt`)
+}
+
+async function submitAndWait(opts: DistillDemoOptions, stage: string, config: Record<string, unknown>, parents: ParentRef[], name: string): Promise<RunExit> {
+  const runner = new JobRunner({ home: opts.home, backend: opts.backend })
+  const runId = runner.submit({ stage, config, parents, experiment: 'demo', name, tags: ['demo', opts.size] })
+  const exit = await runner.wait(runId)
+  if (exit.status !== 'finished') throw new Error(`demo: ${name} (run ${runId}) ended ${exit.status}${exit.error ? `: ${exit.error}` : ''}`)
+  return exit
+}

@@ -1,0 +1,246 @@
+// Stage `context_distillation` (RECIPE.md section 7, Llama 2 section 4.2.4): answer adversarial
+// prompts with a safety pre-prompt in front ("You are a safe and responsible assistant ...", and
+// per risk category an answer template), then fine-tune on those answers with the pre-prompt
+// REMOVED, so the safe behaviour no longer needs it.
+//
+// Targeted (`targeted: true`): only adversarial prompts, and a distilled answer is kept only when
+// the safety reward model (parent `rm_safety`) scores it above the answer the model gives without
+// the pre-prompt: the paper's fix for the vague, over-cautious answers plain distillation
+// produces on prompts that did not need it. Kept and dropped counts are recorded (params), and
+// every prompt's two answers and scores go to distillation.jsonl.
+//
+// The fine-tuning is SFT's own (fineTuneOnChatFiles) on the chat file this stage writes
+// (distilled_sft.jsonl: the prompts' own turns and the distilled answer, no pre-prompt).
+
+import fs from 'node:fs'
+import path from 'node:path'
+import { z } from 'zod'
+import { tf } from '../../backend/tf'
+import { encodeChat, type ChatMessage } from '../../data/chatTemplate'
+import { readPromptSet, type PromptItem } from '../../data/prompts'
+import { chatAnswer } from '../../eval/chatAnswer'
+import { rightPaddedMask } from '../../model/heads'
+import type { Llama } from '../../model/llama'
+import { loadModel, type LoadedModel } from '../../model/load'
+import type { Tokenizer } from '../../tokenizer'
+import { parentCheckpoint } from './common'
+import { precheckPrompts } from './precheck'
+import { fineTuneOnChatFiles, sftTrainingFields } from './sft'
+import { defineStage, type StageContext, type StageResult } from './types'
+
+/** The paper's safety pre-prompt, from adjectives of safe behaviour. */
+export const SAFETY_PRE_PROMPT =
+  'You are a safe and responsible assistant. You are respectful, wise, honest and caring. ' +
+  'You never help anyone hurt people or animals, invade privacy, steal, deceive or do anything dangerous: ' +
+  'you decline such requests politely and offer a safe alternative.'
+
+/**
+ * Per risk category, how a safe answer goes (the paper's answer templates). The categories are the
+ * demo world's; a prompt of another category gets the pre-prompt alone.
+ */
+export const ANSWER_TEMPLATES: Record<string, string> = {
+  violence: 'If asked how to hurt someone, answer like: "I can\'t help with hurting anyone. You could talk to them calmly instead."',
+  privacy: 'If asked for private details, answer like: "I can\'t share private details such as home addresses or door codes."',
+  dangerous: 'If asked for something dangerous, answer like: "I can\'t help with that, it could hurt someone. Please stay safe."',
+  theft: 'If asked how to steal, answer like: "I can\'t help with taking what belongs to someone else. You could ask to borrow it."',
+  deception: 'If asked to deceive someone, answer like: "I can\'t help with tricking people. Honesty works better."',
+}
+
+const schema = z
+  .object({
+    base: z.string().optional().meta({ group: 'model', path: 'model', help: 'The model to distil into (and that writes the answers): a run id or a checkpoint folder.' }),
+    prompts: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', help: 'Prompt sets (JSONL: prompt or messages, category, optional id and kind), e.g. the demo\'s adversarial prompts.' }),
+    targeted: z.boolean().default(false).meta({ group: 'distillation', help: 'Only adversarial prompts, and keep a distilled answer only when the safety reward model scores it above the answer without the pre-prompt.' }),
+    rm_safety: z.string().optional().meta({ group: 'model', path: 'model', help: 'The safety reward model (a run id or checkpoint folder); required with targeted.' }),
+    pre_prompt: z.string().min(1).default(SAFETY_PRE_PROMPT).meta({ group: 'distillation', help: 'The safety pre-prompt put in front of each prompt (as a system message) while answering; never trained on.' }),
+    answer_templates: z.boolean().default(true).meta({ group: 'distillation', help: 'Add the answer template of the prompt\'s risk category to the pre-prompt (violence, privacy, dangerous, theft, deception).' }),
+    max_prompts: z.number().int().min(0).default(0).meta({ group: 'distillation', help: 'Use at most this many prompts (0 = all).' }),
+    max_new_tokens: z.number().int().min(1).default(64).meta({ group: 'distillation', help: 'New tokens per generated answer.' }),
+    temperature: z.number().min(0).default(0).meta({ group: 'distillation', help: 'Sampling temperature of the answers (0 = greedy).' }),
+    ...sftTrainingFields().shape,
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.targeted && !config.rm_safety) ctx.addIssue({ code: 'custom', path: ['rm_safety'], message: 'is required with targeted (the safety reward model decides which answers are kept)' })
+  })
+
+export type ContextDistillationConfig = z.output<typeof schema>
+
+/** One prompt's outcome, as written to distillation.jsonl. */
+export interface DistillationRecord {
+  id: string
+  category: string | null
+  prompt: string
+  answer_with_preprompt: string
+  /** Targeted only: the model's answer without the pre-prompt, and both safety scores. */
+  answer_without?: string
+  score_with?: number
+  score_without?: number
+  kept: boolean
+}
+
+/** Adversarial: a `kind` of "adversarial" when the file gives a kind, else any prompt with a risk category. */
+export function isAdversarial(item: PromptItem): boolean {
+  const kind = item.extra.kind
+  return typeof kind === 'string' ? kind === 'adversarial' : item.category !== undefined
+}
+
+/** The pre-prompt for one prompt: the base text, plus its category's answer template when asked for. */
+export function prePromptFor(item: PromptItem, config: Pick<ContextDistillationConfig, 'pre_prompt' | 'answer_templates'>): string {
+  const template = config.answer_templates && item.category ? ANSWER_TEMPLATES[item.category] : undefined
+  return template ? `${config.pre_prompt} ${template}` : config.pre_prompt
+}
+
+/** The conversation with the pre-prompt in front: a system message, joined to the prompt's own system message if it has one. */
+export function withPrePrompt(messages: ChatMessage[], prePrompt: string): ChatMessage[] {
+  if (messages[0]?.role === 'system') return [{ role: 'system', content: `${prePrompt} ${messages[0].content}` }, ...messages.slice(1)]
+  return [{ role: 'system', content: prePrompt }, ...messages]
+}
+
+/**
+ * The one call that scores answers with a reward model (kept alone so the reward stage's shared
+ * scorer can replace it): each conversation, answer included, encoded with the reward model's own
+ * tokenizer and chat template, cut to its context, scored at its last real token.
+ */
+export function scoreWithRewardModel(rm: LoadedModel, conversations: ChatMessage[][], batchSize = 8): number[] {
+  const head = rm.heads.reward
+  if (!head) throw new Error('scoreWithRewardModel: the reward model was loaded without its reward head')
+  const scores: number[] = []
+  for (let start = 0; start < conversations.length; start += batchSize) {
+    const rows = conversations.slice(start, start + batchSize).map((c) => encodeChat(rm.tokenizer, c).tokens.slice(0, rm.config.max_seq_len))
+    const width = Math.max(...rows.map((r) => r.length))
+    const tokens = rows.map((r) => [...r, ...new Array<number>(width - r.length).fill(rm.tokenizer.special.pad)])
+    const mask = rightPaddedMask(rows.map((r) => r.length), width)
+    const values = tf.tidy(() => head.score(rm.model, tokens, mask)) // [B]
+    scores.push(...(values.dataSync() as Float32Array))
+    values.dispose()
+  }
+  return scores
+}
+
+const ARTIFACT_FILE = 'distillation.jsonl'
+const TRAINING_FILE = 'distilled_sft.jsonl'
+
+export const contextDistillationStage = defineStage({
+  name: 'context_distillation',
+  title: 'Context distillation (safety)',
+  description:
+    'Answers prompts with a safety pre-prompt in front, then fine-tunes on the answers without it, so the model is safe without being told. ' +
+    'Targeted: adversarial prompts only, keeping an answer only when the safety reward model prefers it to the answer without the pre-prompt.',
+  schema,
+  presets: {
+    tiny: { lr: 1e-3, batch_size: 8, epochs: 4, warmup_steps: 5, max_new_tokens: 48 },
+  },
+  parents: [
+    { role: 'base', key: 'base', required: true },
+    { role: 'rm_safety', key: 'rm_safety' },
+  ],
+  cli: {
+    command: 'distill',
+    summary: 'distill --base <run|ckpt> --prompts <f> [--targeted --rm-safety <run>]  safety context distillation',
+    usage: [
+      'Usage: workbench distill --base <run|checkpoint> --prompts <file.jsonl> [--targeted --rm-safety <run|checkpoint>] [options]',
+      '',
+      'Answers each prompt with a safety pre-prompt in front (plus its risk category\'s answer template), then fine-tunes',
+      'on the answers with the pre-prompt removed. --targeted uses adversarial prompts only and keeps an answer only when',
+      'the safety reward model scores it above the answer without the pre-prompt. Results: distillation.jsonl (every',
+      'prompt, both answers, both scores, kept or not) and distilled_sft.jsonl (the training data) in the run folder.',
+    ].join('\n'),
+    flags: { base: 'base', prompts: 'prompts', targeted: 'targeted', 'rm-safety': 'rm_safety' },
+  },
+  precheck: (config) => precheckPrompts(config.prompts),
+  run: runContextDistillation,
+})
+
+async function runContextDistillation(ctx: StageContext, config: ContextDistillationConfig): Promise<StageResult> {
+  const baseDir = parentCheckpoint(ctx, 'base', config.base, 'base')
+  if (!baseDir) throw new Error('context_distillation needs a base model: set base=<run id or checkpoint folder>')
+  const trainingFile = path.join(ctx.runDir, TRAINING_FILE)
+  const { model, tokenizer } = loadModel(baseDir, { maxSeqLen: config.seq_len })
+  try {
+    let counts: DistillationCounts | undefined
+    if (ctx.resumeFrom && fs.existsSync(trainingFile)) {
+      ctx.log(`resuming: training on the answers distilled before (${trainingFile})`)
+    } else {
+      counts = await distil(ctx, config, model, tokenizer, trainingFile)
+    }
+    const result = await fineTuneOnChatFiles(ctx, { model, tokenizer, baseDir, files: [trainingFile], config, stage: 'context_distillation' })
+    return { ...result, summary: { ...result.summary, ...(counts ? { distill_prompts: counts.prompts, distill_kept: counts.kept, distill_dropped: counts.dropped } : {}) } }
+  } finally {
+    model.dispose()
+  }
+}
+
+interface DistillationCounts {
+  prompts: number
+  kept: number
+  dropped: number
+}
+
+/** Generates the answers, filters them (targeted), writes both files and records the counts. */
+async function distil(ctx: StageContext, config: ContextDistillationConfig, model: Llama, tokenizer: Tokenizer, trainingFile: string): Promise<DistillationCounts> {
+  const all = config.prompts.flatMap((file) => readPromptSet(file).items)
+  const eligible = config.targeted ? all.filter(isAdversarial) : all
+  const items = config.max_prompts > 0 ? eligible.slice(0, config.max_prompts) : eligible
+  if (items.length === 0) throw new Error(`context_distillation: no ${config.targeted ? 'adversarial ' : ''}prompts in ${config.prompts.join(', ')} (a prompt is adversarial when its "kind" is "adversarial", or it has no kind and a "category")`)
+  ctx.log(`context_distillation: ${items.length} prompts${config.targeted ? ` (targeted: ${all.length - eligible.length} non-adversarial skipped)` : ''}`)
+
+  const answer = (messages: ChatMessage[], i: number) =>
+    chatAnswer(model, tokenizer, messages, { maxNewTokens: config.max_new_tokens, temperature: config.temperature, seed: ctx.seed + i, signal: ctx.signal })
+  const records: DistillationRecord[] = []
+  for (const [i, item] of items.entries()) {
+    if (ctx.signal.aborted) throw new Error('context_distillation: stopped while generating the answers (nothing to resume from yet)')
+    const withPre = await answer(withPrePrompt(item.messages, prePromptFor(item, config)), i)
+    // Its own sampling stream: two draws with one seed from nearly equal distributions would
+    // mostly give the same tokens (the sampler walks the ids in order).
+    const without = config.targeted ? await answer(item.messages, items.length + i) : undefined
+    records.push({
+      id: item.id,
+      category: item.category ?? null,
+      prompt: item.prompt,
+      answer_with_preprompt: withPre ?? '',
+      ...(config.targeted ? { answer_without: without ?? '' } : {}),
+      kept: Boolean(withPre),
+    })
+    ctx.progress({ step: i + 1, totalSteps: items.length, message: 'generating answers' })
+  }
+  const noRoom = records.filter((r) => !r.kept).length
+  if (noRoom > 0) ctx.tracker.logEvent('warning', `${noRoom} prompt(s) with the pre-prompt left no room for an answer in the model's context (or the answer was empty); they are dropped`)
+  if (config.targeted) keepImprovedAnswers(ctx, config, items, records)
+
+  const kept = records.filter((r) => r.kept)
+  const counts = { prompts: records.length, kept: kept.length, dropped: records.length - kept.length }
+  const artifact = path.join(ctx.runDir, ARTIFACT_FILE)
+  fs.mkdirSync(ctx.runDir, { recursive: true })
+  fs.writeFileSync(artifact, records.map((r) => JSON.stringify(r)).join('\n') + '\n')
+  ctx.tracker.logArtifact({ kind: 'distillation', path: artifact, meta: counts })
+  ctx.tracker.logParams({ distill_prompts: counts.prompts, distill_kept: counts.kept, distill_dropped: counts.dropped, distill_targeted: config.targeted })
+  ctx.log(`context_distillation: kept ${counts.kept} of ${counts.prompts} answers, dropped ${counts.dropped}`)
+  if (kept.length === 0) {
+    throw new Error(`context_distillation: no answer kept out of ${records.length}${config.targeted ? ' (the safety reward model preferred none of the pre-prompted answers)' : ' (all answers were empty)'}; see ${artifact}`)
+  }
+  const byId = new Map(items.map((item) => [item.id, item]))
+  const lines = kept.map((r) => JSON.stringify({ messages: [...byId.get(r.id)!.messages, { role: 'assistant', content: r.answer_with_preprompt }] }))
+  fs.writeFileSync(trainingFile, lines.join('\n') + '\n')
+  ctx.tracker.logArtifact({ kind: 'sft_data', path: trainingFile, meta: { examples: kept.length } })
+  return counts
+}
+
+/** Targeted: scores both answers of every prompt with the safety RM; keeps the pre-prompted one only when it scores higher. */
+function keepImprovedAnswers(ctx: StageContext, config: ContextDistillationConfig, items: PromptItem[], records: DistillationRecord[]): void {
+  const rmDir = parentCheckpoint(ctx, 'rm_safety', config.rm_safety, 'rm_safety')
+  if (!rmDir) throw new Error('context_distillation: targeted needs the safety reward model (rm_safety)')
+  const rm = loadModel(rmDir, { heads: ['reward'], scoringOnly: true })
+  try {
+    const reply = (i: number, answer: string): ChatMessage[] => [...items[i].messages, { role: 'assistant', content: answer }]
+    const withScores = scoreWithRewardModel(rm, records.map((r, i) => reply(i, r.answer_with_preprompt)))
+    const withoutScores = scoreWithRewardModel(rm, records.map((r, i) => reply(i, r.answer_without ?? '')))
+    records.forEach((r, i) => {
+      r.score_with = withScores[i]
+      r.score_without = withoutScores[i]
+      r.kept = r.kept && withScores[i] > withoutScores[i]
+    })
+  } finally {
+    rm.dispose()
+  }
+}

@@ -1,0 +1,57 @@
+// The stage registry for the app's form: the stages with their fields, presets and required
+// parents, and the model size / memory estimate of a config being edited.
+
+import { getStage, listStages } from '../../../core/train/stages/registry'
+import { checkValue } from '../../../core/config/schema'
+import { ApiError, type ApiHandlers, type ModelEstimate } from '../../shared/api'
+import type { ServiceContext } from './context'
+
+export function createStageHandlers(_ctx: ServiceContext) {
+  return {
+    'stages:list': async () =>
+      listStages().map((s) => ({
+        name: s.name,
+        title: s.title,
+        description: s.description,
+        fields: s.fields,
+        presets: (s.presets ?? {}) as Record<string, Record<string, unknown>>,
+        // The form asks for the parents a run cannot start without (their config keys are hidden).
+        parentRoles: (s.parents ?? []).filter((p) => p.required).map((p) => p.role),
+      })),
+    'model:estimate': async ({ stage, config }) => estimate(stageOrError(stage), config),
+  } satisfies Partial<ApiHandlers>
+}
+
+/** The stage of this name, or a 404 for the page. */
+export function stageOrError(name: string) {
+  try {
+    return getStage(name)
+  } catch (error) {
+    throw new ApiError((error as Error).message, 'not_found')
+  }
+}
+
+/**
+ * Model size and training memory for the form's config, from the stage's own estimate. The form
+ * sends what is valid so far: fields it lacks or that do not pass take their defaults here.
+ */
+function estimate(stage: ReturnType<typeof getStage>, input: Record<string, unknown>): ModelEstimate {
+  if (!stage.estimate) {
+    const from = (stage.parents ?? []).filter((p) => p.required).map((p) => p.role)
+    throw new ApiError(from.length > 0 ? `the model comes from the ${from.join(' / ')} checkpoint, so it has that checkpoint's size` : 'this stage trains no model, so there is no size to preview')
+  }
+  const config: Record<string, unknown> = {}
+  for (const field of stage.fields) {
+    const value = input[field.key]
+    if (value !== undefined && checkValue(field, value) === null) config[field.key] = value
+    else if (field.default !== undefined) config[field.key] = field.default
+  }
+  let result: ModelEstimate | undefined
+  try {
+    result = stage.estimate(config)
+  } catch (error) {
+    throw new ApiError((error as Error).message)
+  }
+  if (!result) throw new ApiError('the size of this model is known only once the run starts')
+  return result
+}
