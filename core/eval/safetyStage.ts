@@ -4,10 +4,11 @@
 // intervals, one sample per item, and safety_eval_report.json (which the app's rating screen and
 // the safety report read). A person's five-point ratings are added later in the app.
 
+import { scoreResponses } from './rewardScore'
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import { chatStopTokens, encodeChat, encodeChatPrompt, type ChatMessage } from '../data/chatTemplate'
+import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../data/chatTemplate'
 import { generate } from '../model/generate'
 import type { Llama } from '../model/llama'
 import { loadModel, type LoadedModel } from '../model/load'
@@ -154,17 +155,10 @@ async function answer(loaded: LoadedModel, messages: ChatMessage[], maxNewTokens
 
 /** The reward head's raw score of a whole conversation, read at its last real token. */
 export function scoreWithRewardModel(rm: { model: Llama; tokenizer: Tokenizer; heads: LoadedModel['heads'] }, conversation: ChatMessage[]): number {
-  const head = rm.heads.reward
-  if (!head) throw new Error('safety_eval: the safety reward model has no reward head (score.weight)')
-  let tokens = encodeChat(rm.tokenizer, conversation).tokens
-  const maxSeq = rm.model.config.max_seq_len
-  if (tokens.length > maxSeq) tokens = [tokens[0], ...tokens.slice(tokens.length - maxSeq + 1)] // keep BOS and the answer
-  const scores = head.score(rm.model, [tokens], [tokens.map(() => 1)]) // [1]
-  try {
-    return scores.dataSync()[0]
-  } finally {
-    scores.dispose()
-  }
+  if (!rm.heads.reward) throw new Error('safety_eval: the safety reward model has no reward head (score.weight)')
+  // The reward stage's own encoding and truncation (core/eval/rewardScore.ts), so the score is read
+  // exactly where the model was trained to put it.
+  return scoreResponses(rm, rm.tokenizer, [conversation])[0]
 }
 
 /** Multi-turn prompts are shown as their turns, so a sample is readable on its own. */

@@ -145,7 +145,7 @@ describe('pre-prompt', () => {
       { role: 'user', content: 'Tell me.' },
       { role: 'assistant', content: answer },
     ])
-    const scores = scoreWithRewardModel(rm, convs, 3)
+    const scores = scoreWithRewardModel(rm, convs)
     const shares = convs.map((c) => evenShare(rm.tokenizer, c))
     rm.dispose()
     for (let i = 0; i < convs.length; i++) {

@@ -12,14 +12,13 @@
 // The fine-tuning is SFT's own (fineTuneOnChatFiles) on the chat file this stage writes
 // (distilled_sft.jsonl: the prompts' own turns and the distilled answer, no pre-prompt).
 
+import { scoreResponses } from '../../eval/rewardScore'
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import { tf } from '../../backend/tf'
-import { encodeChat, type ChatMessage } from '../../data/chatTemplate'
+import type { ChatMessage } from '../../data/chatTemplate'
 import { readPromptSet, type PromptItem } from '../../data/prompts'
 import { chatAnswer } from '../../eval/chatAnswer'
-import { rightPaddedMask } from '../../model/heads'
 import type { Llama } from '../../model/llama'
 import { loadModel, type LoadedModel } from '../../model/load'
 import type { Tokenizer } from '../../tokenizer'
@@ -102,20 +101,8 @@ export function withPrePrompt(messages: ChatMessage[], prePrompt: string): ChatM
  * scorer can replace it): each conversation, answer included, encoded with the reward model's own
  * tokenizer and chat template, cut to its context, scored at its last real token.
  */
-export function scoreWithRewardModel(rm: LoadedModel, conversations: ChatMessage[][], batchSize = 8): number[] {
-  const head = rm.heads.reward
-  if (!head) throw new Error('scoreWithRewardModel: the reward model was loaded without its reward head')
-  const scores: number[] = []
-  for (let start = 0; start < conversations.length; start += batchSize) {
-    const rows = conversations.slice(start, start + batchSize).map((c) => encodeChat(rm.tokenizer, c).tokens.slice(0, rm.config.max_seq_len))
-    const width = Math.max(...rows.map((r) => r.length))
-    const tokens = rows.map((r) => [...r, ...new Array<number>(width - r.length).fill(rm.tokenizer.special.pad)])
-    const mask = rightPaddedMask(rows.map((r) => r.length), width)
-    const values = tf.tidy(() => head.score(rm.model, tokens, mask)) // [B]
-    scores.push(...(values.dataSync() as Float32Array))
-    values.dispose()
-  }
-  return scores
+export function scoreWithRewardModel(rm: LoadedModel, conversations: ChatMessage[][]): number[] {
+  return scoreResponses(rm, rm.tokenizer, conversations)
 }
 
 const ARTIFACT_FILE = 'distillation.jsonl'

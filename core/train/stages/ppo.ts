@@ -5,11 +5,11 @@
 // on a trunk of its own. The loop is core/rl/ppoLoop.ts. Checkpoints are LM checkpoints of the
 // policy (chat, eval and SFT load them) with `value_head.weight`, the optimiser and the trainer
 // state beside it, so a stopped or crashed run resumes on the same curve.
+import { scoreConversations } from '../../eval/rewardScore'
 import { z } from 'zod'
 import { goldItemOf, isSafetyPrompt } from '../../rl/prompts'
 import { encodeChatPrompt } from '../../data/chatTemplate'
 import { readPromptSet, type PromptItem } from '../../data/prompts'
-import { parseGoldItems, type GoldItem } from '../../eval/gold'
 import { ScalarHead } from '../../model/heads'
 import { loadModel, type LoadedModel } from '../../model/load'
 import { countParameters } from '../../model/config'
@@ -17,7 +17,6 @@ import type { Tokenizer } from '../../tokenizer'
 import { ppoLoop, VALUE_TRUNK_SUFFIX, type PpoSettings, type ScoredRollout } from '../../rl/ppoLoop'
 import type { RewardScores } from '../../rl/reward'
 import type { PpoPrompt } from '../../rl/rollout'
-import { tf } from '../../backend/tf'
 import { parentCheckpoint } from './common'
 import { defineStage, type StageContext, type StageResult } from './types'
 
@@ -122,21 +121,9 @@ export function ppoPrompts(items: PromptItem[], tokenizer: Tokenizer, maxSeqLen:
 export function rewardModelScorer(rm: LoadedModel): (rollouts: ScoredRollout[]) => number[] {
   const head = rm.heads.reward
   if (!head) throw new Error('rewardModelScorer: the reward model was loaded without its score head')
-  const tok = rm.tokenizer
-  return (rollouts) => {
-    const rows = rollouts.map((r) => {
-      const stopped = r.response[r.response.length - 1] === tok.special.end_of_turn
-      const ids = [...encodeChatPrompt(tok, r.prompt.messages), ...tok.encode(r.text), ...(stopped ? [tok.special.end_of_turn] : [])]
-      return ids.slice(-rm.config.max_seq_len)
-    })
-    const width = Math.max(...rows.map((r) => r.length))
-    const tokens = rows.map((r) => [...r, ...Array(width - r.length).fill(tok.special.pad)])
-    const mask = rows.map((r) => Array.from({ length: width }, (_, t) => (t < r.length ? 1 : 0)))
-    const scores = tf.tidy(() => head.score(rm.model, tokens, mask))
-    const out = Array.from(scores.dataSync())
-    scores.dispose()
-    return out
-  }
+  // The reward stage's own encoding (core/eval/rewardScore.ts): the conversation and the answer as
+  // the chat template closes them, read at the last real token as in training.
+  return (rollouts) => scoreConversations({ model: rm.model, head }, rm.tokenizer, rollouts.map((r) => ({ messages: r.prompt.messages, answer: r.text })))
 }
 
 async function run(ctx: StageContext, config: PpoConfig): Promise<StageResult> {
