@@ -30,17 +30,17 @@ export function distinctN(answers: string[], n: number): number {
  * Sentence BLEU of `hypothesis` against `references` (words): the geometric mean of the clipped
  * n-gram precisions for n = 1..maxN times the brevity penalty (closest reference length). A
  * precision with no match counts `epsilon` matches (Chen and Cherry's smoothing 1), so one missing
- * 4-gram does not zero the score.
+ * 4-gram does not zero the score. A hypothesis shorter than maxN words uses orders up to its length
+ * (short answers, common at low temperature, would otherwise all score 0).
  */
 export function sentenceBleu(hypothesis: string[], references: string[][], opts: { maxN?: number; epsilon?: number } = {}): number {
-  const maxN = opts.maxN ?? 4
   const epsilon = opts.epsilon ?? 0.1
   if (hypothesis.length === 0) return 0
+  const maxN = Math.min(opts.maxN ?? 4, hypothesis.length)
   let logSum = 0
   for (let n = 1; n <= maxN; n++) {
     const hyp = counts(ngrams(hypothesis, n))
     const total = [...hyp.values()].reduce((s, c) => s + c, 0)
-    if (total === 0) return 0 // shorter than n words: no n-grams to match
     const refMax = new Map<string, number>()
     for (const ref of references) for (const [g, c] of counts(ngrams(ref, n))) refMax.set(g, Math.max(refMax.get(g) ?? 0, c))
     let matched = 0

@@ -154,6 +154,8 @@ describe('diversity', () => {
     expect(sentenceBleu(words('the cat'), [words('the cat sat down')], { maxN: 2 })).toBeCloseTo(Math.exp(-1), 12)
     // No bigram matches: smoothed with 0.1 matches; p1 = 2/2, p2 = 0.1/1.
     expect(sentenceBleu(words('a b'), [words('b a')], { maxN: 2 })).toBeCloseTo(Math.sqrt(0.1), 12)
+    // Two words with maxN 4: orders 1 and 2 only (the same value), not zero.
+    expect(sentenceBleu(words('a b'), [words('b a')])).toBeCloseTo(Math.sqrt(0.1), 12)
   })
 
   it('Self-BLEU is 1 for identical answers and lower for different ones', () => {

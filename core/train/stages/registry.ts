@@ -14,6 +14,8 @@ import { contextDistillationStage } from './contextDistillation'
 import { gattStage } from './gatt'
 import { ppoStage } from './ppo'
 import { rewardStage } from './reward'
+import { winrateStage } from './winrate'
+import { temperatureSweepStage } from './temperatureSweep'
 
 const STAGES: StageDefinition[] = [
   tokenizerStage,
@@ -26,6 +28,8 @@ const STAGES: StageDefinition[] = [
   ppoStage,
   contextDistillationStage,
   gattStage,
+  winrateStage,
+  temperatureSweepStage,
 ]
 
 export function listStages(): StageDefinition[] {
