@@ -15,7 +15,9 @@ import { loadModel } from '../../core/model/load'
 import { Tokenizer } from '../../core/tokenizer'
 import { MemoryTracker } from '../../core/tracking/tracker'
 import { getStage } from '../../core/train/stages/registry'
-import { readPairs } from '../../core/train/stages/winrate'
+import { answerPrompts, readPairs } from '../../core/train/stages/winrate'
+import { normaliseAnswer, referenceScore } from '../../core/eval/references'
+import { parsePromptRecord } from '../../core/data/prompts'
 import { parseTemperatures } from '../../core/train/stages/temperatureSweep'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
 
@@ -165,4 +167,44 @@ describe('temperature_sweep stage', () => {
     expect(() => stage.precheck!(resolveConfig(stage.schema, { model: modelA }))).toThrow(/give a factual prompt set, a creative one, or both/)
     expect(() => resolveConfig(stage.schema, { model: modelA, factual: promptsFile, temperatures: '0.1;0.5' })).toThrow(/comma-separated list of numbers/)
   })
+})
+
+describe('reference answers (gold_eval --references)', () => {
+  it('scores exact match and contains after light normalisation', () => {
+    expect(normaliseAnswer('  "Paris."  ')).toBe('paris')
+    expect(referenceScore('Paris', 'paris!')).toEqual({ exact: true, contains: true })
+    expect(referenceScore('Paris', 'It is Paris, of course.')).toEqual({ exact: false, contains: true })
+    expect(referenceScore('Paris', 'Parisian food')).toEqual({ exact: false, contains: false }) // whole words only
+    expect(referenceScore('New York', 'in new  york.')).toEqual({ exact: false, contains: true })
+    expect(() => referenceScore(' . ', 'x')).toThrow(/reference is empty/)
+  })
+
+  it('scores a user prompt set with references: exact, contains and the reward model\'s mean', async () => {
+    // The model's own greedy answer (one that is more than punctuation) is the reference of the first
+    // prompt; the second prompt's reference cannot match.
+    const { model, tokenizer } = loadModel(modelA)
+    const candidates = QA.map(([q], i) => parsePromptRecord({ prompt: q }, { file: 'x', line: i + 1 }))
+    const greedyAnswers = await answerPrompts(model, tokenizer, candidates, { seeds: candidates.map(() => 0), temperature: 0, maxNewTokens: 6 })
+    model.dispose()
+    const k = greedyAnswers.findIndex((a) => normaliseAnswer(a.text) !== '')
+    expect(k).toBeGreaterThanOrEqual(0)
+    const asked = [{ prompt: QA[k][0] }, { prompt: QA[(k + 1) % QA.length][0] }]
+    const greedy = greedyAnswers[k]
+    const file = path.join(dir, 'refs.jsonl')
+    fs.writeFileSync(file, [{ ...asked[0], reference: greedy.text }, { ...asked[1], reference: 'zebra crossing' }].map((r) => JSON.stringify(r)).join('\n') + '\n')
+    const stage = getStage('gold_eval')
+    const config = resolveConfig(stage.schema, { model: modelA, references: file, rm: rmDir, max_new_tokens: 6 })
+    stage.precheck!(config)
+    const ctx = context('refs')
+    const result = await stage.run(ctx, config)
+    const t = ctx.tracker as MemoryTracker
+    expect(metric(t, 'eval/reference_exact')).toBe(0.5)
+    expect(metric(t, 'eval/reference_contains')).toBe(0.5)
+    expect(metric(t, 'eval/reference_reward')).toBeTypeOf('number')
+    expect(result.summary.reference_exact).toBe(0.5)
+
+    const missing = path.join(dir, 'refs-bad.jsonl')
+    fs.writeFileSync(missing, JSON.stringify({ prompt: 'Hi' }) + '\n')
+    expect(() => stage.precheck!(resolveConfig(stage.schema, { model: modelA, references: missing }))).toThrow(/refs-bad.jsonl:1: field "reference": expected the reference answer/)
+  }, 120_000)
 })
