@@ -19,6 +19,7 @@ import { createStageHandlers } from './services/stages'
 import { createFileHandlers } from './services/files'
 import { createChatHandlers } from './services/chat'
 import { createSystemHandlers } from './services/system'
+import { createWinrateHandlers } from './services/winrate'
 
 export type { ServicesOptions } from './services/context'
 
@@ -39,6 +40,7 @@ export function createServices(options: ServicesOptions): Services {
     ...createChatHandlers(ctx),
     ...createAnnotationHandlers(ctx),
     ...createSystemHandlers(ctx),
+    ...createWinrateHandlers(ctx),
   }
 
   return {

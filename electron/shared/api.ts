@@ -7,11 +7,14 @@ import type { ConfigField } from '../../core/config/schema'
 import type { BackendInfo, Progress } from '../../core/train/stages/types'
 import { PAIR_SAFETY_LABELS, PREFERENCE_RATINGS } from '../../core/data/preferences'
 import type { AnnotationItem, AnnotationSummary } from '../../core/tracking/annotations'
+import type { BlindPair } from '../../core/tracking/winrateJudgements'
+import type { WinRateFigures } from '../../core/eval/winrate'
+import type { Standing } from '../../core/eval/leaderboard'
 import { CHANNELS, RUN_STATUS_VALUES, type BridgeMethod, type Channel, type EventName } from './channels'
 
 export { CHANNELS, CHANNEL_NAMES, EVENTS, RUN_STATUS_VALUES, isChannel, isEventName } from './channels'
 export type { BridgeMethod, Channel, EventName } from './channels'
-export type { ConfigField, BackendInfo, Progress, AnnotationItem, AnnotationSummary }
+export type { ConfigField, BackendInfo, Progress, AnnotationItem, AnnotationSummary, BlindPair, WinRateFigures, Standing }
 export { PAIR_SAFETY_LABELS, PREFERENCE_RATINGS }
 
 // ---------- argument schemas ----------
@@ -148,6 +151,18 @@ export const ARG_SCHEMAS = {
   'prefs:undo': z.object({ id: RunId, annotator: Annotator }).strict(),
   'prefs:summary': RunIdArgs,
   'prefs:finish': RunIdArgs,
+  'winrate:pairs': z.object({ id: RunId, annotator: Annotator }).strict(),
+  'winrate:judge': z
+    .object({
+      id: RunId,
+      index: z.number().int().min(0),
+      annotator: Annotator,
+      /** The seven-point scale from the LEFT answer's side: 3 left much better .. 0 tie .. -3 right much better. */
+      rating: z.number().int().min(-3).max(3),
+    })
+    .strict(),
+  'winrate:figures': RunIdArgs,
+  'leaderboard:get': z.object({}).strict().default({}),
 } satisfies Record<Channel, z.ZodType>
 
 export type ApiArgs<C extends Channel> = z.input<(typeof ARG_SCHEMAS)[C]>
@@ -340,6 +355,11 @@ export interface ApiResults {
   'prefs:undo': AnnotationProgress & { position: number | null }
   'prefs:summary': AnnotationSummary
   'prefs:finish': { finished: boolean }
+  'winrate:pairs': { pairs: BlindPair[] }
+  'winrate:judge': { judged: number; total: number }
+  /** null until someone has judged a pair. */
+  'winrate:figures': WinRateFigures | null
+  'leaderboard:get': { standings: Standing[]; comparisons: number }
 }
 
 // ---------- events ----------

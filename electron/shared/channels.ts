@@ -33,6 +33,10 @@ export const CHANNELS = {
   prefsUndo: 'prefs:undo',
   prefsSummary: 'prefs:summary',
   prefsFinish: 'prefs:finish',
+  winratePairs: 'winrate:pairs',
+  winrateJudge: 'winrate:judge',
+  winrateFigures: 'winrate:figures',
+  leaderboardGet: 'leaderboard:get',
 } as const
 
 export type BridgeMethod = keyof typeof CHANNELS
