@@ -15,6 +15,8 @@ import { loadModel } from '../../core/model/load'
 import { Tokenizer } from '../../core/tokenizer'
 import { MemoryTracker } from '../../core/tracking/tracker'
 import { getStage } from '../../core/train/stages/registry'
+import { runCli } from '../../core/cli/cli'
+import { bufferIO } from '../../core/cli/io'
 import { answerPrompts, readPairs } from '../../core/train/stages/winrate'
 import { normaliseAnswer, referenceScore } from '../../core/eval/references'
 import { parsePromptRecord } from '../../core/data/prompts'
@@ -207,4 +209,24 @@ describe('reference answers (gold_eval --references)', () => {
     fs.writeFileSync(missing, JSON.stringify({ prompt: 'Hi' }) + '\n')
     expect(() => stage.precheck!(resolveConfig(stage.schema, { model: modelA, references: missing }))).toThrow(/refs-bad.jsonl:1: field "reference": expected the reference answer/)
   }, 120_000)
+})
+
+describe('command line', () => {
+  it('workbench winrate and workbench sweep run from the stages\' flags; the leaderboard then ranks the two models', async () => {
+    const home = path.join(dir, 'cli-home')
+    const common = ['--home', home, '--backend', backend.name, '--json']
+    const wr = bufferIO()
+    const code = await runCli(['winrate', '--a', modelA, '--b', modelB, '--prompts', promptsFile, '--judge', 'gold', ...common, '--set', 'max_new_tokens=4', '--set', 'bootstrap=50'], wr)
+    expect(code, wr.stderr.join('\n')).toBe(0)
+    const summary = JSON.parse(wr.stdout[wr.stdout.length - 1])
+    expect(summary).toMatchObject({ type: 'summary', status: 'finished', prompts: QA.length, judge: 'gold' })
+
+    const sweep = bufferIO()
+    expect(await runCli(['sweep', '--model', modelA, '--creative', promptsFile, '--temperatures', '0,1', '--samples', '2', ...common, '--set', 'max_new_tokens=4'], sweep), sweep.stderr.join('\n')).toBe(0)
+
+    const board = bufferIO()
+    expect(await runCli(['leaderboard', '--home', home, '--json', '--reps', '20'], board)).toBe(0)
+    const names = board.stdout.map((l) => JSON.parse(l).model).sort()
+    expect(names).toEqual([modelA, modelB].sort()) // models given as folders are named by their folder
+  }, 180_000)
 })
