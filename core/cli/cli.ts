@@ -43,6 +43,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: async (argv, io) => (await import('./importJob')).runImportJobCommand(argv, io),
     summary: 'import-job <dir>                       record a cluster run (trainer_state.json) as a run',
   },
+  leaderboard: {
+    run: async (argv, io) => (await import('./leaderboard')).runLeaderboardCommand(argv, io),
+    summary: 'leaderboard [--json]                   models ranked by all win-rate comparisons (Bradley-Terry)',
+  },
   prefs: {
     run: async (argv, io) => (await import('./prefs')).runPrefsCommand(argv, io),
     summary: 'prefs export|list                      preference datasets: write one as JSONL, list them',

@@ -13,6 +13,12 @@ import { loadModel } from '../model/load'
 import type { Tokenizer } from '../tokenizer'
 import { precheckLines } from '../train/stages/precheck'
 import { defineStage, type StageContext, type StageResult } from '../train/stages/types'
+import { readPromptSet, type PromptItem } from '../data/prompts'
+import type { Llama } from '../model/llama'
+import { parentCheckpoint } from '../train/stages/common'
+import { answerPrompts } from '../train/stages/winrate'
+import { normaliseAnswer, referenceScore, type ReferenceScore } from './references'
+import { scoreConversations } from './rewardScore'
 import { judgeResponse, parseGoldItems, summariseGold, type GoldItem, type GoldResult } from './gold'
 
 const schema = z
@@ -21,6 +27,8 @@ const schema = z
     tasks: z.string().optional().meta({ group: 'data', path: 'input', help: 'Gold-checked task prompts (JSONL with gold.check), e.g. the demo export\'s eval_tasks.jsonl.' }),
     adversarial: z.string().optional().meta({ group: 'data', path: 'input', help: 'Adversarial prompts with gold safety rules (violation rate).' }),
     benign: z.string().optional().meta({ group: 'data', path: 'input', help: 'Benign look-alike prompts (false-refusal rate).' }),
+    references: z.string().optional().meta({ group: 'data', path: 'input', help: 'Your own prompts with reference answers (JSONL: prompt or messages, reference): exact-match and contains scores (and reward with rm).' }),
+    rm: z.string().optional().meta({ group: 'model', path: 'model', help: 'A reward model to score the answers to the references set with (optional): a reward run id or folder.' }),
     max_items: z.number().int().min(0).default(0).meta({ group: 'data', help: 'Evaluate at most this many items per set (0 = all).' }),
     max_new_tokens: z.number().int().min(1).default(64).meta({ group: 'generation', help: 'New tokens per answer (greedy decoding; generation stops at the end-of-turn token).' }),
     label: z.string().optional().meta({ group: 'run', help: 'A name for the evaluated model in reports, e.g. "base" or "sft".' }),
@@ -39,18 +47,22 @@ export const goldEvalStage = defineStage({
     'task accuracy and helpfulness, violation rate on adversarial prompts, false-refusal rate on benign ones.',
   schema,
   presets: { quick: { max_items: 20, max_new_tokens: 48 } },
-  parents: [{ role: 'model', key: 'model', required: true }],
+  parents: [
+    { role: 'model', key: 'model', required: true },
+    { role: 'judge', key: 'rm' },
+  ],
   cli: {
     command: 'gold-eval',
     summary: 'gold-eval --model <run|ckpt> --tasks <f> score a model with the gold judges',
     usage: [
-      'Usage: workbench gold-eval --model <run|checkpoint> [--tasks f.jsonl] [--adversarial f.jsonl] [--benign f.jsonl] [options]',
+      'Usage: workbench gold-eval --model <run|checkpoint> [--tasks f.jsonl] [--adversarial f.jsonl] [--benign f.jsonl] [--references f.jsonl [--rm <run>]] [options]',
       '',
       'Answers each prompt set greedily and scores the answers with the rule-based gold judges; give at least one set',
       "(e.g. the demo export's eval_tasks.jsonl, adversarial.jsonl, benign.jsonl). Results: metrics, one sample per",
-      'prompt and gold_eval_report.json in the run folder.',
+      'prompt and gold_eval_report.json in the run folder. --references takes your own prompts with a "reference" answer',
+      '(exact match, contains, and the reward model\'s score with --rm).',
     ].join('\n'),
-    flags: { model: 'model', tasks: 'tasks', adversarial: 'adversarial', benign: 'benign', label: 'label' },
+    flags: { model: 'model', tasks: 'tasks', adversarial: 'adversarial', benign: 'benign', references: 'references', rm: 'rm', label: 'label' },
   },
   precheck,
   run: runGoldEval,
@@ -59,8 +71,9 @@ export const goldEvalStage = defineStage({
 /** Before a run exists: at least one prompt set, and the head of each parses as gold items. */
 function precheck(config: GoldEvalConfig): void {
   const files = setFiles(config)
-  if (files.length === 0) throw new Error('gold_eval: give at least one prompt set (tasks, adversarial or benign)')
+  if (files.length === 0 && !config.references) throw new Error('gold_eval: give at least one prompt set (tasks, adversarial, benign or references)')
   for (const file of files) precheckLines(file, (head) => void parseGoldItems(head, file))
+  if (config.references) readReferenceSet(config.references, config.max_items)
 }
 
 function setFiles(config: GoldEvalConfig): string[] {
@@ -70,7 +83,7 @@ function setFiles(config: GoldEvalConfig): string[] {
 /** The three prompt sets by role; each present file is read and checked before any generation. */
 function readSets(config: GoldEvalConfig): GoldItem[] {
   const files = setFiles(config)
-  if (files.length === 0) throw new Error('gold_eval: give at least one prompt set (tasks, adversarial or benign)')
+  if (files.length === 0 && !config.references) throw new Error('gold_eval: give at least one prompt set (tasks, adversarial, benign or references)')
   const maxItems = config.max_items
   return files.flatMap((file) => {
     if (!fs.existsSync(file)) throw new Error(`gold_eval: prompt set ${file} does not exist`)
@@ -103,6 +116,7 @@ async function runGoldEval(ctx: StageContext, config: GoldEvalConfig): Promise<S
   const stopIds = chatStopTokens(tokenizer)
   const maxNew = config.max_new_tokens
   const results: GoldResult[] = []
+  let referenceRows: ReferenceRow[] | undefined
   const started = Date.now()
   ctx.log(`gold_eval: ${items.length} prompts, model ${dir}`)
   try {
@@ -121,10 +135,11 @@ async function runGoldEval(ctx: StageContext, config: GoldEvalConfig): Promise<S
         message: item.kind,
       })
     }
+    if (config.references && !ctx.signal.aborted) referenceRows = await answerReferences(ctx, config, model, tokenizer)
   } finally {
     model.dispose()
   }
-  const metrics = summariseGold(results)
+  const metrics = { ...summariseGold(results), ...(referenceRows ? referenceMetrics(ctx, config, referenceRows) : {}) }
   ctx.tracker.logMetrics(0, metrics)
   const report = writeReport(ctx.runDir, dir, config, metrics, results)
   ctx.tracker.logArtifact({ kind: 'report', path: report, meta: { items: results.length } })
@@ -133,6 +148,55 @@ async function runGoldEval(ctx: StageContext, config: GoldEvalConfig): Promise<S
   if (config.label !== undefined) summary.label = config.label
   for (const [key, value] of Object.entries(metrics)) summary[key.replace(/^eval\//, '')] = round4(value)
   return { summary, stopped: ctx.signal.aborted }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A user's prompts with reference answers
+
+interface ReferenceRow {
+  item: PromptItem
+  reference: string
+  answer: string
+  score: ReferenceScore
+}
+
+/** Prompts whose lines carry a non-empty string `reference`; an error names the line that has none. */
+function readReferenceSet(file: string, maxItems: number): { item: PromptItem; reference: string }[] {
+  const items = readPromptSet(file).items
+  const rows = items.map((item) => {
+    const reference = item.extra.reference
+    if (typeof reference !== 'string' || normaliseAnswer(reference) === '') throw new Error(`${item.source}: field "reference": expected the reference answer (a string with more than punctuation)`)
+    return { item, reference }
+  })
+  return maxItems > 0 ? rows.slice(0, maxItems) : rows
+}
+
+/** Greedy answers to the references set, scored by exact match and contains; one sample each. */
+async function answerReferences(ctx: StageContext, config: GoldEvalConfig, model: Llama, tokenizer: Tokenizer): Promise<ReferenceRow[]> {
+  const set = readReferenceSet(config.references!, config.max_items)
+  const answers = await answerPrompts(model, tokenizer, set.map((r) => r.item), { seeds: set.map(() => 0), temperature: 0, maxNewTokens: config.max_new_tokens, signal: ctx.signal })
+  return set.map((r, i) => {
+    const score = referenceScore(r.reference, answers[i].text)
+    ctx.tracker.logSample({ step: 0, prompt: r.item.prompt, response: answers[i].text, scores: { reference_exact: Number(score.exact), reference_contains: Number(score.contains) } })
+    return { ...r, answer: answers[i].text, score }
+  })
+}
+
+/** eval/reference_exact and eval/reference_contains (shares), and eval/reference_reward with a reward model. */
+function referenceMetrics(ctx: StageContext, config: GoldEvalConfig, rows: ReferenceRow[]): Record<string, number> {
+  const share = (f: (r: ReferenceRow) => boolean) => rows.filter(f).length / rows.length
+  const out: Record<string, number> = { 'eval/reference_exact': share((r) => r.score.exact), 'eval/reference_contains': share((r) => r.score.contains) }
+  const rmDir = parentCheckpoint(ctx, 'judge', config.rm, 'rm')
+  if (rmDir) {
+    const rm = loadModel(rmDir, { heads: ['reward'], scoringOnly: true })
+    try {
+      const scores = scoreConversations({ model: rm.model, head: rm.heads.reward! }, rm.tokenizer, rows.map((r) => ({ messages: r.item.messages, answer: r.answer })))
+      out['eval/reference_reward'] = scores.reduce((a, b) => a + b, 0) / scores.length
+    } finally {
+      rm.dispose()
+    }
+  }
+  return out
 }
 
 /** Multi-turn prompts are shown as their turns, so a sample is readable on its own. */

@@ -188,11 +188,29 @@ CREATE TABLE safety_ratings (
 );
 `
 
+// People's verdicts on a winrate run's pairs (core/tracking/winrateJudgements.ts): one row per
+// (run, pair, annotator), written the moment it is made. `rating` is the seven-point scale from the
+// LEFT answer's side (3 left much better .. 0 tie .. -3 right much better); `a_on_left` records which
+// side model A was shown on.
+const V5_WINRATE_JUDGEMENTS = `
+CREATE TABLE winrate_judgements (
+  id         INTEGER PRIMARY KEY,
+  run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  pair_index INTEGER NOT NULL,
+  annotator  TEXT NOT NULL,
+  rating     INTEGER NOT NULL CHECK (rating BETWEEN -3 AND 3),
+  a_on_left  INTEGER NOT NULL CHECK (a_on_left IN (0, 1)),
+  created_at INTEGER NOT NULL,
+  UNIQUE (run_id, pair_index, annotator)
+);
+`
+
 export const MIGRATIONS: Migration[] = [
   { version: 1, description: 'initial schema', sql: V1_INITIAL },
   { version: 2, description: 'events and samples once per step (replayed steps replace)', sql: V2_ONCE_PER_STEP },
   { version: 3, description: 'preference annotation items and judgements', sql: V3_ANNOTATIONS },
   { version: 4, description: 'safety ratings on the five-point scale', sql: V4_SAFETY_RATINGS },
+  { version: 5, description: 'people\'s win-rate judgements', sql: V5_WINRATE_JUDGEMENTS },
 ]
 
 /** The schema version this code writes. A database with a higher user_version is refused. */

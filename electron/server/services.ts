@@ -20,6 +20,7 @@ import { createFileHandlers } from './services/files'
 import { createChatHandlers } from './services/chat'
 import { createSystemHandlers } from './services/system'
 import { createSafetyHandlers } from './safety'
+import { createWinrateHandlers } from './services/winrate'
 
 export type { ServicesOptions } from './services/context'
 
@@ -41,6 +42,7 @@ export function createServices(options: ServicesOptions): Services {
     ...createAnnotationHandlers(ctx),
     ...createSafetyHandlers(ctx),
     ...createSystemHandlers(ctx),
+    ...createWinrateHandlers(ctx),
   }
 
   return {

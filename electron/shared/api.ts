@@ -9,11 +9,14 @@ import { PAIR_SAFETY_LABELS, PREFERENCE_RATINGS } from '../../core/data/preferen
 import type { AnnotationItem, AnnotationSummary } from '../../core/tracking/annotations'
 import type { SafetyReportItem } from '../../core/eval/safetyStage'
 import type { SafetyReportData } from '../../core/eval/safetyReport'
+import type { BlindPair } from '../../core/tracking/winrateJudgements'
+import type { WinRateFigures } from '../../core/eval/winrate'
+import type { Standing } from '../../core/eval/leaderboard'
 import { CHANNELS, RUN_STATUS_VALUES, type BridgeMethod, type Channel, type EventName } from './channels'
 
 export { CHANNELS, CHANNEL_NAMES, EVENTS, RUN_STATUS_VALUES, isChannel, isEventName } from './channels'
 export type { BridgeMethod, Channel, EventName } from './channels'
-export type { ConfigField, BackendInfo, Progress, AnnotationItem, AnnotationSummary, SafetyReportItem, SafetyReportData }
+export type { ConfigField, BackendInfo, Progress, AnnotationItem, AnnotationSummary, SafetyReportItem, SafetyReportData, BlindPair, WinRateFigures, Standing }
 export { PAIR_SAFETY_LABELS, PREFERENCE_RATINGS }
 
 // ---------- argument schemas ----------
@@ -156,6 +159,18 @@ export const ARG_SCHEMAS = {
     .object({ id: RunId, itemId: z.string().min(1).max(500), annotator: Annotator, rating: z.number().int().min(1, 'rate 1-5').max(5, 'rate 1-5') })
     .strict(),
   'safety:report': z.object({ ids: z.array(RunId).min(1, 'pick at least one safety_eval run').max(20) }).strict(),
+  'winrate:pairs': z.object({ id: RunId, annotator: Annotator }).strict(),
+  'winrate:judge': z
+    .object({
+      id: RunId,
+      index: z.number().int().min(0),
+      annotator: Annotator,
+      /** The seven-point scale from the LEFT answer's side: 3 left much better .. 0 tie .. -3 right much better. */
+      rating: z.number().int().min(-3).max(3),
+    })
+    .strict(),
+  'winrate:figures': RunIdArgs,
+  'leaderboard:get': z.object({}).strict().default({}),
 } satisfies Record<Channel, z.ZodType>
 
 export type ApiArgs<C extends Channel> = z.input<(typeof ARG_SCHEMAS)[C]>
@@ -363,6 +378,11 @@ export interface ApiResults {
   'safety:next': { item: SafetyReportItem | null; rated: number; total: number }
   'safety:rate': { rated: number; total: number }
   'safety:report': { data: SafetyReportData; html: string; csv: string }
+  'winrate:pairs': { pairs: BlindPair[] }
+  'winrate:judge': { judged: number; total: number }
+  /** null until someone has judged a pair. */
+  'winrate:figures': WinRateFigures | null
+  'leaderboard:get': { standings: Standing[]; comparisons: number }
 }
 
 // ---------- events ----------

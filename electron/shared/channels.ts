@@ -37,6 +37,10 @@ export const CHANNELS = {
   safetyNext: 'safety:next',
   safetyRate: 'safety:rate',
   safetyReport: 'safety:report',
+  winratePairs: 'winrate:pairs',
+  winrateJudge: 'winrate:judge',
+  winrateFigures: 'winrate:figures',
+  leaderboardGet: 'leaderboard:get',
 } as const
 
 export type BridgeMethod = keyof typeof CHANNELS

@@ -15,6 +15,7 @@ import { CHANNELS, dispatch } from '../../electron/shared/api'
 import { EventHub } from '../../electron/server/eventHub'
 import { createFakeAnnotations, type FakeAnnotationState } from './fakeAnnotations'
 import { createFakeSafety, type FakeSafetyState } from './fakeSafety'
+import type { BlindPair } from '../../core/tracking/winrateJudgements'
 
 export interface FakeWorld {
   handlers: ApiHandlers
@@ -76,6 +77,10 @@ export function createFakeWorld(): FakeWorld {
 
   const annotations = createFakeAnnotations(emit)
   const safety = createFakeSafety()
+  const winratePairs: BlindPair[] = [
+    { index: 0, messages: [{ role: 'user', content: 'Name a color.' }], left: 'Blue.', right: 'I like green a lot.', rating: null },
+    { index: 1, messages: [{ role: 'user', content: 'Count to three.' }], left: '1 2 3', right: 'One, two, three.', rating: null },
+  ]
   const handlers: ApiHandlers = {
     ...annotations.handlers,
     ...safety.handlers,
@@ -141,6 +146,22 @@ export function createFakeWorld(): FakeWorld {
       return { params, weightsBytes: params * 4, optimizerBytes: params * 8, activationBytes: 1024, totalBytes: params * 16 + 1024, notes: [] }
     },
     'system:info': async () => ({ version: '0.1.0', home: '/tmp/home', mode: 'web', platform: 'linux', nodeVersion: 'v20', backend: null }),
+    // Win rate: two blind pairs; ratings are kept per pair for the last annotator.
+    'winrate:pairs': async () => ({ pairs: winratePairs.map((p) => ({ ...p, messages: [...p.messages] })) }),
+    'winrate:judge': async ({ index, rating }) => {
+      const pair = winratePairs.find((p) => p.index === index)
+      if (!pair) throw new Error(`no pair ${index}`)
+      pair.rating = rating as BlindPair['rating']
+      return { judged: winratePairs.filter((p) => p.rating !== null).length, total: winratePairs.length }
+    },
+    'winrate:figures': async () => null,
+    'leaderboard:get': async () => ({
+      standings: [
+        { model: 'run-a', rating: 1120, lo: 1050, hi: 1190, games: 40 },
+        { model: 'run-b', rating: 880, lo: 810, hi: 950, games: 40 },
+      ],
+      comparisons: 1,
+    }),
   }
 
   // Record every call that got past validation.

@@ -15,6 +15,8 @@ import { contextDistillationStage } from './contextDistillation'
 import { gattStage } from './gatt'
 import { ppoStage } from './ppo'
 import { rewardStage } from './reward'
+import { winrateStage } from './winrate'
+import { temperatureSweepStage } from './temperatureSweep'
 
 const STAGES: StageDefinition[] = [
   tokenizerStage,
@@ -28,6 +30,8 @@ const STAGES: StageDefinition[] = [
   ppoStage,
   contextDistillationStage,
   gattStage,
+  winrateStage,
+  temperatureSweepStage,
 ]
 
 export function listStages(): StageDefinition[] {
