@@ -230,3 +230,20 @@ export function mergeAdapters(model: Llama): Llama {
     tf.dispose(Object.keys(merged).filter((name) => merged[name] !== model.weights[name]).map((name) => merged[name]))
   }
 }
+
+/**
+ * Folds the model's adapters into its own weights (W += s * B A) and drops them: a full
+ * fine-tuning that starts from an adapter folder then trains (and saves) the adapted model.
+ */
+export function foldAdaptersInPlace(model: Llama): void {
+  const adapters = model.adapters
+  if (!adapters) return
+  const merged = adapters.mergedWeights(model.weights)
+  for (const module of adapters.pairs.keys()) {
+    const name = `${module}.weight`
+    model.weights[name].assign(merged[name])
+    merged[name].dispose()
+  }
+  adapters.dispose()
+  model.adapters = null
+}
