@@ -97,6 +97,32 @@ describe('LoRA SFT', () => {
   }, 120_000)
 })
 
+describe('LoRA reward model', () => {
+  it('trains adapters and the new score head over a frozen trunk; saves SEQ_CLS with the head as PEFT does', async () => {
+    const pairs = Array.from({ length: 24 }, (_, i) => ({ prompt: QA[i % 4][0], chosen: `${QA[i % 4][1]} sure`, rejected: `${QA[(i + 1) % 4][1]} never` }))
+    const file = path.join(dir, 'pairs.jsonl')
+    fs.writeFileSync(file, pairs.map((p) => JSON.stringify(p)).join('\n') + '\n')
+    const stage = getStage('reward')
+    const config = resolveConfig(stage.schema, { base: baseDir, data: [file], val_fraction: 0.25, finetuning: 'lora', lora_rank: 2, lora_targets: ['v'], max_steps: 20, batch_size: 6, lr: 1e-2, threads: 1, eval_samples: 0 })
+    const tracker = new MemoryTracker('lora-rm', dir)
+    const result = await stage.run(context(path.join(dir, 'runs', 'rm'), tracker), config)
+    const ckpt = result.checkpointDir!
+    const adapterConfig = JSON.parse(fs.readFileSync(path.join(ckpt, 'adapter_config.json'), 'utf8'))
+    expect(adapterConfig).toMatchObject({ task_type: 'SEQ_CLS', target_modules: ['v_proj'], modules_to_save: ['score'] })
+    const saved = readSafetensors(path.join(ckpt, 'adapter_model.safetensors')).tensors
+    expect(Object.keys(saved).sort()).toEqual(['base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight', 'base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight', 'base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight', 'base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight', 'base_model.model.score.weight'])
+    expect(() => loadModel(ckpt)).toThrow(/reward model/)
+    const rm = loadModel(ckpt, { heads: ['reward'], scoringOnly: true })
+    const base = loadModel(baseDir)
+    for (const [name, w] of Object.entries(base.model.weights)) expect(maxAbsDifference(rm.model.weights[name].dataSync(), w.dataSync()), name).toBe(0)
+    expect(maxAbsDifference(rm.heads.reward!.weight.dataSync(), saved['base_model.model.score.weight'].data)).toBe(0)
+    const losses = tracker.metrics.filter((m) => m.key === 'train/loss').map((m) => m.value)
+    expect(losses.at(-1)!).toBeLessThan(losses[0])
+    rm.dispose()
+    base.dispose()
+  }, 120_000)
+})
+
 describe('PEFT adapter folders', () => {
   it('a hand-written PEFT folder (relative base path, adapter names still in the tensors) loads', () => {
     const base = loadModel(baseDir)

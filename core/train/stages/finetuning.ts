@@ -43,9 +43,12 @@ export function prepareFinetuning(model: Llama, config: FinetuningConfig, baseDi
     foldAdaptersInPlace(model)
     return undefined
   }
-  if (model.adapters) {
-    throw new Error(`${baseDir} is a LoRA adapter folder; merge it first (workbench merge --adapter ${baseDir} --out DIR) and fine-tune the merged folder with LoRA`)
-  }
+  if (model.adapters) throw adapterBaseError(baseDir)
   model.adapters = LoraAdapters.create(model.config, loraSettingsOf(config), seed)
   return baseDir
+}
+
+/** LoRA needs a full model under it: an adapter folder as the base is refused with this. */
+export function adapterBaseError(baseDir: string): Error {
+  return new Error(`${baseDir} is a LoRA adapter folder; merge it first (workbench merge --adapter ${baseDir} --out DIR) and fine-tune the merged folder with LoRA`)
 }
