@@ -17,6 +17,8 @@ import { readSafetensors, writeSafetensors } from '../../core/model/safetensors'
 import { Tokenizer } from '../../core/tokenizer'
 import { MemoryTracker } from '../../core/tracking/tracker'
 import { getStage } from '../../core/train/stages/registry'
+import { runCli } from '../../core/cli/cli'
+import { bufferIO } from '../../core/cli/io'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
 
 const QA = [
@@ -91,6 +93,17 @@ describe('LoRA SFT', () => {
     expect(maxAbsDifference(tuned.model.adapters!.withDisabled(() => tuned.model.logits(tokens).dataSync()), base.model.logits(tokens).dataSync())).toBe(0)
     const merged = mergeAdapters(tuned.model)
     expect(maxAbsDifference(merged.logits(tokens).dataSync(), withAdapters)).toBeLessThan(1e-4)
+
+    // `workbench merge` writes a full checkpoint with the same logits, recorded as a run.
+    const out = path.join(dir, 'merged')
+    const io = bufferIO()
+    expect(await runCli(['merge', '--adapter', ckpt, '--out', out, '--home', path.join(dir, 'home'), '--backend', 'cpu', '--json'], io)).toBe(0)
+    expect(JSON.parse(io.stdout.join(''))).toMatchObject({ type: 'merge', checkpoint: out, base: baseDir, kind: 'lm' })
+    expect(fs.existsSync(path.join(out, 'adapter_config.json'))).toBe(false)
+    const full = loadModel(out)
+    expect(full.model.adapters).toBeNull()
+    expect(maxAbsDifference(full.model.logits(tokens).dataSync(), withAdapters)).toBeLessThan(1e-4)
+    full.dispose()
     merged.dispose()
     base.dispose()
     tuned.dispose()

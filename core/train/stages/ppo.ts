@@ -12,6 +12,7 @@ import { readPromptSet, type PromptItem } from '../../data/prompts'
 import { parseGoldItems, type GoldItem } from '../../eval/gold'
 import { ScalarHead } from '../../model/heads'
 import { loadModel, type LoadedModel } from '../../model/load'
+import { foldAdaptersInPlace } from '../../model/lora'
 import { countParameters } from '../../model/config'
 import type { Tokenizer } from '../../tokenizer'
 import { ppoLoop, VALUE_TRUNK_SUFFIX, type PpoSettings, type ScoredRollout } from '../../rl/ppoLoop'
@@ -158,10 +159,13 @@ async function run(ctx: StageContext, config: PpoConfig): Promise<StageResult> {
     // A resume takes the policy, its value head and a separate value trunk from the checkpoint;
     // the reference is always the original policy folder (the loop checks the checkpoint agrees).
     const policy = load(ctx.resumeFrom ?? policyDir, { heads: ctx.resumeFrom ? ['value'] : [] })
+    // PPO trains every weight: a LoRA policy folder's adapters are folded into the trunk it trains.
+    foldAdaptersInPlace(policy.model)
     const reference = load(policyDir)
     if (!ctx.resumeFrom) valueHead = ScalarHead.create('value', policy.config.dim, config.seed)
     const head = policy.heads.value ?? valueHead!
     const trunk = config.value_model === 'separate' ? load(ctx.resumeFrom ? ctx.resumeFrom + VALUE_TRUNK_SUFFIX : policyDir).model : undefined
+    if (trunk) foldAdaptersInPlace(trunk)
     const rmHelpful = helpfulDir ? load(helpfulDir, { heads: ['reward'], scoringOnly: true }) : undefined
     const rmSafety = safetyDir ? load(safetyDir, { heads: ['reward'], scoringOnly: true }) : undefined
     const scoreHelpful = rmHelpful && rewardModelScorer(rmHelpful)
