@@ -7,6 +7,7 @@ import { tf } from '../../core/backend/tf'
 import { Llama } from '../../core/model/llama'
 import { LoraAdapters, mergeAdapters, type LoraSettings } from '../../core/model/lora'
 import { KVCache } from '../../core/model/kvcache'
+import { frozenLinear } from '../../core/model/kernels/linear'
 import { mulberry32, normalArray } from '../../core/util/random'
 
 const CFG = { vocab_size: 40, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, hidden_dim: 48, max_seq_len: 32 }
@@ -90,6 +91,34 @@ describe('LoRA adapters', () => {
     model.adapters.training = false
     expect(maxAbsDifference(offTraining, model.adapters.withDisabled(() => model.logits(tokens()).dataSync()))).toBe(0)
     model.dispose()
+  })
+
+  it('a frozen trunk (trainable false) gives the same adapter gradients and loss as a trainable one', () => {
+    const model = Llama.create(CFG, 8)
+    model.adapters = randomAdapters(model, { rank: 2, alpha: 4, dropout: 0, targets: ['q', 'v', 'up'] }, 3)
+    const vars = Object.values(model.adapters.variables())
+    const t = tokens()
+    const grads = () => {
+      const { value, grads } = tf.variableGrads(() => model.loss(t, t), vars)
+      return { loss: value.dataSync()[0], grads: vars.map((v) => Array.from(grads[v.name].dataSync())) }
+    }
+    const trainable = grads()
+    for (const w of Object.values(model.weights)) w.trainable = false
+    const frozen = grads()
+    expect(frozen.loss).toBe(trainable.loss)
+    frozen.grads.forEach((g, i) => expect(maxAbsDifference(g, trainable.grads[i])).toBeLessThan(1e-6))
+    model.dispose()
+  })
+
+  it('frozenLinear (the XNNPACK path for a frozen weight) gives x @ W^T and dx = dy @ W', () => {
+    const rand = mulberry32(4)
+    const x = tf.tensor2d(normalArray(12 * 6, 1, rand), [12, 6])
+    const w = tf.tensor2d(normalArray(5 * 6, 1, rand), [5, 6])
+    const dy = tf.tensor2d(normalArray(12 * 5, 1, rand), [12, 5])
+    const ours = tf.grad((xIn: tf.Tensor) => tf.sum(tf.mul(frozenLinear(xIn as tf.Tensor2D, w), dy)))(x)
+    const ref = tf.grad((xIn: tf.Tensor) => tf.sum(tf.mul(tf.matMul(xIn as tf.Tensor2D, w, false, true), dy)))(x)
+    expect(maxAbsDifference(frozenLinear(x, w).dataSync(), tf.matMul(x, w, false, true).dataSync())).toBeLessThan(1e-5)
+    expect(maxAbsDifference(ours.dataSync(), ref.dataSync())).toBeLessThan(1e-5)
   })
 
   it('refuses tensors that do not fit, naming them', () => {

@@ -45,10 +45,19 @@ export function prepareFinetuning(model: Llama, config: FinetuningConfig, baseDi
   }
   if (model.adapters) throw adapterBaseError(baseDir)
   model.adapters = LoraAdapters.create(model.config, loraSettingsOf(config), seed)
+  freezeTrunk(model)
   return baseDir
 }
 
 /** LoRA needs a full model under it: an adapter folder as the base is refused with this. */
 export function adapterBaseError(baseDir: string): Error {
   return new Error(`${baseDir} is a LoRA adapter folder; merge it first (workbench merge --adapter ${baseDir} --out DIR) and fine-tune the merged folder with LoRA`)
+}
+
+/**
+ * Marks the trunk's weights as not trainable: the linear layers then skip their weight gradients
+ * (kernels/linear.ts frozenLinear), which a LoRA step never uses.
+ */
+export function freezeTrunk(model: Llama): void {
+  for (const w of Object.values(model.weights)) w.trainable = false
 }

@@ -13,7 +13,7 @@ import { parseGoldItems, type GoldItem } from '../../eval/gold'
 import { ScalarHead } from '../../model/heads'
 import { loadModel, type LoadedModel } from '../../model/load'
 import { foldAdaptersInPlace } from '../../model/lora'
-import { finetuningShape, prepareFinetuning } from './finetuning'
+import { finetuningShape, freezeTrunk, prepareFinetuning } from './finetuning'
 import { countParameters } from '../../model/config'
 import type { Tokenizer } from '../../tokenizer'
 import { ppoLoop, VALUE_TRUNK_SUFFIX, type PpoSettings, type ScoredRollout } from '../../rl/ppoLoop'
@@ -167,6 +167,7 @@ async function run(ctx: StageContext, config: PpoConfig): Promise<StageResult> {
     // adapters (a resume brings its own), and the reference is the same trunk with them off.
     const lora = config.finetuning === 'lora'
     const adapterBase = lora && ctx.resumeFrom ? policyDir : prepareFinetuning(policy.model, config, policyDir, config.seed)
+    if (lora) freezeTrunk(policy.model) // (a resume's adapters come with the folder, unfrozen)
     const reference = lora ? policy : load(policyDir)
     if (!ctx.resumeFrom) valueHead = ScalarHead.create('value', policy.config.dim, config.seed)
     const head = policy.heads.value ?? valueHead!
