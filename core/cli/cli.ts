@@ -31,6 +31,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: async (argv, io) => (await import('./importHf')).runImportHfCommand(argv, io),
     summary: 'import-hf <folder>                     record a Hugging Face Llama folder as a checkpoint',
   },
+  merge: {
+    run: async (argv, io) => (await import('./merge')).runMergeCommand(argv, io),
+    summary: 'merge --adapter <run|folder> --out DIR  fold a LoRA adapter into its base: a full checkpoint',
+  },
   export: {
     run: async (argv, io) => (await import('./export')).runExportCommand(argv, io),
     summary: 'export --model <run|ckpt> --format gguf  a model for llama.cpp (gguf) or llama2.c (llama2c)',

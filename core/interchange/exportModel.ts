@@ -7,6 +7,7 @@ import { resolveModelRef } from '../jobs/checkpoints'
 import { weightShapes } from '../model/llama'
 import { Store } from '../tracking/store'
 import { loadModel } from '../model/load'
+import { foldAdaptersInPlace } from '../model/lora'
 import { writeGguf } from './gguf'
 import { llamaGguf, type GgufDtype } from './ggufLlama'
 import { checkLlama2cVocab, encodeLlama2cModel, encodeLlama2cTokenizer } from './llama2c'
@@ -60,6 +61,7 @@ export function exportModel(home: string, opts: ExportModelOptions): ExportModel
 export function writeExport(checkpointDir: string, opts: Omit<ExportModelOptions, 'model'>): Omit<ExportModelResult, 'checkpointDir' | 'runId'> {
   const { model, tokenizer, config } = loadModel(checkpointDir)
   try {
+    foldAdaptersInPlace(model) // a LoRA adapter folder exports as its merged model
     const shapes = weightShapes(config) as Record<string, number[]>
     const weights: Record<string, Float32Array> = {}
     for (const name of Object.keys(shapes)) weights[name] = model.weights[name].dataSync() as Float32Array

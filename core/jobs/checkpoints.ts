@@ -6,11 +6,15 @@ import type { Store } from '../tracking/store'
 
 /** Files that make a folder a model checkpoint (Hugging Face layout). */
 const MODEL_FILES = ['config.json', 'model.safetensors']
+/** Or a LoRA adapter folder (PEFT's layout, core/model/peft.ts; not imported here: it pulls in tfjs). */
+const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors']
 /** The file that makes a checkpoint resumable (step, data cursor, guard ...). */
 const TRAINER_STATE = 'trainer_state.json'
 
+/** A model folder, or a LoRA adapter folder in PEFT's layout (a LoRA run's checkpoints). */
 export function isModelCheckpoint(dir: string): boolean {
-  return MODEL_FILES.every((f) => fs.existsSync(path.join(dir, f)))
+  const has = (f: string) => fs.existsSync(path.join(dir, f))
+  return MODEL_FILES.every(has) || ADAPTER_FILES.every(has)
 }
 
 /** The run folder's checkpoint with the highest step that can be resumed, or null. */

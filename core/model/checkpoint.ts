@@ -9,6 +9,11 @@
 //                            spike-guard state, schedule position ...)
 //   workbench.json           format version, the exact model config, the run's config, step, time
 //
+// A LoRA run's checkpoint is an adapter folder in PEFT's layout instead (core/model/peft.ts):
+// adapter_config.json (naming the base model folder) + adapter_model.safetensors (the adapters and
+// any head) in place of config.json + model.safetensors; the other files are the same. Loading one
+// loads the base folder it names and returns the adapters beside it (`adapter`).
+//
 // Atomicity: everything is written into a hidden sibling folder ".<name>.partial-<pid>-<rand>",
 // flushed to disk, then renamed into place. Replacing an existing checkpoint renames the old one
 // aside to ".<name>.old-...", renames the new one in, then deletes the old one. A crash at any
@@ -25,6 +30,8 @@ import type { AdamWState } from '../train/adamw'
 import { checkWeightShapes, llamaConfigToHf, readHfFolder, type HfConfigJson, type HfModelKind, type SpecialTokenIds } from './hf'
 import { hfGenerationConfig, hfTokenizerConfig, type AddedTokenJson } from './hfExport'
 import { readSafetensors, writeSafetensors, type RawTensor } from './safetensors'
+import type { LoraSettings } from './lora'
+import { ADAPTER_FILES, fromPeftNames, isAdapterDir, peftAdapterConfig, readAdapterConfig, toPeftNames, type PeftTaskType } from './peft'
 
 export const CHECKPOINT_FORMAT = 'workbench-checkpoint'
 export const CHECKPOINT_VERSION = 1
@@ -90,6 +97,19 @@ export interface SaveCheckpointInput {
   specialTokenIds?: SpecialTokenIds
   /** 'reward': saved as LlamaForSequenceClassification (needs score.weight). Default 'lm'. */
   kind?: HfModelKind
+  /**
+   * A LoRA checkpoint: `weights` are the adapters (`...q_proj.lora_A.weight`) and heads, saved in
+   * PEFT's layout over the base model folder `baseDir` (see the file comment).
+   */
+  adapter?: { settings: LoraSettings; baseDir: string }
+}
+
+/** The adapters of a LoRA checkpoint, under workbench names (`model.layers.0.self_attn.q_proj.lora_A.weight`). */
+export interface LoadedAdapter {
+  settings: LoraSettings
+  baseDir: string
+  taskType: PeftTaskType
+  tensors: Record<string, tf.Tensor>
 }
 
 export interface LoadedCheckpoint {
@@ -106,6 +126,8 @@ export interface LoadedCheckpoint {
   trainerState?: TrainerState
   /** Absent for a plain Hugging Face folder. */
   workbench?: WorkbenchMeta
+  /** A LoRA adapter folder: `config` and `tensors` are its base model's, the adapters are here. */
+  adapter?: LoadedAdapter
   specialTokenIds: SpecialTokenIds
   warnings: string[]
   /** Disposes every tensor this load created (after Llama.fromWeights has copied them). */
@@ -122,7 +144,7 @@ export interface LoadedCheckpoint {
  */
 export function saveCheckpoint(dir: string, input: SaveCheckpointInput): string {
   const target = path.resolve(dir)
-  checkWeightShapes(input.config, shapesOf(input.weights), `saveCheckpoint(${target})`)
+  if (!input.adapter) checkWeightShapes(input.config, shapesOf(input.weights), `saveCheckpoint(${target})`)
   if (input.kind === 'reward' && !input.weights['score.weight']) throw new Error(`saveCheckpoint(${target}): a reward model needs its score.weight`)
   const step = input.step ?? input.trainerState?.step ?? input.optimizer?.step ?? 0
   if (!Number.isInteger(step) || step < 0) throw new Error(`saveCheckpoint(${target}): step must be an integer >= 0, got ${step}`)
@@ -149,11 +171,15 @@ export function saveCheckpoint(dir: string, input: SaveCheckpointInput): string 
 }
 
 function writeContents(folder: string, input: SaveCheckpointInput, step: number): string[] {
-  const files: string[] = [FILES.config, FILES.model]
+  const files: string[] = input.adapter ? [ADAPTER_FILES.config, ADAPTER_FILES.model] : [FILES.config, FILES.model]
   const tokenizerIds = writeTokenizer(folder, input, files)
-  writeJson(path.join(folder, FILES.config), llamaConfigToHf(input.config, { ...input.specialTokenIds, ...tokenizerIds }, input.kind))
-
-  writeSafetensorsSynced(path.join(folder, FILES.model), toRaw(input.weights), { format: 'pt' })
+  if (input.adapter) {
+    writeJson(path.join(folder, ADAPTER_FILES.config), peftAdapterConfig(input.adapter.settings, input.adapter.baseDir, input.kind === 'reward' ? 'SEQ_CLS' : 'CAUSAL_LM'))
+    writeSafetensorsSynced(path.join(folder, ADAPTER_FILES.model), toRaw(toPeftNames(input.weights)), { format: 'pt' })
+  } else {
+    writeJson(path.join(folder, FILES.config), llamaConfigToHf(input.config, { ...input.specialTokenIds, ...tokenizerIds }, input.kind))
+    writeSafetensorsSynced(path.join(folder, FILES.model), toRaw(input.weights), { format: 'pt' })
+  }
   if (input.optimizer) {
     writeSafetensorsSynced(path.join(folder, FILES.optimizer), optimizerTensors(input.optimizer), {
       format: 'workbench-adamw',
@@ -279,6 +305,7 @@ function shapesOf(tensors: Record<string, tf.Tensor>): Record<string, { shape: n
 export function loadCheckpoint(dir: string): LoadedCheckpoint {
   const folder = path.resolve(dir)
   recoverInterruptedSave(folder)
+  if (isAdapterDir(folder)) return loadAdapterCheckpoint(folder)
   const workbench = readWorkbenchMeta(folder)
   const hf = readHfFolder(folder)
   // config.json is the authority on shapes; workbench.json adds what it cannot hold.
@@ -314,6 +341,59 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
     throw err
   }
   return loaded
+}
+
+/**
+ * A PEFT LoRA folder: its base model (loaded as any checkpoint; an adapter over an adapter is
+ * refused), the adapters and heads from adapter_model.safetensors, and the folder's own tokenizer,
+ * optimizer and trainer state when it has them.
+ */
+function loadAdapterCheckpoint(folder: string): LoadedCheckpoint {
+  const { settings, taskType, baseDir } = readAdapterConfig(folder)
+  if (isAdapterDir(baseDir)) throw new Error(`${path.join(folder, ADAPTER_FILES.config)}: the base model ${baseDir} is itself an adapter; merge it first (workbench merge)`)
+  const base = loadCheckpoint(baseDir)
+  const created: tf.Tensor[] = []
+  const toTf = (raw: Record<string, RawTensor>) => {
+    const out: Record<string, tf.Tensor> = {}
+    for (const [name, t] of Object.entries(raw)) {
+      out[name] = tf.tensor(t.data, t.shape, t.dtype)
+      created.push(out[name])
+    }
+    return out
+  }
+  try {
+    const file = path.join(folder, ADAPTER_FILES.model)
+    const saved = fromPeftNames(readSafetensors(file).tensors, file)
+    const isAdapterTensor = (name: string) => /\.lora_[AB]\.weight$/.test(name)
+    const adapterTensors = toTf(Object.fromEntries(Object.entries(saved).filter(([n]) => isAdapterTensor(n))))
+    const heads = toTf(Object.fromEntries(Object.entries(saved).filter(([n]) => !isAdapterTensor(n))))
+    const tokenizer = path.join(folder, FILES.tokenizer)
+    const loaded: LoadedCheckpoint = {
+      ...base,
+      kind: taskType === 'SEQ_CLS' ? 'reward' : base.kind,
+      heads: { ...base.heads, ...heads },
+      tokenizerPath: fs.existsSync(tokenizer) ? tokenizer : base.tokenizerPath,
+      adapter: { settings, baseDir, taskType, tensors: adapterTensors },
+      dispose: () => {
+        tf.dispose(created)
+        base.dispose()
+      },
+    }
+    delete loaded.optimizer
+    delete loaded.trainerState
+    const workbench = readWorkbenchMeta(folder)
+    if (workbench) loaded.workbench = workbench
+    else delete loaded.workbench
+    const optimizerFile = path.join(folder, FILES.optimizer)
+    if (fs.existsSync(optimizerFile)) loaded.optimizer = readOptimizer(optimizerFile, toTf)
+    const stateFile = path.join(folder, FILES.trainerState)
+    if (fs.existsSync(stateFile)) loaded.trainerState = readTrainerState(stateFile)
+    return loaded
+  } catch (err) {
+    tf.dispose(created)
+    base.dispose()
+    throw err
+  }
 }
 
 function readWorkbenchMeta(folder: string): WorkbenchMeta | undefined {
@@ -387,6 +467,7 @@ export function isCheckpointDir(dir: string): boolean {
 
 function hasModelFiles(dir: string): boolean {
   const has = (f: string) => fs.existsSync(path.join(dir, f))
+  if (isAdapterDir(dir)) return true
   return has(FILES.config) && (has(FILES.model) || has('model.safetensors.index.json'))
 }
 

@@ -10,6 +10,7 @@ import type { KVCache } from './kvcache'
 import { batchMatMul } from './kernels/batchMatMul'
 import { gatherRows } from './kernels/gatherRows'
 import { linear } from './kernels/linear'
+import type { LoraAdapters } from './lora'
 import { mulberry32, normalArray } from '../util/random'
 import { targetLogProbs } from './kernels/targetLogProbs'
 
@@ -205,6 +206,11 @@ export class Llama {
    * a source variable's buffer changes (assign).
    */
   private readonly derived = new Map<string, { sources: object[]; value: tf.Tensor2D }>()
+  /**
+   * LoRA adapters on some linear layers (core/model/lora.ts), or null. They are not in `weights`:
+   * the trunk stays what the checkpoint holds; `dispose` frees them with the model.
+   */
+  adapters: LoraAdapters | null = null
 
   private constructor(
     readonly config: LlamaConfig,
@@ -338,6 +344,7 @@ export class Llama {
 
   dispose(): void {
     for (const v of Object.values(this.weights)) v.dispose()
+    this.adapters?.dispose()
     for (const d of this.derived.values()) d.value.dispose()
     this.derived.clear()
     this.rope.cos.dispose()
@@ -355,8 +362,24 @@ export class Llama {
     const h = tf.add(x, this.selfAttention(layer, attnIn, pos, cache)) as tf.Tensor2D // [N, D]
     const mlpIn = rmsNorm(h, this.w1(`${p}.post_attention_layernorm.weight`), eps)
     const decoding = pos.decoding
-    const mlp = swiglu(mlpIn, ...(['gate_proj', 'up_proj', 'down_proj'].map((m) => this.weightPair(`${p}.mlp.${m}.weight`, decoding)) as [WeightPair, WeightPair, WeightPair]))
+    const mlp = this.adapters
+      ? this.swigluWithAdapters(mlpIn, `${p}.mlp`, decoding)
+      : swiglu(mlpIn, ...(['gate_proj', 'up_proj', 'down_proj'].map((m) => this.weightPair(`${p}.mlp.${m}.weight`, decoding)) as [WeightPair, WeightPair, WeightPair]))
     return tf.add(h, mlp)
+  }
+
+  /** swiglu, with each projection through `project` (its adapter added). x: [N, D]. */
+  private swigluWithAdapters(x: tf.Tensor2D, p: string, decoding: boolean): tf.Tensor2D {
+    const g = this.project(x, `${p}.gate_proj`, decoding) // [N, hidden]
+    const u = this.project(x, `${p}.up_proj`, decoding) // [N, hidden]
+    return this.project(tf.mul(tf.mul(g, tf.sigmoid(g)), u), `${p}.down_proj`, decoding) // [N, D]
+  }
+
+  /** x @ W^T for the module's weight, plus its LoRA adapter's update when it has one that is on. */
+  private project(x: tf.Tensor2D, module: string, decoding: boolean): tf.Tensor2D {
+    const y = linear(x, ...this.weightPair(`${module}.weight`, decoding)) // [N, out]
+    const delta = this.adapters?.delta(x, module) // [N, out] or null
+    return delta ? tf.add(y, delta) : y
   }
 
   private selfAttention(layer: number, x: tf.Tensor2D, pos: Positions, cache?: KVCache): tf.Tensor2D {
@@ -365,8 +388,10 @@ export class Llama {
     const hd = headDim(this.config)
     const p = `model.layers.${layer}.self_attn`
     const decoding = pos.decoding
-    const proj = (input: tf.Tensor2D, name: string) => linear(input, ...this.weightPair(`${p}.${name}.weight`, decoding))
-    const [q, kNew] = pos.cosSin
+    const proj = (input: tf.Tensor2D, name: string) => this.project(input, `${p}.${name}`, decoding)
+    // The fused one-token path folds the frozen q/k weights only: not with adapters on them.
+    const adaptedQK = this.adapters !== null && (this.adapters.adapts(`${p}.q_proj`) || this.adapters.adapts(`${p}.k_proj`))
+    const [q, kNew] = pos.cosSin && !adaptedQK
       ? this.ropedQueryKeyOneToken(layer, x, pos.cosSin)
       : [applyRope(proj(x, 'q_proj'), pos, nHeads), applyRope(proj(x, 'k_proj'), pos, nKv)] // [N, H*hd], [N, Hkv*hd]
     const vNew = proj(x, 'v_proj') // [N, Hkv*hd]

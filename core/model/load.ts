@@ -7,6 +7,8 @@
 // tokens than the model's embedding (a foreign tokenizer.json that gains the chat tokens on
 // load), the embedding and lm_head rows grow to match, each new row at the mean of the old ones.
 // That growth is deterministic, so every consumer of the same folder gets the same weights.
+// A LoRA adapter folder (PEFT's adapter_config.json) loads its base model and applies the adapters
+// (model.adapters), so chat, evaluation, export and later stages take it like any folder.
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -17,6 +19,8 @@ import type { LlamaConfig } from './config'
 import { SCALAR_HEAD_WEIGHT_NAMES, ScalarHead, type ScalarHeadKind } from './heads'
 import { findWeightFiles, type HfModelKind } from './hf'
 import { Llama } from './llama'
+import { LoraAdapters, type LoraSettings } from './lora'
+import { ADAPTER_FILES, isAdapterDir, readAdapterConfig } from './peft'
 
 export interface LoadModelOptions {
   /** A longer context than the checkpoint's (RoPE handles any position; only the tables grow). */
@@ -44,6 +48,8 @@ export interface LoadedModel {
   kind: HfModelKind
   /** Embedding rows added for tokenizer tokens the checkpoint had none for (0 usually). */
   grownRows: number
+  /** For a LoRA adapter folder: its base model folder and settings (the adapters are model.adapters). */
+  adapter?: { baseDir: string; settings: LoraSettings }
   /** Disposes the model and the loaded heads. */
   dispose(): void
 }
@@ -71,6 +77,14 @@ export function loadModel(dir: string, opts: LoadModelOptions = {}): LoadedModel
     let model: Llama
     try {
       model = Llama.fromWeights(config, tensors) // copies the tensors into variables
+      if (loaded.adapter) {
+        try {
+          model.adapters = LoraAdapters.fromTensors(config, loaded.adapter.settings, loaded.adapter.tensors, dir)
+        } catch (err) {
+          model.dispose()
+          throw err
+        }
+      }
     } catch (err) {
       Object.values(heads).forEach((h) => h.dispose())
       throw err
@@ -85,6 +99,7 @@ export function loadModel(dir: string, opts: LoadModelOptions = {}): LoadedModel
       headsInFolder: headKindsIn(loaded.heads),
       kind: loaded.kind,
       grownRows,
+      ...(loaded.adapter ? { adapter: { baseDir: loaded.adapter.baseDir, settings: loaded.adapter.settings } } : {}),
       dispose: () => {
         model.dispose()
         Object.values(heads).forEach((h) => h.dispose())
@@ -161,7 +176,15 @@ function headKindsIn(found: Record<string, tf.Tensor>): ScalarHeadKind[] {
  * new inodes. Caches of loaded models key on it (dir alone would serve a stale model).
  */
 export function modelFolderFingerprint(dir: string): string {
-  const files = [FILES.config, ...findWeightFiles(dir).map((w) => path.basename(w.file)), FILES.tokenizer, FILES.workbench]
+  if (isAdapterDir(dir)) {
+    // An adapter changes when it or its base does.
+    const own = [ADAPTER_FILES.config, ADAPTER_FILES.model, FILES.tokenizer, FILES.workbench]
+    return `${fingerprintFiles(dir, own)}|base:${modelFolderFingerprint(readAdapterConfig(dir).baseDir)}`
+  }
+  return fingerprintFiles(dir, [FILES.config, ...findWeightFiles(dir).map((w) => path.basename(w.file)), FILES.tokenizer, FILES.workbench])
+}
+
+function fingerprintFiles(dir: string, files: string[]): string {
   return files
     .map((name) => {
       const file = path.join(dir, name)

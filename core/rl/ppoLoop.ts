@@ -85,6 +85,12 @@ export interface PpoLoopOptions {
   settings: PpoSettings
   /** The reference policy's folder, recorded in checkpoints so a resume loads the same one. */
   referenceDir: string
+  /**
+   * LoRA: the policy's adapters (policy.adapters) train over the frozen trunk of this folder, the
+   * reference is the policy with its adapters off (as TRL with PEFT: no second model; `reference`
+   * is unused), and checkpoints are PEFT adapter folders over it.
+   */
+  adapterBase?: string
   stage: string
   runConfig: Record<string, unknown>
 }
@@ -110,15 +116,16 @@ const CHECKPOINTS_FOLDER = 'checkpoints'
 export const VALUE_TRUNK_SUFFIX = '.value'
 
 /** The parameters AdamW trains: the policy, the value head, and a separate value trunk (prefixed `value_model.`). */
-export function ppoParams(policy: Llama, value: ValueModel): Record<string, tf.Variable> {
-  const params: Record<string, tf.Variable> = { ...policy.weights, [value.head.weightName]: value.head.weight }
+export function ppoParams(policy: Llama, value: ValueModel, lora = false): Record<string, tf.Variable> {
+  const trained = lora && policy.adapters ? policy.adapters.variables() : policy.weights
+  const params: Record<string, tf.Variable> = { ...trained, [value.head.weightName]: value.head.weight }
   if (value.trunk) for (const [name, v] of Object.entries(value.trunk.weights)) params[`value_model.${name}`] = v
   return params
 }
 
 export async function ppoLoop(opts: PpoLoopOptions): Promise<PpoLoopResult> {
   const { ctx, settings: s } = opts
-  const params = ppoParams(opts.policy, opts.value)
+  const params = ppoParams(opts.policy, opts.value, opts.adapterBase !== undefined)
   let optimizer!: AdamW
   tf.tidy(() => {
     optimizer = new AdamW(params, { lr: s.lr, beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay })
@@ -201,7 +208,7 @@ async function ppoStep(opts: PpoLoopOptions, optimizer: AdamW, state: PpoTrainer
     const tokens = tf.tensor2d(packed.tokens, undefined, 'int32')
     const targets = tf.tensor2d(packed.targets, undefined, 'int32')
     const now = policyOutputs(opts.policy, tokens, targets, s.temperature, opts.value, true)
-    const ref = policyOutputs(opts.reference, tokens, targets, s.temperature)
+    const ref = referenceOutputs(opts, tokens, targets)
     return { logp: now.logp, values: now.values!, entropy: now.entropy!, refLogp: ref.logp }
   })
   const oldLogp = toRows(logp)
@@ -264,7 +271,7 @@ interface LearnBatch {
 /** K epochs of minibatch steps; the means of TRL's policy/loss/value statistics over the steps taken. */
 function learn(opts: PpoLoopOptions, optimizer: AdamW, step: number, batch: LearnBatch): Record<string, number> {
   const { settings: s } = opts
-  const params = ppoParams(opts.policy, opts.value)
+  const params = ppoParams(opts.policy, opts.value, opts.adapterBase !== undefined)
   const stats: Record<string, number[]> = { approxkl: [], clipfrac: [], policy: [], value: [], vclipfrac: [], gradNorm: [] }
   let epochsDone = 0
   let stoppedEarly = 0
@@ -377,6 +384,13 @@ function goldAndWarning(ctx: StageContext, state: PpoTrainerState, step: number,
   return gold
 }
 
+/** The frozen reference's log-probs: the reference model, or (LoRA) the policy with its adapters off. */
+function referenceOutputs(opts: PpoLoopOptions, tokens: tf.Tensor2D, targets: tf.Tensor2D) {
+  const adapters = opts.adapterBase !== undefined ? opts.policy.adapters : null
+  if (adapters) return adapters.withDisabled(() => policyOutputs(opts.policy, tokens, targets, opts.settings.temperature))
+  return policyOutputs(opts.reference, tokens, targets, opts.settings.temperature)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checkpoints and resume
 
@@ -391,7 +405,8 @@ function checkpoint(opts: PpoLoopOptions, optimizer: AdamW, state: PpoTrainerSta
   if (value.trunk) saveCheckpoint(dir + VALUE_TRUNK_SUFFIX, { config: value.trunk.config, weights: value.trunk.weights, tokenizer: opts.tokenizer, step: state.step })
   saveCheckpoint(dir, {
     config: policy.config,
-    weights: { ...policy.weights, [value.head.weightName]: value.head.weight },
+    weights: { ...(opts.adapterBase !== undefined && policy.adapters ? policy.adapters.variables() : policy.weights), [value.head.weightName]: value.head.weight },
+    ...(opts.adapterBase !== undefined && policy.adapters ? { adapter: { settings: policy.adapters.settings, baseDir: opts.adapterBase } } : {}),
     tokenizer: opts.tokenizer,
     optimizer: optimizer.getState(),
     trainerState: state,

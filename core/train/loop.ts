@@ -65,6 +65,12 @@ export interface LoopOptions<B extends RowBatch = Batch> {
   stage: string
   /** 'reward': checkpoints are saved as LlamaForSequenceClassification (the trunk + score.weight, no lm_head). Default 'lm'. */
   checkpointKind?: HfModelKind
+  /**
+   * LoRA: the base model folder of `model.adapters`. With it, the trunk is frozen (AdamW trains the
+   * adapters and heads unless `params` says otherwise) and checkpoints are PEFT adapter folders
+   * over this base (core/model/peft.ts).
+   */
+  adapterBase?: string
   runConfig: Record<string, unknown>
 }
 
@@ -135,12 +141,30 @@ export async function trainLoop<B extends RowBatch = Batch>(opts: LoopOptions<B>
 }
 
 function trainableParams<B extends RowBatch>(opts: LoopOptions<B>): Record<string, tf.Variable> {
-  return opts.params ?? { ...opts.model.weights, ...opts.heads }
+  return opts.params ?? savedTensors(opts)
 }
 
-/** Every tensor a checkpoint holds in model.safetensors: the trunk and the heads. */
+/** The adapters a LoRA run trains and saves, or null for a full fine-tuning. */
+function loraOf<B extends RowBatch>(opts: LoopOptions<B>) {
+  return opts.adapterBase !== undefined && opts.model.adapters ? opts.model.adapters : null
+}
+
+/** Every tensor a checkpoint holds in model.safetensors: the trunk and the heads (LoRA: the adapters and the heads). */
 function savedTensors<B extends RowBatch>(opts: LoopOptions<B>): Record<string, tf.Variable> {
-  return { ...opts.model.weights, ...opts.heads }
+  const lora = loraOf(opts)
+  return lora ? { ...lora.variables(), ...opts.heads } : { ...opts.model.weights, ...opts.heads }
+}
+
+/** Runs a training step with LoRA dropout on (it is off for evaluation and samples). */
+async function withAdapterDropout<B extends RowBatch, T>(opts: LoopOptions<B>, step: () => Promise<T>): Promise<T> {
+  const lora = loraOf(opts)
+  if (!lora) return step()
+  lora.training = true
+  try {
+    return await step()
+  } finally {
+    lora.training = false
+  }
 }
 
 /**
@@ -149,8 +173,10 @@ function savedTensors<B extends RowBatch>(opts: LoopOptions<B>): Record<string, 
  */
 async function startGradientWorkers<B extends RowBatch>(opts: LoopOptions<B>, params: Record<string, tf.Variable>): Promise<GradientWorkers | null> {
   const { ctx, settings: s } = opts
-  const replica = opts.task.replica
+  // Replicas build the trunk alone, without adapters: a LoRA run trains on one thread.
+  const replica = loraOf(opts) ? undefined : opts.task.replica
   const threads = replica ? trainingThreads(s.threads, ctx.backend.name, s.batchSize) : 1
+  if (loraOf(opts) && s.threads !== 1) ctx.log('LoRA trains on one thread (gradient workers do not build adapters)')
   ctx.tracker.logParams({ threads })
   if (!replica || threads <= 1) return null
   const started = performance.now()
@@ -194,7 +220,7 @@ async function runSteps<B extends RowBatch>(
     const step = state.step + 1
     // lrAt counts updates from 0; our steps count from 1.
     const lr = lrAt(step - 1, schedule)
-    const outcome = await trainStep(micro, lr, task, params, optimizer, guard, s, pool)
+    const outcome = await withAdapterDropout(opts, () => trainStep(micro, lr, task, params, optimizer, guard, s, pool))
     state.step = step
     state.tokensSeen += processed(micro)
     state.cursor = opts.train.cursor()
@@ -284,7 +310,7 @@ function resumeFrom<B extends RowBatch>(dir: string, opts: LoopOptions<B>, optim
     state = loaded.trainerState as unknown as TrainerState
     checkSameData(dir, state, opts.dataPaths)
     for (const [name, variable] of Object.entries(savedTensors(opts))) {
-      const saved = loaded.tensors[name] ?? loaded.heads[name]
+      const saved = loaded.tensors[name] ?? loaded.heads[name] ?? loaded.adapter?.tensors[name]
       if (!saved) throw new Error(`checkpoint ${dir} lacks weight ${name}`)
       if (saved.shape.join(',') !== variable.shape.join(',')) {
         throw new Error(`checkpoint ${dir}: ${name} has shape [${saved.shape}], the model has [${variable.shape}]`)
@@ -483,6 +509,7 @@ function checkpoint<B extends RowBatch>(
     stage: opts.stage,
     runId: ctx.runId,
     kind: opts.checkpointKind,
+    ...(loraOf(opts) ? { adapter: { settings: loraOf(opts)!.settings, baseDir: opts.adapterBase! } } : {}),
   })
   ctx.tracker.logArtifact({
     kind: 'checkpoint',

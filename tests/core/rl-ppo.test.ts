@@ -199,8 +199,8 @@ describe('the ppo stage', () => {
     return dir
   }
 
-  for (const valueModel of ['shared', 'separate'] as const) {
-    it(`runs end to end with two reward models (${valueModel} value model) and resumes`, async () => {
+  for (const [valueModel, finetuning] of [['shared', 'full'], ['separate', 'full'], ['shared', 'lora']] as const) {
+    it(`runs end to end with two reward models (${valueModel} value model, ${finetuning} fine-tuning) and resumes`, async () => {
       const prompts = path.join(root, 'prompts.jsonl')
       fs.writeFileSync(prompts, promptItems().map((p) => JSON.stringify({ id: p.id, prompt: p.prompt, tags: p.tags })).join('\n') + '\n')
       const config = resolveConfig(ppoStage.schema, {
@@ -209,6 +209,8 @@ describe('the ppo stage', () => {
         rm_safety: rewardModel(path.join(root, 'rm-s'), 6),
         prompts,
         value_model: valueModel,
+        finetuning,
+        lora_targets: ['q', 'v', 'o'],
         steps: 2,
         batch_size: 4,
         mini_batch_size: 2,
@@ -218,7 +220,7 @@ describe('the ppo stage', () => {
         sample_count: 2,
         checkpoint_every: 1,
       })
-      const runDir = path.join(root, `stage-${valueModel}`)
+      const runDir = path.join(root, `stage-${valueModel}-${finetuning}`)
       const tracker = new MemoryTracker()
       const out = await ppoStage.run(context(runDir, tracker), config as never)
       expect(out.stopped).toBeFalsy()
@@ -229,6 +231,15 @@ describe('the ppo stage', () => {
       const lm = loadModel(out.checkpointDir!)
       expect(lm.kind).toBe('lm')
       expect(lm.headsInFolder).toEqual(['value'])
+      if (finetuning === 'lora') {
+        // An adapter folder over the policy, whose trunk (the reference) is untouched.
+        expect(lm.adapter?.baseDir).toBe(policyDir)
+        const policy = loadModel(policyDir)
+        for (const [name, w] of Object.entries(policy.model.weights)) expect(Array.from(lm.model.weights[name].dataSync()), name).toEqual(Array.from(w.dataSync()))
+        policy.dispose()
+        const trainedB = [...lm.model.adapters!.pairs.values()].flatMap((p) => Array.from(p.B.dataSync(), Math.abs))
+        expect(Math.max(...trainedB)).toBeGreaterThan(0) // the adapters trained (B starts at zero)
+      }
       lm.dispose()
       // Resuming the finished step-1 checkpoint to step 2 gives step 2's metrics again.
       const step1 = path.join(runDir, 'checkpoints', 'step-0000001')

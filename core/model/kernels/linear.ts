@@ -20,6 +20,7 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, wT?: tf.Tensor2D): tf.Ten
   }
   // The native matmul takes transpose flags at full speed: tfjs's own op and gradient are best.
   if (nativeMatMulActive()) return wT ? tf.matMul(x, wT) : tf.matMul(x, w, false, true)
+  if (w instanceof tf.Variable && !w.trainable) return frozenLinear(x, w, wT)
   const op = customOp(([xIn, wIn], save) => {
     const x2 = xIn as tf.Tensor2D // [N, in]
     const w2 = wIn as tf.Tensor2D // [out, in]
@@ -46,4 +47,21 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, wT?: tf.Tensor2D): tf.Ten
     return { value, gradFunc }
   })
   return op(x, w) as tf.Tensor2D
+}
+
+/**
+ * y = x @ W^T for a frozen weight (a LoRA run's trunk: Variable.trainable false): the gradient
+ * flows to x only, so W's gradient is never computed and x is not kept for it (tf.customGrad
+ * computes every input's gradient eagerly, so W must not be an input of the op).
+ */
+export function frozenLinear(x: tf.Tensor2D, w: tf.Tensor2D, wT?: tf.Tensor2D): tf.Tensor2D {
+  const op = customOp(([xIn]) => {
+    const x2 = xIn as tf.Tensor2D // [N, in]
+    let value: tf.Tensor2D // [N, out]
+    if (wT) value = tf.matMul(x2, wT)
+    else if (x2.shape[0] <= FEW_ROWS) value = tf.matMul(x2, w, false, true)
+    else value = tf.matMul(x2, tf.transpose(w))
+    return { value, gradFunc: (dy) => [tf.matMul(dy as tf.Tensor2D, w)] } // dx [N, in]
+  })
+  return op(x) as tf.Tensor2D
 }

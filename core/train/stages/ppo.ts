@@ -12,6 +12,8 @@ import { encodeChatPrompt } from '../../data/chatTemplate'
 import { readPromptSet, type PromptItem } from '../../data/prompts'
 import { ScalarHead } from '../../model/heads'
 import { loadModel, type LoadedModel } from '../../model/load'
+import { foldAdaptersInPlace } from '../../model/lora'
+import { finetuningShape, freezeTrunk, prepareFinetuning } from './finetuning'
 import { countParameters } from '../../model/config'
 import type { Tokenizer } from '../../tokenizer'
 import { ppoLoop, VALUE_TRUNK_SUFFIX, type PpoSettings, type ScoredRollout } from '../../rl/ppoLoop'
@@ -30,6 +32,9 @@ const schema = z
     rm_safety: z.string().optional().meta({ group: 'model', path: 'model', help: 'Safety reward model: decides on safety prompts and whenever sigmoid(score) < 0.15.' }),
     prompts: z.string().meta({ group: 'data', path: 'input', help: 'Prompt set (JSONL: prompt or messages, id, category, tags). category or a tag "safety" (or gold kind "adversarial") marks a safety prompt.' }),
     value_model: z.enum(['shared', 'separate']).default('shared').meta({ group: 'model', help: 'The value head on the policy\'s trunk (shared) or on a copy of the trunk trained with it (separate).' }),
+    // lora: the reference is the policy with its adapters off, so no second model is loaded. PPO
+    // runs without LoRA dropout (the rollout's log-probs must be those the update starts from).
+    ...finetuningShape,
     seed: int(0).default(0).meta({ group: 'run', help: 'Seeds prompt order, sampling, minibatch order and the value head.' }),
     steps: int(1).default(100).meta({ group: 'schedule', help: 'PPO iterations: each generates batch_size rollouts and learns from them.' }),
     batch_size: int(1).default(8).meta({ group: 'schedule', help: 'Prompts (rollouts) per iteration.' }),
@@ -145,10 +150,16 @@ async function run(ctx: StageContext, config: PpoConfig): Promise<StageResult> {
     // A resume takes the policy, its value head and a separate value trunk from the checkpoint;
     // the reference is always the original policy folder (the loop checks the checkpoint agrees).
     const policy = load(ctx.resumeFrom ?? policyDir, { heads: ctx.resumeFrom ? ['value'] : [] })
-    const reference = load(policyDir)
+    // full: a LoRA policy folder's adapters are folded into the trunk PPO trains. lora: fresh
+    // adapters (a resume brings its own), and the reference is the same trunk with them off.
+    const lora = config.finetuning === 'lora'
+    const adapterBase = lora && ctx.resumeFrom ? policyDir : prepareFinetuning(policy.model, config, policyDir, config.seed)
+    if (lora) freezeTrunk(policy.model) // (a resume's adapters come with the folder, unfrozen)
+    const reference = lora ? policy : load(policyDir)
     if (!ctx.resumeFrom) valueHead = ScalarHead.create('value', policy.config.dim, config.seed)
     const head = policy.heads.value ?? valueHead!
     const trunk = config.value_model === 'separate' ? load(ctx.resumeFrom ? ctx.resumeFrom + VALUE_TRUNK_SUFFIX : policyDir).model : undefined
+    if (trunk) foldAdaptersInPlace(trunk)
     const rmHelpful = helpfulDir ? load(helpfulDir, { heads: ['reward'], scoringOnly: true }) : undefined
     const rmSafety = safetyDir ? load(safetyDir, { heads: ['reward'], scoringOnly: true }) : undefined
     const scoreHelpful = rmHelpful && rewardModelScorer(rmHelpful)
@@ -175,6 +186,7 @@ async function run(ctx: StageContext, config: PpoConfig): Promise<StageResult> {
       },
       settings: ppoSettings(config),
       referenceDir: policyDir,
+      adapterBase,
       stage: 'ppo',
       runConfig: config,
     })

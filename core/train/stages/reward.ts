@@ -26,6 +26,8 @@ import { encodePairs, fixedPairBatches, isSafetyPair, MARGIN_SETTINGS, safetyMix
 import { rewardTask, type RewardBatch } from '../rewardTask'
 import { evaluateTask, type TrainTask } from '../task'
 import { parentCheckpoint, trainingFields, trainingSettings } from './common'
+import { adapterBaseError, finetuningShape, prepareFinetuning, type FinetuningConfig } from './finetuning'
+import { foldAdaptersInPlace } from '../../model/lora'
 import { defineStage, type StageContext, type StageResult } from './types'
 
 // Llama 2 used lr 1e-5 (5e-6 at 70B) at 7B-70B parameters; a tiny model in one epoch over a few
@@ -46,6 +48,7 @@ const schema = z
     eval_samples: z.number().int().min(0).default(16).meta({ group: 'logging', help: 'Held-out pairs stored in the sample table (conversation, both answers, both scores).' }),
     ...training.shape,
     warmup_steps: z.number().int().min(0).optional().meta({ group: 'optimiser', help: 'Linear warmup steps (default: 3% of the steps, at least 5, as Llama 2).' }),
+    ...finetuningShape,
   })
   .strict()
 
@@ -113,14 +116,26 @@ async function loadRewardData(ctx: StageContext, config: RewardConfig): Promise<
   return { train: pool, heldOut, notes }
 }
 
-/** The base model with its LM head dropped and a fresh reward head: what the stage trains. */
-function rewardModelFrom(baseDir: string, seqLen: number | undefined, seed: number): { rm: RewardModel; tokenizer: ReturnType<typeof loadModel>['tokenizer'] } {
+/**
+ * The base model with its LM head dropped and a fresh reward head: what the stage trains. With
+ * LoRA, fresh adapters on the frozen trunk too (`adapterBase`: the folder the adapters sit on).
+ */
+function rewardModelFrom(
+  baseDir: string,
+  seqLen: number | undefined,
+  seed: number,
+  finetuning: FinetuningConfig,
+): { rm: RewardModel; tokenizer: ReturnType<typeof loadModel>['tokenizer']; adapterBase?: string } {
   const loaded = loadModel(baseDir, { maxSeqLen: seqLen, heads: [], scoringOnly: true })
   try {
+    // Adapters the base folder brought are folded in (full), or refused (LoRA over an adapter).
+    if (finetuning.finetuning === 'lora' && loaded.adapter) throw adapterBaseError(baseDir)
+    foldAdaptersInPlace(loaded.model)
     // A sequence classifier has no lm_head (tied config, as saved): keep the trunk only.
     const { ['lm_head.weight']: _dropped, ...trunk } = loaded.model.weights
     const model = Llama.fromWeights({ ...loaded.config, tie_embeddings: true }, trunk)
-    return { rm: { model, head: ScalarHead.create('reward', model.config.dim, seed) }, tokenizer: loaded.tokenizer }
+    const adapterBase = prepareFinetuning(model, finetuning, baseDir, seed)
+    return { rm: { model, head: ScalarHead.create('reward', model.config.dim, seed) }, tokenizer: loaded.tokenizer, adapterBase }
   } finally {
     loaded.dispose()
   }
@@ -153,7 +168,7 @@ async function run(ctx: StageContext, config: RewardConfig): Promise<StageResult
   const baseDir = parentCheckpoint(ctx, 'base', config.base, 'base')
   if (!baseDir) throw new Error('reward needs a base model: set base=<run id or checkpoint folder> (or give a parent with role "base")')
   const data = await loadRewardData(ctx, config)
-  const { rm, tokenizer } = rewardModelFrom(baseDir, config.seq_len, config.seed)
+  const { rm, tokenizer, adapterBase } = rewardModelFrom(baseDir, config.seq_len, config.seed, config)
   const { model, head } = rm
   try {
     const seqLen = config.seq_len ?? model.config.max_seq_len
@@ -178,6 +193,7 @@ async function run(ctx: StageContext, config: RewardConfig): Promise<StageResult
       ctx,
       model,
       heads: { [head.weightName]: head.weight },
+      adapterBase,
       tokenizer,
       settings: s,
       train: shuffledPairBatches(train.encoded, s.batchSize, s.seed, pad),

@@ -15,6 +15,7 @@ import { precheckSft } from './precheck'
 import { defineStage, type StageContext, type StageResult } from './types'
 import { languageModelTask } from '../languageModel'
 import { perplexityEvaluation } from '../../eval/perplexity'
+import { finetuningShape, prepareFinetuning } from './finetuning'
 
 const training = trainingFields({ lr: 2e-5, warmup_steps: 10, max_steps: undefined, batch_size: 8, eval_every: 50, sample_every: 100, checkpoint_every: 100 })
 
@@ -30,6 +31,7 @@ export const chatFineTuneShape = {
   epochs: z.number().min(0.01).default(2).meta({ group: 'schedule', help: 'Passes over the data (Llama 2: 2); sets max_steps unless max_steps is given.' }),
   ...training.shape,
   lr: training.shape.lr.meta({ group: 'optimiser', help: 'Peak learning rate. Llama 2 used 2e-5 at 7B; tiny models need far more (about 1e-3, see the tiny preset).' }),
+  ...finetuningShape,
 }
 
 /**
@@ -125,10 +127,13 @@ export async function fineTuneOnChat(
   if (st.truncated + st.dropped + st.skipped.count > 0) {
     ctx.tracker.logEvent('warning', `${st.truncated} example(s) truncated, ${st.dropped} dropped, ${st.skipped.count} invalid skipped`, st)
   }
+  const adapterBase = prepareFinetuning(model, config, opts.from, s.seed)
+  if (adapterBase) ctx.tracker.logParams({ lora_params: Object.values(model.adapters!.variables()).reduce((n, v) => n + v.size, 0) })
   const task = languageModelTask(model)
   const result = await trainLoop({
     ctx,
     model,
+    adapterBase,
     tokenizer,
     settings: s,
     train: shuffledBatches(sftSource(data.train, seqLen, tokenizer.special.pad), s.batchSize, s.seed),

@@ -1,0 +1,118 @@
+// LoRA benchmark: one SFT training step (forward, backward, clipping, AdamW) with every weight
+// training beside the same step with LoRA adapters on a frozen trunk, at equal batch on the small
+// preset: seconds per step and peak tensor memory (tfjs engine bytes: weights, adapters, AdamW
+// moments, activations and gradients; not the process's own overhead). One thread.
+//
+//   node --import tsx bench/lora.ts [--backend wasm] [--preset small] [--batch 8] [--seq 128]
+//                                   [--steps 2] [--rank 8] [--targets q,v] [--json]
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { initBackend, type BackendPreference } from '../core/backend/index'
+import { tf } from '../core/backend/tf'
+import { MODEL_PRESETS } from '../core/model/config'
+import { Llama } from '../core/model/llama'
+import { LoraAdapters, LORA_TARGETS, type LoraTarget } from '../core/model/lora'
+import { AdamW, clipByGlobalNorm } from '../core/train/adamw'
+import { mulberry32 } from '../core/util/random'
+
+interface Options {
+  backend: BackendPreference
+  preset: keyof typeof MODEL_PRESETS
+  batch: number
+  seq: number
+  steps: number
+  rank: number
+  targets: LoraTarget[]
+  json: boolean
+}
+
+export interface LoraBenchRow {
+  mode: 'full' | 'lora'
+  trainedParams: number
+  secondsPerStep: number
+  peakMB: number
+}
+
+function randomTokens(batch: number, seq: number, vocab: number): { tokens: tf.Tensor2D; targets: tf.Tensor2D } {
+  const rand = mulberry32(3)
+  const ids = Array.from({ length: batch * (seq + 1) }, () => Math.floor(rand() * vocab))
+  const rows = Array.from({ length: batch }, (_, b) => ids.slice(b * (seq + 1), (b + 1) * (seq + 1)))
+  return {
+    tokens: tf.tensor2d(rows.map((r) => r.slice(0, seq)), [batch, seq], 'int32'),
+    targets: tf.tensor2d(rows.map((r) => r.slice(1)), [batch, seq], 'int32'),
+  }
+}
+
+async function benchMode(mode: 'full' | 'lora', o: Options): Promise<LoraBenchRow> {
+  const model = Llama.create({ ...MODEL_PRESETS[o.preset], max_seq_len: Math.max(o.seq, MODEL_PRESETS[o.preset].max_seq_len) }, 0)
+  if (mode === 'lora') model.adapters = LoraAdapters.create(model.config, { rank: o.rank, alpha: 2 * o.rank, dropout: 0.05, targets: o.targets }, 0)
+  const params = mode === 'lora' ? model.adapters!.variables() : model.weights
+  let optimizer!: AdamW
+  tf.tidy(() => {
+    optimizer = new AdamW(params)
+  })
+  const { tokens, targets } = randomTokens(o.batch, o.seq, model.config.vocab_size)
+  const step = () => {
+    if (model.adapters) model.adapters.training = true
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => model.loss(tokens, targets), Object.values(params))
+      const byName = Object.fromEntries(Object.entries(params).map(([name, v]) => [name, grads[v.name]]))
+      optimizer.applyGradients(clipByGlobalNorm(byName, 1).grads, 1e-4)
+      value.dataSync()
+    })
+    if (model.adapters) model.adapters.training = false
+  }
+  step() // warm-up
+  let peakBytes = 0
+  const t0 = performance.now()
+  for (let i = 0; i < o.steps; i++) {
+    const profile = await tf.profile(step)
+    peakBytes = Math.max(peakBytes, profile.peakBytes)
+  }
+  const secondsPerStep = (performance.now() - t0) / 1000 / o.steps
+  const trainedParams = Object.values(params).reduce((n, v) => n + v.size, 0)
+  optimizer.dispose()
+  tf.dispose([tokens, targets])
+  model.dispose()
+  return { mode, trainedParams, secondsPerStep: Math.round(secondsPerStep * 100) / 100, peakMB: Math.round((peakBytes / 2 ** 20) * 10) / 10 }
+}
+
+export async function runLoraBench(o: Options): Promise<{ backend: string; device: string; rows: LoraBenchRow[] }> {
+  const info = await initBackend(o.backend)
+  const rows = [await benchMode('full', o), await benchMode('lora', o)]
+  return { backend: info.name, device: info.device, rows }
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { backend: 'auto' as BackendPreference, preset: 'small', batch: 8, seq: 128, steps: 2, rank: 8, targets: ['q', 'v'], json: false }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    const next = () => argv[++i] ?? ''
+    if (arg === '--json') o.json = true
+    else if (arg === '--backend') o.backend = next() as BackendPreference
+    else if (arg === '--preset') o.preset = next() as Options['preset']
+    else if (arg === '--batch') o.batch = Number(next())
+    else if (arg === '--seq') o.seq = Number(next())
+    else if (arg === '--steps') o.steps = Number(next())
+    else if (arg === '--rank') o.rank = Number(next())
+    else if (arg === '--targets') {
+      o.targets = next().split(',') as LoraTarget[]
+      const bad = o.targets.filter((t) => !LORA_TARGETS.includes(t))
+      if (bad.length > 0) throw new Error(`--targets: unknown ${bad.join(', ')} (any of ${LORA_TARGETS.join(', ')})`)
+    } else throw new Error(`unknown option ${arg} (known: --backend, --preset, --batch, --seq, --steps, --rank, --targets, --json)`)
+  }
+  if (!(o.preset in MODEL_PRESETS)) throw new Error(`--preset: one of ${Object.keys(MODEL_PRESETS).join(', ')}`)
+  return o
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const o = parseArgs(process.argv.slice(2))
+  const result = await runLoraBench(o)
+  if (o.json) console.log(JSON.stringify(result, null, 2))
+  else {
+    console.log(`SFT step, ${o.preset} preset, batch ${o.batch} x ${o.seq} tokens, ${result.backend} (${result.device}), one thread; LoRA r=${o.rank} on ${o.targets.join(',')}`)
+    const [full, lora] = result.rows
+    for (const r of result.rows) console.log(`  ${r.mode.padEnd(4)}  ${r.trainedParams.toLocaleString('en-US').padStart(11)} trained params  ${r.secondsPerStep.toFixed(2)} s/step  peak ${r.peakMB} MB`)
+    console.log(`  LoRA peak memory: ${((100 * lora.peakMB) / full.peakMB).toFixed(0)}% of full fine-tuning's (target: at most 50%)`)
+  }
+}
