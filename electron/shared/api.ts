@@ -122,6 +122,7 @@ export const ARG_SCHEMAS = {
     })
     .strict(),
   'model:estimate': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
+  'config:check': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
   'system:info': z.object({}).strict().default({}),
   'prefs:list': z.object({}).strict().default({}),
   'prefs:start': z
@@ -332,6 +333,8 @@ export interface ApiResults {
   'chat:generate': ChatResult
   'reward:score': { score: number }
   'model:estimate': ModelEstimate
+  /** What the whole config (cross-field rules included) fails on; empty when it passes. */
+  'config:check': { key: string; message: string }[]
   'system:info': SystemInfo
   'prefs:list': PreferenceDatasetInfo[]
   'prefs:start': { id: string; prompts: number }

@@ -25,6 +25,7 @@ export const CHANNELS = {
   chatGenerate: 'chat:generate',
   rewardScore: 'reward:score',
   modelEstimate: 'model:estimate',
+  configCheck: 'config:check',
   systemInfo: 'system:info',
   prefsList: 'prefs:list',
   prefsStart: 'prefs:start',

@@ -32,6 +32,8 @@ export const FAKE_STAGE: StageInfo = {
     { key: 'data', type: 'path', help: 'text file to train on', required: true, group: 'data' },
     { key: 'dim', type: 'int', default: 64, min: 8, max: 4096, help: 'model width', group: 'model' },
     { key: 'n_layers', type: 'int', default: 2, min: 1, max: 64, help: 'transformer blocks', group: 'model' },
+    { key: 'n_heads', type: 'int', default: 4, min: 1, max: 64, help: 'attention heads', group: 'model' },
+    { key: 'n_kv_heads', type: 'int', min: 1, max: 64, help: 'key/value heads; must divide n_heads', group: 'model' },
     { key: 'lr', type: 'float', default: 0.001, min: 0, max: 1, help: 'peak learning rate', group: 'optimiser' },
     { key: 'schedule', type: 'enum', default: 'cosine', choices: ['cosine', 'linear', 'constant'], help: 'decay', group: 'optimiser' },
     { key: 'tie_embeddings', type: 'bool', default: false, help: 'share input and output embeddings', group: 'model' },
@@ -136,6 +138,11 @@ export function createFakeWorld(): FakeWorld {
       const params = dim * dim * 12
       return { params, weightsBytes: params * 4, optimizerBytes: params * 8, activationBytes: 1024, totalBytes: params * 16 + 1024, notes: [] }
     },
+    // The one cross-field rule the fake knows, shaped as the real check reports it.
+    'config:check': async ({ config }) =>
+      typeof config.n_heads === 'number' && typeof config.n_kv_heads === 'number' && config.n_heads % config.n_kv_heads !== 0
+        ? [{ key: 'n_heads', message: `n_heads ${config.n_heads} is not divisible by n_kv_heads ${config.n_kv_heads}` }]
+        : [],
     'system:info': async () => ({ version: '0.1.0', home: '/tmp/home', mode: 'web', platform: 'linux', nodeVersion: 'v20', backend: null }),
   }
 

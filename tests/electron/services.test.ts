@@ -58,6 +58,17 @@ describe('services over a temp home', () => {
     await expect(call('model:estimate', { stage: 'nope', config: {} })).rejects.toThrow(/unknown stage "nope"/)
   })
 
+  it('checks the whole config before a run exists: cross-field rules, parent roles left to the picker', async () => {
+    const data = [join(home, 'datasets', 'animals.txt')]
+    expect(await call('config:check', { stage: 'pretrain', config: { data, n_heads: 4, n_kv_heads: 3 } })).toEqual([
+      { key: 'n_heads', message: 'n_heads 4 is not divisible by n_kv_heads 3' },
+    ])
+    expect(await call('config:check', { stage: 'pretrain', config: { data, n_heads: 4, n_kv_heads: 2 } })).toEqual([])
+    // SFT's base checkpoint is picked beside the form, so the form's config lacks it.
+    expect(await call('config:check', { stage: 'sft', config: { data } })).toEqual([])
+    await expect(call('config:check', { stage: 'nope', config: {} })).rejects.toThrow(/unknown stage "nope"/)
+  })
+
   it('reports system info and lists datasets in the home', async () => {
     const info = await call('system:info')
     expect(info).toMatchObject({ home, mode: 'web', version: '0.1.0' })

@@ -97,3 +97,24 @@ describe('Run detail screen', () => {
     expect(wrapper.find('[data-test="error"]').text()).toContain('no run with id "nope"')
   })
 })
+
+describe('Run detail: resume', () => {
+  it('does not offer Resume on a run that failed its config check, and says what to do instead', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    Object.assign(world.runs.find((r) => r.id === 'run-c')!, { status: 'failed', error: 'invalid sft config:\n  - n_heads: n_heads 4 is not divisible by n_kv_heads 3' })
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-c' }, world)
+    expect(wrapper.find('[data-test="run-error"]').text()).toContain('not divisible')
+    expect(wrapper.find('[data-test="resume"]').exists()).toBe(false)
+    expect(wrapper.find('[data-test="config-failed"]').text()).toContain('start a new run')
+  })
+
+  it('still offers Resume on a run that failed for another reason', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    Object.assign(world.runs.find((r) => r.id === 'run-c')!, { status: 'failed', error: 'out of memory' })
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-c' }, world)
+    expect(wrapper.find('[data-test="resume"]').exists()).toBe(true)
+    expect(wrapper.find('[data-test="config-failed"]').exists()).toBe(false)
+  })
+})
