@@ -122,6 +122,7 @@ export const ARG_SCHEMAS = {
     })
     .strict(),
   'model:estimate': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
+  'models:export': z.object({ checkpoint: AbsPath, format: z.enum(['gguf', 'llama2c']).default('gguf'), dtype: z.enum(['f32', 'f16', 'q8_0']).default('f32') }).strict(),
   'config:check': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
   'system:info': z.object({}).strict().default({}),
   'prefs:list': z.object({}).strict().default({}),
@@ -259,6 +260,9 @@ export interface CheckpointInfo {
   stage?: string
   step?: number
   createdAt?: number
+  /** The run's checkpoint with the lowest eval loss (labelled by it; the rest by step). */
+  best?: boolean
+  evalLoss?: number
 }
 
 export interface DatasetInfo {
@@ -333,6 +337,8 @@ export interface ApiResults {
   'chat:generate': ChatResult
   'reward:score': { score: number }
   'model:estimate': ModelEstimate
+  /** The files written under <home>/exports/ (recorded as the run's `export` artifacts). */
+  'models:export': { files: string[]; bytes: number; notes: string[] }
   /** What the whole config (cross-field rules included) fails on; empty when it passes. */
   'config:check': { key: string; message: string }[]
   'system:info': SystemInfo

@@ -26,6 +26,7 @@ export const CHANNELS = {
   rewardScore: 'reward:score',
   modelEstimate: 'model:estimate',
   configCheck: 'config:check',
+  modelsExport: 'models:export',
   systemInfo: 'system:info',
   prefsList: 'prefs:list',
   prefsStart: 'prefs:start',

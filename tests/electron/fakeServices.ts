@@ -138,6 +138,7 @@ export function createFakeWorld(): FakeWorld {
       const params = dim * dim * 12
       return { params, weightsBytes: params * 4, optimizerBytes: params * 8, activationBytes: 1024, totalBytes: params * 16 + 1024, notes: [] }
     },
+    'models:export': async ({ checkpoint, dtype }) => ({ files: [`/tmp/home/exports/${checkpoint.split('/').pop()}-${dtype}.gguf`], bytes: 4096, notes: [] }),
     // The one cross-field rule the fake knows, shaped as the real check reports it.
     'config:check': async ({ config }) =>
       typeof config.n_heads === 'number' && typeof config.n_kv_heads === 'number' && config.n_heads % config.n_kv_heads !== 0

@@ -105,6 +105,12 @@ describe('services over a temp home', () => {
 
     const checkpoints = await call('checkpoints:list')
     expect(checkpoints.length).toBeGreaterThan(0)
+    // A run page's "export GGUF": the file lands in <home>/exports/ and is the run's artifact.
+    const exported = await call('models:export', { checkpoint: checkpoints[0].path, format: 'gguf' })
+    expect(exported.files[0].startsWith(join(home, 'exports'))).toBe(true)
+    expect(exported.bytes).toBeGreaterThan(0)
+    expect((await call('runs:artifacts', { id })).some((a: any) => a.kind === 'export' && a.absPath === exported.files[0])).toBe(true)
+    await expect(call('models:export', { checkpoint: join(home, 'datasets') })).rejects.toThrow(/holds no model checkpoint/)
     const tokens: string[] = []
     hub.subscribe((event, payload: any) => {
       if (event === 'chat:token' && payload.requestId === 'r1') tokens.push(payload.text)

@@ -118,3 +118,20 @@ describe('Run detail: resume', () => {
     expect(wrapper.find('[data-test="config-failed"]').exists()).toBe(false)
   })
 })
+
+describe('Run detail: artifact actions', () => {
+  it('offers chat, fine-tune, evaluate and export on a checkpoint, and exports through the API', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    world.handlers['runs:artifacts'] = async () => [{ kind: 'checkpoint', path: 'runs/run-a/ckpt', absPath: '/tmp/home/runs/run-a/ckpt', bytes: 2048, step: 20, meta: {} }]
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-a' }, world)
+    await wrapper.find('[data-test="tab-artifacts"]').trigger('click')
+    expect(wrapper.find('[data-test="artifact-chat"]').attributes('href')).toBe('#/chat?checkpoint=%2Ftmp%2Fhome%2Fruns%2Frun-a%2Fckpt')
+    expect(wrapper.find('[data-test="artifact-finetune"]').attributes('href')).toBe('#/new?stage=sft&base=%2Ftmp%2Fhome%2Fruns%2Frun-a%2Fckpt')
+    expect(wrapper.find('[data-test="artifact-evaluate"]').attributes('href')).toContain('stage=gold_eval&model=')
+    await wrapper.find('[data-test="artifact-export"]').trigger('click')
+    await settle()
+    expect(world.calls.find((c) => c.channel === 'models:export')?.args).toEqual({ checkpoint: '/tmp/home/runs/run-a/ckpt', format: 'gguf', dtype: 'f32' })
+    expect(wrapper.find('[data-test="export-note"]').text()).toContain('/tmp/home/exports/ckpt-f32.gguf')
+  })
+})
