@@ -135,3 +135,23 @@ describe('Run detail: artifact actions', () => {
     expect(wrapper.find('[data-test="export-note"]').text()).toContain('/tmp/home/exports/ckpt-f32.gguf')
   })
 })
+
+describe('Run detail: evaluation results', () => {
+  it('shows metrics logged once by a finished run as a grouped results table, not as one-point charts', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    const once = (key: string, value: number) => ({ key, steps: [0], values: [value], times: [Date.UTC(2026, 0, 1)] })
+    Object.assign(world.runs.find((r) => r.id === 'run-c')!, { status: 'finished', stage: 'gold_eval' })
+    world.metrics.set('run-c', [once('eval/gold_accuracy', 0.5), once('eval/gold_accuracy_math', 0.75), once('eval/violation_rate', 0.2), once('eval/violation_rate_violence', 0.4)])
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-c' }, world)
+    expect(wrapper.findAll('[data-test="chart"]')).toHaveLength(0)
+    expect(wrapper.find('[data-test="smoothing"]').exists()).toBe(false)
+    const rows = wrapper.findAll('[data-test="results"] tr[data-result]').map((r) => r.findAll('th, td').slice(0, 2).map((c) => c.text()))
+    expect(rows).toEqual([
+      ['eval/gold_accuracy', '0.5'],
+      ['math', '0.75'],
+      ['eval/violation_rate', '0.2'],
+      ['violence', '0.4'],
+    ])
+  })
+})
