@@ -155,3 +155,18 @@ describe('Run detail: evaluation results', () => {
     ])
   })
 })
+
+describe('Run detail: evaluation samples', () => {
+  it('filters samples by a yes/no score such as right or wrong', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    const sample = (prompt: string, correct: number) => ({ step: 0, prompt, response: 'r', scores: { gold_correct: correct, gold_helpfulness: 0.37 }, time: 0 })
+    world.handlers['runs:samples'] = async () => [sample('right one', 1), sample('wrong one', 0), sample('wrong two', 0)]
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-a' }, world)
+    await wrapper.find('[data-test="tab-samples"]').trigger('click')
+    const options = wrapper.findAll('[data-test="sample-filter"] option').map((o) => o.text())
+    expect(options).toEqual(['all 3', 'gold_correct: yes', 'gold_correct: no'])
+    await wrapper.find('[data-test="sample-filter"]').setValue('gold_correct=0')
+    expect(wrapper.findAll('[data-test="sample"] .prompt').map((p) => p.text())).toEqual(['wrong one', 'wrong two'])
+  })
+})
