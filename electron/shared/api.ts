@@ -73,7 +73,17 @@ export const ARG_SCHEMAS = {
     })
     .strict(),
   'runs:lineage': RunIdArgs,
-  'runs:delete': RunIdArgs,
+  // force: delete a run other runs descend from (they keep a deleted parent).
+  'runs:delete': z.object({ id: RunId, force: z.boolean().default(false) }).strict(),
+  // A run's notes and tags ("key" or "key=value"), as `workbench runs note / tag` set them.
+  'runs:annotate': z
+    .object({
+      id: RunId,
+      notes: z.string().max(20_000).optional(),
+      addTags: z.array(z.string().min(1).max(200)).max(20).default([]),
+      removeTags: z.array(z.string().min(1).max(200)).max(20).default([]),
+    })
+    .strict(),
   'runs:cancel': RunIdArgs,
   'runs:resume': RunIdArgs,
   'runs:events': RunIdArgs,
@@ -179,6 +189,8 @@ export interface RunSummary {
 }
 
 export interface RunDetail extends RunSummary {
+  /** Free text set on the run page or with `workbench runs note`. */
+  notes?: string
   config: Record<string, unknown>
   params: Record<string, string | number | boolean>
   backend?: BackendInfo
@@ -323,6 +335,7 @@ export interface ApiResults {
   'runs:compare': CompareResult
   'runs:lineage': Lineage
   'runs:delete': { deleted: boolean }
+  'runs:annotate': RunDetail
   'runs:cancel': { cancelled: boolean }
   'runs:resume': { id: string }
   'runs:events': RunEvent[]

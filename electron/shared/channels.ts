@@ -18,6 +18,7 @@ export const CHANNELS = {
   runsArtifacts: 'runs:artifacts',
   runsRecords: 'runs:records',
   runsCreate: 'runs:create',
+  runsAnnotate: 'runs:annotate',
   stagesList: 'stages:list',
   checkpointsList: 'checkpoints:list',
   datasetsList: 'datasets:list',

@@ -97,7 +97,15 @@ export function createFakeWorld(): FakeWorld {
       parents: find(id).parentIds.map((p) => ({ ...summary(find(p)), role: 'base' })),
       children: runs.filter((r) => r.parentIds.includes(id)).map(summary),
     }),
-    'runs:delete': async ({ id }) => {
+    'runs:annotate': async ({ id, notes, addTags, removeTags }) => {
+      const run = find(id)
+      if (notes !== undefined) run.notes = notes
+      run.tags = [...run.tags.filter((t) => !removeTags.includes(t)), ...addTags.filter((t) => !run.tags.includes(t))]
+      return structuredClone(run)
+    },
+    'runs:delete': async ({ id, force }) => {
+      const children = runs.filter((r) => r.parentIds.includes(id))
+      if (children.length > 0 && !force) throw new Error(`run ${id} has ${children.length} run(s) descending from it: ${children.map((c) => c.id).join(', ')}. Pass force to delete it anyway`)
       runs.splice(runs.indexOf(find(id)), 1)
       return { deleted: true }
     },

@@ -170,3 +170,37 @@ describe('Run detail: evaluation samples', () => {
     expect(wrapper.findAll('[data-test="sample"] .prompt').map((p) => p.text())).toEqual(['wrong one', 'wrong two'])
   })
 })
+
+describe('Run detail: notes, tags, delete', () => {
+  it('shows a note set elsewhere (the CLI) and saves edits and tags through the API', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    world.runs.find((r) => r.id === 'run-a')!.notes = 'from the terminal'
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-a' }, world)
+    expect((wrapper.find('[data-test="notes"]').element as HTMLTextAreaElement).value).toBe('from the terminal')
+    expect(wrapper.findAll('[data-test="tag"]').map((t) => t.text())).toEqual(['baseline ×'])
+    await wrapper.find('[data-test="notes"]').setValue('lr too high?')
+    await wrapper.find('[data-test="save-notes"]').trigger('click')
+    await settle()
+    await wrapper.find('[data-test="new-tag"]').setValue('sweep=lr')
+    await wrapper.find('[data-test="new-tag"]').trigger('submit')
+    await settle()
+    expect(world.runs.find((r) => r.id === 'run-a')).toMatchObject({ notes: 'lr too high?', tags: ['baseline', 'sweep=lr'] })
+    expect(wrapper.findAll('[data-test="tag"]').map((t) => t.text())).toEqual(['baseline ×', 'sweep=lr ×'])
+  })
+
+  it('offers the force option when the run has children, and deletes only after it is confirmed', async () => {
+    const { wrapper, world } = await mountWithFake(RunDetailView, { id: 'run-a' })
+    const answers = [true, true]
+    const asked: string[] = []
+    window.confirm = (message?: string) => {
+      asked.push(message ?? '')
+      return answers.shift() ?? false
+    }
+    await wrapper.find('[data-test="delete"]').trigger('click')
+    await settle()
+    expect(asked[1]).toContain('descending from it')
+    expect(world.calls.filter((c) => c.channel === 'runs:delete').map((c) => c.args)).toEqual([{ id: 'run-a', force: false }, { id: 'run-a', force: true }])
+    expect(world.runs.some((r) => r.id === 'run-a')).toBe(false)
+  })
+})
