@@ -181,6 +181,18 @@ const tests: E2ETest[] = [
     async run(ctx) {
       await goto(ctx, `#/runs/${encodeURIComponent(firstRunId)}`)
       await ctx.page.locator('[data-test="config"]').waitFor()
+      // A note set from outside the page (as `workbench runs note` does) shows, and the page edits it.
+      await ctx.api('runs:annotate', { id: firstRunId, notes: 'set from the CLI' })
+      await goto(ctx, '#/runs')
+      await goto(ctx, `#/runs/${encodeURIComponent(firstRunId)}`)
+      await waitUntil('the CLI note', async () => (await ctx.page.inputValue('[data-test="notes"]')) === 'set from the CLI')
+      await ctx.page.fill('[data-test="notes"]', 'good baseline')
+      await ctx.page.click('[data-test="save-notes"]')
+      await ctx.page.fill('[data-test="new-tag"]', 'baseline')
+      await ctx.page.press('[data-test="new-tag"]', 'Enter')
+      await ctx.page.locator('[data-test="tag"]', { hasText: 'baseline' }).waitFor()
+      const stored = await ctx.api('runs:get', { id: firstRunId })
+      if (stored.notes !== 'good baseline' || !stored.tags.includes('baseline')) throw new Error(`notes/tags not stored: ${JSON.stringify({ notes: stored.notes, tags: stored.tags })}`)
       await ctx.page.click('[data-test="tab-samples"]')
       await ctx.page.locator('[data-test="samples"]').waitFor()
       await ctx.screenshot('10-run-samples')
