@@ -204,3 +204,16 @@ describe('Run detail: notes, tags, delete', () => {
     expect(world.runs.some((r) => r.id === 'run-a')).toBe(false)
   })
 })
+
+describe('Runs screen: sorting', () => {
+  it('sorts by a column when its header is clicked, flips on a second click, runs without the value last', async () => {
+    const { wrapper } = await mountWithFake(RunsView)
+    const order = () => wrapper.findAll('[data-test="run-row"]').map((r) => r.attributes('data-run-id'))
+    await wrapper.find('[data-test="sort-metric:train/loss"]').trigger('click')
+    expect(order()).toEqual(['run-a', 'run-b', 'run-c']) // 2.5, 3.1, none
+    await wrapper.find('[data-test="sort-metric:train/loss"]').trigger('click')
+    expect(order()).toEqual(['run-b', 'run-a', 'run-c'])
+    await wrapper.find('[data-test="sort-name"]').trigger('click')
+    expect(order()).toEqual(['run-c', 'run-a', 'run-b']) // sft-c, tiny-a, tiny-b
+  })
+})
