@@ -78,7 +78,17 @@ export const ARG_SCHEMAS = {
     })
     .strict(),
   'runs:lineage': RunIdArgs,
-  'runs:delete': RunIdArgs,
+  // force: delete a run other runs descend from (they keep a deleted parent).
+  'runs:delete': z.object({ id: RunId, force: z.boolean().default(false) }).strict(),
+  // A run's notes and tags ("key" or "key=value"), as `workbench runs note / tag` set them.
+  'runs:annotate': z
+    .object({
+      id: RunId,
+      notes: z.string().max(20_000).optional(),
+      addTags: z.array(z.string().min(1).max(200)).max(20).default([]),
+      removeTags: z.array(z.string().min(1).max(200)).max(20).default([]),
+    })
+    .strict(),
   'runs:cancel': RunIdArgs,
   'runs:resume': RunIdArgs,
   'runs:events': RunIdArgs,
@@ -127,6 +137,8 @@ export const ARG_SCHEMAS = {
     })
     .strict(),
   'model:estimate': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
+  'models:export': z.object({ checkpoint: AbsPath, format: z.enum(['gguf', 'llama2c']).default('gguf'), dtype: z.enum(['f32', 'f16', 'q8_0']).default('f32') }).strict(),
+  'config:check': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
   'system:info': z.object({}).strict().default({}),
   'prefs:list': z.object({}).strict().default({}),
   'prefs:start': z
@@ -200,6 +212,8 @@ export interface RunSummary {
 }
 
 export interface RunDetail extends RunSummary {
+  /** Free text set on the run page or with `workbench runs note`. */
+  notes?: string
   config: Record<string, unknown>
   params: Record<string, string | number | boolean>
   backend?: BackendInfo
@@ -281,6 +295,9 @@ export interface CheckpointInfo {
   stage?: string
   step?: number
   createdAt?: number
+  /** The run's checkpoint with the lowest eval loss (labelled by it; the rest by step). */
+  best?: boolean
+  evalLoss?: number
 }
 
 export interface DatasetInfo {
@@ -352,6 +369,7 @@ export interface ApiResults {
   'runs:compare': CompareResult
   'runs:lineage': Lineage
   'runs:delete': { deleted: boolean }
+  'runs:annotate': RunDetail
   'runs:cancel': { cancelled: boolean }
   'runs:resume': { id: string }
   'runs:events': RunEvent[]
@@ -366,6 +384,10 @@ export interface ApiResults {
   'chat:generate': ChatResult
   'reward:score': { score: number }
   'model:estimate': ModelEstimate
+  /** The files written under <home>/exports/ (recorded as the run's `export` artifacts). */
+  'models:export': { files: string[]; bytes: number; notes: string[] }
+  /** What the whole config (cross-field rules included) fails on; empty when it passes. */
+  'config:check': { key: string; message: string }[]
   'system:info': SystemInfo
   'prefs:list': PreferenceDatasetInfo[]
   'prefs:start': { id: string; prompts: number }

@@ -181,9 +181,44 @@ const tests: E2ETest[] = [
     async run(ctx) {
       await goto(ctx, `#/runs/${encodeURIComponent(firstRunId)}`)
       await ctx.page.locator('[data-test="config"]').waitFor()
+      // A note set from outside the page (as `workbench runs note` does) shows, and the page edits it.
+      await ctx.api('runs:annotate', { id: firstRunId, notes: 'set from the CLI' })
+      await goto(ctx, '#/runs')
+      await goto(ctx, `#/runs/${encodeURIComponent(firstRunId)}`)
+      await waitUntil('the CLI note', async () => (await ctx.page.inputValue('[data-test="notes"]')) === 'set from the CLI')
+      await ctx.page.fill('[data-test="notes"]', 'good baseline')
+      await ctx.page.click('[data-test="save-notes"]')
+      await ctx.page.fill('[data-test="new-tag"]', 'baseline')
+      await ctx.page.press('[data-test="new-tag"]', 'Enter')
+      await ctx.page.locator('[data-test="tag"]', { hasText: 'baseline' }).waitFor()
+      const stored = await ctx.api('runs:get', { id: firstRunId })
+      if (stored.notes !== 'good baseline' || !stored.tags.includes('baseline')) throw new Error(`notes/tags not stored: ${JSON.stringify({ notes: stored.notes, tags: stored.tags })}`)
       await ctx.page.click('[data-test="tab-samples"]')
       await ctx.page.locator('[data-test="samples"]').waitFor()
       await ctx.screenshot('10-run-samples')
+    },
+  },
+  {
+    name: 'checkpoints: one best per run, labelled by its metric; a checkpoint exports to GGUF and starts a fine-tune',
+    async run(ctx) {
+      await goto(ctx, '#/chat')
+      await waitUntil('a checkpoint in the picker', async () => (await ctx.page.locator('[data-test="checkpoint-0"] option').count()) > 1)
+      const labels = (await ctx.page.locator('[data-test="checkpoint-0"] option').allTextContents()).filter((l) => l.startsWith('e2e-first '))
+      const best = labels.filter((l) => l.includes('best'))
+      if (best.length > 1 || best.some((l) => !/best, eval loss \d/.test(l))) throw new Error(`one best, by its eval loss, expected; labels: ${JSON.stringify(labels)}`)
+      if (!labels.every((l) => /step \d+|final model/.test(l))) throw new Error(`every checkpoint should name its step: ${JSON.stringify(labels)}`)
+
+      await goto(ctx, `#/runs/${encodeURIComponent(firstRunId)}`)
+      await ctx.page.click('[data-test="tab-artifacts"]')
+      await ctx.page.locator('[data-test="artifact-export"]').first().click()
+      await waitUntil('the export note', async () => ((await ctx.page.locator('[data-test="export-note"]').textContent()) ?? '').includes('.gguf'), 120_000)
+      await ctx.page.locator('[data-artifact-kind="export"]').first().waitFor()
+      await ctx.screenshot('14-artifact-actions')
+
+      const checkpoint = decodeURIComponent(((await ctx.page.locator('[data-test="artifact-finetune"]').first().getAttribute('href')) ?? '').split('base=')[1])
+      await ctx.page.locator('[data-test="artifact-finetune"]').first().click()
+      await waitUntil('the base picked', async () => (await ctx.page.locator('[data-test="parent-base"]').count()) > 0 && (await ctx.page.inputValue('[data-test="parent-base"]')) === checkpoint)
+      await ctx.screenshot('15-finetune-prefilled')
     },
   },
 ]

@@ -35,6 +35,8 @@ export const FAKE_STAGE: StageInfo = {
     { key: 'data', type: 'path', help: 'text file to train on', required: true, group: 'data' },
     { key: 'dim', type: 'int', default: 64, min: 8, max: 4096, help: 'model width', group: 'model' },
     { key: 'n_layers', type: 'int', default: 2, min: 1, max: 64, help: 'transformer blocks', group: 'model' },
+    { key: 'n_heads', type: 'int', default: 4, min: 1, max: 64, help: 'attention heads', group: 'model' },
+    { key: 'n_kv_heads', type: 'int', min: 1, max: 64, help: 'key/value heads; must divide n_heads', group: 'model' },
     { key: 'lr', type: 'float', default: 0.001, min: 0, max: 1, help: 'peak learning rate', group: 'optimiser' },
     { key: 'schedule', type: 'enum', default: 'cosine', choices: ['cosine', 'linear', 'constant'], help: 'decay', group: 'optimiser' },
     { key: 'tie_embeddings', type: 'bool', default: false, help: 'share input and output embeddings', group: 'model' },
@@ -104,7 +106,15 @@ export function createFakeWorld(): FakeWorld {
       parents: find(id).parentIds.map((p) => ({ ...summary(find(p)), role: 'base' })),
       children: runs.filter((r) => r.parentIds.includes(id)).map(summary),
     }),
-    'runs:delete': async ({ id }) => {
+    'runs:annotate': async ({ id, notes, addTags, removeTags }) => {
+      const run = find(id)
+      if (notes !== undefined) run.notes = notes
+      run.tags = [...run.tags.filter((t) => !removeTags.includes(t)), ...addTags.filter((t) => !run.tags.includes(t))]
+      return structuredClone(run)
+    },
+    'runs:delete': async ({ id, force }) => {
+      const children = runs.filter((r) => r.parentIds.includes(id))
+      if (children.length > 0 && !force) throw new Error(`run ${id} has ${children.length} run(s) descending from it: ${children.map((c) => c.id).join(', ')}. Pass force to delete it anyway`)
       runs.splice(runs.indexOf(find(id)), 1)
       return { deleted: true }
     },
@@ -145,6 +155,12 @@ export function createFakeWorld(): FakeWorld {
       const params = dim * dim * 12
       return { params, weightsBytes: params * 4, optimizerBytes: params * 8, activationBytes: 1024, totalBytes: params * 16 + 1024, notes: [] }
     },
+    'models:export': async ({ checkpoint, dtype }) => ({ files: [`/tmp/home/exports/${checkpoint.split('/').pop()}-${dtype}.gguf`], bytes: 4096, notes: [] }),
+    // The one cross-field rule the fake knows, shaped as the real check reports it.
+    'config:check': async ({ config }) =>
+      typeof config.n_heads === 'number' && typeof config.n_kv_heads === 'number' && config.n_heads % config.n_kv_heads !== 0
+        ? [{ key: 'n_heads', message: `n_heads ${config.n_heads} is not divisible by n_kv_heads ${config.n_kv_heads}` }]
+        : [],
     'system:info': async () => ({ version: '0.1.0', home: '/tmp/home', mode: 'web', platform: 'linux', nodeVersion: 'v20', backend: null }),
     // Win rate: two blind pairs; ratings are kept per pair for the last annotator.
     'winrate:pairs': async () => ({ pairs: winratePairs.map((p) => ({ ...p, messages: [...p.messages] })) }),

@@ -58,6 +58,17 @@ describe('services over a temp home', () => {
     await expect(call('model:estimate', { stage: 'nope', config: {} })).rejects.toThrow(/unknown stage "nope"/)
   })
 
+  it('checks the whole config before a run exists: cross-field rules, parent roles left to the picker', async () => {
+    const data = [join(home, 'datasets', 'animals.txt')]
+    expect(await call('config:check', { stage: 'pretrain', config: { data, n_heads: 4, n_kv_heads: 3 } })).toEqual([
+      { key: 'n_heads', message: 'n_heads 4 is not divisible by n_kv_heads 3' },
+    ])
+    expect(await call('config:check', { stage: 'pretrain', config: { data, n_heads: 4, n_kv_heads: 2 } })).toEqual([])
+    // SFT's base checkpoint is picked beside the form, so the form's config lacks it.
+    expect(await call('config:check', { stage: 'sft', config: { data } })).toEqual([])
+    await expect(call('config:check', { stage: 'nope', config: {} })).rejects.toThrow(/unknown stage "nope"/)
+  })
+
   it('reports system info and lists datasets in the home', async () => {
     const info = await call('system:info')
     expect(info).toMatchObject({ home, mode: 'web', version: '0.1.0' })
@@ -94,6 +105,12 @@ describe('services over a temp home', () => {
 
     const checkpoints = await call('checkpoints:list')
     expect(checkpoints.length).toBeGreaterThan(0)
+    // A run page's "export GGUF": the file lands in <home>/exports/ and is the run's artifact.
+    const exported = await call('models:export', { checkpoint: checkpoints[0].path, format: 'gguf' })
+    expect(exported.files[0].startsWith(join(home, 'exports'))).toBe(true)
+    expect(exported.bytes).toBeGreaterThan(0)
+    expect((await call('runs:artifacts', { id })).some((a: any) => a.kind === 'export' && a.absPath === exported.files[0])).toBe(true)
+    await expect(call('models:export', { checkpoint: join(home, 'datasets') })).rejects.toThrow(/holds no model checkpoint/)
     const tokens: string[] = []
     hub.subscribe((event, payload: any) => {
       if (event === 'chat:token' && payload.requestId === 'r1') tokens.push(payload.text)

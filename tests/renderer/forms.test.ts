@@ -111,3 +111,25 @@ describe('EMA smoothing', () => {
     expect(emaSmooth([3, 4], 0)).toEqual([3, 4])
   })
 })
+
+describe('New run form: the whole config', () => {
+  it('disables Start while a cross-field rule fails, with the message on the field, and enables it once fixed', async () => {
+    const { wrapper, world } = await mountWithFake(NewRunView)
+    await wrapper.find('#f-data').setValue('/tmp/home/datasets/tiny.txt')
+    await wrapper.find('#f-n_heads').setValue('4')
+    await wrapper.find('#f-n_kv_heads').setValue('3')
+    await new Promise((r) => setTimeout(r, 350)) // the check waits for typing to stop
+    await settle()
+    expect(wrapper.find('[data-test="error-n_heads"]').text()).toBe('n_heads 4 is not divisible by n_kv_heads 3')
+    expect(wrapper.find('[data-test="start"]').attributes('disabled')).toBeDefined()
+    await wrapper.find('form').trigger('submit')
+    await settle()
+    expect(world.calls.some((c) => c.channel === 'runs:create')).toBe(false)
+
+    await wrapper.find('#f-n_kv_heads').setValue('2')
+    await new Promise((r) => setTimeout(r, 350))
+    await settle()
+    expect(wrapper.find('[data-test="error-n_heads"]').exists()).toBe(false)
+    expect(wrapper.find('[data-test="start"]').attributes('disabled')).toBeUndefined()
+  })
+})

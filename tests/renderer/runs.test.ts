@@ -97,3 +97,123 @@ describe('Run detail screen', () => {
     expect(wrapper.find('[data-test="error"]').text()).toContain('no run with id "nope"')
   })
 })
+
+describe('Run detail: resume', () => {
+  it('does not offer Resume on a run that failed its config check, and says what to do instead', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    Object.assign(world.runs.find((r) => r.id === 'run-c')!, { status: 'failed', error: 'invalid sft config:\n  - n_heads: n_heads 4 is not divisible by n_kv_heads 3' })
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-c' }, world)
+    expect(wrapper.find('[data-test="run-error"]').text()).toContain('not divisible')
+    expect(wrapper.find('[data-test="resume"]').exists()).toBe(false)
+    expect(wrapper.find('[data-test="config-failed"]').text()).toContain('start a new run')
+  })
+
+  it('still offers Resume on a run that failed for another reason', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    Object.assign(world.runs.find((r) => r.id === 'run-c')!, { status: 'failed', error: 'out of memory' })
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-c' }, world)
+    expect(wrapper.find('[data-test="resume"]').exists()).toBe(true)
+    expect(wrapper.find('[data-test="config-failed"]').exists()).toBe(false)
+  })
+})
+
+describe('Run detail: artifact actions', () => {
+  it('offers chat, fine-tune, evaluate and export on a checkpoint, and exports through the API', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    world.handlers['runs:artifacts'] = async () => [{ kind: 'checkpoint', path: 'runs/run-a/ckpt', absPath: '/tmp/home/runs/run-a/ckpt', bytes: 2048, step: 20, meta: {} }]
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-a' }, world)
+    await wrapper.find('[data-test="tab-artifacts"]').trigger('click')
+    expect(wrapper.find('[data-test="artifact-chat"]').attributes('href')).toBe('#/chat?checkpoint=%2Ftmp%2Fhome%2Fruns%2Frun-a%2Fckpt')
+    expect(wrapper.find('[data-test="artifact-finetune"]').attributes('href')).toBe('#/new?stage=sft&base=%2Ftmp%2Fhome%2Fruns%2Frun-a%2Fckpt')
+    expect(wrapper.find('[data-test="artifact-evaluate"]').attributes('href')).toContain('stage=gold_eval&model=')
+    await wrapper.find('[data-test="artifact-export"]').trigger('click')
+    await settle()
+    expect(world.calls.find((c) => c.channel === 'models:export')?.args).toEqual({ checkpoint: '/tmp/home/runs/run-a/ckpt', format: 'gguf', dtype: 'f32' })
+    expect(wrapper.find('[data-test="export-note"]').text()).toContain('/tmp/home/exports/ckpt-f32.gguf')
+  })
+})
+
+describe('Run detail: evaluation results', () => {
+  it('shows metrics logged once by a finished run as a grouped results table, not as one-point charts', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    const once = (key: string, value: number) => ({ key, steps: [0], values: [value], times: [Date.UTC(2026, 0, 1)] })
+    Object.assign(world.runs.find((r) => r.id === 'run-c')!, { status: 'finished', stage: 'gold_eval' })
+    world.metrics.set('run-c', [once('eval/gold_accuracy', 0.5), once('eval/gold_accuracy_math', 0.75), once('eval/violation_rate', 0.2), once('eval/violation_rate_violence', 0.4)])
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-c' }, world)
+    expect(wrapper.findAll('[data-test="chart"]')).toHaveLength(0)
+    expect(wrapper.find('[data-test="smoothing"]').exists()).toBe(false)
+    const rows = wrapper.findAll('[data-test="results"] tr[data-result]').map((r) => r.findAll('th, td').slice(0, 2).map((c) => c.text()))
+    expect(rows).toEqual([
+      ['eval/gold_accuracy', '0.5'],
+      ['math', '0.75'],
+      ['eval/violation_rate', '0.2'],
+      ['violence', '0.4'],
+    ])
+  })
+})
+
+describe('Run detail: evaluation samples', () => {
+  it('filters samples by a yes/no score such as right or wrong', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    const sample = (prompt: string, correct: number) => ({ step: 0, prompt, response: 'r', scores: { gold_correct: correct, gold_helpfulness: 0.37 }, time: 0 })
+    world.handlers['runs:samples'] = async () => [sample('right one', 1), sample('wrong one', 0), sample('wrong two', 0)]
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-a' }, world)
+    await wrapper.find('[data-test="tab-samples"]').trigger('click')
+    const options = wrapper.findAll('[data-test="sample-filter"] option').map((o) => o.text())
+    expect(options).toEqual(['all 3', 'gold_correct: yes', 'gold_correct: no'])
+    await wrapper.find('[data-test="sample-filter"]').setValue('gold_correct=0')
+    expect(wrapper.findAll('[data-test="sample"] .prompt').map((p) => p.text())).toEqual(['wrong one', 'wrong two'])
+  })
+})
+
+describe('Run detail: notes, tags, delete', () => {
+  it('shows a note set elsewhere (the CLI) and saves edits and tags through the API', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    world.runs.find((r) => r.id === 'run-a')!.notes = 'from the terminal'
+    const { wrapper } = await mountWithFake(RunDetailView, { id: 'run-a' }, world)
+    expect((wrapper.find('[data-test="notes"]').element as HTMLTextAreaElement).value).toBe('from the terminal')
+    expect(wrapper.findAll('[data-test="tag"]').map((t) => t.text())).toEqual(['baseline ×'])
+    await wrapper.find('[data-test="notes"]').setValue('lr too high?')
+    await wrapper.find('[data-test="save-notes"]').trigger('click')
+    await settle()
+    await wrapper.find('[data-test="new-tag"]').setValue('sweep=lr')
+    await wrapper.find('[data-test="new-tag"]').trigger('submit')
+    await settle()
+    expect(world.runs.find((r) => r.id === 'run-a')).toMatchObject({ notes: 'lr too high?', tags: ['baseline', 'sweep=lr'] })
+    expect(wrapper.findAll('[data-test="tag"]').map((t) => t.text())).toEqual(['baseline ×', 'sweep=lr ×'])
+  })
+
+  it('offers the force option when the run has children, and deletes only after it is confirmed', async () => {
+    const { wrapper, world } = await mountWithFake(RunDetailView, { id: 'run-a' })
+    const answers = [true, true]
+    const asked: string[] = []
+    window.confirm = (message?: string) => {
+      asked.push(message ?? '')
+      return answers.shift() ?? false
+    }
+    await wrapper.find('[data-test="delete"]').trigger('click')
+    await settle()
+    expect(asked[1]).toContain('descending from it')
+    expect(world.calls.filter((c) => c.channel === 'runs:delete').map((c) => c.args)).toEqual([{ id: 'run-a', force: false }, { id: 'run-a', force: true }])
+    expect(world.runs.some((r) => r.id === 'run-a')).toBe(false)
+  })
+})
+
+describe('Runs screen: sorting', () => {
+  it('sorts by a column when its header is clicked, flips on a second click, runs without the value last', async () => {
+    const { wrapper } = await mountWithFake(RunsView)
+    const order = () => wrapper.findAll('[data-test="run-row"]').map((r) => r.attributes('data-run-id'))
+    await wrapper.find('[data-test="sort-metric:train/loss"]').trigger('click')
+    expect(order()).toEqual(['run-a', 'run-b', 'run-c']) // 2.5, 3.1, none
+    await wrapper.find('[data-test="sort-metric:train/loss"]').trigger('click')
+    expect(order()).toEqual(['run-b', 'run-a', 'run-c'])
+    await wrapper.find('[data-test="sort-name"]').trigger('click')
+    expect(order()).toEqual(['run-c', 'run-a', 'run-b']) // sft-c, tiny-a, tiny-b
+  })
+})

@@ -38,6 +38,7 @@ export function createRunHandlers(ctx: ServiceContext) {
     return {
       ...summary(r),
       parentIds: r.parents.map((p) => p.runId),
+      notes: r.notes,
       config: r.config,
       params: r.params,
       backend: (r.backend as unknown as RunDetail['backend']) ?? undefined,
@@ -76,11 +77,21 @@ export function createRunHandlers(ctx: ServiceContext) {
       const children = r.children.filter((c) => c.exists).map((c) => summary(run(c.runId)))
       return { parents, children }
     },
-    'runs:delete': async ({ id }) => {
+    'runs:annotate': async ({ id, notes, addTags, removeTags }) => {
+      run(id)
+      if (notes !== undefined) store.setNotes(id, notes)
+      for (const tag of addTags) {
+        const [key, ...value] = tag.split('=')
+        store.setTag(id, key.trim(), value.join('=').trim())
+      }
+      for (const tag of removeTags) store.removeTag(id, tag.split('=')[0].trim())
+      return detail(store.getRun(id))
+    },
+    'runs:delete': async ({ id, force }) => {
       run(id)
       if (runner.isActive(id)) throw new ApiError(`run ${id} is queued or running: cancel it before deleting it`, 'conflict')
       try {
-        store.deleteRun(id)
+        store.deleteRun(id, { force })
       } catch (error) {
         throw new ApiError((error as Error).message, 'conflict')
       }

@@ -2,7 +2,7 @@
 // parents, and the model size / memory estimate of a config being edited.
 
 import { getStage, listStages } from '../../../core/train/stages/registry'
-import { checkValue } from '../../../core/config/schema'
+import { checkValue, ConfigError, resolveConfig } from '../../../core/config/schema'
 import { ApiError, type ApiHandlers, type ModelEstimate } from '../../shared/api'
 import type { ServiceContext } from './context'
 
@@ -19,6 +19,7 @@ export function createStageHandlers(_ctx: ServiceContext) {
         parentRoles: (s.parents ?? []).filter((p) => p.required).map((p) => p.role),
       })),
     'model:estimate': async ({ stage, config }) => estimate(stageOrError(stage), config),
+    'config:check': async ({ stage, config }) => checkConfig(stageOrError(stage), config),
   } satisfies Partial<ApiHandlers>
 }
 
@@ -54,4 +55,21 @@ function estimate(stage: ReturnType<typeof getStage>, input: Record<string, unkn
   }
   if (!result) throw new ApiError('the size of this model is known only once the run starts')
   return result
+}
+
+/**
+ * The whole config against the stage's schema, cross-field rules included (n_heads must be a
+ * multiple of n_kv_heads): the same resolveConfig the run's preflight uses, so the form's Start
+ * is disabled for exactly the configs that would be refused. The parent roles (SFT's `base`) are
+ * picked beside the form, so their "is required" is the picker's to say.
+ */
+function checkConfig(stage: ReturnType<typeof getStage>, config: Record<string, unknown>): { key: string; message: string }[] {
+  try {
+    resolveConfig(stage.schema, config, `${stage.name} config`)
+    return []
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw new ApiError((error as Error).message)
+    const pickedBeside = new Set((stage.parents ?? []).map((p) => p.role))
+    return error.issues.filter((issue) => !pickedBeside.has(issue.key)).map(({ key, message }) => ({ key, message }))
+  }
 }
