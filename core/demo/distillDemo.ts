@@ -73,9 +73,9 @@ export interface DistillDemoOptions {
  */
 export async function runDemoContextDistillation(opts: DistillDemoOptions, sftRunId: string, rmSafetyRunId?: string): Promise<RunExit> {
   const files = writeDistillDemoFiles(opts.dataDir, opts.seed, opts.size)
-  const config = { ...DISTILL_DEMO_PLANS[opts.size].distill, ...opts.overrides, base: sftRunId, prompts: [files.distillPrompts], targeted: rmSafetyRunId !== undefined }
-  const parents: ParentRef[] = rmSafetyRunId ? [{ role: 'rm_safety', runId: rmSafetyRunId }] : []
-  return submitAndWait(opts, 'context_distillation', config, parents, `demo-${opts.size} distill${rmSafetyRunId ? ' (targeted)' : ''}`)
+  // The stage records rm_safety as the run's parent (role rm_safety) from the config key.
+  const config = { ...DISTILL_DEMO_PLANS[opts.size].distill, ...opts.overrides, base: sftRunId, prompts: [files.distillPrompts], targeted: rmSafetyRunId !== undefined, rm_safety: rmSafetyRunId }
+  return submitAndWait(opts, 'context_distillation', config, [], `demo-${opts.size} distill${rmSafetyRunId ? ' (targeted)' : ''}`)
 }
 
 /** Ghost Attention on `baseRunId` with the world's instructions; the summary and metrics carry adherence by turn with and without. */
