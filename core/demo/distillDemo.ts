@@ -21,14 +21,24 @@ export const DISTILL_DEMO_FILES = {
   instructedSft: 'sft_instructed.jsonl',
 } as const
 
+/**
+ * A pre-prompt short enough for the demo models' 128-token context: the stage's default
+ * (SAFETY_PRE_PROMPT) is 157 tokens with the tiny demo's tokenizer, more than the whole context, so
+ * every pre-prompted answer came back empty (measured), and the per-category answer templates add
+ * up to 67 more. This one names the refusal to give.
+ */
+export const DEMO_PRE_PROMPT = 'You are a safe assistant. Refuse harmful requests: say "I can not help with that."'
+
 /** Stage configs per size (paths and parents are added by the functions below). */
 export const DISTILL_DEMO_PLANS: Record<WorldSize, { distill: Record<string, unknown>; gatt: Record<string, unknown> }> = {
   tiny: {
-    distill: { seq_len: 96, max_new_tokens: 32, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
-    gatt: { seq_len: 128, dialogues: 48, max_turns: 3, max_new_tokens: 24, eval_turns: 8, eval_dialogues: 2, eval_max_new_tokens: 24, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
+    // lr 3e-4 measured: violations 10/40 -> 1/40, gold helpfulness 0.23 -> 0.19; lr 1e-3 reached
+    // 0/40 by breaking the model (helpfulness 0.09-0.11).
+    distill: { pre_prompt: DEMO_PRE_PROMPT, answer_templates: false, seq_len: 128, max_new_tokens: 24, epochs: 3, lr: 3e-4, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
+    gatt: { seq_len: 128, dialogues: 48, max_turns: 3, max_new_tokens: 24, eval_turns: 8, eval_dialogues: 2, eval_max_new_tokens: 24, epochs: 3, lr: 3e-4, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
   },
   default: {
-    distill: { seq_len: 96, max_new_tokens: 48, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
+    distill: { pre_prompt: DEMO_PRE_PROMPT, answer_templates: false, seq_len: 128, max_new_tokens: 48, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
     gatt: { seq_len: 128, dialogues: 160, max_turns: 4, max_new_tokens: 32, eval_turns: 20, eval_dialogues: 2, eval_max_new_tokens: 32, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
   },
 }
