@@ -1,15 +1,13 @@
-// The demo's safety and multi-turn steps, for `workbench demo` to call after SFT (the row `safe`
-// and the multi-turn adherence): targeted context distillation of the SFT model with the safety
-// reward model, and Ghost Attention. Each writes its demo files (the adversarial TRAINING prompts,
-// never the evaluation ones; the world's instructions with gold checks) next to the demo export
-// and runs its stage through the job runner as a recorded run. The stages see plain files.
+// The inputs and budgets of the demo's safety and multi-turn steps (the row `safe` and the
+// multi-turn adherence of `workbench demo`, run by core/demo/pipeline.ts): targeted context
+// distillation of the SFT model with the safety reward model, and Ghost Attention. The files
+// (the adversarial TRAINING prompts, never the evaluation ones; the world's instructions with gold
+// checks; instructed SFT lines) are written next to the demo export. The stages see plain files.
 
 import fs from 'node:fs'
 import path from 'node:path'
 import { goldItemToLine } from '../eval/gold'
 import { instructionToLine } from '../eval/adherence'
-import { JobRunner, type RunExit } from '../jobs/runner'
-import type { ParentRef } from '../train/stages/types'
 import { generateInstructions, instructedSftExamples } from './instructions'
 import { generateSafetySets } from './safety'
 import { generateTasks } from './tasks'
@@ -64,41 +62,4 @@ export function writeDistillDemoFiles(dataDir: string, seed: number, size: World
   const instructed = instructedSftExamples(generateTasks(world).train, instructions)
   fs.writeFileSync(files.instructedSft, instructed.map((line) => JSON.stringify(line)).join('\n') + '\n')
   return files
-}
-
-export interface DistillDemoOptions {
-  home: string
-  size: WorldSize
-  seed: number
-  /** The demo export's folder (where the files are written). */
-  dataDir: string
-  backend?: string
-  /** Config overrides on top of the plan. */
-  overrides?: Record<string, unknown>
-}
-
-/**
- * Targeted context distillation of `sftRunId` with the safety reward model `rmSafetyRunId` (plain
- * distillation when none is given). The finished run; its summary has distill_kept / distill_dropped.
- */
-export async function runDemoContextDistillation(opts: DistillDemoOptions, sftRunId: string, rmSafetyRunId?: string): Promise<RunExit> {
-  const files = writeDistillDemoFiles(opts.dataDir, opts.seed, opts.size)
-  // The stage records rm_safety as the run's parent (role rm_safety) from the config key.
-  const config = { ...DISTILL_DEMO_PLANS[opts.size].distill, ...opts.overrides, base: sftRunId, prompts: [files.distillPrompts], targeted: rmSafetyRunId !== undefined, rm_safety: rmSafetyRunId }
-  return submitAndWait(opts, 'context_distillation', config, [], `demo-${opts.size} distill${rmSafetyRunId ? ' (targeted)' : ''}`)
-}
-
-/** Ghost Attention on `baseRunId` with the world's instructions; the summary and metrics carry adherence by turn with and without. */
-export async function runDemoGatt(opts: DistillDemoOptions, baseRunId: string, sftData: string): Promise<RunExit> {
-  const files = writeDistillDemoFiles(opts.dataDir, opts.seed, opts.size)
-  const config = { ...DISTILL_DEMO_PLANS[opts.size].gatt, ...opts.overrides, base: baseRunId, data: [sftData], instructions: files.instructions }
-  return submitAndWait(opts, 'gatt', config, [], `demo-${opts.size} gatt`)
-}
-
-async function submitAndWait(opts: DistillDemoOptions, stage: string, config: Record<string, unknown>, parents: ParentRef[], name: string): Promise<RunExit> {
-  const runner = new JobRunner({ home: opts.home, backend: opts.backend })
-  const runId = runner.submit({ stage, config, parents, experiment: 'demo', name, tags: ['demo', opts.size] })
-  const exit = await runner.wait(runId)
-  if (exit.status !== 'finished') throw new Error(`demo: ${name} (run ${runId}) ended ${exit.status}${exit.error ? `: ${exit.error}` : ''}`)
-  return exit
 }
