@@ -1,6 +1,7 @@
 // `workbench demo [--size tiny|default] [--seed N] [--json] [--home DIR] [--backend NAME]`:
 // runs the demo pipeline (export -> tokenizer -> pretrain -> SFT -> gold evaluation of base and
-// SFT) and prints the base-vs-SFT table, or one JSON object with --json.
+// SFT -> reward models -> targeted context distillation (the row `safe`) -> safety evaluation ->
+// Ghost Attention) and prints the base / SFT / safe table, or one JSON object with --json.
 
 import { UsageError, COMMON_OPTIONS, parseCommandArgs } from '../cli/args'
 import type { CliIO } from '../cli/io'
@@ -17,7 +18,10 @@ const USAGE = [
   '',
   'Generates the built-in demo world (corpus, instructions, preferences, adversarial prompts, with',
   'gold judges), then trains a tokenizer, pretrains, fine-tunes (SFT) and evaluates the base and the',
-  'SFT model with the gold judges. Every step is a recorded run in the experiment "demo".',
+  'SFT model with the gold judges, trains the helpfulness and safety reward models, distils safety',
+  'into the SFT model (targeted context distillation: the row "safe"), splits violations single- vs',
+  'multi-turn, and measures instruction adherence over a long dialogue without and with Ghost',
+  'Attention. Every step is a recorded run in the experiment "demo".',
   '',
   '  --size tiny|default  tiny: a few minutes (tests); default: about 15 minutes on 2 cores',
   '  --seed N             the world seed (default 1234)',
@@ -107,17 +111,38 @@ export function formatReport(r: DemoReport): string {
     ['false refusal rate (benign)', (s) => pct(s.false_refusal_rate)],
   ]
   const width = Math.max(...rows.map(([label]) => label.length))
-  const line = (label: string, a: string, b: string) => `${label.padEnd(width)}  ${a.padStart(8)}  ${b.padStart(8)}`
+  const line = (label: string, ...cells: string[]) => `${label.padEnd(width)}${cells.map((c) => `  ${c.padStart(8)}`).join('')}`
   return [
     `demo (${r.size}, seed ${r.seed}) finished in ${formatDuration(r.wallSeconds)}; data in ${r.dataDir}`,
     '',
-    line('', 'base', 'sft'),
-    ...rows.map(([label, f]) => line(label, f(r.base), f(r.sft))),
+    line('', 'base', 'sft', 'safe'),
+    ...rows.map(([label, f]) => line(label, f(r.base), f(r.sft), f(r.safe))),
+    line('  single-turn (safety_eval)', '', pct(r.violations_by_turns.sft.single_turn), pct(r.violations_by_turns.safe.single_turn)),
+    line('  multi-turn (safety_eval)', '', pct(r.violations_by_turns.sft.multi_turn), pct(r.violations_by_turns.safe.multi_turn)),
+    `(safe = sft after targeted context distillation: ${r.safe.distill_kept} distilled answers kept, ${r.safe.distill_dropped} dropped by the safety reward model)`,
+    '',
+    ...formatAdherence(r),
     '',
     ...formatRewardTable(r),
     '',
     `runs: tokenizer ${r.runs.tokenizer}, pretrain ${r.runs.pretrain}, sft ${r.runs.sft}, eval base ${r.runs.eval_base}, eval sft ${r.runs.eval_sft}, ` +
-      `reward helpfulness ${r.runs.reward_helpfulness}, reward safety ${r.runs.reward_safety}`,
+      `reward helpfulness ${r.runs.reward_helpfulness}, reward safety ${r.runs.reward_safety}, distill ${r.runs.distill}, eval safe ${r.runs.eval_safe}, ` +
+      `safety eval sft ${r.runs.safety_eval_sft}, safety eval safe ${r.runs.safety_eval_safe}, gatt ${r.runs.gatt}`,
     '(see them with `workbench runs show <id>`)',
   ].join('\n')
+}
+
+/** Instruction adherence by turn without GAtt (the SFT model) and with it, then mean and last turn. */
+function formatAdherence(r: DemoReport): string[] {
+  const pct = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? `${Math.round(100 * x)}%` : '-')
+  const { without, with: withGatt, turns } = r.adherence
+  const turnNumbers = Array.from({ length: turns }, (_, t) => String(t + 1))
+  const label = (s: string) => s.padEnd(14)
+  const cells = (xs: string[]) => xs.map((x) => x.padStart(5)).join('')
+  return [
+    `instruction adherence by turn (${turns} turns)`,
+    `${label('turn')}${cells(turnNumbers)}   mean   last`,
+    `${label('without GAtt')}${cells(turnNumbers.map((_, t) => pct(without.by_turn[t])))}  ${pct(without.mean).padStart(5)}  ${pct(without.last_turn).padStart(5)}`,
+    `${label('with GAtt')}${cells(turnNumbers.map((_, t) => pct(withGatt.by_turn[t])))}  ${pct(withGatt.mean).padStart(5)}  ${pct(withGatt.last_turn).padStart(5)}`,
+  ]
 }

@@ -1,15 +1,13 @@
-// The demo's safety and multi-turn steps, for `workbench demo` to call after SFT (the row `safe`
-// and the multi-turn adherence): targeted context distillation of the SFT model with the safety
-// reward model, and Ghost Attention. Each writes its demo files (the adversarial TRAINING prompts,
-// never the evaluation ones; the world's instructions with gold checks) next to the demo export
-// and runs its stage through the job runner as a recorded run. The stages see plain files.
+// The inputs and budgets of the demo's safety and multi-turn steps (the row `safe` and the
+// multi-turn adherence of `workbench demo`, run by core/demo/pipeline.ts): targeted context
+// distillation of the SFT model with the safety reward model, and Ghost Attention. The files
+// (the adversarial TRAINING prompts, never the evaluation ones; the world's instructions with gold
+// checks; instructed SFT lines) are written next to the demo export. The stages see plain files.
 
 import fs from 'node:fs'
 import path from 'node:path'
 import { goldItemToLine } from '../eval/gold'
 import { instructionToLine } from '../eval/adherence'
-import { JobRunner, type RunExit } from '../jobs/runner'
-import type { ParentRef } from '../train/stages/types'
 import { generateInstructions, instructedSftExamples } from './instructions'
 import { generateSafetySets } from './safety'
 import { generateTasks } from './tasks'
@@ -21,14 +19,24 @@ export const DISTILL_DEMO_FILES = {
   instructedSft: 'sft_instructed.jsonl',
 } as const
 
+/**
+ * A pre-prompt short enough for the demo models' 128-token context: the stage's default
+ * (SAFETY_PRE_PROMPT) is 157 tokens with the tiny demo's tokenizer, more than the whole context, so
+ * every pre-prompted answer came back empty (measured), and the per-category answer templates add
+ * up to 67 more. This one names the refusal to give.
+ */
+export const DEMO_PRE_PROMPT = 'You are a safe assistant. Refuse harmful requests: say "I can not help with that."'
+
 /** Stage configs per size (paths and parents are added by the functions below). */
 export const DISTILL_DEMO_PLANS: Record<WorldSize, { distill: Record<string, unknown>; gatt: Record<string, unknown> }> = {
   tiny: {
-    distill: { seq_len: 96, max_new_tokens: 32, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
-    gatt: { seq_len: 128, dialogues: 48, max_turns: 3, max_new_tokens: 24, eval_turns: 8, eval_dialogues: 2, eval_max_new_tokens: 24, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
+    // lr 3e-4 measured: violations 10/40 -> 1/40, gold helpfulness 0.23 -> 0.19; lr 1e-3 reached
+    // 0/40 by breaking the model (helpfulness 0.09-0.11).
+    distill: { pre_prompt: DEMO_PRE_PROMPT, answer_templates: false, seq_len: 128, max_new_tokens: 24, epochs: 3, lr: 3e-4, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
+    gatt: { seq_len: 128, dialogues: 48, max_turns: 3, max_new_tokens: 24, eval_turns: 8, eval_dialogues: 2, eval_max_new_tokens: 24, epochs: 3, lr: 3e-4, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
   },
   default: {
-    distill: { seq_len: 96, max_new_tokens: 48, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
+    distill: { pre_prompt: DEMO_PRE_PROMPT, answer_templates: false, seq_len: 128, max_new_tokens: 48, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
     gatt: { seq_len: 128, dialogues: 160, max_turns: 4, max_new_tokens: 32, eval_turns: 20, eval_dialogues: 2, eval_max_new_tokens: 32, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
   },
 }
@@ -54,41 +62,4 @@ export function writeDistillDemoFiles(dataDir: string, seed: number, size: World
   const instructed = instructedSftExamples(generateTasks(world).train, instructions)
   fs.writeFileSync(files.instructedSft, instructed.map((line) => JSON.stringify(line)).join('\n') + '\n')
   return files
-}
-
-export interface DistillDemoOptions {
-  home: string
-  size: WorldSize
-  seed: number
-  /** The demo export's folder (where the files are written). */
-  dataDir: string
-  backend?: string
-  /** Config overrides on top of the plan. */
-  overrides?: Record<string, unknown>
-}
-
-/**
- * Targeted context distillation of `sftRunId` with the safety reward model `rmSafetyRunId` (plain
- * distillation when none is given). The finished run; its summary has distill_kept / distill_dropped.
- */
-export async function runDemoContextDistillation(opts: DistillDemoOptions, sftRunId: string, rmSafetyRunId?: string): Promise<RunExit> {
-  const files = writeDistillDemoFiles(opts.dataDir, opts.seed, opts.size)
-  const config = { ...DISTILL_DEMO_PLANS[opts.size].distill, ...opts.overrides, base: sftRunId, prompts: [files.distillPrompts], targeted: rmSafetyRunId !== undefined }
-  const parents: ParentRef[] = rmSafetyRunId ? [{ role: 'rm_safety', runId: rmSafetyRunId }] : []
-  return submitAndWait(opts, 'context_distillation', config, parents, `demo-${opts.size} distill${rmSafetyRunId ? ' (targeted)' : ''}`)
-}
-
-/** Ghost Attention on `baseRunId` with the world's instructions; the summary and metrics carry adherence by turn with and without. */
-export async function runDemoGatt(opts: DistillDemoOptions, baseRunId: string, sftData: string): Promise<RunExit> {
-  const files = writeDistillDemoFiles(opts.dataDir, opts.seed, opts.size)
-  const config = { ...DISTILL_DEMO_PLANS[opts.size].gatt, ...opts.overrides, base: baseRunId, data: [sftData], instructions: files.instructions }
-  return submitAndWait(opts, 'gatt', config, [], `demo-${opts.size} gatt`)
-}
-
-async function submitAndWait(opts: DistillDemoOptions, stage: string, config: Record<string, unknown>, parents: ParentRef[], name: string): Promise<RunExit> {
-  const runner = new JobRunner({ home: opts.home, backend: opts.backend })
-  const runId = runner.submit({ stage, config, parents, experiment: 'demo', name, tags: ['demo', opts.size] })
-  const exit = await runner.wait(runId)
-  if (exit.status !== 'finished') throw new Error(`demo: ${name} (run ${runId}) ended ${exit.status}${exit.error ? `: ${exit.error}` : ''}`)
-  return exit
 }

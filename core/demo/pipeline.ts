@@ -14,8 +14,9 @@ import { PREFERENCE_RATINGS } from '../data/preferences'
 import type { ParentRef, Progress } from '../train/stages/types'
 import { DEFAULT_DEMO_SEED, exportDemoWorld, readDemoManifest, type DemoManifest } from './export'
 import type { WorldSize } from './world'
+import { DISTILL_DEMO_PLANS, writeDistillDemoFiles } from './distillDemo'
 
-export const DEMO_STEPS = ['tokenizer', 'pretrain', 'sft', 'eval', 'reward'] as const
+export const DEMO_STEPS = ['tokenizer', 'pretrain', 'sft', 'eval', 'reward', 'distill', 'safety_eval', 'gatt'] as const
 export type DemoStep = (typeof DEMO_STEPS)[number]
 
 /** The stage configs of one demo size (file paths are added by the pipeline). */
@@ -41,6 +42,9 @@ export const DEMO_PLANS: Record<WorldSize, DemoPlan> = {
     eval: { max_new_tokens: 48 },
     // One epoch (about 115 steps of 8 pairs, ~30-60 s on 2 cores); 40 steps measured 87% held out, the epoch 89%.
     reward: { seq_len: 128, epochs: 1, batch_size: 8, lr: 1e-3, eval_samples: 8 },
+    distill: DISTILL_DEMO_PLANS.tiny.distill,
+    safety_eval: { max_new_tokens: 48 },
+    gatt: DISTILL_DEMO_PLANS.tiny.gatt,
   },
   default: {
     tokenizer: { vocab_size: 1024 },
@@ -51,6 +55,9 @@ export const DEMO_PLANS: Record<WorldSize, DemoPlan> = {
     sft: { seq_len: 96, max_steps: 300, batch_size: 16, lr: 2e-3, warmup_steps: 20, eval_every: 100, sample_every: 0, checkpoint_every: 0 },
     eval: { max_new_tokens: 48 },
     reward: { seq_len: 128, epochs: 1, batch_size: 8, lr: 1e-3, eval_samples: 16 },
+    distill: DISTILL_DEMO_PLANS.default.distill,
+    safety_eval: { max_new_tokens: 48 },
+    gatt: DISTILL_DEMO_PLANS.default.gatt,
   },
 }
 
@@ -72,15 +79,45 @@ export interface DemoRewardScores {
   eval_pairs: number
 }
 
+/** Violation rate on the adversarial eval set, split by dialogue length (safety_eval), with 95% intervals in the run. */
+export interface DemoTurnViolations {
+  single_turn: number
+  multi_turn: number
+}
+
+/** Instruction adherence over a long dialogue (gatt's measure), without GAtt (the SFT model) and with it. */
+export interface DemoAdherence {
+  turns: number
+  without: { mean: number; last_turn: number; by_turn: number[] }
+  with: { mean: number; last_turn: number; by_turn: number[] }
+}
+
 export interface DemoReport {
   size: WorldSize
   seed: number
   dataDir: string
   wallSeconds: number
-  runs: { tokenizer: string; pretrain: string; sft: string; eval_base: string; eval_sft: string; reward_helpfulness: string; reward_safety: string }
+  runs: {
+    tokenizer: string
+    pretrain: string
+    sft: string
+    eval_base: string
+    eval_sft: string
+    reward_helpfulness: string
+    reward_safety: string
+    distill: string
+    eval_safe: string
+    safety_eval_sft: string
+    safety_eval_safe: string
+    gatt: string
+  }
   base: DemoScores
   sft: DemoScores
+  /** The SFT model after targeted context distillation with the safety reward model. */
+  safe: DemoScores & { distill_kept: number; distill_dropped: number }
   reward: { helpfulness: DemoRewardScores; safety: DemoRewardScores }
+  violations_by_turns: { sft: DemoTurnViolations; safe: DemoTurnViolations }
+  adherence: DemoAdherence
 }
 
 export type DemoEvent =
@@ -125,13 +162,20 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
   const pretrain = await run('pretrain', 'pretrain', { ...plan.pretrain, data: [file('corpus')], tokenizer: tokenizerFile }, `demo-${size} pretrain`, [
     { role: 'tokenizer', runId: tokenizer.runId },
   ])
-  const sft = await run('sft', 'sft', { ...plan.sft, base: pretrain.runId, data: [file('sftTrain')] }, `demo-${size} sft`)
+  // The SFT data also holds answers that follow an instruction given in the same turn: without
+  // them the SFT model never follows one, and GAtt has no sampled answer to keep.
+  const distillFiles = writeDistillDemoFiles(dataDir, seed, size)
+  const sftData = [file('sftTrain'), distillFiles.instructedSft]
+  const sft = await run('sft', 'sft', { ...plan.sft, base: pretrain.runId, data: sftData }, `demo-${size} sft`)
   const evalConfig = { ...plan.eval, tasks: file('evalTasks'), adversarial: file('adversarial'), benign: file('benign') }
   const evalBase = await run('eval', 'gold_eval', { ...evalConfig, label: 'base' }, `demo-${size} eval base`, [{ role: 'model', runId: pretrain.runId }])
   const evalSft = await run('eval', 'gold_eval', { ...evalConfig, label: 'sft' }, `demo-${size} eval sft`, [{ role: 'model', runId: sft.runId }])
   const rewardConfig = (kind: string) => ({ ...plan.reward, kind, base: sft.runId, data: [file('preferencesTrain')], eval_data: [file('preferencesTest')] })
   const rmHelpful = await run('reward', 'reward', rewardConfig('helpfulness'), `demo-${size} reward helpfulness`)
   const rmSafety = await run('reward', 'reward', rewardConfig('safety'), `demo-${size} reward safety`)
+
+  const safe = await runSafeSteps(run, plan, { ...evalConfig, distillPrompts: distillFiles.distillPrompts }, sft.runId, rmSafety.runId, size)
+  const gatt = await runGattStep(run, plan, sft.runId, sftData, distillFiles.instructions, size)
 
   return {
     size,
@@ -146,10 +190,75 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
       eval_sft: evalSft.runId,
       reward_helpfulness: rmHelpful.runId,
       reward_safety: rmSafety.runId,
+      distill: safe.distill.runId,
+      eval_safe: safe.evalSafe.runId,
+      safety_eval_sft: safe.safetySft.runId,
+      safety_eval_safe: safe.safetySafe.runId,
+      gatt: gatt.runId,
     },
     base: scoresOf(evalBase),
     sft: scoresOf(evalSft),
+    safe: { ...scoresOf(safe.evalSafe), distill_kept: summaryNumber(safe.distill, 'distill_kept'), distill_dropped: summaryNumber(safe.distill, 'distill_dropped') },
     reward: { helpfulness: rewardScoresOf(rmHelpful), safety: rewardScoresOf(rmSafety) },
+    violations_by_turns: { sft: turnViolationsOf(safe.safetySft), safe: turnViolationsOf(safe.safetySafe) },
+    adherence: adherenceOf(opts.home, gatt, Number(plan.gatt.eval_turns)),
+  }
+}
+
+type RunDemoStep = (step: DemoStep, stage: string, config: Record<string, unknown>, name: string, parents?: ParentRef[]) => Promise<RunExit>
+
+/**
+ * The row `safe`: targeted context distillation of the SFT model on the adversarial TRAINING
+ * prompts (a distilled answer kept only when the safety reward model prefers it to the answer
+ * without the pre-prompt), the distilled model scored by gold_eval like base and SFT, and the
+ * violation rate of SFT and safe split single- vs multi-turn by safety_eval on the adversarial
+ * EVAL set.
+ */
+async function runSafeSteps(
+  run: RunDemoStep,
+  plan: DemoPlan,
+  files: { tasks: string; adversarial: string; benign: string; distillPrompts: string } & Record<string, unknown>,
+  sftRunId: string,
+  rmSafetyRunId: string,
+  size: WorldSize,
+) {
+  const { distillPrompts, ...evalConfig } = files
+  const distillConfig = { ...plan.distill, base: sftRunId, prompts: [distillPrompts], targeted: true, rm_safety: rmSafetyRunId }
+  const distill = await run('distill', 'context_distillation', distillConfig, `demo-${size} distill (targeted)`)
+  const evalSafe = await run('eval', 'gold_eval', { ...evalConfig, label: 'safe' }, `demo-${size} eval safe`, [{ role: 'model', runId: distill.runId }])
+  const safetyConfig = { ...plan.safety_eval, adversarial: files.adversarial }
+  const safetySft = await run('safety_eval', 'safety_eval', { ...safetyConfig, model: sftRunId, label: 'sft' }, `demo-${size} safety eval sft`)
+  const safetySafe = await run('safety_eval', 'safety_eval', { ...safetyConfig, model: distill.runId, label: 'safe' }, `demo-${size} safety eval safe`)
+  return { distill, evalSafe, safetySft, safetySafe }
+}
+
+/** Ghost Attention on the SFT model; its run measures adherence by turn without (the SFT model) and with GAtt. */
+function runGattStep(run: RunDemoStep, plan: DemoPlan, sftRunId: string, sftData: string[], instructions: string, size: WorldSize): Promise<RunExit> {
+  return run('gatt', 'gatt', { ...plan.gatt, base: sftRunId, data: sftData, instructions }, `demo-${size} gatt`)
+}
+
+function summaryNumber(exit: RunExit, key: string): number {
+  const value = exit.result?.summary?.[key]
+  return typeof value === 'number' ? value : NaN
+}
+
+function turnViolationsOf(exit: RunExit): DemoTurnViolations {
+  return { single_turn: summaryNumber(exit, 'violation_rate_single_turn'), multi_turn: summaryNumber(exit, 'violation_rate_multi_turn') }
+}
+
+/** Adherence by turn from the gatt run's metrics (gatt/base_adherence_turn_<n>, gatt/adherence_turn_<n>). */
+function adherenceOf(home: string, exit: RunExit, turns: number): DemoAdherence {
+  const store = Store.open(home)
+  try {
+    // A turn never reached is NaN (no metric logged for it).
+    const byTurn = (prefix: string) => Array.from({ length: turns }, (_, t) => store.metricHistory(exit.runId, `${prefix}_turn_${t + 1}`).at(-1)?.value ?? NaN)
+    return {
+      turns,
+      without: { mean: summaryNumber(exit, 'base_adherence_mean'), last_turn: summaryNumber(exit, 'base_adherence_last_turn'), by_turn: byTurn('gatt/base_adherence') },
+      with: { mean: summaryNumber(exit, 'adherence_mean'), last_turn: summaryNumber(exit, 'adherence_last_turn'), by_turn: byTurn('gatt/adherence') },
+    }
+  } finally {
+    store.close()
   }
 }
 

@@ -16,22 +16,37 @@ describe('workbench demo (command line)', () => {
     await expect(runDemoCommand(['--backend', 'tpu'], bufferIO())).rejects.toThrow(/not one of/)
   })
 
-  it('formats the base-vs-SFT table and the reward models beside their baselines', () => {
+  it('formats the base / SFT / safe table, adherence by turn and the reward models beside their baselines', () => {
     const text = formatReport({
       size: 'tiny',
       seed: 1,
       dataDir: '/d',
       wallSeconds: 125,
-      runs: { tokenizer: 't', pretrain: 'p', sft: 's', eval_base: 'eb', eval_sft: 'es', reward_helpfulness: 'rh', reward_safety: 'rs' },
+      runs: {
+        tokenizer: 't', pretrain: 'p', sft: 's', eval_base: 'eb', eval_sft: 'es', reward_helpfulness: 'rh', reward_safety: 'rs',
+        distill: 'cd', eval_safe: 'ef', safety_eval_sft: 'ss', safety_eval_safe: 'sf', gatt: 'g',
+      },
       base: { gold_accuracy: 0, gold_helpfulness: 0.05, violation_rate: 0.1, false_refusal_rate: 0 },
       sft: { gold_accuracy: 0.25, gold_helpfulness: 0.4, violation_rate: 0, false_refusal_rate: NaN },
+      safe: { gold_accuracy: 0.2, gold_helpfulness: 0.35, violation_rate: 0.05, false_refusal_rate: 0.1, distill_kept: 30, distill_dropped: 10 },
+      violations_by_turns: { sft: { single_turn: 0.3, multi_turn: 0.5 }, safe: { single_turn: 0.1, multi_turn: 0.2 } },
+      adherence: {
+        turns: 3,
+        without: { mean: 0.5, last_turn: 0, by_turn: [1, 0.5, 0] },
+        with: { mean: 0.9, last_turn: 0.75, by_turn: [1, 1, 0.75] },
+      },
       reward: {
         helpfulness: { accuracy: 0.8, by_rating: { significantly_better: 0.9, negligibly_better: 0.5 }, baseline_shorter: 0.3, baseline_longer: 0.7, baseline_bow: 0.75, eval_pairs: 150 },
         safety: { accuracy: 0.95, by_rating: { significantly_better: 0.97 }, baseline_shorter: 0.6, baseline_longer: 0.4, baseline_bow: 0.9, eval_pairs: 48 },
       },
     })
     expect(text).toMatch(/finished in 2m05s/)
-    expect(text).toMatch(/gold task accuracy\s+0\.0%\s+25\.0%/)
+    expect(text).toMatch(/gold task accuracy\s+0\.0%\s+25\.0%\s+20\.0%/)
+    expect(text).toMatch(/multi-turn \(safety_eval\)\s+50\.0%\s+20\.0%/)
+    expect(text).toMatch(/30 distilled answers kept, 10 dropped/)
+    expect(text).toMatch(/without GAtt\s+100%\s+50%\s+0%\s+50%\s+0%/)
+    expect(text).toMatch(/with GAtt\s+100%\s+100%\s+75%\s+90%\s+75%/)
+    expect(text).toMatch(/gatt g/)
     expect(text).toMatch(/mean gold helpfulness\s+0\.050\s+0\.400/)
     expect(text).toMatch(/false refusal rate \(benign\)\s+0\.0%\s+n\/a/)
     expect(text).toMatch(/reward model accuracy \(held out\)\s+80\.0%\s+95\.0%/)
