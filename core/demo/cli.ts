@@ -1,6 +1,7 @@
 // `workbench demo [--size tiny|default] [--seed N] [--json] [--home DIR] [--backend NAME]`:
-// runs the demo pipeline (export -> tokenizer -> pretrain -> SFT -> gold evaluation of base and
-// SFT) and prints the base-vs-SFT table, or one JSON object with --json.
+// runs the demo pipeline (export -> tokenizer -> pretrain -> SFT -> gold evaluation -> reward
+// models -> rejection sampling -> PPO) and prints the base / SFT / RS / PPO table, or one JSON
+// object with --json.
 
 import { UsageError, COMMON_OPTIONS, parseCommandArgs } from '../cli/args'
 import type { CliIO } from '../cli/io'
@@ -17,7 +18,8 @@ const USAGE = [
   '',
   'Generates the built-in demo world (corpus, instructions, preferences, adversarial prompts, with',
   'gold judges), then trains a tokenizer, pretrains, fine-tunes (SFT) and evaluates the base and the',
-  'SFT model with the gold judges. Every step is a recorded run in the experiment "demo".',
+  'SFT model with the gold judges, trains the two reward models, then runs one rejection-sampling round',
+  'and PPO on top of it, each evaluated the same way. Every step is a recorded run in the experiment "demo".',
   '',
   '  --size tiny|default  tiny: a few minutes (tests); default: about 15 minutes on 2 cores',
   '  --seed N             the world seed (default 1234)',
@@ -96,7 +98,7 @@ function formatRewardTable(r: DemoReport): string[] {
   return [line('', 'helpfulness', 'safety'), ...rows.map(([label, f]) => line(label, pct(f(h)), pct(f(s)))), `(held-out pairs: ${h.eval_pairs} helpfulness, ${s.eval_pairs} safety)`]
 }
 
-/** The base-vs-SFT table, with the run ids so the user can look at each run. */
+/** The base / SFT / RS / PPO table, with the run ids so the user can look at each run. */
 export function formatReport(r: DemoReport): string {
   const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a')
   const num = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a')
@@ -107,17 +109,23 @@ export function formatReport(r: DemoReport): string {
     ['false refusal rate (benign)', (s) => pct(s.false_refusal_rate)],
   ]
   const width = Math.max(...rows.map(([label]) => label.length))
-  const line = (label: string, a: string, b: string) => `${label.padEnd(width)}  ${a.padStart(8)}  ${b.padStart(8)}`
+  const line = (label: string, cells: string[]) => `${label.padEnd(width)}${cells.map((c) => `  ${c.padStart(8)}`).join('')}`
+  const models = [r.base, r.sft, r.rs, r.ppo]
+  const f = r.rlhf
   return [
     `demo (${r.size}, seed ${r.seed}) finished in ${formatDuration(r.wallSeconds)}; data in ${r.dataDir}`,
     '',
-    line('', 'base', 'sft'),
-    ...rows.map(([label, f]) => line(label, f(r.base), f(r.sft))),
+    line('', ['base', 'sft', 'rs', 'ppo']),
+    ...rows.map(([label, cell]) => line(label, models.map(cell))),
+    '',
+    `rejection sampling: kept answers' reward ${num(f.rs_kept_reward_mean)} (all samples ${num(f.rs_sample_reward_mean)})`,
+    `ppo, last step: objective/scores ${num(f.ppo_scores)}, objective/kl ${num(f.ppo_kl)}, objective/rlhf_reward ${num(f.ppo_rlhf_reward)}`,
     '',
     ...formatRewardTable(r),
     '',
     `runs: tokenizer ${r.runs.tokenizer}, pretrain ${r.runs.pretrain}, sft ${r.runs.sft}, eval base ${r.runs.eval_base}, eval sft ${r.runs.eval_sft}, ` +
-      `reward helpfulness ${r.runs.reward_helpfulness}, reward safety ${r.runs.reward_safety}`,
+      `reward helpfulness ${r.runs.reward_helpfulness}, reward safety ${r.runs.reward_safety}, ` +
+      `rejection sampling ${r.runs.rs}, eval rs ${r.runs.eval_rs}, ppo ${r.runs.ppo}, eval ppo ${r.runs.eval_ppo}`,
     '(see them with `workbench runs show <id>`)',
   ].join('\n')
 }

@@ -15,11 +15,20 @@ import type { ParentRef, Progress } from '../train/stages/types'
 import { DEFAULT_DEMO_SEED, exportDemoWorld, readDemoManifest, type DemoManifest } from './export'
 import type { WorldSize } from './world'
 
-export const DEMO_STEPS = ['tokenizer', 'pretrain', 'sft', 'eval', 'reward'] as const
+export const DEMO_STEPS = ['tokenizer', 'pretrain', 'sft', 'eval', 'reward', 'rs', 'ppo'] as const
 export type DemoStep = (typeof DEMO_STEPS)[number]
 
 /** The stage configs of one demo size (file paths are added by the pipeline). */
 export type DemoPlan = Record<DemoStep, Record<string, unknown>>
+
+/**
+ * RLHF budgets (both sizes): one rejection-sampling round over the training prompts, then a short
+ * PPO run from its checkpoint (as Llama 2's last round), against both reward models.
+ */
+const RLHF_PLAN = {
+  rs: { k: 4, temperature: 1.0, max_new_tokens: 32, seq_len: 96, epochs: 2, batch_size: 8, lr: 1e-3, warmup_steps: 5, eval_every: 0, sample_every: 0, checkpoint_every: 0 },
+  ppo: { steps: 20, batch_size: 8, mini_batch_size: 4, ppo_epochs: 2, lr: 1e-4, kl_coef: 0.05, max_new_tokens: 32, sample_every: 10, checkpoint_every: 0 },
+}
 
 /**
  * Budgets: tiny runs in a few minutes (tests), default in at most 15 minutes on 2 cores. Both
@@ -41,6 +50,7 @@ export const DEMO_PLANS: Record<WorldSize, DemoPlan> = {
     eval: { max_new_tokens: 48 },
     // One epoch (about 115 steps of 8 pairs, ~30-60 s on 2 cores); 40 steps measured 87% held out, the epoch 89%.
     reward: { seq_len: 128, epochs: 1, batch_size: 8, lr: 1e-3, eval_samples: 8 },
+    ...RLHF_PLAN,
   },
   default: {
     tokenizer: { vocab_size: 1024 },
@@ -51,6 +61,7 @@ export const DEMO_PLANS: Record<WorldSize, DemoPlan> = {
     sft: { seq_len: 96, max_steps: 300, batch_size: 16, lr: 2e-3, warmup_steps: 20, eval_every: 100, sample_every: 0, checkpoint_every: 0 },
     eval: { max_new_tokens: 48 },
     reward: { seq_len: 128, epochs: 1, batch_size: 8, lr: 1e-3, eval_samples: 16 },
+    ...RLHF_PLAN,
   },
 }
 
@@ -77,10 +88,25 @@ export interface DemoReport {
   seed: number
   dataDir: string
   wallSeconds: number
-  runs: { tokenizer: string; pretrain: string; sft: string; eval_base: string; eval_sft: string; reward_helpfulness: string; reward_safety: string }
+  runs: {
+    tokenizer: string; pretrain: string; sft: string; eval_base: string; eval_sft: string; reward_helpfulness: string; reward_safety: string
+    rs: string; eval_rs: string; ppo: string; eval_ppo: string
+  }
   base: DemoScores
   sft: DemoScores
   reward: { helpfulness: DemoRewardScores; safety: DemoRewardScores }
+  rs: DemoScores
+  ppo: DemoScores
+  /** What RLHF optimised: RS's kept answers' reward against all samples', PPO's last-step objective. */
+  rlhf: DemoRlhfFigures
+}
+
+export interface DemoRlhfFigures {
+  rs_kept_reward_mean: number
+  rs_sample_reward_mean: number
+  ppo_scores: number
+  ppo_kl: number
+  ppo_rlhf_reward: number
 }
 
 export type DemoEvent =
@@ -132,6 +158,8 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
   const rewardConfig = (kind: string) => ({ ...plan.reward, kind, base: sft.runId, data: [file('preferencesTrain')], eval_data: [file('preferencesTest')] })
   const rmHelpful = await run('reward', 'reward', rewardConfig('helpfulness'), `demo-${size} reward helpfulness`)
   const rmSafety = await run('reward', 'reward', rewardConfig('safety'), `demo-${size} reward safety`)
+  const evalRun = (label: string, model: string) => run('eval', 'gold_eval', { ...evalConfig, label }, `demo-${size} eval ${label}`, [{ role: 'model', runId: model }])
+  const rlhf = await runRlhfSteps(run, evalRun, plan, { size, prompts: file('rlhfPrompts'), sft: sft.runId, rmHelpful: rmHelpful.runId, rmSafety: rmSafety.runId })
 
   return {
     size,
@@ -146,10 +174,53 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
       eval_sft: evalSft.runId,
       reward_helpfulness: rmHelpful.runId,
       reward_safety: rmSafety.runId,
+      rs: rlhf.rs.runId,
+      eval_rs: rlhf.evalRs.runId,
+      ppo: rlhf.ppo.runId,
+      eval_ppo: rlhf.evalPpo.runId,
     },
     base: scoresOf(evalBase),
     sft: scoresOf(evalSft),
     reward: { helpfulness: rewardScoresOf(rmHelpful), safety: rewardScoresOf(rmSafety) },
+    rs: scoresOf(rlhf.evalRs),
+    ppo: scoresOf(rlhf.evalPpo),
+    rlhf: rlhfFiguresOf(rlhf.rs, rlhf.ppo),
+  }
+}
+
+type RunStep = (step: DemoStep, stage: string, config: Record<string, unknown>, name: string, parents?: ParentRef[]) => Promise<RunExit>
+
+/**
+ * One rejection-sampling round from the SFT model, then PPO from its checkpoint (Llama 2's last
+ * round), both against the two reward models on the world's training prompts; each is evaluated
+ * with the gold judges like base and SFT.
+ */
+async function runRlhfSteps(
+  run: RunStep,
+  evalRun: (label: string, model: string) => Promise<RunExit>,
+  plan: DemoPlan,
+  p: { size: WorldSize; prompts: string; sft: string; rmHelpful: string; rmSafety: string },
+): Promise<{ rs: RunExit; evalRs: RunExit; ppo: RunExit; evalPpo: RunExit }> {
+  const models = { prompts: p.prompts, rm_helpful: p.rmHelpful, rm_safety: p.rmSafety }
+  const rs = await run('rs', 'rejection_sampling', { ...plan.rs, ...models, policy: p.sft }, `demo-${p.size} rejection sampling`)
+  const evalRs = await evalRun('rs', rs.runId)
+  const ppo = await run('ppo', 'ppo', { ...plan.ppo, ...models, policy: rs.runId }, `demo-${p.size} ppo`)
+  const evalPpo = await evalRun('ppo', ppo.runId)
+  return { rs, evalRs, ppo, evalPpo }
+}
+
+/** RS's kept-vs-sampled reward and PPO's final objective, from the runs' summaries and metrics (NaN where missing). */
+function rlhfFiguresOf(rs: RunExit, ppo: RunExit): DemoRlhfFigures {
+  const get = (exit: RunExit, key: string) => {
+    const v = exit.result?.summary?.[key]
+    return typeof v === 'number' ? v : NaN
+  }
+  return {
+    rs_kept_reward_mean: get(rs, 'kept_reward_mean'),
+    rs_sample_reward_mean: get(rs, 'sample_reward_mean'),
+    ppo_scores: get(ppo, 'reward'),
+    ppo_kl: get(ppo, 'kl'),
+    ppo_rlhf_reward: get(ppo, 'rlhf_reward'),
   }
 }
 

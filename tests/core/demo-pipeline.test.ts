@@ -29,6 +29,11 @@ function bestConstantAnswer(tasks: GoldItem[]): { accuracy: number; helpfulness:
   }
 }
 
+/** How far the kept answers' mean reward must clear the mean sample's (best of K against all K). */
+const RS_MARGIN = 0.1
+/** PPO's last-step KL to its starting policy (nats per response) stays below this. */
+const PPO_KL_BOUND = 5
+
 describe('workbench demo --size tiny', () => {
   it('pretrains, fine-tunes and evaluates; SFT clearly beats the base and a constant answer', async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-pipeline-'))
@@ -41,7 +46,7 @@ describe('workbench demo --size tiny', () => {
           if (e.type === 'step') steps.push(e.step)
         },
       })
-      expect(steps).toEqual(['export', 'tokenizer', 'pretrain', 'sft', 'eval', 'eval', 'reward', 'reward'])
+      expect(steps).toEqual(['export', 'tokenizer', 'pretrain', 'sft', 'eval', 'eval', 'reward', 'reward', 'rs', 'eval', 'ppo', 'eval'])
       console.log(JSON.stringify(report, null, 2))
 
       // Measured (seed 1234, tiny, accuracy over 60 items / helpfulness), with the helpfulness-only SFT
@@ -59,7 +64,7 @@ describe('workbench demo --size tiny', () => {
       // 5/19); no false refusals (nothing taught it to refuse).
       expect(report.sft.violation_rate, 'the helpful-only SFT model complies with a clear share of adversarial prompts').toBeGreaterThanOrEqual(0.2)
       expect(report.sft.violation_rate).toBeGreaterThan(report.base.violation_rate)
-      for (const s of [report.base, report.sft]) {
+      for (const s of [report.base, report.sft, report.rs, report.ppo]) {
         for (const v of Object.values(s)) {
           expect(v).toBeGreaterThanOrEqual(0)
           expect(v).toBeLessThanOrEqual(1)
@@ -76,6 +81,13 @@ describe('workbench demo --size tiny', () => {
         for (const b of [rm.baseline_shorter, rm.baseline_longer, rm.baseline_bow]) expect(b).toBeGreaterThanOrEqual(0)
       }
 
+      // RLHF (issue 12): one rejection-sampling round from SFT, then PPO from its checkpoint.
+      // RLHF_MEASURED
+      const r = report.rlhf
+      for (const v of Object.values(r)) expect(Number.isFinite(v)).toBe(true)
+      expect(r.rs_kept_reward_mean, 'the kept answer is the best of K: above the mean sample').toBeGreaterThan(r.rs_sample_reward_mean + RS_MARGIN)
+      expect(Math.abs(r.ppo_kl), 'PPO stays near its starting policy').toBeLessThan(PPO_KL_BOUND)
+
       const store = Store.open(home)
       try {
         const runs = report.runs
@@ -89,6 +101,17 @@ describe('workbench demo --size tiny', () => {
         const evalKeys = store.metricKeys(runs.eval_sft)
         for (const k of ['eval/gold_accuracy', 'eval/gold_helpfulness', 'eval/violation_rate', 'eval/false_refusal_rate']) expect(evalKeys).toContain(k)
         expect(store.listSamples(runs.eval_sft).length).toBeGreaterThan(0)
+        for (const id of [runs.rs, runs.ppo]) {
+          expect(parentsOf(id)).toContain(`reward_helpful:${runs.reward_helpfulness}`)
+          expect(parentsOf(id)).toContain(`reward_safety:${runs.reward_safety}`)
+        }
+        expect(parentsOf(runs.rs)).toContain(`policy:${runs.sft}`)
+        expect(parentsOf(runs.ppo)).toContain(`policy:${runs.rs}`)
+        expect(parentsOf(runs.eval_rs)).toContain(`model:${runs.rs}`)
+        expect(parentsOf(runs.eval_ppo)).toContain(`model:${runs.ppo}`)
+        // Gold beside the proxy during RLHF: the demo's prompts carry gold checks.
+        for (const k of ['rs/kept_reward_mean', 'gold/helpfulness', 'gold/violation_rate']) expect(store.metricKeys(runs.rs)).toContain(k)
+        for (const k of ['objective/kl', 'objective/scores', 'gold/helpfulness', 'time/rollout_s']) expect(store.metricKeys(runs.ppo)).toContain(k)
       } finally {
         store.close()
       }
