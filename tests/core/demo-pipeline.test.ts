@@ -30,9 +30,9 @@ function bestConstantAnswer(tasks: GoldItem[]): { accuracy: number; helpfulness:
 }
 
 /** How far the kept answers' mean reward must clear the mean sample's (best of K against all K). */
-const RS_MARGIN = 0.1
-/** PPO's last-step KL to its starting policy (nats per response) stays below this. */
-const PPO_KL_BOUND = 5
+const RS_MARGIN = 0.5
+/** PPO's last-step KL to its starting policy (summed over a response, nats) stays below this. */
+const PPO_KL_BOUND = 10
 
 describe('workbench demo --size tiny', () => {
   it('pretrains, fine-tunes and evaluates; SFT clearly beats the base and a constant answer', async () => {
@@ -87,6 +87,8 @@ describe('workbench demo --size tiny', () => {
       for (const v of Object.values(r)) expect(Number.isFinite(v)).toBe(true)
       expect(r.rs_kept_reward_mean, 'the kept answer is the best of K: above the mean sample').toBeGreaterThan(r.rs_sample_reward_mean + RS_MARGIN)
       expect(Math.abs(r.ppo_kl), 'PPO stays near its starting policy').toBeLessThan(PPO_KL_BOUND)
+      expect(report.rs.violation_rate, 'RS keeps the safer answers: fewer violations than SFT').toBeLessThan(report.sft.violation_rate)
+      expect(report.rs.gold_helpfulness, 'RS does not wreck helpfulness').toBeGreaterThan(0.8 * report.sft.gold_helpfulness)
 
       const store = Store.open(home)
       try {
