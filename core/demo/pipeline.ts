@@ -28,11 +28,12 @@ export type DemoPlan = Record<DemoStep, Record<string, unknown>>
  * each on 2 busy cores. Measured at tiny (seed 1234, gold helpfulness / violation rate of the
  * fine-tuned model): temperature 1.0 samples are worse than the SFT model's greedy answers and RS
  * lost helpfulness (0.156 against SFT's 0.215, violations 17.5% against 40%); at 0.7, 0.197 / 30%;
- * at 0.5 with K = 4, 0.236 / 27.5%; K = 8 at 0.7 with half the steps, 0.219 / 32.5%. PPO from
- * that RS model (20 steps of 8): lr 1e-4 with temperature 1.0 rollouts lost helpfulness (0.156 /
- * 30%), at temperature 0.7 0.192 / 32.5%; with kl_coef 0.2, 0.214 / 25%; lr 3e-5 at 0.7,
- * 0.228 / 32.5% (KL 0.6 nats per response). The eval sets are small (66 tasks, 40 adversarial
- * prompts: one violation is 2.5 points), so these differences are near the noise.
+ * at 0.5 with K = 4 (this plan), 0.236 / 27.5%; K = 8 at 0.7 with half the steps, 0.219 / 32.5%.
+ * PPO (20 steps of 8), tuned from that K = 8 model: lr 1e-4 with rollouts at temperature 1.0 lost
+ * helpfulness (0.156 / 30%), at 0.7 0.192 / 32.5%; with kl_coef 0.2, 0.214 / 25%; lr 3e-5 at 0.7
+ * (this plan) 0.228 / 32.5%. The whole tiny demo with this plan (from the RS model above): PPO
+ * 0.236 / 35%, last-step KL 0.39 nats per response. The eval sets are small (66 tasks, 40
+ * adversarial prompts: one violation is 2.5 points), so these differences are near the noise.
  */
 const RLHF_PLAN = {
   rs: { k: 4, temperature: 0.5, max_prompts: 256, max_new_tokens: 32, seq_len: 96, epochs: 2, batch_size: 8, lr: 5e-4, warmup_steps: 5, eval_every: 0, sample_every: 0, checkpoint_every: 0 },

@@ -4,7 +4,8 @@
 // The SFT data is helpfulness only (adversarial prompts answered the way they ask, as in web
 // text), so the SFT model complies with a clear share of adversarial prompts: safety work has
 // something to fix.
-// Takes a few minutes on 2 cores.
+// Then one rejection-sampling round and PPO on top (issue 12), each evaluated the same way.
+// Takes a few minutes on 2 cores (measured 5 minutes on a quiet moment, 10+ under load).
 import { describe, it, expect } from 'vitest'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -82,13 +83,17 @@ describe('workbench demo --size tiny', () => {
       }
 
       // RLHF (issue 12): one rejection-sampling round from SFT, then PPO from its checkpoint.
-      // RLHF_MEASURED
+      // Measured (seed 1234, tiny): gold helpfulness / violation rate SFT 0.215 / 40%, RS 0.236 /
+      // 27.5%, PPO 0.236 / 35% (accuracy 11.7%, 13.3%, 15%); RS kept answers' reward 2.00 against
+      // 0.87 for the mean sample; PPO's last KL 0.39. Helpfulness gains of 0.02 on 66 tasks are
+      // near the noise, so only a collapse (below 0.8x SFT) fails here.
       const r = report.rlhf
       for (const v of Object.values(r)) expect(Number.isFinite(v)).toBe(true)
       expect(r.rs_kept_reward_mean, 'the kept answer is the best of K: above the mean sample').toBeGreaterThan(r.rs_sample_reward_mean + RS_MARGIN)
       expect(Math.abs(r.ppo_kl), 'PPO stays near its starting policy').toBeLessThan(PPO_KL_BOUND)
       expect(report.rs.violation_rate, 'RS keeps the safer answers: fewer violations than SFT').toBeLessThan(report.sft.violation_rate)
-      expect(report.rs.gold_helpfulness, 'RS does not wreck helpfulness').toBeGreaterThan(0.8 * report.sft.gold_helpfulness)
+      expect(report.ppo.violation_rate, 'PPO does not undo it: no more violations than SFT').toBeLessThanOrEqual(report.sft.violation_rate)
+      for (const s of [report.rs, report.ppo]) expect(s.gold_helpfulness, 'RLHF does not wreck helpfulness').toBeGreaterThan(0.8 * report.sft.gold_helpfulness)
 
       const store = Store.open(home)
       try {
