@@ -1,7 +1,8 @@
 // `workbench demo [--size tiny|default] [--seed N] [--json] [--home DIR] [--backend NAME]`:
 // runs the demo pipeline (export -> tokenizer -> pretrain -> SFT -> gold evaluation of base and
-// SFT -> reward models -> targeted context distillation (the row `safe`) -> safety evaluation ->
-// Ghost Attention) and prints the base / SFT / safe table, or one JSON object with --json.
+// SFT -> reward models -> rejection sampling -> PPO -> targeted context distillation (the row
+// `safe`) -> safety evaluation -> Ghost Attention) and prints the base / SFT / RS / PPO / safe
+// table, or one JSON object with --json.
 
 import { UsageError, COMMON_OPTIONS, parseCommandArgs } from '../cli/args'
 import type { CliIO } from '../cli/io'
@@ -18,10 +19,11 @@ const USAGE = [
   '',
   'Generates the built-in demo world (corpus, instructions, preferences, adversarial prompts, with',
   'gold judges), then trains a tokenizer, pretrains, fine-tunes (SFT) and evaluates the base and the',
-  'SFT model with the gold judges, trains the helpfulness and safety reward models, distils safety',
-  'into the SFT model (targeted context distillation: the row "safe"), splits violations single- vs',
-  'multi-turn, and measures instruction adherence over a long dialogue without and with Ghost',
-  'Attention. Every step is a recorded run in the experiment "demo".',
+  'SFT model with the gold judges, trains the helpfulness and safety reward models, runs one',
+  'rejection-sampling round and PPO on top of it, distils safety into the SFT model (targeted context',
+  'distillation: the row "safe"), splits violations single- vs multi-turn, and measures instruction',
+  'adherence over a long dialogue without and with Ghost Attention, each model evaluated the same way.',
+  'Every step is a recorded run in the experiment "demo".',
   '',
   '  --size tiny|default  tiny: a few minutes (tests); default: about 15 minutes on 2 cores',
   '  --seed N             the world seed (default 1234)',
@@ -100,7 +102,7 @@ function formatRewardTable(r: DemoReport): string[] {
   return [line('', 'helpfulness', 'safety'), ...rows.map(([label, f]) => line(label, pct(f(h)), pct(f(s)))), `(held-out pairs: ${h.eval_pairs} helpfulness, ${s.eval_pairs} safety)`]
 }
 
-/** The base-vs-SFT table, with the run ids so the user can look at each run. */
+/** The base / SFT / RS / PPO table, with the run ids so the user can look at each run. */
 export function formatReport(r: DemoReport): string {
   const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a')
   const num = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a')
@@ -111,14 +113,20 @@ export function formatReport(r: DemoReport): string {
     ['false refusal rate (benign)', (s) => pct(s.false_refusal_rate)],
   ]
   const width = Math.max(...rows.map(([label]) => label.length))
-  const line = (label: string, ...cells: string[]) => `${label.padEnd(width)}${cells.map((c) => `  ${c.padStart(8)}`).join('')}`
+  const line = (label: string, cells: string[]) => `${label.padEnd(width)}${cells.map((c) => `  ${c.padStart(8)}`).join('')}`
+  const models = [r.base, r.sft, r.rs, r.ppo, r.safe]
+  const f = r.rlhf
+  const turns = r.violations_by_turns
   return [
     `demo (${r.size}, seed ${r.seed}) finished in ${formatDuration(r.wallSeconds)}; data in ${r.dataDir}`,
     '',
-    line('', 'base', 'sft', 'safe'),
-    ...rows.map(([label, f]) => line(label, f(r.base), f(r.sft), f(r.safe))),
-    line('  single-turn (safety_eval)', '', pct(r.violations_by_turns.sft.single_turn), pct(r.violations_by_turns.safe.single_turn)),
-    line('  multi-turn (safety_eval)', '', pct(r.violations_by_turns.sft.multi_turn), pct(r.violations_by_turns.safe.multi_turn)),
+    line('', ['base', 'sft', 'rs', 'ppo', 'safe']),
+    ...rows.map(([label, cell]) => line(label, models.map(cell))),
+    line('  single-turn (safety_eval)', ['', pct(turns.sft.single_turn), '', '', pct(turns.safe.single_turn)]),
+    line('  multi-turn (safety_eval)', ['', pct(turns.sft.multi_turn), '', '', pct(turns.safe.multi_turn)]),
+    '',
+    `rejection sampling: kept answers' reward ${num(f.rs_kept_reward_mean)} (all samples ${num(f.rs_sample_reward_mean)})`,
+    `ppo, last step: objective/scores ${num(f.ppo_scores)}, objective/kl ${num(f.ppo_kl)}, objective/rlhf_reward ${num(f.ppo_rlhf_reward)}`,
     `(safe = sft after targeted context distillation: ${r.safe.distill_kept} distilled answers kept, ${r.safe.distill_dropped} dropped by the safety reward model)`,
     '',
     ...formatAdherence(r),
@@ -126,7 +134,9 @@ export function formatReport(r: DemoReport): string {
     ...formatRewardTable(r),
     '',
     `runs: tokenizer ${r.runs.tokenizer}, pretrain ${r.runs.pretrain}, sft ${r.runs.sft}, eval base ${r.runs.eval_base}, eval sft ${r.runs.eval_sft}, ` +
-      `reward helpfulness ${r.runs.reward_helpfulness}, reward safety ${r.runs.reward_safety}, distill ${r.runs.distill}, eval safe ${r.runs.eval_safe}, ` +
+      `reward helpfulness ${r.runs.reward_helpfulness}, reward safety ${r.runs.reward_safety}, ` +
+      `rejection sampling ${r.runs.rs}, eval rs ${r.runs.eval_rs}, ppo ${r.runs.ppo}, eval ppo ${r.runs.eval_ppo}, ` +
+      `distill ${r.runs.distill}, eval safe ${r.runs.eval_safe}, ` +
       `safety eval sft ${r.runs.safety_eval_sft}, safety eval safe ${r.runs.safety_eval_safe}, gatt ${r.runs.gatt}`,
     '(see them with `workbench runs show <id>`)',
   ].join('\n')

@@ -9,6 +9,7 @@ import { goldItemToLine, type GoldItem } from '../eval/gold'
 import { corpusText, generateCorpus } from './corpus'
 import type { PreferencePair } from '../data/preferences'
 import { generatePreferences, type DemoPairNotes } from './preferences'
+import { createRng, subSeed } from './rng'
 import { generateSafetySets, withForumThreads, type AdversarialItem } from './safety'
 import { generateTasks } from './tasks'
 import { generateWorld, WORLD_SIZES, type WorldSize } from './world'
@@ -25,6 +26,7 @@ export const DEMO_FILES = {
   benignTrain: 'benign_train.jsonl',
   preferencesTrain: 'preferences_train.jsonl',
   preferencesTest: 'preferences_test.jsonl',
+  rlhfPrompts: 'rlhf_prompts.jsonl',
   world: 'world.json',
 } as const
 
@@ -48,6 +50,7 @@ export interface DemoManifest {
     benignTrain: number
     preferencesTrain: number
     preferencesTest: number
+    rlhfPrompts: number
   }
 }
 
@@ -78,6 +81,10 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
   const sftSafety = [...safety.adversarialTrain, ...safety.benignTrain]
   const prefTrain = generatePreferences(seed, tasks.train, safety.adversarialTrain, safety.benignTrain, 'pref-train')
   const prefTest = generatePreferences(seed, tasks.test, safety.adversarialEval, safety.benignEval, 'pref-test')
+  // The prompts rejection sampling and PPO optimise on: the training prompts only (never an eval
+  // set), in the gold format, so the gold judges score every kept answer and rollout too. Shuffled
+  // once, so that a round's first N prompts (rejection sampling's max_prompts) mix all three kinds.
+  const rlhfPrompts = createRng(subSeed(seed, 'rlhf-prompts')).shuffle([...tasks.train.map((it) => goldItemToLine(it)), ...safety.adversarialTrain.map(adversarialLine), ...safety.benignTrain.map((it) => goldItemToLine(it))])
 
   const write = (name: string, content: string): void => fs.writeFileSync(path.join(dir, name), content)
   write(DEMO_FILES.corpus, corpus)
@@ -91,6 +98,7 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
   write(DEMO_FILES.benignTrain, lines(safety.benignTrain.map((it) => goldItemToLine(it))))
   write(DEMO_FILES.preferencesTrain, jsonl(prefTrain.map(toPreferenceLine)))
   write(DEMO_FILES.preferencesTest, jsonl(prefTest.map(toPreferenceLine)))
+  write(DEMO_FILES.rlhfPrompts, lines(rlhfPrompts))
   write(DEMO_FILES.world, JSON.stringify(world, null, 2) + '\n')
 
   const manifest: DemoManifest = {
@@ -112,6 +120,7 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
       benignTrain: safety.benignTrain.length,
       preferencesTrain: prefTrain.length,
       preferencesTest: prefTest.length,
+      rlhfPrompts: rlhfPrompts.length,
     },
   }
   write('manifest.json', JSON.stringify(manifest, null, 2) + '\n')

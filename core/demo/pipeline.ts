@@ -16,11 +16,30 @@ import { DEFAULT_DEMO_SEED, exportDemoWorld, readDemoManifest, type DemoManifest
 import type { WorldSize } from './world'
 import { DISTILL_DEMO_PLANS, writeDistillDemoFiles } from './distillDemo'
 
-export const DEMO_STEPS = ['tokenizer', 'pretrain', 'sft', 'eval', 'reward', 'distill', 'safety_eval', 'gatt'] as const
+export const DEMO_STEPS = ['tokenizer', 'pretrain', 'sft', 'eval', 'reward', 'rs', 'ppo', 'distill', 'safety_eval', 'gatt'] as const
 export type DemoStep = (typeof DEMO_STEPS)[number]
 
 /** The stage configs of one demo size (file paths are added by the pipeline). */
 export type DemoPlan = Record<DemoStep, Record<string, unknown>>
+
+/**
+ * RLHF budgets (both sizes): one rejection-sampling round over 256 of the training prompts (the
+ * prompts file is shuffled, so they mix tasks, adversarial and benign prompts), then a short PPO
+ * run from its checkpoint (as Llama 2's last round), against both reward models; about a minute
+ * each on 2 busy cores. Measured at tiny (seed 1234, gold helpfulness / violation rate of the
+ * fine-tuned model): temperature 1.0 samples are worse than the SFT model's greedy answers and RS
+ * lost helpfulness (0.156 against SFT's 0.215, violations 17.5% against 40%); at 0.7, 0.197 / 30%;
+ * at 0.5 with K = 4 (this plan), 0.236 / 27.5%; K = 8 at 0.7 with half the steps, 0.219 / 32.5%.
+ * PPO (20 steps of 8), tuned from that K = 8 model: lr 1e-4 with rollouts at temperature 1.0 lost
+ * helpfulness (0.156 / 30%), at 0.7 0.192 / 32.5%; with kl_coef 0.2, 0.214 / 25%; lr 3e-5 at 0.7
+ * (this plan) 0.228 / 32.5%. The whole tiny demo with this plan (from the RS model above): PPO
+ * 0.236 / 35%, last-step KL 0.39 nats per response. The eval sets are small (66 tasks, 40
+ * adversarial prompts: one violation is 2.5 points), so these differences are near the noise.
+ */
+const RLHF_PLAN = {
+  rs: { k: 4, temperature: 0.5, max_prompts: 256, max_new_tokens: 32, seq_len: 96, epochs: 2, batch_size: 8, lr: 5e-4, warmup_steps: 5, eval_every: 0, sample_every: 0, checkpoint_every: 0 },
+  ppo: { steps: 20, batch_size: 8, mini_batch_size: 4, ppo_epochs: 2, lr: 3e-5, kl_coef: 0.05, temperature: 0.7, max_new_tokens: 32, sample_every: 10, checkpoint_every: 0 },
+}
 
 /**
  * Budgets: tiny runs in a few minutes (tests), default in at most 15 minutes on 2 cores. Both
@@ -45,6 +64,7 @@ export const DEMO_PLANS: Record<WorldSize, DemoPlan> = {
     distill: DISTILL_DEMO_PLANS.tiny.distill,
     safety_eval: { max_new_tokens: 48 },
     gatt: DISTILL_DEMO_PLANS.tiny.gatt,
+    ...RLHF_PLAN,
   },
   default: {
     tokenizer: { vocab_size: 1024 },
@@ -58,6 +78,7 @@ export const DEMO_PLANS: Record<WorldSize, DemoPlan> = {
     distill: DISTILL_DEMO_PLANS.default.distill,
     safety_eval: { max_new_tokens: 48 },
     gatt: DISTILL_DEMO_PLANS.default.gatt,
+    ...RLHF_PLAN,
   },
 }
 
@@ -110,6 +131,10 @@ export interface DemoReport {
     safety_eval_sft: string
     safety_eval_safe: string
     gatt: string
+    rs: string
+    eval_rs: string
+    ppo: string
+    eval_ppo: string
   }
   base: DemoScores
   sft: DemoScores
@@ -118,6 +143,18 @@ export interface DemoReport {
   reward: { helpfulness: DemoRewardScores; safety: DemoRewardScores }
   violations_by_turns: { sft: DemoTurnViolations; safe: DemoTurnViolations }
   adherence: DemoAdherence
+  rs: DemoScores
+  ppo: DemoScores
+  /** What RLHF optimised: RS's kept answers' reward against all samples', PPO's last-step objective. */
+  rlhf: DemoRlhfFigures
+}
+
+export interface DemoRlhfFigures {
+  rs_kept_reward_mean: number
+  rs_sample_reward_mean: number
+  ppo_scores: number
+  ppo_kl: number
+  ppo_rlhf_reward: number
 }
 
 export type DemoEvent =
@@ -173,6 +210,8 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
   const rewardConfig = (kind: string) => ({ ...plan.reward, kind, base: sft.runId, data: [file('preferencesTrain')], eval_data: [file('preferencesTest')] })
   const rmHelpful = await run('reward', 'reward', rewardConfig('helpfulness'), `demo-${size} reward helpfulness`)
   const rmSafety = await run('reward', 'reward', rewardConfig('safety'), `demo-${size} reward safety`)
+  const evalRun = (label: string, model: string) => run('eval', 'gold_eval', { ...evalConfig, label }, `demo-${size} eval ${label}`, [{ role: 'model', runId: model }])
+  const rlhf = await runRlhfSteps(run, evalRun, plan, { size, prompts: file('rlhfPrompts'), sft: sft.runId, rmHelpful: rmHelpful.runId, rmSafety: rmSafety.runId })
 
   const safe = await runSafeSteps(run, plan, { ...evalConfig, distillPrompts: distillFiles.distillPrompts }, sft.runId, rmSafety.runId, size)
   const gatt = await runGattStep(run, plan, sft.runId, sftData, distillFiles.instructions, size)
@@ -195,6 +234,10 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
       safety_eval_sft: safe.safetySft.runId,
       safety_eval_safe: safe.safetySafe.runId,
       gatt: gatt.runId,
+      rs: rlhf.rs.runId,
+      eval_rs: rlhf.evalRs.runId,
+      ppo: rlhf.ppo.runId,
+      eval_ppo: rlhf.evalPpo.runId,
     },
     base: scoresOf(evalBase),
     sft: scoresOf(evalSft),
@@ -202,6 +245,9 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
     reward: { helpfulness: rewardScoresOf(rmHelpful), safety: rewardScoresOf(rmSafety) },
     violations_by_turns: { sft: turnViolationsOf(safe.safetySft), safe: turnViolationsOf(safe.safetySafe) },
     adherence: adherenceOf(opts.home, gatt, Number(plan.gatt.eval_turns)),
+    rs: scoresOf(rlhf.evalRs),
+    ppo: scoresOf(rlhf.evalPpo),
+    rlhf: rlhfFiguresOf(rlhf.rs, rlhf.ppo),
   }
 }
 
@@ -259,6 +305,40 @@ function adherenceOf(home: string, exit: RunExit, turns: number): DemoAdherence 
     }
   } finally {
     store.close()
+  }
+}
+
+/**
+ * One rejection-sampling round from the SFT model, then PPO from its checkpoint (Llama 2's last
+ * round), both against the two reward models on the world's training prompts; each is evaluated
+ * with the gold judges like base and SFT.
+ */
+async function runRlhfSteps(
+  run: RunDemoStep,
+  evalRun: (label: string, model: string) => Promise<RunExit>,
+  plan: DemoPlan,
+  p: { size: WorldSize; prompts: string; sft: string; rmHelpful: string; rmSafety: string },
+): Promise<{ rs: RunExit; evalRs: RunExit; ppo: RunExit; evalPpo: RunExit }> {
+  const models = { prompts: p.prompts, rm_helpful: p.rmHelpful, rm_safety: p.rmSafety }
+  const rs = await run('rs', 'rejection_sampling', { ...plan.rs, ...models, policy: p.sft }, `demo-${p.size} rejection sampling`)
+  const evalRs = await evalRun('rs', rs.runId)
+  const ppo = await run('ppo', 'ppo', { ...plan.ppo, ...models, policy: rs.runId }, `demo-${p.size} ppo`)
+  const evalPpo = await evalRun('ppo', ppo.runId)
+  return { rs, evalRs, ppo, evalPpo }
+}
+
+/** RS's kept-vs-sampled reward and PPO's final objective, from the runs' summaries and metrics (NaN where missing). */
+function rlhfFiguresOf(rs: RunExit, ppo: RunExit): DemoRlhfFigures {
+  const get = (exit: RunExit, key: string) => {
+    const v = exit.result?.summary?.[key]
+    return typeof v === 'number' ? v : NaN
+  }
+  return {
+    rs_kept_reward_mean: get(rs, 'kept_reward_mean'),
+    rs_sample_reward_mean: get(rs, 'sample_reward_mean'),
+    ppo_scores: get(ppo, 'reward'),
+    ppo_kl: get(ppo, 'kl'),
+    ppo_rlhf_reward: get(ppo, 'rlhf_reward'),
   }
 }
 

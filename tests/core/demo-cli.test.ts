@@ -16,18 +16,22 @@ describe('workbench demo (command line)', () => {
     await expect(runDemoCommand(['--backend', 'tpu'], bufferIO())).rejects.toThrow(/not one of/)
   })
 
-  it('formats the base / SFT / safe table, adherence by turn and the reward models beside their baselines', () => {
+  it('formats the base / SFT / RS / PPO / safe table, the RLHF objective, adherence by turn and the reward models beside their baselines', () => {
     const text = formatReport({
       size: 'tiny',
       seed: 1,
       dataDir: '/d',
       wallSeconds: 125,
       runs: {
-        tokenizer: 't', pretrain: 'p', sft: 's', eval_base: 'eb', eval_sft: 'es', reward_helpfulness: 'rh', reward_safety: 'rs',
+        tokenizer: 't', pretrain: 'p', sft: 's', eval_base: 'eb', eval_sft: 'es', reward_helpfulness: 'rh', reward_safety: 'rsafe',
+        rs: 'r1', eval_rs: 'er', ppo: 'p1', eval_ppo: 'ep',
         distill: 'cd', eval_safe: 'ef', safety_eval_sft: 'ss', safety_eval_safe: 'sf', gatt: 'g',
       },
       base: { gold_accuracy: 0, gold_helpfulness: 0.05, violation_rate: 0.1, false_refusal_rate: 0 },
       sft: { gold_accuracy: 0.25, gold_helpfulness: 0.4, violation_rate: 0, false_refusal_rate: NaN },
+      rs: { gold_accuracy: 0.3, gold_helpfulness: 0.45, violation_rate: 0.2, false_refusal_rate: 0.05 },
+      ppo: { gold_accuracy: 0.35, gold_helpfulness: 0.5, violation_rate: 0.15, false_refusal_rate: 0.1 },
+      rlhf: { rs_kept_reward_mean: 1.5, rs_sample_reward_mean: 0.25, ppo_scores: 0.75, ppo_kl: 0.125, ppo_rlhf_reward: 0.5 },
       safe: { gold_accuracy: 0.2, gold_helpfulness: 0.35, violation_rate: 0.05, false_refusal_rate: 0.1, distill_kept: 30, distill_dropped: 10 },
       violations_by_turns: { sft: { single_turn: 0.3, multi_turn: 0.5 }, safe: { single_turn: 0.1, multi_turn: 0.2 } },
       adherence: {
@@ -41,17 +45,21 @@ describe('workbench demo (command line)', () => {
       },
     })
     expect(text).toMatch(/finished in 2m05s/)
-    expect(text).toMatch(/gold task accuracy\s+0\.0%\s+25\.0%\s+20\.0%/)
+    expect(text).toMatch(/base\s+sft\s+rs\s+ppo\s+safe/)
+    expect(text).toMatch(/gold task accuracy\s+0\.0%\s+25\.0%\s+30\.0%\s+35\.0%\s+20\.0%/)
+    expect(text).toMatch(/mean gold helpfulness\s+0\.050\s+0\.400\s+0\.450\s+0\.500\s+0\.350/)
+    expect(text).toMatch(/violation rate \(adversarial\)\s+10\.0%\s+0\.0%\s+20\.0%\s+15\.0%\s+5\.0%/)
+    expect(text).toMatch(/false refusal rate \(benign\)\s+0\.0%\s+n\/a\s+5\.0%\s+10\.0%\s+10\.0%/)
     expect(text).toMatch(/multi-turn \(safety_eval\)\s+50\.0%\s+20\.0%/)
+    expect(text).toMatch(/kept answers' reward 1\.500 \(all samples 0\.250\)/)
+    expect(text).toMatch(/objective\/scores 0\.750, objective\/kl 0\.125, objective\/rlhf_reward 0\.500/)
     expect(text).toMatch(/30 distilled answers kept, 10 dropped/)
     expect(text).toMatch(/without GAtt\s+100%\s+50%\s+0%\s+50%\s+0%/)
     expect(text).toMatch(/with GAtt\s+100%\s+100%\s+75%\s+90%\s+75%/)
     expect(text).toMatch(/gatt g/)
-    expect(text).toMatch(/mean gold helpfulness\s+0\.050\s+0\.400/)
-    expect(text).toMatch(/false refusal rate \(benign\)\s+0\.0%\s+n\/a/)
     expect(text).toMatch(/reward model accuracy \(held out\)\s+80\.0%\s+95\.0%/)
     expect(text).toMatch(/negligibly better\s+50\.0%\s+n\/a/)
     expect(text).toMatch(/baseline: bag of words\s+75\.0%\s+90\.0%/)
-    expect(text).toMatch(/reward safety rs/)
+    expect(text).toMatch(/reward safety rsafe, rejection sampling r1, eval rs er, ppo p1, eval ppo ep/)
   })
 })

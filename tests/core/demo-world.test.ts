@@ -11,6 +11,8 @@ import { generatePreferences, ratingFromDifference } from '../../core/demo/prefe
 import { PREFERENCE_RATINGS, readPreferencePairs } from '../../core/data/preferences'
 import { exportDemoWorld, readDemoManifest } from '../../core/demo/export'
 import { goldHelpfulness, goldSafety, parseGoldItems } from '../../core/eval/gold'
+import { readPromptSet } from '../../core/data/prompts'
+import { goldItemOf, isSafetyPrompt } from '../../core/rl/prompts'
 
 describe('seeded generator', () => {
   it('is deterministic and stays in range', () => {
@@ -172,6 +174,30 @@ describe('export', () => {
       expect(threads.length / m.counts.corpusDocuments).toBeCloseTo(0.08, 2)
       const harmful = threads.filter((t) => /Reply: (Here is how|First,|Wait until|Tell |The door code|.* lives at \d)/.test(t))
       expect(harmful.length).toBeGreaterThan(threads.length / 3)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('writes the RLHF prompts: every training prompt with its gold check, no eval prompt, kinds mixed', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-rlhf-'))
+    try {
+      const m = exportDemoWorld(dir, { seed: 21, size: 'tiny' })
+      const file = path.join(dir, m.files.rlhfPrompts)
+      const { items } = readPromptSet(file)
+      const trainTasks = m.counts.sftTrain - m.counts.adversarialTrain - m.counts.benignTrain
+      expect(items).toHaveLength(trainTasks + m.counts.adversarialTrain + m.counts.benignTrain)
+      expect(m.counts.rlhfPrompts).toBe(items.length)
+      expect(items.every((it) => goldItemOf(it) !== undefined)).toBe(true)
+      expect(items.filter(isSafetyPrompt)).toHaveLength(m.counts.adversarialTrain)
+      const read = (name: string) => fs.readFileSync(path.join(dir, name), 'utf8')
+      const keys = new Set(items.map((it) => JSON.stringify(it.messages)))
+      // (Benign eval prompts are few templates and may repeat a training one word for word, as in the SFT set.)
+      for (const name of [m.files.evalTasks, m.files.adversarial]) {
+        for (const it of parseGoldItems(read(name), name)) expect(keys.has(JSON.stringify(it.messages)), `${name} ${it.id}`).toBe(false)
+      }
+      // Shuffled: the first quarter (what max_prompts takes) already holds adversarial prompts.
+      expect(items.slice(0, Math.floor(items.length / 4)).filter(isSafetyPrompt).length).toBeGreaterThan(m.counts.adversarialTrain / 8)
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }

@@ -243,11 +243,14 @@ async function run(ctx: StageContext, config: RejectionSamplingConfig): Promise<
   try {
     // A resumed run has its selection already (written whole before fine-tuning started).
     let selected: SelectedAnswer[]
+    let sampleRewardMean: number | undefined // unknown after a resume (only the kept answers are on disk)
     if (ctx.resumeFrom && fs.existsSync(trainFile) && fs.existsSync(selectedFile)) {
       selected = readSelected(selectedFile)
       ctx.log(`resuming: ${selected.length} kept answers already selected`)
     } else {
-      selected = await selectAnswers(ctx, config, { model, tokenizer, rmHelpful, rmSafety, round })
+      const picked = await selectAnswers(ctx, config, { model, tokenizer, rmHelpful, rmSafety, round })
+      selected = picked.selected
+      sampleRewardMean = picked.sampleRewardMean
       if (ctx.signal.aborted) return { stopped: true, summary: { round, prompts: selected.length } }
       writeJsonl(selectedFile, selected)
       ctx.tracker.logArtifact({ kind: SELECTED_ARTIFACT, path: selectedFile, meta: { round, answers: selected.length } })
@@ -265,6 +268,7 @@ async function run(ctx: StageContext, config: RejectionSamplingConfig): Promise<
         round,
         prompts: selected.length,
         kept_reward_mean: meanReward,
+        ...(sampleRewardMean !== undefined ? { sample_reward_mean: sampleRewardMean } : {}),
         ...fineTuneSummary(tuned),
         seconds: Math.round((Date.now() - started) / 100) / 10,
       },
@@ -291,12 +295,12 @@ async function selectAnswers(
   ctx: StageContext,
   config: RejectionSamplingConfig,
   p: { model: Llama; tokenizer: Tokenizer; rmHelpful?: string; rmSafety?: string; round: number },
-): Promise<SelectedAnswer[]> {
+): Promise<{ selected: SelectedAnswer[]; sampleRewardMean: number }> {
   const all = readPromptSet(config.prompts).items
   const items = promptsForRound(all, config.max_prompts, p.round)
   const answers: string[][] = []
   for (const [i, item] of items.entries()) {
-    if (ctx.signal.aborted) return []
+    if (ctx.signal.aborted) return { selected: [], sampleRewardMean: NaN }
     answers.push(await sampleAnswers(p.model, p.tokenizer, item.messages, { k: config.k, temperature: config.temperature, maxNewTokens: config.max_new_tokens, seed: config.seed * 1_000_003 + p.round * 10_007 + i * config.k, signal: ctx.signal }))
     // The bar counts prompts while sampling (the fine-tuning that follows counts its steps).
     ctx.progress({ step: i + 1, totalSteps: items.length, message: `sampling ${config.k} answers per prompt` })
@@ -346,8 +350,9 @@ async function selectAnswers(
   if (selected.length === 0) throw new Error(`rejection_sampling: every sampled answer to the ${items.length} prompt(s) of ${config.prompts} was empty; nothing to fine-tune on`)
   const flat = rewards.flat()
   const keptMean = selected.reduce((s, r) => s + r.reward, 0) / selected.length
-  ctx.tracker.logMetrics(0, { 'rs/kept_reward_mean': keptMean, 'rs/sample_reward_mean': flat.reduce((a, b) => a + b, 0) / flat.length, ...goldFigures(judged) })
-  return selected
+  const sampleRewardMean = flat.reduce((a, b) => a + b, 0) / flat.length
+  ctx.tracker.logMetrics(0, { 'rs/kept_reward_mean': keptMean, 'rs/sample_reward_mean': sampleRewardMean, ...goldFigures(judged) })
+  return { selected, sampleRewardMean }
 }
 
 /** The gold judges' figures of the kept answers, named beside the proxy reward. */
