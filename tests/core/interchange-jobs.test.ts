@@ -10,8 +10,9 @@ import { initBackend } from '../../core/backend/index'
 import { exportJob } from '../../core/interchange/exportJob'
 import { importJob } from '../../core/interchange/importJob'
 import { JOB_STAGES } from '../../core/interchange/targets/common'
-import { llamafactoryConfig } from '../../core/interchange/targets/llamafactory'
-import { trlConfig } from '../../core/interchange/targets/trl'
+import { LLAMAFACTORY_TABLE, llamafactoryConfig } from '../../core/interchange/targets/llamafactory'
+import { TRL_TABLE, trlConfig } from '../../core/interchange/targets/trl'
+import { listStages } from '../../core/train/stages/registry'
 import { toYaml } from '../../core/interchange/yaml'
 import { Store } from '../../core/tracking/store'
 import { runDir } from '../../core/tracking/home'
@@ -44,11 +45,24 @@ const LLAMAFACTORY_DOCUMENTED = [
 /** A config with every shared training key plus each stage's own keys. */
 function stageConfig(stage: string): Record<string, unknown> {
   const shared = { seed: 1, threads: 0, max_steps: 100, batch_size: 8, grad_accum: 2, lr: 3e-4, min_lr_ratio: 0.1, warmup_steps: 10, weight_decay: 0.1, beta1: 0.9, beta2: 0.95, adam_eps: 1e-5, grad_clip: 1, spike_zscore: 5, max_bad_in_row: 10, log_every: 10, eval_every: 50, eval_batches: 8, sample_every: 0, sample_count: 3, sample_tokens: 48, checkpoint_every: 50, keep_last: 2, seq_len: 64, val_fraction: 0.1 }
-  const own: Record<string, Record<string, unknown>> = { pretrain: {}, sft: { epochs: 2, overflow: 'truncate' }, reward: { epochs: 1 }, dpo: { beta: 0.1 }, ppo: { kl_coef: 0.05, clip_range: 0.2, vf_coef: 0.1, ppo_epochs: 4, gamma: 1, lam: 0.95, max_new_tokens: 32, temperature: 1 } }
+  const own: Record<string, Record<string, unknown>> = { pretrain: {}, sft: { epochs: 2, overflow: 'truncate' }, reward: { epochs: 1 }, dpo: { beta: 0.1 }, ppo: { kl_coef: 0.05, cliprange: 0.2, vf_coef: 0.1, ppo_epochs: 4, gamma: 1, lam: 0.95, max_new_tokens: 32, temperature: 1 } }
   return { ...shared, ...own[stage] }
 }
 
 describe('mapping tables', () => {
+  it('every stage-specific row names a config key the stage really has (for the stages the workbench has)', () => {
+    const fieldsOf = new Map(listStages().map((s) => [s.name, new Set(s.fields.map((f) => f.key))]))
+    for (const [target, table] of [['trl', TRL_TABLE], ['llamafactory', LLAMAFACTORY_TABLE]] as const) {
+      for (const row of table) {
+        for (const stage of row.stages ?? []) {
+          const keys = fieldsOf.get(stage)
+          if (keys) expect(keys.has(row.ours), `${target} row ${row.ours} -> ${row.theirs}: stage ${stage} has no key ${row.ours}`).toBe(true)
+        }
+      }
+    }
+  })
+
+
   for (const stage of JOB_STAGES) {
     it(`maps a ${stage} config to documented TRL and LLaMA-Factory names`, () => {
       const config = stageConfig(stage)

@@ -35,15 +35,15 @@ export const TRL_TABLE: MappingRow[] = [
   { ours: 'seq_len', theirs: 'max_length', stages: ['pretrain', 'sft', 'reward', 'dpo'] },
   { ours: 'beta', theirs: 'beta', stages: ['dpo'] },
   { ours: 'kl_coef', theirs: 'kl_coef', stages: ['ppo'] },
-  { ours: 'clip_range', theirs: 'cliprange', stages: ['ppo'] },
-  { ours: 'value_clip_range', theirs: 'cliprange_value', stages: ['ppo'] },
+  { ours: 'cliprange', theirs: 'cliprange', stages: ['ppo'] },
+  { ours: 'cliprange_value', theirs: 'cliprange_value', stages: ['ppo'] },
   { ours: 'vf_coef', theirs: 'vf_coef', stages: ['ppo'] },
   { ours: 'ppo_epochs', theirs: 'num_ppo_epochs', stages: ['ppo'] },
   { ours: 'gamma', theirs: 'gamma', stages: ['ppo'] },
   { ours: 'lam', theirs: 'lam', stages: ['ppo'] },
   { ours: 'max_new_tokens', theirs: 'response_length', stages: ['ppo'] },
   { ours: 'temperature', theirs: 'temperature', stages: ['ppo'] },
-  { ours: 'whiten_rewards', theirs: 'whiten_rewards', stages: ['ppo'] },
+  { ours: 'whiten_scores', theirs: 'whiten_rewards', stages: ['ppo'] },
 ]
 
 export function trlConfig(stage: JobStage, config: Record<string, unknown>): MappedConfig {
