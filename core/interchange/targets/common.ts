@@ -26,6 +26,29 @@ export interface MappedConfig {
   unmapped: Array<{ key: string; value: unknown; why: string }>
 }
 
+/**
+ * Rows both targets share: TRL's config classes and LLaMA-Factory's YAML both take transformers'
+ * TrainingArguments under these names.
+ */
+export const TRAINING_ARGUMENT_ROWS: MappingRow[] = [
+  { ours: 'seed', theirs: 'seed' },
+  { ours: 'lr', theirs: 'learning_rate' },
+  { ours: 'max_steps', theirs: 'max_steps' },
+  { ours: 'epochs', theirs: 'num_train_epochs' },
+  { ours: 'batch_size', theirs: 'per_device_train_batch_size' },
+  { ours: 'grad_accum', theirs: 'gradient_accumulation_steps' },
+  { ours: 'warmup_steps', theirs: 'warmup_steps' },
+  { ours: 'weight_decay', theirs: 'weight_decay' },
+  { ours: 'beta1', theirs: 'adam_beta1' },
+  { ours: 'beta2', theirs: 'adam_beta2' },
+  { ours: 'adam_eps', theirs: 'adam_epsilon' },
+  { ours: 'grad_clip', theirs: 'max_grad_norm' },
+  { ours: 'log_every', theirs: 'logging_steps' },
+  { ours: 'eval_every', theirs: 'eval_steps' },
+  { ours: 'checkpoint_every', theirs: 'save_steps' },
+  { ours: 'keep_last', theirs: 'save_total_limit' },
+]
+
 /** Applies a mapping table to a run's config for one stage. */
 export function applyMapping(table: MappingRow[], stage: JobStage, config: Record<string, unknown>, why: Record<string, string>): MappedConfig {
   const args: Record<string, unknown> = {}

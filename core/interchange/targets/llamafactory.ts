@@ -1,27 +1,12 @@
 // LLaMA-Factory as a scale-out target. The ONE mapping table from our config keys to its YAML
 // arguments (hiyouga/LLaMA-Factory: examples/train_full/*.yaml, src/llamafactory/hparams/*, plus
 // transformers' TrainingArguments). Stages: pt, sft, rm, ppo, dpo.
-import { applyMapping, type JobStage, type MappedConfig, type MappingRow, UNMAPPED_WHY } from './common'
+import { applyMapping, TRAINING_ARGUMENT_ROWS, type JobStage, type MappedConfig, type MappingRow, UNMAPPED_WHY } from './common'
 
 export const LLAMAFACTORY_STAGE: Record<JobStage, string> = { pretrain: 'pt', sft: 'sft', reward: 'rm', ppo: 'ppo', dpo: 'dpo' }
 
 export const LLAMAFACTORY_TABLE: MappingRow[] = [
-  { ours: 'seed', theirs: 'seed' },
-  { ours: 'lr', theirs: 'learning_rate' },
-  { ours: 'max_steps', theirs: 'max_steps' },
-  { ours: 'epochs', theirs: 'num_train_epochs' },
-  { ours: 'batch_size', theirs: 'per_device_train_batch_size' },
-  { ours: 'grad_accum', theirs: 'gradient_accumulation_steps' },
-  { ours: 'warmup_steps', theirs: 'warmup_steps' },
-  { ours: 'weight_decay', theirs: 'weight_decay' },
-  { ours: 'beta1', theirs: 'adam_beta1' },
-  { ours: 'beta2', theirs: 'adam_beta2' },
-  { ours: 'adam_eps', theirs: 'adam_epsilon' },
-  { ours: 'grad_clip', theirs: 'max_grad_norm' },
-  { ours: 'log_every', theirs: 'logging_steps' },
-  { ours: 'eval_every', theirs: 'eval_steps' },
-  { ours: 'checkpoint_every', theirs: 'save_steps' },
-  { ours: 'keep_last', theirs: 'save_total_limit' },
+  ...TRAINING_ARGUMENT_ROWS,
   { ours: 'seq_len', theirs: 'cutoff_len' },
   { ours: 'val_fraction', theirs: 'val_size' },
   { ours: 'beta', theirs: 'pref_beta', stages: ['dpo'] },

@@ -2,7 +2,7 @@
 // config classes (SFTConfig, RewardConfig, PPOConfig, DPOConfig, all extending transformers'
 // TrainingArguments). Names as documented at https://huggingface.co/docs/trl (sft_trainer,
 // reward_trainer, ppo_trainer, dpo_trainer) and transformers' TrainingArguments.
-import { applyMapping, type JobStage, type MappedConfig, type MappingRow, UNMAPPED_WHY } from './common'
+import { applyMapping, TRAINING_ARGUMENT_ROWS, type JobStage, type MappedConfig, type MappingRow, UNMAPPED_WHY } from './common'
 
 /** The TRL config class and trainer per stage (pretraining is SFT on plain text). */
 export const TRL_CLASSES: Record<JobStage, { config: string; trainer: string }> = {
@@ -14,22 +14,7 @@ export const TRL_CLASSES: Record<JobStage, { config: string; trainer: string }> 
 }
 
 export const TRL_TABLE: MappingRow[] = [
-  { ours: 'seed', theirs: 'seed' },
-  { ours: 'lr', theirs: 'learning_rate' },
-  { ours: 'max_steps', theirs: 'max_steps' },
-  { ours: 'epochs', theirs: 'num_train_epochs' },
-  { ours: 'batch_size', theirs: 'per_device_train_batch_size' },
-  { ours: 'grad_accum', theirs: 'gradient_accumulation_steps' },
-  { ours: 'warmup_steps', theirs: 'warmup_steps' },
-  { ours: 'weight_decay', theirs: 'weight_decay' },
-  { ours: 'beta1', theirs: 'adam_beta1' },
-  { ours: 'beta2', theirs: 'adam_beta2' },
-  { ours: 'adam_eps', theirs: 'adam_epsilon' },
-  { ours: 'grad_clip', theirs: 'max_grad_norm' },
-  { ours: 'log_every', theirs: 'logging_steps' },
-  { ours: 'eval_every', theirs: 'eval_steps' },
-  { ours: 'checkpoint_every', theirs: 'save_steps' },
-  { ours: 'keep_last', theirs: 'save_total_limit' },
+  ...TRAINING_ARGUMENT_ROWS,
   // Llama 2's cosine decays to a fraction of the peak: transformers' cosine_with_min_lr.
   { ours: 'min_lr_ratio', theirs: 'lr_scheduler_kwargs', convert: (v) => ({ min_lr_rate: v }) },
   { ours: 'seq_len', theirs: 'max_length', stages: ['pretrain', 'sft', 'reward', 'dpo'] },

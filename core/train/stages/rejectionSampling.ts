@@ -13,6 +13,7 @@
 // runner-up and reward, round), each kept answer as a sample, and for prompts that carry a gold
 // check (the demo world's) the gold judges' figures beside the proxy reward (gold/helpfulness,
 // gold/violation_rate).
+import { readJsonLines } from '../../util/jsonl'
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
@@ -161,17 +162,7 @@ export function earlierRounds(store: Store, policyRunId: string | undefined): { 
 }
 
 export function readSelected(file: string): SelectedAnswer[] {
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line, i) => {
-      try {
-        return JSON.parse(line) as SelectedAnswer
-      } catch (err) {
-        throw new Error(`${file}:${i + 1}: not valid JSON (${(err as Error).message})`)
-      }
-    })
+  return readJsonLines<SelectedAnswer>(file)
 }
 
 function writeJsonl(file: string, rows: unknown[]): void {

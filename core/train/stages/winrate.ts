@@ -10,6 +10,7 @@
 // Recorded (step 0): winrate/win, /tie, /loss, /win_rate (ties half) and /lc_win (length-controlled),
 // each with _lo/_hi (bootstrap 95%, seeded), winrate/swap_flip_rate, winrate/n; one sample per
 // prompt; the pairs and verdicts as winrate_pairs.jsonl (artifact kind 'winrate_pairs').
+import { readJsonLines } from '../../util/jsonl'
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
@@ -173,17 +174,7 @@ export function winrateMetrics(figures: WinRateFigures, flipRate?: number): Reco
 }
 
 export function readPairs(file: string): WinratePair[] {
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line, i) => {
-      try {
-        return JSON.parse(line) as WinratePair
-      } catch (err) {
-        throw new Error(`${file}:${i + 1}: not valid JSON (${(err as Error).message})`)
-      }
-    })
+  return readJsonLines<WinratePair>(file)
 }
 
 // ---------------------------------------------------------------------------------------------
