@@ -329,16 +329,12 @@ async function runRlhfSteps(
 
 /** RS's kept-vs-sampled reward and PPO's final objective, from the runs' summaries and metrics (NaN where missing). */
 function rlhfFiguresOf(rs: RunExit, ppo: RunExit): DemoRlhfFigures {
-  const get = (exit: RunExit, key: string) => {
-    const v = exit.result?.summary?.[key]
-    return typeof v === 'number' ? v : NaN
-  }
   return {
-    rs_kept_reward_mean: get(rs, 'kept_reward_mean'),
-    rs_sample_reward_mean: get(rs, 'sample_reward_mean'),
-    ppo_scores: get(ppo, 'reward'),
-    ppo_kl: get(ppo, 'kl'),
-    ppo_rlhf_reward: get(ppo, 'rlhf_reward'),
+    rs_kept_reward_mean: summaryNumber(rs, 'kept_reward_mean'),
+    rs_sample_reward_mean: summaryNumber(rs, 'sample_reward_mean'),
+    ppo_scores: summaryNumber(ppo, 'reward'),
+    ppo_kl: summaryNumber(ppo, 'kl'),
+    ppo_rlhf_reward: summaryNumber(ppo, 'rlhf_reward'),
   }
 }
 
