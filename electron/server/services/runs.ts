@@ -31,6 +31,8 @@ export function createRunHandlers(ctx: ServiceContext) {
       latest: finiteOrNull(r.metrics),
       progress: progress.get(r.id),
       error: r.error ?? undefined,
+      config: r.config,
+      notes: r.notes || undefined,
     }
   }
 
@@ -39,7 +41,6 @@ export function createRunHandlers(ctx: ServiceContext) {
       ...summary(r),
       parentIds: r.parents.map((p) => p.runId),
       notes: r.notes,
-      config: r.config,
       params: r.params,
       backend: (r.backend as unknown as RunDetail['backend']) ?? undefined,
       seed: r.seed ?? undefined,
