@@ -210,12 +210,13 @@ export interface RunSummary {
   progress?: Progress
   error?: string
   /** The run's config as recorded (the runs list searches it and shows any key as a column). */
-  config: Record<string, unknown>
+  config?: Record<string, unknown>
   /** Free text set on the run page or with `workbench runs note`. */
   notes?: string
 }
 
 export interface RunDetail extends RunSummary {
+  config: Record<string, unknown>
   params: Record<string, string | number | boolean>
   backend?: BackendInfo
   seed?: number

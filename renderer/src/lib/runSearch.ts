@@ -57,7 +57,7 @@ function termMatches(run: SearchRun, term: SearchTerm): boolean {
 function fieldValues(run: SearchRun, key: string): ConfigValue[] {
   const wanted = key.toLowerCase()
   const out: ConfigValue[] = []
-  for (const [path, value] of Object.entries(flattenConfig(run.config))) {
+  for (const [path, value] of Object.entries(flattenConfig(run.config ?? {}))) {
     const p = path.toLowerCase()
     if (p === wanted || p.endsWith('.' + wanted)) out.push(value)
   }
@@ -113,7 +113,7 @@ function textMatches(run: SearchRun, text: string): boolean {
   const t = text.toLowerCase()
   const fields = [run.name, run.id, run.stage, run.status, run.experiment, run.notes ?? '', ...run.tags]
   if (fields.some((f) => f.toLowerCase().includes(t))) return true
-  for (const [path, value] of Object.entries(flattenConfig(run.config))) {
+  for (const [path, value] of Object.entries(flattenConfig(run.config ?? {}))) {
     if (path.toLowerCase().includes(t) || valueMatches(value, ':', text)) return true
   }
   return false
