@@ -41,6 +41,7 @@ export function createRunHandlers(ctx: ServiceContext) {
       ...summary(r),
       parentIds: r.parents.map((p) => p.runId),
       notes: r.notes,
+      config: r.config,
       params: r.params,
       backend: (r.backend as unknown as RunDetail['backend']) ?? undefined,
       seed: r.seed ?? undefined,
