@@ -40,10 +40,6 @@ export function searchRuns<R extends SearchRun>(runs: R[], query: string): R[] {
   return runs.filter((run) => terms.every((term) => termMatches(run, term)))
 }
 
-export function matchesSearch(run: SearchRun, query: string): boolean {
-  return parseSearch(query).every((term) => termMatches(run, term))
-}
-
 function termMatches(run: SearchRun, term: SearchTerm): boolean {
   if (term.kind === 'text') return textMatches(run, term.text)
   const values = fieldValues(run, term.key)
