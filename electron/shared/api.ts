@@ -209,11 +209,13 @@ export interface RunSummary {
   /** Last progress reported by a live run. */
   progress?: Progress
   error?: string
+  /** The run's config as recorded (the runs list searches it and shows any key as a column). */
+  config?: Record<string, unknown>
+  /** Free text set on the run page or with `workbench runs note`. */
+  notes?: string
 }
 
 export interface RunDetail extends RunSummary {
-  /** Free text set on the run page or with `workbench runs note`. */
-  notes?: string
   config: Record<string, unknown>
   params: Record<string, string | number | boolean>
   backend?: BackendInfo

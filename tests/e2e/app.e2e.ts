@@ -129,7 +129,7 @@ const tests: E2ETest[] = [
       await ctx.page.locator('[data-test="config-diff"]').waitFor()
       const diff = await ctx.page.textContent('[data-test="config-diff"]')
       if (!diff?.includes('lr') || !diff.includes('max_steps')) throw new Error(`config diff misses lr / max_steps: ${diff}`)
-      await waitUntil('overlay points', async () => Number(await ctx.page.getAttribute('[data-test="compare-chart"]', 'data-points')) > 40)
+      await waitUntil('overlay points', async () => Number(await ctx.page.getAttribute('[data-test="compare-chart"][data-metric="train/loss"]', 'data-points')) > 40)
       await ctx.screenshot('07-compare')
     },
   },

@@ -73,7 +73,7 @@ export function createFakeWorld(): FakeWorld {
     return run
   }
   function summary(run: RunDetail) {
-    const { config: _c, params: _p, ...rest } = run
+    const { params: _p, ...rest } = run
     return rest
   }
 

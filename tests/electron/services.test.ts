@@ -101,7 +101,10 @@ describe('services over a temp home', () => {
     const loss = series.find((s: any) => s.key === 'train/loss')
     expect(loss.steps.length).toBeGreaterThanOrEqual(6)
     expect(loss.times[0]).toBeGreaterThan(Date.UTC(2020, 0, 1))
-    expect((await call('runs:list', { experiment: 'test' })).map((r: any) => r.id)).toEqual([id])
+    const listed = await call('runs:list', { experiment: 'test' })
+    expect(listed.map((r: any) => r.id)).toEqual([id])
+    // The runs table searches the config and shows its keys as columns: the list carries it.
+    expect(listed[0].config).toMatchObject({ n_layers: 2, seq_len: 32 })
 
     const checkpoints = await call('checkpoints:list')
     expect(checkpoints.length).toBeGreaterThan(0)

@@ -67,12 +67,40 @@ describe('Compare screen', () => {
     expect(wrapper.find('[data-test="config-diff"]').text()).toContain('0.003')
     const best = wrapper.find('[data-test="compare-metrics"] td.best')
     expect(best.text()).toContain('2.5')
-    expect(wrapper.find('[data-test="compare-chart"]').attributes('data-points')).toBe('25')
+    expect(wrapper.find('[data-test="compare-chart"][data-metric="train/loss"]').attributes('data-points')).toBe('25')
   })
 
-  it('explains what to do with no runs picked', async () => {
-    const { wrapper } = await mountWithFake(CompareView, { ids: [] })
-    expect(wrapper.find('[data-test="error"]').text()).toContain('Pick runs to compare')
+  it('charts every chosen metric in a grid, and a parallel-coordinates view of the differing config', async () => {
+    const { wrapper } = await mountWithFake(CompareView, { ids: ['run-a', 'run-b'] })
+    const charted = () => wrapper.findAll('[data-test="compare-chart"]').map((c) => c.attributes('data-metric'))
+    expect(charted()).toEqual(['train/loss', 'eval/loss'])
+    expect(wrapper.find('[data-test="compare-chart"][data-metric="eval/loss"]').attributes('data-points')).toBe('4')
+    await wrapper.find('[data-test="compare-metric"][data-metric="eval/loss"]').setValue(false)
+    expect(charted()).toEqual(['train/loss'])
+    await wrapper.find('[data-test="compare-all-metrics"]').trigger('click')
+    expect(charted()).toEqual(['eval/loss', 'train/loss'])
+    // Both fake runs have batch_size and seq_len: both can be drawn against tokens.
+    await wrapper.find('[data-test="compare-x-axis"]').setValue('tokens')
+    expect(wrapper.find('[data-test="compare-x-missing"]').exists()).toBe(false)
+    const axes = wrapper.findAll('[data-test="pc-axis"]').map((a) => `${a.attributes('data-key')}:${a.attributes('data-kind')}`)
+    expect(axes).toEqual(['lr:numeric', 'train/loss:numeric'])
+    expect(wrapper.findAll('[data-test="pc-line"]').map((l) => l.attributes('data-run-id'))).toEqual(['run-a', 'run-b'])
+    expect(wrapper.find('[data-test="pc-legend"]').text()).toContain('train/loss')
+    await wrapper.find('[data-test="pc-key"][data-key="lr"]').setValue(false)
+    expect(wrapper.findAll('[data-test="pc-axis"]')).toHaveLength(1)
+  })
+
+  it('says which runs cannot be drawn against tokens', async () => {
+    const { wrapper } = await mountWithFake(CompareView, { ids: ['run-a', 'run-c'] })
+    await wrapper.find('[data-test="compare-x-axis"]').setValue('tokens')
+    expect(wrapper.find('[data-test="compare-x-missing"]').text()).toContain('sft-c')
+  })
+
+  it('explains how to pick runs when none are chosen, without an error banner', async () => {
+    const { wrapper, world } = await mountWithFake(CompareView, { ids: [] })
+    expect(wrapper.find('[data-test="error"]').exists()).toBe(false)
+    expect(wrapper.find('[data-test="compare-empty"]').text()).toContain('Tick the box in front of each run')
+    expect(world.calls.filter((c) => c.channel === 'runs:compare')).toHaveLength(0)
   })
 })
 

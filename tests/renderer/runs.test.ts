@@ -45,6 +45,32 @@ describe('Runs screen', () => {
     expect(wrapper.find('[data-run-id="run-b"]').text()).toContain('9/20')
   })
 
+  it('searches config values in the page: lr=1e-3 finds the run with lr 0.001', async () => {
+    const { wrapper, world } = await mountWithFake(RunsView)
+    const listCalls = world.calls.filter((c) => c.channel === 'runs:list').length
+    await wrapper.find('[data-test="filter-text"]').setValue('lr=1e-3')
+    await settle()
+    expect(wrapper.findAll('[data-test="run-row"]').map((r) => r.attributes('data-run-id'))).toEqual(['run-a'])
+    expect(world.calls.filter((c) => c.channel === 'runs:list')).toHaveLength(listCalls)
+    await wrapper.find('[data-test="filter-text"]').setValue('lr=5')
+    expect(wrapper.find('[data-test="no-search-match"]').text()).toContain('lr=5')
+  })
+
+  it('adds a config column, sorts by it and remembers it', async () => {
+    localStorage.clear()
+    const { wrapper } = await mountWithFake(RunsView)
+    await wrapper.find('[data-test="columns-toggle"]').trigger('click')
+    await wrapper.find('[data-test="add-config-column"]').setValue('lr')
+    await settle()
+    const cells = () => wrapper.findAll('td[data-column="config:lr"]').map((c) => c.text())
+    expect(cells()).toEqual(['0.001', '0.003', '1.00e-4'])
+    await wrapper.find('[data-test="sort-config:lr"]').trigger('click')
+    expect(cells()).toEqual(['1.00e-4', '0.001', '0.003'])
+    expect(JSON.parse(localStorage.getItem('workbench.runs.columns')!)).toEqual(['metric:train/loss', 'metric:eval/loss', 'config:lr'])
+    await wrapper.find('[data-column="config:lr"] [data-test="remove-column"]').trigger('click')
+    expect(wrapper.findAll('td[data-column="config:lr"]')).toHaveLength(0)
+  })
+
   it('shows a readable error instead of a blank table when the API fails', async () => {
     const { createFakeWorld } = await import('../electron/fakeServices')
     const world = createFakeWorld()

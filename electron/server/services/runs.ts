@@ -31,6 +31,8 @@ export function createRunHandlers(ctx: ServiceContext) {
       latest: finiteOrNull(r.metrics),
       progress: progress.get(r.id),
       error: r.error ?? undefined,
+      config: r.config,
+      notes: r.notes || undefined,
     }
   }
 

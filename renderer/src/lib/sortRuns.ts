@@ -1,6 +1,8 @@
-// Sorting the runs table by a column: a run field, the run's duration, or a final metric
-// ("metric:train/loss"). Runs without a value (no metric yet, NaN) sort last either way.
+// Sorting the runs table by a column: a run field, the run's duration, a final metric
+// ("metric:train/loss") or a config value ("config:model.n_layers"). Runs without a value (no
+// metric yet, NaN, no such config key) sort last either way.
 import type { RunSummary } from '../../../electron/shared/api'
+import { columnValue, parseColumn } from './runColumns'
 
 export interface RunSort {
   column: string
@@ -8,9 +10,11 @@ export interface RunSort {
 }
 
 function valueOf(run: RunSummary, column: string, now: number): string | number | null {
-  if (column.startsWith('metric:')) {
-    const v = run.latest[column.slice('metric:'.length)]
-    return typeof v === 'number' && Number.isFinite(v) ? v : null
+  if (parseColumn(column)) {
+    const v = columnValue(run, column)
+    if (typeof v === 'number') return Number.isFinite(v) ? v : null
+    if (v === undefined || v === null) return null
+    return Array.isArray(v) ? v.join(', ') : String(v)
   }
   if (column === 'duration') return run.startedAt ? (run.endedAt ?? now) - run.startedAt : null
   const v = (run as unknown as Record<string, unknown>)[column]

@@ -35,7 +35,8 @@ export const useRunsStore = defineStore('runs', {
           stage: f.stage || undefined,
           status: f.status || undefined,
           tag: f.tag.trim() || undefined,
-          text: f.text.trim() || undefined,
+          // The search text is matched here, in the page (lib/runSearch.ts): it understands config
+          // values (lr=3e-4) and metrics, which the server's text filter does not.
         })
         for (const run of this.runs) {
           if (run.experiment && !this.experiments.includes(run.experiment)) this.experiments.push(run.experiment)
