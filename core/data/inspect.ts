@@ -20,17 +20,9 @@ import { parsePromptRecord, readPromptSet } from './prompts'
 import { streamJsonLines } from './preferences/lines'
 import { detectFormat, PARSERS } from './preferences/detect'
 import { readPreferenceFile } from './preferences/read'
+import type { DataFormat } from './formats'
 
-/** What a stage's data field reads (declared on the field with `.meta({ data })`). */
-export const DATA_FORMATS = ['text', 'sft', 'preferences', 'prompts'] as const
-export type DataFormat = (typeof DATA_FORMATS)[number]
-
-export const DATA_FORMAT_LABELS: Record<DataFormat, string> = {
-  text: 'text corpus',
-  sft: 'SFT conversations',
-  preferences: 'preference pairs',
-  prompts: 'prompt set',
-}
+export { DATA_FORMATS, DATA_FORMAT_LABELS, type DataFormat } from './formats'
 
 /** File names the inspector looks at; anything else is not a dataset. */
 export const DATASET_EXTENSIONS = ['.txt', '.md', '.text', '.jsonl', '.json', '.jsonl.gz']
