@@ -1,6 +1,5 @@
 // Recorded model checkpoints the page can choose from, and their export. (Data files: datasets.ts.)
 
-import fs from 'node:fs'
 import path from 'node:path'
 import type { Store } from '../../../core/tracking/store'
 import type { StoredArtifact } from '../../../core/tracking/types'
@@ -8,7 +7,6 @@ import { isModelCheckpoint } from '../../../core/jobs/checkpoints'
 import { writeExport } from '../../../core/interchange/exportModel'
 import { ApiError, type ApiHandlers, type CheckpointInfo } from '../../shared/api'
 import type { ServiceContext } from './context'
-import { repoRoot } from './system'
 
 export function createFileHandlers(ctx: ServiceContext) {
   const { home, store } = ctx
