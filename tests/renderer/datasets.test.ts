@@ -3,7 +3,7 @@ import { mount } from '@vue/test-utils'
 import DatasetsView from '../../renderer/src/views/DatasetsView.vue'
 import ConfigFieldInput from '../../renderer/src/components/ConfigFieldInput.vue'
 import { installUploader } from '../../renderer/src/api'
-import { datasetsFor, formatLabel } from '../../renderer/src/lib/datasets'
+import { datasetsFor, formatLabel, optionLabel } from '../../renderer/src/lib/datasets'
 import type { ConfigField, DatasetInfo } from '../../electron/shared/api'
 import { mountWithFake, settle } from './helpers'
 
@@ -25,6 +25,9 @@ describe('datasetsFor', () => {
     expect(datasetsFor(field(undefined), [TEXT, SFT]).length).toBe(2)
     expect(formatLabel(SFT)).toBe('SFT conversations (prompt_response)')
     expect(formatLabel({ format: null })).toBe('unknown format')
+    const twin = { ...SFT, path: '/h/demo/tiny-seed1/chat.jsonl' }
+    expect(optionLabel(SFT, [SFT, TEXT])).toBe('chat.jsonl')
+    expect(optionLabel(twin, [SFT, twin])).toBe('chat.jsonl · /h/demo/tiny-seed1')
   })
 })
 
@@ -45,7 +48,7 @@ describe('a data field', () => {
       attachTo: document.body,
     })
     const options = wrapper.findAll('[data-test="add-dataset-data"] option').map((o) => o.text())
-    expect(options).toEqual(['add a SFT conversations file…', 'chat.jsonl · 20 B'])
+    expect(options).toEqual(['add a SFT conversations file…', 'chat.jsonl'])
     const input = wrapper.find('[data-test="upload-input-data"]')
     const file = new File(['{"prompt":"a","response":"b"}\n'], 'mine.jsonl')
     Object.defineProperty(input.element, 'files', { value: [file] })

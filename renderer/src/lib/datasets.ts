@@ -2,7 +2,6 @@
 // stage, from the field's declared format (core/config/schema.ts `.meta({ data })`).
 
 import type { ConfigField, DataFormat, DatasetInfo } from '../../../electron/shared/api'
-import { formatBytes } from './format'
 
 export const FORMAT_LABELS: Record<DataFormat, string> = {
   text: 'text corpus',
@@ -24,8 +23,11 @@ export function formatLabel(d: Pick<DatasetInfo, 'format' | 'variant'>): string 
   return d.variant ? `${FORMAT_LABELS[d.format]} (${d.variant})` : FORMAT_LABELS[d.format]
 }
 
-/** A picker option: "chat.jsonl · demo/tiny-seed1 · 12.0 KB". */
-export function optionLabel(d: DatasetInfo, home?: string): string {
-  const where = home && d.path.startsWith(home + '/') ? d.path.slice(home.length + 1, d.path.length - d.name.length - 1) : d.folder ?? ''
-  return [d.name, where, formatBytes(d.bytes)].filter(Boolean).join(' · ')
+/**
+ * A picker option's text: the file name, and where it lies when another offered file has the same
+ * name (the demo writes sft_train.jsonl once per size and seed).
+ */
+export function optionLabel(d: DatasetInfo, offered: readonly DatasetInfo[]): string {
+  const twins = offered.filter((o) => o.name === d.name).length > 1
+  return twins ? `${d.name} · ${d.path.slice(0, d.path.length - d.name.length - 1)}` : d.name
 }
