@@ -6,6 +6,8 @@ import { installUploader } from '../../renderer/src/api'
 import { datasetsFor, formatLabel, optionLabel } from '../../renderer/src/lib/datasets'
 import type { ConfigField, DatasetInfo } from '../../electron/shared/api'
 import { mountWithFake, settle } from './helpers'
+import { createFakeWorld } from '../electron/fakeServices'
+import { route } from '../../renderer/src/lib/router'
 
 afterEach(() => {
   document.body.innerHTML = ''
@@ -85,5 +87,21 @@ describe('Datasets screen', () => {
     expect(trained).toEqual(['Hello', '<|end|>'])
     // Desktop (no uploader): the native dialog instead of an upload.
     expect(wrapper.find('[data-test="browse-datasets"]').exists()).toBe(true)
+  })
+
+  it('reads big files only once they are selected', async () => {
+    const world = createFakeWorld()
+    const big: DatasetInfo = { path: '/tmp/home/datasets/big.jsonl', name: 'big.jsonl', bytes: 500 * 1024 ** 2, format: 'sft', readableAs: ['sft'] }
+    world.handlers['datasets:list'] = async () => [TEXT, big]
+    const { wrapper } = await mountWithFake(DatasetsView, {}, world)
+    await settle()
+    const inspected = () => world.calls.filter((c) => c.channel === 'datasets:inspect').map((c) => (c.args as { path: string }).path)
+    expect(inspected()).toEqual([TEXT.path])
+    expect(wrapper.findAll('[data-test="dataset-row"]')[1].text()).toContain('select to read')
+    await wrapper.findAll('[data-test="dataset-row"]')[1].trigger('click')
+    expect(route.query.file).toBe(big.path)
+    await wrapper.setProps({ file: route.query.file }) // what App.vue passes from the route
+    await settle()
+    expect(inspected()).toEqual([TEXT.path, big.path])
   })
 })
