@@ -50,7 +50,7 @@ describe('a data field', () => {
       attachTo: document.body,
     })
     const options = wrapper.findAll('[data-test="add-dataset-data"] option').map((o) => o.text())
-    expect(options).toEqual(['add a SFT conversations file…', 'chat.jsonl'])
+    expect(options).toEqual(['add a file (SFT conversations)…', 'chat.jsonl'])
     const input = wrapper.find('[data-test="upload-input-data"]')
     const file = new File(['{"prompt":"a","response":"b"}\n'], 'mine.jsonl')
     Object.defineProperty(input.element, 'files', { value: [file] })
