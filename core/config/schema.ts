@@ -6,6 +6,7 @@
 //   - fieldsOf(): the plain ConfigField list that `--set` parsing, `--help` and the app's forms use
 //     (the renderer only needs these plain objects, and checkValue() for per-field checks).
 import { z } from 'zod'
+import type { DataFormat } from '../data/formats'
 
 export type FieldType = 'int' | 'float' | 'bool' | 'string' | 'enum' | 'path' | 'string[]'
 
@@ -23,6 +24,8 @@ export interface FieldMeta {
   /** Form section in the app, e.g. "model", "optimiser", "data". */
   group?: string
   path?: PathKind
+  /** The kind of data file the field reads: the app's pickers offer only files of that kind. */
+  data?: DataFormat
 }
 
 export interface ConfigField {
@@ -43,6 +46,8 @@ export interface ConfigField {
   required?: boolean
   /** Set when the value names something on disk (see PathKind). */
   pathKind?: PathKind
+  /** The kind of data file the field reads (see DataFormat). */
+  dataFormat?: DataFormat
 }
 
 /** A stage's config schema: a strict zod object (possibly with cross-field rules). */
@@ -165,6 +170,7 @@ function fieldOf(key: string, property: z.ZodType): ConfigField {
   const field: ConfigField = { key, help: meta.help, ...typeOf(key, inner, meta) }
   if (meta.group !== undefined) field.group = meta.group
   if (meta.path !== undefined) field.pathKind = meta.path
+  if (meta.data !== undefined) field.dataFormat = meta.data
   if (dflt !== undefined) field.default = dflt
   else if (optional) field.optional = true
   else field.required = true

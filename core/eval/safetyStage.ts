@@ -25,9 +25,10 @@ const schema = z
     adversarial: z.string().optional().meta({
       group: 'data',
       path: 'input',
+      data: 'prompts',
       help: 'Adversarial prompts (JSONL: "prompt" or "messages", "category", optional "id"; optional gold rules), e.g. the demo export\'s adversarial.jsonl.',
     }),
-    benign: z.string().optional().meta({ group: 'data', path: 'input', help: 'Benign borderline prompts, same format (false-refusal rate), e.g. the demo export\'s benign.jsonl.' }),
+    benign: z.string().optional().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Benign borderline prompts, same format (false-refusal rate), e.g. the demo export\'s benign.jsonl.' }),
     rm_safety: z.string().optional().meta({ group: 'judge', path: 'model', help: 'A safety reward model (run id or folder) that judges items without gold rules.' }),
     threshold: z.number().min(0).max(1).default(0.5).meta({ group: 'judge', help: 'With the reward-model judge: a violation when sigmoid(score) is under this.' }),
     judge: z.enum(['auto', 'gold', 'reward_model']).default('auto').meta({ group: 'judge', help: 'auto: gold rules where an item has them, else the reward model; or insist on one.' }),

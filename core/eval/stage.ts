@@ -24,10 +24,10 @@ import { judgeResponse, parseGoldItems, summariseGold, type GoldItem, type GoldR
 const schema = z
   .object({
     model: z.string().optional().meta({ group: 'model', path: 'model', help: 'The model to evaluate: a run id or a checkpoint folder (a parent run with role "model" does the same).' }),
-    tasks: z.string().optional().meta({ group: 'data', path: 'input', help: 'Gold-checked task prompts (JSONL with gold.check), e.g. the demo export\'s eval_tasks.jsonl.' }),
-    adversarial: z.string().optional().meta({ group: 'data', path: 'input', help: 'Adversarial prompts with gold safety rules (violation rate).' }),
-    benign: z.string().optional().meta({ group: 'data', path: 'input', help: 'Benign look-alike prompts (false-refusal rate).' }),
-    references: z.string().optional().meta({ group: 'data', path: 'input', help: 'Your own prompts with reference answers (JSONL: prompt or messages, reference): exact-match and contains scores (and reward with rm).' }),
+    tasks: z.string().optional().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Gold-checked task prompts (JSONL with gold.check), e.g. the demo export\'s eval_tasks.jsonl.' }),
+    adversarial: z.string().optional().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Adversarial prompts with gold safety rules (violation rate).' }),
+    benign: z.string().optional().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Benign look-alike prompts (false-refusal rate).' }),
+    references: z.string().optional().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Your own prompts with reference answers (JSONL: prompt or messages, reference): exact-match and contains scores (and reward with rm).' }),
     rm: z.string().optional().meta({ group: 'model', path: 'model', help: 'A reward model to score the answers to the references set with (optional): a reward run id or folder.' }),
     max_items: z.number().int().min(0).default(0).meta({ group: 'data', help: 'Evaluate at most this many items per set (0 = all).' }),
     max_new_tokens: z.number().int().min(1).default(64).meta({ group: 'generation', help: 'New tokens per answer (greedy decoding; generation stops at the end-of-turn token).' }),

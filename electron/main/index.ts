@@ -43,7 +43,7 @@ function sendToWindows(event: string, payload: unknown): void {
 
 async function pickFile(title: string): Promise<string | null> {
   const window = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0]
-  const options = { title, properties: ['openFile' as const], filters: [{ name: 'Data', extensions: ['txt', 'jsonl', 'json', 'md', 'csv'] }, { name: 'All files', extensions: ['*'] }] }
+  const options = { title, properties: ['openFile' as const], filters: [{ name: 'Data', extensions: ['txt', 'md', 'text', 'jsonl', 'json', 'gz'] }, { name: 'All files', extensions: ['*'] }] }
   const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options)
   return result.canceled ? null : (result.filePaths[0] ?? null)
 }

@@ -81,7 +81,7 @@ function checkPath(p: string, access: 'input' | 'output', what: string, policy: 
       what,
       access === 'output'
         ? `${what}: ${p} is outside the workbench home (${policy.home}); runs write only inside it`
-        : `${what}: ${p} is outside the workbench home (${policy.home}); copy it into ${path.join(policy.home, 'datasets')} or pick it with Browse…`,
+        : `${what}: ${p} is outside the workbench home (${policy.home}); upload it (Upload… next to the field, or the Datasets screen), copy it into ${path.join(policy.home, 'datasets')}, or in the desktop app pick it with Browse…`,
     )
   if (!path.isAbsolute(p)) throw new PathNotAllowedError(what, `${what}: ${p} is not an absolute path; give the full path of a file inside the workbench home (${policy.home})`)
   const abs = path.resolve(p)

@@ -43,7 +43,7 @@ async function main() {
   const home = resolveHome(args.home)
   const hub = new EventHub()
   const services = createServices({ home, emit: hub.emit, mode: 'web' })
-  const server = await startWebServer({ handlers: services.handlers, hub, staticDir: args.staticDir, port: args.port, token: args.token })
+  const server = await startWebServer({ handlers: services.handlers, hub, staticDir: args.staticDir, port: args.port, token: args.token, uploadDataset: services.uploadDataset })
   console.log(`Workbench web mode: open ${server.url}`)
   console.log(`  home: ${home}  (Ctrl+C to stop)`)
   const stop = async () => {

@@ -11,12 +11,14 @@
 // one `...createXHandlers(ctx)` line below.
 
 import type { ApiHandlers } from '../shared/api'
+import type { UploadDataset } from './web'
 import { createAnnotationHandlers } from './annotations'
 import { createContext, type ServicesOptions } from './services/context'
 import { startLiveRuns } from './services/liveRuns'
 import { createRunHandlers } from './services/runs'
 import { createStageHandlers } from './services/stages'
 import { createFileHandlers } from './services/files'
+import { createDatasetHandlers, saveUploadedDataset } from './services/datasets'
 import { createChatHandlers } from './services/chat'
 import { createSystemHandlers } from './services/system'
 import { createSafetyHandlers } from './safety'
@@ -27,6 +29,8 @@ export type { ServicesOptions } from './services/context'
 export interface Services {
   handlers: ApiHandlers
   home: string
+  /** Web mode's upload route: a file streamed into <home>/datasets (never over an existing one). */
+  uploadDataset: UploadDataset
   close(): Promise<void>
 }
 
@@ -38,6 +42,7 @@ export function createServices(options: ServicesOptions): Services {
     ...createRunHandlers(ctx),
     ...createStageHandlers(ctx),
     ...createFileHandlers(ctx),
+    ...createDatasetHandlers(ctx),
     ...createChatHandlers(ctx),
     ...createAnnotationHandlers(ctx),
     ...createSafetyHandlers(ctx),
@@ -48,6 +53,7 @@ export function createServices(options: ServicesOptions): Services {
   return {
     handlers,
     home: ctx.home,
+    uploadDataset: (name, body, declaredBytes) => saveUploadedDataset(ctx.home, name, body, { declaredBytes }),
     async close() {
       stopLiveRuns()
       for (const id of ctx.runner.jobs().running) ctx.runner.cancel(id)

@@ -4,11 +4,13 @@
 //   GET  /assets/...          the renderer's static files (code only, no user data)
 //   POST /api/<channel>       JSON argument in, { ok: true, result } or { ok: false, error } out
 //   GET  /api/events?token=T  Server-Sent Events: one `event: <name>` + JSON `data:` per push
+//   POST /upload/dataset?name=N  the file's bytes as the body (application/octet-stream), streamed
+//                             to <home>/datasets; answers like /api/ (result: the DatasetInfo)
 //
 // Every request except static assets needs the token (header `x-workbench-token` or `?token=`).
 // The Host header must be the loopback address we bound, which stops DNS-rebinding pages from
 // talking to the server. API calls (they change state) must be `Content-Type: application/json`
-// and, when the browser sends an Origin, come from this very server's origin: a foreign page can
+// (uploads `application/octet-stream`, which also needs a CORS preflight) and, when the browser sends an Origin, come from this very server's origin: a foreign page can
 // send a "simple" text/plain POST without a CORS preflight, so the token alone is not enough.
 // Responses carry a strict CSP. Bodies over the limit answer 413; a malformed URL answers 400.
 
@@ -17,7 +19,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { ApiError, dispatch, errorMessage, type ApiHandlers } from '../shared/api'
+import type { Readable } from 'node:stream'
+import { ApiError, dispatch, errorMessage, type ApiHandlers, type DatasetInfo } from '../shared/api'
 import type { EventHub } from './eventHub'
 
 export interface WebServerOptions {
@@ -31,7 +34,12 @@ export interface WebServerOptions {
   token?: string
   /** Largest accepted JSON body. */
   maxBodyBytes?: number
+  /** Saves an uploaded data file (POST /upload/dataset); without it the route answers 404. */
+  uploadDataset?: UploadDataset
 }
+
+/** Streams an uploaded file's body to disk; `declaredBytes` is its Content-Length. */
+export type UploadDataset = (name: string, body: Readable, declaredBytes: number | undefined) => Promise<DatasetInfo>
 
 export interface WebServer {
   url: string
@@ -93,9 +101,15 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     if (req.method === 'GET' && path === '/api/events') return openEventStream(req, res, options.hub)
     if (path.startsWith('/api/')) {
       if (req.method !== 'POST') return sendJson(res, 405, { ok: false, error: 'use POST for API calls' })
-      const refused = refuseCrossSite(req)
+      const refused = refuseCrossSite(req, 'application/json')
       if (refused) return sendJson(res, refused.status, { ok: false, error: refused.error })
       return callApi(req, res, path.slice('/api/'.length))
+    }
+    if (path === '/upload/dataset' && options.uploadDataset) {
+      if (req.method !== 'POST') return sendJson(res, 405, { ok: false, error: 'use POST to upload' })
+      const refused = refuseCrossSite(req, 'application/octet-stream')
+      if (refused) return sendJson(res, refused.status, { ok: false, error: refused.error })
+      return upload(req, res, url.searchParams.get('name') ?? '', options.uploadDataset)
     }
     if (req.method === 'GET' && (path === '/' || path === '/index.html') && options.staticDir) {
       return serveStatic(res, options.staticDir, '/index.html')
@@ -116,6 +130,18 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     } catch (error) {
       const status = error instanceof ApiError ? statusFor(error.code) : 500
       sendJson(res, status, { ok: false, error: errorMessage(error) })
+    }
+  }
+
+  async function upload(req: IncomingMessage, res: ServerResponse, name: string, save: UploadDataset): Promise<void> {
+    const length = req.headers['content-length']
+    try {
+      const result = await save(name, req, length === undefined ? undefined : Number(length))
+      sendJson(res, 200, { ok: true, result })
+    } catch (error) {
+      // Refused before the body was read (a bad name, too large): say so, then stop reading it.
+      sendJson(res, error instanceof ApiError ? statusFor(error.code) : 500, { ok: false, error: errorMessage(error) })
+      if (!req.readableEnded) req.resume()
     }
   }
 
@@ -156,14 +182,14 @@ function isAllowedHost(host: string | undefined, port: number): boolean {
 }
 
 /**
- * Blocks cross-site requests to the API: the body must be declared JSON (a foreign page cannot
- * send that without a CORS preflight, which this server never grants), and an Origin, when the
+ * Blocks cross-site requests to the API: the body must be declared JSON, or for an upload
+ * application/octet-stream (a foreign page can send neither without a CORS preflight, which this server never grants), and an Origin, when the
  * browser sends one, must be this server's own (the Host header is already checked).
  */
-function refuseCrossSite(req: IncomingMessage): { status: number; error: string } | null {
+function refuseCrossSite(req: IncomingMessage, expectedType: 'application/json' | 'application/octet-stream'): { status: number; error: string } | null {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
-  if (type !== 'application/json') {
-    return { status: 415, error: 'API calls must be sent as Content-Type: application/json' }
+  if (type !== expectedType) {
+    return { status: 415, error: `${expectedType === 'application/json' ? 'API calls' : 'uploads'} must be sent as Content-Type: ${expectedType}` }
   }
   const origin = req.headers.origin
   if (origin !== undefined && origin !== `http://${req.headers.host}`) {

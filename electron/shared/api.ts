@@ -12,10 +12,13 @@ import type { SafetyReportData } from '../../core/eval/safetyReport'
 import type { BlindPair } from '../../core/tracking/winrateJudgements'
 import type { WinRateFigures } from '../../core/eval/winrate'
 import type { Standing } from '../../core/eval/leaderboard'
+import type { DataFormat } from '../../core/data/formats'
+import type { ChatSegment, DataInspection, DataPreview } from '../../core/data/inspect'
 import { CHANNELS, RUN_STATUS_VALUES, type BridgeMethod, type Channel, type EventName } from './channels'
 
 export { CHANNELS, CHANNEL_NAMES, EVENTS, RUN_STATUS_VALUES, isChannel, isEventName } from './channels'
 export type { BridgeMethod, Channel, EventName } from './channels'
+export type { DataFormat, DataInspection, DataPreview, ChatSegment }
 export type { ConfigField, BackendInfo, Progress, AnnotationItem, AnnotationSummary, SafetyReportItem, SafetyReportData, BlindPair, WinRateFigures, Standing }
 export { PAIR_SAFETY_LABELS, PREFERENCE_RATINGS }
 
@@ -115,6 +118,7 @@ export const ARG_SCHEMAS = {
   'checkpoints:list': z.object({}).strict().default({}),
   'datasets:list': z.object({}).strict().default({}),
   'datasets:pick': z.object({ title: z.string().max(200).optional() }).strict().default({}),
+  'datasets:inspect': z.object({ path: AbsPath }).strict(),
   'chat:generate': z
     .object({
       requestId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'requestId is 1-64 letters, digits, "_" or "-"'),
@@ -306,6 +310,16 @@ export interface DatasetInfo {
   path: string
   name: string
   bytes: number
+  /** Where it lies: <home>/datasets, a demo export under <home>/demo, resources/, or picked natively. */
+  folder?: 'datasets' | 'demo' | 'resources' | 'picked'
+  /** The most specific format its first record reads as (null: none; see core/data/inspect.ts). */
+  format?: DataFormat | null
+  /** Every format whose loader reads it: a stage's picker offers it when its field's format is here. */
+  readableAs?: DataFormat[]
+  /** The SFT or preference sub-format ("messages", "alpaca", "hh", ...). */
+  variant?: string
+  /** Why no format was detected. */
+  problem?: string
 }
 
 export interface ChatResult {
@@ -383,6 +397,8 @@ export interface ApiResults {
   'checkpoints:list': CheckpointInfo[]
   'datasets:list': DatasetInfo[]
   'datasets:pick': DatasetInfo | null
+  /** The whole file read as its loader reads it: counts, first records, the errors a run would hit. */
+  'datasets:inspect': DataInspection
   'chat:generate': ChatResult
   'reward:score': { score: number }
   'model:estimate': ModelEstimate

@@ -23,6 +23,7 @@ export const CHANNELS = {
   checkpointsList: 'checkpoints:list',
   datasetsList: 'datasets:list',
   datasetsPick: 'datasets:pick',
+  datasetsInspect: 'datasets:inspect',
   chatGenerate: 'chat:generate',
   rewardScore: 'reward:score',
   modelEstimate: 'model:estimate',

@@ -4,7 +4,7 @@
 // component tests install a fake with `installApi()`.
 
 import { CHANNELS, type BridgeMethod, type EventName } from '../../electron/shared/channels'
-import type { EventListener, WorkbenchApi } from '../../electron/shared/api'
+import type { DatasetInfo, EventListener, WorkbenchApi } from '../../electron/shared/api'
 
 export type { WorkbenchApi }
 
@@ -108,4 +108,57 @@ async function post(baseUrl: string, token: string, channel: string, args: unkno
   }
   if (!body.ok) throw new Error(body.error ?? `${channel} failed (HTTP ${response.status})`)
   return body.result
+}
+
+// ---------- uploads (web mode) ----------
+
+/** Bytes sent so far of the file's total. */
+export type UploadProgress = (sent: number, total: number) => void
+
+/** Sends a file from the page into <home>/datasets. Web mode only: the desktop app opens files natively. */
+export interface Uploader {
+  upload(file: File, onProgress?: UploadProgress): Promise<DatasetInfo>
+}
+
+let uploader: Uploader | null | undefined
+
+export function installUploader(u: Uploader | null): void {
+  uploader = u
+}
+
+/** The web-mode uploader, or null in the desktop app (whose Browse… opens the native dialog). */
+export function useUploader(): Uploader | null {
+  if (uploader === undefined) uploader = window.workbench ? null : createHttpUploader(location.origin, takeToken())
+  return uploader
+}
+
+/**
+ * POST /upload/dataset with the File itself as the body: the browser streams it from disk, so a
+ * file of hundreds of MB never sits in the page's memory; XMLHttpRequest reports upload progress
+ * (fetch does not).
+ */
+export function createHttpUploader(baseUrl: string, token: string): Uploader {
+  return {
+    upload: (file, onProgress) =>
+      new Promise((resolve, reject) => {
+        const xhr = new XMLHttpRequest()
+        xhr.open('POST', `${baseUrl}/upload/dataset?name=${encodeURIComponent(file.name)}`)
+        xhr.setRequestHeader('Content-Type', 'application/octet-stream')
+        xhr.setRequestHeader('x-workbench-token', token)
+        xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : file.size)
+        xhr.onload = () => {
+          let body: { ok: boolean; result?: DatasetInfo; error?: string }
+          try {
+            body = JSON.parse(xhr.responseText)
+          } catch {
+            return reject(new Error(`uploading ${file.name}: the server sent an unreadable answer (HTTP ${xhr.status})`))
+          }
+          if (body.ok && body.result) resolve(body.result)
+          else reject(new Error(body.error ?? `uploading ${file.name} failed (HTTP ${xhr.status})`))
+        }
+        xhr.onerror = () => reject(new Error(`uploading ${file.name}: the connection to the Workbench server broke; nothing was saved`))
+        xhr.onabort = () => reject(new Error(`uploading ${file.name} was cancelled; nothing was saved`))
+        xhr.send(file)
+      }),
+  }
 }

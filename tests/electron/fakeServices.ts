@@ -142,7 +142,41 @@ export function createFakeWorld(): FakeWorld {
     },
     'stages:list': async () => [FAKE_STAGE],
     'checkpoints:list': async () => [{ path: '/tmp/home/runs/run-a/ckpt', label: 'tiny-a · step 20', runId: 'run-a', step: 20 }],
-    'datasets:list': async () => [{ path: '/tmp/home/datasets/tiny.txt', name: 'tiny.txt', bytes: 1000 }],
+    'datasets:list': async () => [
+      { path: '/tmp/home/datasets/tiny.txt', name: 'tiny.txt', bytes: 1000, folder: 'datasets', format: 'text', readableAs: ['text'] },
+      { path: '/tmp/home/datasets/chat.jsonl', name: 'chat.jsonl', bytes: 200, folder: 'datasets', format: 'sft', readableAs: ['sft'], variant: 'messages' },
+    ],
+    'datasets:inspect': async ({ path }) => ({
+      file: path,
+      bytes: 200,
+      format: 'sft',
+      readableAs: ['sft'],
+      variant: 'messages',
+      counts: { records: 2, valid: 1, variants: { messages: 1 } },
+      invalid: 1,
+      errors: [`${path}:2: field "messages": has no assistant turn, so nothing to learn`],
+      tokenizer: 'a bytes-only tokenizer',
+      preview: [
+        {
+          kind: 'sft',
+          source: `${path}:1`,
+          variant: 'messages',
+          messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }],
+          segments: [
+            { text: '<s>', trained: false, special: true, tokens: 1 },
+            { text: '<|user|>', trained: false, special: true, tokens: 1 },
+            { text: 'Hi', trained: false, special: false, tokens: 2 },
+            { text: '<|end|>', trained: false, special: true, tokens: 1 },
+            { text: '<|assistant|>', trained: false, special: true, tokens: 1 },
+            { text: 'Hello', trained: true, special: false, tokens: 5 },
+            { text: '<|end|>', trained: true, special: true, tokens: 1 },
+            { text: '</s>', trained: false, special: true, tokens: 1 },
+          ],
+          tokens: 13,
+          trainedTokens: 6,
+        },
+      ],
+    }),
     'datasets:pick': async () => null,
     'chat:generate': async ({ requestId, messages }) => {
       const words = ['Hello', ' from', ' the', ' fake', ' model']

@@ -48,7 +48,7 @@ export const ANSWER_TEMPLATES: Record<string, string> = {
 const schema = z
   .object({
     base: z.string().optional().meta({ group: 'model', path: 'model', help: 'The model to distil into (and that writes the answers): a run id or a checkpoint folder.' }),
-    prompts: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', help: 'Prompt sets (JSONL: prompt or messages, category, optional id and kind), e.g. the demo\'s adversarial prompts.' }),
+    prompts: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', data: 'prompts', help: 'Prompt sets (JSONL: prompt or messages, category, optional id and kind), e.g. the demo\'s adversarial prompts.' }),
     targeted: z.boolean().default(false).meta({ group: 'distillation', help: 'Only adversarial prompts, and keep a distilled answer only when the safety reward model scores it above the answer without the pre-prompt.' }),
     rm_safety: z.string().optional().meta({ group: 'model', path: 'model', help: 'The safety reward model (a run id or checkpoint folder); required with targeted.' }),
     pre_prompt: z.string().min(1).default(SAFETY_PRE_PROMPT).meta({ group: 'distillation', help: 'The safety pre-prompt put in front of each prompt (as a system message) while answering; never trained on.' }),

@@ -34,7 +34,7 @@ import { defineStage, type StageContext, type StageResult } from './types'
 const schema = z
   .object({
     base: z.string().optional().meta({ group: 'model', path: 'model', help: 'The model that samples the dialogues and is trained (Llama 2: the latest RLHF model): a run id or checkpoint folder.' }),
-    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', help: 'SFT files (any SFT format) whose user turns make the dialogues.' }),
+    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', data: 'sft', help: 'SFT files (any SFT format) whose user turns make the dialogues.' }),
     instructions: z.string().optional().meta({ group: 'data', path: 'input', help: 'Instructions with gold checks (JSONL: instruction, check {type: one_sentence | max_words | mention | starts_with}); default: one sentence, eight words or fewer.' }),
     dialogues: z.number().int().min(1).default(64).meta({ group: 'gatt', help: 'Dialogues to sample (the instructions take turns).' }),
     max_turns: z.number().int().min(1).default(3).meta({ group: 'gatt', help: 'User turns per dialogue, at most (each dialogue draws its length from 1..max_turns; the context may end it sooner).' }),

@@ -30,7 +30,7 @@ const schema = z
     policy: z.string().optional().meta({ group: 'model', path: 'model', help: 'The policy to optimise: an SFT or rejection-sampling run id or checkpoint folder. A frozen copy is the KL reference.' }),
     rm_helpful: z.string().optional().meta({ group: 'model', path: 'model', help: 'Helpfulness reward model (a reward run id or folder). At least one of rm_helpful / rm_safety.' }),
     rm_safety: z.string().optional().meta({ group: 'model', path: 'model', help: 'Safety reward model: decides on safety prompts and whenever sigmoid(score) < 0.15.' }),
-    prompts: z.string().meta({ group: 'data', path: 'input', help: 'Prompt set (JSONL: prompt or messages, id, category, tags). category or a tag "safety" (or gold kind "adversarial") marks a safety prompt.' }),
+    prompts: z.string().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Prompt set (JSONL: prompt or messages, id, category, tags). category or a tag "safety" (or gold kind "adversarial") marks a safety prompt.' }),
     value_model: z.enum(['shared', 'separate']).default('shared').meta({ group: 'model', help: 'The value head on the policy\'s trunk (shared) or on a copy of the trunk trained with it (separate).' }),
     // lora: the reference is the policy with its adapters off, so no second model is loaded. PPO
     // runs without LoRA dropout (the rollout's log-probs must be those the update starts from).

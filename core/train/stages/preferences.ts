@@ -20,7 +20,7 @@ export const STATS_FILE = 'stats.json'
 
 const schema = z
   .object({
-    data: z.string().meta({ group: 'data', path: 'input', help: 'Preference file: JSONL (or .jsonl.gz) in the HH-RLHF, TRL or workbench format.' }),
+    data: z.string().meta({ group: 'data', path: 'input', data: 'preferences', help: 'Preference file: JSONL (or .jsonl.gz) in the HH-RLHF, TRL or workbench format.' }),
     format: z.enum(['auto', 'hh', 'trl', 'workbench']).default('auto').meta({ group: 'data', help: 'The file\'s format; auto decides from its first valid line.' }),
     skip_invalid: z.boolean().default(false).meta({ group: 'data', help: 'Skip (and count) malformed lines instead of stopping at the first.' }),
     tokenizer: z.string().optional().meta({ group: 'data', path: 'input', help: 'A tokenizer.json: lengths are also reported in its tokens.' }),

@@ -26,7 +26,7 @@ const int = (min: number) => z.number().int().min(min)
 
 const schema = z
   .object({
-    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' }),
+    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', data: 'text', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' }),
     tokenizer: z.string().optional().meta({ group: 'data', path: 'input', help: 'A tokenizer.json (or a folder with one). Absent: train one on the data.' }),
     vocab_size: int(264).optional().meta({ group: 'data', help: 'Vocabulary when training a tokenizer (default: the model preset\'s, 512 tiny / 4096 small).' }),
     tokenizer_style: z.enum(['bytelevel', 'llama']).default('bytelevel').meta({ group: 'data', help: 'Style when training a tokenizer: bytelevel (GPT-2-like) or llama (SentencePiece BPE, also saved as tokenizer.model).' }),

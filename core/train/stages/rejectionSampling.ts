@@ -35,7 +35,7 @@ import { defineStage, type StageContext, type StageResult } from './types'
 const schema = z
   .object({
     policy: z.string().optional().meta({ group: 'model', path: 'model', help: 'The policy to sample from and fine-tune: an SFT or earlier RLHF run id, or a checkpoint folder.' }),
-    prompts: z.string().meta({ group: 'data', path: 'input', help: 'Prompts (JSONL: prompt, optional id, messages, tags; a "safety" tag or a gold adversarial item marks a safety prompt).' }),
+    prompts: z.string().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Prompts (JSONL: prompt, optional id, messages, tags; a "safety" tag or a gold adversarial item marks a safety prompt).' }),
     rm_helpful: z.string().optional().meta({ group: 'model', path: 'model', help: 'The helpfulness reward model (a reward run id or folder). Give it, rm_safety, or both.' }),
     rm_safety: z.string().optional().meta({ group: 'model', path: 'model', help: 'The safety reward model (a reward run id or folder). Give it, rm_helpful, or both.' }),
     k: z.number().int().min(1).max(100).default(4).meta({ group: 'sampling', help: 'Answers sampled per prompt; the best by reward is kept (Llama 2: up to 10s, more is better, see Figure 7).' }),

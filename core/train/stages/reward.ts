@@ -37,8 +37,8 @@ const training = trainingFields({ lr: 1e-4, warmup_steps: 5, max_steps: undefine
 const schema = z
   .object({
     base: z.string().optional().meta({ group: 'model', path: 'model', help: 'The model the reward model starts from (Llama 2: the chat model): a run id or a checkpoint folder. Its LM head is replaced by a scalar score head.' }),
-    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'dataset', help: 'Preference data: dataset run ids (workbench prefs import) or files (HH, TRL or workbench JSONL), each with an optional @weight (prefs.jsonl@0.5: a seeded half; @2: every pair twice). Repeatable.' }),
-    eval_data: z.array(z.string()).optional().meta({ group: 'data', path: 'dataset', help: 'Held-out pairs (run ids or files); default: val_fraction of the data.' }),
+    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'dataset', data: 'preferences', help: 'Preference data: dataset run ids (workbench prefs import) or files (HH, TRL or workbench JSONL), each with an optional @weight (prefs.jsonl@0.5: a seeded half; @2: every pair twice). Repeatable.' }),
+    eval_data: z.array(z.string()).optional().meta({ group: 'data', path: 'dataset', data: 'preferences', help: 'Held-out pairs (run ids or files); default: val_fraction of the data.' }),
     kind: z.enum(['helpfulness', 'safety']).default('helpfulness').meta({ group: 'model', help: 'helpfulness, or safety: trains on safety pairs (one answer unsafe) mixed 90/10 with the other pairs, and is evaluated on the held-out safety pairs, as Llama 2.' }),
     margin: z.enum(MARGIN_SETTINGS).default('small').meta({ group: 'loss', help: 'Margin m(rating) in the loss: none, small (1, 2/3, 1/3, 0) or large (3, 2, 1, 0), significantly ... negligibly better.' }),
     seq_len: z.number().int().min(8).optional().meta({ group: 'data', help: 'Longest conversation + answer in tokens (default: the base model\'s context); longer ones are cut from the left of the conversation, never inside the answer.' }),

@@ -45,7 +45,7 @@ export function sftTrainingFields() {
 const schema = z
   .object({
     base: z.string().optional().meta({ group: 'model', path: 'model', help: 'The model to fine-tune: a run id, a checkpoint folder, or an imported Hugging Face Llama folder.' }),
-    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', help: 'JSONL (or .json array) files: Alpaca, chat "messages", ShareGPT "conversations" or prompt/response; detected per line.' }),
+    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', data: 'sft', help: 'JSONL (or .json array) files: Alpaca, chat "messages", ShareGPT "conversations" or prompt/response; detected per line.' }),
     ...chatFineTuneShape,
   })
   .strict()

@@ -24,8 +24,8 @@ const TEMPERATURES = /^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$/
 const schema = z
   .object({
     model: z.string().optional().meta({ group: 'model', path: 'model', help: 'The checkpoint to sample from: a run id or a checkpoint folder.' }),
-    factual: z.string().optional().meta({ group: 'data', path: 'input', help: 'Factual prompts (JSONL); items of kind "creative" in it are left out (so the demo\'s eval_tasks.jsonl serves both sets).' }),
-    creative: z.string().optional().meta({ group: 'data', path: 'input', help: 'Creative prompts (JSONL); when items carry a kind or category, only "creative" ones are used.' }),
+    factual: z.string().optional().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Factual prompts (JSONL); items of kind "creative" in it are left out (so the demo\'s eval_tasks.jsonl serves both sets).' }),
+    creative: z.string().optional().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Creative prompts (JSONL); when items carry a kind or category, only "creative" ones are used.' }),
     temperatures: z.string().regex(TEMPERATURES, 'expected a comma-separated list of numbers, e.g. "0.1,0.5,1.0"').default('0.1,0.3,0.5,0.7,0.9,1.1,1.3,1.5').meta({ group: 'sampling', help: 'Temperatures to sample at (comma-separated).' }),
     samples: z.number().int().min(2).max(64).default(4).meta({ group: 'sampling', help: 'Answers per prompt at each temperature (diversity is measured among them).' }),
     max_prompts: z.number().int().min(0).default(0).meta({ group: 'data', help: 'Use at most this many prompts per set (0 = all).' }),

@@ -11,7 +11,7 @@ import { defineStage, type StageContext, type StageResult } from './types'
 
 const schema = z
   .object({
-    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' }),
+    data: z.array(z.string()).min(1).meta({ group: 'data', path: 'input', data: 'text', help: 'Text files (.txt, .md), JSONL with a "text" field, or folders of them.' }),
     vocab_size: z.number().int().min(264).max(1_000_000).default(4096).meta({
       group: 'tokenizer',
       help: 'Vocabulary size: 8 special tokens + 256 bytes + merges (fewer when the text runs out of pairs).',

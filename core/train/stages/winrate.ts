@@ -32,7 +32,7 @@ const schema = z
   .object({
     model_a: z.string().optional().meta({ group: 'model', path: 'model', help: 'Model A: a run id or a checkpoint folder.' }),
     model_b: z.string().optional().meta({ group: 'model', path: 'model', help: 'Model B, the one A is compared against: a run id or a checkpoint folder.' }),
-    prompts: z.string().meta({ group: 'data', path: 'input', help: 'Prompts (JSONL: prompt, optional id, messages; a gold field for judge=gold, e.g. the demo export\'s eval_tasks.jsonl).' }),
+    prompts: z.string().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Prompts (JSONL: prompt, optional id, messages; a gold field for judge=gold, e.g. the demo export\'s eval_tasks.jsonl).' }),
     judge: z.enum(['reward', 'gold', 'human']).default('reward').meta({ group: 'judge', help: 'Who decides each pair: a reward model (rm), the demo world\'s gold judges, or people in the app.' }),
     rm: z.string().optional().meta({ group: 'judge', path: 'model', help: 'The reward model for judge=reward: a reward run id or folder.' }),
     tie_margin: z.number().min(0).default(0.1).meta({ group: 'judge', help: 'A tie when the two scores differ by less than this (reward model units, or gold helpfulness 0..1).' }),

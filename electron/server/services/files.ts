@@ -1,24 +1,17 @@
-// Files the page can choose from: recorded model checkpoints, text datasets (in <home>/datasets,
-// the project's resources/, and files picked natively), and the native file dialog (desktop only).
+// Recorded model checkpoints the page can choose from, and their export. (Data files: datasets.ts.)
 
-import fs from 'node:fs'
 import path from 'node:path'
 import type { Store } from '../../../core/tracking/store'
 import type { StoredArtifact } from '../../../core/tracking/types'
 import { isModelCheckpoint } from '../../../core/jobs/checkpoints'
 import { writeExport } from '../../../core/interchange/exportModel'
-import { ApiError, type ApiHandlers, type CheckpointInfo, type DatasetInfo } from '../../shared/api'
+import { ApiError, type ApiHandlers, type CheckpointInfo } from '../../shared/api'
 import type { ServiceContext } from './context'
-import { repoRoot } from './system'
-
-/** Text files offered as datasets: in <home>/datasets and the project's resources/. */
-const DATASET_EXTENSIONS = new Set(['.txt', '.jsonl', '.json', '.md', '.csv'])
 
 export function createFileHandlers(ctx: ServiceContext) {
-  const { home, store, picked, options } = ctx
+  const { home, store } = ctx
   return {
     'checkpoints:list': async () => listCheckpoints(store),
-    'datasets:list': async () => listDatasets(home, picked),
     // `workbench export` for a checkpoint picked on a run's page: the file lands in <home>/exports/.
     'models:export': async ({ checkpoint, format, dtype }) => {
       ctx.checkPathAllowed(checkpoint, 'checkpoint')
@@ -33,16 +26,6 @@ export function createFileHandlers(ctx: ServiceContext) {
         store.recordBatch(runId, { events: [{ kind: 'export', message: `exported as ${format} (${dtype}) to ${files.join(', ')}`, data: { format, files }, time: Date.now() }] })
       }
       return { files, bytes, notes }
-    },
-    'datasets:pick': async ({ title }) => {
-      if (!options.pickFile) {
-        throw new ApiError(`web mode has no file dialog: type a path, or copy the file into ${path.join(home, 'datasets')} and pick it from the list`)
-      }
-      const file = await options.pickFile(title ?? 'Pick a dataset')
-      if (!file) return null
-      const abs = path.resolve(file)
-      picked.add(abs)
-      return { path: abs, name: path.basename(abs), bytes: fs.statSync(abs).size }
     },
   } satisfies Partial<ApiHandlers>
 }
@@ -102,22 +85,4 @@ export function checkpointLabel(runName: string, stage: string, a: CheckpointArt
   const loss = evalLossOf(a)
   const best = isBest && loss !== null ? ` · best, eval loss ${Number(loss.toPrecision(4))}` : ''
   return `${runName} (${stage}) · ${step}${best}`
-}
-
-function listDatasets(home: string, picked: Set<string>): DatasetInfo[] {
-  const roots = [path.join(home, 'datasets'), path.join(repoRoot(), 'resources')]
-  const files = roots.flatMap((root) => listFiles(root, 3)).filter((f) => DATASET_EXTENSIONS.has(path.extname(f)))
-  for (const f of picked) if (!files.includes(f) && fs.existsSync(f)) files.push(f)
-  return files.map((f) => ({ path: f, name: path.basename(f), bytes: fs.statSync(f).size }))
-}
-
-function listFiles(root: string, depth: number): string[] {
-  if (depth < 0 || !fs.existsSync(root)) return []
-  const out: string[] = []
-  for (const entry of fs.readdirSync(root, { withFileTypes: true })) {
-    const full = path.join(root, entry.name)
-    if (entry.isDirectory()) out.push(...listFiles(full, depth - 1))
-    else if (entry.isFile()) out.push(full)
-  }
-  return out
 }
