@@ -2,7 +2,8 @@
 // process every few seconds and logs them as ordinary metrics against the run's current step.
 //   system/cpu_percent   CPU time used since the previous sample over the wall time, in % of one
 //                        core (worker threads count too, so 4 busy threads read about 400 %)
-//   system/rss_mb        resident memory of the process, MB (1 MB = 2^20 bytes)
+//   system/rss_mb        resident memory of the process, MB (1 MB = 2^20 bytes); the training
+//                        loop also logs it at every logged step (core/train/loop.ts)
 //   system/backend_mb    memory held by tfjs tensors (tf.memory().numBytes), MB
 //   system/wasm_heap_mb  on the wasm backend: the size of its linear memory (it grows, never
 //                        shrinks), MB

@@ -18,6 +18,9 @@ describe('system metric charts', () => {
     expect(systemChart('system/rss_mb', [512, 2048, null])).toEqual({ title: 'Resident memory (GB)', values: [0.5, 2, null] })
     expect(systemChart('system/wasm_heap_mb', [NaN as number, 16])).toEqual({ title: 'Wasm heap (MB)', values: [NaN, 16] })
     expect(systemChart('system/zz_extra', [1])).toEqual({ title: 'system/zz_extra', values: [1] })
+    // Older runs logged resident memory from the training loop as sys/memory (MB).
+    expect(systemKeys(['sys/memory', 'train/loss'])).toEqual(['sys/memory'])
+    expect(systemChart('sys/memory', [2048]).title).toBe('Resident memory (GB)')
   })
 
   it('shows system/* metrics in their own System group, never as results or among the training charts', async () => {

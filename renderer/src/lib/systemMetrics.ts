@@ -3,6 +3,8 @@
 // once it reaches a GB, in MB below.
 
 export const SYSTEM_PREFIX = 'system/'
+/** Runs recorded before system/* logged resident memory from the training loop as sys/memory (MB). */
+const LEGACY_PREFIX = 'sys/'
 
 /** Known system metrics in the order shown; the stored unit of the memory ones is MB. */
 const KNOWN: Record<string, { title: string; unit: '%' | 'MB' }> = {
@@ -10,10 +12,11 @@ const KNOWN: Record<string, { title: string; unit: '%' | 'MB' }> = {
   'system/rss_mb': { title: 'Resident memory', unit: 'MB' },
   'system/backend_mb': { title: 'Backend tensors', unit: 'MB' },
   'system/wasm_heap_mb': { title: 'Wasm heap', unit: 'MB' },
+  'sys/memory': { title: 'Resident memory', unit: 'MB' },
 }
 
 export function isSystemMetric(key: string): boolean {
-  return key.startsWith(SYSTEM_PREFIX)
+  return key.startsWith(SYSTEM_PREFIX) || key.startsWith(LEGACY_PREFIX)
 }
 
 /** The system metrics among these keys: the known ones in their order, then any others by name. */
