@@ -13,7 +13,7 @@ import { ProgressReporter } from '../../core/jobs/progressReporter'
 import { SystemSampler, SYSTEM_METRICS } from '../../core/jobs/systemMetrics'
 import { initBackend } from '../../core/backend'
 import type { Progress } from '../../core/train/stages/types'
-import { viewProgress } from '../../electron/server/services/progress'
+import { progressNow } from '../../core/tracking/store/progress'
 
 let home: string
 
@@ -87,10 +87,10 @@ describe('progress in the store', () => {
 
   it('counts the ETA of a running run down from when it was recorded; a stopped run keeps its figure', () => {
     const recorded = { step: 5, totalSteps: 10, etaSeconds: 30, updatedAt: 100_000 }
-    expect(viewProgress(recorded, 'running', 110_000)).toEqual({ step: 5, totalSteps: 10, etaSeconds: 20 })
-    expect(viewProgress(recorded, 'running', 200_000)?.etaSeconds).toBe(0)
-    expect(viewProgress(recorded, 'stopped', 200_000)?.etaSeconds).toBe(30)
-    expect(viewProgress(undefined, 'running')).toBeUndefined()
+    expect(progressNow(recorded, 'running', 110_000)).toEqual({ step: 5, totalSteps: 10, etaSeconds: 20 })
+    expect(progressNow(recorded, 'running', 200_000)?.etaSeconds).toBe(0)
+    expect(progressNow(recorded, 'stopped', 200_000)?.etaSeconds).toBe(30)
+    expect(progressNow(undefined, 'running')).toBeUndefined()
   })
 })
 

@@ -3,7 +3,7 @@
 // reads the same row, whoever launched the run.
 
 import type { Db } from '../db'
-import type { RunProgress } from '../types'
+import type { RunProgress, RunStatus } from '../types'
 
 interface ProgressRow {
   run_id: string
@@ -33,6 +33,17 @@ export function progressOf(db: Db, runIds: string[]): Map<string, RunProgress> {
     .prepare('SELECT * FROM run_progress WHERE run_id IN (SELECT value FROM json_each(?))')
     .all(JSON.stringify(runIds)) as ProgressRow[]
   return new Map(rows.map((r) => [r.run_id, rowToProgress(r)]))
+}
+
+/**
+ * The progress as a viewer shows it now: without its record time, and for a running run the ETA
+ * counted down by the time since it was recorded (a stopped run keeps what it had left).
+ */
+export function progressNow(p: RunProgress | undefined, status: RunStatus, now = Date.now()): Omit<RunProgress, 'updatedAt'> | undefined {
+  if (!p) return undefined
+  const { updatedAt, ...shown } = p
+  if (status === 'running' && shown.etaSeconds !== undefined) shown.etaSeconds = Math.max(0, shown.etaSeconds - Math.max(0, now - updatedAt) / 1000)
+  return shown
 }
 
 function rowToProgress(r: ProgressRow): RunProgress {

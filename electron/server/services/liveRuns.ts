@@ -6,7 +6,7 @@
 import type { RunExit } from '../../../core/jobs/runner'
 import type { WorkerEvent } from '../../../core/jobs/protocol'
 import { finiteOrNull, type ServiceContext } from './context'
-import { viewProgress } from './progress'
+import { progressNow } from '../../../core/tracking/store/progress'
 
 /** Starts forwarding; returns the function that stops watching the store. */
 export function startLiveRuns(ctx: ServiceContext, watchIntervalMs: number): () => void {
@@ -47,7 +47,7 @@ export function startLiveRuns(ctx: ServiceContext, watchIntervalMs: number): () 
         const progressAt = r.progress?.updatedAt
         if (r.status === 'running' && progressAt !== undefined && progressAt !== lastProgressAt.get(r.id)) {
           lastProgressAt.set(r.id, progressAt)
-          emit('run:update', { id: r.id, progress: viewProgress(r.progress, r.status) })
+          emit('run:update', { id: r.id, progress: progressNow(r.progress, r.status) })
         }
       }
       lookedOnce = true

@@ -12,7 +12,7 @@ import { ApiError, type ApiHandlers, type MetricSeries, type RunArtifact, type R
 import { checkRunPaths } from '../pathPolicy'
 import { finiteOrNull, finiteOrNullOne, type ServiceContext } from './context'
 import { stageOrError } from './stages'
-import { viewProgress } from './progress'
+import { progressNow } from '../../../core/tracking/store/progress'
 
 export function createRunHandlers(ctx: ServiceContext) {
   const { home, store, runner, emit, run } = ctx
@@ -30,7 +30,7 @@ export function createRunHandlers(ctx: ServiceContext) {
       endedAt: r.endedAt ?? undefined,
       parentIds: 'parents' in r ? (r as RunDetails).parents.map((p) => p.runId) : [],
       latest: finiteOrNull(r.metrics),
-      progress: viewProgress(r.progress, r.status),
+      progress: progressNow(r.progress, r.status),
       error: r.error ?? undefined,
     }
   }
