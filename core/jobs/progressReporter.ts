@@ -22,6 +22,9 @@ export const RECORD_EVERY_MS = 1000
 export class ProgressReporter {
   private lastEmit = -Infinity
   private lastRecord = -Infinity
+  /** The final step is sent and written at once, but only the first time it is reported. */
+  private finalSent = false
+  private finalRecorded = false
   private unrecorded: Progress | null = null
   private recordFailed = false
   /** The latest step reported (system metrics are logged against it). */
@@ -32,14 +35,18 @@ export class ProgressReporter {
   /** A stage's progress report. */
   report(p: Progress): void {
     const now = this.now()
-    const done = p.step >= p.totalSteps
+    const done = p.totalSteps > 0 && p.step >= p.totalSteps
     this.step = p.step
-    if (done || now - this.lastEmit >= EMIT_EVERY_MS) {
+    if ((done && !this.finalSent) || now - this.lastEmit >= EMIT_EVERY_MS) {
+      this.finalSent = done
       this.lastEmit = now
       this.outlets.emit(p)
     }
     this.unrecorded = p
-    if (done || now - this.lastRecord >= RECORD_EVERY_MS) this.flush()
+    if ((done && !this.finalRecorded) || now - this.lastRecord >= RECORD_EVERY_MS) {
+      this.finalRecorded = done
+      this.flush()
+    }
   }
 
   /** Writes the latest report if it is not in the store yet (at the end of a run, stopped or not). */

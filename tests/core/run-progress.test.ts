@@ -163,6 +163,24 @@ describe('ProgressReporter', () => {
     expect(t.recorded.at(-1)?.step).toBe(20)
     expect(t.emitted.at(-1)?.step).toBe(20)
     expect(t.r.step).toBe(20)
+    // A stage that keeps reporting its last step (evaluating after training) is throttled again.
+    const written = t.recorded.length
+    t.at(1170)
+    t.r.report({ step: 20, totalSteps: 20, message: 'evaluating' })
+    expect(t.recorded).toHaveLength(written)
+    t.at(2200)
+    t.r.report({ step: 20, totalSteps: 20, message: 'saving' })
+    expect(t.recorded.at(-1)?.message).toBe('saving')
+  })
+
+  it('throttles a stage that does not know its total (0 steps)', () => {
+    const t = reporter()
+    for (let i = 0; i < 5; i++) {
+      t.at(i * 10)
+      t.r.report({ step: 0, totalSteps: 0, message: `item ${i}` })
+    }
+    expect(t.recorded).toHaveLength(1)
+    expect(t.emitted).toHaveLength(1)
   })
 
   it('goes on when the store refuses a write, and says so once', () => {
