@@ -126,6 +126,25 @@ describe('a run launched from the CLI, seen from the store and the services', ()
     }
   }, 300_000)
 
+  it('records a queued run\'s cancel, and a kill by a second cancel followed by the interruption', async () => {
+    const runner = new JobRunner({ home, backend: 'wasm' })
+    const running = runner.submit({ stage: 'pretrain', config: { ...CONFIG(), max_steps: 500 }, name: 'to-kill' })
+    const queued = runner.submit({ stage: 'pretrain', config: CONFIG(), name: 'never-started' })
+    expect(runner.cancel(queued)).toBe(true)
+    atStep(runner, running, 1, () => {
+      runner.cancel(running)
+      runner.cancel(running) // at once: no time to checkpoint, SIGKILL
+    })
+    const exit = await runner.wait(running)
+    expect(exit.signal).toBe('SIGKILL')
+    expect(exit.status).toBe('interrupted')
+    const events = withStore((s) => ({ queued: s.listEvents(queued), running: s.listEvents(running) }))
+    expect(events.queued.map((e) => [e.kind, e.message])).toEqual([['cancel', 'cancelled before it started']])
+    const kinds = events.running.map((e) => e.kind)
+    expect(kinds).toEqual(expect.arrayContaining(['kill', 'interrupted']))
+    expect(events.running.find((e) => e.kind === 'kill')?.message).toBe('killed by a second cancel')
+  }, 120_000)
+
   it('pushes the progress a run started elsewhere records, to the page', async () => {
     const hub = new EventHub()
     const pushed: { event: EventName; payload: any }[] = []
