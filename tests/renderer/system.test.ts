@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import RunDetailView from '../../renderer/src/views/RunDetailView.vue'
 import RunsView from '../../renderer/src/views/RunsView.vue'
 import { systemChart, systemKeys } from '../../renderer/src/lib/systemMetrics'
-import { mountWithFake } from './helpers'
+import { mountWithFake, settle } from './helpers'
 
 afterEach(() => {
   document.body.innerHTML = ''
@@ -51,5 +51,20 @@ describe('run list progress', () => {
     expect(row.find('[data-test="run-progress-text"]').text()).toBe('5/20 · ETA 30s')
     expect(row.find('[data-test="run-progress"] .progress-fill').attributes('style')).toContain('width: 25%')
     expect(wrapper.find('[data-run-id="run-a"] [data-test="run-progress"]').exists()).toBe(false)
+  })
+
+  it('reloads a run that starts running elsewhere, so its duration shows', async () => {
+    const { createFakeWorld } = await import('../electron/fakeServices')
+    const world = createFakeWorld()
+    const run = world.runs.find((r) => r.id === 'run-c')!
+    Object.assign(run, { status: 'queued', startedAt: undefined })
+    const { wrapper } = await mountWithFake(RunsView, {}, world)
+    const duration = () => wrapper.find('[data-run-id="run-c"]').findAll('td')[6].text()
+    expect(duration()).toBe('—')
+    Object.assign(run, { status: 'running', startedAt: Date.now() - 65_000 })
+    world.hub.emit('run:update', { id: 'run-c', status: 'running' })
+    await new Promise((r) => setTimeout(r, 300)) // the list reloads 250 ms after an update
+    await settle()
+    expect(duration()).toMatch(/^1m \d+s$/)
   })
 })
