@@ -11,6 +11,8 @@ import { formatBytes, formatDuration, formatNumber, formatTable, formatTime } fr
 import { RUN_STATUSES, type RunFilter, type RunStatus, type RunSummary } from '../tracking/types'
 import { COMMON_OPTIONS, parseCommandArgs, UsageError } from './args'
 import type { CliIO } from './io'
+import { formatProgress } from './progress'
+import { progressNow } from '../tracking/store/progress'
 
 /** The minimal output the runs commands need (the app or tests may pass this instead of a CliIO). */
 export interface RunsIO {
@@ -144,6 +146,8 @@ function showCommand({ store, out, json, args }: Context): number {
   if (run.seed !== null) lines.push(`  seed        ${run.seed}`)
   if (run.backend) lines.push(`  backend     ${Object.values(run.backend).join(' / ')}`)
   if (run.pid !== null) lines.push(`  process     pid ${run.pid} on ${run.hostname}`)
+  const progress = progressNow(run.progress, run.status)
+  if (progress) lines.push(`  progress    ${formatProgress(progress)}  (recorded ${formatTime(run.progress!.updatedAt)})`)
   if (run.notes) lines.push(`  notes       ${run.notes}`)
   if (Object.keys(run.tags).length) lines.push(`  tags        ${Object.entries(run.tags).map(([k, v]) => (v ? `${k}=${v}` : k)).join(', ')}`)
   for (const p of run.parents) lines.push(`  parent      ${p.role}: ${p.runId}${p.exists ? ` (${p.stage} "${p.name}", ${p.status})` : ' (deleted)'}`)
@@ -151,6 +155,8 @@ function showCommand({ store, out, json, args }: Context): number {
   section(lines, 'Params', Object.entries(run.params).map(([k, v]) => [k, String(v)]))
   section(lines, 'Config', Object.entries(flattenConfig(run.config)).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]))
   section(lines, 'Latest metrics', Object.entries(run.metrics).map(([k, v]) => [k, formatNumber(v)]))
+  // What happened to the run (cancels, resumes, a dead process found, warnings): the latest ten.
+  section(lines, 'Events', store.listEvents(id).slice(-10).map((e) => [formatTime(e.time), e.kind, e.step === null ? '' : `step ${e.step}`, e.message]))
   section(lines, 'Artifacts', artifacts.map((a) => [a.kind, a.path, formatBytes(a.bytes), a.sha256.slice(0, 12), a.step === null ? '' : `step ${a.step}`]))
   out(lines.join('\n'))
   return 0

@@ -9,6 +9,8 @@
 //   cancel()  queued: dropped and marked stopped. Running: SIGTERM, which the worker turns into
 //             an AbortSignal -> checkpoint -> status 'stopped'. A second cancel, or no exit
 //             within killAfterMs, sends SIGKILL (the run then becomes 'interrupted').
+//             Each leaves an event in the store (the worker records the SIGTERM itself, so a
+//             cancel sent by any process shows the same way), so the run page's log says so.
 // Events: 'event' (runId, WorkerEvent) for everything the worker prints, and
 //         'exit' (runId, RunExit) when its process has ended.
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -147,6 +149,7 @@ export class JobRunner extends EventEmitter {
       const store = Store.open(job.home)
       try {
         store.finishRun(runId, 'stopped', 'cancelled before it started')
+        store.addEvent(runId, { kind: 'cancel', message: 'cancelled before it started' })
       } finally {
         store.close()
       }
@@ -156,14 +159,32 @@ export class JobRunner extends EventEmitter {
     const job = this.active.get(runId)
     if (!job?.child) return false
     if (job.cancelRequested) {
-      job.child.kill('SIGKILL')
+      this.kill(job, 'killed by a second cancel')
       return true
     }
     job.cancelRequested = true
     job.child.kill('SIGTERM')
-    job.killTimer = setTimeout(() => job.child?.kill('SIGKILL'), this.options.killAfterMs ?? 60_000)
+    const killAfterMs = this.options.killAfterMs ?? 60_000
+    job.killTimer = setTimeout(() => this.kill(job, `killed: it had not stopped ${Math.round(killAfterMs / 1000)} s after the cancel`), killAfterMs)
     job.killTimer.unref()
     return true
+  }
+
+  /** SIGKILL, with an event saying why (the worker cannot record its own death). */
+  private kill(job: Job, why: string): void {
+    if (!job.child || job.child.exitCode !== null || job.child.signalCode !== null) return
+    job.child.kill('SIGKILL')
+    try {
+      const store = Store.open(job.home)
+      try {
+        store.addEvent(job.runId, { kind: 'kill', message: why })
+      } finally {
+        store.close()
+      }
+    } catch (err) {
+      // A timer callback must not throw; the run still becomes 'interrupted'.
+      console.error(`workbench: could not record the kill of run ${job.runId}: ${(err as Error).message}`)
+    }
   }
 
   /** Resolves when the run's process has ended (immediately if this runner is not running it). */

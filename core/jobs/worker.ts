@@ -2,8 +2,12 @@
 //   node --import tsx core/jobs/worker.ts '{"home": "...", "runId": "...", "resume": false}'
 // It owns the run's status from here on: running (with pid and hostname) -> finished | failed
 // (with the error text) | stopped. It prints one JSON event per line on stdout (see protocol.ts).
+// It records the run's progress in the store (progressReporter.ts), samples its own CPU and
+// memory as system/* metrics (systemMetrics.ts), and records what happens to the run as events:
+// a cancel (SIGTERM / SIGINT, whoever sent it: the CLI's Ctrl-C, the app, a kill), a resume and
+// where it continued from, a stop.
 // If it is killed outright, the run stays `running` in the database until the next Store.open
-// sees that its process is gone and marks it `interrupted`.
+// sees that its process is gone and marks it `interrupted` (with an event saying so).
 import os from 'node:os'
 import path from 'node:path'
 import fs from 'node:fs'
@@ -16,9 +20,11 @@ import { runDir as runFolder } from '../tracking/home'
 import type { Tracker } from '../tracking/types'
 import { resolveConfig } from '../config/schema'
 import { getStage } from '../train/stages/registry'
-import type { ParentRef, Progress, StageContext, StageResult } from '../train/stages/types'
+import type { ParentRef, StageContext, StageResult } from '../train/stages/types'
 import { encodeEvent, type WorkerEvent, type WorkerSpec } from './protocol'
 import { findModelCheckpoint, latestResumableCheckpoint } from './checkpoints'
+import { ProgressReporter } from './progressReporter'
+import { startSystemMetrics } from './systemMetrics'
 
 /** Prints one protocol event on stdout. */
 export function emit(event: WorkerEvent): void {
@@ -56,30 +62,28 @@ class StreamingTracker implements Tracker {
   }
 }
 
-/** Throttles progress events to a few per second (stages may report every step). */
-function progressEmitter(): (p: Progress) => void {
-  let last = 0
-  return (p) => {
-    const now = Date.now()
-    if (now - last < 250 && p.step < p.totalSteps) return
-    last = now
-    emit({ type: 'progress', ...p })
-  }
-}
-
 /** Runs the run described by `spec` to its end; returns the final status. */
 export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed' | 'stopped'> {
   const store = Store.open(spec.home)
   const run = store.getRun(spec.runId)
   const abort = new AbortController()
-  const onSignal = () => {
-    if (!abort.signal.aborted) emit({ type: 'log', message: 'cancel requested: checkpointing and stopping' })
+  const progress = new ProgressReporter({
+    emit: (p) => emit({ type: 'progress', ...p }),
+    record: (p) => store.recordProgress(run.id, p),
+    warn: (message) => emit({ type: 'log', message }),
+  })
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!abort.signal.aborted) {
+      emit({ type: 'log', message: 'cancel requested: checkpointing and stopping' })
+      recordEvent(store, run.id, { kind: 'cancel', message: `cancel requested (${signal}): saving a checkpoint and stopping`, step: progress.step, data: { signal } })
+    }
     abort.abort()
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
 
   let tracker: SqliteTracker | null = null
+  let system: { stop(): void } | null = null
   let owned = false
   try {
     const stage = getStage(run.stage)
@@ -102,9 +106,15 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
     }))
     const resumeFrom = spec.resume ? latestResumableCheckpoint(dir) : undefined
     if (spec.resume && !resumeFrom) emit({ type: 'log', message: 'no checkpoint to resume from: starting this run from the beginning' })
+    if (spec.resume) {
+      const message = resumeFrom ? `resumed from checkpoint ${path.basename(resumeFrom)}` : 'resumed with no checkpoint to continue from: started from the beginning'
+      recordEvent(store, run.id, { kind: 'resume', message, data: { checkpoint: resumeFrom ?? null } })
+    }
+    const streaming = new StreamingTracker(tracker)
+    system = startSystemMetrics(streaming, () => progress.step)
     const ctx: StageContext = {
       runId: run.id,
-      tracker: new StreamingTracker(tracker),
+      tracker: streaming,
       signal: abort.signal,
       runDir: dir,
       home: spec.home,
@@ -113,11 +123,15 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
       seed: run.seed ?? 0,
       backend,
       log: (message) => emit({ type: 'log', message }),
-      progress: progressEmitter(),
+      progress: (p) => progress.report(p),
     }
     const result: StageResult = await stage.run(ctx, resolveConfig(stage.schema, run.config, `${stage.name} config`))
+    system.stop()
+    system = null
+    progress.flush()
     tracker.flush()
     const status = result.stopped ? 'stopped' : 'finished'
+    if (result.stopped) recordEvent(store, run.id, { kind: 'stopped', message: `stopped at step ${progress.step}; resume continues from its last checkpoint`, step: progress.step })
     store.finishRun(run.id, status)
     emit({ type: 'result', result })
     emit({ type: 'status', status })
@@ -125,6 +139,8 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
   } catch (err) {
     const message = errorText(err, store.db.name)
     try {
+      system?.stop()
+      progress.flush()
       tracker?.flush()
     } catch {
       // the original error matters more than a failed flush
@@ -143,6 +159,18 @@ export async function runWorker(spec: WorkerSpec): Promise<'finished' | 'failed'
     process.off('SIGTERM', onSignal)
     process.off('SIGINT', onSignal)
     store.close()
+  }
+}
+
+/**
+ * Records an event about the run (cancel, resume, stop). It only informs the event log, so a store
+ * that cannot take it now is reported on the log stream and the run goes on.
+ */
+function recordEvent(store: Store, runId: string, event: { kind: string; message: string; data?: unknown; step?: number }): void {
+  try {
+    store.addEvent(runId, event)
+  } catch (err) {
+    emit({ type: 'log', message: `could not record the ${event.kind} event in the store: ${(err as Error).message}` })
   }
 }
 

@@ -205,12 +205,30 @@ CREATE TABLE winrate_judgements (
 );
 `
 
+// Where a run is, as a store fact (core/tracking/store/progress.ts): one row per run, written by
+// the process that runs it (the job worker, whoever launched it: the CLI or the app), at most
+// about once a second. Every viewer reads the same row, so a run started from the CLI shows its
+// step and ETA in the app. updated_at tells a reader how old the ETA is.
+const V6_RUN_PROGRESS = `
+CREATE TABLE run_progress (
+  run_id         TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  step           INTEGER NOT NULL,
+  total_steps    INTEGER NOT NULL,
+  loss           REAL,
+  tokens_per_sec REAL,
+  eta_seconds    REAL,
+  message        TEXT,
+  updated_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
 export const MIGRATIONS: Migration[] = [
   { version: 1, description: 'initial schema', sql: V1_INITIAL },
   { version: 2, description: 'events and samples once per step (replayed steps replace)', sql: V2_ONCE_PER_STEP },
   { version: 3, description: 'preference annotation items and judgements', sql: V3_ANNOTATIONS },
   { version: 4, description: 'safety ratings on the five-point scale', sql: V4_SAFETY_RATINGS },
   { version: 5, description: 'people\'s win-rate judgements', sql: V5_WINRATE_JUDGEMENTS },
+  { version: 6, description: 'run progress (step, total, ETA) as a store fact', sql: V6_RUN_PROGRESS },
 ]
 
 /** The schema version this code writes. A database with a higher user_version is refused. */

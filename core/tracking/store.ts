@@ -26,6 +26,7 @@ import type {
   StoredArtifact,
   StoredEvent,
   StoredSample,
+  RunProgress,
 } from './types'
 import * as experiments from './store/experiments'
 import * as runs from './store/runs'
@@ -33,6 +34,7 @@ import * as readRuns from './store/readRuns'
 import * as metrics from './store/metrics'
 import * as artifacts from './store/artifacts'
 import * as lineage from './store/lineage'
+import * as progress from './store/progress'
 import { exportRuns } from './store/export'
 import { getRunRecord } from './store/rows'
 
@@ -211,12 +213,29 @@ export class Store {
     return metrics.compareRuns(this.db, ids.map((id) => this.getRun(id) as RunSummary))
   }
 
+  /** Records one event outside a tracker (a cancel, a resume, a kill). */
+  addEvent(runId: string, event: { kind: string; message: string; data?: unknown; step?: number }): void {
+    metrics.addEvent(this.db, runId, event)
+  }
+
   listEvents(runId: string, options: { kind?: string; afterId?: number; limit?: number } = {}): StoredEvent[] {
     return metrics.listEvents(this.db, runId, options)
   }
 
   listSamples(runId: string, options: { step?: number; limit?: number } = {}): StoredSample[] {
     return metrics.listSamples(this.db, runId, options)
+  }
+
+  // ---------------------------------------------------------------- progress (store/progress.ts)
+
+  /** Replaces the run's progress (the job worker calls it, throttled to about once a second). */
+  recordProgress(runId: string, p: Omit<RunProgress, 'updatedAt'>): void {
+    progress.recordProgress(this.db, runId, p)
+  }
+
+  /** The run's latest recorded progress, or null when it has recorded none. */
+  getProgress(runId: string): RunProgress | null {
+    return progress.progressOf(this.db, [runId]).get(runId) ?? null
   }
 
   // ---------------------------------------------------------------- artifacts (store/artifacts.ts)

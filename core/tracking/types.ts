@@ -78,10 +78,26 @@ export interface RunParentLink {
   role: string
 }
 
-/** A run in a list: the record plus its tags and latest metric values (NaN and ±Inf kept). */
+/** Where a run is: the latest progress its process recorded (see store/progress.ts). */
+export interface RunProgress {
+  step: number
+  totalSteps: number
+  loss?: number
+  tokensPerSec?: number
+  /** Seconds left as estimated at updatedAt. */
+  etaSeconds?: number
+  /** What the stage is doing, e.g. 'evaluating'. */
+  message?: string
+  /** When the process recorded it (ms since the epoch). */
+  updatedAt: number
+}
+
+/** A run in a list: the record plus its tags, latest metric values (NaN and ±Inf kept) and progress. */
 export interface RunSummary extends RunRecord {
   tags: Record<string, string>
   metrics: Record<string, number>
+  /** Absent until the run's process has recorded any. */
+  progress?: RunProgress
 }
 
 export interface RunRelative {

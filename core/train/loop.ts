@@ -442,7 +442,8 @@ function logTrainMetrics(ctx: StageContext, state: TrainerState, step: number, l
     'train/lr': lr,
     [`train/${unit}_per_s`]: unitsPerSec,
     [`train/${unit}_seen`]: state.tokensSeen,
-    'sys/memory': Math.round(process.memoryUsage().rss / (1024 * 1024)),
+    // The same key and unit (MB) as the job worker's system sampler (core/jobs/systemMetrics.ts).
+    'system/rss_mb': process.memoryUsage.rss() / (1024 * 1024),
   })
   state.logAccum = [0, 0, 0]
   state.metricAccum = {}

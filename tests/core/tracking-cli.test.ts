@@ -54,6 +54,18 @@ describe('workbench runs', () => {
     await expect(run('show', 'zzzz')).rejects.toThrow(/unknown run "zzzz"/)
   })
 
+  it('show gives the progress and the events the run\'s process recorded, whoever launched it', async () => {
+    const store = Store.open(home)
+    store.recordProgress(ids.base, { step: 5, totalSteps: 20, loss: 2.5, etaSeconds: 80 })
+    store.addEvent(ids.base, { kind: 'cancel', message: 'cancel requested (SIGTERM): saving a checkpoint and stopping', step: 5 })
+    store.close()
+    const { text } = await run('show', ids.base)
+    // Queued, not running: the ETA is shown as recorded, not counted down.
+    expect(text).toMatch(/progress\s+\[#+\.+\]\s+25% step 5\/20 loss 2\.5000 ETA 1m20s/)
+    expect(text).toMatch(/Events:\n.*cancel\s+step 5\s+cancel requested \(SIGTERM\)/)
+    expect((await run('show', ids.sft)).text).not.toMatch(/progress|Events:/)
+  })
+
   it('compare lists only differing config keys and final/best metrics', async () => {
     const { text } = await run('compare', ids.base, ids.sft)
     expect(text).toMatch(/lr\s+0\.001\s+0\.0003/)

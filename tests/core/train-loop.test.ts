@@ -128,7 +128,7 @@ describe('trainLoop', () => {
     // Every eval_every (20) steps, and at every checkpoint (10, 30) so that each is labelled with its own loss.
     expect([...evalLoss.keys()]).toEqual([10, 20, 30, 40])
     expect(series(tracker, 'eval/perplexity').get(40)).toBeCloseTo(Math.exp(evalLoss.get(40)!), 4)
-    for (const key of ['train/lr', 'train/grad_norm', 'train/tokens_per_s', 'train/tokens_seen', 'sys/memory']) {
+    for (const key of ['train/lr', 'train/grad_norm', 'train/tokens_per_s', 'train/tokens_seen', 'system/rss_mb']) {
       expect(series(tracker, key).size).toBe(40)
     }
     expect(series(tracker, 'train/tokens_seen').get(40)).toBe(40 * 4 * 16)

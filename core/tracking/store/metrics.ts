@@ -150,6 +150,21 @@ interface SampleRow {
   time: number
 }
 
+/**
+ * Records one event outside a tracker's batches: what happens to a run rather than in its steps
+ * (a cancel, a resume, a kill, a dead process found). No step, so it never replaces another.
+ */
+export function addEvent(db: Db, runId: string, event: { kind: string; message: string; data?: unknown; step?: number }, now = Date.now()): void {
+  db.prepare('INSERT INTO events (run_id, step, kind, seq, message, data, time) VALUES (?, ?, ?, NULL, ?, ?, ?)').run(
+    runId,
+    event.step ?? null,
+    event.kind,
+    event.message,
+    event.data === undefined ? null : JSON.stringify(event.data),
+    now,
+  )
+}
+
 export function listEvents(db: Db, runId: string, options: { kind?: string; afterId?: number; limit?: number } = {}): StoredEvent[] {
   const rows = db
     .prepare('SELECT * FROM events WHERE run_id = ? AND (? IS NULL OR kind = ?) AND id > ? ORDER BY id LIMIT ?')

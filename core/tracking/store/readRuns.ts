@@ -4,6 +4,7 @@
 import type { Db } from '../db'
 import { decodeValue } from '../values'
 import { RUN_STATUSES, type RunDetails, type RunFilter, type RunStatus, type RunSummary } from '../types'
+import { progressOf } from './progress'
 import { escapeLike, rowToRun, runRow, RUN_SELECT, toRelative, unknownRun, type RunRow } from './rows'
 
 /** Columns listRuns may sort by (never interpolate user text into SQL). */
@@ -113,7 +114,7 @@ export function getRun(db: Db, id: string): RunDetails {
   }
 }
 
-/** Adds tags and latest metrics to run rows, with one query each for all of them. */
+/** Adds tags, latest metrics and progress to run rows, with one query each for all of them. */
 function summarise(db: Db, rows: RunRow[]): RunSummary[] {
   const ids = JSON.stringify(rows.map((r) => r.id))
   const byId = new Map<string, RunSummary>(rows.map((r) => [r.id, { ...rowToRun(r), tags: {}, metrics: {} }]))
@@ -127,5 +128,6 @@ function summarise(db: Db, rows: RunRow[]): RunSummary[] {
     .prepare('SELECT run_id, key, value, value_kind FROM latest_metrics WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY key')
     .all(ids) as { run_id: string; key: string; value: number | null; value_kind: number }[]
   for (const m of latest) byId.get(m.run_id)!.metrics[m.key] = decodeValue(m.value, m.value_kind)
+  for (const [runId, progress] of progressOf(db, [...byId.keys()])) byId.get(runId)!.progress = progress
   return [...byId.values()]
 }

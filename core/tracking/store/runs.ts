@@ -6,6 +6,7 @@ import { newRunId } from '../ids'
 import { currentHost, ownerGoneReason, queuedOwnerGoneReason } from '../liveness'
 import type { RunRecord, RunStatus } from '../types'
 import { getOrCreateExperiment } from './experiments'
+import { addEvent } from './metrics'
 import { getRunRecord, requireText, runRow, unknownRun, type RunRow } from './rows'
 
 export interface CreateRunInput {
@@ -111,6 +112,7 @@ export function markInterrupted(db: Db, id: string, reason = 'the run process en
       reason,
       id,
     )
+    addEvent(db, id, { kind: 'interrupted', message: reason })
   })
   return getRunRecord(db, id)
 }
@@ -129,12 +131,17 @@ export function recoverInterrupted(db: Db, staleAfterMs: number): string[] {
         : queuedOwnerGoneReason({ pid: row.pid, hostname: row.hostname, createdAt: row.created_at }, staleAfterMs)
     if (reason === null) continue
     // The guard on status makes this safe against the owner finishing (or starting) at the same moment.
-    const changed = db
-      .prepare(
-        "UPDATE runs SET status = 'interrupted', ended_at = coalesce(heartbeat_at, started_at, ?), error = ? WHERE id = ? AND status = ?",
-      )
-      .run(Date.now(), `interrupted: ${reason}`, row.id, row.status).changes
-    if (changed === 1) marked.push(row.id)
+    const mark = db.transaction((): boolean => {
+      const changed = db
+        .prepare(
+          "UPDATE runs SET status = 'interrupted', ended_at = coalesce(heartbeat_at, started_at, ?), error = ? WHERE id = ? AND status = ?",
+        )
+        .run(Date.now(), `interrupted: ${reason}`, row.id, row.status).changes
+      // The run page's event log says what happened, whoever found it out.
+      if (changed === 1) addEvent(db, row.id, { kind: 'interrupted', message: `marked interrupted: ${reason}` })
+      return changed === 1
+    })
+    if (mark.immediate()) marked.push(row.id)
   }
   return marked
 }

@@ -1,5 +1,5 @@
 // What every group of handlers shares: the home, the store, the job runner, the chat engine, the
-// event sink, the live progress of runs, the files picked natively, and the path checks that
+// event sink, the files picked natively, and the path checks that
 // decide what the page may hand to a run. createServices builds one and passes it to each
 // createXHandlers(ctx).
 
@@ -9,7 +9,6 @@ import { Store } from '../../../core/tracking/store'
 import type { RunDetails } from '../../../core/tracking/types'
 import { JobRunner } from '../../../core/jobs/runner'
 import { isModelCheckpoint } from '../../../core/jobs/checkpoints'
-import type { Progress } from '../../../core/train/stages/types'
 import { ApiError, type EventSink } from '../../shared/api'
 import { ChatEngine } from '../chat'
 import { checkReadablePath, PathNotAllowedError, type PathPolicy } from '../pathPolicy'
@@ -36,8 +35,6 @@ export interface ServiceContext {
   runner: JobRunner
   chat: ChatEngine
   emit: EventSink
-  /** The latest progress event of each run this process runs (shown in run summaries). */
-  progress: Map<string, Progress>
   /** Files the user picked with the native dialog: allowed even outside the home. */
   picked: Set<string>
   pathPolicy: PathPolicy
@@ -95,7 +92,6 @@ export function createContext(options: ServicesOptions): ServiceContext {
     runner: new JobRunner({ home, backend: options.backend }),
     chat: new ChatEngine({ backend: options.backend }),
     emit: options.emit,
-    progress: new Map(),
     picked,
     pathPolicy,
     run(id) {

@@ -12,9 +12,10 @@ import { ApiError, type ApiHandlers, type MetricSeries, type RunArtifact, type R
 import { checkRunPaths } from '../pathPolicy'
 import { finiteOrNull, finiteOrNullOne, type ServiceContext } from './context'
 import { stageOrError } from './stages'
+import { progressNow } from '../../../core/tracking/store/progress'
 
 export function createRunHandlers(ctx: ServiceContext) {
-  const { home, store, runner, emit, progress, run } = ctx
+  const { home, store, runner, emit, run } = ctx
 
   function summary(r: StoreRunSummary): RunSummary {
     return {
@@ -29,7 +30,7 @@ export function createRunHandlers(ctx: ServiceContext) {
       endedAt: r.endedAt ?? undefined,
       parentIds: 'parents' in r ? (r as RunDetails).parents.map((p) => p.runId) : [],
       latest: finiteOrNull(r.metrics),
-      progress: progress.get(r.id),
+      progress: progressNow(r.progress, r.status),
       error: r.error ?? undefined,
       config: r.config,
       notes: r.notes || undefined,
