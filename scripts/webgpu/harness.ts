@@ -78,6 +78,7 @@ export interface WebGpuPage {
   /** The backend as a run would record it, with the adapter's vendor and architecture. */
   backend: BackendInfo
   runStepCase(c: StepCase): Promise<StepResult>
+  greedyTokens(...args: Parameters<PageApi['greedyTokens']>): Promise<number[][]>
   timeTraining(...args: Parameters<PageApi['timeTraining']>): Promise<Timing>
   timeGeneration(...args: Parameters<PageApi['timeGeneration']>): Promise<Timing>
   close(): Promise<void>
@@ -117,6 +118,7 @@ export async function openWebGpuPage(): Promise<WebGpuPage> {
     return {
       backend,
       runStepCase: (c) => callPage(page, 'runStepCase', [c]),
+      greedyTokens: (...args) => callPage(page, 'greedyTokens', args),
       timeTraining: (...args) => callPage(page, 'timeTraining', args),
       timeGeneration: (...args) => callPage(page, 'timeGeneration', args),
       close,

@@ -99,6 +99,17 @@ export async function runStepCase(c: StepCase): Promise<StepResult> {
   return result
 }
 
+/** Greedy continuations (KV cache) of `prompts` by the case's model, `newTokens` each. */
+export async function greedyTokens(c: StepCase, prompts: number[][], newTokens: number): Promise<number[][]> {
+  const tensors: Record<string, tf.Tensor> = {}
+  for (const [name, w] of Object.entries(c.weights)) tensors[name] = tf.tensor(w.data, w.shape)
+  const model = Llama.fromWeights(c.config, tensors)
+  tf.dispose(Object.values(tensors))
+  const rows = await generateBatch(model, prompts, { maxNewTokens: newTokens, temperature: 0 })
+  model.dispose()
+  return rows.map((r) => r.ids)
+}
+
 export interface Timing {
   tokens: number
   seconds: number

@@ -1,6 +1,7 @@
 // The model on tfjs's WebGPU backend, in Chromium (scripts/webgpu/harness.ts): a tiny Llama's
 // logits, the gradients of its masked LM loss and one AdamW step must agree with the wasm backend
-// in Node and with PyTorch, at the tolerances the cpu and wasm backends meet in model.torch.test.ts.
+// in Node and with PyTorch, at the tolerances the cpu and wasm backends meet in model.torch.test.ts,
+// and greedy generation must pick the same tokens as on wasm.
 // Needs a Chromium with a WebGPU adapter (on machines without a GPU its software adapter,
 // SwiftShader) and, for the PyTorch part, torch: skipped without them, failed in CI
 // (tests/references.ts).
@@ -11,7 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { initBackend } from '../../core/backend/index'
 import { openWebGpuPage, type WebGpuPage } from '../../scripts/webgpu/harness'
-import { makeStepCase, runStepCase, type StepCase, type StepResult } from '../../scripts/webgpu/workload'
+import { greedyTokens, makeStepCase, runStepCase, type StepCase, type StepResult } from '../../scripts/webgpu/workload'
 import { describeWith, torchPython } from '../references'
 
 const TORCH_SCRIPT = path.resolve(__dirname, '../fixtures/torch/llama_ref.py')
@@ -66,6 +67,14 @@ describeWith('chromium-webgpu', 'the model on WebGPU in Chromium', () => {
   it('agrees with the wasm backend on logits, loss, gradients and an AdamW step', async () => {
     await initBackend('wasm')
     expectAgreement(gpu, await runStepCase(stepCase), stepCase)
+  })
+
+  it('generates the same greedy tokens as wasm (KV cache, rows of different lengths)', async () => {
+    const prompts = [[1, 2, 3, 4, 5], [6, 7]]
+    const onGpu = await page.greedyTokens(stepCase, prompts, 8)
+    await initBackend('wasm')
+    expect(onGpu).toEqual(await greedyTokens(stepCase, prompts, 8))
+    expect(onGpu.map((ids) => ids.length)).toEqual([8, 8])
   })
 
   describeWith('torch', 'against PyTorch', () => {
