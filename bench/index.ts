@@ -1,18 +1,18 @@
 // `npm run bench`: every benchmark, each in its own process (so backends and memory do not
 // interfere), printed one after the other.
 //
-//   npm run bench [-- --only model,generate,store,tokenizer,reward,lora,ppo] [--preset tiny|small] [--backend wasm|cpu|...]
+//   npm run bench [-- --only model,generate,store,tokenizer,reward,lora,ppo,webgpu] [--preset tiny|small] [--backend wasm|cpu|...]
 //                 [--threads 1,2] [--batches 1,8,32] [--json]
 //
 // --preset, --backend, --gen-tokens and --no-torch go to the model and generation benchmarks
-// (--backend and --gen-tokens to the PPO one too),
+// (--backend and --gen-tokens to the PPO one too, --preset and --gen-tokens to the WebGPU one),
 // --threads and --steps to the model one, --batches to the generation one; --json makes every part
 // print JSON.
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const PARTS = ['tokenizer', 'store', 'model', 'generate', 'reward', 'lora', 'ppo'] as const
+const PARTS = ['tokenizer', 'store', 'model', 'generate', 'reward', 'lora', 'ppo', 'webgpu'] as const
 type Part = (typeof PARTS)[number]
 
 /** The flags each part takes (all but --no-torch take a value). */
@@ -24,6 +24,8 @@ const PART_FLAGS: Record<Part, string[]> = {
   reward: ['--backend'],
   lora: ['--preset', '--backend'],
   ppo: ['--backend', '--gen-tokens'],
+  // Runs in Chromium (scripts/webgpu/harness.ts) beside wasm, so it takes no --backend.
+  webgpu: ['--preset', '--gen-tokens'],
 }
 const ALL_FLAGS = new Set(Object.values(PART_FLAGS).flat())
 

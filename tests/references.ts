@@ -1,13 +1,14 @@
-// The references some tests compare against: PyTorch (Debian's python3-torch) and the native
-// matmul addon (native/fastgemm). Where one is missing, its tests are skipped with a warning that
+// The references some tests compare against: PyTorch (Debian's python3-torch), the native
+// matmul addon (native/fastgemm) and a Chromium that offers WebGPU (scripts/webgpu/). Where one is missing, its tests are skipped with a warning that
 // names it; in CI (CI=true), where .ci/run installs both, a missing one FAILS instead, with a
 // message saying what is missing and how to get it. Every test that needs a reference goes
 // through describeWith (or referencePresent) here, so that rule lives in one place.
 import { spawnSync } from 'node:child_process'
+import path from 'node:path'
 import { describe, it } from 'vitest'
 import { loadFastGemm } from '../core/backend/kernels/nativeMatMul'
 
-export type ReferenceName = 'torch' | 'native-matmul'
+export type ReferenceName = 'torch' | 'native-matmul' | 'chromium-webgpu'
 
 interface Reference {
   what: string
@@ -38,6 +39,11 @@ const REFERENCES: Record<ReferenceName, Reference> = {
     what: 'the native matmul addon (native/fastgemm/build, not switched off by WORKBENCH_NATIVE_MATMUL=0)',
     howToGet: 'npm run build:native (needs a C compiler: apt-get install build-essential)',
     find: () => loadFastGemm() !== null,
+  },
+  'chromium-webgpu': {
+    what: 'a Chromium with a WebGPU adapter (looked for at $CHROMIUM_PATH, /usr/bin/chromium, /usr/bin/google-chrome; its software adapter SwiftShader will do)',
+    howToGet: 'apt-get install chromium (scripts/webgpu/probe.ts says what it finds)',
+    find: () => spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, '../scripts/webgpu/probe.ts')], { stdio: 'ignore', timeout: 120_000 }).status === 0,
   },
 }
 

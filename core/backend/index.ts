@@ -1,6 +1,7 @@
-// Picks and initialises the tfjs backend, best first: tfjs-node-gpu (CUDA), tfjs-node (native CPU),
-// wasm (SIMD), cpu (pure JavaScript). The native packages are optional dependencies that are often
-// missing or broken, so each is tried inside a try/catch and we fall back with one clear warning.
+// Picks and initialises the tfjs backend, best first: tfjs-node-gpu (CUDA), webgpu (any GPU through
+// Dawn's Node binding: webgpu.ts, dawn.ts), tfjs-node (native CPU), wasm (SIMD), cpu (pure
+// JavaScript). The native packages are optional dependencies that are often missing or broken, so
+// each is tried inside a try/catch and we fall back with one clear warning.
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import type { BackendInfo } from '../train/stages/types'
@@ -9,9 +10,13 @@ import { registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum'
 import { registerFastUnpackWasm } from './kernels/unpack'
 import { registerSharedIdentityWasm } from './kernels/identity'
 import { registerNativeMatMul } from './kernels/nativeMatMul'
+import { installDawn, NODE_WEBGPU_HELP } from './dawn'
+import { initWebGpu, WEBGPU_PACKAGE } from './webgpu'
 
-export type BackendPreference = 'auto' | 'node-gpu' | 'node' | 'wasm' | 'cpu'
-export const BACKEND_PREFERENCES: BackendPreference[] = ['auto', 'node-gpu', 'node', 'wasm', 'cpu']
+export type BackendPreference = 'auto' | 'node-gpu' | 'webgpu' | 'node' | 'wasm' | 'cpu'
+export const BACKEND_PREFERENCES: BackendPreference[] = ['auto', 'node-gpu', 'webgpu', 'node', 'wasm', 'cpu']
+/** What `auto` tries, best first. */
+export const AUTO_ORDER: BackendPreference[] = ['node-gpu', 'webgpu', 'node', 'wasm', 'cpu']
 
 const require = createRequire(import.meta.url)
 let current: BackendInfo | null = null
@@ -35,7 +40,7 @@ export function backendPreference(pref?: string): BackendPreference {
 export async function initBackend(pref?: BackendPreference): Promise<BackendInfo> {
   const wanted = backendPreference(pref)
   if (current && (pref === undefined || wanted === currentPreference)) return current
-  const order: BackendPreference[] = wanted === 'auto' ? ['node-gpu', 'node', 'wasm', 'cpu'] : [wanted]
+  const order: BackendPreference[] = wanted === 'auto' ? [...AUTO_ORDER] : [wanted]
   const failures: string[] = []
   let chosen: BackendInfo | null = null
   for (const candidate of order) {
@@ -45,9 +50,12 @@ export async function initBackend(pref?: BackendPreference): Promise<BackendInfo
     } catch (err) {
       failures.push(`${candidate}: ${firstLine(err)}`)
       // An explicit native choice still falls back (never crash), but to the best plain backend.
+      // An explicit webgpu choice does not: without an adapter it fails with what to do, since a
+      // run someone asked to put on the GPU should not quietly take hours on the CPU.
       if (wanted !== 'auto' && (candidate === 'node-gpu' || candidate === 'node')) order.push('wasm', 'cpu')
     }
   }
+  if (!chosen && wanted === 'webgpu') throw new Error(`backend webgpu: ${failures[0].replace(/^webgpu: /, '')}`)
   if (!chosen) throw new Error(`no tfjs backend could be initialised:\n  ${failures.join('\n  ')}`)
   current = chosen
   currentPreference = wanted
@@ -72,6 +80,8 @@ async function tryBackend(candidate: BackendPreference): Promise<BackendInfo> {
   switch (candidate) {
     case 'node-gpu':
       return initNative('@tensorflow/tfjs-node-gpu', 'CUDA GPU')
+    case 'webgpu':
+      return initWebGpuInNode()
     case 'node':
       return initNative('@tensorflow/tfjs-node', 'CPU (libtensorflow)')
     case 'wasm':
@@ -88,6 +98,13 @@ async function initNative(pkg: string, device: string): Promise<BackendInfo> {
   require(pkg) // throws MODULE_NOT_FOUND when the optional dependency did not install
   if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but the tensorflow backend did not initialise`)
   return { name: 'tensorflow', package: pkg, version: packageVersion(pkg), device }
+}
+
+/** WebGPU through Dawn's Node binding (where no navigator.gpu exists yet). */
+async function initWebGpuInNode(): Promise<BackendInfo> {
+  installDawn()
+  const info = await initWebGpu(NODE_WEBGPU_HELP)
+  return { ...info, version: packageVersion(WEBGPU_PACKAGE) }
 }
 
 async function initWasm(): Promise<BackendInfo> {

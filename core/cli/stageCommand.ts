@@ -108,7 +108,7 @@ export function commonHelp(): string {
   return [
     'Options:',
     '  --home DIR          workbench home (default: WORKBENCH_HOME or the per-user app-data folder)',
-    '  --backend NAME      auto | node-gpu | node | wasm | cpu (default: WORKBENCH_BACKEND or auto)',
+    '  --backend NAME      auto | node-gpu | webgpu | node | wasm | cpu (default: WORKBENCH_BACKEND or auto)',
     '  --config FILE.json  config keys from a JSON file',
     '  --set KEY=VALUE     override one config key (repeatable); unknown keys and wrong types are errors',
     '  --preset NAME       start from a named preset of this stage',

@@ -16,7 +16,11 @@ export type WorkerEvent =
 export interface WorkerSpec {
   home: string
   runId: string
-  /** auto | node-gpu | node | wasm | cpu; absent = WORKBENCH_BACKEND or auto. */
+  /**
+   * auto | node-gpu | webgpu | node | wasm | cpu; absent = WORKBENCH_BACKEND or auto. webgpu runs in
+   * this same worker through Dawn's Node binding (core/backend/dawn.ts); without an adapter the
+   * worker reports a failed run saying so.
+   */
   backend?: string
   /** Continue the run from its latest checkpoint. */
   resume?: boolean

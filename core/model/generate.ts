@@ -109,7 +109,7 @@ export async function generateBatch(model: Llama, prompts: number[][], opts: Bat
         for (const row of live) row.result.stoppedBy = 'abort'
         break
       }
-      const values = readAndDispose(logits) // [B * (V + 2)], one read per step for the whole batch
+      const values = await readAndDispose(logits) // [B * (V + 2)], one read per step for the whole batch
       const next: number[] = []
       const kept: number[] = []
       live.forEach((row, i) => {
@@ -211,10 +211,13 @@ function withLogSumExp(logits: tf.Tensor2D, temperature: number): tf.Tensor2D {
   return out
 }
 
-/** The tensor's values on the host, after which the tensor is freed. */
-function readAndDispose(t: tf.Tensor): Float32Array {
+/**
+ * The tensor's values on the host, after which the tensor is freed. Asynchronous: on WebGPU a
+ * synchronous read goes through a canvas, is slow, and returned zeros on Chromium's software adapter.
+ */
+async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
   try {
-    return t.dataSync() as Float32Array
+    return (await t.data()) as Float32Array
   } finally {
     t.dispose()
   }

@@ -1,6 +1,8 @@
 // Backend choice and the kernels registered for wasm.
 import { describe, it, expect, vi } from 'vitest'
 import { backendPreference, describeBackend, initBackend } from '../../core/backend/index'
+import { installDawn } from '../../core/backend/dawn'
+import { describeAdapter, initWebGpu, isSoftwareAdapter } from '../../core/backend/webgpu'
 import { tf } from '../../core/backend/tf'
 
 describe('backend choice', () => {
@@ -13,7 +15,7 @@ describe('backend choice', () => {
       expect(backendPreference()).toBe('cpu')
       expect(backendPreference('wasm')).toBe('wasm')
       process.env.WORKBENCH_BACKEND = 'tpu'
-      expect(() => backendPreference()).toThrow('WORKBENCH_BACKEND "tpu" is not one of auto, node-gpu, node, wasm, cpu')
+      expect(() => backendPreference()).toThrow('WORKBENCH_BACKEND "tpu" is not one of auto, node-gpu, webgpu, node, wasm, cpu')
     } finally {
       if (saved === undefined) delete process.env.WORKBENCH_BACKEND
       else process.env.WORKBENCH_BACKEND = saved
@@ -84,5 +86,55 @@ describe('wasm kernels', () => {
     const ints = tf.unstack(tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32'))
     expect(ints[1].dtype).toBe('int32')
     expect(Array.from(ints[1].dataSync())).toEqual([3, 4])
+  })
+})
+
+describe('webgpu backend in Node', () => {
+  // Dawn's binding (the npm package `webgpu`) is not a dependency, and where it is installed on a
+  // machine without a usable GPU driver it finds no adapter: either way there is none here.
+  it('--backend webgpu without an adapter fails, saying none was found and what to do', async () => {
+    await expect(initBackend('webgpu')).rejects.toThrow(/^backend webgpu: no WebGPU adapter was found: .*npm install webgpu.*--backend auto/)
+  })
+
+  it('auto passes over webgpu without an adapter, to the next backend, naming it in its one warning', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    try {
+      const info = await initBackend('auto')
+      expect(info.name).not.toBe('webgpu')
+      expect(tf.getBackend()).toBe(info.name)
+      expect(warn).toHaveBeenCalledTimes(1)
+      expect(String(warn.mock.calls[0][0])).toContain('webgpu: no WebGPU adapter was found')
+    } finally {
+      warn.mockRestore()
+    }
+  })
+
+  it('names the missing Dawn package', () => {
+    expect(() => installDawn(() => {
+      throw new Error("Cannot find module 'webgpu'")
+    })).toThrow(`no WebGPU adapter was found: Node has no WebGPU of its own and Dawn's binding (the npm package "webgpu") could not be loaded (Cannot find module 'webgpu')`)
+  })
+
+  it('installs Dawn as navigator.gpu, and says so when its requestAdapter finds no adapter', async () => {
+    const nav = Object.getOwnPropertyDescriptor(globalThis, 'navigator')
+    try {
+      installDawn(() => ({ create: () => ({ requestAdapter: async () => null }), globals: { GPUBufferUsage: { MAP_READ: 1 } } }))
+      expect((globalThis as { GPUBufferUsage?: unknown }).GPUBufferUsage).toEqual({ MAP_READ: 1 })
+      await expect(initWebGpu('(help)')).rejects.toThrow('no WebGPU adapter was found: navigator.gpu.requestAdapter() returned none (no GPU, or a driver WebGPU cannot use). (help)')
+    } finally {
+      delete (globalThis as { GPUBufferUsage?: unknown }).GPUBufferUsage
+      if (nav) Object.defineProperty(globalThis, 'navigator', nav)
+      else delete (globalThis as { navigator?: unknown }).navigator
+      const left = (globalThis as { navigator?: { gpu?: unknown } }).navigator
+      if (left && 'gpu' in left) delete left.gpu
+    }
+  })
+
+  it('describes the adapter by vendor and architecture, and says when it is a software one', () => {
+    expect(describeAdapter({ vendor: 'nvidia', architecture: 'ampere' })).toBe('WebGPU: nvidia / ampere')
+    expect(describeAdapter({ vendor: 'google', architecture: 'swiftshader' })).toBe('WebGPU: google / swiftshader, software adapter (CPU)')
+    expect(isSoftwareAdapter({ vendor: 'mesa', architecture: '', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' })).toBe(true)
+    expect(isSoftwareAdapter({ vendor: 'apple', architecture: 'metal-3' })).toBe(false)
+    expect(isSoftwareAdapter({ vendor: 'intel', architecture: 'gen-12lp', isFallbackAdapter: true })).toBe(true)
   })
 })

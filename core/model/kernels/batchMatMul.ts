@@ -5,7 +5,7 @@
 // than the same work as 32 unstacked 2-D matmuls (see bench/model.ts).
 import { tf } from '../../backend/tf'
 import { customOp } from './customOp'
-import { nativeMatMulActive } from '../../backend/kernels/nativeMatMul'
+import { flaggedMatMulIsFast } from '../../backend/matmulRoute'
 
 /** Below this many rows per matrix (token-by-token decoding) one batched matmul is cheaper. */
 const FEW_ROWS = 8
@@ -27,8 +27,8 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   if (a.shape[0] !== b.shape[0] || a.shape[2] !== b.shape[1]) {
     throw new Error(`batchMatMul: shapes [${a.shape}] and [${b.shape}] do not multiply`)
   }
-  // The native matmul runs batches and transpose flags at full speed: tfjs's own op and gradient.
-  if (nativeMatMulActive()) return tf.matMul(a, b)
+  // The native matmul and WebGPU run batches and transpose flags at full speed: tfjs's own op and gradient.
+  if (flaggedMatMulIsFast()) return tf.matMul(a, b)
   const op = customOp(([aIn, bIn], save) => {
     save([aIn, bIn])
     const value = stackedMatMul(aIn as tf.Tensor3D, bIn as tf.Tensor3D) // [G, M, N]

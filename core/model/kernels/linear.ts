@@ -4,7 +4,7 @@
 // 10x slower. So every matmul here is 2-D with explicit transposes.
 import { tf } from '../../backend/tf'
 import { customOp } from './customOp'
-import { nativeMatMulActive } from '../../backend/kernels/nativeMatMul'
+import { flaggedMatMulIsFast } from '../../backend/matmulRoute'
 
 /** Up to this many rows, y = x W^T uses tfjs's transposeB flag (measured on wasm, bench/model.ts). */
 const FEW_ROWS = 8
@@ -18,8 +18,8 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, wT?: tf.Tensor2D): tf.Ten
   if (x.shape[1] !== w.shape[1]) {
     throw new Error(`linear: input width ${x.shape[1]} does not match weight [${w.shape}] ([out, in])`)
   }
-  // The native matmul takes transpose flags at full speed: tfjs's own op and gradient are best.
-  if (nativeMatMulActive()) return wT ? tf.matMul(x, wT) : tf.matMul(x, w, false, true)
+  // The native matmul and WebGPU take transpose flags at full speed: tfjs's own op and gradient are best.
+  if (flaggedMatMulIsFast()) return wT ? tf.matMul(x, wT) : tf.matMul(x, w, false, true)
   if (w instanceof tf.Variable && !w.trainable) return frozenLinear(x, w, wT)
   const op = customOp(([xIn, wIn], save) => {
     const x2 = xIn as tf.Tensor2D // [N, in]
