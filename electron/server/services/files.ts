@@ -1,5 +1,6 @@
 // Files the page can choose from: recorded model checkpoints, text datasets (in <home>/datasets,
-// the project's resources/, and files picked natively), and the native file dialog (desktop only).
+// the demo prompt sets in the project's resources/prompts, and files picked natively), and the
+// native file dialog (desktop only).
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -11,7 +12,7 @@ import { ApiError, type ApiHandlers, type CheckpointInfo, type DatasetInfo } fro
 import type { ServiceContext } from './context'
 import { repoRoot } from './system'
 
-/** Text files offered as datasets: in <home>/datasets and the project's resources/. */
+/** Text files offered as datasets: in <home>/datasets and the prompt sets in the project's resources/prompts. */
 const DATASET_EXTENSIONS = new Set(['.txt', '.jsonl', '.json', '.md', '.csv'])
 
 export function createFileHandlers(ctx: ServiceContext) {
@@ -105,7 +106,7 @@ export function checkpointLabel(runName: string, stage: string, a: CheckpointArt
 }
 
 function listDatasets(home: string, picked: Set<string>): DatasetInfo[] {
-  const roots = [path.join(home, 'datasets'), path.join(repoRoot(), 'resources')]
+  const roots = [path.join(home, 'datasets'), path.join(repoRoot(), 'resources', 'prompts')]
   const files = roots.flatMap((root) => listFiles(root, 3)).filter((f) => DATASET_EXTENSIONS.has(path.extname(f)))
   for (const f of picked) if (!files.includes(f) && fs.existsSync(f)) files.push(f)
   return files.map((f) => ({ path: f, name: path.basename(f), bytes: fs.statSync(f).size }))
