@@ -6,6 +6,7 @@ import { describe, it, expect } from 'vitest'
 import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
 
 const root = path.resolve(__dirname, '..', '..')
 const require = createRequire(path.join(root, 'package.json'))
@@ -43,7 +44,7 @@ describe('electron-builder configuration', () => {
       expect(fs.existsSync(path.join(root, file)), file).toBe(true)
     }
     expect(fs.readdirSync(path.join(root, config.linux.icon)).filter((f: string) => /^\d+x\d+\.png$/.test(f)).length).toBeGreaterThanOrEqual(4)
-    expect(typeof require(path.join(root, config.beforePack)).default).toBe('function')
+    expect(typeof (await import(pathToFileURL(path.join(root, config.beforePack)).href)).default).toBe('function')
   })
 
   it('packs the built app, the sources the services run, resources/ and the native addon; rebuilds native deps for Electron', async () => {

@@ -3,17 +3,18 @@
 // cross-compile, so packing for another OS than this one stops with a clear message (build each
 // platform's installers on that platform, e.g. a CI matrix). The addon uses N-API: the same binary
 // loads in Node and in Electron, no Electron-specific rebuild is needed.
-const { spawnSync } = require('node:child_process')
-const fs = require('node:fs')
-const path = require('node:path')
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-const root = path.resolve(__dirname, '..', '..')
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const ADDON = path.join(root, 'native', 'fastgemm', 'build', 'Release', 'fastgemm.node')
 
 /** electron-builder's arch enum: 0 ia32, 1 x64, 2 armv7l, 3 arm64, 4 universal. */
 const ARCH_NAMES = ['ia32', 'x64', 'armv7l', 'arm64', 'universal']
 
-exports.default = async function beforePack(context) {
+export default async function beforePack(context) {
   const platform = context.electronPlatformName
   const arch = ARCH_NAMES[context.arch] ?? String(context.arch)
   if (platform !== process.platform || arch !== process.arch) {
