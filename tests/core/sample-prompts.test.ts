@@ -1,5 +1,11 @@
 // Pretraining sample prompts start and end on whole words (they were 8 raw tokens: "ver the riv").
 import { describe, it, expect } from 'vitest'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { runCli } from '../../core/cli/cli'
+import { bufferIO } from '../../core/cli/io'
+import { Store } from '../../core/tracking/store'
 import { wholeWordPrompt } from '../../core/train/samplePrompts'
 import { Tokenizer, type TokenizerStyle } from '../../core/tokenizer'
 
@@ -38,4 +44,28 @@ describe('wholeWordPrompt', () => {
       for (const word of prompt.split(/\s+/)) expect(words, `start ${start}: "${prompt}"`).toContain(word)
     }
   })
+})
+
+describe('pretraining samples', () => {
+  it('a pretraining run logs sample prompts made of whole words of its text', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-prompts-'))
+    try {
+      const text = Array.from({ length: 60 }, (_, i) => `Remember to water the hydrangeas and feed the cat ${i % 7} times before travelling.`).join('\n')
+      const data = path.join(home, 'notes.txt')
+      fs.writeFileSync(data, text)
+      const tiny = { dim: 32, n_layers: 2, seq_len: 32, batch_size: 4, vocab_size: 300, max_steps: 2, log_every: 1, eval_every: 0, sample_every: 2, sample_count: 3, sample_tokens: 2, checkpoint_every: 0 }
+      const sets = Object.entries(tiny).flatMap(([k, v]) => ['--set', `${k}=${v}`])
+      const io = bufferIO()
+      expect(await runCli(['pretrain', '--data', data, '--home', home, '--backend', 'wasm', '--json', ...sets], io)).toBe(0)
+      const runId = JSON.parse(io.stdout[0]).run_id
+      const store = Store.open(home)
+      const prompts = store.listSamples(runId).map((s) => s.prompt.trim())
+      store.close()
+      expect(prompts.length).toBe(3)
+      const words = new Set(text.split(/\s+/))
+      for (const prompt of prompts) for (const word of prompt.split(/\s+/)) expect(words, `"${prompt}"`).toContain(word)
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true })
+    }
+  }, 180_000)
 })
