@@ -2,6 +2,8 @@
 // across reloads), an 800x600 window where the nav folds into a menu and nothing falls off-screen
 // on any screen, and long sample prompts cut between words. The runs are written straight into
 // the store, as a CLI run on the same home would be.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { Store } from '../../core/tracking/store'
 import { waitUntil, type E2EContext, type E2ETest } from './context'
 
@@ -190,6 +192,25 @@ const tests: E2ETest[] = [
       await clipped.locator('[data-test="clipped-more"]').click()
       const full = (await clipped.evaluate((el) => el.firstChild?.textContent ?? '')).trim()
       if (full !== LONG_PROMPT) throw new Error(`"more" does not show the whole prompt: "${full.slice(0, 60)}..."`)
+    },
+  },
+  {
+    name: 'polish: New run loads the shipped defaults, and the data pickers offer the demo prompt sets',
+    async run(ctx) {
+      const { page } = ctx
+      await goto(ctx, '#/new')
+      await page.locator('[data-test="load-defaults"]').waitFor()
+      await page.fill('#f-lr', '0.5')
+      await page.fill('#f-max_steps', '7')
+      await page.click('[data-test="load-defaults"]')
+      const shipped = JSON.parse(readFileSync(join(process.cwd(), 'resources', 'configs', 'pretrain.json'), 'utf8'))
+      const [lr, steps] = [await page.inputValue('#f-lr'), await page.inputValue('#f-max_steps')]
+      if (Number(lr) !== shipped.lr || Number(steps) !== shipped.max_steps) throw new Error(`Load defaults left lr=${lr}, max_steps=${steps}`)
+      const offered = await page.locator('[data-test="add-dataset-data"] option').allTextContents()
+      for (const set of ['general.jsonl', 'adversarial.jsonl', 'borderline.jsonl', 'multiturn.jsonl']) {
+        if (!offered.includes(set)) throw new Error(`the data picker does not offer ${set}: ${offered.join(', ')}`)
+      }
+      if (offered.some((name) => name.endsWith('.json') && !name.endsWith('.jsonl'))) throw new Error(`the data picker offers config files: ${offered.join(', ')}`)
     },
   },
 ]

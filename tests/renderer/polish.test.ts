@@ -1,9 +1,9 @@
 // Polish helpers: word-boundary truncation, theme resolution, stored settings, when to notify.
-import { describe, it, expect } from 'vitest'
+import { describe, it, expect, vi } from 'vitest'
 import { truncateWords } from '../../renderer/src/lib/format'
 import { resolveTheme } from '../../renderer/src/lib/theme'
 import { DEFAULT_SETTINGS, parseSettings } from '../../renderer/src/lib/settings'
-import { MIN_NOTIFY_SECONDS, notificationText, runSeconds, shouldNotify } from '../../renderer/src/lib/notify'
+import { MIN_NOTIFY_SECONDS, notificationText, runSeconds, shouldNotify, watchRunEndings } from '../../renderer/src/lib/notify'
 
 describe('truncateWords', () => {
   it('returns text that fits unchanged', () => {
@@ -77,5 +77,66 @@ describe('run notifications', () => {
   it('measures a run from its start to its end, or to now while the end is not recorded', () => {
     expect(runSeconds({ createdAt: 0, startedAt: 1000, endedAt: 61_000 }, 99_000)).toBe(60)
     expect(runSeconds({ createdAt: 1000, startedAt: undefined, endedAt: undefined }, 31_000)).toBe(30)
+  })
+})
+
+describe('watchRunEndings', () => {
+  /** A fake API whose run:update listener the test fires by hand. */
+  function fakeApi(run: Record<string, unknown>) {
+    let listener: ((u: { id: string; status?: string }) => unknown) | null = null
+    return {
+      api: {
+        on: (_event: string, l: typeof listener) => {
+          listener = l
+          return () => (listener = null)
+        },
+        runsGet: async () => run,
+      } as any,
+      fire: (u: { id: string; status?: string }) => listener?.(u),
+    }
+  }
+
+  function setHidden(hidden: boolean) {
+    Object.defineProperty(document, 'hidden', { value: hidden, configurable: true })
+  }
+
+  it('notifies once the page is hidden and a long run finishes; not while the page is visible', async () => {
+    vi.stubGlobal('Notification', { permission: 'granted' })
+    const shown: string[] = []
+    const { api, fire } = fakeApi({ id: 'r1', name: 'tiny', stage: 'pretrain', status: 'finished', createdAt: 0, startedAt: 1_000, endedAt: 301_000 })
+    const stop = watchRunEndings(api, () => true, (title) => shown.push(title))
+    try {
+      setHidden(false)
+      await fire({ id: 'r1', status: 'finished' })
+      expect(shown).toEqual([])
+      setHidden(true)
+      await fire({ id: 'r1', status: 'running' })
+      await fire({ id: 'r1', status: 'finished' })
+      expect(shown).toEqual(['tiny finished'])
+    } finally {
+      stop()
+      setHidden(false)
+      vi.unstubAllGlobals()
+    }
+  })
+
+  it('stays quiet with the setting off or a short run', async () => {
+    vi.stubGlobal('Notification', { permission: 'granted' })
+    const shown: string[] = []
+    setHidden(true)
+    try {
+      const short = fakeApi({ id: 'r2', name: 'quick', stage: 'sft', status: 'failed', createdAt: 0, startedAt: 1_000, endedAt: 20_000 })
+      const stopShort = watchRunEndings(short.api, () => true, (title) => shown.push(title))
+      await short.fire({ id: 'r2', status: 'failed' })
+      stopShort()
+      const off = fakeApi({ id: 'r3', name: 'long', stage: 'sft', status: 'failed', createdAt: 0, startedAt: 1_000, endedAt: 900_000 })
+      const stopOff = watchRunEndings(off.api, () => false, (title) => shown.push(title))
+      await off.fire({ id: 'r3', status: 'failed' })
+      stopOff()
+      expect(shown).toEqual([])
+    } finally {
+      setHidden(false)
+      vi.unstubAllGlobals()
+    }
   })
 })
