@@ -112,10 +112,19 @@ const tests: E2ETest[] = [
         if ((await backgroundLuminance(ctx, '.chart')) > 0.25) throw new Error('a chart panel is still light in the dark theme')
         const axis = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--chart-axis').trim())
         if (axis !== '#c3c9d2') throw new Error(`chart axis colour in the dark theme: ${axis}`)
-        await ctx.screenshot('polish-dark-run')
+        // Every screen in the dark: screenshots, and no light panel left behind.
+        for (const screen of SCREENS) {
+          await goto(ctx, typeof screen.hash === 'function' ? screen.hash() : screen.hash)
+          await page.locator(screen.ready).first().waitFor()
+          for (const selector of ['html', '.table', '.chart', '.group', 'input', 'select']) {
+            if ((await page.locator(selector).count()) === 0) continue
+            const luminance = await backgroundLuminance(ctx, selector)
+            if (luminance > 0.25) throw new Error(`${screen.name}: ${selector} is light (luminance ${luminance.toFixed(2)}) in the dark theme`)
+          }
+          await ctx.screenshot(`polish-dark-${screen.name}`)
+        }
         await goto(ctx, '#/runs')
         await page.locator('h1:has-text("Runs")').waitFor()
-        await ctx.screenshot('polish-dark-runs')
 
         // The toggle wins over the system, and survives a reload.
         await page.selectOption('[data-test="theme"]', 'light')
