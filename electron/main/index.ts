@@ -3,6 +3,7 @@
 // window. Training never runs here: the services process starts one worker process per run.
 
 import { app, BrowserWindow, dialog, ipcMain } from 'electron'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { registerIpcHandlers } from './ipc'
@@ -20,6 +21,8 @@ function createWindow(): BrowserWindow {
     width: 1360,
     height: 880,
     title: 'Workbench',
+    // Windows and Linux take the window icon from here; macOS from the bundle's icon.icns.
+    icon: appIcon(),
     show: false,
     webPreferences: {
       preload: join(here, '../preload/index.cjs'),
@@ -35,6 +38,12 @@ function createWindow(): BrowserWindow {
   if (process.env.ELECTRON_RENDERER_URL) void window.loadURL(process.env.ELECTRON_RENDERER_URL)
   else void window.loadFile(appLocation.rendererFile)
   return window
+}
+
+/** resources/icon.png in the repository or the installed app (asar is off: a plain file). */
+function appIcon(): string | undefined {
+  const file = join(app.getAppPath(), 'resources', 'icon.png')
+  return existsSync(file) ? file : undefined
 }
 
 function sendToWindows(event: string, payload: unknown): void {
@@ -53,6 +62,7 @@ app.whenReady().then(() => {
   services = new ServicesProcess({
     appRoot: app.getAppPath(),
     home: process.env.WORKBENCH_HOME,
+    electronAsNode: app.isPackaged ? process.execPath : undefined,
     onEvent: sendToWindows,
     onPick: pickFile,
     onExit: (message) => dialog.showErrorBox('Workbench', message),

@@ -1,6 +1,8 @@
 // Main's side of the services process (see electron/server/stdio.ts for the protocol). Main never
-// opens the database itself: Electron's Node ABI differs from the Node that built better-sqlite3,
-// so the services run in a plain `node` (WORKBENCH_NODE, else `node` on the PATH).
+// opens the database itself. From the repository (npm run dev / start) the services run in a plain
+// `node` (WORKBENCH_NODE, else `node` on the PATH), whose ABI better-sqlite3 was built for; an
+// installed app has no such Node, so it runs them in Electron's own Node (ELECTRON_RUN_AS_NODE),
+// for which electron-builder rebuilt better-sqlite3 (see electron-builder.yml).
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createRequire } from 'node:module'
@@ -15,6 +17,8 @@ export interface ServicesProcessOptions {
   /** The repository (or unpacked app) root holding electron/server/stdio.ts and node_modules. */
   appRoot: string
   home?: string
+  /** The Electron binary, in an installed app: the services run in it as Node. Absent: plain `node`. */
+  electronAsNode?: string
   onEvent: (event: EventName, payload: unknown) => void
   onPick: (title: string) => Promise<string | null>
   onExit: (message: string) => void
@@ -31,9 +35,11 @@ export class ServicesProcess {
     const require = createRequire(join(options.appRoot, 'package.json'))
     const tsx = pathToFileURL(require.resolve('tsx')).href
     const args = ['--import', tsx, join(options.appRoot, 'electron/server/stdio.ts'), ...(options.home ? ['--home', options.home] : [])]
-    this.child = spawn(process.env.WORKBENCH_NODE || 'node', args, { cwd: options.appRoot, stdio: ['pipe', 'pipe', 'inherit'] })
+    const node = options.electronAsNode ?? (process.env.WORKBENCH_NODE || 'node')
+    const env = options.electronAsNode ? { ...process.env, ELECTRON_RUN_AS_NODE: '1' } : process.env
+    this.child = spawn(node, args, { cwd: options.appRoot, env, stdio: ['pipe', 'pipe', 'inherit'] })
     createInterface({ input: this.child.stdout! }).on('line', (line) => this.onLine(line))
-    this.child.on('error', (error) => this.fail(`could not start the services process with "${process.env.WORKBENCH_NODE || 'node'}": ${error.message} (set WORKBENCH_NODE to a Node 20 binary)`))
+    this.child.on('error', (error) => this.fail(`could not start the services process with "${node}": ${error.message} (set WORKBENCH_NODE to a Node 20 binary)`))
     this.child.on('exit', (code, signal) => this.fail(`the services process ended (code ${code}, signal ${signal}); restart the app`))
   }
 

@@ -290,6 +290,8 @@ export interface StageInfo {
   fields: ConfigField[]
   presets: Record<string, Record<string, unknown>>
   parentRoles: string[]
+  /** The stage's default config as shipped in resources/configs/<stage>.json (absent: no file). */
+  defaults?: Record<string, unknown>
 }
 
 export interface CheckpointInfo {

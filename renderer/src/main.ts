@@ -5,6 +5,7 @@ import { createPinia } from 'pinia'
 import App from './App.vue'
 import { startRouter } from './lib/router'
 import { useAppStore } from './stores/app'
+import { startTheme } from './lib/theme'
 import './style.css'
 
 const app = createApp(App)
@@ -16,5 +17,6 @@ app.config.errorHandler = (error) => store.showError(error)
 window.addEventListener('unhandledrejection', (event) => store.showError(event.reason))
 window.addEventListener('error', (event) => store.showError(event.error ?? event.message))
 
+startTheme()
 startRouter()
 app.mount('#app')

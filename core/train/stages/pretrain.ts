@@ -15,6 +15,7 @@ import { loadModel } from '../../model/load'
 import { Tokenizer } from '../../tokenizer'
 import { shuffledBatches, type Batch } from '../batches'
 import { trainLoop } from '../loop'
+import { wholeWordPrompt } from '../samplePrompts'
 import { parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
 import { languageModelTask } from '../languageModel'
 import { perplexityEvaluation } from '../../eval/perplexity'
@@ -149,12 +150,13 @@ function evalBatchesOf(data: PretrainData, s: TrainingSettings): Batch[] {
   return out
 }
 
-/** Sample prompts: the first 8 tokens of a few validation windows. */
-function samplePromptsOf(data: PretrainData, count: number): number[][] {
+/** Sample prompts: about 8 tokens of a few validation windows, whole words only (samplePrompts.ts). */
+function samplePromptsOf(data: PretrainData, tokenizer: Tokenizer, count: number): number[][] {
   const prompts: number[][] = []
   const { tokens, starts } = data.val
+  const decode = (ids: number[]) => tokenizer.decode(ids)
   for (let i = 0; i < Math.min(count, starts.length); i++) {
-    prompts.push(Array.from(tokens.subarray(starts[i], starts[i] + 8)))
+    prompts.push(wholeWordPrompt(Array.from(tokens.subarray(starts[i], starts[i] + 24)), decode, 8))
   }
   return prompts
 }
@@ -204,7 +206,7 @@ async function run(ctx: StageContext, config: PretrainConfig): Promise<StageResu
       train: shuffledBatches(windowSource(data.train), s.batchSize, s.seed),
       task,
       evaluate: perplexityEvaluation(evalBatchesOf(data, s), task),
-      samplePrompts: samplePromptsOf(data, s.sampleCount),
+      samplePrompts: samplePromptsOf(data, tokenizer, s.sampleCount),
       dataPaths: config.data as string[],
       stage: 'pretrain',
       runConfig: config,

@@ -1,5 +1,5 @@
 // Data files the page can choose from and look into: every dataset in <home>/datasets, the demo's
-// exports under <home>/demo, the project's resources/, and files picked with the native dialog
+// exports under <home>/demo, the project's resources/prompts, and files picked with the native dialog
 // (desktop only), each with the format its first record reads as; the whole-file inspection the
 // Datasets screen shows (core/data/inspect.ts); and uploads streamed into <home>/datasets (web mode).
 
@@ -46,7 +46,8 @@ function datasetRoots(home: string): { dir: string; folder: Folder; depth: numbe
   return [
     { dir: path.join(home, 'datasets'), folder: 'datasets', depth: 3 },
     { dir: path.join(home, 'demo'), folder: 'demo', depth: 2 },
-    { dir: path.join(repoRoot(), 'resources'), folder: 'resources', depth: 3 },
+    // The demo prompt sets; the rest of resources/ (icons, default configs) is not data.
+    { dir: path.join(repoRoot(), 'resources', 'prompts'), folder: 'resources', depth: 2 },
   ]
 }
 

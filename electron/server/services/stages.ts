@@ -1,10 +1,13 @@
 // The stage registry for the app's form: the stages with their fields, presets and required
 // parents, and the model size / memory estimate of a config being edited.
 
+import fs from 'node:fs'
+import { defaultsFile } from '../../../core/config/defaults'
 import { getStage, listStages } from '../../../core/train/stages/registry'
 import { checkValue, ConfigError, resolveConfig } from '../../../core/config/schema'
 import { ApiError, type ApiHandlers, type ModelEstimate } from '../../shared/api'
 import type { ServiceContext } from './context'
+import { repoRoot } from './system'
 
 export function createStageHandlers(_ctx: ServiceContext) {
   return {
@@ -17,10 +20,17 @@ export function createStageHandlers(_ctx: ServiceContext) {
         presets: (s.presets ?? {}) as Record<string, Record<string, unknown>>,
         // The form asks for the parents a run cannot start without (their config keys are hidden).
         parentRoles: (s.parents ?? []).filter((p) => p.required).map((p) => p.role),
+        defaults: shippedDefaults(s.name),
       })),
     'model:estimate': async ({ stage, config }) => estimate(stageOrError(stage), config),
     'config:check': async ({ stage, config }) => checkConfig(stageOrError(stage), config),
   } satisfies Partial<ApiHandlers>
+}
+
+/** resources/configs/<stage>.json, the form's "Load defaults" (absent when the file is missing). */
+function shippedDefaults(stage: string): Record<string, unknown> | undefined {
+  const file = defaultsFile(repoRoot(), stage)
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>) : undefined
 }
 
 /** The stage of this name, or a 404 for the page. */

@@ -52,3 +52,19 @@ export function formatValue(value: unknown): string {
   if (typeof value === 'string') return value
   return JSON.stringify(value)
 }
+
+/**
+ * Text of at most `max` characters, cut after the last whole word that fits and marked with an
+ * ellipsis ("the river ran…", never "the river ra…"). A single word longer than `max` has no
+ * boundary to cut at and is cut inside. Text that fits is returned as it is.
+ */
+export function truncateWords(text: string, max: number): string {
+  if (text.length <= max) return text
+  // Keep room for the ellipsis.
+  const room = text.slice(0, Math.max(1, max - 1))
+  // The cut already falls between words when the next character is whitespace.
+  if (/\s/.test(text[room.length])) return room.trimEnd() + '…'
+  const lastSpace = room.search(/\s\S*$/)
+  if (lastSpace <= 0) return room + '…'
+  return room.slice(0, lastSpace).trimEnd() + '…'
+}
