@@ -19,6 +19,7 @@ import { Llama } from '../core/model/llama'
 import { LoraAdapters, LORA_TARGETS, type LoraTarget } from '../core/model/lora'
 import { AdamW, clipByGlobalNorm } from '../core/train/adamw'
 import { freezeTrunk } from '../core/train/stages/finetuning'
+import { trainingMemory } from '../core/train/memoryEstimate'
 import { mulberry32 } from '../core/util/random'
 
 interface Options {
@@ -42,6 +43,8 @@ export interface LoraBenchRow {
   peakMB: number
   /** The process's peak resident set, MiB (node, tfjs and the wasm heap, which never shrinks). */
   peakRssMB: number
+  /** What the New run form's estimate says for this step (core/train/memoryEstimate.ts), MiB. */
+  estimateMB: number
 }
 
 function randomTokens(batch: number, seq: number, vocab: number): { tokens: tf.Tensor2D; targets: tf.Tensor2D } {
@@ -89,7 +92,15 @@ async function benchMode(mode: 'full' | 'lora', o: Options): Promise<LoraBenchRo
   tf.dispose([tokens, targets])
   model.dispose()
   const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10
-  return { mode, trainedParams, secondsPerStep: Math.round(secondsPerStep * 100) / 100, peakMB: mib(peakBytes), peakRssMB: mib(process.resourceUsage().maxRSS * 1024) }
+  const estimate = trainingMemory(model.config, { batch: o.batch, seq: o.seq, lora: mode === 'lora' ? { rank: o.rank, targets: o.targets } : undefined })
+  return {
+    mode,
+    trainedParams,
+    secondsPerStep: Math.round(secondsPerStep * 100) / 100,
+    peakMB: mib(peakBytes),
+    peakRssMB: mib(process.resourceUsage().maxRSS * 1024),
+    estimateMB: mib(estimate.totalBytes),
+  }
 }
 
 interface BenchResult {
@@ -150,7 +161,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     console.log(`SFT step, ${o.preset} preset, batch ${o.batch} x ${o.seq} tokens, ${result.backend} (${result.device}), one thread; LoRA r=${o.rank} on ${o.targets.join(',')}`)
     const [full, lora] = result.rows
     for (const r of result.rows) {
-      console.log(`  ${r.mode.padEnd(4)}  ${r.trainedParams.toLocaleString('en-US').padStart(11)} trained params  ${r.secondsPerStep.toFixed(2)} s/step  peak tensors ${r.peakMB} MiB  peak RSS ${r.peakRssMB} MiB`)
+      console.log(`  ${r.mode.padEnd(4)}  ${r.trainedParams.toLocaleString('en-US').padStart(11)} trained params  ${r.secondsPerStep.toFixed(2)} s/step  peak tensors ${r.peakMB} MiB (estimate ${r.estimateMB})  peak RSS ${r.peakRssMB} MiB`)
     }
     if (full && lora) {
       const percent = (a: number, b: number) => ((100 * a) / b).toFixed(0)

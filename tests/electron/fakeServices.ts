@@ -153,7 +153,7 @@ export function createFakeWorld(): FakeWorld {
     'model:estimate': async ({ config }) => {
       const dim = typeof config.dim === 'number' ? config.dim : 64
       const params = dim * dim * 12
-      return { params, weightsBytes: params * 4, optimizerBytes: params * 8, activationBytes: 1024, totalBytes: params * 16 + 1024, notes: [] }
+      return { params, trainedParams: params, weightsBytes: params * 4, gradientBytes: params * 4, optimizerBytes: params * 8, activationBytes: 1024, totalBytes: params * 16 + 1024, notes: [] }
     },
     'models:export': async ({ checkpoint, dtype }) => ({ files: [`/tmp/home/exports/${checkpoint.split('/').pop()}-${dtype}.gguf`], bytes: 4096, notes: [] }),
     // The one cross-field rule the fake knows, shaped as the real check reports it.
