@@ -187,7 +187,10 @@ describe('AdamW memory', () => {
     const meter = new BufferMeter().start()
     // In tidies, as the training loop makes them, so the variables own the only copy of their data.
     const params = tf.tidy(() => Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`w${i}`, tf.variable(tf.fill([64, 64], 0.5))])))
-    const optimizer = tf.tidy(() => new AdamW(params))
+    let optimizer!: AdamW
+    tf.tidy(() => {
+      optimizer = new AdamW(params)
+    })
     const grads = Object.fromEntries(Object.keys(params).map((name) => [name, tf.fill([64, 64], 0.1)]))
     const before = meter.liveBytes // weights, two moments, gradients
     meter.resetPeak()
