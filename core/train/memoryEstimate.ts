@@ -12,7 +12,8 @@
 // The activation coefficients are floats per token, counted with core/backend/bufferMeter.ts on
 // the wasm backend (tfjs 4.22) over nine model shapes (each of layers, dim, kv heads, hidden,
 // heads, vocabulary, sequence and batch varied alone; a least-squares fit was within 0.3% of every
-// one). Full fine-tuning keeps every layer's activations; LoRA over a frozen trunk keeps each
+// one), with the native matmul active (the XNNPACK path keeps up to ~18% more for full
+// fine-tuning: its linear op saves more). Full fine-tuning keeps every layer's activations; LoRA over a frozen trunk keeps each
 // layer's input and recomputes one layer at a time in the backward pass (kernels/recompute.ts).
 // tests/core/memory-estimate.test.ts checks the estimate against measured peaks; the bench
 // (bench/lora.ts) prints both for the small preset.
