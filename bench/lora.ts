@@ -1,18 +1,25 @@
 // LoRA benchmark: one SFT training step (forward, backward, clipping, AdamW) with every weight
-// training beside the same step with LoRA adapters on a frozen trunk, at equal batch on the small
-// preset: seconds per step and peak tensor memory (tfjs engine bytes: weights, adapters, AdamW
-// moments, activations and gradients; not the process's own overhead). One thread.
+// training beside the same step with LoRA adapters on a frozen trunk (as prepareFinetuning sets it
+// up: the trunk frozen, each layer recomputed in the backward pass), at equal batch on the small
+// preset. Per mode: seconds per step; peak tensor memory, counted as distinct tensor buffers
+// (core/backend/bufferMeter.ts: weights, adapters, AdamW moments, activations and gradients;
+// tfjs's own numBytes counts a shared buffer once per view, see there); and the process's peak
+// resident memory. Each mode runs in a process of its own, so the peak RSS is that mode's. One thread.
 //
 //   node --import tsx bench/lora.ts [--backend wasm] [--preset small] [--batch 8] [--seq 128]
-//                                   [--steps 2] [--rank 8] [--targets q,v] [--json]
+//                                   [--steps 2] [--rank 8] [--targets q,v] [--mode full|lora] [--json]
+import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { initBackend, type BackendPreference } from '../core/backend/index'
 import { tf } from '../core/backend/tf'
+import { BufferMeter } from '../core/backend/bufferMeter'
 import { MODEL_PRESETS } from '../core/model/config'
 import { Llama } from '../core/model/llama'
 import { LoraAdapters, LORA_TARGETS, type LoraTarget } from '../core/model/lora'
 import { AdamW, clipByGlobalNorm } from '../core/train/adamw'
+import { freezeTrunk } from '../core/train/stages/finetuning'
+import { trainingMemory } from '../core/train/memoryEstimate'
 import { mulberry32 } from '../core/util/random'
 
 interface Options {
@@ -23,6 +30,8 @@ interface Options {
   steps: number
   rank: number
   targets: LoraTarget[]
+  /** Only this mode, in this process (the default runs each mode in a child process). */
+  mode?: 'full' | 'lora'
   json: boolean
 }
 
@@ -30,7 +39,12 @@ export interface LoraBenchRow {
   mode: 'full' | 'lora'
   trainedParams: number
   secondsPerStep: number
+  /** Peak of the distinct tensor buffers alive during a step, MiB. */
   peakMB: number
+  /** The process's peak resident set, MiB (node, tfjs and the wasm heap, which never shrinks). */
+  peakRssMB: number
+  /** What the New run form's estimate says for this step (core/train/memoryEstimate.ts), MiB. */
+  estimateMB: number
 }
 
 function randomTokens(batch: number, seq: number, vocab: number): { tokens: tf.Tensor2D; targets: tf.Tensor2D } {
@@ -44,8 +58,12 @@ function randomTokens(batch: number, seq: number, vocab: number): { tokens: tf.T
 }
 
 async function benchMode(mode: 'full' | 'lora', o: Options): Promise<LoraBenchRow> {
+  const meter = new BufferMeter().start()
   const model = Llama.create({ ...MODEL_PRESETS[o.preset], max_seq_len: Math.max(o.seq, MODEL_PRESETS[o.preset].max_seq_len) }, 0)
-  if (mode === 'lora') model.adapters = LoraAdapters.create(model.config, { rank: o.rank, alpha: 2 * o.rank, dropout: 0.05, targets: o.targets }, 0)
+  if (mode === 'lora') {
+    model.adapters = LoraAdapters.create(model.config, { rank: o.rank, alpha: 2 * o.rank, dropout: 0.05, targets: o.targets }, 0)
+    freezeTrunk(model)
+  }
   const params = mode === 'lora' ? model.adapters!.variables() : model.weights
   let optimizer!: AdamW
   tf.tidy(() => {
@@ -63,24 +81,48 @@ async function benchMode(mode: 'full' | 'lora', o: Options): Promise<LoraBenchRo
     if (model.adapters) model.adapters.training = false
   }
   step() // warm-up
-  let peakBytes = 0
+  meter.resetPeak()
   const t0 = performance.now()
-  for (let i = 0; i < o.steps; i++) {
-    const profile = await tf.profile(step)
-    peakBytes = Math.max(peakBytes, profile.peakBytes)
-  }
+  for (let i = 0; i < o.steps; i++) step()
   const secondsPerStep = (performance.now() - t0) / 1000 / o.steps
+  const peakBytes = meter.peakBytes
+  meter.stop()
   const trainedParams = Object.values(params).reduce((n, v) => n + v.size, 0)
   optimizer.dispose()
   tf.dispose([tokens, targets])
   model.dispose()
-  return { mode, trainedParams, secondsPerStep: Math.round(secondsPerStep * 100) / 100, peakMB: Math.round((peakBytes / 2 ** 20) * 10) / 10 }
+  const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10
+  const estimate = trainingMemory(model.config, { batch: o.batch, seq: o.seq, lora: mode === 'lora' ? { rank: o.rank, targets: o.targets } : undefined })
+  return {
+    mode,
+    trainedParams,
+    secondsPerStep: Math.round(secondsPerStep * 100) / 100,
+    peakMB: mib(peakBytes),
+    peakRssMB: mib(process.resourceUsage().maxRSS * 1024),
+    estimateMB: mib(estimate.totalBytes),
+  }
 }
 
-export async function runLoraBench(o: Options): Promise<{ backend: string; device: string; rows: LoraBenchRow[] }> {
+interface BenchResult {
+  backend: string
+  device: string
+  rows: LoraBenchRow[]
+}
+
+/** One mode in this process. */
+async function runMode(mode: 'full' | 'lora', o: Options): Promise<BenchResult> {
   const info = await initBackend(o.backend)
-  const rows = [await benchMode('full', o), await benchMode('lora', o)]
-  return { backend: info.name, device: info.device, rows }
+  return { backend: info.name, device: info.device, rows: [await benchMode(mode, o)] }
+}
+
+/** Both modes, each in a child process of its own (this script with --mode and --json). */
+function runBothModes(argv: string[]): BenchResult {
+  const results = (['full', 'lora'] as const).map((mode) => {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...argv.filter((a) => a !== '--json'), '--mode', mode, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    if (child.status !== 0) throw new Error(`bench/lora.ts --mode ${mode} failed (exit ${child.status})`)
+    return JSON.parse(child.stdout) as BenchResult
+  })
+  return { ...results[0], rows: results.flatMap((r) => r.rows) }
 }
 
 function parseArgs(argv: string[]): Options {
@@ -95,24 +137,35 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--seq') o.seq = Number(next())
     else if (arg === '--steps') o.steps = Number(next())
     else if (arg === '--rank') o.rank = Number(next())
+    else if (arg === '--mode') {
+      const mode = next()
+      if (mode !== 'full' && mode !== 'lora') throw new Error(`--mode: full or lora, got "${mode}"`)
+      o.mode = mode
+    }
     else if (arg === '--targets') {
       o.targets = next().split(',') as LoraTarget[]
       const bad = o.targets.filter((t) => !LORA_TARGETS.includes(t))
       if (bad.length > 0) throw new Error(`--targets: unknown ${bad.join(', ')} (any of ${LORA_TARGETS.join(', ')})`)
-    } else throw new Error(`unknown option ${arg} (known: --backend, --preset, --batch, --seq, --steps, --rank, --targets, --json)`)
+    } else throw new Error(`unknown option ${arg} (known: --backend, --preset, --batch, --seq, --steps, --rank, --targets, --mode, --json)`)
   }
   if (!(o.preset in MODEL_PRESETS)) throw new Error(`--preset: one of ${Object.keys(MODEL_PRESETS).join(', ')}`)
   return o
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const o = parseArgs(process.argv.slice(2))
-  const result = await runLoraBench(o)
+  const argv = process.argv.slice(2)
+  const o = parseArgs(argv)
+  const result = o.mode ? await runMode(o.mode, o) : runBothModes(argv)
   if (o.json) console.log(JSON.stringify(result, null, 2))
   else {
     console.log(`SFT step, ${o.preset} preset, batch ${o.batch} x ${o.seq} tokens, ${result.backend} (${result.device}), one thread; LoRA r=${o.rank} on ${o.targets.join(',')}`)
     const [full, lora] = result.rows
-    for (const r of result.rows) console.log(`  ${r.mode.padEnd(4)}  ${r.trainedParams.toLocaleString('en-US').padStart(11)} trained params  ${r.secondsPerStep.toFixed(2)} s/step  peak ${r.peakMB} MB`)
-    console.log(`  LoRA peak memory: ${((100 * lora.peakMB) / full.peakMB).toFixed(0)}% of full fine-tuning's (target: at most 50%)`)
+    for (const r of result.rows) {
+      console.log(`  ${r.mode.padEnd(4)}  ${r.trainedParams.toLocaleString('en-US').padStart(11)} trained params  ${r.secondsPerStep.toFixed(2)} s/step  peak tensors ${r.peakMB} MiB (estimate ${r.estimateMB})  peak RSS ${r.peakRssMB} MiB`)
+    }
+    if (full && lora) {
+      const percent = (a: number, b: number) => ((100 * a) / b).toFixed(0)
+      console.log(`  LoRA peak tensor memory: ${percent(lora.peakMB, full.peakMB)}% of full fine-tuning's (target: at most 50%); peak RSS ${percent(lora.peakRssMB, full.peakRssMB)}%`)
+    }
   }
 }

@@ -1,5 +1,5 @@
 // The Llama model configuration: Hugging Face-like snake_case keys, defaults, validation, presets,
-// parameter count and a rough memory estimate for the app's preview.
+// parameter count (the training-memory estimate is core/train/memoryEstimate.ts).
 
 export interface LlamaConfig {
   vocab_size: number
@@ -99,27 +99,4 @@ export function countParameters(cfg: LlamaConfig): number {
   const norms = 2 * cfg.dim
   const embeddings = cfg.vocab_size * cfg.dim * (cfg.tie_embeddings ? 1 : 2)
   return cfg.n_layers * (attention + mlp + norms) + cfg.dim + embeddings
-}
-
-export interface MemoryEstimate {
-  /** Weights + gradients + two Adam moments, float32. */
-  parametersBytes: number
-  /** Activations kept for the backward pass, float32 (rough). */
-  activationsBytes: number
-  totalBytes: number
-}
-
-/**
- * A rough training-memory estimate for the app's preview: float32 weights, gradients and Adam's two
- * moments, plus the activations a backward pass keeps (per layer about a dozen [B,T,D] tensors,
- * three [B,T,hidden] ones and the [B,H,T,T] attention probabilities; the logits three times).
- */
-export function estimateMemoryBytes(cfg: LlamaConfig, batch: number, seq: number): MemoryEstimate {
-  const bytes = 4
-  const parametersBytes = countParameters(cfg) * 4 * bytes
-  const tokens = batch * seq
-  const perLayer = tokens * (12 * cfg.dim + 3 * cfg.hidden_dim) + batch * cfg.n_heads * seq * seq * 2
-  const logits = tokens * cfg.vocab_size * 3
-  const activationsBytes = (cfg.n_layers * perLayer + logits) * bytes
-  return { parametersBytes, activationsBytes, totalBytes: parametersBytes + activationsBytes }
 }

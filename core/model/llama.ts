@@ -10,6 +10,7 @@ import type { KVCache } from './kvcache'
 import { batchMatMul } from './kernels/batchMatMul'
 import { gatherRows } from './kernels/gatherRows'
 import { linear } from './kernels/linear'
+import { recomputed } from './kernels/recompute'
 import type { LoraAdapters } from './lora'
 import { mulberry32, normalArray } from '../util/random'
 import { targetLogProbs } from './kernels/targetLogProbs'
@@ -277,8 +278,9 @@ export class Llama {
       const ids = tf.reshape(tf.cast(tokens, 'int32'), [batch * seq]) as tf.Tensor1D // [N]
       const pos = this.positions(batch, seq, start, cache)
       let x = gatherRows(this.w('model.embed_tokens.weight'), ids) // [N, D]
+      const recompute = this.recomputesBlocks(cache)
       for (let layer = 0; layer < this.config.n_layers; layer++) {
-        x = this.block(layer, x, pos, cache)
+        x = recompute ? this.recomputedBlock(layer, x, pos) : this.block(layer, x, pos, cache)
       }
       const normed = rmsNorm(x, this.w1('model.norm.weight'), this.config.norm_eps)
       return tf.reshape(normed, [batch, seq, this.config.dim]) as tf.Tensor3D
@@ -366,6 +368,26 @@ export class Llama {
       ? this.swigluWithAdapters(mlpIn, `${p}.mlp`, decoding)
       : swiglu(mlpIn, ...(['gate_proj', 'up_proj', 'down_proj'].map((m) => this.weightPair(`${p}.mlp.${m}.weight`, decoding)) as [WeightPair, WeightPair, WeightPair]))
     return tf.add(h, mlp)
+  }
+
+  /**
+   * A LoRA training step over a frozen trunk keeps only each block's input through the forward pass
+   * and recomputes the block in the backward pass (kernels/recompute.ts): the activations, not the
+   * weights, are what fill memory then, and only the small adapters need gradients.
+   */
+  private recomputesBlocks(cache?: KVCache): boolean {
+    const a = this.adapters
+    return !cache && a !== null && a.training && a.enabled && Object.values(this.weights).every((w) => !w.trainable)
+  }
+
+  private recomputedBlock(layer: number, x: tf.Tensor2D, pos: Positions): tf.Tensor2D {
+    const adapters = this.adapters!
+    const mark = adapters.dropoutMark()
+    // cos, sin and the mask are freed when the forward pass ends: the recomputation gets copies.
+    const context = [pos.cos, pos.sin, ...(pos.mask ? [pos.mask] : [])]
+    const block = (xIn: tf.Tensor2D, [cos, sin, mask]: tf.Tensor[]) =>
+      adapters.replayDropout(mark, () => this.block(layer, xIn, { ...pos, cos: cos as tf.Tensor4D, sin: sin as tf.Tensor4D, mask: (mask as tf.Tensor2D | tf.Tensor3D | undefined) ?? null }))
+    return recomputed(block, x, context, adapters.layerVariables(layer))
   }
 
   /** swiglu, with each projection through `project` (its adapter added). x: [N, D]. */

@@ -17,7 +17,7 @@ import { Tokenizer } from '../tokenizer'
 import { loadCheckpoint, FILES } from './checkpoint'
 import type { LlamaConfig } from './config'
 import { SCALAR_HEAD_WEIGHT_NAMES, ScalarHead, type ScalarHeadKind } from './heads'
-import { findWeightFiles, type HfModelKind } from './hf'
+import { findWeightFiles, hfConfigToLlama, type HfModelKind } from './hf'
 import { Llama } from './llama'
 import { LoraAdapters, type LoraSettings } from './lora'
 import { ADAPTER_FILES, isAdapterDir, readAdapterConfig } from './peft'
@@ -193,4 +193,20 @@ function fingerprintFiles(dir: string, files: string[]): string {
       return `${name}:${st.ino}:${st.size}:${st.mtimeNs}`
     })
     .join('|')
+}
+
+/**
+ * The model config of a folder without reading its weights (for memory previews): its config.json,
+ * or for a LoRA adapter folder its base model's.
+ */
+export function readModelConfig(dir: string): LlamaConfig {
+  const modelDir = isAdapterDir(dir) ? readAdapterConfig(dir).baseDir : dir
+  const file = path.join(modelDir, 'config.json')
+  let json: unknown
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new Error(`${file}: cannot read the model config: ${(err as Error).message}`)
+  }
+  return hfConfigToLlama(json, file)
 }

@@ -59,7 +59,11 @@ export interface LoraPair {
 export class LoraAdapters {
   /** False: the model runs as its frozen trunk alone (PPO's reference policy). */
   enabled = true
-  /** True while training: dropout on the adapter input (when `settings.dropout` > 0). */
+  /**
+   * True while training: dropout on the adapter input (when `settings.dropout` > 0), and, over a
+   * frozen trunk, each layer's activations are recomputed in the backward pass instead of kept
+   * (Llama.hidden; kernels/recompute.ts).
+   */
   training = false
   /** Keyed by module path, e.g. 'model.layers.0.self_attn.q_proj'. */
   readonly pairs: Map<string, LoraPair>
@@ -146,6 +150,31 @@ export class LoraAdapters {
     const input = this.training && this.settings.dropout > 0 ? (tf.dropout(x, this.settings.dropout, undefined, this.seed + ++this.dropoutCalls) as tf.Tensor2D) : x
     const low = linear(input, pair.A as unknown as tf.Tensor2D) // [N, r]
     return tf.mul(linear(low, pair.B as unknown as tf.Tensor2D), this.scale) as tf.Tensor2D // [N, out]
+  }
+
+  /** The adapter tensors of one layer (A, B per module in target order): what its recomputed block trains. */
+  layerVariables(layer: number): tf.Variable[] {
+    const prefix = `model.layers.${layer}.`
+    return [...this.pairs].filter(([module]) => module.startsWith(prefix)).flatMap(([, { A, B }]) => [A, B])
+  }
+
+  /** Where the dropout seeds stand now: `replayDropout(mark, fn)` draws the same masks again. */
+  dropoutMark(): number {
+    return this.dropoutCalls
+  }
+
+  /**
+   * Runs `fn` with dropout seeds counted from `mark` (a recomputed forward pass draws the masks its
+   * first pass drew); afterwards the count is past every seed used so far.
+   */
+  replayDropout<T>(mark: number, fn: () => T): T {
+    const before = this.dropoutCalls
+    this.dropoutCalls = mark
+    try {
+      return fn()
+    } finally {
+      this.dropoutCalls = Math.max(before, this.dropoutCalls)
+    }
   }
 
   /** Every adapter tensor by name (`${module}.lora_A.weight`, `.lora_B.weight`): what trains. */

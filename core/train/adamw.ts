@@ -74,8 +74,10 @@ export class AdamW {
     const t = this.step + 1
     const stepSize = lr / (1 - beta1 ** t)
     const sqrtBias2 = Math.sqrt(1 - beta2 ** t)
-    tf.tidy(() => {
-      for (const [name, g] of Object.entries(named)) {
+    // One tidy per parameter: the dozen temporaries of an update are freed before the next
+    // parameter's, so the update needs a few copies of the largest parameter, not of all of them.
+    for (const [name, g] of Object.entries(named)) {
+      tf.tidy(() => {
         const p = this.params[name]
         const m = tf.add(tf.mul(this.m[name], beta1), tf.mul(g, 1 - beta1))
         const v = tf.add(tf.mul(this.v[name], beta2), tf.mul(tf.square(g), 1 - beta2))
@@ -84,8 +86,8 @@ export class AdamW {
         p.assign(tf.sub(decayedP, tf.mul(tf.div(m, denom), stepSize)))
         this.m[name].assign(m)
         this.v[name].assign(v)
-      }
-    })
+      })
+    }
     this.step = t
   }
 

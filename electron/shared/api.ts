@@ -140,7 +140,8 @@ export const ARG_SCHEMAS = {
       answer: z.string().max(200_000),
     })
     .strict(),
-  'model:estimate': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
+  // parents: the checkpoint folder picked for each parent role (a fine-tuning's size is its checkpoint's).
+  'model:estimate': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()), parents: z.record(z.string(), AbsPath).optional() }).strict(),
   'models:export': z.object({ checkpoint: AbsPath, format: z.enum(['gguf', 'llama2c']).default('gguf'), dtype: z.enum(['f32', 'f16', 'q8_0']).default('f32') }).strict(),
   'config:check': z.object({ stage: z.string().min(1).max(100), config: z.record(z.string(), z.unknown()) }).strict(),
   'system:info': z.object({}).strict().default({}),
@@ -333,8 +334,11 @@ export interface ChatResult {
 
 export interface ModelEstimate {
   params: number
+  /** The parameters that train: all of them, or a LoRA run's adapters. */
+  trainedParams: number
   weightsBytes: number
-  /** AdamW keeps two moments per parameter. */
+  gradientBytes: number
+  /** AdamW keeps two moments per trained parameter. */
   optimizerBytes: number
   activationBytes: number
   totalBytes: number

@@ -175,3 +175,31 @@ describeWith('torch', 'AdamW against torch.optim.AdamW', () => {
 function mapValues<T, U>(o: Record<string, T>, f: (t: T) => U): Record<string, U> {
   return Object.fromEntries(Object.entries(o).map(([k, t]) => [k, f(t)]))
 }
+
+describe('AdamW memory', () => {
+  beforeAll(async () => {
+    await initBackend('wasm')
+  })
+
+  it("frees one parameter's update temporaries before the next parameter's", async () => {
+    const { BufferMeter } = await import('../../core/backend/bufferMeter')
+    const size = 4096 // floats per parameter
+    const meter = new BufferMeter().start()
+    // In tidies, as the training loop makes them, so the variables own the only copy of their data.
+    const params = tf.tidy(() => Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`w${i}`, tf.variable(tf.fill([64, 64], 0.5))])))
+    let optimizer!: AdamW
+    tf.tidy(() => {
+      optimizer = new AdamW(params)
+    })
+    const grads = Object.fromEntries(Object.keys(params).map((name) => [name, tf.fill([64, 64], 0.1)]))
+    const before = meter.liveBytes // weights, two moments, gradients
+    meter.resetPeak()
+    optimizer.applyGradients(grads)
+    meter.stop()
+    // A dozen temporaries of the one parameter being updated (of all eight at once before the fix: ~110).
+    expect((meter.peakBytes - before) / (4 * size)).toBeLessThan(16)
+    expect(meter.liveBytes).toBe(before) // the new weights and moments replace the old ones
+    optimizer.dispose()
+    tf.dispose([...Object.values(params), ...Object.values(grads)])
+  })
+})

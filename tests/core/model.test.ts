@@ -2,7 +2,8 @@
 import { describe, it, expect, beforeAll } from 'vitest'
 import { initBackend } from '../../core/backend/index'
 import { tf } from '../../core/backend/tf'
-import { countParameters, estimateMemoryBytes, MODEL_PRESETS, resolveModelConfig, type LlamaConfig } from '../../core/model/config'
+import { countParameters, MODEL_PRESETS, resolveModelConfig, type LlamaConfig } from '../../core/model/config'
+import { trainingMemory } from '../../core/train/memoryEstimate'
 import { Llama, weightShapes } from '../../core/model/llama'
 import { KVCache } from '../../core/model/kvcache'
 import { nativeMatMulActive } from '../../core/backend/kernels/nativeMatMul'
@@ -119,11 +120,11 @@ describe('model config', () => {
   })
 
   it('estimates memory growing with batch and sequence', () => {
-    const a = estimateMemoryBytes(MODEL_PRESETS.tiny, 16, 128)
-    const b = estimateMemoryBytes(MODEL_PRESETS.tiny, 32, 128)
-    expect(a.parametersBytes).toBe(918_656 * 16)
-    expect(b.activationsBytes).toBeGreaterThan(1.9 * a.activationsBytes)
-    expect(a.totalBytes).toBe(a.parametersBytes + a.activationsBytes)
+    const a = trainingMemory(MODEL_PRESETS.tiny, { batch: 16, seq: 128 })
+    const b = trainingMemory(MODEL_PRESETS.tiny, { batch: 32, seq: 128 })
+    expect(a.weightsBytes + a.gradientBytes + a.optimizerBytes).toBe(918_656 * 16)
+    expect(b.activationBytes).toBeGreaterThan(1.9 * a.activationBytes)
+    expect(a.totalBytes).toBe(a.weightsBytes + a.gradientBytes + a.optimizerBytes + a.activationBytes)
   })
 })
 

@@ -15,6 +15,8 @@ import { Store } from '../../core/tracking/store'
 import { getStage, listStages } from '../../core/train/stages/registry'
 import { defineStage } from '../../core/train/stages/types'
 import { saveCheckpoint } from '../../core/model/checkpoint'
+import { llamaConfigToHf } from '../../core/model/hf'
+import { MODEL_PRESETS, resolveModelConfig } from '../../core/model/config'
 import { Llama } from '../../core/model/llama'
 import { Tokenizer } from '../../core/tokenizer'
 
@@ -90,6 +92,22 @@ describe('config values', () => {
     const config = resolveConfig(stage.schema, { data: ['a'], dim: 4096, n_layers: 32, n_heads: 32 })
     expect(() => checkFitsInMemory(stage, config, 1024 ** 3)).toThrow(/training this model needs about \d+ GiB .* more than this machine's 1\.0 GiB of memory/)
     expect(() => checkFitsInMemory(stage, resolveConfig(stage.schema, { data: ['a'] }), 1024 ** 3)).not.toThrow()
+  })
+
+  it("a fine-tuning is estimated on its checkpoint's model: too large is refused before a run, with LoRA as the way out", () => {
+    const big = path.join(home, 'big-base')
+    fs.mkdirSync(big, { recursive: true })
+    // config.json alone: the check reads no weights.
+    fs.writeFileSync(path.join(big, 'config.json'), JSON.stringify(llamaConfigToHf(resolveModelConfig({ vocab_size: 32000, dim: 8192, n_layers: 80, n_heads: 64, n_kv_heads: 8, max_seq_len: 4096 }))))
+    const runner = new JobRunner({ home })
+    const before = runCount()
+    expect(() => runner.submit({ stage: 'sft', config: { data: [path.join(home, 'none.jsonl')] }, parents: [{ role: 'base', checkpointDir: big }] })).toThrow(
+      /model: training this model needs about .* more than this machine's .* of memory; lower batch_size or seq_len, or fine-tune with finetuning=lora/,
+    )
+    expect(runCount()).toBe(before)
+    const stage = getStage('sft')
+    const from = { model: MODEL_PRESETS.tiny }
+    expect(() => checkFitsInMemory(stage, resolveConfig(stage.schema, { data: ['a'] }), 1024 ** 3, from)).not.toThrow()
   })
 })
 

@@ -45,6 +45,21 @@ export const FAKE_STAGE: StageInfo = {
   parentRoles: [],
 }
 
+/** A fine-tuning stage: it starts from a checkpoint, fully or with LoRA. */
+export const FAKE_SFT_STAGE: StageInfo = {
+  name: 'sft',
+  title: 'Supervised fine-tuning',
+  description: 'Fine-tune a checkpoint on instruction data.',
+  fields: [
+    { key: 'data', type: 'path', help: 'instruction data', required: true, group: 'data' },
+    { key: 'batch_size', type: 'int', default: 8, min: 1, max: 4096, help: 'sequences per step', group: 'optimiser' },
+    { key: 'finetuning', type: 'enum', default: 'full', choices: ['full', 'lora'], help: 'train every weight, or LoRA adapters', group: 'model' },
+    { key: 'lora_rank', type: 'int', default: 8, min: 1, max: 1024, help: 'LoRA rank', group: 'model' },
+  ],
+  presets: {},
+  parentRoles: ['base'],
+}
+
 function series(key: string, n: number, f: (i: number) => number, t0: number): MetricSeries {
   const steps = Array.from({ length: n }, (_, i) => i + 1)
   return { key, steps, values: steps.map(f), times: steps.map((s) => t0 + s * 1000) }
@@ -140,7 +155,7 @@ export function createFakeWorld(): FakeWorld {
       metrics.set(id, [])
       return { id }
     },
-    'stages:list': async () => [FAKE_STAGE],
+    'stages:list': async () => [FAKE_STAGE, FAKE_SFT_STAGE],
     'checkpoints:list': async () => [{ path: '/tmp/home/runs/run-a/ckpt', label: 'tiny-a · step 20', runId: 'run-a', step: 20 }],
     'datasets:list': async () => [
       { path: '/tmp/home/datasets/tiny.txt', name: 'tiny.txt', bytes: 1000, folder: 'datasets', format: 'text', readableAs: ['text'] },
@@ -184,10 +199,18 @@ export function createFakeWorld(): FakeWorld {
       return { text: words.join('') + ` (${messages.length} msgs)`, tokens: words.length, stopReason: 'eos', tokensPerSec: 100 }
     },
     'reward:score': async ({ answer }) => ({ score: answer.length / 10 }),
-    'model:estimate': async ({ config }) => {
+    'model:estimate': async ({ stage, config, parents }) => {
+      if (stage === 'sft') {
+        // The picked checkpoint's 10k parameters; LoRA trains rank x 100 of them.
+        if (!parents?.base) throw new Error('pick the base checkpoint to see the memory this run needs')
+        const params = 10_000
+        const trained = config.finetuning === 'lora' ? Number(config.lora_rank ?? 8) * 100 : params
+        const weightsBytes = (params + (trained < params ? trained : 0)) * 4
+        return { params, trainedParams: trained, weightsBytes, gradientBytes: trained * 4, optimizerBytes: trained * 8, activationBytes: 2048, totalBytes: weightsBytes + trained * 12 + 2048, notes: [] }
+      }
       const dim = typeof config.dim === 'number' ? config.dim : 64
       const params = dim * dim * 12
-      return { params, weightsBytes: params * 4, optimizerBytes: params * 8, activationBytes: 1024, totalBytes: params * 16 + 1024, notes: [] }
+      return { params, trainedParams: params, weightsBytes: params * 4, gradientBytes: params * 4, optimizerBytes: params * 8, activationBytes: 1024, totalBytes: params * 16 + 1024, notes: [] }
     },
     'models:export': async ({ checkpoint, dtype }) => ({ files: [`/tmp/home/exports/${checkpoint.split('/').pop()}-${dtype}.gguf`], bytes: 4096, notes: [] }),
     // The one cross-field rule the fake knows, shaped as the real check reports it.

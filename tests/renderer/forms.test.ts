@@ -54,6 +54,28 @@ describe('New run form', () => {
     expect(route.name).toBe('run')
   })
 
+  it('previews a fine-tuning on the picked checkpoint, and the memory follows full vs LoRA as they are chosen', async () => {
+    const { wrapper, world } = await mountWithFake(NewRunView)
+    await wrapper.find('[data-test="stage"]').setValue('sft')
+    const waitForPreview = async () => {
+      await new Promise((r) => setTimeout(r, 350)) // the preview waits for typing to stop
+      await settle()
+    }
+    await waitForPreview()
+    expect(wrapper.find('[data-test="estimate"]').text()).toContain('pick the base checkpoint')
+    await wrapper.find('[data-test="parent-base"]').setValue('/tmp/home/runs/run-a/ckpt')
+    await waitForPreview()
+    const full = wrapper.find('[data-test="estimate-total"]').text()
+    expect(wrapper.find('[data-test="estimate-params"]').text()).toBe('10.0k')
+    expect(wrapper.find('[data-test="estimate-trained"]').exists()).toBe(false)
+    await wrapper.find('#f-finetuning').setValue('lora')
+    await waitForPreview()
+    expect(wrapper.find('[data-test="estimate-trained"]').text()).toContain('800')
+    expect(wrapper.find('[data-test="estimate-total"]').text()).not.toBe(full)
+    const asked = world.calls.filter((c) => c.channel === 'model:estimate').at(-1)
+    expect(asked?.args).toMatchObject({ stage: 'sft', config: { finetuning: 'lora' }, parents: { base: '/tmp/home/runs/run-a/ckpt' } })
+  })
+
   it('maps a server-side config error back onto its field', () => {
     const message = 'invalid config:\n  - dim: must be divisible by n_heads\n  - other: x'
     expect(fieldErrorsFromMessage(message, FAKE_STAGE.fields)).toEqual({ dim: 'must be divisible by n_heads' })

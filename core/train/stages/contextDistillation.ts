@@ -25,6 +25,7 @@ import type { Tokenizer } from '../../tokenizer'
 import { parentCheckpoint } from './common'
 import { precheckPrompts } from './precheck'
 import { fineTuneOnChatFiles, sftTrainingFields } from './sft'
+import { finetuningEstimate } from './finetuning'
 import { defineStage, type StageContext, type StageResult } from './types'
 
 /** The paper's safety pre-prompt, from adjectives of safe behaviour. */
@@ -136,6 +137,7 @@ export const contextDistillationStage = defineStage({
     flags: { base: 'base', prompts: 'prompts', targeted: 'targeted', 'rm-safety': 'rm_safety' },
   },
   precheck: (config) => precheckPrompts(config.prompts),
+  estimate: (config, from) => finetuningEstimate(config, from, { notes: ['the fine-tuning step; sampling the answers first needs less'] }),
   run: runContextDistillation,
 })
 

@@ -5,6 +5,8 @@
 import { z } from 'zod'
 import { DEFAULT_LORA_TARGETS, LORA_TARGETS, LoraAdapters, foldAdaptersInPlace, type LoraSettings, type LoraTarget } from '../../model/lora'
 import type { Llama } from '../../model/llama'
+import { trainingMemory } from '../memoryEstimate'
+import type { EstimateFrom, StageEstimate } from './types'
 
 export const finetuningShape = {
   finetuning: z.enum(['full', 'lora']).default('full').meta({ group: 'model', help: 'full: train every weight. lora: freeze the model and train small LoRA adapters (saved as a PEFT adapter folder over the base).' }),
@@ -60,4 +62,20 @@ export function adapterBaseError(baseDir: string): Error {
  */
 export function freezeTrunk(model: Llama): void {
   for (const w of Object.values(model.weights)) w.trainable = false
+}
+
+/**
+ * The memory preview of a stage that fine-tunes the checkpoint `from` (undefined until one is
+ * picked): `rowsPerExample` sequences of seq_len tokens (default: the checkpoint's context) per
+ * example, batch_size examples per step, fully or with LoRA as `finetuning` says.
+ */
+export function finetuningEstimate(
+  config: FinetuningConfig & { batch_size: number; seq_len?: number },
+  from: EstimateFrom | undefined,
+  opts: { rowsPerExample?: number; logits?: boolean; notes?: string[] } = {},
+): StageEstimate | undefined {
+  if (!from) return undefined
+  const lora = config.finetuning === 'lora' ? { rank: config.lora_rank, targets: config.lora_targets as LoraTarget[] } : undefined
+  const batch = config.batch_size * (opts.rowsPerExample ?? 1)
+  return trainingMemory(from.model, { batch, seq: config.seq_len ?? from.model.max_seq_len, lora, logits: opts.logits }, opts.notes)
 }

@@ -29,6 +29,7 @@ import { chatAnswer } from '../../eval/chatAnswer'
 import { parentCheckpoint } from './common'
 import { precheckSft } from './precheck'
 import { fineTuneOnChatFiles, sftTrainingFields } from './sft'
+import { finetuningEstimate } from './finetuning'
 import { defineStage, type StageContext, type StageResult } from './types'
 
 const schema = z
@@ -95,6 +96,7 @@ export const gattStage = defineStage({
     ].join('\n'),
     flags: { base: 'base', data: 'data', instructions: 'instructions' },
   },
+  estimate: (config, from) => finetuningEstimate(config, from, { notes: ['the fine-tuning step; sampling the answers first needs less'] }),
   precheck: (config) => {
     precheckSft(config.data, config.skip_invalid)
     if (config.instructions) readInstructions(config.instructions)

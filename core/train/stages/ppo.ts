@@ -20,7 +20,9 @@ import { ppoLoop, VALUE_TRUNK_SUFFIX, type PpoSettings, type ScoredRollout } fro
 import type { RewardScores } from '../../rl/reward'
 import type { PpoPrompt } from '../../rl/rollout'
 import { parentCheckpoint } from './common'
-import { defineStage, type StageContext, type StageResult } from './types'
+import { defineStage, type EstimateFrom, type StageContext, type StageEstimate, type StageResult } from './types'
+import { trainingMemory } from '../memoryEstimate'
+import type { LoraTarget } from '../../model/lora'
 
 const int = (min: number) => z.number().int().min(min)
 const num = (min: number, max?: number) => (max === undefined ? z.number().min(min) : z.number().min(min).max(max))
@@ -208,6 +210,37 @@ async function run(ctx: StageContext, config: PpoConfig): Promise<StageResult> {
   }
 }
 
+/**
+ * PPO's memory: the policy's update on mini_batch_size rollouts as long as the context allows,
+ * plus the frozen reference (a second copy of the weights, unless LoRA switches the adapters off
+ * instead) and a separate value trunk (trained fully beside the policy). The reward models and
+ * rollout generation are not counted (they run before the update, with no gradients).
+ */
+function estimate(config: PpoConfig, from?: EstimateFrom): StageEstimate | undefined {
+  if (!from) return undefined
+  const model = from.model
+  const seq = model.max_seq_len
+  // PPO's update keeps each layer's activations (no LoRA dropout, no recomputation).
+  const lora = config.finetuning === 'lora' ? { rank: config.lora_rank, targets: config.lora_targets as LoraTarget[], recompute: false } : undefined
+  const policy = trainingMemory(model, { batch: config.mini_batch_size, seq, lora })
+  const notes = [...policy.notes]
+  let { weightsBytes, gradientBytes, optimizerBytes, activationBytes, trainedParams } = policy
+  if (!lora) {
+    weightsBytes += policy.params * 4
+    notes.push('+ the frozen reference policy (a second copy of the weights)')
+  } else notes.push('the reference policy is the same trunk with the adapters off: no second copy')
+  if (config.value_model === 'separate') {
+    const value = trainingMemory(model, { batch: config.mini_batch_size, seq, logits: false })
+    weightsBytes += value.weightsBytes
+    gradientBytes += value.gradientBytes
+    optimizerBytes += value.optimizerBytes
+    activationBytes += value.activationBytes
+    trainedParams += value.trainedParams
+    notes.push('+ the separate value trunk, trained fully')
+  }
+  return { params: policy.params, trainedParams, weightsBytes, gradientBytes, optimizerBytes, activationBytes, totalBytes: weightsBytes + gradientBytes + optimizerBytes + activationBytes, notes }
+}
+
 export const ppoStage = defineStage({
   name: 'ppo',
   title: 'RLHF: PPO',
@@ -238,5 +271,6 @@ export const ppoStage = defineStage({
   precheck: (config) => {
     readPromptSet(config.prompts)
   },
+  estimate,
   run,
 })

@@ -9,7 +9,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { loadPretrainData, sequentialBatches, windowSource, type PretrainData } from '../../data'
-import { MODEL_PRESETS, countParameters, estimateMemoryBytes, resolveModelConfig, type LlamaConfig } from '../../model/config'
+import { MODEL_PRESETS, countParameters, resolveModelConfig, type LlamaConfig } from '../../model/config'
+import { trainingMemory } from '../memoryEstimate'
 import { Llama } from '../../model/llama'
 import { loadModel } from '../../model/load'
 import { Tokenizer } from '../../tokenizer'
@@ -113,21 +114,7 @@ function estimate(config: PretrainConfig): StageEstimate {
   if (config.init_from) notes.push("init_from is set: the model will be the checkpoint's, whatever these fields say")
   if (config.tokenizer) notes.push(`vocabulary assumed ${vocabOf(config)}: the given tokenizer decides`)
   const model = modelConfigFor(config, vocabOf(config))
-  return trainingMemory(model, config.batch_size, config.seq_len ?? model.max_seq_len, notes)
-}
-
-/** The memory figures of training `model` on batch x seq tokens with AdamW, float32. */
-export function trainingMemory(model: LlamaConfig, batch: number, seq: number, notes: string[] = []): StageEstimate {
-  const memory = estimateMemoryBytes(model, batch, seq)
-  const params = countParameters(model)
-  return {
-    params,
-    weightsBytes: params * 4,
-    optimizerBytes: params * 8,
-    activationBytes: memory.activationsBytes,
-    totalBytes: memory.totalBytes,
-    notes: [...notes, `float32, batch ${batch} x sequence ${seq}; weights + gradients + 2 AdamW moments + activations`],
-  }
+  return trainingMemory(model, { batch: config.batch_size, seq: config.seq_len ?? model.max_seq_len }, notes)
 }
 
 function precheck(config: PretrainConfig): void {

@@ -30,6 +30,7 @@ import type { Tokenizer } from '../../tokenizer'
 import { Store } from '../../tracking/store'
 import { parentCheckpoint } from './common'
 import { chatFineTuneShape, fineTuneOnChat, fineTuneSummary } from './sft'
+import { finetuningEstimate } from './finetuning'
 import { defineStage, type StageContext, type StageResult } from './types'
 
 const schema = z
@@ -386,5 +387,6 @@ export const rejectionSamplingStage = defineStage({
     flags: { policy: 'policy', prompts: 'prompts', 'rm-helpful': 'rm_helpful', 'rm-safety': 'rm_safety', k: 'k', temperature: 'temperature' },
   },
   precheck,
+  estimate: (config, from) => finetuningEstimate(config, from, { notes: ['the fine-tuning step; sampling the answers first needs less'] }),
   run,
 })

@@ -26,7 +26,7 @@ import { encodePairs, fixedPairBatches, isSafetyPair, MARGIN_SETTINGS, safetyMix
 import { rewardTask, type RewardBatch } from '../rewardTask'
 import { evaluateTask, type TrainTask } from '../task'
 import { parentCheckpoint, trainingFields, trainingSettings } from './common'
-import { adapterBaseError, finetuningShape, prepareFinetuning, type FinetuningConfig } from './finetuning'
+import { adapterBaseError, finetuningEstimate, finetuningShape, prepareFinetuning, type FinetuningConfig } from './finetuning'
 import { foldAdaptersInPlace } from '../../model/lora'
 import { defineStage, type StageContext, type StageResult } from './types'
 
@@ -295,5 +295,7 @@ export const rewardStage = defineStage({
     flags: { base: 'base', data: 'data', eval: 'eval_data' },
     notes: 'The reward model is saved as LlamaForSequenceClassification (score with `workbench score --model <run>`).',
   },
+  // Each pair's chosen and rejected answers go through the model together; a score head, no logits.
+  estimate: (config, from) => finetuningEstimate(config, from, { rowsPerExample: 2, logits: false }),
   run,
 })

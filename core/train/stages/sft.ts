@@ -15,7 +15,7 @@ import { precheckSft } from './precheck'
 import { defineStage, type StageContext, type StageResult } from './types'
 import { languageModelTask } from '../languageModel'
 import { perplexityEvaluation } from '../../eval/perplexity'
-import { finetuningShape, prepareFinetuning } from './finetuning'
+import { finetuningEstimate, finetuningShape, prepareFinetuning } from './finetuning'
 
 const training = trainingFields({ lr: 2e-5, warmup_steps: 10, max_steps: undefined, batch_size: 8, eval_every: 50, sample_every: 100, checkpoint_every: 100 })
 
@@ -216,5 +216,6 @@ export const sftStage = defineStage({
     flags: { base: 'base', data: 'data' },
   },
   precheck: (config) => precheckSft(config.data, config.skip_invalid),
+  estimate: (config, from) => finetuningEstimate(config, from),
   run,
 })

@@ -5,6 +5,7 @@
 import type { z } from 'zod'
 import { fieldsOf, type ConfigField, type ConfigSchema } from '../../config/schema'
 import type { Tracker } from '../../tracking/types'
+import type { LlamaConfig } from '../../model/config'
 
 export interface BackendInfo {
   /** 'tensorflow' (tfjs-node / node-gpu) | 'wasm' | 'cpu' */
@@ -95,11 +96,21 @@ export interface StageCli<C> {
   notes?: string
 }
 
+/** What an estimate knows about the checkpoint a stage starts from. */
+export interface EstimateFrom {
+  model: LlamaConfig
+}
+
 /** Size and training memory of the model a config describes (float32). */
 export interface StageEstimate {
   params: number
+  /** The parameters that train: all of them, or a LoRA run's adapters. */
+  trainedParams: number
+  /** The model's weights (+ adapters). */
   weightsBytes: number
-  /** AdamW keeps two moments per parameter. */
+  /** One gradient per trained parameter. */
+  gradientBytes: number
+  /** AdamW keeps two moments per trained parameter. */
   optimizerBytes: number
   activationBytes: number
   /** Everything a training step holds at once; compared with the machine's memory before a run. */
@@ -130,13 +141,14 @@ export interface StageDefinition<S extends ConfigSchema = ConfigSchema> {
   /** Absent: the stage has no command of its own (it is still available to the app and the API). */
   cli?: StageCli<z.input<S>>
   /**
-   * The model's size and training memory for this config, when the config alone decides it
-   * (undefined when e.g. the model comes from a checkpoint). The app's form shows it; a config
+   * The model's size and training memory for this config (core/train/memoryEstimate.ts). A stage
+   * that starts from a checkpoint gets `from.model`, the config of the checkpoint picked for its
+   * first required parent, and returns undefined without it. The app's form shows it; a config
    * whose estimate exceeds the machine's memory is refused before a run is created. Called with
    * the form's partial configs too, so it reads only the fields it needs. Throws on a config that
    * describes no valid model.
    */
-  estimate?(config: z.output<S>): StageEstimate | undefined
+  estimate?(config: z.output<S>, from?: EstimateFrom): StageEstimate | undefined
   /**
    * Cheap checks of what the run will read (files exist, are readable, non-empty, their format is
    * detected, their first records parse), run before the run is created. Throws with a message

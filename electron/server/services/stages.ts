@@ -5,6 +5,8 @@ import fs from 'node:fs'
 import { defaultsFile } from '../../../core/config/defaults'
 import { getStage, listStages } from '../../../core/train/stages/registry'
 import { checkValue, ConfigError, resolveConfig } from '../../../core/config/schema'
+import { readModelConfig } from '../../../core/model/load'
+import type { EstimateFrom } from '../../../core/train/stages/types'
 import { ApiError, type ApiHandlers, type ModelEstimate } from '../../shared/api'
 import type { ServiceContext } from './context'
 import { repoRoot } from './system'
@@ -22,7 +24,7 @@ export function createStageHandlers(_ctx: ServiceContext) {
         parentRoles: (s.parents ?? []).filter((p) => p.required).map((p) => p.role),
         defaults: shippedDefaults(s.name),
       })),
-    'model:estimate': async ({ stage, config }) => estimate(stageOrError(stage), config),
+    'model:estimate': async ({ stage, config, parents }) => estimate(stageOrError(stage), config, parents ?? {}),
     'config:check': async ({ stage, config }) => checkConfig(stageOrError(stage), config),
   } satisfies Partial<ApiHandlers>
 }
@@ -44,12 +46,21 @@ export function stageOrError(name: string) {
 
 /**
  * Model size and training memory for the form's config, from the stage's own estimate. The form
- * sends what is valid so far: fields it lacks or that do not pass take their defaults here.
+ * sends what is valid so far: fields it lacks or that do not pass take their defaults here. A stage
+ * that starts from a checkpoint is estimated on the model of the one picked for its first required
+ * parent (`parents`, folder by role).
  */
-function estimate(stage: ReturnType<typeof getStage>, input: Record<string, unknown>): ModelEstimate {
-  if (!stage.estimate) {
-    const from = (stage.parents ?? []).filter((p) => p.required).map((p) => p.role)
-    throw new ApiError(from.length > 0 ? `the model comes from the ${from.join(' / ')} checkpoint, so it has that checkpoint's size` : 'this stage trains no model, so there is no size to preview')
+function estimate(stage: ReturnType<typeof getStage>, input: Record<string, unknown>, parents: Record<string, string>): ModelEstimate {
+  if (!stage.estimate) throw new ApiError('this stage trains no model, so there is no size to preview')
+  const role = (stage.parents ?? []).find((p) => p.required)?.role
+  let from: EstimateFrom | undefined
+  if (role) {
+    if (!parents[role]) throw new ApiError(`pick the ${role} checkpoint to see the memory this run needs`)
+    try {
+      from = { model: readModelConfig(parents[role]) }
+    } catch (error) {
+      throw new ApiError((error as Error).message)
+    }
   }
   const config: Record<string, unknown> = {}
   for (const field of stage.fields) {
@@ -59,7 +70,7 @@ function estimate(stage: ReturnType<typeof getStage>, input: Record<string, unkn
   }
   let result: ModelEstimate | undefined
   try {
-    result = stage.estimate(config)
+    result = stage.estimate(config, from)
   } catch (error) {
     throw new ApiError((error as Error).message)
   }

@@ -1,0 +1,103 @@
+// How much memory a training step takes, for the New run form's preview and the preflight's "does
+// it fit" check: ONE estimate for every stage that trains a Llama (pretraining from scratch, and
+// every stage that fine-tunes a checkpoint, fully or with LoRA).
+//
+// float32 throughout. The parts:
+//   weights      the trunk (+ the adapters, for LoRA)
+//   gradients    one per trained parameter (the trunk, or only the adapters)
+//   optimiser    AdamW's two moments per trained parameter
+//   activations  what the backward pass holds at its peak: the tensors kept for gradients and the
+//                intermediate gradients, which tfjs keeps until the backward pass ends.
+//
+// The activation coefficients are floats per token, counted with core/backend/bufferMeter.ts on
+// the wasm backend (tfjs 4.22) over nine model shapes (each of layers, dim, kv heads, hidden,
+// heads, vocabulary, sequence and batch varied alone; a least-squares fit was within 0.3% of every
+// one), with the native matmul active (the XNNPACK path keeps up to ~18% more for full
+// fine-tuning: its linear op saves more). Full fine-tuning keeps every layer's activations; LoRA over a frozen trunk keeps each
+// layer's input and recomputes one layer at a time in the backward pass (kernels/recompute.ts).
+// tests/core/memory-estimate.test.ts checks the estimate against measured peaks; the bench
+// (bench/lora.ts) prints both for the small preset.
+import { countParameters, headDim, type LlamaConfig } from '../model/config'
+import type { LoraTarget } from '../model/lora'
+import type { StageEstimate } from './stages/types'
+
+const FLOAT = 4
+
+export interface TrainingShape {
+  /** Sequences in one forward/backward pass (a micro-batch). */
+  batch: number
+  /** Tokens per sequence. */
+  seq: number
+  /**
+   * LoRA adapters over a frozen trunk; absent: every weight trains. `recompute` (default true):
+   * the layers are recomputed in the backward pass (a LoRA training loop step; PPO's update keeps them).
+   */
+  lora?: { rank: number; targets: readonly LoraTarget[]; recompute?: boolean }
+  /** False when the loss needs no [tokens, vocab] logits (a reward model's score head). Default true. */
+  logits?: boolean
+}
+
+/** The [out, in] shape of each linear layer an adapter can sit on. */
+function linearShapes(model: LlamaConfig): Record<LoraTarget, [number, number]> {
+  const kv = model.n_kv_heads * headDim(model)
+  return {
+    q: [model.dim, model.dim],
+    k: [kv, model.dim],
+    v: [kv, model.dim],
+    o: [model.dim, model.dim],
+    gate: [model.hidden_dim, model.dim],
+    up: [model.hidden_dim, model.dim],
+    down: [model.dim, model.hidden_dim],
+  }
+}
+
+/** Parameters of rank-r adapters (A [r, in], B [out, r]) on `targets` in every layer. */
+export function adapterParameters(model: LlamaConfig, rank: number, targets: readonly LoraTarget[]): number {
+  const shapes = linearShapes(model)
+  const perLayer = [...new Set(targets)].reduce((n, t) => n + rank * (shapes[t][0] + shapes[t][1]), 0)
+  return model.n_layers * perLayer
+}
+
+/** Floats the backward pass holds at its peak besides weights, gradients and moments. */
+export function activationFloats(model: LlamaConfig, shape: TrainingShape): number {
+  const tokens = shape.batch * shape.seq
+  const d = tokens * model.dim
+  const kv = tokens * model.n_kv_heads * headDim(model)
+  const hidden = tokens * model.hidden_dim
+  const scores = shape.batch * model.n_heads * shape.seq * shape.seq // attention probabilities
+  const logits = shape.logits === false ? 0 : 6 * tokens * model.vocab_size
+  const shapes = linearShapes(model)
+  const adapters = [...new Set(shape.lora?.targets ?? [])].reduce((n, t) => n + 5.5 * tokens * (shapes[t][0] + shapes[t][1]), 0) // per layer
+  if (!shape.lora || shape.lora.recompute === false) {
+    const perLayer = 43 * d + 18 * kv + 11 * hidden + 5 * scores + adapters
+    return model.n_layers * perLayer + 11 * d + logits
+  }
+  // Every layer's input is kept; one layer (forward and backward) is alive at a time.
+  const oneLayer = 54 * d + 16 * kv + 11 * hidden + 5 * scores + adapters
+  return 2 * model.n_layers * d + oneLayer + logits
+}
+
+/** The memory of training `model` on batch x seq tokens with AdamW, fully or with LoRA (float32). */
+export function trainingMemory(model: LlamaConfig, shape: TrainingShape, notes: string[] = []): StageEstimate {
+  const params = countParameters(model)
+  const adapters = shape.lora ? adapterParameters(model, shape.lora.rank, shape.lora.targets) : 0
+  const trainedParams = shape.lora ? adapters : params
+  const weightsBytes = (params + adapters) * FLOAT
+  const gradientBytes = trainedParams * FLOAT
+  const optimizerBytes = 2 * trainedParams * FLOAT
+  const activationBytes = activationFloats(model, shape) * FLOAT
+  const how = shape.lora
+    ? `LoRA r=${shape.lora.rank} on ${shape.lora.targets.join(', ')}: the trunk is frozen, ${trainedParams.toLocaleString('en-US')} adapter parameters train` +
+      (shape.lora.recompute === false ? '' : '; each layer is recomputed in the backward pass')
+    : 'every weight trains: weights + gradients + 2 AdamW moments + activations'
+  return {
+    params,
+    trainedParams,
+    weightsBytes,
+    gradientBytes,
+    optimizerBytes,
+    activationBytes,
+    totalBytes: weightsBytes + gradientBytes + optimizerBytes + activationBytes,
+    notes: [...notes, `float32, batch ${shape.batch} x sequence ${shape.seq}; ${how}`],
+  }
+}

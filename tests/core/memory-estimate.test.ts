@@ -1,0 +1,104 @@
+// The training-memory estimate (core/train/memoryEstimate.ts) that the New run form shows and the
+// preflight checks: its parts follow the model and the fine-tuning mode, and its total is within
+// 20% of the peak a real training step reaches (distinct tensor buffers, core/backend/bufferMeter.ts)
+// for full fine-tuning and for LoRA.
+import { describe, it, expect, beforeAll } from 'vitest'
+import { initBackend } from '../../core/backend/index'
+import { tf } from '../../core/backend/tf'
+import { BufferMeter } from '../../core/backend/bufferMeter'
+import { countParameters, resolveModelConfig, type LlamaConfig } from '../../core/model/config'
+import { Llama } from '../../core/model/llama'
+import { LoraAdapters, type LoraTarget } from '../../core/model/lora'
+import { AdamW, clipByGlobalNorm } from '../../core/train/adamw'
+import { adapterParameters, trainingMemory } from '../../core/train/memoryEstimate'
+import { freezeTrunk } from '../../core/train/stages/finetuning'
+import { getStage } from '../../core/train/stages/registry'
+import { mulberry32 } from '../../core/util/random'
+
+const MODEL: LlamaConfig = resolveModelConfig({ vocab_size: 128, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, hidden_dim: 64, max_seq_len: 32 })
+const BATCH = 4
+const SEQ = 32
+const TARGETS: LoraTarget[] = ['q', 'v']
+
+/** The peak of one SFT-like step (forward, backward, clipping, AdamW), model and optimiser included. */
+function measuredPeak(lora: boolean): number {
+  const meter = new BufferMeter().start()
+  const model = Llama.create(MODEL, 1)
+  if (lora) {
+    model.adapters = LoraAdapters.create(model.config, { rank: 8, alpha: 16, dropout: 0.05, targets: TARGETS }, 2)
+    freezeTrunk(model)
+    model.adapters.training = true
+  }
+  const params = lora ? model.adapters!.variables() : model.weights
+  let optimizer!: AdamW
+  tf.tidy(() => {
+    optimizer = new AdamW(params)
+  })
+  const rand = mulberry32(3)
+  const ids = () => Array.from({ length: BATCH }, () => Array.from({ length: SEQ }, () => Math.floor(rand() * MODEL.vocab_size)))
+  const tokens = tf.tensor2d(ids(), [BATCH, SEQ], 'int32')
+  const targets = tf.tensor2d(ids(), [BATCH, SEQ], 'int32')
+  tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => model.loss(tokens, targets), Object.values(params))
+    const byName = Object.fromEntries(Object.entries(params).map(([name, v]) => [name, grads[v.name]]))
+    optimizer.applyGradients(clipByGlobalNorm(byName, 1).grads, 1e-3)
+    value.dataSync()
+  })
+  const peak = meter.peakBytes
+  meter.stop()
+  optimizer.dispose()
+  model.dispose()
+  tf.dispose([tokens, targets])
+  return peak
+}
+
+describe('training memory estimate', () => {
+  beforeAll(async () => {
+    await initBackend('wasm')
+  })
+
+  it('counts the adapters LoRA creates, and trains only them', () => {
+    const adapters = LoraAdapters.create(MODEL, { rank: 4, alpha: 8, dropout: 0, targets: ['q', 'k', 'down'] }, 0)
+    const real = Object.values(adapters.variables()).reduce((n, v) => n + v.size, 0)
+    adapters.dispose()
+    expect(adapterParameters(MODEL, 4, ['q', 'k', 'down'])).toBe(real)
+    const full = trainingMemory(MODEL, { batch: BATCH, seq: SEQ })
+    const lora = trainingMemory(MODEL, { batch: BATCH, seq: SEQ, lora: { rank: 4, targets: ['q', 'k', 'down'] } })
+    expect(full.trainedParams).toBe(countParameters(MODEL))
+    expect(full.optimizerBytes).toBe(8 * countParameters(MODEL))
+    expect(lora.trainedParams).toBe(real)
+    expect(lora.gradientBytes).toBe(4 * real)
+    expect(lora.optimizerBytes).toBe(8 * real)
+    expect(lora.weightsBytes).toBe(4 * (countParameters(MODEL) + real))
+    expect(lora.totalBytes).toBe(lora.weightsBytes + lora.gradientBytes + lora.optimizerBytes + lora.activationBytes)
+  })
+
+  it('is within 20% of the measured peak of a full and of a LoRA step (fitted on the native matmul path; the XNNPACK path keeps ~18% more for full fine-tuning)', () => {
+    for (const lora of [false, true]) {
+      const estimate = trainingMemory(MODEL, { batch: BATCH, seq: SEQ, lora: lora ? { rank: 8, targets: TARGETS } : undefined })
+      const measured = measuredPeak(lora)
+      const ratio = estimate.totalBytes / measured
+      expect(ratio, `${lora ? 'LoRA' : 'full'}: estimate ${estimate.totalBytes} B, measured ${measured} B`).toBeGreaterThan(0.8)
+      expect(ratio, `${lora ? 'LoRA' : 'full'}: estimate ${estimate.totalBytes} B, measured ${measured} B`).toBeLessThan(1.2)
+    }
+  })
+
+  it('every stage that starts from a checkpoint estimates on that model, and LoRA lowers it (PPO: no reference copy)', () => {
+    for (const name of ['sft', 'reward', 'rejection_sampling', 'context_distillation', 'gatt', 'ppo']) {
+      const stage = getStage(name)
+      // As the app's form sends it: every field at its default, then the choice.
+      const defaults = Object.fromEntries(stage.fields.filter((f) => f.default !== undefined).map((f) => [f.key, f.default]))
+      const config = (finetuning: string) => ({ ...defaults, finetuning }) as never
+      expect(stage.estimate?.(config('full')), name).toBeUndefined()
+      const full = stage.estimate!(config('full'), { model: MODEL })!
+      const lora = stage.estimate!(config('lora'), { model: MODEL })!
+      expect(full.params, name).toBe(countParameters(MODEL))
+      expect(lora.trainedParams, name).toBe(adapterParameters(MODEL, 8, ['q', 'v']))
+      if (name === 'ppo') {
+        // PPO keeps its layers' activations even with LoRA; what LoRA saves there is the reference copy.
+        expect(full.weightsBytes, name).toBe(2 * 4 * countParameters(MODEL))
+        expect(lora.weightsBytes, name).toBe(4 * (countParameters(MODEL) + lora.trainedParams))
+      } else expect(lora.totalBytes, name).toBeLessThan(0.7 * full.totalBytes)
+    }
+  })
+})
