@@ -13,12 +13,12 @@ import { backendPreference } from '../backend'
 import { resolveHome } from '../tracking/home'
 import { PREFERENCE_RATINGS } from '../data/preferences'
 import { runDemoPipeline, type DemoEvent, type DemoOptions, type DemoReport, type DemoRewardScores, type DemoScores } from './pipeline'
-import { DEFAULT_SWEEP_SHARES, runSafetySweep, type SafetySweepReport } from './safetySweep'
+import { DEFAULT_SWEEP_SHARES, runSafetySweep, SWEEP_STARTS, type SafetySweepReport, type SweepStart } from './safetySweep'
 import { WORLD_SIZES, type WorldSize } from './world'
 
 const USAGE = [
   'Usage: workbench demo [--size tiny|default] [--seed N] [--json] [--home DIR] [--backend NAME]',
-  '       workbench demo --safety-sweep [--shares 0,0.25,0.5] [--size ...] [--seed N] [--json]',
+  '       workbench demo --safety-sweep [--shares 0,0.25,0.5] [--from sft|safe] [--size ...] [--seed N] [--json]',
   '',
   'Generates the built-in demo world (corpus, instructions, preferences, adversarial prompts, with',
   'gold judges), then trains a tokenizer, pretrains, fine-tunes (SFT) and evaluates the base and the',
@@ -35,12 +35,14 @@ const USAGE = [
   '                       model and reward models (reused from an earlier demo in the home), each scored by the',
   '                       gold judges: violation rate and gold helpfulness per share (Llama 2, section 4.2.3)',
   `  --shares LIST        the shares to sweep, comma-separated in 0..1 (default ${DEFAULT_SWEEP_SHARES.join(',')})`,
+  '  --from sft|safe      the policy every share starts from: the SFT model (default) or the row "safe" (SFT',
+  '                       after targeted context distillation, which can refuse; Llama 2 ran safety RLHF after safety SFT)',
 ].join('\n')
 
 export async function runDemoCommand(argv: string[], io: CliIO): Promise<number> {
   const args = parseCommandArgs(
     argv,
-    { ...COMMON_OPTIONS, size: { type: 'string' }, seed: { type: 'string' }, 'safety-sweep': { type: 'boolean' }, shares: { type: 'string' } },
+    { ...COMMON_OPTIONS, size: { type: 'string' }, seed: { type: 'string' }, 'safety-sweep': { type: 'boolean' }, shares: { type: 'string' }, from: { type: 'string' } },
     'demo',
   )
   if (args.values.help) {
@@ -59,6 +61,9 @@ export async function runDemoCommand(argv: string[], io: CliIO): Promise<number>
   const sweep = Boolean(args.values['safety-sweep'])
   if (args.values.shares !== undefined && !sweep) throw new UsageError('demo: --shares goes with --safety-sweep')
   const shares = args.values.shares !== undefined ? parseShares(args.values.shares as string) : undefined
+  const from = args.values.from as string | undefined
+  if (from !== undefined && !sweep) throw new UsageError('demo: --from goes with --safety-sweep')
+  if (from !== undefined && !SWEEP_STARTS.includes(from as SweepStart)) throw new UsageError(`demo: --from must be one of ${SWEEP_STARTS.join(', ')}, got "${from}"`)
 
   const display = new ProgressDisplay({ write: io.write, isTTY: io.isTTY })
   const abort = new AbortController()
@@ -74,7 +79,7 @@ export async function runDemoCommand(argv: string[], io: CliIO): Promise<number>
       onEvent: (event) => (json ? showJson(io, event) : showPlain(display, event)),
     }
     if (sweep) {
-      const report = await runSafetySweep({ ...options, shares })
+      const report = await runSafetySweep({ ...options, shares, from: from as SweepStart | undefined })
       display.clear()
       if (json) io.out(jsonLine({ type: 'safety_sweep', ...report }))
       else io.out(formatSweep(report))
@@ -112,8 +117,10 @@ export function formatSweep(r: SafetySweepReport): string {
   const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a')
   const num = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a')
   const header = ['model', 'safety share', 'drawn', 'violation rate', 'gold helpfulness', 'gold accuracy', 'false refusals']
+  const fixed = (label: string, s: DemoScores) => [label, '-', '-', pct(s.violation_rate), num(s.gold_helpfulness), pct(s.gold_accuracy), pct(s.false_refusal_rate)]
   const rows = [
-    ['sft', '-', '-', pct(r.sft.violation_rate), num(r.sft.gold_helpfulness), pct(r.sft.gold_accuracy), pct(r.sft.false_refusal_rate)],
+    fixed('sft', r.sft),
+    ...(r.from === 'safe' ? [fixed('safe (start)', r.start)] : []),
     ...r.rows.map((row) => [`rs ${row.run_id}`, String(row.share), pct(row.drawn_share), pct(row.scores.violation_rate), num(row.scores.gold_helpfulness), pct(row.scores.gold_accuracy), pct(row.scores.false_refusal_rate)]),
   ]
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)))
@@ -124,7 +131,7 @@ export function formatSweep(r: SafetySweepReport): string {
     line(header),
     ...rows.map(line),
     '',
-    'One rejection-sampling round per share from the same SFT model, the same prompts budget; gold judges on the eval sets.',
+    `One rejection-sampling round per share from the same ${r.from === 'safe' ? 'distilled (safe)' : 'SFT'} model ${r.runs.start}, the same prompts budget; gold judges on the eval sets.`,
   ].join('\n')
 }
 

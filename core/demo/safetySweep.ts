@@ -6,10 +6,18 @@
 //
 // The SFT model and the reward models are reused when the home already holds them (a finished
 // `workbench demo` of the same size and seed), else trained first as `workbench demo` does.
+//
+// Where RLHF starts matters: rejection sampling can only keep answers the policy samples. The
+// demo's SFT model never refuses (its data is helpfulness only), so on adversarial prompts every
+// candidate complies in some way and the best of K is often still a violation; more safety
+// prompts then teach more compliance (measured, see docs/architecture.md). Llama 2 ran safety RLHF
+// on a model that had seen safety demonstrations; `from: 'safe'` starts the sweep from the demo's
+// row `safe` (the SFT model after targeted context distillation), which does refuse sometimes.
 import type { RunExit } from '../jobs/runner'
 import { Store } from '../tracking/store'
 import { DEFAULT_DEMO_SEED } from './export'
-import { DEMO_PLANS, demoEvalConfig, EXPERIMENT, planWithOverrides, prepareDemo, runFoundation, type DemoOptions, type DemoScores } from './pipeline'
+import { writeDistillDemoFiles } from './distillDemo'
+import { DEMO_PLANS, demoEvalConfig, EXPERIMENT, planWithOverrides, prepareDemo, runFoundation, type DemoOptions, type DemoPlan, type DemoScores, type RunDemoStep } from './pipeline'
 import type { WorldSize } from './world'
 
 /** The shares swept unless the user names others. */
@@ -32,13 +40,22 @@ export interface SafetySweepReport {
   wallSeconds: number
   /** True when the SFT model and the reward models came from an earlier demo in this home. */
   reused: boolean
-  runs: { sft: string; eval_sft: string; reward_helpfulness: string; reward_safety: string }
+  /** Which model every share started from. */
+  from: SweepStart
+  runs: { sft: string; eval_sft: string; reward_helpfulness: string; reward_safety: string; start: string; eval_start: string }
   sft: DemoScores
+  /** The starting policy's figures (the SFT model's again when from = 'sft'). */
+  start: DemoScores
   rows: SafetySweepRow[]
 }
 
+export const SWEEP_STARTS = ['sft', 'safe'] as const
+export type SweepStart = (typeof SWEEP_STARTS)[number]
+
 export interface SafetySweepOptions extends DemoOptions {
   shares?: number[]
+  /** The policy every share starts from: the SFT model (default) or the row `safe`. */
+  from?: SweepStart
 }
 
 export async function runSafetySweep(opts: SafetySweepOptions): Promise<SafetySweepReport> {
@@ -53,12 +70,14 @@ export async function runSafetySweep(opts: SafetySweepOptions): Promise<SafetySw
   const earlier = findFoundation(opts.home, size, dataDir)
   const base = earlier ?? (await trainFoundation(opts.home, run, plan, file, { dataDir, seed, size }))
   const evalConfig = demoEvalConfig(plan, file)
+  const from = opts.from ?? 'sft'
+  const start = from === 'sft' ? { policy: base.sft, evalRun: base.evalSft } : await distilledStart(opts.home, run, plan, { dataDir, seed, size }, base, evalConfig)
 
   const rows: SafetySweepRow[] = []
   for (const share of shares) {
-    const config = { ...plan.rs, prompts: file('rlhfPrompts'), policy: base.sft, rm_helpful: base.rmHelpful, rm_safety: base.rmSafety, safety_prompt_share: share }
-    const rs = await run('rs', 'rejection_sampling', config, `demo-${size} rs safety share ${share}`)
-    const evalRs = await run('eval', 'gold_eval', { ...evalConfig, label: `rs share ${share}` }, `demo-${size} eval rs share ${share}`, [{ role: 'model', runId: rs.runId }])
+    const config = { ...plan.rs, prompts: file('rlhfPrompts'), policy: start.policy, rm_helpful: base.rmHelpful, rm_safety: base.rmSafety, safety_prompt_share: share }
+    const rs = await run('rs', 'rejection_sampling', config, `demo-${size} rs safety share ${share} from ${from}`)
+    const evalRs = await run('eval', 'gold_eval', { ...evalConfig, label: `rs share ${share}` }, `demo-${size} eval rs share ${share} from ${from}`, [{ role: 'model', runId: rs.runId }])
     rows.push({ share, drawn_share: drawnShare(opts.home, rs), run_id: rs.runId, eval_run_id: evalRs.runId, scores: goldScores(opts.home, evalRs.runId) })
   }
   return {
@@ -67,8 +86,10 @@ export async function runSafetySweep(opts: SafetySweepOptions): Promise<SafetySw
     dataDir,
     wallSeconds: (Date.now() - started) / 1000,
     reused: earlier !== undefined,
-    runs: { sft: base.sft, eval_sft: base.evalSft, reward_helpfulness: base.rmHelpful, reward_safety: base.rmSafety },
+    from,
+    runs: { sft: base.sft, eval_sft: base.evalSft, reward_helpfulness: base.rmHelpful, reward_safety: base.rmSafety, start: start.policy, eval_start: start.evalRun },
     sft: goldScores(opts.home, base.evalSft),
+    start: goldScores(opts.home, start.evalRun),
     rows,
   }
 }
@@ -78,6 +99,41 @@ interface Foundation {
   evalSft: string
   rmHelpful: string
   rmSafety: string
+}
+
+/**
+ * The demo's row `safe` as the sweep's start: the SFT model after targeted context distillation
+ * (reused when the home holds one distilled from this SFT model), with its gold evaluation.
+ */
+async function distilledStart(
+  home: string,
+  run: RunDemoStep,
+  plan: DemoPlan,
+  w: { dataDir: string; seed: number; size: WorldSize },
+  base: Foundation,
+  evalConfig: Record<string, unknown>,
+): Promise<{ policy: string; evalRun: string }> {
+  const earlier = findDistilled(home, w.size, base.sft)
+  if (earlier) return earlier
+  const files = writeDistillDemoFiles(w.dataDir, w.seed, w.size)
+  const distillConfig = { ...plan.distill, base: base.sft, prompts: [files.distillPrompts], targeted: true, rm_safety: base.rmSafety }
+  const distill = await run('distill', 'context_distillation', distillConfig, `demo-${w.size} distill (targeted)`)
+  const evalSafe = await run('eval', 'gold_eval', { ...evalConfig, label: 'safe' }, `demo-${w.size} eval safe`, [{ role: 'model', runId: distill.runId }])
+  return { policy: distill.runId, evalRun: evalSafe.runId }
+}
+
+function findDistilled(home: string, size: WorldSize, sftRunId: string): { policy: string; evalRun: string } | undefined {
+  const store = Store.open(home)
+  try {
+    const finished = store.listRuns({ experiment: EXPERIMENT, status: 'finished' })
+    for (const distill of finished.filter((r) => r.name === `demo-${size} distill (targeted)` && r.config.base === sftRunId)) {
+      const evalRun = finished.find((r) => r.name === `demo-${size} eval safe` && store.getRun(r.id).parents.some((p) => p.runId === distill.id))
+      if (evalRun) return { policy: distill.id, evalRun: evalRun.id }
+    }
+    return undefined
+  } finally {
+    store.close()
+  }
 }
 
 async function trainFoundation(...args: Parameters<typeof runFoundation>): Promise<Foundation> {
