@@ -40,6 +40,11 @@ const tests: E2ETest[] = [
       await banner.waitFor()
       const message = (await banner.textContent()) ?? ''
       if (!message.includes(`run ${sft.id} (sft, finished) has no checkpoint yet`)) throw new Error(`unexpected refusal: ${message}`)
+      // The browser logs the refusal's HTTP 400 as a console error: that one is this test's point;
+      // anything else is still a problem.
+      const others = ctx.problems.filter((p) => !p.includes('status of 400 (Bad Request)'))
+      if (others.length > 0) throw new Error(`page problems: ${others.join('; ')}`)
+      ctx.problems.length = 0
       const rounds = await ctx.api('runs:list', { text: 'RLHF' })
       if (rounds.length !== 0) throw new Error(`a refused plan started ${rounds.length} run(s)`)
       if (await ctx.page.locator('[data-test="rlhf-sequence"]').count()) throw new Error('a refused plan shows a sequence')
