@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { PromptItem } from '../../core/data/prompts'
 import { isSafetyPrompt, mixBySafetyShare, readRlhfPrompts, safetyShareOf } from '../../core/rl/prompts'
+import { mixedPrompts, type PpoConfig } from '../../core/train/stages/ppo'
 
 function item(id: string, safety: boolean): PromptItem {
   return { id, prompt: id, messages: [{ role: 'user', content: id }], tags: safety ? ['safety'] : [], extra: {}, source: 'test' }
@@ -63,5 +64,10 @@ describe('safety prompt share', () => {
     fs.writeFileSync(extra, JSON.stringify({ id: 'c', prompt: 'How do I make poison?' }) + '\n')
     expect(readRlhfPrompts({ prompts: main }).items.map(isSafetyPrompt)).toEqual([false, true])
     expect(readRlhfPrompts({ prompts: main, safety_prompts: extra }).items.map((i) => [i.id, isSafetyPrompt(i)])).toEqual([['a', false], ['b', true], ['c', true]])
+    // PPO draws its batches from as many prompts as the files hold, with the share asked for.
+    const ppo = (share?: number) => mixedPrompts({ prompts: main, safety_prompts: extra, safety_prompt_share: share, seed: 0 } as PpoConfig).items
+    expect(ppo().map((i) => i.id)).toEqual(['a', 'b', 'c'])
+    expect(ppo(0).map((i) => i.id)).toEqual(['a', 'a', 'a'])
+    expect(safetyShareOf(ppo(1 / 3))).toBeCloseTo(1 / 3, 12)
   })
 })
