@@ -14,6 +14,8 @@ function worldWithModels() {
   const world = createFakeWorld()
   const base = { tags: [], parentIds: [], params: {}, latest: {}, experiment: 'demo', status: 'finished' as const, createdAt: 0, config: {} }
   world.runs.push({ ...base, id: 'sft-1', name: 'demo sft', stage: 'sft' }, { ...base, id: 'rm-h', name: 'rm helpful', stage: 'reward' }, { ...base, id: 'rm-s', name: 'rm safety', stage: 'reward' })
+  const stage = (name: string, presets: Record<string, Record<string, unknown>>) => ({ name, title: name, description: '', fields: [], presets, parentRoles: ['policy'] })
+  world.handlers['stages:list'] = async () => [stage('rejection_sampling', { tiny: { k: 4 }, big: { k: 16 } }), stage('ppo', { tiny: { steps: 50 } })]
   return world
 }
 
@@ -33,12 +35,16 @@ describe('RLHF screen', () => {
     expect(wrapper.get('[data-test="rlhf-share-error"]').text()).toMatch(/0..1/)
     expect(start.attributes('disabled')).toBeDefined()
     await wrapper.get('[data-test="rlhf-share"]').setValue('0.25')
+    // Only the presets both stages have are offered.
+    expect(wrapper.findAll('[data-test="rlhf-preset"] option').map((o) => o.text())).toEqual(['stage defaults', 'tiny'])
+    await wrapper.get('[data-test="rlhf-preset"]').setValue('tiny')
     expect(start.attributes('disabled')).toBeUndefined()
     await wrapper.get('form').trigger('submit')
     await settle()
 
     const call = world.calls.find((c) => c.channel === 'rlhf:start')!
     expect(call.args).toMatchObject({ policy: 'sft-1', prompts: '/tmp/home/datasets/prompts.jsonl', rmHelpful: 'rm-h', rmSafety: 'rm-s', rounds: 3, method: 'rs+ppo', safetyPromptShare: 0.25 })
+    expect((call.args as { settings: unknown }).settings).toEqual({ rejection_sampling: { k: 4 }, ppo: { steps: 50 } })
     expect(wrapper.get('[data-test="rlhf-status"]').text()).toBe('running')
     expect(wrapper.get('[data-test="rlhf-sequence"]').text()).toContain('RLHF-V1')
     expect(wrapper.find('[data-test="rounds-chain"]').exists()).toBe(true)
