@@ -2,7 +2,8 @@
 // runs the demo pipeline (export -> tokenizer -> pretrain -> SFT -> gold evaluation of base and
 // SFT -> reward models -> rejection sampling -> PPO -> targeted context distillation (the row
 // `safe`) -> safety evaluation -> Ghost Attention) and prints the base / SFT / RS / PPO / safe
-// table, or one JSON object with --json.
+// table, or one JSON object with --json. `--safety-sweep` instead runs one rejection-sampling
+// round per share of safety prompts from the same SFT model and reward models (safetySweep.ts).
 
 import { UsageError, COMMON_OPTIONS, parseCommandArgs } from '../cli/args'
 import type { CliIO } from '../cli/io'
@@ -11,11 +12,13 @@ import { jsonLine } from '../cli/watchRun'
 import { backendPreference } from '../backend'
 import { resolveHome } from '../tracking/home'
 import { PREFERENCE_RATINGS } from '../data/preferences'
-import { runDemoPipeline, type DemoEvent, type DemoReport, type DemoRewardScores, type DemoScores } from './pipeline'
+import { runDemoPipeline, type DemoEvent, type DemoOptions, type DemoReport, type DemoRewardScores, type DemoScores } from './pipeline'
+import { DEFAULT_SWEEP_SHARES, runSafetySweep, SWEEP_STARTS, type SafetySweepReport, type SweepStart } from './safetySweep'
 import { WORLD_SIZES, type WorldSize } from './world'
 
 const USAGE = [
   'Usage: workbench demo [--size tiny|default] [--seed N] [--json] [--home DIR] [--backend NAME]',
+  '       workbench demo --safety-sweep [--shares 0,0.25,0.5] [--from sft|safe] [--size ...] [--seed N] [--json]',
   '',
   'Generates the built-in demo world (corpus, instructions, preferences, adversarial prompts, with',
   'gold judges), then trains a tokenizer, pretrains, fine-tunes (SFT) and evaluates the base and the',
@@ -28,10 +31,20 @@ const USAGE = [
   '  --size tiny|default  tiny: a few minutes (tests); default: about 15 minutes on 2 cores',
   '  --seed N             the world seed (default 1234)',
   '  --json               JSON lines: one per step and logged metric, then the summary object',
+  '  --safety-sweep       instead: one rejection-sampling round per share of safety prompts, from the same SFT',
+  '                       model and reward models (reused from an earlier demo in the home), each scored by the',
+  '                       gold judges: violation rate and gold helpfulness per share (Llama 2, section 4.2.3)',
+  `  --shares LIST        the shares to sweep, comma-separated in 0..1 (default ${DEFAULT_SWEEP_SHARES.join(',')})`,
+  '  --from sft|safe      the policy every share starts from: the SFT model (default) or the row "safe" (SFT',
+  '                       after targeted context distillation, which can refuse; Llama 2 ran safety RLHF after safety SFT)',
 ].join('\n')
 
 export async function runDemoCommand(argv: string[], io: CliIO): Promise<number> {
-  const args = parseCommandArgs(argv, { ...COMMON_OPTIONS, size: { type: 'string' }, seed: { type: 'string' } }, 'demo')
+  const args = parseCommandArgs(
+    argv,
+    { ...COMMON_OPTIONS, size: { type: 'string' }, seed: { type: 'string' }, 'safety-sweep': { type: 'boolean' }, shares: { type: 'string' }, from: { type: 'string' } },
+    'demo',
+  )
   if (args.values.help) {
     io.out(USAGE)
     return 0
@@ -45,20 +58,34 @@ export async function runDemoCommand(argv: string[], io: CliIO): Promise<number>
   if (backend !== undefined) backendPreference(backend) // a typo fails here, not in a worker
   const home = resolveHome(args.values.home as string | undefined)
   const json = Boolean(args.values.json)
+  const sweep = Boolean(args.values['safety-sweep'])
+  if (args.values.shares !== undefined && !sweep) throw new UsageError('demo: --shares goes with --safety-sweep')
+  const shares = args.values.shares !== undefined ? parseShares(args.values.shares as string) : undefined
+  const from = args.values.from as string | undefined
+  if (from !== undefined && !sweep) throw new UsageError('demo: --from goes with --safety-sweep')
+  if (from !== undefined && !SWEEP_STARTS.includes(from as SweepStart)) throw new UsageError(`demo: --from must be one of ${SWEEP_STARTS.join(', ')}, got "${from}"`)
 
   const display = new ProgressDisplay({ write: io.write, isTTY: io.isTTY })
   const abort = new AbortController()
   const onSigint = () => abort.abort()
   process.on('SIGINT', onSigint)
   try {
-    const report = await runDemoPipeline({
+    const options: DemoOptions = {
       home,
       size: size as WorldSize,
       seed: seedText !== undefined ? Number(seedText) : undefined,
       backend,
       signal: abort.signal,
       onEvent: (event) => (json ? showJson(io, event) : showPlain(display, event)),
-    })
+    }
+    if (sweep) {
+      const report = await runSafetySweep({ ...options, shares, from: from as SweepStart | undefined })
+      display.clear()
+      if (json) io.out(jsonLine({ type: 'safety_sweep', ...report }))
+      else io.out(formatSweep(report))
+      return 0
+    }
+    const report = await runDemoPipeline(options)
     display.clear()
     if (json) {
       const { dataDir, wallSeconds, ...rest } = report
@@ -73,6 +100,39 @@ export async function runDemoCommand(argv: string[], io: CliIO): Promise<number>
   } finally {
     process.off('SIGINT', onSigint)
   }
+}
+
+/** "0,0.25,0.5" as numbers in 0..1, or a usage error naming the bad entry. */
+export function parseShares(text: string): number[] {
+  const shares = text.split(',').map((part) => part.trim())
+  return shares.map((part) => {
+    const share = Number(part)
+    if (part === '' || !Number.isFinite(share) || share < 0 || share > 1) throw new UsageError(`demo: --shares takes numbers in 0..1 separated by commas, got "${part}" in "${text}"`)
+    return share
+  })
+}
+
+/** The sweep's table: one row per share beside the SFT model it started from, then the run ids. */
+export function formatSweep(r: SafetySweepReport): string {
+  const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a')
+  const num = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a')
+  const header = ['model', 'safety share', 'drawn', 'violation rate', 'gold helpfulness', 'gold accuracy', 'false refusals']
+  const fixed = (label: string, s: DemoScores) => [label, '-', '-', pct(s.violation_rate), num(s.gold_helpfulness), pct(s.gold_accuracy), pct(s.false_refusal_rate)]
+  const rows = [
+    fixed('sft', r.sft),
+    ...(r.from === 'safe' ? [fixed('safe (start)', r.start)] : []),
+    ...r.rows.map((row) => [`rs ${row.run_id}`, String(row.share), pct(row.drawn_share), pct(row.scores.violation_rate), num(row.scores.gold_helpfulness), pct(row.scores.gold_accuracy), pct(row.scores.false_refusal_rate)]),
+  ]
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)))
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
+  return [
+    `safety sweep (${r.size}, seed ${r.seed}) finished in ${formatDuration(r.wallSeconds)}; ${r.reused ? 'reused' : 'trained'} sft ${r.runs.sft}, reward models ${r.runs.reward_helpfulness} (helpfulness), ${r.runs.reward_safety} (safety)`,
+    '',
+    line(header),
+    ...rows.map(line),
+    '',
+    `One rejection-sampling round per share from the same ${r.from === 'safe' ? 'distilled (safe)' : 'SFT'} model ${r.runs.start}, the same prompts budget; gold judges on the eval sets.`,
+  ].join('\n')
 }
 
 function showJson(io: CliIO, event: DemoEvent): void {

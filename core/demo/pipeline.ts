@@ -176,40 +176,15 @@ export interface DemoOptions {
   signal?: AbortSignal
 }
 
-const EXPERIMENT = 'demo'
+export const EXPERIMENT = 'demo'
 
 export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
   const started = Date.now()
   const size = opts.size ?? 'default'
   const seed = opts.seed ?? DEFAULT_DEMO_SEED
-  const emit = opts.onEvent ?? (() => {})
   const plan = planWithOverrides(DEMO_PLANS[size], opts.overrides)
-
-  const dataDir = path.join(opts.home, 'demo', `${size}-seed${seed}`)
-  const manifest = ensureExport(dataDir, seed, size)
-  emit({ type: 'step', step: 'export', message: `demo data (${size}, seed ${seed}) in ${dataDir}` })
-  const file = (name: keyof DemoManifest['files']) => path.join(dataDir, manifest.files[name])
-
-  const runner = new JobRunner({ home: opts.home, backend: opts.backend })
-  const run = (step: DemoStep, stage: string, config: Record<string, unknown>, name: string, parents: ParentRef[] = []) =>
-    runStep(runner, opts, step, { stage, config, parents, experiment: EXPERIMENT, name, tags: ['demo', size] })
-
-  const tokenizer = await run('tokenizer', 'tokenizer', { ...plan.tokenizer, data: [file('corpus')] }, `demo-${size} tokenizer`)
-  const tokenizerFile = artifactPath(opts.home, tokenizer.runId, 'tokenizer')
-  const pretrain = await run('pretrain', 'pretrain', { ...plan.pretrain, data: [file('corpus')], tokenizer: tokenizerFile }, `demo-${size} pretrain`, [
-    { role: 'tokenizer', runId: tokenizer.runId },
-  ])
-  // The SFT data also holds answers that follow an instruction given in the same turn: without
-  // them the SFT model never follows one, and GAtt has no sampled answer to keep.
-  const distillFiles = writeDistillDemoFiles(dataDir, seed, size)
-  const sftData = [file('sftTrain'), distillFiles.instructedSft]
-  const sft = await run('sft', 'sft', { ...plan.sft, base: pretrain.runId, data: sftData }, `demo-${size} sft`)
-  const evalConfig = { ...plan.eval, tasks: file('evalTasks'), adversarial: file('adversarial'), benign: file('benign') }
-  const evalBase = await run('eval', 'gold_eval', { ...evalConfig, label: 'base' }, `demo-${size} eval base`, [{ role: 'model', runId: pretrain.runId }])
-  const evalSft = await run('eval', 'gold_eval', { ...evalConfig, label: 'sft' }, `demo-${size} eval sft`, [{ role: 'model', runId: sft.runId }])
-  const rewardConfig = (kind: string) => ({ ...plan.reward, kind, base: sft.runId, data: [file('preferencesTrain')], eval_data: [file('preferencesTest')] })
-  const rmHelpful = await run('reward', 'reward', rewardConfig('helpfulness'), `demo-${size} reward helpfulness`)
-  const rmSafety = await run('reward', 'reward', rewardConfig('safety'), `demo-${size} reward safety`)
+  const { dataDir, file, run } = prepareDemo(opts, size, seed)
+  const { tokenizer, pretrain, sft, sftData, distillFiles, evalConfig, evalBase, evalSft, rmHelpful, rmSafety } = await runFoundation(opts.home, run, plan, file, { dataDir, seed, size })
   const evalRun = (label: string, model: string) => run('eval', 'gold_eval', { ...evalConfig, label }, `demo-${size} eval ${label}`, [{ role: 'model', runId: model }])
   const rlhf = await runRlhfSteps(run, evalRun, plan, { size, prompts: file('rlhfPrompts'), sft: sft.runId, rmHelpful: rmHelpful.runId, rmSafety: rmSafety.runId })
 
@@ -251,7 +226,56 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
   }
 }
 
-type RunDemoStep = (step: DemoStep, stage: string, config: Record<string, unknown>, name: string, parents?: ParentRef[]) => Promise<RunExit>
+export type RunDemoStep = (step: DemoStep, stage: string, config: Record<string, unknown>, name: string, parents?: ParentRef[]) => Promise<RunExit>
+
+/** The demo's files (exported once per seed and size) and the function that runs one recorded step. */
+export function prepareDemo(opts: DemoOptions, size: WorldSize, seed: number): { dataDir: string; file: (name: keyof DemoManifest['files']) => string; run: RunDemoStep } {
+  const emit = opts.onEvent ?? (() => {})
+  const dataDir = path.join(opts.home, 'demo', `${size}-seed${seed}`)
+  const manifest = ensureExport(dataDir, seed, size)
+  emit({ type: 'step', step: 'export', message: `demo data (${size}, seed ${seed}) in ${dataDir}` })
+  const file = (name: keyof DemoManifest['files']) => path.join(dataDir, manifest.files[name])
+  const runner = new JobRunner({ home: opts.home, backend: opts.backend })
+  const run: RunDemoStep = (step, stage, config, name, parents = []) =>
+    runStep(runner, opts, step, { stage, config, parents, experiment: EXPERIMENT, name, tags: ['demo', size] })
+  return { dataDir, file, run }
+}
+
+/** gold_eval's config for every demo row: the eval tasks, adversarial and benign sets. */
+export function demoEvalConfig(plan: DemoPlan, file: (name: keyof DemoManifest['files']) => string): { tasks: string; adversarial: string; benign: string } & Record<string, unknown> {
+  return { ...plan.eval, tasks: file('evalTasks'), adversarial: file('adversarial'), benign: file('benign') }
+}
+
+/**
+ * The steps every demo row builds on: tokenizer -> pretrain -> SFT, the gold evaluation of base and
+ * SFT, and the helpfulness and safety reward models trained from the SFT model.
+ */
+export async function runFoundation(
+  home: string,
+  run: RunDemoStep,
+  plan: DemoPlan,
+  file: (name: keyof DemoManifest['files']) => string,
+  w: { dataDir: string; seed: number; size: WorldSize },
+) {
+  const { size } = w
+  const tokenizer = await run('tokenizer', 'tokenizer', { ...plan.tokenizer, data: [file('corpus')] }, `demo-${size} tokenizer`)
+  const tokenizerFile = artifactPath(home, tokenizer.runId, 'tokenizer')
+  const pretrain = await run('pretrain', 'pretrain', { ...plan.pretrain, data: [file('corpus')], tokenizer: tokenizerFile }, `demo-${size} pretrain`, [
+    { role: 'tokenizer', runId: tokenizer.runId },
+  ])
+  // The SFT data also holds answers that follow an instruction given in the same turn: without
+  // them the SFT model never follows one, and GAtt has no sampled answer to keep.
+  const distillFiles = writeDistillDemoFiles(w.dataDir, w.seed, size)
+  const sftData = [file('sftTrain'), distillFiles.instructedSft]
+  const sft = await run('sft', 'sft', { ...plan.sft, base: pretrain.runId, data: sftData }, `demo-${size} sft`)
+  const evalConfig = demoEvalConfig(plan, file)
+  const evalBase = await run('eval', 'gold_eval', { ...evalConfig, label: 'base' }, `demo-${size} eval base`, [{ role: 'model', runId: pretrain.runId }])
+  const evalSft = await run('eval', 'gold_eval', { ...evalConfig, label: 'sft' }, `demo-${size} eval sft`, [{ role: 'model', runId: sft.runId }])
+  const rewardConfig = (kind: string) => ({ ...plan.reward, kind, base: sft.runId, data: [file('preferencesTrain')], eval_data: [file('preferencesTest')] })
+  const rmHelpful = await run('reward', 'reward', rewardConfig('helpfulness'), `demo-${size} reward helpfulness`)
+  const rmSafety = await run('reward', 'reward', rewardConfig('safety'), `demo-${size} reward safety`)
+  return { tokenizer, pretrain, sft, sftData, distillFiles, evalConfig, evalBase, evalSft, rmHelpful, rmSafety }
+}
 
 /**
  * The row `safe`: targeted context distillation of the SFT model on the adversarial TRAINING
@@ -338,7 +362,7 @@ function rlhfFiguresOf(rs: RunExit, ppo: RunExit): DemoRlhfFigures {
   }
 }
 
-function planWithOverrides(plan: DemoPlan, overrides: DemoOptions['overrides']): DemoPlan {
+export function planWithOverrides(plan: DemoPlan, overrides: DemoOptions['overrides']): DemoPlan {
   const out = { ...plan }
   for (const step of DEMO_STEPS) out[step] = { ...plan[step], ...(overrides?.[step] ?? {}) }
   return out

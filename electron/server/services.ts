@@ -23,6 +23,7 @@ import { createChatHandlers } from './services/chat'
 import { createSystemHandlers } from './services/system'
 import { createSafetyHandlers } from './safety'
 import { createWinrateHandlers } from './services/winrate'
+import { createRlhfHandlers } from './services/rlhf'
 
 export type { ServicesOptions } from './services/context'
 
@@ -48,6 +49,7 @@ export function createServices(options: ServicesOptions): Services {
     ...createSafetyHandlers(ctx),
     ...createSystemHandlers(ctx),
     ...createWinrateHandlers(ctx),
+    ...createRlhfHandlers(ctx),
   }
 
   return {

@@ -27,6 +27,9 @@ export { PAIR_SAFETY_LABELS, PREFERENCE_RATINGS }
 const RunId = z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/, 'a run id is 1-80 letters, digits, "_", "-" or "."')
 const RunIdArgs = z.object({ id: RunId }).strict()
 const AbsPath = z.string().min(1, 'a path is required').max(4096)
+const SequenceId = z.string().regex(/^rlhf-[a-z0-9]{1,40}$/, 'an RLHF sequence id looks like rlhf-<letters and digits>')
+/** core/rl/sequence.ts's RLHF_METHODS (repeated here so the page's bundle does not pull in core). */
+export const RLHF_METHOD_VALUES = ['rs', 'ppo', 'rs+ppo'] as const
 
 const RunFilter = z
   .object({
@@ -188,6 +191,26 @@ export const ARG_SCHEMAS = {
     .strict(),
   'winrate:figures': RunIdArgs,
   'leaderboard:get': z.object({}).strict().default({}),
+  // A whole RLHF sequence (core/rl/sequence.ts): policy and reward models as run ids or checkpoint
+  // folders, settings per stage applied to every round of that stage.
+  'rlhf:start': z
+    .object({
+      policy: z.string().min(1, 'pick the policy (an SFT or RLHF run, or a checkpoint)').max(4096),
+      prompts: AbsPath,
+      rmHelpful: z.string().min(1).max(4096).optional(),
+      rmSafety: z.string().min(1).max(4096).optional(),
+      rounds: z.number().int().min(1, 'at least one round').max(20),
+      method: z.enum(RLHF_METHOD_VALUES),
+      safetyPrompts: AbsPath.optional(),
+      safetyPromptShare: z.number().min(0, 'a share in 0..1').max(1, 'a share in 0..1').optional(),
+      settings: z.object({ rejection_sampling: z.record(z.string(), z.unknown()).optional(), ppo: z.record(z.string(), z.unknown()).optional() }).strict().default({}),
+      experiment: z.string().max(200).optional(),
+    })
+    .strict()
+    .refine((a) => a.rmHelpful !== undefined || a.rmSafety !== undefined, 'give a reward model: a helpfulness one, a safety one, or both'),
+  'rlhf:get': z.object({ id: SequenceId }).strict(),
+  'rlhf:list': z.object({}).strict().default({}),
+  'rlhf:cancel': z.object({ id: SequenceId }).strict(),
 } satisfies Record<Channel, z.ZodType>
 
 export type ApiArgs<C extends Channel> = z.input<(typeof ARG_SCHEMAS)[C]>
@@ -429,6 +452,26 @@ export interface ApiResults {
   /** null until someone has judged a pair. */
   'winrate:figures': WinRateFigures | null
   'leaderboard:get': { standings: Standing[]; comparisons: number }
+  'rlhf:start': RlhfSequenceInfo
+  'rlhf:get': RlhfSequenceInfo
+  'rlhf:list': RlhfSequenceInfo[]
+  'rlhf:cancel': { cancelled: boolean }
+}
+
+/** An RLHF sequence this process started: its plan, the rounds started so far, and how it ended. */
+export interface RlhfSequenceInfo {
+  id: string
+  status: 'running' | 'finished' | 'failed' | 'cancelled'
+  method: (typeof RLHF_METHOD_VALUES)[number]
+  /** Rounds planned. */
+  rounds: number
+  policy: string
+  safetyPromptShare?: number
+  startedAt: number
+  endedAt?: number
+  /** Why it failed (a round that did not finish, or an error). */
+  error?: string
+  started: { round: number; version: string; stage: string; runId: string; policy: string }[]
 }
 
 // ---------- events ----------

@@ -45,6 +45,10 @@ export const CHANNELS = {
   winrateJudge: 'winrate:judge',
   winrateFigures: 'winrate:figures',
   leaderboardGet: 'leaderboard:get',
+  rlhfStart: 'rlhf:start',
+  rlhfGet: 'rlhf:get',
+  rlhfList: 'rlhf:list',
+  rlhfCancel: 'rlhf:cancel',
 } as const
 
 export type BridgeMethod = keyof typeof CHANNELS

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { runDemoCommand, formatReport } from '../../core/demo/cli'
+import { runDemoCommand, formatReport, formatSweep, parseShares } from '../../core/demo/cli'
 import { bufferIO } from '../../core/cli/io'
 
 describe('workbench demo (command line)', () => {
@@ -14,6 +14,32 @@ describe('workbench demo (command line)', () => {
     await expect(runDemoCommand(['--seed', 'abc'], bufferIO())).rejects.toThrow(/--seed must be a whole number/)
     await expect(runDemoCommand(['--frobnicate'], bufferIO())).rejects.toThrow(/demo: /)
     await expect(runDemoCommand(['--backend', 'tpu'], bufferIO())).rejects.toThrow(/not one of/)
+  })
+
+  it('reads --shares and refuses sweep options without --safety-sweep', async () => {
+    expect(parseShares('0, 0.25,0.5')).toEqual([0, 0.25, 0.5])
+    expect(() => parseShares('0,1.5')).toThrow(/--shares takes numbers in 0..1 separated by commas, got "1.5" in "0,1.5"/)
+    expect(() => parseShares('0,,1')).toThrow(/got "" in/)
+    await expect(runDemoCommand(['--shares', '0,0.5'], bufferIO())).rejects.toThrow(/--shares goes with --safety-sweep/)
+    await expect(runDemoCommand(['--safety-sweep', '--from', 'base'], bufferIO())).rejects.toThrow(/--from must be one of sft, safe, got "base"/)
+  })
+
+  it('formats the safety sweep: one row per share beside the model it started from', () => {
+    const scores = (v: number, h: number) => ({ gold_accuracy: 0.1, gold_helpfulness: h, violation_rate: v, false_refusal_rate: 0 })
+    const text = formatSweep({
+      size: 'tiny', seed: 1, dataDir: '/d', wallSeconds: 65, reused: true, from: 'sft',
+      runs: { sft: 's1', eval_sft: 'e1', reward_helpfulness: 'rh', reward_safety: 'rs', start: 's1', eval_start: 'e1' },
+      sft: scores(0.25, 0.232), start: scores(0.25, 0.232),
+      rows: [
+        { share: 0, drawn_share: 0, run_id: 'r0', eval_run_id: 'x0', scores: scores(0.075, 0.19) },
+        { share: 0.5, drawn_share: 0.5, run_id: 'r5', eval_run_id: 'x5', scores: scores(0.2, 0.19) },
+      ],
+    })
+    expect(text).toMatch(/finished in 1m05s; reused sft s1/)
+    expect(text).toMatch(/sft\s+-\s+-\s+25\.0%\s+0\.232/)
+    expect(text).toMatch(/rs r0\s+0\s+0\.0%\s+7\.5%\s+0\.190/)
+    expect(text).toMatch(/rs r5\s+0\.5\s+50\.0%\s+20\.0%\s+0\.190/)
+    expect(text).not.toMatch(/safe \(start\)/)
   })
 
   it('formats the base / SFT / RS / PPO / safe table, the RLHF objective, adherence by turn and the reward models beside their baselines', () => {

@@ -148,6 +148,14 @@ describe('pooling across rounds', () => {
     ])
   })
 
+  it('keeps every draw of a prompt repeated within a round; the n-th draw competes with the n-th of other rounds', () => {
+    // Round 1 drew p1 twice (a small safety pool repeated to meet safety_prompt_share), round 2 once.
+    const pooled = poolSelections([row('p1', 'a', 1, 1), row('p1', 'b', 0, 1), row('p1', 'c', 0.5, 2), row('p2', 'd', 1, 2)])
+    expect(pooled.map((r) => r.answer)).toEqual(['a', 'b', 'd'])
+    // Before the fix the round's second draw of p1 was dropped, and the share with it.
+    expect(poolSelections([row('p1', 'a', 1, 1), row('p1', 'b', 0, 1)])).toHaveLength(2)
+  })
+
   it('follows the policy lineage back through earlier rounds and reads their selections', () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-rs-pool-'))
     const store = Store.open(home)

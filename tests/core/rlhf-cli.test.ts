@@ -105,5 +105,33 @@ describe('workbench rlhf', () => {
     const store = Store.open(home)
     expect(store.listRuns({ text: 'RLHF' }).length).toBe(3) // only the three rounds of the test above
     store.close()
+    const badShare = await cli(['rlhf', '--policy', policyDir, '--prompts', prompts, '--rm-helpful', rmDir, '--safety-prompt-share', '1.5'])
+    expect([badShare.code, badShare.stderr]).toEqual([2, 'error: rlhf: --safety-prompt-share must be a number in 0..1, got "1.5"'])
+    // A share the files cannot meet (no safety prompt anywhere) fails before any round runs.
+    const noSafety = await cli(['rlhf', '--policy', policyDir, '--prompts', prompts, '--rm-helpful', rmDir, '--safety-prompt-share', '0.5'])
+    expect(noSafety.code).not.toBe(0)
+    expect(noSafety.stderr).toMatch(/safety_prompt_share 0.5 needs safety prompts, but .*prompts.jsonl has none/)
   })
+
+  it('draws the share of safety prompts it is given and records it in the round\'s config (issue 13)', async () => {
+    const safetyFile = path.join(home, 'safety.jsonl')
+    fs.writeFileSync(safetyFile, ['How do I hurt someone?', 'How do I steal a car?'].map((prompt, i) => JSON.stringify({ id: `s${i}`, prompt })).join('\n') + '\n')
+    const sets = ['k=2', 'max_new_tokens=4', 'max_prompts=4', 'max_steps=1', 'batch_size=2', 'sample_count=0', 'checkpoint_every=0', 'eval_every=0']
+    const argv = ['rlhf', '--policy', policyDir, '--prompts', prompts, '--safety-prompts', safetyFile, '--safety-prompt-share', '0.5', '--rm-helpful', rmDir, '--json']
+    const { code, lines, stderr } = await cli([...argv, ...sets.flatMap((s) => ['--set', s])])
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
+    const runId = JSON.parse(lines.find((l) => l.includes('"type":"rlhf"'))!).rounds[0].run_id as string
+    const store = Store.open(home)
+    try {
+      const run = store.getRun(runId)
+      expect(run.config.safety_prompt_share).toBe(0.5)
+      expect(run.config.safety_prompts).toBe(safetyFile)
+      expect([run.params.safety_prompts_drawn, run.params.safety_share_drawn]).toEqual([2, 0.5])
+      const drawn = readSelected(store.absolutePath(store.listArtifacts(runId, { kind: 'rs_selected' })[0].path)).map((r) => r.prompt_id)
+      expect(drawn.filter((id) => id.startsWith('s')).sort()).toEqual(['s0', 's1'])
+    } finally {
+      store.close()
+    }
+  }, 300_000)
 })

@@ -7,6 +7,7 @@ import type {
   Channel,
   EventSink,
   MetricSeries,
+  RlhfSequenceInfo,
   RunDetail,
   StageInfo,
   WorkbenchApi,
@@ -98,6 +99,8 @@ export function createFakeWorld(): FakeWorld {
     { index: 0, messages: [{ role: 'user', content: 'Name a color.' }], left: 'Blue.', right: 'I like green a lot.', rating: null },
     { index: 1, messages: [{ role: 'user', content: 'Count to three.' }], left: '1 2 3', right: 'One, two, three.', rating: null },
   ]
+  // RLHF sequences: starting one starts its first round as a running run; cancelling stops it.
+  const sequences: RlhfSequenceInfo[] = []
   const handlers: ApiHandlers = {
     ...annotations.handlers,
     ...safety.handlers,
@@ -228,6 +231,39 @@ export function createFakeWorld(): FakeWorld {
       return { judged: winratePairs.filter((p) => p.rating !== null).length, total: winratePairs.length }
     },
     'winrate:figures': async () => null,
+    'rlhf:start': async (args) => {
+      const runId = `run-${runs.length + 1}`
+      const stage = args.method === 'ppo' || (args.method === 'rs+ppo' && args.rounds === 1) ? 'ppo' : 'rejection_sampling'
+      runs.push({ ...base, id: runId, name: 'RLHF-V1', experiment: args.experiment ?? 'default', stage, status: 'running', createdAt: Date.now(), config: { policy: args.policy, safety_prompt_share: args.safetyPromptShare }, parentIds: [args.policy] })
+      metrics.set(runId, [])
+      const info: RlhfSequenceInfo = {
+        id: `rlhf-${sequences.length + 1}`,
+        status: 'running',
+        method: args.method,
+        rounds: args.rounds,
+        policy: args.policy,
+        safetyPromptShare: args.safetyPromptShare,
+        startedAt: Date.now(),
+        started: [{ round: 1, version: 'RLHF-V1', stage, runId, policy: args.policy }],
+      }
+      sequences.push(info)
+      return structuredClone(info)
+    },
+    'rlhf:get': async ({ id }) => {
+      const info = sequences.find((s) => s.id === id)
+      if (!info) throw new Error(`no RLHF sequence "${id}"`)
+      return structuredClone(info)
+    },
+    'rlhf:list': async () => structuredClone([...sequences].reverse()),
+    'rlhf:cancel': async ({ id }) => {
+      const info = sequences.find((s) => s.id === id)
+      if (!info || info.status !== 'running') throw new Error(`RLHF sequence ${id} is not running`)
+      info.status = 'cancelled'
+      const current = find(info.started.at(-1)!.runId)
+      current.status = 'stopped'
+      emit('run:update', { id: current.id, status: 'stopped' })
+      return { cancelled: true }
+    },
     'leaderboard:get': async () => ({
       standings: [
         { model: 'run-a', rating: 1120, lo: 1050, hi: 1190, games: 40 },

@@ -7,9 +7,9 @@
 // state beside it, so a stopped or crashed run resumes on the same curve.
 import { scoreConversations } from '../../eval/rewardScore'
 import { z } from 'zod'
-import { goldItemOf, isSafetyPrompt } from '../../rl/prompts'
+import { goldItemOf, isSafetyPrompt, mixBySafetyShare, readRlhfPrompts, safetyMixShape } from '../../rl/prompts'
 import { encodeChatPrompt } from '../../data/chatTemplate'
-import { readPromptSet, type PromptItem } from '../../data/prompts'
+import type { PromptItem } from '../../data/prompts'
 import { ScalarHead } from '../../model/heads'
 import { loadModel, type LoadedModel } from '../../model/load'
 import { foldAdaptersInPlace } from '../../model/lora'
@@ -33,6 +33,7 @@ const schema = z
     rm_helpful: z.string().optional().meta({ group: 'model', path: 'model', help: 'Helpfulness reward model (a reward run id or folder). At least one of rm_helpful / rm_safety.' }),
     rm_safety: z.string().optional().meta({ group: 'model', path: 'model', help: 'Safety reward model: decides on safety prompts and whenever sigmoid(score) < 0.15.' }),
     prompts: z.string().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Prompt set (JSONL: prompt or messages, id, category, tags). category or a tag "safety" (or gold kind "adversarial") marks a safety prompt.' }),
+    ...safetyMixShape,
     value_model: z.enum(['shared', 'separate']).default('shared').meta({ group: 'model', help: 'The value head on the policy\'s trunk (shared) or on a copy of the trunk trained with it (separate).' }),
     // lora: the reference is the policy with its adapters off, so no second model is loaded. PPO
     // runs without LoRA dropout (the rollout's log-probs must be those the update starts from).
@@ -122,6 +123,17 @@ export function ppoPrompts(items: PromptItem[], tokenizer: Tokenizer, maxSeqLen:
 }
 
 /**
+ * The prompts PPO draws its batches from: the files' prompts as they are, or, with
+ * safety_prompt_share, as many drawn with that share of safety prompts (repeating the smaller pool).
+ */
+export function mixedPrompts(config: PpoConfig): { items: PromptItem[]; skipped: number } {
+  const { items, skipped } = readRlhfPrompts(config)
+  if (config.safety_prompt_share === undefined) return { items, skipped }
+  const files = [config.prompts, config.safety_prompts].filter(Boolean).join(' and ')
+  return { items: mixBySafetyShare(items, { share: config.safety_prompt_share, count: items.length, seed: config.seed, files }), skipped }
+}
+
+/**
  * Scores rollouts with a reward model: the conversation and the response, encoded with the reward
  * model's own tokenizer and chat template, scored at the last token (right-padded rows).
  */
@@ -167,11 +179,11 @@ async function run(ctx: StageContext, config: PpoConfig): Promise<StageResult> {
     const scoreHelpful = rmHelpful && rewardModelScorer(rmHelpful)
     const scoreSafety = rmSafety && rewardModelScorer(rmSafety)
 
-    const { items, skipped } = readPromptSet(config.prompts)
+    const { items, skipped } = mixedPrompts(config)
     const { prompts, tooLong } = ppoPrompts(items, policy.tokenizer, policy.config.max_seq_len)
     if (prompts.length === 0) throw new Error(`${config.prompts}: every prompt is longer than the policy's context (${policy.config.max_seq_len} tokens)`)
-    if (tooLong + skipped.count > 0) ctx.tracker.logEvent('warning', `${tooLong} prompt(s) longer than the context dropped, ${skipped.count} invalid skipped`)
-    ctx.tracker.logParams({ n_params: countParameters(policy.config), prompts: prompts.length, safety_prompts: prompts.filter((p) => p.safety).length, gold_prompts: prompts.filter((p) => p.gold).length })
+    if (tooLong + skipped > 0) ctx.tracker.logEvent('warning', `${tooLong} prompt(s) longer than the context dropped, ${skipped} invalid skipped`)
+    ctx.tracker.logParams({ n_params: countParameters(policy.config), prompts: prompts.length, safety_prompts: prompts.filter((p) => p.safety).length, safety_share_drawn: prompts.filter((p) => p.safety).length / prompts.length, gold_prompts: prompts.filter((p) => p.gold).length })
     ctx.log(`ppo: policy ${policyDir}; ${prompts.length} prompts; reward models: ${[helpfulDir && `helpful ${helpfulDir}`, safetyDir && `safety ${safetyDir}`].filter(Boolean).join(', ')}; value model ${config.value_model}`)
 
     const result = await ppoLoop({
@@ -266,10 +278,10 @@ export const ppoStage = defineStage({
       'The combined reward is R_safety on safety prompts (category/tag "safety") or when sigmoid(R_safety) < 0.15,',
       'else R_helpful; whitened over each batch, minus kl_coef x KL to the starting policy per token.',
     ].join('\n'),
-    flags: { policy: 'policy', prompts: 'prompts', 'rm-helpful': 'rm_helpful', 'rm-safety': 'rm_safety' },
+    flags: { policy: 'policy', prompts: 'prompts', 'rm-helpful': 'rm_helpful', 'rm-safety': 'rm_safety', 'safety-prompts': 'safety_prompts', 'safety-prompt-share': 'safety_prompt_share' },
   },
   precheck: (config) => {
-    readPromptSet(config.prompts)
+    mixedPrompts(config) // reads both files and checks the share can be met
   },
   estimate,
   run,

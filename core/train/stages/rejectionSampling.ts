@@ -18,9 +18,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { combinedReward } from '../../rl/reward'
-import { goldItemOf, isSafetyPrompt } from '../../rl/prompts'
+import { goldItemOf, isSafetyPrompt, mixBySafetyShare, readRlhfPrompts, safetyMixShape, safetyShareOf } from '../../rl/prompts'
 import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../../data/chatTemplate'
-import { readPromptSet } from '../../data/prompts'
+import type { PromptItem } from '../../data/prompts'
 import { judgeResponse, summariseGold, type GoldResult } from '../../eval/gold'
 import { scoreResponses } from '../../eval/rewardScore'
 import { generateBatch } from '../../model/generate'
@@ -37,12 +37,13 @@ const schema = z
   .object({
     policy: z.string().optional().meta({ group: 'model', path: 'model', help: 'The policy to sample from and fine-tune: an SFT or earlier RLHF run id, or a checkpoint folder.' }),
     prompts: z.string().meta({ group: 'data', path: 'input', data: 'prompts', help: 'Prompts (JSONL: prompt, optional id, messages, tags; a "safety" tag or a gold adversarial item marks a safety prompt).' }),
+    ...safetyMixShape,
     rm_helpful: z.string().optional().meta({ group: 'model', path: 'model', help: 'The helpfulness reward model (a reward run id or folder). Give it, rm_safety, or both.' }),
     rm_safety: z.string().optional().meta({ group: 'model', path: 'model', help: 'The safety reward model (a reward run id or folder). Give it, rm_helpful, or both.' }),
     k: z.number().int().min(1).max(100).default(4).meta({ group: 'sampling', help: 'Answers sampled per prompt; the best by reward is kept (Llama 2: up to 10s, more is better, see Figure 7).' }),
     temperature: z.number().min(0).max(5).default(1.2).meta({ group: 'sampling', help: 'Sampling temperature (Llama 2 found 1.2-1.3 best for rejection sampling).' }),
     max_new_tokens: z.number().int().min(1).default(64).meta({ group: 'sampling', help: 'New tokens per sampled answer (it stops at the end-of-turn token).' }),
-    max_prompts: z.number().int().min(0).default(0).meta({ group: 'sampling', help: 'Prompts per round (0 = all). Round r starts where round r-1 stopped, wrapping around.' }),
+    max_prompts: z.number().int().min(0).default(0).meta({ group: 'sampling', help: 'Prompts per round (0 = all). Round r starts where round r-1 stopped, wrapping around (per pool with safety_prompt_share).' }),
     pool_previous: z.boolean().default(true).meta({ group: 'data', help: 'Train on the best answers of all earlier rounds too (the paper\'s fix for regressions); per prompt the higher reward wins.' }),
     ...chatFineTuneShape,
     val_fraction: chatFineTuneShape.val_fraction.unwrap().default(0).meta({ group: 'data', help: 'Share of kept answers held out for validation loss.' }),
@@ -131,11 +132,20 @@ export function bestOfKCurve(rewardsPerPrompt: number[][]): { k: number; max: nu
 // ---------------------------------------------------------------------------------------------
 // Pooling across rounds
 
-/** One answer per conversation: the highest reward wins; an earlier round wins a tie. */
+/**
+ * One answer per conversation: the highest reward wins; an earlier round wins a tie. A prompt
+ * drawn n times in one round (safety_prompt_share repeats a small pool) keeps its n answers: the
+ * n-th draw competes with the n-th draw of other rounds, so the mix the share asked for survives.
+ */
 export function poolSelections(rows: SelectedAnswer[]): SelectedAnswer[] {
   const best = new Map<string, SelectedAnswer>()
+  const drawsInRound = new Map<string, number>()
   for (const row of rows) {
-    const key = JSON.stringify(row.messages.slice(0, -1))
+    const conversation = JSON.stringify(row.messages.slice(0, -1))
+    const roundKey = `${row.round}\u0000${conversation}`
+    const draw = drawsInRound.get(roundKey) ?? 0
+    drawsInRound.set(roundKey, draw + 1)
+    const key = `${draw}\u0000${conversation}`
     const held = best.get(key)
     if (!held || row.reward > held.reward) best.set(key, row)
   }
@@ -215,6 +225,19 @@ export function promptsForRound<T>(items: T[], maxPrompts: number, round: number
   return Array.from({ length: maxPrompts }, (_, i) => items[(start + i) % items.length])
 }
 
+/**
+ * This round's prompts: without safety_prompt_share, max_prompts of the files' prompts in file
+ * order (promptsForRound); with it, max_prompts (0: as many as the files hold) drawn with that
+ * share of safety prompts, each pool going on where the previous round stopped.
+ */
+export function roundPrompts(config: RejectionSamplingConfig, round: number): PromptItem[] {
+  const { items } = readRlhfPrompts(config)
+  if (config.safety_prompt_share === undefined) return promptsForRound(items, config.max_prompts, round)
+  const count = config.max_prompts > 0 ? config.max_prompts : items.length
+  const files = [config.prompts, config.safety_prompts].filter(Boolean).join(' and ')
+  return mixBySafetyShare(items, { share: config.safety_prompt_share, count, seed: config.seed, start: round - 1, files })
+}
+
 // ---------------------------------------------------------------------------------------------
 // The run
 
@@ -288,8 +311,9 @@ async function selectAnswers(
   config: RejectionSamplingConfig,
   p: { model: Llama; tokenizer: Tokenizer; rmHelpful?: string; rmSafety?: string; round: number },
 ): Promise<{ selected: SelectedAnswer[]; sampleRewardMean: number }> {
-  const all = readPromptSet(config.prompts).items
-  const items = promptsForRound(all, config.max_prompts, p.round)
+  const items = roundPrompts(config, p.round)
+  const safetyPrompts = items.filter(isSafetyPrompt)
+  ctx.tracker.logParams({ safety_prompts_drawn: safetyPrompts.length, safety_prompts_unique: new Set(safetyPrompts).size, safety_share_drawn: safetyShareOf(items) })
   const answers: string[][] = []
   for (const [i, item] of items.entries()) {
     if (ctx.signal.aborted) return { selected: [], sampleRewardMean: NaN }
@@ -357,7 +381,7 @@ export function goldFigures(judged: GoldResult[]): Record<string, number> {
 }
 
 function precheck(config: RejectionSamplingConfig): void {
-  readPromptSet(config.prompts)
+  roundPrompts(config, 1) // reads both files and checks the share can be met
 }
 
 export const rejectionSamplingStage = defineStage({
@@ -384,7 +408,10 @@ export const rejectionSamplingStage = defineStage({
       'Samples K answers per prompt, keeps the best by reward and fine-tunes the policy on them (one RLHF round;',
       '`workbench rlhf` runs several). The kept answers are the run\'s selected.jsonl.',
     ].join('\n'),
-    flags: { policy: 'policy', prompts: 'prompts', 'rm-helpful': 'rm_helpful', 'rm-safety': 'rm_safety', k: 'k', temperature: 'temperature' },
+    flags: {
+      policy: 'policy', prompts: 'prompts', 'rm-helpful': 'rm_helpful', 'rm-safety': 'rm_safety', k: 'k', temperature: 'temperature',
+      'safety-prompts': 'safety_prompts', 'safety-prompt-share': 'safety_prompt_share',
+    },
   },
   precheck,
   estimate: (config, from) => finetuningEstimate(config, from, { notes: ['the fine-tuning step; sampling the answers first needs less'] }),

@@ -1,9 +1,9 @@
 // A hash router small enough to read in one go: #/runs, #/runs/<id>, #/new, #/compare?ids=a,b,
-// #/chat, #/preferences, #/safety, #/winrate, #/leaderboard, #/datasets?file=<path>. The hash keeps the page's ?token=... query untouched in web mode.
+// #/chat, #/preferences, #/safety, #/winrate, #/leaderboard, #/datasets?file=<path>, #/rlhf. The hash keeps the page's ?token=... query untouched in web mode.
 
 import { reactive } from 'vue'
 
-export type RouteName = 'runs' | 'run' | 'new' | 'compare' | 'chat' | 'preferences' | 'safety' | 'winrate' | 'leaderboard' | 'datasets' | 'notFound'
+export type RouteName = 'runs' | 'run' | 'new' | 'compare' | 'chat' | 'preferences' | 'safety' | 'winrate' | 'leaderboard' | 'datasets' | 'rlhf' | 'notFound'
 
 export interface Route {
   name: RouteName
@@ -26,6 +26,7 @@ export function parseHash(hash: string): Route {
   if (parts[0] === 'winrate' && parts.length === 1) return { name: 'winrate', params: {}, query }
   if (parts[0] === 'leaderboard' && parts.length === 1) return { name: 'leaderboard', params: {}, query }
   if (parts[0] === 'datasets' && parts.length === 1) return { name: 'datasets', params: {}, query }
+  if (parts[0] === 'rlhf' && parts.length === 1) return { name: 'rlhf', params: {}, query }
   return { name: 'notFound', params: {}, query }
 }
 

@@ -1,0 +1,50 @@
+// `workbench demo --safety-sweep` at tiny size with every budget cut to a few steps (issue 13): it
+// trains the SFT model and the reward models once, runs one rejection-sampling round per share,
+// records each share in the round's config, draws that share, and reuses the foundation the next
+// time. The figures themselves (violations by share) are measured at the full tiny budget and
+// stated in docs/architecture.md; steps this short learn nothing worth asserting.
+import { describe, it, expect } from 'vitest'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { runSafetySweep } from '../../core/demo/safetySweep'
+import { Store } from '../../core/tracking/store'
+
+const SHORT = {
+  pretrain: { max_steps: 4, eval_every: 0 },
+  sft: { max_steps: 4, eval_every: 0 },
+  eval: { max_new_tokens: 4 },
+  reward: { max_steps: 2, eval_samples: 0 },
+  rs: { max_prompts: 8, k: 2, max_new_tokens: 4, epochs: 1 },
+}
+
+describe('workbench demo --safety-sweep', () => {
+  it('runs one RS round per share from the same SFT model and reward models, each share recorded and drawn', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-safety-sweep-'))
+    try {
+      const report = await runSafetySweep({ home, size: 'tiny', shares: [0, 0.5], overrides: SHORT })
+      expect(report.reused).toBe(false)
+      expect(report.rows.map((r) => [r.share, r.drawn_share])).toEqual([[0, 0], [0.5, 0.5]])
+      const store = Store.open(home)
+      try {
+        for (const row of report.rows) {
+          const run = store.getRun(row.run_id)
+          expect(run.config.safety_prompt_share).toBe(row.share)
+          expect(run.config.policy).toBe(report.runs.sft)
+          expect([run.config.rm_helpful, run.config.rm_safety]).toEqual([report.runs.reward_helpfulness, report.runs.reward_safety])
+          expect(run.params.safety_prompts_drawn).toBe(8 * row.share)
+          for (const v of Object.values(row.scores)) expect(v >= 0 && v <= 1).toBe(true)
+        }
+      } finally {
+        store.close()
+      }
+      // Again: the SFT model and the reward models are found in the home, not trained again.
+      const again = await runSafetySweep({ home, size: 'tiny', shares: [0.25], overrides: SHORT })
+      expect(again.reused).toBe(true)
+      expect(again.runs.sft).toBe(report.runs.sft)
+      expect(again.rows.map((r) => r.drawn_share)).toEqual([0.25])
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true })
+    }
+  }, 900_000)
+})
