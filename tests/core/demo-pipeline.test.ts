@@ -111,13 +111,15 @@ describe('workbench demo --size tiny', () => {
         expect(v).toBeLessThanOrEqual(1)
       }
       expect(Math.max(report.violations_by_turns.sft.single_turn, report.violations_by_turns.sft.multi_turn)).toBeGreaterThan(0)
-      // Adherence by turn without GAtt (the SFT model) and with it: every turn measured, shares.
-      // Measured: no gain at tiny (see docs), so only the shape is asserted.
+      // Adherence by turn without GAtt (the SFT model) and with it: shares; a turn no dialogue
+      // reached within the context is NaN (the measure never drops turns from the middle). The gain
+      // is within the noise at tiny (see docs), so only the shape is asserted.
       const { adherence } = report
       expect(adherence.turns).toBeGreaterThan(1)
       for (const side of [adherence.without, adherence.with]) {
         expect(side.by_turn).toHaveLength(adherence.turns)
-        for (const v of [...side.by_turn, side.mean, side.last_turn]) {
+        expect(Number.isFinite(side.by_turn[1]), 'the context holds more than one turn').toBe(true)
+        for (const v of [...side.by_turn, side.mean, side.last_turn].filter((x) => !Number.isNaN(x))) {
           expect(v).toBeGreaterThanOrEqual(0)
           expect(v).toBeLessThanOrEqual(1)
         }

@@ -9,7 +9,7 @@ import { initBackend } from '../../core/backend'
 import { resolveConfig } from '../../core/config/schema'
 import { encodeChat, loadSftData, type ChatMessage } from '../../core/data'
 import { generateInstructions } from '../../core/demo/instructions'
-import { writeDistillDemoFiles } from '../../core/demo/distillDemo'
+import { DISTILL_DEMO_PLANS, writeDistillDemoFiles } from '../../core/demo/distillDemo'
 import { readPromptSet } from '../../core/data/prompts'
 import { generateWorld } from '../../core/demo/world'
 import { followsInstruction, GENERIC_INSTRUCTIONS, measureAdherence, parseInstruction, readInstructions, samplingTurns, type AdherenceCheck } from '../../core/eval/adherence'
@@ -129,6 +129,14 @@ describe('adherence checks', () => {
 })
 
 describe('demo files', () => {
+  // Before: seq_len 128 for 8 (tiny) and 20 (default) measured turns; the measure could reach turn 2.
+  it("the demo's GAtt context holds the measured dialogue when every answer takes its whole budget", () => {
+    for (const plan of Object.values(DISTILL_DEMO_PLANS)) {
+      const g = plan.gatt as { seq_len: number; eval_turns: number; eval_max_new_tokens: number }
+      // Per turn: the answer, a user turn of at least one token, and four role / end-of-turn tokens; then the system turn.
+      expect(g.seq_len).toBeGreaterThanOrEqual(g.eval_turns * (g.eval_max_new_tokens + 5) + 20)
+    }
+  })
   it('instructed SFT lines follow their instruction in the same turn; distillation prompts are the adversarial training set, not the evaluation one', () => {
     const out = path.join(dir, 'demo-files')
     const files = writeDistillDemoFiles(out, 7, 'tiny')
