@@ -74,7 +74,7 @@ export interface ModelBenchResult {
   trainTokensPerCpuSec: number
   /** Peak bytes of live tensors during one training step (tf.profile's peakBytes). */
   peakTensorBytes: number
-  /** Largest process resident set seen (includes the wasm heap, which never shrinks). */
+  /** Peak resident memory of the row's process through training (maxRSS; includes the wasm heap, which never shrinks). */
   peakRssBytes: number
   /** Matmul FLOP/s of a training step (bench/peakFlops.ts trainingStepFlops), in GFLOP/s. */
   stepGflops: number
@@ -170,10 +170,6 @@ async function benchOne(opts: BenchRow): Promise<Omit<ModelBenchResult, 'peakGfl
   const pool = plan.workers > 0 ? await GradientWorkers.start(task.replica!, model.weights, info.name, plan.workers) : null
   const batch = randomBatch(opts.batch, seq, cfg.vocab_size, 1)
   let peakTensorBytes = 0
-  let peakRssBytes = 0
-  const sampleMemory = () => {
-    peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss)
-  }
   // The training loop's step (core/train/loop.ts): mean gradient, clip at 1.0, AdamW.
   const trainStep = async (): Promise<number> => {
     const step = await stepGradients([batch], task, model.weights, pool)
@@ -196,7 +192,8 @@ async function benchOne(opts: BenchRow): Promise<Omit<ModelBenchResult, 'peakGfl
   const cpuMsPerStep = cpuMs(cpu0) / opts.steps
   // One more, untimed step under tf.profile for the peak of live tensors (activations + grads).
   peakTensorBytes = (await tf.profile(() => trainStep())).peakBytes
-  sampleMemory()
+  // The kernel's high-water mark of this process, which runs this row alone: training's own peak.
+  const peakRssBytes = process.resourceUsage().maxRSS * 1024
   optimizer.dispose()
   await pool?.close()
   const row = {
@@ -233,7 +230,6 @@ async function benchOne(opts: BenchRow): Promise<Omit<ModelBenchResult, 'peakGfl
   }
   const withCache = await genRate(true)
   const withoutCache = await genRate(false)
-  sampleMemory()
   model.dispose()
   return {
     ...row,

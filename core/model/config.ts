@@ -104,22 +104,55 @@ export function countParameters(cfg: LlamaConfig): number {
 export interface MemoryEstimate {
   /** Weights + gradients + two Adam moments, float32. */
   parametersBytes: number
-  /** Activations kept for the backward pass, float32 (rough). */
+  /** What the backward pass holds at its peak, float32 (fitted to measurements, see below). */
   activationsBytes: number
+  /** Node, tfjs and the wasm module, before any tensor. */
+  runtimeBytes: number
+  /** The extra threads' share: a runtime and a weight copy per gradient worker, packing buffers per kernel thread. */
+  threadsBytes: number
   totalBytes: number
 }
 
+/** How a run uses its threads (core/train/parallel/threads.ts threadPlan). */
+export interface ThreadShare {
+  /** Gradient workers besides the main thread (each holds a model replica). */
+  workers: number
+  /** Threads inside each native matmul. */
+  kernelThreads: number
+}
+
+/** A Node process with tfjs and the wasm backend loaded (measured maxRSS: about 175 MB). */
+const RUNTIME_BYTES = 175 * 2 ** 20
+/** A gradient worker's own Node isolate, tfjs and wasm module (measured: about 100-130 MB). */
+const WORKER_RUNTIME_BYTES = 100 * 2 ** 20
 /**
- * A rough training-memory estimate for the app's preview: float32 weights, gradients and Adam's two
- * moments, plus the activations a backward pass keeps (per layer about a dozen [B,T,D] tensors,
- * three [B,T,hidden] ones and the [B,H,T,T] attention probabilities; the logits three times).
+ * Floats per parameter a gradient worker adds (fitted: peak RSS with one worker rose 105 MB on the
+ * tiny preset, 0.9M parameters, and 426 MB on small, 8.3M): its variables, the weights it reads
+ * from shared memory each step, its gradients and their tape, the shared gradient buffer.
  */
-export function estimateMemoryBytes(cfg: LlamaConfig, batch: number, seq: number): MemoryEstimate {
+const WORKER_FLOATS_PER_PARAM = 11
+/** A native matmul thread's packing buffers (native/fastgemm/gemm.c: MC x KC + KC x NC floats). */
+const KERNEL_THREAD_BYTES = (96 * 256 + 256 * 2048) * 4
+
+/**
+ * Training memory for the app's preview and the pre-run check, as peak resident memory of the
+ * process: the runtime, float32 weights, gradients and Adam's two moments, what the backward pass
+ * holds, and each extra thread's share. tfjs keeps every intermediate of the forward pass and of
+ * the gradient computation until the step ends, so the activation term is fitted to measurements
+ * (peak RSS of wasm training steps on configs from dim 64 to 288, seq 64 to 256; within 10%, see
+ * tests/core/memory-estimate.test.ts): per layer and token about 74 floats per model dim and 8
+ * per hidden unit, 5 per attention score, and 4.3 per logit. Gradient workers split the batch, so
+ * activations do not grow with them, but each holds its runtime and copies of the weights and
+ * gradients (WORKER_FLOATS_PER_PARAM).
+ */
+export function estimateMemoryBytes(cfg: LlamaConfig, batch: number, seq: number, threads: ThreadShare = { workers: 0, kernelThreads: 1 }): MemoryEstimate {
   const bytes = 4
-  const parametersBytes = countParameters(cfg) * 4 * bytes
+  const params = countParameters(cfg)
+  const parametersBytes = params * 4 * bytes
   const tokens = batch * seq
-  const perLayer = tokens * (12 * cfg.dim + 3 * cfg.hidden_dim) + batch * cfg.n_heads * seq * seq * 2
-  const logits = tokens * cfg.vocab_size * 3
-  const activationsBytes = (cfg.n_layers * perLayer + logits) * bytes
-  return { parametersBytes, activationsBytes, totalBytes: parametersBytes + activationsBytes }
+  const perLayer = tokens * (74 * cfg.dim + 8 * cfg.hidden_dim) + 5 * batch * cfg.n_heads * seq * seq
+  const logits = 4.3 * tokens * cfg.vocab_size
+  const activationsBytes = Math.round((cfg.n_layers * perLayer + logits) * bytes)
+  const threadsBytes = threads.workers * (WORKER_RUNTIME_BYTES + params * WORKER_FLOATS_PER_PARAM * bytes) + Math.max(0, threads.kernelThreads - 1) * KERNEL_THREAD_BYTES
+  return { parametersBytes, activationsBytes, runtimeBytes: RUNTIME_BYTES, threadsBytes, totalBytes: RUNTIME_BYTES + parametersBytes + activationsBytes + threadsBytes }
 }

@@ -319,6 +319,8 @@ export interface ModelEstimate {
   /** AdamW keeps two moments per parameter. */
   optimizerBytes: number
   activationBytes: number
+  /** The extra threads' share (gradient workers' model copies, kernel threads' buffers); absent: none. */
+  threadsBytes?: number
   totalBytes: number
   notes: string[]
 }

@@ -123,7 +123,7 @@ describe('model config', () => {
     const b = estimateMemoryBytes(MODEL_PRESETS.tiny, 32, 128)
     expect(a.parametersBytes).toBe(918_656 * 16)
     expect(b.activationsBytes).toBeGreaterThan(1.9 * a.activationsBytes)
-    expect(a.totalBytes).toBe(a.parametersBytes + a.activationsBytes)
+    expect(a.totalBytes).toBe(a.runtimeBytes + a.parametersBytes + a.activationsBytes + a.threadsBytes)
   })
 })
 

@@ -15,6 +15,8 @@ import { loadModel } from '../../model/load'
 import { Tokenizer } from '../../tokenizer'
 import { shuffledBatches, type Batch } from '../batches'
 import { trainLoop } from '../loop'
+import { threadPlan, type ThreadPlan } from '../parallel/threads'
+import { loadFastGemm } from '../../backend/kernels/nativeMatMul'
 import { parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
 import { languageModelTask } from '../languageModel'
 import { perplexityEvaluation } from '../../eval/perplexity'
@@ -112,20 +114,30 @@ function estimate(config: PretrainConfig): StageEstimate {
   if (config.init_from) notes.push("init_from is set: the model will be the checkpoint's, whatever these fields say")
   if (config.tokenizer) notes.push(`vocabulary assumed ${vocabOf(config)}: the given tokenizer decides`)
   const model = modelConfigFor(config, vocabOf(config))
-  return trainingMemory(model, config.batch_size, config.seq_len ?? model.max_seq_len, notes)
+  const batch = config.batch_size
+  // As the loop will run it on the CPU backends (core/train/loop.ts).
+  const plan = threadPlan(config.threads, config.thread_mode, 'wasm', batch, loadFastGemm() !== null, true)
+  return trainingMemory(model, batch, config.seq_len ?? model.max_seq_len, notes, plan)
 }
 
-/** The memory figures of training `model` on batch x seq tokens with AdamW, float32. */
-export function trainingMemory(model: LlamaConfig, batch: number, seq: number, notes: string[] = []): StageEstimate {
-  const memory = estimateMemoryBytes(model, batch, seq)
+/** The memory figures of training `model` on batch x seq tokens with AdamW, float32, threads as `plan` says. */
+export function trainingMemory(model: LlamaConfig, batch: number, seq: number, notes: string[] = [], plan: ThreadPlan = { threads: 1, mode: 'kernel', kernelThreads: 1, workers: 0 }): StageEstimate {
+  const memory = estimateMemoryBytes(model, batch, seq, plan)
   const params = countParameters(model)
+  const threads =
+    plan.workers > 0
+      ? `${plan.threads} threads as gradient workers (${plan.workers} extra model ${plan.workers === 1 ? 'copy' : 'copies'})`
+      : plan.threads > 1
+        ? `${plan.threads} threads inside the native matmul (one model copy)`
+        : 'one thread'
   return {
     params,
     weightsBytes: params * 4,
     optimizerBytes: params * 8,
     activationBytes: memory.activationsBytes,
+    threadsBytes: memory.threadsBytes,
     totalBytes: memory.totalBytes,
-    notes: [...notes, `float32, batch ${batch} x sequence ${seq}; weights + gradients + 2 AdamW moments + activations`],
+    notes: [...notes, `float32, batch ${batch} x sequence ${seq}, ${threads}; runtime + weights + gradients + 2 AdamW moments + activations + threads' share`],
   }
 }
 

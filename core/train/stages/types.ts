@@ -102,6 +102,8 @@ export interface StageEstimate {
   /** AdamW keeps two moments per parameter. */
   optimizerBytes: number
   activationBytes: number
+  /** The extra threads' share (gradient workers' model copies, kernel threads' buffers); absent: none. */
+  threadsBytes?: number
   /** Everything a training step holds at once; compared with the machine's memory before a run. */
   totalBytes: number
   notes: string[]
