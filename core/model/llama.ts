@@ -4,6 +4,7 @@
 //
 // Activations are kept 2-D ([B*T, D]) wherever possible, because tfjs-wasm's fast matmul path only
 // takes 2-D matmuls without transpose flags (see kernels/linear.ts).
+import { rmsNorm } from './kernels/rmsNorm'
 import { tf } from '../backend/tf'
 import { headDim, resolveModelConfig, type LlamaConfig } from './config'
 import type { KVCache } from './kvcache'
@@ -42,11 +43,8 @@ export function weightShapes(cfg: LlamaConfig): Record<string, [number] | [numbe
 // ---------------------------------------------------------------------------------------------
 // The building blocks
 
-/** x / rms(x) * weight over the last axis. x: [N, D], weight: [D]. */
-export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
-  const meanSquare = tf.mean(tf.square(x), 1, true) // [N, 1]
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), weight) as tf.Tensor2D // [N, D]
-}
+/** x / rms(x) * weight over the last axis (fused natively where it can be). x: [N, D], weight: [D]. */
+export { rmsNorm }
 
 /**
  * Rotary position embedding in Hugging Face's rotate_half layout: each head's first half and second

@@ -16,6 +16,7 @@
 // for any thread count. Calls arriving from several JS threads at once (gradient workers) do not
 // queue: the one that finds the pool busy runs on its own thread.
 #include <node_api.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -401,6 +402,137 @@ static napi_value get_threads(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fused RMSNorm with its scale, forward and backward, rows split across the pool. One pass over
+// x where tfjs makes six (square, mean, add, rsqrt, two multiplies), and the backward's three
+// reductions in one more pass. Per row r = 1 / sqrt(mean(x^2) + eps):
+//   y = x * r * w
+//   dx = r * (dy * w) - x * r^3 / D * sum(dy * w * x)      dw = sum over rows of dy * x * r
+// Sums run in double, so any row split gives the same dx; dw adds each thread's partial sums in
+// thread order (the same for the same thread count).
+
+typedef struct {
+  const float *x, *w, *dy;
+  float *y, *dx, *dw_parts; /* dw_parts: [count, d] partial sums, one row per thread */
+  int64_t rows, d;
+  float eps;
+  int used; /* threads the job ran on (run_parallel may use fewer than asked: a busy pool) */
+} NormJob;
+
+static double row_rstd(const float *x, int64_t d, float eps) {
+  double sum = 0;
+  for (int64_t j = 0; j < d; j++) sum += (double)x[j] * x[j];
+  return 1.0 / sqrt(sum / (double)d + eps);
+}
+
+static void rms_norm_part(void *raw, int index, int count) {
+  const NormJob *job = raw;
+  int64_t first, last;
+  split(job->rows, 1, index, count, &first, &last);
+  for (int64_t i = first; i < last; i++) {
+    const float *x = job->x + i * job->d;
+    float *y = job->y + i * job->d;
+    float r = (float)row_rstd(x, job->d, job->eps);
+    for (int64_t j = 0; j < job->d; j++) y[j] = x[j] * r * job->w[j];
+  }
+}
+
+static void rms_norm_grad_part(void *raw, int index, int count) {
+  NormJob *job = raw;
+  if (index == 0) job->used = count;
+  int64_t d = job->d, first, last;
+  split(job->rows, 1, index, count, &first, &last);
+  float *dw = job->dw_parts + (int64_t)index * d;
+  memset(dw, 0, sizeof(float) * d);
+  for (int64_t i = first; i < last; i++) {
+    const float *x = job->x + i * d, *dy = job->dy + i * d;
+    float *dx = job->dx + i * d;
+    double r = row_rstd(x, d, job->eps);
+    double dot = 0; /* sum(dy * w * x) */
+    for (int64_t j = 0; j < d; j++) dot += (double)dy[j] * job->w[j] * x[j];
+    float a = (float)r, b = (float)(r * r * r * dot / (double)d);
+    for (int64_t j = 0; j < d; j++) {
+      dx[j] = a * dy[j] * job->w[j] - b * x[j];
+      dw[j] += dy[j] * x[j] * a;
+    }
+  }
+}
+
+/** Threads for `rows` rows of `d` elements: about MIN_WORK / 8 elements each (the work per element is a few flops). */
+static int rows_threads(int64_t rows, int64_t d) {
+  int64_t by_work = rows * d / (MIN_WORK / 8);
+  int threads = pool_size();
+  if (by_work < threads) threads = (int)by_work;
+  if (rows < threads) threads = (int)rows;
+  return threads < 1 ? 1 : threads;
+}
+
+static int float_arg(napi_env env, napi_value value, float **data, size_t length, const char *what) {
+  size_t got;
+  if (!float_array(env, value, data, &got)) return 0;
+  if (got < length) {
+    napi_throw_range_error(env, NULL, what);
+    return 0;
+  }
+  return 1;
+}
+
+/** rmsNorm(x, w, y, rows, d, eps): y = rms-normalised rows of x, times w. */
+static napi_value rms_norm(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 6) {
+    napi_throw_type_error(env, NULL, "fastgemm.rmsNorm expects 6 arguments");
+    return NULL;
+  }
+  int64_t rows, d;
+  double eps;
+  napi_get_value_int64(env, argv[3], &rows);
+  napi_get_value_int64(env, argv[4], &d);
+  napi_get_value_double(env, argv[5], &eps);
+  NormJob job = {0};
+  float *x, *w, *y;
+  const char *bad = "fastgemm.rmsNorm: array lengths do not match rows x d";
+  if (rows < 0 || d < 1 || !float_arg(env, argv[0], &x, rows * d, bad) || !float_arg(env, argv[1], &w, d, bad) || !float_arg(env, argv[2], &y, rows * d, bad)) return NULL;
+  job.x = x, job.w = w, job.y = y, job.rows = rows, job.d = d, job.eps = (float)eps;
+  run_parallel(rms_norm_part, &job, rows_threads(rows, d));
+  return NULL;
+}
+
+/** rmsNormGrad(x, w, dy, dx, dw, rows, d, eps): the gradients of rmsNorm's output `dy` for x and w. */
+static napi_value rms_norm_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 8) {
+    napi_throw_type_error(env, NULL, "fastgemm.rmsNormGrad expects 8 arguments");
+    return NULL;
+  }
+  int64_t rows, d;
+  double eps;
+  napi_get_value_int64(env, argv[5], &rows);
+  napi_get_value_int64(env, argv[6], &d);
+  napi_get_value_double(env, argv[7], &eps);
+  float *x, *w, *dy, *dx, *dw;
+  const char *bad = "fastgemm.rmsNormGrad: array lengths do not match rows x d";
+  if (rows < 0 || d < 1 || !float_arg(env, argv[0], &x, rows * d, bad) || !float_arg(env, argv[1], &w, d, bad) || !float_arg(env, argv[2], &dy, rows * d, bad) ||
+      !float_arg(env, argv[3], &dx, rows * d, bad) || !float_arg(env, argv[4], &dw, d, bad)) return NULL;
+  int threads = rows_threads(rows, d);
+  float *parts = malloc(sizeof(float) * d * threads);
+  if (!parts) {
+    napi_throw_error(env, NULL, "fastgemm.rmsNormGrad: out of memory");
+    return NULL;
+  }
+  NormJob job = {x, w, dy, NULL, dx, parts, rows, d, (float)eps, 0};
+  run_parallel(rms_norm_grad_part, &job, threads);
+  memcpy(dw, parts, sizeof(float) * d);
+  for (int t = 1; t < job.used; t++)
+    for (int64_t j = 0; j < d; j++) dw[j] += parts[(int64_t)t * d + j];
+  free(parts);
+  return NULL;
+}
+
 /** True when this CPU can run the kernel (AVX2 and FMA on x86; always elsewhere). */
 static napi_value supported(napi_env env, napi_callback_info info) {
   (void)info;
@@ -420,6 +552,10 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "matmul", fn);
   napi_create_function(env, "supported", NAPI_AUTO_LENGTH, supported, NULL, &fn);
   napi_set_named_property(env, exports, "supported", fn);
+  napi_create_function(env, "rmsNorm", NAPI_AUTO_LENGTH, rms_norm, NULL, &fn);
+  napi_set_named_property(env, exports, "rmsNorm", fn);
+  napi_create_function(env, "rmsNormGrad", NAPI_AUTO_LENGTH, rms_norm_grad, NULL, &fn);
+  napi_set_named_property(env, exports, "rmsNormGrad", fn);
   napi_create_function(env, "setThreads", NAPI_AUTO_LENGTH, set_threads, NULL, &fn);
   napi_set_named_property(env, exports, "setThreads", fn);
   napi_create_function(env, "threads", NAPI_AUTO_LENGTH, get_threads, NULL, &fn);
