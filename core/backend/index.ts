@@ -8,7 +8,7 @@ import { tf } from './tf'
 import { registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum'
 import { registerFastUnpackWasm } from './kernels/unpack'
 import { registerSharedIdentityWasm } from './kernels/identity'
-import { registerNativeRmsNorm } from './kernels/nativeRmsNorm'
+import { registerNativeOps } from './kernels/nativeOps'
 import { registerNativeMatMul } from './kernels/nativeMatMul'
 
 export type BackendPreference = 'auto' | 'node-gpu' | 'node' | 'wasm' | 'cpu'
@@ -100,7 +100,7 @@ async function initWasm(): Promise<BackendInfo> {
   registerFastUnpackWasm()
   registerSharedIdentityWasm()
   const native = registerNativeMatMul('wasm')
-  registerNativeRmsNorm('wasm')
+  registerNativeOps('wasm')
   const listenersBefore = processErrorListeners()
   const ok = await tf.setBackend('wasm')
   removeListenersAddedSince(listenersBefore)
@@ -117,7 +117,7 @@ async function initWasm(): Promise<BackendInfo> {
 
 async function initCpu(): Promise<BackendInfo> {
   const native = registerNativeMatMul('cpu')
-  registerNativeRmsNorm('cpu')
+  registerNativeOps('cpu')
   if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend did not initialise')
   // The cpu backend prints a "looks like you are running in Node" banner on first use; we already
   // chose it knowingly (and warned above if a faster one was wanted), so switch that banner off.

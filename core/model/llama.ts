@@ -5,6 +5,7 @@
 // Activations are kept 2-D ([B*T, D]) wherever possible, because tfjs-wasm's fast matmul path only
 // takes 2-D matmuls without transpose flags (see kernels/linear.ts).
 import { rmsNorm } from './kernels/rmsNorm'
+import { swigluGate } from './kernels/swiglu'
 import { tf } from '../backend/tf'
 import { headDim, resolveModelConfig, type LlamaConfig } from './config'
 import type { KVCache } from './kvcache'
@@ -83,7 +84,7 @@ export type WeightPair = [tf.Tensor2D, tf.Tensor2D | undefined]
 export function swiglu(x: tf.Tensor2D, gate: WeightPair, up: WeightPair, down: WeightPair): tf.Tensor2D {
   const g = linear(x, ...gate) // [N, hidden]
   const u = linear(x, ...up) // [N, hidden]
-  return linear(tf.mul(tf.mul(g, tf.sigmoid(g)), u), ...down) // [N, D]
+  return linear(swigluGate(g, u), ...down) // [N, D]
 }
 
 /**
@@ -370,7 +371,7 @@ export class Llama {
   private swigluWithAdapters(x: tf.Tensor2D, p: string, decoding: boolean): tf.Tensor2D {
     const g = this.project(x, `${p}.gate_proj`, decoding) // [N, hidden]
     const u = this.project(x, `${p}.up_proj`, decoding) // [N, hidden]
-    return this.project(tf.mul(tf.mul(g, tf.sigmoid(g)), u), `${p}.down_proj`, decoding) // [N, D]
+    return this.project(swigluGate(g, u), `${p}.down_proj`, decoding) // [N, D]
   }
 
   /** x @ W^T for the module's weight, plus its LoRA adapter's update when it has one that is on. */

@@ -1,8 +1,8 @@
 // RMSNorm with its scale: x / rms(x) * weight over the last axis. On wasm and cpu with the native
-// addon it is one fused kernel each way (core/backend/kernels/nativeRmsNorm.ts) with the
+// addon it is one fused kernel each way (core/backend/kernels/nativeOps.ts) with the
 // closed-form gradient; elsewhere the tfjs formulation, whose gradient tfjs derives.
 import { tf } from '../../backend/tf'
-import { RMS_NORM, RMS_NORM_GRAD, nativeRmsNormActive } from '../../backend/kernels/nativeRmsNorm'
+import { RMS_NORM, RMS_NORM_GRAD, nativeOpsActive } from '../../backend/kernels/nativeOps'
 import { customOp } from './customOp'
 
 /** The tfjs formulation (also the reference the fused kernels are tested against). x: [N, D], weight: [D]. */
@@ -27,5 +27,5 @@ export function rmsNormFused(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): 
 
 /** x / rms(x) * weight over the last axis, fused where the backend has the native kernels. x: [N, D], weight: [D]. */
 export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
-  return nativeRmsNormActive() && x.dtype === 'float32' ? rmsNormFused(x, weight, eps) : rmsNormTfjs(x, weight, eps)
+  return nativeOpsActive() && x.dtype === 'float32' ? rmsNormFused(x, weight, eps) : rmsNormTfjs(x, weight, eps)
 }

@@ -1,17 +1,24 @@
-// RMSNorm with its scale as two native kernels (native/fastgemm: rmsNorm, rmsNormGrad), for the
-// wasm and cpu backends: one pass over the rows where tfjs makes six (square, mean, add, rsqrt,
-// two multiplies), rows split across the native thread pool. Registered under our own kernel
-// names; core/model/kernels/rmsNorm.ts calls them (with a hand-written gradient) when they are
-// registered for the current backend and falls back to the tfjs formulation otherwise.
+// Fused native kernels (native/fastgemm) for the wasm and cpu backends, each a forward and a
+// backward kernel registered under our own names, work split across the native thread pool:
+//   RMSNorm with its scale (rmsNorm, rmsNormGrad): one pass over the rows where tfjs makes six
+//     (square, mean, add, rsqrt, two multiplies);
+//   the SwiGLU gate silu(g) * u (swiglu, swigluGrad): one pass where tfjs makes three forward and
+//     about eight backward.
+// core/model/kernels/rmsNorm.ts and swiglu.ts call them (with hand-written gradients) when they
+// are registered for the current backend and fall back to the tfjs formulation otherwise.
 import { tf } from '../tf'
 import { loadFastGemm } from './nativeMatMul'
 
 export const RMS_NORM = 'WorkbenchRmsNorm'
 export const RMS_NORM_GRAD = 'WorkbenchRmsNormGrad'
+export const SWIGLU = 'WorkbenchSwiglu'
+export const SWIGLU_GRAD = 'WorkbenchSwigluGrad'
 
-interface NormAddon {
+interface OpsAddon {
   rmsNorm(x: Float32Array, w: Float32Array, y: Float32Array, rows: number, d: number, eps: number): void
   rmsNormGrad(x: Float32Array, w: Float32Array, dy: Float32Array, dx: Float32Array, dw: Float32Array, rows: number, d: number, eps: number): void
+  swiglu(g: Float32Array, u: Float32Array, h: Float32Array, n: number): void
+  swigluGrad(g: Float32Array, u: Float32Array, dh: Float32Array, dg: Float32Array, du: Float32Array, n: number): void
 }
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }
@@ -55,16 +62,25 @@ function normShape(x: tf.TensorInfo, weight: tf.TensorInfo): [number, number] {
 
 const registered = new Set<string>()
 
-/** True when the fused RMSNorm kernels serve the current backend. */
-export function nativeRmsNormActive(): boolean {
+/** [g, u]'s element count: two float32 tensors of one shape. */
+function gateSize(g: tf.TensorInfo, u: tf.TensorInfo): number {
+  if (g.dtype !== 'float32' || u.dtype !== 'float32' || g.shape.join(',') !== u.shape.join(',')) {
+    throw new Error(`${SWIGLU}: expects float32 g and u of one shape, got g ${g.dtype} [${g.shape}] and u ${u.dtype} [${u.shape}]`)
+  }
+  return tf.util.sizeFromShape(g.shape)
+}
+
+/** True when the fused native kernels serve the current backend. */
+export function nativeOpsActive(): boolean {
   return registered.has(tf.getBackend())
 }
 
-/** Registers the fused RMSNorm kernels for `backendName`; false (nothing changes) without the addon or an addon built before them. */
-export function registerNativeRmsNorm(backendName: 'wasm' | 'cpu'): boolean {
-  const addon = loadFastGemm() as unknown as Partial<NormAddon> | null
-  if (!addon || typeof addon.rmsNorm !== 'function' || typeof addon.rmsNormGrad !== 'function') return false
-  const native = addon as NormAddon
+/** Registers the fused kernels for `backendName`; false (nothing changes) without the addon or with one built before them. */
+export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
+  const addon = loadFastGemm() as unknown as Partial<OpsAddon> | null
+  const names: (keyof OpsAddon)[] = ['rmsNorm', 'rmsNormGrad', 'swiglu', 'swigluGrad']
+  if (!addon || names.some((name) => typeof addon[name] !== 'function')) return false
+  const native = addon as OpsAddon
   if (registered.has(backendName)) return true
   const withMemory = backendName === 'wasm' ? withWasmMemory : withCpuMemory
   tf.registerKernel({
@@ -85,6 +101,24 @@ export function registerNativeRmsNorm(backendName: 'wasm' | 'cpu'): boolean {
       const [rows, d] = normShape(x, weight)
       const eps = Number(attrs?.eps)
       return withMemory(backend, [x, weight, dy], [[rows, d], [d]], ([xs, ws, dys], [dx, dw]) => native.rmsNormGrad(xs, ws, dys, dx, dw, rows, d, eps))
+    }) as unknown as tf.KernelFunc,
+  })
+  tf.registerKernel({
+    kernelName: SWIGLU,
+    backendName,
+    kernelFunc: (({ inputs, backend }: KernelArgs) => {
+      const { g, u } = inputs as { g: tf.TensorInfo; u: tf.TensorInfo }
+      const n = gateSize(g, u)
+      return withMemory(backend, [g, u], [g.shape], ([gs, us], [h]) => native.swiglu(gs, us, h, n))[0]
+    }) as unknown as tf.KernelFunc,
+  })
+  tf.registerKernel({
+    kernelName: SWIGLU_GRAD,
+    backendName,
+    kernelFunc: (({ inputs, backend }: KernelArgs) => {
+      const { g, u, dh } = inputs as { g: tf.TensorInfo; u: tf.TensorInfo; dh: tf.TensorInfo }
+      const n = gateSize(g, u)
+      return withMemory(backend, [g, u, dh], [g.shape, g.shape], ([gs, us, dhs], [dg, du]) => native.swigluGrad(gs, us, dhs, dg, du, n))
     }) as unknown as tf.KernelFunc,
   })
   registered.add(backendName)

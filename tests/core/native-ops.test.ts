@@ -1,12 +1,13 @@
-// The fused native RMSNorm (core/model/kernels/rmsNorm.ts over native/fastgemm) against the tfjs
-// formulation it replaces: values and both gradients, on the two backends it serves, and the same
-// result whatever the native thread count. Needs the addon (tests/references.ts).
+// The fused native kernels (core/model/kernels/rmsNorm.ts and swiglu.ts over native/fastgemm)
+// against the tfjs formulations they replace: values and both gradients, on the two backends they
+// serve, and the same result whatever the native thread count. Needs the addon (tests/references.ts).
 import { describe, it, expect, beforeAll } from 'vitest'
 import { tf } from '../../core/backend/tf'
 import { initBackend } from '../../core/backend'
 import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
-import { nativeRmsNormActive } from '../../core/backend/kernels/nativeRmsNorm'
+import { nativeOpsActive } from '../../core/backend/kernels/nativeOps'
 import { rmsNorm, rmsNormFused, rmsNormTfjs } from '../../core/model/kernels/rmsNorm'
+import { swigluGate, swigluGateFused, swigluGateTfjs } from '../../core/model/kernels/swiglu'
 import { mulberry32 } from '../../core/util/random'
 import { describeWith } from '../references'
 
@@ -40,7 +41,7 @@ function expectClose(actual: Float32Array | Uint8Array | Int32Array, expected: F
 describeWith('native-matmul', 'fused native RMSNorm', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
   beforeAll(async () => {
     await initBackend(backend)
-    expect(nativeRmsNormActive()).toBe(true)
+    expect(nativeOpsActive()).toBe(true)
   })
 
   it.each([
@@ -81,5 +82,52 @@ describeWith('native-matmul', 'fused native RMSNorm', () => describe.each(['wasm
     expect(Array.from(three.value)).toEqual(Array.from(one.value))
     expect(Array.from(three.dx)).toEqual(Array.from(one.dx))
     expectClose(three.dw, one.dw, 1e-6, 'dweight')
+  })
+}))
+
+/** Value, dg and du of sum(gate(g, u) * r) for a fixed random r. */
+function gateValueAndGrads(gate: typeof swigluGateTfjs, g: Float32Array, u: Float32Array, r: Float32Array, shape: [number, number]) {
+  return tf.tidy(() => {
+    const [gt, ut, rt] = [g, u, r].map((a) => tf.tensor2d(a, shape))
+    const value = gate(gt as tf.Tensor2D, ut as tf.Tensor2D).dataSync()
+    const [dg, du] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(gate(a as tf.Tensor2D, b as tf.Tensor2D), rt)))([gt, ut])
+    return { value, dg: dg.dataSync(), du: du.dataSync() }
+  })
+}
+
+describeWith('native-matmul', 'fused native SwiGLU gate', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeOpsActive()).toBe(true)
+  })
+
+  it.each([
+    [1, 1],
+    [7, 33],
+    [512, 384], // many elements: split across threads
+  ])('matches the tfjs formulation in value and both gradients ([%i, %i], g up to +-20)', (n, h) => {
+    const g = randomArray(n * h, n + h, 40)
+    const u = randomArray(n * h, 2 * n + h, 4)
+    const r = randomArray(n * h, 3 * n + h)
+    const fused = gateValueAndGrads(swigluGateFused, g, u, r, [n, h])
+    const reference = gateValueAndGrads(swigluGateTfjs, g, u, r, [n, h])
+    expectClose(fused.value, reference.value, 1e-5, 'value')
+    expectClose(fused.dg, reference.dg, 1e-5, 'dg')
+    expectClose(fused.du, reference.du, 1e-5, 'du')
+  })
+
+  it('is the op the model uses here, and gives bitwise the same result at 1 and 3 native threads', () => {
+    const gemm = loadFastGemm()!
+    const before = gemm.threads()
+    const [n, h] = [256, 512]
+    const g = randomArray(n * h, 8, 10)
+    const u = randomArray(n * h, 9)
+    const r = randomArray(n * h, 10)
+    gemm.setThreads(1)
+    const one = gateValueAndGrads(swigluGate, g, u, r, [n, h])
+    gemm.setThreads(3)
+    const three = gateValueAndGrads(swigluGateFused, g, u, r, [n, h])
+    gemm.setThreads(before)
+    for (const key of ['value', 'dg', 'du'] as const) expect(Array.from(three[key]), key).toEqual(Array.from(one[key]))
   })
 }))
