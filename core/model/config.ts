@@ -135,22 +135,30 @@ const WORKER_FLOATS_PER_PARAM = 11
 const KERNEL_THREAD_BYTES = (96 * 256 + 256 * 2048) * 4
 
 /**
+ * Per layer and token, floats the backward pass holds per model dim and per hidden unit: with the
+ * fused native RMSNorm and SwiGLU kernels (fewer intermediates), and with the tfjs formulations.
+ */
+const ACTIVATION_FLOATS = { fused: { perDim: 55, perHidden: 6 }, tfjs: { perDim: 74, perHidden: 8 } }
+
+/**
  * Training memory for the app's preview and the pre-run check, as peak resident memory of the
  * process: the runtime, float32 weights, gradients and Adam's two moments, what the backward pass
  * holds, and each extra thread's share. tfjs keeps every intermediate of the forward pass and of
  * the gradient computation until the step ends, so the activation term is fitted to measurements
- * (peak RSS of wasm training steps on configs from dim 64 to 288, seq 64 to 256; within 10%, see
- * tests/core/memory-estimate.test.ts): per layer and token about 74 floats per model dim and 8
- * per hidden unit, 5 per attention score, and 4.3 per logit. Gradient workers split the batch, so
+ * (maxRSS of wasm training steps on configs from dim 64 to 288, seq 64 to 256, batch 1 to 16;
+ * within 10%, see tests/core/memory-estimate.test.ts): per layer and token ACTIVATION_FLOATS per
+ * model dim and hidden unit, 5 per attention score, and 4.3 per logit. `nativeKernels`: the fused
+ * native kernels are in use (the addon is built). Gradient workers split the batch, so
  * activations do not grow with them, but each holds its runtime and copies of the weights and
  * gradients (WORKER_FLOATS_PER_PARAM).
  */
-export function estimateMemoryBytes(cfg: LlamaConfig, batch: number, seq: number, threads: ThreadShare = { workers: 0, kernelThreads: 1 }): MemoryEstimate {
+export function estimateMemoryBytes(cfg: LlamaConfig, batch: number, seq: number, threads: ThreadShare = { workers: 0, kernelThreads: 1 }, nativeKernels = true): MemoryEstimate {
   const bytes = 4
   const params = countParameters(cfg)
   const parametersBytes = params * 4 * bytes
   const tokens = batch * seq
-  const perLayer = tokens * (74 * cfg.dim + 8 * cfg.hidden_dim) + 5 * batch * cfg.n_heads * seq * seq
+  const floats = nativeKernels ? ACTIVATION_FLOATS.fused : ACTIVATION_FLOATS.tfjs
+  const perLayer = tokens * (floats.perDim * cfg.dim + floats.perHidden * cfg.hidden_dim) + 5 * batch * cfg.n_heads * seq * seq
   const logits = 4.3 * tokens * cfg.vocab_size
   const activationsBytes = Math.round((cfg.n_layers * perLayer + logits) * bytes)
   const threadsBytes = threads.workers * (WORKER_RUNTIME_BYTES + params * WORKER_FLOATS_PER_PARAM * bytes) + Math.max(0, threads.kernelThreads - 1) * KERNEL_THREAD_BYTES

@@ -116,13 +116,14 @@ function estimate(config: PretrainConfig): StageEstimate {
   const model = modelConfigFor(config, vocabOf(config))
   const batch = config.batch_size
   // As the loop will run it on the CPU backends (core/train/loop.ts).
-  const plan = threadPlan(config.threads, config.thread_mode, 'wasm', batch, loadFastGemm() !== null, true)
-  return trainingMemory(model, batch, config.seq_len ?? model.max_seq_len, notes, plan)
+  const native = loadFastGemm() !== null
+  const plan = threadPlan(config.threads, config.thread_mode, 'wasm', batch, native, true)
+  return trainingMemory(model, batch, config.seq_len ?? model.max_seq_len, notes, plan, native)
 }
 
 /** The memory figures of training `model` on batch x seq tokens with AdamW, float32, threads as `plan` says. */
-export function trainingMemory(model: LlamaConfig, batch: number, seq: number, notes: string[] = [], plan: ThreadPlan = { threads: 1, mode: 'kernel', kernelThreads: 1, workers: 0 }): StageEstimate {
-  const memory = estimateMemoryBytes(model, batch, seq, plan)
+export function trainingMemory(model: LlamaConfig, batch: number, seq: number, notes: string[] = [], plan: ThreadPlan = { threads: 1, mode: 'kernel', kernelThreads: 1, workers: 0 }, nativeKernels = true): StageEstimate {
+  const memory = estimateMemoryBytes(model, batch, seq, plan, nativeKernels)
   const params = countParameters(model)
   const threads =
     plan.workers > 0
