@@ -8,6 +8,10 @@
 //   optimiser    AdamW's two moments per trained parameter
 //   activations  what the backward pass holds at its peak: the tensors kept for gradients and the
 //                intermediate gradients, which tfjs keeps until the backward pass ends.
+//   runtime      Node, tfjs and the wasm module before any tensor (measured maxRSS ~175 MB), so the
+//                total compares with the process's peak resident memory.
+//   threads      the extra threads' share: each gradient worker's runtime and model copy, each
+//                native matmul thread's packing buffers (core/train/parallel/threads.ts threadPlan).
 //
 // The activation coefficients are floats per token, counted with core/backend/bufferMeter.ts on
 // the wasm backend (tfjs 4.22) over nine model shapes (each of layers, dim, kv heads, hidden,
@@ -35,6 +39,34 @@ export interface TrainingShape {
   lora?: { rank: number; targets: readonly LoraTarget[]; recompute?: boolean }
   /** False when the loss needs no [tokens, vocab] logits (a reward model's score head). Default true. */
   logits?: boolean
+  /** How the run uses its threads; default one thread. */
+  threads?: ThreadShare
+}
+
+/** How a run uses its threads (core/train/parallel/threads.ts threadPlan gives one). */
+export interface ThreadShare {
+  /** Gradient workers besides the main thread (each holds a model replica). */
+  workers: number
+  /** Threads inside each native matmul. */
+  kernelThreads: number
+}
+
+/** A Node process with tfjs and the wasm backend loaded (measured maxRSS: about 175 MB). */
+export const RUNTIME_BYTES = 175 * 2 ** 20
+/** A gradient worker's own Node isolate, tfjs and wasm module (measured: about 100-130 MB). */
+const WORKER_RUNTIME_BYTES = 100 * 2 ** 20
+/**
+ * Floats per parameter a gradient worker adds (fitted: peak RSS with one worker rose 105 MB on the
+ * tiny preset, 0.9M parameters, and 426 MB on small, 8.3M): its variables, the weights it reads
+ * from shared memory each step, its gradients and their tape, the shared gradient buffer.
+ */
+const WORKER_FLOATS_PER_PARAM = 11
+/** A native matmul thread's packing buffers (native/fastgemm/gemm.c: MC x KC + KC x NC floats). */
+const KERNEL_THREAD_BYTES = (96 * 256 + 256 * 2048) * FLOAT
+
+/** The extra threads' share of memory: a runtime and model copy per worker, buffers per kernel thread. */
+export function threadsBytes(params: number, threads: ThreadShare = { workers: 0, kernelThreads: 1 }): number {
+  return threads.workers * (WORKER_RUNTIME_BYTES + params * WORKER_FLOATS_PER_PARAM * FLOAT) + Math.max(0, threads.kernelThreads - 1) * KERNEL_THREAD_BYTES
 }
 
 /** The [out, in] shape of each linear layer an adapter can sit on. */
@@ -86,6 +118,7 @@ export function trainingMemory(model: LlamaConfig, shape: TrainingShape, notes: 
   const gradientBytes = trainedParams * FLOAT
   const optimizerBytes = 2 * trainedParams * FLOAT
   const activationBytes = activationFloats(model, shape) * FLOAT
+  const threadBytes = threadsBytes(params, shape.threads)
   const how = shape.lora
     ? `LoRA r=${shape.lora.rank} on ${shape.lora.targets.join(', ')}: the trunk is frozen, ${trainedParams.toLocaleString('en-US')} adapter parameters train` +
       (shape.lora.recompute === false ? '' : '; each layer is recomputed in the backward pass')
@@ -97,7 +130,9 @@ export function trainingMemory(model: LlamaConfig, shape: TrainingShape, notes: 
     gradientBytes,
     optimizerBytes,
     activationBytes,
-    totalBytes: weightsBytes + gradientBytes + optimizerBytes + activationBytes,
-    notes: [...notes, `float32, batch ${shape.batch} x sequence ${shape.seq}; ${how}`],
+    runtimeBytes: RUNTIME_BYTES,
+    threadsBytes: threadBytes,
+    totalBytes: RUNTIME_BYTES + weightsBytes + gradientBytes + optimizerBytes + activationBytes + threadBytes,
+    notes: [...notes, `float32, batch ${shape.batch} x sequence ${shape.seq}; ${how}; plus the runtime${threadBytes > 0 ? " and the threads' share" : ''}`],
   }
 }
