@@ -17,12 +17,14 @@
 // the wasm backend (tfjs 4.22) over nine model shapes (each of layers, dim, kv heads, hidden,
 // heads, vocabulary, sequence and batch varied alone; a least-squares fit was within 0.3% of every
 // one), with the native matmul active (the XNNPACK path keeps up to ~18% more for full
-// fine-tuning: its linear op saves more). Full fine-tuning keeps every layer's activations; LoRA over a frozen trunk keeps each
+// fine-tuning: its linear op saves more); LAYER_FLOATS holds the per-layer terms with and without
+// the fused native kernels. Full fine-tuning keeps every layer's activations; LoRA over a frozen trunk keeps each
 // layer's input and recomputes one layer at a time in the backward pass (kernels/recompute.ts).
 // tests/core/memory-estimate.test.ts checks the estimate against measured peaks; the bench
 // (bench/lora.ts) prints both for the small preset.
 import { countParameters, headDim, type LlamaConfig } from '../model/config'
 import type { LoraTarget } from '../model/lora'
+import { loadFastGemm } from '../backend/kernels/nativeMatMul'
 import type { StageEstimate } from './stages/types'
 
 const FLOAT = 4
@@ -41,6 +43,8 @@ export interface TrainingShape {
   logits?: boolean
   /** How the run uses its threads; default one thread. */
   threads?: ThreadShare
+  /** The fused native kernels are in use; default: the native addon is built (as training uses it). */
+  fusedKernels?: boolean
 }
 
 /** How a run uses its threads (core/train/parallel/threads.ts threadPlan gives one). */
@@ -90,6 +94,16 @@ export function adapterParameters(model: LlamaConfig, rank: number, targets: rea
   return model.n_layers * perLayer
 }
 
+/**
+ * Floats per token the layers hold, per model dim and per hidden unit. `fused`: the native RMSNorm
+ * and SwiGLU kernels (core/backend/kernels/nativeOps.ts) keep fewer intermediates than the tfjs
+ * formulations. Refitted with the meter after the fused kernels landed (five shapes, within 4%).
+ */
+const LAYER_FLOATS = {
+  fused: { full: { perDim: 31, perHidden: 6 }, recomputed: { perDim: 37, perHidden: 6 } },
+  tfjs: { full: { perDim: 43, perHidden: 11 }, recomputed: { perDim: 54, perHidden: 11 } },
+}
+
 /** Floats the backward pass holds at its peak besides weights, gradients and moments. */
 export function activationFloats(model: LlamaConfig, shape: TrainingShape): number {
   const tokens = shape.batch * shape.seq
@@ -100,12 +114,13 @@ export function activationFloats(model: LlamaConfig, shape: TrainingShape): numb
   const logits = shape.logits === false ? 0 : 6 * tokens * model.vocab_size
   const shapes = linearShapes(model)
   const adapters = [...new Set(shape.lora?.targets ?? [])].reduce((n, t) => n + 5.5 * tokens * (shapes[t][0] + shapes[t][1]), 0) // per layer
+  const floats = LAYER_FLOATS[(shape.fusedKernels ?? loadFastGemm() !== null) ? 'fused' : 'tfjs']
   if (!shape.lora || shape.lora.recompute === false) {
-    const perLayer = 43 * d + 18 * kv + 11 * hidden + 5 * scores + adapters
+    const perLayer = floats.full.perDim * d + 18 * kv + floats.full.perHidden * hidden + 5 * scores + adapters
     return model.n_layers * perLayer + 11 * d + logits
   }
   // Every layer's input is kept; one layer (forward and backward) is alive at a time.
-  const oneLayer = 54 * d + 16 * kv + 11 * hidden + 5 * scores + adapters
+  const oneLayer = floats.recomputed.perDim * d + 16 * kv + floats.recomputed.perHidden * hidden + 5 * scores + adapters
   return 2 * model.n_layers * d + oneLayer + logits
 }
 

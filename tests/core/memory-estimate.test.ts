@@ -106,7 +106,11 @@ describe('training memory estimate', () => {
         // PPO keeps its layers' activations even with LoRA; what LoRA saves there is the reference copy.
         expect(full.weightsBytes, name).toBe(2 * 4 * countParameters(MODEL))
         expect(lora.weightsBytes, name).toBe(4 * (countParameters(MODEL) + lora.trainedParams))
-      } else expect(lora.totalBytes, name).toBeLessThan(0.7 * full.totalBytes)
+      } else {
+        // What training holds beyond the process's runtime (which a model this small is dwarfed by).
+        const held = (e: typeof full) => e.totalBytes - e.runtimeBytes
+        expect(held(lora), name).toBeLessThan(0.7 * held(full))
+      }
     }
   })
 })
