@@ -53,6 +53,9 @@ async function modelKernels(): Promise<string[]> {
 
 describe('WebGPU kernel coverage', () => {
   it('registers a WebGPU kernel for every kernel the model\'s forward, backward, AdamW step and generation dispatch', async () => {
+    // WebGPU runs neither the native matmul nor the fused native kernels (RMSNorm, SwiGLU): both are
+    // registered for wasm and cpu only. Recorded without the addon, wasm dispatches what WebGPU would.
+    process.env.WORKBENCH_NATIVE_MATMUL = '0'
     await initBackend('wasm')
     const names = await modelKernels()
     // The recording saw the whole step: the embedding gradient (gatherRows' scatter), the fused
