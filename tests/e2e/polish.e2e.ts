@@ -95,6 +95,8 @@ const SCREENS = [
   { name: 'safety', hash: '#/safety', ready: 'h1:has-text("Safety")' },
   { name: 'winrate', hash: '#/winrate', ready: 'h1:has-text("Win rate")' },
   { name: 'leaderboard', hash: '#/leaderboard', ready: 'h1:has-text("Leaderboard")' },
+  { name: 'datasets', hash: '#/datasets', ready: 'h1:has-text("Datasets")' },
+  { name: 'rlhf', hash: '#/rlhf', ready: 'h1:has-text("RLHF")' },
 ]
 
 const tests: E2ETest[] = [
@@ -215,7 +217,11 @@ const tests: E2ETest[] = [
       const shipped = JSON.parse(readFileSync(join(process.cwd(), 'resources', 'configs', 'pretrain.json'), 'utf8'))
       const [lr, steps] = [await page.inputValue('#f-lr'), await page.inputValue('#f-max_steps')]
       if (Number(lr) !== shipped.lr || Number(steps) !== shipped.max_steps) throw new Error(`Load defaults left lr=${lr}, max_steps=${steps}`)
-      const offered = await page.locator('[data-test="add-dataset-data"] option').allTextContents()
+      // A text corpus is pretraining's data; the prompt sets are offered where a stage reads prompts.
+      const corpusPicker = await page.locator('[data-test="add-dataset-data"] option').allTextContents()
+      if (corpusPicker.some((name) => name.endsWith('.jsonl'))) throw new Error(`the corpus picker offers prompt sets: ${corpusPicker.join(', ')}`)
+      await page.selectOption('[data-test="stage"]', 'rejection_sampling')
+      const offered = await page.locator('#dl-prompts option').allTextContents()
       for (const set of ['general.jsonl', 'adversarial.jsonl', 'borderline.jsonl', 'multiturn.jsonl']) {
         if (!offered.includes(set)) throw new Error(`the data picker does not offer ${set}: ${offered.join(', ')}`)
       }

@@ -63,6 +63,8 @@ describe('New run form', () => {
     }
     await waitForPreview()
     expect(wrapper.find('[data-test="estimate"]').text()).toContain('pick the base checkpoint')
+    // Not asked of the server, whose refusal would show as a failed request in the console.
+    expect(world.calls.filter((c) => c.channel === 'model:estimate' && (c.args as { stage: string }).stage === 'sft')).toHaveLength(0)
     await wrapper.find('[data-test="parent-base"]').setValue('/tmp/home/runs/run-a/ckpt')
     await waitForPreview()
     const full = wrapper.find('[data-test="estimate-total"]').text()
