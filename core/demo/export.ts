@@ -151,7 +151,8 @@ function adversarialLine({ unsafeResponse, ...item }: AdversarialItem): string {
 }
 
 /** The demo's notes become extra fields, which readPreferencePairs keeps in `extra` again. */
-function toPreferenceLine(pair: PreferencePair<DemoPairNotes>): object {
+/** One line of a preference file in the workbench format (the demo notes as extra fields). */
+export function toPreferenceLine(pair: PreferencePair<DemoPairNotes>): object {
   const { id, prompt, chosen, rejected, rating, safety, category, messages, extra } = pair
   // `messages` only for multi-turn prompts: single-turn lines stay the plain prompt/chosen/rejected format.
   const context = messages.length > 1 || messages[0].role !== 'user' ? { messages } : {}

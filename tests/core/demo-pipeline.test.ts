@@ -47,8 +47,8 @@ describe('workbench demo --size tiny', () => {
           if (e.type === 'step') steps.push(e.step)
         },
       })
-      expect(steps).toEqual(['export', 'tokenizer', 'pretrain', 'sft', 'eval', 'eval', 'reward', 'reward', 'rs', 'eval', 'ppo', 'eval', 'distill', 'eval', 'safety_eval', 'safety_eval', 'gatt'])
       console.log(JSON.stringify(report, null, 2))
+      expect(steps).toEqual(['export', 'tokenizer', 'pretrain', 'sft', 'eval', 'eval', 'reward', 'reward', 'annotate', 'annotate', 'reward', 'rs', 'eval', 'ppo', 'eval', 'distill', 'eval', 'safety_eval', 'safety_eval', 'gatt'])
 
       // Measured (seed 1234, tiny, accuracy over 60 items / helpfulness), with the helpfulness-only SFT
       // data: base 1/60 / 0.05, the best constant answer 4/60 / 0.10, SFT 7/60 / 0.22. Broken SFTs
@@ -77,7 +77,7 @@ describe('workbench demo --size tiny', () => {
       // Chance is 0.5; a broken reward model (constant scores) gets 0, since ties count wrong.
       // Measured (seed 1234, tiny, 2 busy cores): helpfulness 91.2% on 148 pairs (bag of words
       // 90.9%, length rules 49-51%), safety 95.8% on 48 safety pairs (bag of words 100%).
-      for (const rm of [report.reward.helpfulness, report.reward.safety]) {
+      for (const rm of [report.reward.helpfulness, report.reward.safety, report.reward.helpfulness_on_policy]) {
         expect(rm.eval_pairs).toBeGreaterThan(20)
         expect(rm.accuracy, 'reward model accuracy clearly above chance').toBeGreaterThan(0.7)
         for (const b of [rm.baseline_shorter, rm.baseline_longer, rm.baseline_bow]) expect(b).toBeGreaterThanOrEqual(0)
@@ -136,8 +136,14 @@ describe('workbench demo --size tiny', () => {
         const evalKeys = store.metricKeys(runs.eval_sft)
         for (const k of ['eval/gold_accuracy', 'eval/gold_helpfulness', 'eval/violation_rate', 'eval/false_refusal_rate']) expect(evalKeys).toContain(k)
         expect(store.listSamples(runs.eval_sft).length).toBeGreaterThan(0)
+        // The annotation round: the SFT model's own samples, labelled by gold, retrain the helpfulness RM the RLHF rounds use.
+        expect(report.on_policy_pairs.pairs).toBeGreaterThan(0)
+        expect(parentsOf(runs.annotate)).toContain(`policy:${runs.sft}`)
+        expect(store.getRun(runs.on_policy_preferences).stage).toBe('preferences')
+        expect(parentsOf(runs.reward_helpfulness_on_policy)).toContain(`base:${runs.sft}`)
+        expect(store.metricKeys(runs.rs)).toContain('rs/rm_gold_agreement')
         for (const id of [runs.rs, runs.ppo]) {
-          expect(parentsOf(id)).toContain(`reward_helpful:${runs.reward_helpfulness}`)
+          expect(parentsOf(id)).toContain(`reward_helpful:${runs.reward_helpfulness_on_policy}`)
           expect(parentsOf(id)).toContain(`reward_safety:${runs.reward_safety}`)
         }
         expect(parentsOf(runs.rs)).toContain(`policy:${runs.sft}`)
