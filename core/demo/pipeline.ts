@@ -2,7 +2,9 @@
 // tokenizer -> pretrain -> SFT through the job runner (each its own recorded run, linked by
 // parents), evaluate the base and the SFT model with the gold judges (gold_eval runs), train the
 // helpfulness and the safety reward model from the SFT model on the world's preference pairs
-// (reward runs, evaluated on the held-out preference file), and return the comparison table. The stages see plain files and plain configs: nothing in them
+// (reward runs, evaluated on the held-out preference file), run an annotation round on the SFT
+// model's own samples (gold-labelled pairs; the helpfulness reward model is retrained with them),
+// then rejection sampling and PPO, and return the comparison table. The stages see plain files and plain configs: nothing in them
 // knows about the demo.
 
 import fs from 'node:fs'

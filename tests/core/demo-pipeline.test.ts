@@ -87,7 +87,10 @@ describe('workbench demo --size tiny', () => {
       // Measured (seed 1234, tiny): gold helpfulness / violation rate SFT 0.215 / 40%, RS 0.236 /
       // 27.5%, PPO 0.236 / 35% (accuracy 11.7%, 13.3%, 15%); RS kept answers' reward 2.00 against
       // 0.87 for the mean sample; PPO's last KL 0.39. Helpfulness gains of 0.02 on 66 tasks are
-      // near the noise, so only a collapse (below 0.8x SFT) fails here.
+      // near the noise, so only a collapse (below 0.8x SFT) fails here. With the annotation round
+      // (238 gold-labelled pairs of the SFT model's own samples in the helpfulness RM's data):
+      // SFT 0.232 / 25%, RS 0.192 / 17.5%, PPO 0.200 / 15%, PPO's KL 0.37; RS's reward agrees with
+      // gold on 49% of 359 pairs of sampled answers (chance: see docs, the RM cannot judge facts).
       const r = report.rlhf
       for (const v of Object.values(r)) expect(Number.isFinite(v)).toBe(true)
       expect(r.rs_kept_reward_mean, 'the kept answer is the best of K: above the mean sample').toBeGreaterThan(r.rs_sample_reward_mean + RS_MARGIN)
