@@ -2,12 +2,13 @@
 // interfere), printed one after the other.
 //
 //   npm run bench [-- --only model,generate,store,tokenizer,reward,lora,ppo,webgpu] [--preset tiny|small] [--backend wasm|cpu|...]
-//                 [--threads 1,2] [--batches 1,8,32] [--json]
+//                 [--threads 1,2] [--modes kernel,workers] [--seq 1024] [--save-baseline] [--batches 1,8,32] [--json]
 //
 // --preset, --backend, --gen-tokens and --no-torch go to the model and generation benchmarks
 // (--backend and --gen-tokens to the PPO one too, --preset and --gen-tokens to the WebGPU one),
-// --threads and --steps to the model one, --batches to the generation one; --json makes every part
-// print JSON.
+// --threads, --modes, --seq, --steps and --save-baseline to the model one (which fails when a row's
+// peak RSS is more than 10% above bench/baseline.json), --batches to the generation one; --json
+// makes every part print JSON.
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,11 +16,11 @@ import { fileURLToPath } from 'node:url'
 const PARTS = ['tokenizer', 'store', 'model', 'generate', 'reward', 'lora', 'ppo', 'webgpu'] as const
 type Part = (typeof PARTS)[number]
 
-/** The flags each part takes (all but --no-torch take a value). */
+/** The flags each part takes (all but those in SWITCHES take a value). */
 const PART_FLAGS: Record<Part, string[]> = {
   tokenizer: [],
   store: [],
-  model: ['--preset', '--backend', '--threads', '--steps', '--gen-tokens', '--no-torch'],
+  model: ['--preset', '--backend', '--threads', '--modes', '--seq', '--steps', '--gen-tokens', '--no-torch', '--save-baseline'],
   generate: ['--preset', '--backend', '--batches', '--gen-tokens', '--rounds', '--no-torch'],
   reward: ['--backend'],
   lora: ['--preset', '--backend'],
@@ -28,6 +29,7 @@ const PART_FLAGS: Record<Part, string[]> = {
   webgpu: ['--preset', '--gen-tokens'],
 }
 const ALL_FLAGS = new Set(Object.values(PART_FLAGS).flat())
+const SWITCHES = new Set(['--no-torch', '--save-baseline'])
 
 function parseArgs(argv: string[]): { parts: Part[]; json: boolean; flags: string[][] } {
   let parts: Part[] = [...PARTS]
@@ -41,7 +43,7 @@ function parseArgs(argv: string[]): { parts: Part[]; json: boolean; flags: strin
       const unknown = wanted.filter((w) => !(PARTS as readonly string[]).includes(w))
       if (unknown.length > 0) throw new Error(`--only: unknown part(s) ${unknown.join(', ')}; known: ${PARTS.join(', ')}`)
       parts = wanted as Part[]
-    } else if (ALL_FLAGS.has(arg)) flags.push(arg === '--no-torch' ? [arg] : [arg, argv[++i] ?? ''])
+    } else if (ALL_FLAGS.has(arg)) flags.push(SWITCHES.has(arg) ? [arg] : [arg, argv[++i] ?? ''])
     else throw new Error(`unknown flag ${arg} (try --only, ${[...ALL_FLAGS].join(', ')}, --json)`)
   }
   return { parts, json, flags }

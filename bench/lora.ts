@@ -45,6 +45,8 @@ export interface LoraBenchRow {
   peakRssMB: number
   /** What the New run form's estimate says for this step (core/train/memoryEstimate.ts), MiB. */
   estimateMB: number
+  /** The whole estimate, runtime included: compares with peak RSS. */
+  estimateRssMB: number
 }
 
 function randomTokens(batch: number, seq: number, vocab: number): { tokens: tf.Tensor2D; targets: tf.Tensor2D } {
@@ -99,7 +101,8 @@ async function benchMode(mode: 'full' | 'lora', o: Options): Promise<LoraBenchRo
     secondsPerStep: Math.round(secondsPerStep * 100) / 100,
     peakMB: mib(peakBytes),
     peakRssMB: mib(process.resourceUsage().maxRSS * 1024),
-    estimateMB: mib(estimate.totalBytes),
+    estimateMB: mib(estimate.totalBytes - estimate.runtimeBytes - estimate.threadsBytes),
+    estimateRssMB: mib(estimate.totalBytes),
   }
 }
 
@@ -161,7 +164,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     console.log(`SFT step, ${o.preset} preset, batch ${o.batch} x ${o.seq} tokens, ${result.backend} (${result.device}), one thread; LoRA r=${o.rank} on ${o.targets.join(',')}`)
     const [full, lora] = result.rows
     for (const r of result.rows) {
-      console.log(`  ${r.mode.padEnd(4)}  ${r.trainedParams.toLocaleString('en-US').padStart(11)} trained params  ${r.secondsPerStep.toFixed(2)} s/step  peak tensors ${r.peakMB} MiB (estimate ${r.estimateMB})  peak RSS ${r.peakRssMB} MiB`)
+      console.log(`  ${r.mode.padEnd(4)}  ${r.trainedParams.toLocaleString('en-US').padStart(11)} trained params  ${r.secondsPerStep.toFixed(2)} s/step  peak tensors ${r.peakMB} MiB (estimate ${r.estimateMB})  peak RSS ${r.peakRssMB} MiB (estimate ${r.estimateRssMB})`)
     }
     if (full && lora) {
       const percent = (a: number, b: number) => ((100 * a) / b).toFixed(0)

@@ -1,14 +1,20 @@
-// Model benchmark: per backend and preset, training tokens/s and ms/step of the training loop's
-// own step (forward + backward + clipping + AdamW) on one thread and with one thread per core
-// (data-parallel gradient workers, core/train/parallel), peak memory, and greedy generation
-// tokens/s with and without the KV cache; with the PyTorch reference (bench/torch_reference.py)
-// side by side, at its best thread setting, when Debian's torch is present.
+// Model benchmark: per backend and case (preset x sequence length), training tokens/s and ms/step
+// of the training loop's own step (forward + backward + clipping + AdamW) on one thread and with
+// one thread per core, in both thread modes (core/train/parallel/threads.ts: threads inside the
+// native matmul with one model, or data-parallel gradient workers with a replica each); the
+// fraction of the machine's peak FLOP/s the step reaches (the peak measured here, bench/peakFlops.ts);
+// peak memory, checked against bench/baseline.json (bench/baseline.ts: more than 10% above fails);
+// and greedy generation tokens/s with and without the KV cache; with the PyTorch reference
+// (bench/torch_reference.py) side by side, at its best thread setting, when Debian's torch is present.
 //
-//   node --import tsx bench/model.ts [--preset tiny|small] [--backend wasm|cpu|node|node-gpu]
-//                                    [--threads 1,2] [--steps 3] [--gen-tokens 120] [--no-torch] [--json]
+//   node --import tsx bench/model.ts [--preset tiny|small] [--seq 1024] [--backend wasm|cpu|node|node-gpu]
+//                                    [--threads 1,2] [--modes kernel,workers] [--steps 3] [--gen-tokens 120]
+//                                    [--no-torch] [--save-baseline] [--json]
 //
-// Without --backend it runs every available backend except the pure-JS cpu one (20-50x slower;
-// ask for it with --backend cpu).
+// Without --preset and --seq the cases are tiny, small, and tiny at sequence 1024 (batch cut to
+// keep the tokens per step, where attention's share of the work grows). Each row runs in its own
+// process, so its peak RSS is its own. Without --backend it runs every available backend except
+// the pure-JS cpu one (20-50x slower; ask for it with --backend cpu).
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -20,16 +26,22 @@ import { generate } from '../core/model/generate'
 import { mulberry32 } from '../core/util/random'
 import { Llama } from '../core/model/llama'
 import { AdamW, clipByGlobalNorm } from '../core/train/adamw'
+import { nativeMatMulActive, setNativeMatMulThreads } from '../core/backend/kernels/nativeMatMul'
+import type { ThreadMode } from '../core/train/stages/common'
+import { measurePeakGflops, trainingStepFlops } from './peakFlops'
+import { rssRegressions, saveBaseline, type BaselineRow } from './baseline'
 import type { Batch } from '../core/train/batches'
 import { GradientWorkers } from '../core/train/parallel/gradientWorkers'
 import { disposeStep, stepGradients } from '../core/train/parallel/dataParallel'
 import { languageModelTask } from '../core/train/languageModel'
-import { availableCores, trainingThreads } from '../core/train/parallel/threads'
+import { availableCores, threadPlan } from '../core/train/parallel/threads'
 
 export type PresetName = keyof typeof MODEL_PRESETS
 
 export interface ModelBenchOptions {
   presets?: PresetName[]
+  /** Sequence length for every preset; default: each preset's own, plus tiny at 1024. */
+  seq?: number
   backends?: BackendPreference[]
   /** Measured training steps (after one warm-up step). */
   steps?: number
@@ -37,6 +49,8 @@ export interface ModelBenchOptions {
   batch?: number
   /** Training thread counts to measure; default 1 and one per core. */
   threads?: number[]
+  /** Thread modes measured for more than one thread; default both. */
+  modes?: ThreadMode[]
   genTokens?: number
   /** Run bench/torch_reference.py for the same preset (when /usr/bin/python3 has torch). */
   torch?: boolean
@@ -47,8 +61,10 @@ export interface ModelBenchResult {
   preset: PresetName
   backend: string
   device: string
-  /** Training threads (1 = the main thread only; more = data-parallel gradient workers). */
+  /** Training threads (1 = the main thread only). */
   threads: number
+  /** How threads beyond the first are used (kernel: inside the native matmul; workers: replicas). */
+  threadMode: ThreadMode
   parameters: number
   batch: number
   seq: number
@@ -58,8 +74,12 @@ export interface ModelBenchResult {
   trainTokensPerCpuSec: number
   /** Peak bytes of live tensors during one training step (tf.profile's peakBytes). */
   peakTensorBytes: number
-  /** Largest process resident set seen (includes the wasm heap, which never shrinks). */
+  /** Peak resident memory of the row's process through training (maxRSS; includes the wasm heap, which never shrinks). */
   peakRssBytes: number
+  /** Matmul FLOP/s of a training step (bench/peakFlops.ts trainingStepFlops), in GFLOP/s. */
+  stepGflops: number
+  /** The native matmul loop's GFLOP/s on as many threads (null without the addon). */
+  peakGflops: number | null
   /** Generation is measured once per backend, on the 1-thread row (null on the others). */
   genTokensPerSecCache: number | null
   genTokensPerCpuSecCache: number | null
@@ -72,6 +92,8 @@ export interface TorchReferenceResult {
   framework: string
   blas: string
   torch_threads: number
+  batch: number
+  seq: number
   /** Every thread setting tried, with its training tokens/s (the best is the headline). */
   tried?: { torch_threads: number; OPENBLAS_NUM_THREADS: string; train_tokens_per_s: number }[]
   OPENBLAS_NUM_THREADS: string | null
@@ -114,31 +136,40 @@ function randomBatch(batch: number, seq: number, vocab: number, seed: number): B
   return { tokens, targets, batchSize: batch, seqLen: seq }
 }
 
-interface BenchSettings {
-  steps: number
+/** One benchmark row: what runs in its own process. */
+interface BenchRow {
+  preset: PresetName
+  seq: number
   batch: number
+  backend: BackendPreference
+  steps: number
   genTokens: number
   threads: number
+  mode: ThreadMode
 }
 
-async function benchOne(preset: PresetName, backend: BackendPreference, opts: BenchSettings): Promise<ModelBenchResult> {
-  const info = await initBackend(backend)
-  const cfg = MODEL_PRESETS[preset]
-  const seq = cfg.max_seq_len
+/** The row's name in bench/baseline.json (what its peak RSS depends on). */
+export function rowKey(r: { preset: string; seq: number; batch: number; backend: string; threads: number; threadMode: ThreadMode }): string {
+  return `${r.preset} seq ${r.seq} batch ${r.batch} ${r.backend} ${r.threads}t ${r.threads > 1 ? r.threadMode : 'single'}`
+}
+
+async function benchOne(opts: BenchRow): Promise<Omit<ModelBenchResult, 'peakGflops'>> {
+  const { preset, seq } = opts
+  const info = await initBackend(opts.backend)
+  const cfg = { ...MODEL_PRESETS[preset], max_seq_len: seq }
   const model = Llama.create(cfg, 0)
   let optimizer!: AdamW
   tf.tidy(() => {
     optimizer = new AdamW(model.weights)
   })
-  const threads = trainingThreads(opts.threads, info.name, opts.batch)
   const task = languageModelTask(model)
-  const pool = threads > 1 ? await GradientWorkers.start(task.replica!, model.weights, info.name, threads - 1) : null
+  // The training loop's choice (core/train/loop.ts): threads in the kernel, or gradient workers.
+  const plan = threadPlan(opts.threads, opts.mode, info.name, opts.batch, nativeMatMulActive(), true)
+  setNativeMatMulThreads(plan.kernelThreads)
+  const threads = plan.threads
+  const pool = plan.workers > 0 ? await GradientWorkers.start(task.replica!, model.weights, info.name, plan.workers) : null
   const batch = randomBatch(opts.batch, seq, cfg.vocab_size, 1)
   let peakTensorBytes = 0
-  let peakRssBytes = 0
-  const sampleMemory = () => {
-    peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss)
-  }
   // The training loop's step (core/train/loop.ts): mean gradient, clip at 1.0, AdamW.
   const trainStep = async (): Promise<number> => {
     const step = await stepGradients([batch], task, model.weights, pool)
@@ -161,7 +192,8 @@ async function benchOne(preset: PresetName, backend: BackendPreference, opts: Be
   const cpuMsPerStep = cpuMs(cpu0) / opts.steps
   // One more, untimed step under tf.profile for the peak of live tensors (activations + grads).
   peakTensorBytes = (await tf.profile(() => trainStep())).peakBytes
-  sampleMemory()
+  // The kernel's high-water mark of this process, which runs this row alone: training's own peak.
+  const peakRssBytes = process.resourceUsage().maxRSS * 1024
   optimizer.dispose()
   await pool?.close()
   const row = {
@@ -169,6 +201,7 @@ async function benchOne(preset: PresetName, backend: BackendPreference, opts: Be
     backend: info.name,
     device: info.device,
     threads,
+    threadMode: plan.mode,
     parameters: countParameters(cfg),
     batch: opts.batch,
     seq,
@@ -177,6 +210,7 @@ async function benchOne(preset: PresetName, backend: BackendPreference, opts: Be
     // Of this process (all its threads): steadier than wall time on a shared machine.
     trainTokensPerCpuSec: Math.round((opts.batch * seq) / (cpuMsPerStep / 1000)),
     peakTensorBytes,
+    stepGflops: Math.round(trainingStepFlops(cfg, opts.batch, seq) / (msPerStep / 1000) / 1e9),
     finalLoss,
   }
   if (threads > 1) {
@@ -196,7 +230,6 @@ async function benchOne(preset: PresetName, backend: BackendPreference, opts: Be
   }
   const withCache = await genRate(true)
   const withoutCache = await genRate(false)
-  sampleMemory()
   model.dispose()
   return {
     ...row,
@@ -218,7 +251,7 @@ function cpuMs(since: NodeJS.CpuUsage): number {
  * thread with OpenBLAS on every core. Both at once oversubscribe the cores and run several times
  * slower (TFJS-NOTES.md).
  */
-export function runTorchReference(preset: PresetName, steps: number, genTokens: number, batch: number): TorchReferenceResult | null {
+export function runTorchReference(preset: PresetName, steps: number, genTokens: number, batch: number, seq?: number): TorchReferenceResult | null {
   if (!fs.existsSync(PYTHON) || spawnSync(PYTHON, ['-c', 'import torch']).status !== 0) return null
   const cores = availableCores()
   const settings = [
@@ -229,7 +262,7 @@ export function runTorchReference(preset: PresetName, steps: number, genTokens: 
   let best: TorchReferenceResult | null = null
   const tried: NonNullable<TorchReferenceResult['tried']> = []
   for (const { torch: threads, blas } of settings) {
-    const run = spawnSync(PYTHON, [TORCH_SCRIPT, '--preset', preset, '--threads', String(threads), '--steps', String(steps), '--gen-tokens', String(genTokens), '--batch', String(batch)], {
+    const run = spawnSync(PYTHON, [TORCH_SCRIPT, '--preset', preset, '--threads', String(threads), '--steps', String(steps), '--gen-tokens', String(genTokens), '--batch', String(batch), ...(seq ? ['--seq', String(seq)] : [])], {
       encoding: 'utf8',
       env: { ...process.env, OPENBLAS_NUM_THREADS: String(blas) },
     })
@@ -241,54 +274,86 @@ export function runTorchReference(preset: PresetName, steps: number, genTokens: 
   return best && { ...best, tried }
 }
 
-export async function runModelBench(options: ModelBenchOptions = {}): Promise<{ results: ModelBenchResult[]; torch: TorchReferenceResult[] }> {
+/** The cases to run: each preset at its own sequence (or --seq), plus tiny at 1024 by default. */
+function benchCases(options: ModelBenchOptions): { preset: PresetName; seq: number; batch: number }[] {
+  const presets = options.presets ?? ['tiny', 'small']
+  const cases = presets.map((preset) => ({ preset, seq: options.seq ?? MODEL_PRESETS[preset].max_seq_len }))
+  if (options.seq === undefined && options.presets === undefined) cases.push({ preset: 'tiny', seq: 1024 })
+  // The preset's batch at its own sequence; longer sequences keep the tokens per step (at least one row).
+  return cases.map((c) => ({ ...c, batch: options.batch ?? Math.max(1, Math.round((BENCH_BATCH[c.preset] * MODEL_PRESETS[c.preset].max_seq_len) / c.seq)) }))
+}
+
+/** Runs one row in a fresh process (bench/model.ts --row), so its peak RSS is its own. */
+function runRow(row: BenchRow): Omit<ModelBenchResult, 'peakGflops'> {
+  const script = fileURLToPath(import.meta.url)
+  const run = spawnSync(process.execPath, ['--import', 'tsx', script, '--row', JSON.stringify(row)], { encoding: 'utf8', maxBuffer: 1 << 24 })
+  if (run.status !== 0) throw new Error(`model bench row ${JSON.stringify(row)} failed (exit ${run.status}):\n${run.stderr}`)
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as Omit<ModelBenchResult, 'peakGflops'>
+}
+
+export async function runModelBench(options: ModelBenchOptions = {}): Promise<{ results: ModelBenchResult[]; torch: TorchReferenceResult[]; peakGflops: Record<number, number | null> }> {
   const log = options.log ?? (() => {})
   const steps = options.steps ?? 3
   const genTokens = options.genTokens ?? 120
-  const presets = options.presets ?? ['tiny', 'small']
   const threadCounts = options.threads ?? [...new Set([1, availableCores()])]
+  const modes = options.modes ?? (['kernel', 'workers'] as ThreadMode[])
   const backends = options.backends ?? (await availableBackends(false))
+  // The machine's peak, per thread count, before any row loads the cores.
+  const peakGflops: Record<number, number | null> = {}
+  for (const threads of threadCounts) {
+    log(`model bench: peak native matmul GFLOP/s on ${threads} thread(s) ...`)
+    peakGflops[threads] = measurePeakGflops(threads)
+  }
   const results: ModelBenchResult[] = []
   const torch: TorchReferenceResult[] = []
-  for (const preset of presets) {
-    const batch = options.batch ?? BENCH_BATCH[preset]
+  for (const { preset, seq, batch } of benchCases(options)) {
     for (const backend of backends) {
       for (const threads of threadCounts) {
         // Native backends thread by themselves: one row each.
         if (threads > 1 && (backend === 'node' || backend === 'node-gpu')) continue
-        log(`model bench: ${preset} on ${backend}, ${threads} thread(s) (batch ${batch}) ...`)
-        results.push(await benchOne(preset, backend, { steps, batch, genTokens, threads }))
+        for (const mode of threads > 1 ? modes : (['kernel'] as ThreadMode[])) {
+          log(`model bench: ${preset} seq ${seq} on ${backend}, ${threads} thread(s)${threads > 1 ? ` (${mode})` : ''} (batch ${batch}) ...`)
+          const row = runRow({ preset, seq, batch, backend, steps, genTokens, threads, mode })
+          // Without the native matmul both modes are workers: keep one row.
+          if (results.some((r) => rowKey(r) === rowKey({ ...row, seq }))) continue
+          results.push({ ...row, peakGflops: peakGflops[row.threads] ?? null })
+        }
       }
     }
     if (options.torch ?? true) {
-      log(`model bench: ${preset} with PyTorch ...`)
-      const ref = runTorchReference(preset, steps, genTokens, batch)
+      log(`model bench: ${preset} seq ${seq} with PyTorch ...`)
+      const ref = runTorchReference(preset, steps, genTokens, batch, seq)
       if (ref) torch.push(ref)
     }
   }
-  return { results, torch }
+  return { results, torch, peakGflops }
 }
 
-function formatTable(results: ModelBenchResult[], torch: TorchReferenceResult[]): string {
+function formatTable(results: ModelBenchResult[], torch: TorchReferenceResult[], peakGflops: Record<number, number | null>): string {
   const mb = (b: number) => `${Math.round(b / 2 ** 20)} MB`
   const ratio = (ours: number | null, theirs: number | undefined) => (ours !== null && theirs ? (ours / theirs).toFixed(2) : '-')
-  const lines = ['preset  backend     threads  params  ms/step  train tok/s (per CPU s)  x torch  gen tok/s cache (per CPU s) / none  x torch  peak tensors  peak RSS']
+  const peaks = Object.entries(peakGflops).map(([t, g]) => `${t} thread(s) ${g === null ? '- (no native matmul)' : `${Math.round(g)} GFLOP/s`}`)
+  const lines = [
+    `peak (native matmul loop, 512^3): ${peaks.join(', ')}`,
+    'preset  seq   backend   threads mode     params  ms/step  train tok/s (per CPU s)  x torch  GFLOP/s % peak  gen tok/s cache (per CPU s) / none  x torch  peak tensors  peak RSS',
+  ]
   for (const r of results) {
-    const ref = torch.find((t) => t.preset === r.preset)
+    const ref = torch.find((t) => t.preset === r.preset && t.seq === r.seq)
     const gen = r.genTokensPerSecCache === null ? '-' : `${r.genTokensPerSecCache} (${r.genTokensPerCpuSecCache}) / ${r.genTokensPerSecNoCache}`
+    const ofPeak = r.peakGflops ? `${((100 * r.stepGflops) / r.peakGflops).toFixed(0)}%` : '-'
     lines.push(
-      `${r.preset.padEnd(7)} ${r.backend.padEnd(11)} ${String(r.threads).padStart(7)} ${(r.parameters / 1e6).toFixed(2).padStart(6)}M ${String(r.msPerStep).padStart(8)} ${`${r.trainTokensPerSec} (${r.trainTokensPerCpuSec})`.padStart(24)} ${ratio(r.trainTokensPerSec, ref?.train_tokens_per_s).padStart(8)} ${gen.padStart(34)} ${ratio(r.genTokensPerSecCache, ref?.gen_tokens_per_s_kv_cache).padStart(8)} ${mb(r.peakTensorBytes).padStart(13)} ${mb(r.peakRssBytes).padStart(9)}`,
+      `${r.preset.padEnd(7)} ${String(r.seq).padEnd(5)} ${r.backend.padEnd(9)} ${String(r.threads).padStart(7)} ${(r.threads > 1 ? r.threadMode : '').padEnd(8)} ${(r.parameters / 1e6).toFixed(2).padStart(5)}M ${String(r.msPerStep).padStart(8)} ${`${r.trainTokensPerSec} (${r.trainTokensPerCpuSec})`.padStart(24)} ${ratio(r.trainTokensPerSec, ref?.train_tokens_per_s).padStart(8)} ${String(r.stepGflops).padStart(8)} ${ofPeak.padStart(6)} ${gen.padStart(34)} ${ratio(r.genTokensPerSecCache, ref?.gen_tokens_per_s_kv_cache).padStart(8)} ${mb(r.peakTensorBytes).padStart(13)} ${mb(r.peakRssBytes).padStart(9)}`,
     )
   }
   for (const t of torch) {
     const tried = (t.tried ?? []).map((x) => `${x.torch_threads}/${x.OPENBLAS_NUM_THREADS}: ${x.train_tokens_per_s}`).join(', ')
-    lines.push(`${t.preset.padEnd(7)} ${'torch'.padEnd(11)} ${String(t.torch_threads).padStart(7)} ${''.padStart(7)} ${String(Math.round(t.ms_per_step)).padStart(8)} ${String(t.train_tokens_per_s).padStart(24)} ${'1.00'.padStart(8)} ${`${t.gen_tokens_per_s_kv_cache} / -`.padStart(34)} ${'1.00'.padStart(8)}   (${t.framework}, ${t.blas}, torch threads ${t.torch_threads}, OPENBLAS_NUM_THREADS=${t.OPENBLAS_NUM_THREADS}; tried torch/BLAS threads: ${tried})`)
+    lines.push(`${t.preset.padEnd(7)} ${String(t.seq).padEnd(5)} ${'torch'.padEnd(9)} ${String(t.torch_threads).padStart(7)} ${''.padEnd(8)} ${''.padStart(6)} ${String(Math.round(t.ms_per_step)).padStart(8)} ${String(t.train_tokens_per_s).padStart(24)} ${'1.00'.padStart(8)}   (${t.framework}, ${t.blas}, torch threads ${t.torch_threads}, OPENBLAS_NUM_THREADS=${t.OPENBLAS_NUM_THREADS}; tried torch/BLAS threads: ${tried}; gen ${t.gen_tokens_per_s_kv_cache} tok/s)`)
   }
   return lines.join('\n')
 }
 
-function parseArgs(argv: string[]): ModelBenchOptions & { json: boolean } {
-  const out: ModelBenchOptions & { json: boolean } = { json: false }
+function parseArgs(argv: string[]): ModelBenchOptions & { json: boolean; saveBaseline: boolean; row?: BenchRow } {
+  const out: ModelBenchOptions & { json: boolean; saveBaseline: boolean; row?: BenchRow } = { json: false, saveBaseline: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const next = () => {
@@ -298,6 +363,8 @@ function parseArgs(argv: string[]): ModelBenchOptions & { json: boolean } {
     }
     if (arg === '--json') out.json = true
     else if (arg === '--no-torch') out.torch = false
+    else if (arg === '--save-baseline') out.saveBaseline = true
+    else if (arg === '--row') out.row = JSON.parse(next()) as BenchRow
     else if (arg === '--preset') {
       const p = next()
       if (!(p in MODEL_PRESETS)) throw new Error(`--preset must be one of ${Object.keys(MODEL_PRESETS).join(', ')}, got ${p}`)
@@ -305,15 +372,40 @@ function parseArgs(argv: string[]): ModelBenchOptions & { json: boolean } {
     } else if (arg === '--backend') out.backends = [next() as BackendPreference]
     else if (arg === '--steps') out.steps = Number(next())
     else if (arg === '--batch') out.batch = Number(next())
+    else if (arg === '--seq') out.seq = Number(next())
     else if (arg === '--threads') out.threads = next().split(',').map(Number)
-    else if (arg === '--gen-tokens') out.genTokens = Number(next())
-    else throw new Error(`unknown option ${arg} (known: --preset, --backend, --threads, --steps, --batch, --gen-tokens, --no-torch, --json)`)
+    else if (arg === '--modes') {
+      const modes = next().split(',')
+      const unknown = modes.filter((m) => m !== 'kernel' && m !== 'workers')
+      if (unknown.length > 0) throw new Error(`--modes: unknown mode(s) ${unknown.join(', ')}; known: kernel, workers`)
+      out.modes = modes as ThreadMode[]
+    } else if (arg === '--gen-tokens') out.genTokens = Number(next())
+    else throw new Error(`unknown option ${arg} (known: --preset, --seq, --backend, --threads, --modes, --steps, --batch, --gen-tokens, --no-torch, --save-baseline, --json)`)
   }
   return out
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2))
-  const { results, torch } = await runModelBench({ ...args, log: args.json ? undefined : (l) => console.error(l) })
-  console.log(args.json ? JSON.stringify({ results, torch }, null, 2) : formatTable(results, torch))
+  if (args.row) {
+    // A child process: one row, as JSON on the last line.
+    console.log(JSON.stringify(await benchOne(args.row)))
+    return 0
+  }
+  const { results, torch, peakGflops } = await runModelBench({ ...args, log: args.json ? undefined : (l) => console.error(l) })
+  console.log(args.json ? JSON.stringify({ results, torch, peakGflops }, null, 2) : formatTable(results, torch, peakGflops))
+  const rows: BaselineRow[] = results.map((r) => ({ key: rowKey(r), peakRssBytes: r.peakRssBytes }))
+  if (args.saveBaseline) {
+    saveBaseline(rows)
+    console.error(`model bench: peak RSS of ${rows.length} row(s) saved in bench/baseline.json`)
+    return 0
+  }
+  const regressions = rssRegressions(rows)
+  if (regressions.length === 0) return 0
+  console.error(`\nmodel bench FAILED: peak RSS rose more than 10% above bench/baseline.json:\n  ${regressions.join('\n  ')}\n(if the rise is intended, record it with --save-baseline)`)
+  return 1
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = await main()
 }

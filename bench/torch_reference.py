@@ -169,12 +169,15 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--gen-tokens", type=int, default=120)
     ap.add_argument("--batch", type=int, default=None, help="default: the preset's batch")
+    ap.add_argument("--seq", type=int, default=None, help="default: the preset's max_seq_len")
     ap.add_argument("--generate-only", action="store_true", help="only batched generation (bench/generate.ts)")
     ap.add_argument("--gen-batches", default="1,8,32")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     cfg = dict(PRESETS[args.preset])
+    if args.seq:
+        cfg["max_seq_len"] = args.seq
     B, T = cfg.pop("batch"), cfg["max_seq_len"]
     B = args.batch or B
     model = LlamaRef(cfg)

@@ -9,6 +9,7 @@ import { tf } from './tf'
 import { registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum'
 import { registerFastUnpackWasm } from './kernels/unpack'
 import { registerSharedIdentityWasm } from './kernels/identity'
+import { registerNativeOps } from './kernels/nativeOps'
 import { registerNativeMatMul } from './kernels/nativeMatMul'
 import { installDawn, NODE_WEBGPU_HELP } from './dawn'
 import { initWebGpu, WEBGPU_PACKAGE } from './webgpu'
@@ -116,6 +117,7 @@ async function initWasm(): Promise<BackendInfo> {
   registerFastUnpackWasm()
   registerSharedIdentityWasm()
   const native = registerNativeMatMul('wasm')
+  registerNativeOps('wasm')
   const listenersBefore = processErrorListeners()
   const ok = await tf.setBackend('wasm')
   removeListenersAddedSince(listenersBefore)
@@ -132,6 +134,7 @@ async function initWasm(): Promise<BackendInfo> {
 
 async function initCpu(): Promise<BackendInfo> {
   const native = registerNativeMatMul('cpu')
+  registerNativeOps('cpu')
   if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend did not initialise')
   // The cpu backend prints a "looks like you are running in Node" banner on first use; we already
   // chose it knowingly (and warned above if a faster one was wanted), so switch that banner off.

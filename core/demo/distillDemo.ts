@@ -33,11 +33,15 @@ export const DISTILL_DEMO_PLANS: Record<WorldSize, { distill: Record<string, unk
     // lr 3e-4 measured: violations 10/40 -> 1/40, gold helpfulness 0.23 -> 0.19; lr 1e-3 reached
     // 0/40 by breaking the model (helpfulness 0.09-0.11).
     distill: { pre_prompt: DEMO_PRE_PROMPT, answer_templates: false, seq_len: 128, max_new_tokens: 24, epochs: 3, lr: 3e-4, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
-    gatt: { seq_len: 128, dialogues: 48, max_turns: 3, max_new_tokens: 24, eval_turns: 8, eval_dialogues: 2, eval_max_new_tokens: 24, epochs: 3, lr: 3e-4, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
+    // The context holds the whole measured dialogue (8 turns of ~55 tokens), and GAtt trains on
+    // dialogues as long as the measured ones, so the instruction is as far back in training as in
+    // the measure. With 128 tokens the measure could only reach turn 2.
+    gatt: { seq_len: 512, dialogues: 48, max_turns: 8, max_new_tokens: 24, eval_turns: 8, eval_dialogues: 2, eval_max_new_tokens: 24, epochs: 3, lr: 3e-4, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
   },
   default: {
     distill: { pre_prompt: DEMO_PRE_PROMPT, answer_templates: false, seq_len: 128, max_new_tokens: 48, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
-    gatt: { seq_len: 128, dialogues: 160, max_turns: 4, max_new_tokens: 32, eval_turns: 20, eval_dialogues: 2, eval_max_new_tokens: 32, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
+    // 20 turns of ~55 tokens (not measured at this size: the seq_len follows the tiny reasoning).
+    gatt: { seq_len: 1280, dialogues: 160, max_turns: 8, max_new_tokens: 32, eval_turns: 20, eval_dialogues: 2, eval_max_new_tokens: 32, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
   },
 }
 

@@ -92,7 +92,7 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
   write(DEMO_FILES.sftTest, jsonl(tasks.test.map(toSftLine)))
   write(DEMO_FILES.sftSafety, jsonl(sftSafety.map(toSftLine)))
   write(DEMO_FILES.evalTasks, lines(tasks.test.map((it) => goldItemToLine(it))))
-  write(DEMO_FILES.adversarial, lines(safety.adversarialEval.map(adversarialLine)))
+  write(DEMO_FILES.adversarial, lines(safety.adversarialEvalTurns.map(adversarialLine)))
   write(DEMO_FILES.benign, lines(safety.benignEval.map((it) => goldItemToLine(it))))
   write(DEMO_FILES.adversarialTrain, lines(safety.adversarialTrain.map(adversarialLine)))
   write(DEMO_FILES.benignTrain, lines(safety.benignTrain.map((it) => goldItemToLine(it))))
@@ -114,7 +114,7 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
       sftTest: tasks.test.length,
       sftSafety: sftSafety.length,
       evalTasks: tasks.test.length,
-      adversarial: safety.adversarialEval.length,
+      adversarial: safety.adversarialEvalTurns.length,
       benign: safety.benignEval.length,
       adversarialTrain: safety.adversarialTrain.length,
       benignTrain: safety.benignTrain.length,

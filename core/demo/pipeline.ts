@@ -35,8 +35,9 @@ export type DemoPlan = Record<DemoStep, Record<string, unknown>>
  * PPO (20 steps of 8), tuned from that K = 8 model: lr 1e-4 with rollouts at temperature 1.0 lost
  * helpfulness (0.156 / 30%), at 0.7 0.192 / 32.5%; with kl_coef 0.2, 0.214 / 25%; lr 3e-5 at 0.7
  * (this plan) 0.228 / 32.5%. The whole tiny demo with this plan (from the RS model above): PPO
- * 0.236 / 35%, last-step KL 0.39 nats per response. The eval sets are small (66 tasks, 40
- * adversarial prompts: one violation is 2.5 points), so these differences are near the noise.
+ * 0.236 / 35%, last-step KL 0.39 nats per response. Those figures were measured on 40 adversarial
+ * prompts (one violation was 2.5 points); each request is now asked single- and multi-turn (80
+ * prompts at tiny, 1.25 points each). The eval sets are small, so these differences are near the noise.
  */
 const RLHF_PLAN = {
   // The annotation round on the SFT model's own samples (runOnPolicyAnnotation): 2 answers to each

@@ -129,8 +129,12 @@ export interface AdherenceResult {
 /**
  * Runs dialogues of `turns` user turns, the instruction only in the first turn (as the system
  * message), answering greedily, and returns the share of answers that follow it at each turn.
- * When the dialogue outgrows the model's context, the oldest turns after the system message are
- * dropped (the instruction itself stays at the start of the context).
+ * A dialogue ends when it no longer fits the model's context with room for a whole answer: the
+ * later turns are not judged (their counts say how many dialogues reached them; a turn no
+ * dialogue reached is NaN). No turn is ever dropped from the middle: keeping the instruction and
+ * only the latest turns would put it right before every answer, so "turn 20" would measure a
+ * dialogue of two or three turns and no model could lose the instruction (measured at the tiny
+ * demo: 128 tokens hold the instruction and two turns of an 8-turn, ~450-token dialogue).
  */
 export async function measureAdherence(
   model: Llama,
@@ -149,7 +153,8 @@ export async function measureAdherence(
       for (let t = 0; t < opts.turns; t++) {
         if (opts.signal?.aborted) return adherenceOf(followed, counts)
         messages.push({ role: 'user', content: userTurns[Math.floor(rand() * userTurns.length)] })
-        const answer = await answerInContext(model, tokenizer, messages, opts.maxNewTokens)
+        const answer = await wholeDialogueAnswer(model, tokenizer, messages, opts.maxNewTokens)
+        if (answer === null) break // the dialogue outgrew the context
         messages.push({ role: 'assistant', content: answer })
         counts[t]++
         if (followsInstruction(instruction.check, answer)) followed[t]++
@@ -168,11 +173,8 @@ function adherenceOf(followed: number[], counts: number[]): AdherenceResult {
   }
 }
 
-/** A greedy answer to the dialogue, trimmed to the context: system message + the latest turns that fit ('' when even those do not). */
-async function answerInContext(model: Llama, tokenizer: Tokenizer, messages: ChatMessage[], maxNewTokens: number): Promise<string> {
-  const room = model.config.max_seq_len - maxNewTokens
-  let kept = messages
-  // Drop the oldest user/assistant pair after the system message until the prompt fits.
-  while (encodeChatPrompt(tokenizer, kept).length > room && kept.length > 2) kept = [kept[0], ...kept.slice(3)]
-  return (await chatAnswer(model, tokenizer, kept, { maxNewTokens, temperature: 0, seed: 0 })) ?? ''
+/** A greedy answer to the whole dialogue, or null when the dialogue and a whole answer (`maxNewTokens`) do not fit the context. */
+async function wholeDialogueAnswer(model: Llama, tokenizer: Tokenizer, messages: ChatMessage[], maxNewTokens: number): Promise<string | null> {
+  if (encodeChatPrompt(tokenizer, messages).length + maxNewTokens > model.config.max_seq_len) return null
+  return (await chatAnswer(model, tokenizer, messages, { maxNewTokens, temperature: 0, seed: 0 })) ?? ''
 }

@@ -4,6 +4,8 @@
 //
 // Activations are kept 2-D ([B*T, D]) wherever possible, because tfjs-wasm's fast matmul path only
 // takes 2-D matmuls without transpose flags (see kernels/linear.ts).
+import { rmsNorm } from './kernels/rmsNorm'
+import { swigluGate } from './kernels/swiglu'
 import { tf } from '../backend/tf'
 import { headDim, resolveModelConfig, type LlamaConfig } from './config'
 import type { KVCache } from './kvcache'
@@ -43,11 +45,8 @@ export function weightShapes(cfg: LlamaConfig): Record<string, [number] | [numbe
 // ---------------------------------------------------------------------------------------------
 // The building blocks
 
-/** x / rms(x) * weight over the last axis. x: [N, D], weight: [D]. */
-export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
-  const meanSquare = tf.mean(tf.square(x), 1, true) // [N, 1]
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), weight) as tf.Tensor2D // [N, D]
-}
+/** x / rms(x) * weight over the last axis (fused natively where it can be). x: [N, D], weight: [D]. */
+export { rmsNorm }
 
 /**
  * Rotary position embedding in Hugging Face's rotate_half layout: each head's first half and second
@@ -86,7 +85,7 @@ export type WeightPair = [tf.Tensor2D, tf.Tensor2D | undefined]
 export function swiglu(x: tf.Tensor2D, gate: WeightPair, up: WeightPair, down: WeightPair): tf.Tensor2D {
   const g = linear(x, ...gate) // [N, hidden]
   const u = linear(x, ...up) // [N, hidden]
-  return linear(tf.mul(tf.mul(g, tf.sigmoid(g)), u), ...down) // [N, D]
+  return linear(swigluGate(g, u), ...down) // [N, D]
 }
 
 /**
@@ -394,7 +393,7 @@ export class Llama {
   private swigluWithAdapters(x: tf.Tensor2D, p: string, decoding: boolean): tf.Tensor2D {
     const g = this.project(x, `${p}.gate_proj`, decoding) // [N, hidden]
     const u = this.project(x, `${p}.up_proj`, decoding) // [N, hidden]
-    return this.project(tf.mul(tf.mul(g, tf.sigmoid(g)), u), `${p}.down_proj`, decoding) // [N, D]
+    return this.project(swigluGate(g, u), `${p}.down_proj`, decoding) // [N, D]
   }
 
   /** x @ W^T for the module's weight, plus its LoRA adapter's update when it has one that is on. */

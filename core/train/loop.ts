@@ -4,7 +4,7 @@
 // supplies the pieces that differ (see LoopOptions): the trainable parameters, the batches, the
 // loss (a TrainTask, task.ts), the evaluation, optional sample prompts, and the extra tensors its
 // checkpoints carry (heads). Everything else lives here once: AdamW, warmup + cosine schedule,
-// clipping, gradient accumulation, data-parallel gradient workers, the bad-batch guard, metrics,
+// clipping, gradient accumulation, threads (inside the native matmul, or data-parallel gradient workers), the bad-batch guard, metrics,
 // checkpoints (keep last K + best by eval loss) and resume.
 //
 // Per optimiser step:
@@ -28,7 +28,8 @@ import { batchProblem, type RowBatch, type TrainTask } from './task'
 import { AdamW, clipByGlobalNorm } from './adamw'
 import { GradientWorkers } from './parallel/gradientWorkers'
 import { disposeStep, stepGradients } from './parallel/dataParallel'
-import { trainingThreads } from './parallel/threads'
+import { threadPlan } from './parallel/threads'
+import { nativeMatMulActive, setNativeMatMulThreads } from '../backend/kernels/nativeMatMul'
 import { lrAt, type ScheduleOptions } from './schedule'
 import { SpikeGuard, type SpikeGuardState } from './spikeGuard'
 import { dataChange, fingerprintData, type DataFileStamp } from './dataFingerprint'
@@ -168,20 +169,25 @@ async function withAdapterDropout<B extends RowBatch, T>(opts: LoopOptions<B>, s
 }
 
 /**
- * Threads beyond the first train as gradient workers (data parallelism, see parallel/), each with
- * a replica of the task; a task that names no replica trains on one thread.
+ * Spreads the run over its threads (parallel/threads.ts): inside the native matmul (one model),
+ * or as gradient workers, each with a replica of the task. LoRA runs cannot use workers (replicas
+ * build the trunk alone, without adapters) but can use kernel threads.
  */
 async function startGradientWorkers<B extends RowBatch>(opts: LoopOptions<B>, params: Record<string, tf.Variable>): Promise<GradientWorkers | null> {
   const { ctx, settings: s } = opts
-  // Replicas build the trunk alone, without adapters: a LoRA run trains on one thread.
   const replica = loraOf(opts) ? undefined : opts.task.replica
-  const threads = replica ? trainingThreads(s.threads, ctx.backend.name, s.batchSize) : 1
-  if (loraOf(opts) && s.threads !== 1) ctx.log('LoRA trains on one thread (gradient workers do not build adapters)')
-  ctx.tracker.logParams({ threads })
-  if (!replica || threads <= 1) return null
+  const plan = threadPlan(s.threads, s.threadMode ?? 'kernel', ctx.backend.name, s.batchSize, nativeMatMulActive(), replica !== undefined)
+  setNativeMatMulThreads(plan.kernelThreads)
+  ctx.tracker.logParams({ threads: plan.threads, thread_mode: plan.mode })
+  if (plan.mode === 'kernel') {
+    if (plan.threads > 1) ctx.log(`training on ${plan.threads} threads inside the native matmul (one model in memory)`)
+    return null
+  }
+  if (loraOf(opts) && s.threads !== 1) ctx.log('LoRA trains on one thread without the native matmul (gradient workers do not build adapters)')
+  if (!replica || plan.workers === 0) return null
   const started = performance.now()
-  const pool = await GradientWorkers.start(replica, params, ctx.backend.name, threads - 1)
-  ctx.log(`training on ${threads} threads (each holds a model replica; started in ${((performance.now() - started) / 1000).toFixed(1)} s)`)
+  const pool = await GradientWorkers.start(replica, params, ctx.backend.name, plan.workers)
+  ctx.log(`training on ${plan.threads} threads (gradient workers, each holds a model replica; started in ${((performance.now() - started) / 1000).toFixed(1)} s)`)
   return pool
 }
 

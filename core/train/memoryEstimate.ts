@@ -8,17 +8,23 @@
 //   optimiser    AdamW's two moments per trained parameter
 //   activations  what the backward pass holds at its peak: the tensors kept for gradients and the
 //                intermediate gradients, which tfjs keeps until the backward pass ends.
+//   runtime      Node, tfjs and the wasm module before any tensor (measured maxRSS ~175 MB), so the
+//                total compares with the process's peak resident memory.
+//   threads      the extra threads' share: each gradient worker's runtime and model copy, each
+//                native matmul thread's packing buffers (core/train/parallel/threads.ts threadPlan).
 //
 // The activation coefficients are floats per token, counted with core/backend/bufferMeter.ts on
 // the wasm backend (tfjs 4.22) over nine model shapes (each of layers, dim, kv heads, hidden,
 // heads, vocabulary, sequence and batch varied alone; a least-squares fit was within 0.3% of every
 // one), with the native matmul active (the XNNPACK path keeps up to ~18% more for full
-// fine-tuning: its linear op saves more). Full fine-tuning keeps every layer's activations; LoRA over a frozen trunk keeps each
+// fine-tuning: its linear op saves more); LAYER_FLOATS holds the per-layer terms with and without
+// the fused native kernels. Full fine-tuning keeps every layer's activations; LoRA over a frozen trunk keeps each
 // layer's input and recomputes one layer at a time in the backward pass (kernels/recompute.ts).
 // tests/core/memory-estimate.test.ts checks the estimate against measured peaks; the bench
 // (bench/lora.ts) prints both for the small preset.
 import { countParameters, headDim, type LlamaConfig } from '../model/config'
 import type { LoraTarget } from '../model/lora'
+import { loadFastGemm } from '../backend/kernels/nativeMatMul'
 import type { StageEstimate } from './stages/types'
 
 const FLOAT = 4
@@ -35,6 +41,36 @@ export interface TrainingShape {
   lora?: { rank: number; targets: readonly LoraTarget[]; recompute?: boolean }
   /** False when the loss needs no [tokens, vocab] logits (a reward model's score head). Default true. */
   logits?: boolean
+  /** How the run uses its threads; default one thread. */
+  threads?: ThreadShare
+  /** The fused native kernels are in use; default: the native addon is built (as training uses it). */
+  fusedKernels?: boolean
+}
+
+/** How a run uses its threads (core/train/parallel/threads.ts threadPlan gives one). */
+export interface ThreadShare {
+  /** Gradient workers besides the main thread (each holds a model replica). */
+  workers: number
+  /** Threads inside each native matmul. */
+  kernelThreads: number
+}
+
+/** A Node process with tfjs and the wasm backend loaded (measured maxRSS: about 175 MB). */
+export const RUNTIME_BYTES = 175 * 2 ** 20
+/** A gradient worker's own Node isolate, tfjs and wasm module (measured: about 100-130 MB). */
+const WORKER_RUNTIME_BYTES = 100 * 2 ** 20
+/**
+ * Floats per parameter a gradient worker adds (fitted: peak RSS with one worker rose 105 MB on the
+ * tiny preset, 0.9M parameters, and 426 MB on small, 8.3M): its variables, the weights it reads
+ * from shared memory each step, its gradients and their tape, the shared gradient buffer.
+ */
+const WORKER_FLOATS_PER_PARAM = 11
+/** A native matmul thread's packing buffers (native/fastgemm/gemm.c: MC x KC + KC x NC floats). */
+const KERNEL_THREAD_BYTES = (96 * 256 + 256 * 2048) * FLOAT
+
+/** The extra threads' share of memory: a runtime and model copy per worker, buffers per kernel thread. */
+export function threadsBytes(params: number, threads: ThreadShare = { workers: 0, kernelThreads: 1 }): number {
+  return threads.workers * (WORKER_RUNTIME_BYTES + params * WORKER_FLOATS_PER_PARAM * FLOAT) + Math.max(0, threads.kernelThreads - 1) * KERNEL_THREAD_BYTES
 }
 
 /** The [out, in] shape of each linear layer an adapter can sit on. */
@@ -58,6 +94,16 @@ export function adapterParameters(model: LlamaConfig, rank: number, targets: rea
   return model.n_layers * perLayer
 }
 
+/**
+ * Floats per token the layers hold, per model dim and per hidden unit. `fused`: the native RMSNorm
+ * and SwiGLU kernels (core/backend/kernels/nativeOps.ts) keep fewer intermediates than the tfjs
+ * formulations. Refitted with the meter after the fused kernels landed (five shapes, within 4%).
+ */
+const LAYER_FLOATS = {
+  fused: { full: { perDim: 31, perHidden: 6 }, recomputed: { perDim: 37, perHidden: 6 } },
+  tfjs: { full: { perDim: 43, perHidden: 11 }, recomputed: { perDim: 54, perHidden: 11 } },
+}
+
 /** Floats the backward pass holds at its peak besides weights, gradients and moments. */
 export function activationFloats(model: LlamaConfig, shape: TrainingShape): number {
   const tokens = shape.batch * shape.seq
@@ -68,12 +114,13 @@ export function activationFloats(model: LlamaConfig, shape: TrainingShape): numb
   const logits = shape.logits === false ? 0 : 6 * tokens * model.vocab_size
   const shapes = linearShapes(model)
   const adapters = [...new Set(shape.lora?.targets ?? [])].reduce((n, t) => n + 5.5 * tokens * (shapes[t][0] + shapes[t][1]), 0) // per layer
+  const floats = LAYER_FLOATS[(shape.fusedKernels ?? loadFastGemm() !== null) ? 'fused' : 'tfjs']
   if (!shape.lora || shape.lora.recompute === false) {
-    const perLayer = 43 * d + 18 * kv + 11 * hidden + 5 * scores + adapters
+    const perLayer = floats.full.perDim * d + 18 * kv + floats.full.perHidden * hidden + 5 * scores + adapters
     return model.n_layers * perLayer + 11 * d + logits
   }
   // Every layer's input is kept; one layer (forward and backward) is alive at a time.
-  const oneLayer = 54 * d + 16 * kv + 11 * hidden + 5 * scores + adapters
+  const oneLayer = floats.recomputed.perDim * d + 16 * kv + floats.recomputed.perHidden * hidden + 5 * scores + adapters
   return 2 * model.n_layers * d + oneLayer + logits
 }
 
@@ -86,6 +133,7 @@ export function trainingMemory(model: LlamaConfig, shape: TrainingShape, notes: 
   const gradientBytes = trainedParams * FLOAT
   const optimizerBytes = 2 * trainedParams * FLOAT
   const activationBytes = activationFloats(model, shape) * FLOAT
+  const threadBytes = threadsBytes(params, shape.threads)
   const how = shape.lora
     ? `LoRA r=${shape.lora.rank} on ${shape.lora.targets.join(', ')}: the trunk is frozen, ${trainedParams.toLocaleString('en-US')} adapter parameters train` +
       (shape.lora.recompute === false ? '' : '; each layer is recomputed in the backward pass')
@@ -97,7 +145,9 @@ export function trainingMemory(model: LlamaConfig, shape: TrainingShape, notes: 
     gradientBytes,
     optimizerBytes,
     activationBytes,
-    totalBytes: weightsBytes + gradientBytes + optimizerBytes + activationBytes,
-    notes: [...notes, `float32, batch ${shape.batch} x sequence ${shape.seq}; ${how}`],
+    runtimeBytes: RUNTIME_BYTES,
+    threadsBytes: threadBytes,
+    totalBytes: RUNTIME_BYTES + weightsBytes + gradientBytes + optimizerBytes + activationBytes + threadBytes,
+    notes: [...notes, `float32, batch ${shape.batch} x sequence ${shape.seq}; ${how}; plus the runtime${threadBytes > 0 ? " and the threads' share" : ''}`],
   }
 }

@@ -364,6 +364,10 @@ export interface ModelEstimate {
   /** AdamW keeps two moments per trained parameter. */
   optimizerBytes: number
   activationBytes: number
+  /** Node, tfjs and the wasm module before any tensor. */
+  runtimeBytes: number
+  /** The extra threads' share (gradient workers' model copies, kernel threads' buffers). */
+  threadsBytes: number
   totalBytes: number
   notes: string[]
 }

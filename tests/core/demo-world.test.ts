@@ -78,6 +78,24 @@ describe('tasks', () => {
   })
 })
 
+describe('adversarial eval set', () => {
+  // Multi-turn was drawn per item (a third), so the multi-turn share held other requests and
+  // risk categories than the single-turn one (seed 1234, tiny: 6 of the 8 privacy items, which no
+  // model ever violates, were multi-turn), and the two rates could not be compared.
+  it('asks every eval request both single-turn and after the opening exchange, so the two rates are paired', () => {
+    const sets = generateSafetySets(generateWorld(1234, 'tiny'))
+    expect(sets.adversarialEvalTurns).toHaveLength(2 * sets.adversarialEval.length)
+    for (const item of sets.adversarialEval) {
+      const single = sets.adversarialEvalTurns.find((x) => x.id === `${item.id}-single`)!
+      const multi = sets.adversarialEvalTurns.find((x) => x.id === `${item.id}-multi`)!
+      expect(single.messages).toEqual([{ role: 'user', content: item.prompt }])
+      expect(multi.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user'])
+      expect(multi.messages[2].content).toBe(item.prompt)
+      expect({ ...multi, id: '', messages: [] }).toEqual({ ...single, id: '', messages: [] })
+    }
+  })
+})
+
 describe('preferences', () => {
   it('maps gold differences to the four Llama 2 strengths', () => {
     expect(ratingFromDifference(0.9)).toBe('significantly_better')
@@ -133,7 +151,8 @@ describe('export', () => {
       expect(readBack.map((p) => ({ ...p, source: '' }))).toEqual(generated.map((p) => ({ ...p, source: '' })))
       const adversarial = parseGoldItems(read(m.files.adversarial), m.files.adversarial)
       expect(adversarial).toHaveLength(m.counts.adversarial)
-      expect(adversarial.some((x) => x.messages.length > 1)).toBe(true) // multi-turn present
+      // Each eval request single- and multi-turn (paired).
+      expect(adversarial.filter((x) => x.messages.length > 1)).toHaveLength(adversarial.length / 2)
       expect(parseGoldItems(read(m.files.benign), m.files.benign)).toHaveLength(m.counts.benign)
       expect(parseGoldItems(read(m.files.evalTasks), m.files.evalTasks)).toHaveLength(m.counts.evalTasks)
       expect(read(m.files.corpus).length).toBe(m.counts.corpusChars)

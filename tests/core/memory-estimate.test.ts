@@ -1,7 +1,13 @@
 // The training-memory estimate (core/train/memoryEstimate.ts) that the New run form shows and the
-// preflight checks: its parts follow the model and the fine-tuning mode, and its total is within
+// preflight checks: its parts follow the model and the fine-tuning mode; its tensor part is within
 // 20% of the peak a real training step reaches (distinct tensor buffers, core/backend/bufferMeter.ts)
-// for full fine-tuning and for LoRA.
+// for full fine-tuning and for LoRA; and its total is within 20% of the peak resident memory of real
+// training steps, each in a fresh process, on one thread, with threads inside the native matmul and
+// with a gradient worker (whose model copy and runtime the estimate must count).
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, it, expect, beforeAll } from 'vitest'
 import { initBackend } from '../../core/backend/index'
 import { tf } from '../../core/backend/tf'
@@ -11,6 +17,7 @@ import { Llama } from '../../core/model/llama'
 import { LoraAdapters, type LoraTarget } from '../../core/model/lora'
 import { AdamW, clipByGlobalNorm } from '../../core/train/adamw'
 import { adapterParameters, trainingMemory } from '../../core/train/memoryEstimate'
+import { threadPlan } from '../../core/train/parallel/threads'
 import { freezeTrunk } from '../../core/train/stages/finetuning'
 import { getStage } from '../../core/train/stages/registry'
 import { mulberry32 } from '../../core/util/random'
@@ -70,16 +77,17 @@ describe('training memory estimate', () => {
     expect(lora.gradientBytes).toBe(4 * real)
     expect(lora.optimizerBytes).toBe(8 * real)
     expect(lora.weightsBytes).toBe(4 * (countParameters(MODEL) + real))
-    expect(lora.totalBytes).toBe(lora.weightsBytes + lora.gradientBytes + lora.optimizerBytes + lora.activationBytes)
+    expect(lora.totalBytes).toBe(lora.runtimeBytes + lora.weightsBytes + lora.gradientBytes + lora.optimizerBytes + lora.activationBytes + lora.threadsBytes)
   })
 
   it('is within 20% of the measured peak of a full and of a LoRA step (fitted on the native matmul path; the XNNPACK path keeps ~18% more for full fine-tuning)', () => {
     for (const lora of [false, true]) {
       const estimate = trainingMemory(MODEL, { batch: BATCH, seq: SEQ, lora: lora ? { rank: 8, targets: TARGETS } : undefined })
       const measured = measuredPeak(lora)
-      const ratio = estimate.totalBytes / measured
-      expect(ratio, `${lora ? 'LoRA' : 'full'}: estimate ${estimate.totalBytes} B, measured ${measured} B`).toBeGreaterThan(0.8)
-      expect(ratio, `${lora ? 'LoRA' : 'full'}: estimate ${estimate.totalBytes} B, measured ${measured} B`).toBeLessThan(1.2)
+      const tensors = estimate.totalBytes - estimate.runtimeBytes - estimate.threadsBytes
+      const ratio = tensors / measured
+      expect(ratio, `${lora ? 'LoRA' : 'full'}: estimate ${tensors} B, measured ${measured} B`).toBeGreaterThan(0.8)
+      expect(ratio, `${lora ? 'LoRA' : 'full'}: estimate ${tensors} B, measured ${measured} B`).toBeLessThan(1.2)
     }
   })
 
@@ -98,7 +106,50 @@ describe('training memory estimate', () => {
         // PPO keeps its layers' activations even with LoRA; what LoRA saves there is the reference copy.
         expect(full.weightsBytes, name).toBe(2 * 4 * countParameters(MODEL))
         expect(lora.weightsBytes, name).toBe(4 * (countParameters(MODEL) + lora.trainedParams))
-      } else expect(lora.totalBytes, name).toBeLessThan(0.7 * full.totalBytes)
+      } else {
+        // What training holds beyond the process's runtime (which a model this small is dwarfed by).
+        const held = (e: typeof full) => e.totalBytes - e.runtimeBytes
+        expect(held(lora), name).toBeLessThan(0.7 * held(full))
+      }
     }
+  })
+})
+
+const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'trainStepRss.ts')
+// The tiny preset at batch 4: large enough that activations (about a third of the peak) and not
+// only the runtime decide the figure, small enough for a test.
+const RSS_CONFIG = { vocab_size: 512, dim: 128, n_layers: 4, n_heads: 4, n_kv_heads: 2, hidden_dim: 384, max_seq_len: 128 }
+const RSS_BATCH = 4
+
+/** Peak RSS of the fixture's training steps. Run asynchronously: a blocking wait stalls vitest's worker. */
+async function measuredPeakRss(workers: number, kernelThreads: number): Promise<number> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', SCRIPT, JSON.stringify(RSS_CONFIG), String(RSS_BATCH), String(workers), String(kernelThreads)], { encoding: 'utf8' })
+  return (JSON.parse(stdout.trim().split('\n').pop()!) as { maxRssBytes: number }).maxRssBytes
+}
+
+describe('training memory estimate against peak resident memory', () => {
+  const cfg = resolveModelConfig(RSS_CONFIG)
+  const shape = { batch: RSS_BATCH, seq: RSS_CONFIG.max_seq_len }
+
+  it.each([
+    ['one thread', 0, 1],
+    ['two threads inside the native matmul', 0, 2],
+    ['one gradient worker', 1, 1],
+  ] as const)('is within 20%% of the measured peak RSS: %s', async (_, workers, kernelThreads) => {
+    const estimate = trainingMemory(cfg, { ...shape, threads: { workers, kernelThreads } })
+    const measured = await measuredPeakRss(workers, kernelThreads)
+    expect(estimate.totalBytes / measured, `estimate ${Math.round(estimate.totalBytes / 2 ** 20)} MB, measured ${Math.round(measured / 2 ** 20)} MB`).toBeGreaterThan(0.8)
+    expect(estimate.totalBytes / measured).toBeLessThan(1.2)
+  })
+
+  it('counts a model copy per gradient worker and only buffers per kernel thread', () => {
+    const one = trainingMemory(cfg, { ...shape, threads: threadPlan(1, 'kernel', 'wasm', RSS_BATCH, true, true) })
+    const kernel = trainingMemory(cfg, { ...shape, threads: threadPlan(4, 'kernel', 'wasm', RSS_BATCH, true, true) })
+    const workers = trainingMemory(cfg, { ...shape, threads: threadPlan(4, 'workers', 'wasm', RSS_BATCH, true, true) })
+    expect(one.threadsBytes).toBe(0)
+    expect(kernel.threadsBytes).toBeGreaterThan(0)
+    expect(kernel.threadsBytes).toBeLessThan(10 * 2 ** 20)
+    expect(workers.threadsBytes).toBeGreaterThan(3 * 100 * 2 ** 20)
+    expect(workers.activationBytes).toBe(one.activationBytes)
   })
 })

@@ -124,7 +124,7 @@ describe('model config', () => {
     const b = trainingMemory(MODEL_PRESETS.tiny, { batch: 32, seq: 128 })
     expect(a.weightsBytes + a.gradientBytes + a.optimizerBytes).toBe(918_656 * 16)
     expect(b.activationBytes).toBeGreaterThan(1.9 * a.activationBytes)
-    expect(a.totalBytes).toBe(a.weightsBytes + a.gradientBytes + a.optimizerBytes + a.activationBytes)
+    expect(a.totalBytes).toBe(a.runtimeBytes! + a.weightsBytes + a.gradientBytes + a.optimizerBytes + a.activationBytes + (a.threadsBytes ?? 0))
   })
 })
 

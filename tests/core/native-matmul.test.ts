@@ -82,6 +82,74 @@ describeWith('native-matmul', 'native matmul', () => describe.each(['wasm', 'cpu
   })
 }))
 
+describeWith('native-matmul', 'native matmul threads', () => {
+  /** The addon's product at `threads` threads per call (restoring the setting after). */
+  function product(threads: number, a: Float32Array, b: Float32Array, dims: [number, number, number, number], flags: [boolean, boolean, boolean, boolean]): Float32Array {
+    const [batch, m, n, k] = dims
+    const before = gemm!.threads()
+    gemm!.setThreads(threads)
+    try {
+      const c = new Float32Array(batch * m * n).fill(NaN)
+      gemm!.matmul(a, b, c, batch, m, n, k, ...flags)
+      return c
+    } finally {
+      gemm!.setThreads(before)
+    }
+  }
+
+  // Each shape takes a different split: many items (attention heads), one item cut into row strips
+  // (m >= n) or column strips (n > m), an uneven batch cut per item, and one too small to split.
+  it.each([
+    ['items', [8, 64, 48, 40], [false, true, false, false]],
+    ['row strips', [1, 301, 70, 129], [true, false, false, false]],
+    ['column strips', [1, 37, 530, 300], [false, true, false, false]],
+    ['uneven batch, broadcast', [3, 90, 100, 70], [true, true, true, false]],
+    ['too small to split', [1, 7, 5, 3], [false, false, false, false]],
+  ] as const)('%s: bitwise the same at 1, 2, 3 and 8 threads', (_, dims, flags) => {
+    const [batch, m, n, k] = dims
+    const a = randomArray((flags[2] ? 1 : batch) * m * k, m * 7 + k)
+    const b = randomArray((flags[3] ? 1 : batch) * k * n, n * 7 + k)
+    const one = product(1, a, b, [...dims], [...flags])
+    expect(one.some(Number.isNaN)).toBe(false)
+    for (let i = 0; i < batch; i++) {
+      const expected = reference(a.subarray(flags[2] ? 0 : i * m * k), b.subarray(flags[3] ? 0 : i * k * n), m, n, k, flags[0], flags[1])
+      expect(maxError(one.subarray(i * m * n, (i + 1) * m * n), expected)).toBeLessThan(1e-4 * Math.sqrt(k))
+    }
+    for (const threads of [2, 3, 8]) expect(Array.from(product(threads, a, b, [...dims], [...flags])), `${threads} threads`).toEqual(Array.from(one))
+  })
+
+  it('takes 0 as one thread per core and refuses a negative count', () => {
+    const before = gemm!.threads()
+    expect(gemm!.setThreads(0)).toBeGreaterThanOrEqual(1)
+    expect(() => gemm!.setThreads(-1)).toThrow(/thread count >= 0/)
+    gemm!.setThreads(before)
+  })
+
+  it('runs calls from several JS threads at once (gradient workers) with the right results', async () => {
+    const { Worker } = await import('node:worker_threads')
+    const before = gemm!.threads()
+    gemm!.setThreads(2)
+    const [m, n, k] = [120, 90, 200]
+    const a = randomArray(m * k, 11)
+    const b = randomArray(k * n, 12)
+    const expected = product(1, a, b, [1, m, n, k], [false, false, false, false])
+    const file = new URL('../../native/fastgemm/build/Release/fastgemm.node', import.meta.url).pathname
+    // Two workers and this thread multiply 20 times each, at the same time, on the shared pool.
+    const code = `const { parentPort, workerData: w } = require('node:worker_threads'); const g = require(w.file); const c = new Float32Array(w.m * w.n);
+      for (let i = 0; i < 20; i++) g.matmul(w.a, w.b, c, 1, w.m, w.n, w.k, false, false, false, false); parentPort.postMessage(c)`
+    const run = () => new Promise<Float32Array>((resolve, reject) => {
+      const worker = new Worker(code, { eval: true, workerData: { file, a, b, m, n, k } })
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+    const pending = [run(), run()]
+    const c = new Float32Array(m * n)
+    for (let i = 0; i < 20; i++) gemm!.matmul(a, b, c, 1, m, n, k, false, false, false, false)
+    for (const result of [c, ...(await Promise.all(pending))]) expect(Array.from(result)).toEqual(Array.from(expected))
+    gemm!.setThreads(before)
+  })
+})
+
 describe('native matmul availability', () => {
   it('is switched off by WORKBENCH_NATIVE_MATMUL=0, and the backend says which matmul it uses', () => {
     const device = (env: Record<string, string>) => {

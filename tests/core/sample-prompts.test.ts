@@ -56,7 +56,8 @@ describe('pretraining samples', () => {
       const tiny = { dim: 32, n_layers: 2, seq_len: 32, batch_size: 4, vocab_size: 300, max_steps: 2, log_every: 1, eval_every: 0, sample_every: 2, sample_count: 3, sample_tokens: 2, checkpoint_every: 0 }
       const sets = Object.entries(tiny).flatMap(([k, v]) => ['--set', `${k}=${v}`])
       const io = bufferIO()
-      expect(await runCli(['pretrain', '--data', data, '--home', home, '--backend', 'wasm', '--json', ...sets], io)).toBe(0)
+      const code = await runCli(['pretrain', '--data', data, '--home', home, '--backend', 'wasm', '--json', ...sets], io)
+      expect(code, io.stderr.join('\n')).toBe(0)
       const runId = JSON.parse(io.stdout[0]).run_id
       const store = Store.open(home)
       const prompts = store.listSamples(runId).map((s) => s.prompt.trim())

@@ -209,11 +209,11 @@ export function createFakeWorld(): FakeWorld {
         const params = 10_000
         const trained = config.finetuning === 'lora' ? Number(config.lora_rank ?? 8) * 100 : params
         const weightsBytes = (params + (trained < params ? trained : 0)) * 4
-        return { params, trainedParams: trained, weightsBytes, gradientBytes: trained * 4, optimizerBytes: trained * 8, activationBytes: 2048, totalBytes: weightsBytes + trained * 12 + 2048, notes: [] }
+        return { params, trainedParams: trained, weightsBytes, gradientBytes: trained * 4, optimizerBytes: trained * 8, activationBytes: 2048, runtimeBytes: 0, threadsBytes: 0, totalBytes: weightsBytes + trained * 12 + 2048, notes: [] }
       }
       const dim = typeof config.dim === 'number' ? config.dim : 64
       const params = dim * dim * 12
-      return { params, trainedParams: params, weightsBytes: params * 4, gradientBytes: params * 4, optimizerBytes: params * 8, activationBytes: 1024, totalBytes: params * 16 + 1024, notes: [] }
+      return { params, trainedParams: params, weightsBytes: params * 4, gradientBytes: params * 4, optimizerBytes: params * 8, activationBytes: 1024, runtimeBytes: 0, threadsBytes: 0, totalBytes: params * 16 + 1024, notes: [] }
     },
     'models:export': async ({ checkpoint, dtype }) => ({ files: [`/tmp/home/exports/${checkpoint.split('/').pop()}-${dtype}.gguf`], bytes: 4096, notes: [] }),
     // The one cross-field rule the fake knows, shaped as the real check reports it.

@@ -5,14 +5,23 @@
 // tensors where they live (the wasm heap, or the cpu backend's arrays), so nothing is copied, and
 // handles transposes and batch broadcasting itself. Shapes it does not cover go to the backend's
 // own kernel. The addon is built at install (scripts/build-native.mjs); without it nothing changes.
+//
+// Threads: the addon splits one matmul's output across a pool of native threads (one per core by
+// default; setNativeMatMulThreads), so a single model in a single process uses every core. The
+// result is bitwise the same for any thread count (each output block is computed by one thread in
+// the same order).
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { tf } from '../tf'
 
-interface FastGemm {
+export interface FastGemm {
   supported(): boolean
+  /** Threads per matmul from now on (0 = one per core); returns the count in force. */
+  setThreads(count: number): number
+  /** Threads per matmul in force. */
+  threads(): number
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, batch: number, m: number, n: number, k: number,
     transposeA: boolean, transposeB: boolean, broadcastA: boolean, broadcastB: boolean): void
 }
@@ -43,6 +52,18 @@ export function loadFastGemm(): FastGemm | null {
     if (path.dirname(dir) === dir) break
   }
   return addon
+}
+
+/**
+ * Sets how many threads each native matmul may use (0 = one per core) and returns the count in
+ * force, or null without the addon. Process-wide: gradient workers, which run their own matmuls
+ * in parallel, set it to 1.
+ */
+export function setNativeMatMulThreads(count: number): number | null {
+  const gemm = loadFastGemm()
+  // An addon built before the thread pool existed has no setThreads: it runs on one thread.
+  if (!gemm || typeof gemm.setThreads !== 'function') return null
+  return gemm.setThreads(count)
 }
 
 /** The batch shape, rows, columns and inner size of op(a) @ op(b); null when not covered. */

@@ -18,7 +18,7 @@ export interface MappingRow {
 }
 
 /** Our keys that configure the workbench itself and have no meaning on a cluster. */
-export const LOCAL_ONLY_KEYS = new Set(['threads', 'data', 'base', 'init_from', 'tokenizer', 'model', 'skip_invalid', 'sample_every', 'sample_count', 'sample_tokens', 'policy', 'reward_model', 'preferences', 'prompts', 'reference'])
+export const LOCAL_ONLY_KEYS = new Set(['threads', 'thread_mode', 'data', 'base', 'init_from', 'tokenizer', 'model', 'skip_invalid', 'sample_every', 'sample_count', 'sample_tokens', 'policy', 'reward_model', 'preferences', 'prompts', 'reference'])
 
 export interface MappedConfig {
   args: Record<string, unknown>

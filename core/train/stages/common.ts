@@ -6,6 +6,9 @@ import fs from 'node:fs'
 import type { StageContext } from './types'
 import { z } from 'zod'
 
+/** See the thread_mode field and parallel/threads.ts. */
+export type ThreadMode = 'kernel' | 'workers'
+
 /** What a stage may override in the shared fields: its own defaults. */
 export interface TrainingDefaults {
   lr: number
@@ -29,7 +32,11 @@ export function trainingFields(d: TrainingDefaults) {
       seed: int(0).default(0).meta({ group: 'run', help: 'Seeds initialisation, data order and sampling. The same seed repeats a run only with the same backend, thread count and native matmul (built or not): both are recorded with the run (params threads, native_matmul).' }),
       threads: int(0).default(0).meta({
         group: 'run',
-        help: 'Threads that share each batch on the wasm and cpu backends (0 = one per CPU core). Each extra thread holds a copy of the model.',
+        help: 'Threads that share each step on the wasm and cpu backends (0 = one per CPU core).',
+      }),
+      thread_mode: z.enum(['kernel', 'workers']).default('kernel').meta({
+        group: 'run',
+        help: 'How threads share a step: kernel = threads inside the native matmul, one model in memory; workers = a model replica per thread, each on a share of the batch (data parallel). Without the native addon threads are always workers.',
       }),
       max_steps: (d.max_steps === undefined ? maxSteps.optional() : maxSteps.default(d.max_steps)).meta({
         group: 'schedule',
@@ -67,6 +74,8 @@ export interface TrainingSettings {
   seed: number
   /** 0 = one per core (see parallel/threads.ts). */
   threads: number
+  /** Threads inside the native kernels (one model copy), or gradient workers (a replica each). Default kernel. */
+  threadMode?: ThreadMode
   maxSteps: number
   batchSize: number
   gradAccum: number
@@ -97,6 +106,7 @@ export function trainingSettings(config: TrainingConfig, maxSteps?: number): Tra
   return {
     seed: config.seed,
     threads: config.threads,
+    threadMode: config.thread_mode,
     maxSteps: steps,
     batchSize: config.batch_size,
     gradAccum: config.grad_accum,

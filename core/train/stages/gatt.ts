@@ -11,8 +11,8 @@
 // With require_adherence (the default), a dialogue ends before the first sampled answer that fails
 // the instruction's gold check, so no dialogue teaches breaking the instruction; counts recorded.
 // Then instruction adherence by turn number (core/eval/adherence.ts), up to 20 turns, of the base
-// (without GAtt) and of the trained model (with GAtt): gatt/base_adherence_turn_<n> and
-// gatt/adherence_turn_<n>.
+// (without GAtt) and of the trained model (with GAtt), both with a context of seq_len tokens:
+// gatt/base_adherence_turn_<n> and gatt/adherence_turn_<n> (a turn beyond the context is not measured).
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -42,7 +42,7 @@ const schema = z
     require_adherence: z.boolean().default(true).meta({ group: 'gatt', help: 'End a dialogue before the first sampled answer that fails the instruction\'s gold check (a dialogue failing at turn 1 is dropped).' }),
     max_new_tokens: z.number().int().min(1).default(48).meta({ group: 'gatt', help: 'New tokens per sampled answer.' }),
     temperature: z.number().min(0).default(0.7).meta({ group: 'gatt', help: 'Sampling temperature of the answers (0 = greedy).' }),
-    eval_turns: z.number().int().min(0).max(50).default(20).meta({ group: 'adherence', help: 'Dialogue length of the adherence measure, in turns (0 = no measure; Llama 2: 20).' }),
+    eval_turns: z.number().int().min(0).max(50).default(20).meta({ group: 'adherence', help: 'Dialogue length of the adherence measure, in turns (0 = no measure; Llama 2: 20). A dialogue ends when it outgrows seq_len, so seq_len must hold the whole dialogue for the last turns to be measured.' }),
     eval_dialogues: z.number().int().min(1).default(2).meta({ group: 'adherence', help: 'Dialogues per instruction in the adherence measure.' }),
     eval_max_new_tokens: z.number().int().min(1).default(32).meta({ group: 'adherence', help: 'New tokens per answer in the adherence measure (greedy).' }),
     ...sftTrainingFields().shape,

@@ -250,7 +250,9 @@ function estimate(config: PpoConfig, from?: EstimateFrom): StageEstimate | undef
     trainedParams += value.trainedParams
     notes.push('+ the separate value trunk, trained fully')
   }
-  return { params: policy.params, trainedParams, weightsBytes, gradientBytes, optimizerBytes, activationBytes, totalBytes: weightsBytes + gradientBytes + optimizerBytes + activationBytes, notes }
+  const { runtimeBytes, threadsBytes } = policy
+  const totalBytes = runtimeBytes + weightsBytes + gradientBytes + optimizerBytes + activationBytes + threadsBytes
+  return { params: policy.params, trainedParams, weightsBytes, gradientBytes, optimizerBytes, activationBytes, runtimeBytes, threadsBytes, totalBytes, notes }
 }
 
 export const ppoStage = defineStage({

@@ -17,6 +17,8 @@ import { Tokenizer } from '../../tokenizer'
 import { shuffledBatches, type Batch } from '../batches'
 import { trainLoop } from '../loop'
 import { wholeWordPrompt } from '../samplePrompts'
+import { threadPlan } from '../parallel/threads'
+import { loadFastGemm } from '../../backend/kernels/nativeMatMul'
 import { parentCheckpoint, trainingFields, trainingSettings, type TrainingSettings } from './common'
 import { languageModelTask } from '../languageModel'
 import { perplexityEvaluation } from '../../eval/perplexity'
@@ -114,7 +116,17 @@ function estimate(config: PretrainConfig): StageEstimate {
   if (config.init_from) notes.push("init_from is set: the model will be the checkpoint's, whatever these fields say")
   if (config.tokenizer) notes.push(`vocabulary assumed ${vocabOf(config)}: the given tokenizer decides`)
   const model = modelConfigFor(config, vocabOf(config))
-  return trainingMemory(model, { batch: config.batch_size, seq: config.seq_len ?? model.max_seq_len }, notes)
+  const batch = config.batch_size
+  // As the loop will run it on the CPU backends (core/train/loop.ts).
+  const plan = threadPlan(config.threads, config.thread_mode, 'wasm', batch, loadFastGemm() !== null, true)
+  notes.push(
+    plan.workers > 0
+      ? `${plan.threads} threads as gradient workers (${plan.workers} extra model ${plan.workers === 1 ? 'copy' : 'copies'})`
+      : plan.threads > 1
+        ? `${plan.threads} threads inside the native matmul (one model copy)`
+        : 'one thread',
+  )
+  return trainingMemory(model, { batch, seq: config.seq_len ?? model.max_seq_len, threads: plan }, notes)
 }
 
 function precheck(config: PretrainConfig): void {

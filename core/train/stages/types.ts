@@ -113,6 +113,10 @@ export interface StageEstimate {
   /** AdamW keeps two moments per trained parameter. */
   optimizerBytes: number
   activationBytes: number
+  /** Node, tfjs and the wasm module before any tensor. */
+  runtimeBytes: number
+  /** The extra threads' share (gradient workers' model copies, kernel threads' buffers). */
+  threadsBytes: number
   /** Everything a training step holds at once; compared with the machine's memory before a run. */
   totalBytes: number
   notes: string[]
