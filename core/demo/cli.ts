@@ -185,7 +185,10 @@ export function formatReport(r: DemoReport): string {
     line('  single-turn (safety_eval)', ['', pct(turns.sft.single_turn), '', '', pct(turns.safe.single_turn)]),
     line('  multi-turn (safety_eval)', ['', pct(turns.sft.multi_turn), '', '', pct(turns.safe.multi_turn)]),
     '',
-    `rejection sampling: kept answers' reward ${num(f.rs_kept_reward_mean)} (all samples ${num(f.rs_sample_reward_mean)})`,
+    `annotation round on sft samples: ${r.on_policy_pairs.pairs} pairs labelled by the gold judges (${r.on_policy_pairs.ties_dropped} ties dropped); ` +
+      `helpfulness RM retrained with them: ${pct(r.reward.helpfulness_on_policy.accuracy)} held out`,
+    `rejection sampling: kept answers' reward ${num(f.rs_kept_reward_mean)} (all samples ${num(f.rs_sample_reward_mean)}); ` +
+      `the reward orders the policy's answers as gold does in ${pct(f.rs_rm_gold_agreement)} of ${f.rs_rm_gold_pairs} pairs`,
     `ppo, last step: objective/scores ${num(f.ppo_scores)}, objective/kl ${num(f.ppo_kl)}, objective/rlhf_reward ${num(f.ppo_rlhf_reward)}`,
     `(safe = sft after targeted context distillation: ${r.safe.distill_kept} distilled answers kept, ${r.safe.distill_dropped} dropped by the safety reward model)`,
     '',
@@ -195,6 +198,7 @@ export function formatReport(r: DemoReport): string {
     '',
     `runs: tokenizer ${r.runs.tokenizer}, pretrain ${r.runs.pretrain}, sft ${r.runs.sft}, eval base ${r.runs.eval_base}, eval sft ${r.runs.eval_sft}, ` +
       `reward helpfulness ${r.runs.reward_helpfulness}, reward safety ${r.runs.reward_safety}, ` +
+      `annotation ${r.runs.annotate}, on-policy preferences ${r.runs.on_policy_preferences}, reward helpfulness (on-policy) ${r.runs.reward_helpfulness_on_policy}, ` +
       `rejection sampling ${r.runs.rs}, eval rs ${r.runs.eval_rs}, ppo ${r.runs.ppo}, eval ppo ${r.runs.eval_ppo}, ` +
       `distill ${r.runs.distill}, eval safe ${r.runs.eval_safe}, ` +
       `safety eval sft ${r.runs.safety_eval_sft}, safety eval safe ${r.runs.safety_eval_safe}, gatt ${r.runs.gatt}`,

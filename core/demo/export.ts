@@ -13,6 +13,7 @@ import { createRng, subSeed } from './rng'
 import { generateSafetySets, withForumThreads, type AdversarialItem } from './safety'
 import { generateTasks } from './tasks'
 import { generateWorld, WORLD_SIZES, type WorldSize } from './world'
+import { conversationKey } from './onPolicyPairs'
 
 export const DEMO_FILES = {
   corpus: 'corpus.txt',
@@ -84,7 +85,16 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
   // The prompts rejection sampling and PPO optimise on: the training prompts only (never an eval
   // set), in the gold format, so the gold judges score every kept answer and rollout too. Shuffled
   // once, so that a round's first N prompts (rejection sampling's max_prompts) mix all three kinds.
-  const rlhfPrompts = createRng(subSeed(seed, 'rlhf-prompts')).shuffle([...tasks.train.map((it) => goldItemToLine(it)), ...safety.adversarialTrain.map(adversarialLine), ...safety.benignTrain.map((it) => goldItemToLine(it))])
+  // The world can phrase a training task exactly as an eval prompt ("In which town does X live?"
+  // is both a fact task and a benign look-alike): such prompts are left out, so RLHF never
+  // optimises on a conversation the evaluation asks.
+  const evalConversations = new Set([...tasks.test, ...safety.adversarialEvalTurns, ...safety.benignEval].map((it) => conversationKey(it.messages)))
+  const notEval = (it: GoldItem): boolean => !evalConversations.has(conversationKey(it.messages))
+  const rlhfPrompts = createRng(subSeed(seed, 'rlhf-prompts')).shuffle([
+    ...tasks.train.filter(notEval).map((it) => goldItemToLine(it)),
+    ...safety.adversarialTrain.filter(notEval).map(adversarialLine),
+    ...safety.benignTrain.filter(notEval).map((it) => goldItemToLine(it)),
+  ])
 
   const write = (name: string, content: string): void => fs.writeFileSync(path.join(dir, name), content)
   write(DEMO_FILES.corpus, corpus)
@@ -151,7 +161,8 @@ function adversarialLine({ unsafeResponse, ...item }: AdversarialItem): string {
 }
 
 /** The demo's notes become extra fields, which readPreferencePairs keeps in `extra` again. */
-function toPreferenceLine(pair: PreferencePair<DemoPairNotes>): object {
+/** One line of a preference file in the workbench format (the demo notes as extra fields). */
+export function toPreferenceLine(pair: PreferencePair<DemoPairNotes>): object {
   const { id, prompt, chosen, rejected, rating, safety, category, messages, extra } = pair
   // `messages` only for multi-turn prompts: single-turn lines stay the plain prompt/chosen/rejected format.
   const context = messages.length > 1 || messages[0].role !== 'user' ? { messages } : {}

@@ -2,7 +2,9 @@
 // tokenizer -> pretrain -> SFT through the job runner (each its own recorded run, linked by
 // parents), evaluate the base and the SFT model with the gold judges (gold_eval runs), train the
 // helpfulness and the safety reward model from the SFT model on the world's preference pairs
-// (reward runs, evaluated on the held-out preference file), and return the comparison table. The stages see plain files and plain configs: nothing in them
+// (reward runs, evaluated on the held-out preference file), run an annotation round on the SFT
+// model's own samples (gold-labelled pairs; the helpfulness reward model is retrained with them),
+// then rejection sampling and PPO, and return the comparison table. The stages see plain files and plain configs: nothing in them
 // knows about the demo.
 
 import fs from 'node:fs'
@@ -16,7 +18,7 @@ import { DEFAULT_DEMO_SEED, exportDemoWorld, readDemoManifest, type DemoManifest
 import type { WorldSize } from './world'
 import { DISTILL_DEMO_PLANS, writeDistillDemoFiles } from './distillDemo'
 
-export const DEMO_STEPS = ['tokenizer', 'pretrain', 'sft', 'eval', 'reward', 'rs', 'ppo', 'distill', 'safety_eval', 'gatt'] as const
+export const DEMO_STEPS = ['tokenizer', 'pretrain', 'sft', 'eval', 'reward', 'annotate', 'rs', 'ppo', 'distill', 'safety_eval', 'gatt'] as const
 export type DemoStep = (typeof DEMO_STEPS)[number]
 
 /** The stage configs of one demo size (file paths are added by the pipeline). */
@@ -38,6 +40,11 @@ export type DemoPlan = Record<DemoStep, Record<string, unknown>>
  * prompts at tiny, 1.25 points each). The eval sets are small, so these differences are near the noise.
  */
 const RLHF_PLAN = {
+  // The annotation round on the SFT model's own samples (runOnPolicyAnnotation): 2 answers to each
+  // training prompt (all 949 at tiny, 1024 at default), sampled like rejection sampling's (0.5).
+  // Most pairs are gold ties (both wrong): measured at tiny, 128 prompts gave 30 pairs (3% of the
+  // RM's data), all of them 238 (60 s on 2 busy cores).
+  annotate: { samples: 2, temperature: 0.5, max_prompts: 1024, max_new_tokens: 32 },
   rs: { k: 4, temperature: 0.5, max_prompts: 256, max_new_tokens: 32, seq_len: 96, epochs: 2, batch_size: 8, lr: 5e-4, warmup_steps: 5, eval_every: 0, sample_every: 0, checkpoint_every: 0 },
   ppo: { steps: 20, batch_size: 8, mini_batch_size: 4, ppo_epochs: 2, lr: 3e-5, kl_coef: 0.05, temperature: 0.7, max_new_tokens: 32, sample_every: 10, checkpoint_every: 0 },
 }
@@ -127,6 +134,9 @@ export interface DemoReport {
     eval_sft: string
     reward_helpfulness: string
     reward_safety: string
+    annotate: string
+    on_policy_preferences: string
+    reward_helpfulness_on_policy: string
     distill: string
     eval_safe: string
     safety_eval_sft: string
@@ -141,7 +151,10 @@ export interface DemoReport {
   sft: DemoScores
   /** The SFT model after targeted context distillation with the safety reward model. */
   safe: DemoScores & { distill_kept: number; distill_dropped: number }
-  reward: { helpfulness: DemoRewardScores; safety: DemoRewardScores }
+  /** helpfulness_on_policy: retrained with the on-policy pairs too; the RLHF rounds use it. */
+  reward: { helpfulness: DemoRewardScores; safety: DemoRewardScores; helpfulness_on_policy: DemoRewardScores }
+  /** The annotation round on the SFT model's samples: pairs labelled, gold ties dropped. */
+  on_policy_pairs: { pairs: number; ties_dropped: number }
   violations_by_turns: { sft: DemoTurnViolations; safe: DemoTurnViolations }
   adherence: DemoAdherence
   rs: DemoScores
@@ -153,6 +166,9 @@ export interface DemoReport {
 export interface DemoRlhfFigures {
   rs_kept_reward_mean: number
   rs_sample_reward_mean: number
+  /** How often RS's reward orders two of the policy's answers to one prompt as gold does (0.5: chance). */
+  rs_rm_gold_agreement: number
+  rs_rm_gold_pairs: number
   ppo_scores: number
   ppo_kl: number
   ppo_rlhf_reward: number
@@ -185,9 +201,16 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
   const seed = opts.seed ?? DEFAULT_DEMO_SEED
   const plan = planWithOverrides(DEMO_PLANS[size], opts.overrides)
   const { dataDir, file, run } = prepareDemo(opts, size, seed)
-  const { tokenizer, pretrain, sft, sftData, distillFiles, evalConfig, evalBase, evalSft, rmHelpful, rmSafety } = await runFoundation(opts.home, run, plan, file, { dataDir, seed, size })
+  const { tokenizer, pretrain, sft, sftData, distillFiles, evalConfig, evalBase, evalSft, rmHelpful, rmSafety, rewardConfig } = await runFoundation(opts.home, run, plan, file, { dataDir, seed, size })
   const evalRun = (label: string, model: string) => run('eval', 'gold_eval', { ...evalConfig, label }, `demo-${size} eval ${label}`, [{ role: 'model', runId: model }])
-  const rlhf = await runRlhfSteps(run, evalRun, plan, { size, prompts: file('rlhfPrompts'), sft: sft.runId, rmHelpful: rmHelpful.runId, rmSafety: rmSafety.runId })
+  const onPolicy = await runOnPolicyAnnotation(run, plan, {
+    size,
+    prompts: file('rlhfPrompts'),
+    evalSets: [file('evalTasks'), file('adversarial'), file('benign')],
+    sft: sft.runId,
+    rewardConfig: rewardConfig('helpfulness'),
+  })
+  const rlhf = await runRlhfSteps(run, evalRun, plan, { size, prompts: file('rlhfPrompts'), sft: sft.runId, rmHelpful: onPolicy.rmHelpful.runId, rmSafety: rmSafety.runId })
 
   const safe = await runSafeSteps(run, plan, { ...evalConfig, distillPrompts: distillFiles.distillPrompts }, sft.runId, rmSafety.runId, size)
   const gatt = await runGattStep(run, plan, sft.runId, sftData, distillFiles.instructions, size)
@@ -205,6 +228,9 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
       eval_sft: evalSft.runId,
       reward_helpfulness: rmHelpful.runId,
       reward_safety: rmSafety.runId,
+      annotate: onPolicy.annotate.runId,
+      on_policy_preferences: onPolicy.dataset.runId,
+      reward_helpfulness_on_policy: onPolicy.rmHelpful.runId,
       distill: safe.distill.runId,
       eval_safe: safe.evalSafe.runId,
       safety_eval_sft: safe.safetySft.runId,
@@ -218,7 +244,8 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
     base: scoresOf(evalBase),
     sft: scoresOf(evalSft),
     safe: { ...scoresOf(safe.evalSafe), distill_kept: summaryNumber(safe.distill, 'distill_kept'), distill_dropped: summaryNumber(safe.distill, 'distill_dropped') },
-    reward: { helpfulness: rewardScoresOf(rmHelpful), safety: rewardScoresOf(rmSafety) },
+    reward: { helpfulness: rewardScoresOf(rmHelpful), safety: rewardScoresOf(rmSafety), helpfulness_on_policy: rewardScoresOf(onPolicy.rmHelpful) },
+    on_policy_pairs: { pairs: summaryNumber(onPolicy.annotate, 'pairs'), ties_dropped: summaryNumber(onPolicy.annotate, 'ties_dropped') },
     violations_by_turns: { sft: turnViolationsOf(safe.safetySft), safe: turnViolationsOf(safe.safetySafe) },
     adherence: adherenceOf(opts.home, gatt, Number(plan.gatt.eval_turns)),
     rs: scoresOf(rlhf.evalRs),
@@ -275,7 +302,7 @@ export async function runFoundation(
   const rewardConfig = (kind: string) => ({ ...plan.reward, kind, base: sft.runId, data: [file('preferencesTrain')], eval_data: [file('preferencesTest')] })
   const rmHelpful = await run('reward', 'reward', rewardConfig('helpfulness'), `demo-${size} reward helpfulness`)
   const rmSafety = await run('reward', 'reward', rewardConfig('safety'), `demo-${size} reward safety`)
-  return { tokenizer, pretrain, sft, sftData, distillFiles, evalConfig, evalBase, evalSft, rmHelpful, rmSafety }
+  return { tokenizer, pretrain, sft, sftData, distillFiles, evalConfig, evalBase, evalSft, rmHelpful, rmSafety, rewardConfig }
 }
 
 /**
@@ -334,6 +361,27 @@ function adherenceOf(home: string, exit: RunExit, turns: number): DemoAdherence 
 }
 
 /**
+ * The annotation round on the policy's own samples (Llama 2 3.2.1: each week's preference data
+ * came from the latest model): the SFT model answers training prompts twice, the gold judges
+ * label each pair (gold_annotation), the pairs are imported as a preference dataset, and the
+ * helpfulness reward model is trained again, from the SFT model, on the world's pairs plus these.
+ * The RLHF rounds after it use this reward model. Never an eval prompt: the eval sets are excluded.
+ */
+async function runOnPolicyAnnotation(
+  run: RunDemoStep,
+  plan: DemoPlan,
+  p: { size: WorldSize; prompts: string; evalSets: string[]; sft: string; rewardConfig: Record<string, unknown> },
+): Promise<{ annotate: RunExit; dataset: RunExit; rmHelpful: RunExit }> {
+  const annotate = await run('annotate', 'gold_annotation', { ...plan.annotate, policy: p.sft, prompts: p.prompts, exclude: p.evalSets }, `demo-${p.size} annotation on sft samples`)
+  const pairsFile = annotate.result?.summary?.pairs_file
+  if (typeof pairsFile !== 'string') throw new Error(`demo: annotation run ${annotate.runId} reported no pairs file`)
+  const dataset = await run('annotate', 'preferences', { data: pairsFile, format: 'workbench' }, `demo-${p.size} on-policy preferences`)
+  const data = [...(p.rewardConfig.data as string[]), dataset.runId]
+  const rmHelpful = await run('reward', 'reward', { ...p.rewardConfig, data }, `demo-${p.size} reward helpfulness (with on-policy pairs)`)
+  return { annotate, dataset, rmHelpful }
+}
+
+/**
  * One rejection-sampling round from the SFT model, then PPO from its checkpoint (Llama 2's last
  * round), both against the two reward models on the world's training prompts; each is evaluated
  * with the gold judges like base and SFT.
@@ -357,6 +405,8 @@ function rlhfFiguresOf(rs: RunExit, ppo: RunExit): DemoRlhfFigures {
   return {
     rs_kept_reward_mean: summaryNumber(rs, 'kept_reward_mean'),
     rs_sample_reward_mean: summaryNumber(rs, 'sample_reward_mean'),
+    rs_rm_gold_agreement: summaryNumber(rs, 'rm_gold_agreement'),
+    rs_rm_gold_pairs: summaryNumber(rs, 'rm_gold_pairs'),
     ppo_scores: summaryNumber(ppo, 'reward'),
     ppo_kl: summaryNumber(ppo, 'kl'),
     ppo_rlhf_reward: summaryNumber(ppo, 'rlhf_reward'),

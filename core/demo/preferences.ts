@@ -45,8 +45,9 @@ export function generatePreferences(seed: number, tasks: GoldItem[], adversarial
   return rng.shuffle(pairs)
 }
 
-/** Null when the "worse" response is not actually worse by the gold judge (never emitted). */
-function labelPair(item: GoldItem, chosen: string, rejected: string, flaw: string, id: string): PreferencePair<DemoPairNotes> | null {
+/** Null when the "worse" response is not actually worse by the gold judge (never emitted). Also
+ * labels the on-policy annotation round's pairs (onPolicyPairs.ts). */
+export function labelPair(item: GoldItem, chosen: string, rejected: string, flaw: string, id: string): PreferencePair<DemoPairNotes> | null {
   const goldChosen = goldHelpfulness(item, chosen)
   const goldRejected = goldHelpfulness(item, rejected)
   const chosenSafe = goldSafety(item, chosen) === 'safe'

@@ -50,6 +50,7 @@ describe('workbench demo (command line)', () => {
       wallSeconds: 125,
       runs: {
         tokenizer: 't', pretrain: 'p', sft: 's', eval_base: 'eb', eval_sft: 'es', reward_helpfulness: 'rh', reward_safety: 'rsafe',
+        annotate: 'an', on_policy_preferences: 'op', reward_helpfulness_on_policy: 'rho',
         rs: 'r1', eval_rs: 'er', ppo: 'p1', eval_ppo: 'ep',
         distill: 'cd', eval_safe: 'ef', safety_eval_sft: 'ss', safety_eval_safe: 'sf', gatt: 'g',
       },
@@ -57,7 +58,8 @@ describe('workbench demo (command line)', () => {
       sft: { gold_accuracy: 0.25, gold_helpfulness: 0.4, violation_rate: 0, false_refusal_rate: NaN },
       rs: { gold_accuracy: 0.3, gold_helpfulness: 0.45, violation_rate: 0.2, false_refusal_rate: 0.05 },
       ppo: { gold_accuracy: 0.35, gold_helpfulness: 0.5, violation_rate: 0.15, false_refusal_rate: 0.1 },
-      rlhf: { rs_kept_reward_mean: 1.5, rs_sample_reward_mean: 0.25, ppo_scores: 0.75, ppo_kl: 0.125, ppo_rlhf_reward: 0.5 },
+      rlhf: { rs_kept_reward_mean: 1.5, rs_sample_reward_mean: 0.25, rs_rm_gold_agreement: 0.625, rs_rm_gold_pairs: 80, ppo_scores: 0.75, ppo_kl: 0.125, ppo_rlhf_reward: 0.5 },
+      on_policy_pairs: { pairs: 120, ties_dropped: 8 },
       safe: { gold_accuracy: 0.2, gold_helpfulness: 0.35, violation_rate: 0.05, false_refusal_rate: 0.1, distill_kept: 30, distill_dropped: 10 },
       violations_by_turns: { sft: { single_turn: 0.3, multi_turn: 0.5 }, safe: { single_turn: 0.1, multi_turn: 0.2 } },
       adherence: {
@@ -68,6 +70,7 @@ describe('workbench demo (command line)', () => {
       reward: {
         helpfulness: { accuracy: 0.8, by_rating: { significantly_better: 0.9, negligibly_better: 0.5 }, baseline_shorter: 0.3, baseline_longer: 0.7, baseline_bow: 0.75, eval_pairs: 150 },
         safety: { accuracy: 0.95, by_rating: { significantly_better: 0.97 }, baseline_shorter: 0.6, baseline_longer: 0.4, baseline_bow: 0.9, eval_pairs: 48 },
+        helpfulness_on_policy: { accuracy: 0.85, by_rating: {}, baseline_shorter: 0.3, baseline_longer: 0.7, baseline_bow: 0.75, eval_pairs: 150 },
       },
     })
     expect(text).toMatch(/finished in 2m05s/)
@@ -77,7 +80,8 @@ describe('workbench demo (command line)', () => {
     expect(text).toMatch(/violation rate \(adversarial\)\s+10\.0%\s+0\.0%\s+20\.0%\s+15\.0%\s+5\.0%/)
     expect(text).toMatch(/false refusal rate \(benign\)\s+0\.0%\s+n\/a\s+5\.0%\s+10\.0%\s+10\.0%/)
     expect(text).toMatch(/multi-turn \(safety_eval\)\s+50\.0%\s+20\.0%/)
-    expect(text).toMatch(/kept answers' reward 1\.500 \(all samples 0\.250\)/)
+    expect(text).toMatch(/kept answers' reward 1\.500 \(all samples 0\.250\); the reward orders the policy's answers as gold does in 62\.5% of 80 pairs/)
+    expect(text).toMatch(/annotation round on sft samples: 120 pairs labelled by the gold judges \(8 ties dropped\); helpfulness RM retrained with them: 85\.0% held out/)
     expect(text).toMatch(/objective\/scores 0\.750, objective\/kl 0\.125, objective\/rlhf_reward 0\.500/)
     expect(text).toMatch(/30 distilled answers kept, 10 dropped/)
     expect(text).toMatch(/without GAtt\s+100%\s+50%\s+0%\s+50%\s+0%/)
@@ -86,6 +90,6 @@ describe('workbench demo (command line)', () => {
     expect(text).toMatch(/reward model accuracy \(held out\)\s+80\.0%\s+95\.0%/)
     expect(text).toMatch(/negligibly better\s+50\.0%\s+n\/a/)
     expect(text).toMatch(/baseline: bag of words\s+75\.0%\s+90\.0%/)
-    expect(text).toMatch(/reward safety rsafe, rejection sampling r1, eval rs er, ppo p1, eval ppo ep/)
+    expect(text).toMatch(/reward safety rsafe, annotation an, on-policy preferences op, reward helpfulness \(on-policy\) rho, rejection sampling r1, eval rs er, ppo p1, eval ppo ep/)
   })
 })

@@ -205,15 +205,17 @@ describe('export', () => {
       const file = path.join(dir, m.files.rlhfPrompts)
       const { items } = readPromptSet(file)
       const trainTasks = m.counts.sftTrain - m.counts.adversarialTrain - m.counts.benignTrain
-      expect(items).toHaveLength(trainTasks + m.counts.adversarialTrain + m.counts.benignTrain)
+      // Every training prompt, less the few the world phrases exactly as an eval prompt.
+      const all = trainTasks + m.counts.adversarialTrain + m.counts.benignTrain
+      expect(items.length).toBeLessThanOrEqual(all)
+      expect(items.length).toBeGreaterThan(0.97 * all)
       expect(m.counts.rlhfPrompts).toBe(items.length)
       expect(items.every((it) => goldItemOf(it) !== undefined)).toBe(true)
-      expect(items.filter(isSafetyPrompt)).toHaveLength(m.counts.adversarialTrain)
+      expect(items.filter(isSafetyPrompt).length).toBeGreaterThan(0.9 * m.counts.adversarialTrain)
       const read = (name: string) => fs.readFileSync(path.join(dir, name), 'utf8')
-      const keys = new Set(items.map((it) => JSON.stringify(it.messages)))
-      // (Benign eval prompts are few templates and may repeat a training one word for word, as in the SFT set.)
-      for (const name of [m.files.evalTasks, m.files.adversarial]) {
-        for (const it of parseGoldItems(read(name), name)) expect(keys.has(JSON.stringify(it.messages)), `${name} ${it.id}`).toBe(false)
+      const keys = new Set(items.map((it) => JSON.stringify(it.messages.map((msg) => [msg.role, msg.content.trim()]))))
+      for (const name of [m.files.evalTasks, m.files.adversarial, m.files.benign]) {
+        for (const it of parseGoldItems(read(name), name)) expect(keys.has(JSON.stringify(it.messages.map((msg) => [msg.role, msg.content.trim()]))), `${name} ${it.id}`).toBe(false)
       }
       // Shuffled: the first quarter (what max_prompts takes) already holds adversarial prompts.
       expect(items.slice(0, Math.floor(items.length / 4)).filter(isSafetyPrompt).length).toBeGreaterThan(m.counts.adversarialTrain / 8)

@@ -17,6 +17,7 @@ import { ppoStage } from './ppo'
 import { rewardStage } from './reward'
 import { winrateStage } from './winrate'
 import { temperatureSweepStage } from './temperatureSweep'
+import { goldAnnotationStage } from './goldAnnotation'
 
 const STAGES: StageDefinition[] = [
   tokenizerStage,
@@ -32,6 +33,7 @@ const STAGES: StageDefinition[] = [
   gattStage,
   winrateStage,
   temperatureSweepStage,
+  goldAnnotationStage,
 ]
 
 export function listStages(): StageDefinition[] {

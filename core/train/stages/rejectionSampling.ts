@@ -12,7 +12,8 @@
 // selected dataset (selected.jsonl, artifact kind 'rs_selected': prompt, kept answer and reward,
 // runner-up and reward, round), each kept answer as a sample, and for prompts that carry a gold
 // check (the demo world's) the gold judges' figures beside the proxy reward (gold/helpfulness,
-// gold/violation_rate).
+// gold/violation_rate), and how often the reward orders two sampled answers to one prompt as the
+// gold judges do (rs/rm_gold_agreement, summary rm_gold_agreement; 0.5 is chance).
 import { readJsonLines } from '../../util/jsonl'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -22,6 +23,7 @@ import { goldItemOf, isSafetyPrompt, mixBySafetyShare, readRlhfPrompts, safetyMi
 import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../../data/chatTemplate'
 import type { PromptItem } from '../../data/prompts'
 import { judgeResponse, summariseGold, type GoldResult } from '../../eval/gold'
+import { rewardGoldAgreement, type RewardedAnswers } from '../../eval/goldAgreement'
 import { scoreResponses } from '../../eval/rewardScore'
 import { generateBatch } from '../../model/generate'
 import type { Llama } from '../../model/llama'
@@ -259,6 +261,7 @@ async function run(ctx: StageContext, config: RejectionSamplingConfig): Promise<
     // A resumed run has its selection already (written whole before fine-tuning started).
     let selected: SelectedAnswer[]
     let sampleRewardMean: number | undefined // unknown after a resume (only the kept answers are on disk)
+    let rmGoldAgreement: { agreement: number; pairs: number } | undefined // likewise; absent without gold checks
     if (ctx.resumeFrom && fs.existsSync(trainFile) && fs.existsSync(selectedFile)) {
       selected = readSelected(selectedFile)
       ctx.log(`resuming: ${selected.length} kept answers already selected`)
@@ -266,6 +269,7 @@ async function run(ctx: StageContext, config: RejectionSamplingConfig): Promise<
       const picked = await selectAnswers(ctx, config, { model, tokenizer, rmHelpful, rmSafety, round })
       selected = picked.selected
       sampleRewardMean = picked.sampleRewardMean
+      rmGoldAgreement = picked.rmGoldAgreement
       if (ctx.signal.aborted) return { stopped: true, summary: { round, prompts: selected.length } }
       writeJsonl(selectedFile, selected)
       ctx.tracker.logArtifact({ kind: SELECTED_ARTIFACT, path: selectedFile, meta: { round, answers: selected.length } })
@@ -284,6 +288,7 @@ async function run(ctx: StageContext, config: RejectionSamplingConfig): Promise<
         prompts: selected.length,
         kept_reward_mean: meanReward,
         ...(sampleRewardMean !== undefined ? { sample_reward_mean: sampleRewardMean } : {}),
+        ...(rmGoldAgreement ? { rm_gold_agreement: rmGoldAgreement.agreement, rm_gold_pairs: rmGoldAgreement.pairs } : {}),
         ...fineTuneSummary(tuned),
         seconds: Math.round((Date.now() - started) / 100) / 10,
       },
@@ -310,7 +315,7 @@ async function selectAnswers(
   ctx: StageContext,
   config: RejectionSamplingConfig,
   p: { model: Llama; tokenizer: Tokenizer; rmHelpful?: string; rmSafety?: string; round: number },
-): Promise<{ selected: SelectedAnswer[]; sampleRewardMean: number }> {
+): Promise<{ selected: SelectedAnswer[]; sampleRewardMean: number; rmGoldAgreement?: { agreement: number; pairs: number } }> {
   const items = roundPrompts(config, p.round)
   const safetyPrompts = items.filter(isSafetyPrompt)
   ctx.tracker.logParams({ safety_prompts_drawn: safetyPrompts.length, safety_prompts_unique: new Set(safetyPrompts).size, safety_share_drawn: safetyShareOf(items) })
@@ -332,6 +337,7 @@ async function selectAnswers(
   for (const point of bestOfKCurve(rewards)) ctx.tracker.logMetrics(point.k, { 'rs/reward_max_at_k': point.max, 'rs/reward_median_at_k': point.median })
   const selected: SelectedAnswer[] = []
   const judged: GoldResult[] = []
+  const rewardedForGold: RewardedAnswers[] = []
   let unanswered = 0
   for (const [i, item] of items.entries()) {
     // An empty answer teaches nothing (and is no SFT example): only non-empty ones compete.
@@ -342,6 +348,7 @@ async function selectAnswers(
     }
     const { best, runnerUp } = selectBest(candidates)
     const gold = goldItemOf(item)
+    if (gold) rewardedForGold.push({ item: gold, answers: candidates })
     const verdict = gold ? judgeResponse(gold, best.answer) : undefined
     if (verdict) judged.push(verdict)
     selected.push({
@@ -367,8 +374,11 @@ async function selectAnswers(
   const flat = rewards.flat()
   const keptMean = selected.reduce((s, r) => s + r.reward, 0) / selected.length
   const sampleRewardMean = flat.reduce((a, b) => a + b, 0) / flat.length
-  ctx.tracker.logMetrics(0, { 'rs/kept_reward_mean': keptMean, 'rs/sample_reward_mean': sampleRewardMean, ...goldFigures(judged) })
-  return { selected, sampleRewardMean }
+  // Does the reward rank the policy's own answers as the gold judges do? (0.5 is chance.)
+  const agreement = rewardGoldAgreement(rewardedForGold)
+  const agreementFigures: Record<string, number> = agreement.pairs > 0 ? { 'rs/rm_gold_agreement': agreement.agreement, 'rs/rm_gold_pairs': agreement.pairs } : {}
+  ctx.tracker.logMetrics(0, { 'rs/kept_reward_mean': keptMean, 'rs/sample_reward_mean': sampleRewardMean, ...goldFigures(judged), ...agreementFigures })
+  return { selected, sampleRewardMean, rmGoldAgreement: agreement.pairs > 0 ? agreement : undefined }
 }
 
 /** The gold judges' figures of the kept answers, named beside the proxy reward. */

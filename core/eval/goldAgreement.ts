@@ -1,0 +1,52 @@
+// Which of two answers the gold judges prefer, and how often a learned reward agrees with them.
+// The demo world's simulated annotator (core/demo/onPolicyPairs.ts) labels pairs with
+// goldPreference, and rejection sampling measures its reward model with rewardGoldAgreement on
+// the policy's own samples: a reward model can be accurate on the preference file and still rank
+// the policy's answers at chance (what made best-of-K select noise before the annotation round).
+
+import { goldHelpfulness, goldSafety, type GoldItem } from './gold'
+
+/** Gold helpfulness differences below this are a tie: an annotator would not pick reliably. */
+export const GOLD_TIE_MARGIN = 0.05
+
+/**
+ * 1 when the gold judges prefer `a`, -1 when they prefer `b`, 0 for a tie. A safe answer beats an
+ * unsafe one whatever the helpfulness (Llama 2's annotators do the same); otherwise the higher
+ * gold helpfulness wins by at least `tieMargin`.
+ */
+export function goldPreference(item: GoldItem, a: string, b: string, tieMargin = GOLD_TIE_MARGIN): 1 | -1 | 0 {
+  const aSafe = goldSafety(item, a) === 'safe'
+  const bSafe = goldSafety(item, b) === 'safe'
+  if (aSafe !== bSafe) return aSafe ? 1 : -1
+  const diff = goldHelpfulness(item, a) - goldHelpfulness(item, b)
+  if (Math.abs(diff) < tieMargin) return 0
+  return diff > 0 ? 1 : -1
+}
+
+/** The answers sampled for one prompt, each with the reward the policy was optimised against. */
+export interface RewardedAnswers {
+  item: GoldItem
+  answers: { answer: string; reward: number }[]
+}
+
+/**
+ * Over every pair of answers to the same prompt that the gold judges do not call a tie (and the
+ * reward does not either): the share the reward orders as gold does. 0.5 is chance; `pairs` is how
+ * many pairs it is measured on (agreement is NaN with none).
+ */
+export function rewardGoldAgreement(prompts: RewardedAnswers[], tieMargin = GOLD_TIE_MARGIN): { agreement: number; pairs: number } {
+  let agree = 0
+  let pairs = 0
+  for (const { item, answers } of prompts) {
+    for (let i = 0; i < answers.length; i++) {
+      for (let j = i + 1; j < answers.length; j++) {
+        const gold = goldPreference(item, answers[i].answer, answers[j].answer, tieMargin)
+        const byReward = Math.sign(answers[i].reward - answers[j].reward)
+        if (gold === 0 || byReward === 0) continue
+        pairs++
+        if (gold === byReward) agree++
+      }
+    }
+  }
+  return { agreement: pairs === 0 ? NaN : agree / pairs, pairs }
+}
