@@ -221,9 +221,10 @@ const tests: E2ETest[] = [
       const corpusPicker = await page.locator('[data-test="add-dataset-data"] option').allTextContents()
       if (corpusPicker.some((name) => name.endsWith('.jsonl'))) throw new Error(`the corpus picker offers prompt sets: ${corpusPicker.join(', ')}`)
       await page.selectOption('[data-test="stage"]', 'rejection_sampling')
-      const offered = await page.locator('#dl-prompts option').allTextContents()
+      // Labels carry the folder when two offered files share a name (the demo writes an adversarial.jsonl too): compare paths.
+      const offered = await page.locator('#dl-prompts option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value))
       for (const set of ['general.jsonl', 'adversarial.jsonl', 'borderline.jsonl', 'multiturn.jsonl']) {
-        if (!offered.includes(set)) throw new Error(`the data picker does not offer ${set}: ${offered.join(', ')}`)
+        if (!offered.includes(join(process.cwd(), 'resources', 'prompts', set))) throw new Error(`the data picker does not offer ${set}: ${offered.join(', ')}`)
       }
       if (offered.some((name) => name.endsWith('.json') && !name.endsWith('.jsonl'))) throw new Error(`the data picker offers config files: ${offered.join(', ')}`)
     },

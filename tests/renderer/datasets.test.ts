@@ -104,4 +104,20 @@ describe('Datasets screen', () => {
     await settle()
     expect(inspected()).toEqual([TEXT.path, big.path])
   })
+
+  it('keeps a file uploaded while the first listing was still on its way', async () => {
+    const world = createFakeWorld()
+    let answerList!: (list: DatasetInfo[]) => void
+    world.handlers['datasets:list'] = () => new Promise<DatasetInfo[]>((resolve) => (answerList = resolve))
+    const mine = { ...SFT, name: 'mine.jsonl', path: '/h/datasets/mine.jsonl' }
+    installUploader({ upload: async () => mine })
+    const { wrapper } = await mountWithFake(DatasetsView, {}, world)
+    const input = wrapper.find('[data-test="upload-input-datasets"]')
+    Object.defineProperty(input.element, 'files', { value: [new File(['{}'], 'mine.jsonl')] })
+    await input.trigger('change')
+    await settle()
+    answerList([TEXT]) // listed before the upload was saved
+    await settle()
+    expect(wrapper.findAll('[data-test="dataset-row"]').map((r) => r.attributes('data-name'))).toEqual(['a.txt', 'mine.jsonl'])
+  })
 })
