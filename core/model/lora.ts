@@ -217,11 +217,10 @@ export class LoraAdapters {
   }
 }
 
-/** The module paths the targets cover, in layer order, with their weight shapes [out, in]. */
-function targetShapes(config: LlamaConfig, targets: readonly LoraTarget[]): Array<[string, [number, number]]> {
-  const hd = config.dim / config.n_heads
-  const kv = config.n_kv_heads * hd
-  const shapes: Record<LoraTarget, [number, number]> = {
+/** The [out, in] shape of each linear layer an adapter can sit on. */
+export function linearShapes(config: LlamaConfig): Record<LoraTarget, [number, number]> {
+  const kv = config.n_kv_heads * (config.dim / config.n_heads)
+  return {
     q: [config.dim, config.dim],
     k: [kv, config.dim],
     v: [kv, config.dim],
@@ -230,6 +229,11 @@ function targetShapes(config: LlamaConfig, targets: readonly LoraTarget[]): Arra
     up: [config.hidden_dim, config.dim],
     down: [config.dim, config.hidden_dim],
   }
+}
+
+/** The module paths the targets cover, in layer order, with their weight shapes [out, in]. */
+function targetShapes(config: LlamaConfig, targets: readonly LoraTarget[]): Array<[string, [number, number]]> {
+  const shapes = linearShapes(config)
   const out: Array<[string, [number, number]]> = []
   for (let layer = 0; layer < config.n_layers; layer++) {
     for (const t of LORA_TARGETS) if (targets.includes(t)) out.push([`model.layers.${layer}.${TARGET_MODULES[t]}`, shapes[t]])

@@ -23,7 +23,7 @@
 // tests/core/memory-estimate.test.ts checks the estimate against measured peaks; the bench
 // (bench/lora.ts) prints both for the small preset.
 import { countParameters, headDim, type LlamaConfig } from '../model/config'
-import type { LoraTarget } from '../model/lora'
+import { linearShapes, type LoraTarget } from '../model/lora'
 import { loadFastGemm } from '../backend/kernels/nativeMatMul'
 import type { StageEstimate } from './stages/types'
 
@@ -71,20 +71,6 @@ const KERNEL_THREAD_BYTES = (96 * 256 + 256 * 2048) * FLOAT
 /** The extra threads' share of memory: a runtime and model copy per worker, buffers per kernel thread. */
 export function threadsBytes(params: number, threads: ThreadShare = { workers: 0, kernelThreads: 1 }): number {
   return threads.workers * (WORKER_RUNTIME_BYTES + params * WORKER_FLOATS_PER_PARAM * FLOAT) + Math.max(0, threads.kernelThreads - 1) * KERNEL_THREAD_BYTES
-}
-
-/** The [out, in] shape of each linear layer an adapter can sit on. */
-function linearShapes(model: LlamaConfig): Record<LoraTarget, [number, number]> {
-  const kv = model.n_kv_heads * headDim(model)
-  return {
-    q: [model.dim, model.dim],
-    k: [kv, model.dim],
-    v: [kv, model.dim],
-    o: [model.dim, model.dim],
-    gate: [model.hidden_dim, model.dim],
-    up: [model.hidden_dim, model.dim],
-    down: [model.dim, model.hidden_dim],
-  }
 }
 
 /** Parameters of rank-r adapters (A [r, in], B [out, r]) on `targets` in every layer. */

@@ -15,6 +15,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { tf } from '../tf'
+import { memoryOf, type KernelArgs, type WithMemory } from './backendMemory'
 
 export interface FastGemm {
   supported(): boolean
@@ -88,50 +89,17 @@ function plan(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transpose
   return { m, n, k, batch, outShape: [...batchShape, m, n], broadcastA: batchA === 1 && batch > 1, broadcastB: batchB === 1 && batch > 1 }
 }
 
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }
-type Plan = NonNullable<ReturnType<typeof plan>>
-/** Fills `c` with the product, given the operands' memory. */
-type Multiply = (a: Float32Array, b: Float32Array, c: Float32Array) => void
-/** Where a backend keeps tensors: hands `multiply` the operands' memory and an output's. */
-type RunOnBackend = (backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, p: Plan, multiply: Multiply) => tf.TensorInfo
-
-interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array
-}
-
-interface CpuBackendLike {
-  data: { get(dataId: unknown): { values: Float32Array } }
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo
-}
-
-/** wasm: the output is allocated on the wasm heap and written in place. */
-const runOnWasm: RunOnBackend = (backend, a, b, p, multiply) => {
-  const wasm = backend as WasmBackendLike
-  const out = wasm.makeOutput(p.outShape, 'float32')
-  // Views fetched after makeOutput: allocating may grow the wasm heap and detach older views.
-  multiply(wasm.typedArrayFromHeap(a), wasm.typedArrayFromHeap(b), wasm.typedArrayFromHeap(out))
-  return out
-}
-
-/** cpu: tensors are plain typed arrays; the output array becomes the new tensor's data. */
-const runOnCpu: RunOnBackend = (backend, a, b, p, multiply) => {
-  const cpu = backend as CpuBackendLike
-  const c = new Float32Array(p.batch * p.m * p.n)
-  multiply(cpu.data.get(a.dataId).values, cpu.data.get(b.dataId).values, c)
-  return cpu.makeTensorInfo(p.outShape, 'float32', c)
-}
 
 /** The BatchMatMul kernel: native where plan() covers the shapes, else the backend's own kernel. */
-function nativeKernel(gemm: FastGemm, fallback: tf.KernelFunc, run: RunOnBackend) {
+function nativeKernel(gemm: FastGemm, fallback: tf.KernelFunc, withMemory: WithMemory) {
   return (args: KernelArgs): tf.TensorInfo => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
     const transposeA = Boolean(args.attrs?.transposeA)
     const transposeB = Boolean(args.attrs?.transposeB)
     const p = plan(a, b, transposeA, transposeB)
     if (!p) return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo
-    return run(args.backend, a, b, p, (av, bv, c) =>
-      gemm.matmul(av, bv, c, p.batch, p.m, p.n, p.k, transposeA, transposeB, p.broadcastA, p.broadcastB))
+    return withMemory(args.backend, [a, b], [p.outShape], ([av, bv], [c]) =>
+      gemm.matmul(av, bv, c, p.batch, p.m, p.n, p.k, transposeA, transposeB, p.broadcastA, p.broadcastB))[0]
   }
 }
 
@@ -157,8 +125,7 @@ export function registerNativeMatMul(backendName: 'wasm' | 'cpu'): boolean {
   const current = tf.getKernel('BatchMatMul', backendName)
   if (current && current.kernelFunc === registered.get(backendName)) return true
   if (!current) return false
-  const run = backendName === 'wasm' ? runOnWasm : runOnCpu
-  const kernelFunc = nativeKernel(gemm, current.kernelFunc, run) as unknown as tf.KernelFunc
+  const kernelFunc = nativeKernel(gemm, current.kernelFunc, memoryOf(backendName)) as unknown as tf.KernelFunc
   tf.unregisterKernel('BatchMatMul', backendName)
   tf.registerKernel({ ...current, kernelFunc })
   registered.set(backendName, kernelFunc)

@@ -8,6 +8,7 @@
 // are registered for the current backend and fall back to the tfjs formulation otherwise.
 import { tf } from '../tf'
 import { loadFastGemm } from './nativeMatMul'
+import { memoryOf, type KernelArgs } from './backendMemory'
 
 export const RMS_NORM = 'WorkbenchRmsNorm'
 export const RMS_NORM_GRAD = 'WorkbenchRmsNormGrad'
@@ -19,37 +20,6 @@ interface OpsAddon {
   rmsNormGrad(x: Float32Array, w: Float32Array, dy: Float32Array, dx: Float32Array, dw: Float32Array, rows: number, d: number, eps: number): void
   swiglu(g: Float32Array, u: Float32Array, h: Float32Array, n: number): void
   swigluGrad(g: Float32Array, u: Float32Array, dh: Float32Array, dg: Float32Array, du: Float32Array, n: number): void
-}
-
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }
-
-/** Outputs allocated on a backend, then every tensor's memory (read after all allocations). */
-type WithMemory = (backend: unknown, inputs: tf.TensorInfo[], outShapes: number[][], body: (inputs: Float32Array[], outputs: Float32Array[]) => void) => tf.TensorInfo[]
-
-interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array
-}
-
-interface CpuBackendLike {
-  data: { get(dataId: unknown): { values: Float32Array } }
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo
-}
-
-/** wasm: outputs on the wasm heap; views fetched after allocating, since growing the heap detaches older ones. */
-const withWasmMemory: WithMemory = (backend, inputs, outShapes, body) => {
-  const wasm = backend as WasmBackendLike
-  const outputs = outShapes.map((shape) => wasm.makeOutput(shape, 'float32'))
-  body(inputs.map((t) => wasm.typedArrayFromHeap(t)), outputs.map((t) => wasm.typedArrayFromHeap(t)))
-  return outputs
-}
-
-/** cpu: plain typed arrays become the outputs' data. */
-const withCpuMemory: WithMemory = (backend, inputs, outShapes, body) => {
-  const cpu = backend as CpuBackendLike
-  const arrays = outShapes.map((shape) => new Float32Array(tf.util.sizeFromShape(shape)))
-  body(inputs.map((t) => cpu.data.get(t.dataId).values), arrays)
-  return arrays.map((values, i) => cpu.makeTensorInfo(outShapes[i], 'float32', values))
 }
 
 /** [rows, d] of a 2-D float32 x and its [d] weight, or an error naming the problem. */
@@ -82,7 +52,7 @@ export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
   if (!addon || names.some((name) => typeof addon[name] !== 'function')) return false
   const native = addon as OpsAddon
   if (registered.has(backendName)) return true
-  const withMemory = backendName === 'wasm' ? withWasmMemory : withCpuMemory
+  const withMemory = memoryOf(backendName)
   tf.registerKernel({
     kernelName: RMS_NORM,
     backendName,
