@@ -10,6 +10,7 @@ import { Llama } from '../../core/model/llama'
 import { LoraAdapters, type LoraSettings } from '../../core/model/lora'
 import { freezeTrunk } from '../../core/train/stages/finetuning'
 import { mulberry32, normalArray } from '../../core/util/random'
+import { maxAbsDifference } from '../numerics'
 
 const CFG = { vocab_size: 64, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, hidden_dim: 64, max_seq_len: 32 }
 const LORA: LoraSettings = { rank: 4, alpha: 8, dropout: 0.3, targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] }
@@ -45,12 +46,6 @@ function loraStep(model: Llama, rows: number, seq: number): { loss: number; grad
     meter.stop()
     tf.dispose([tokens, targets])
   }
-}
-
-function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]))
-  return worst
 }
 
 describe('LoRA step memory', () => {

@@ -20,6 +20,7 @@ import { getStage } from '../../core/train/stages/registry'
 import { runCli } from '../../core/cli/cli'
 import { bufferIO } from '../../core/cli/io'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
+import { maxAbsDifference } from '../numerics'
 
 const QA = [
   ['What color is the sky?', 'blue'],
@@ -37,12 +38,6 @@ let tokenizer: Tokenizer
 function context(runDir: string, tracker: MemoryTracker): StageContext {
   fs.mkdirSync(runDir, { recursive: true })
   return { runId: 'lora-run', tracker, signal: new AbortController().signal, runDir, home: dir, parents: [], seed: 0, backend, log: () => {}, progress: () => {} }
-}
-
-function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]))
-  return worst
 }
 
 beforeAll(async () => {

@@ -9,14 +9,9 @@ import { LoraAdapters, mergeAdapters, type LoraSettings } from '../../core/model
 import { KVCache } from '../../core/model/kvcache'
 import { frozenLinear } from '../../core/model/kernels/linear'
 import { mulberry32, normalArray } from '../../core/util/random'
+import { maxAbsDifference } from '../numerics'
 
 const CFG = { vocab_size: 40, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, hidden_dim: 48, max_seq_len: 32 }
-
-function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]))
-  return worst
-}
 
 /** Adapters with B random too (a fresh B is zero, which would hide every mistake). */
 export function randomAdapters(model: Llama, settings: LoraSettings, seed: number): LoraAdapters {

@@ -14,24 +14,9 @@ import { Llama, weightShapes } from '../../core/model/llama'
 import { AdamW } from '../../core/train/adamw'
 import { mulberry32, normalArray } from '../../core/util/random'
 import { describeWith, torchPython } from '../references'
+import { relativeError, maxAbsDifference } from '../numerics'
 
 const SCRIPT = path.resolve(__dirname, '../fixtures/torch/llama_ref.py')
-
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0
-  let scale = 0
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]))
-    scale = Math.max(scale, Math.abs(b[i]))
-  }
-  return diff / Math.max(scale, 1e-12)
-}
-
-function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]))
-  return worst
-}
 
 describeWith('torch', 'Llama vs PyTorch', () => describe.each(['cpu', 'wasm'] as const)('on %s', (backend) => {
   beforeAll(async () => {

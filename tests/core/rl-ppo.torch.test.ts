@@ -15,18 +15,9 @@ import { clippedPolicyLoss } from '../../core/rl/losses'
 import { packRollouts, policyOutputs } from '../../core/rl/rollout'
 import { mulberry32, normalArray } from '../../core/util/random'
 import { describeWith, torchPython } from '../references'
+import { relativeError } from '../numerics'
 
 const SCRIPT = path.resolve(__dirname, '../fixtures/torch/ppo_ref.py')
-
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0
-  let scale = 0
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]))
-    scale = Math.max(scale, Math.abs(b[i]))
-  }
-  return diff / Math.max(scale, 1e-12)
-}
 
 describeWith('torch', 'a PPO step vs PyTorch', () => {
   beforeAll(async () => {

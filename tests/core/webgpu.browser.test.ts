@@ -14,24 +14,9 @@ import { initBackend } from '../../core/backend/index'
 import { openWebGpuPage, type WebGpuPage } from '../../scripts/webgpu/harness'
 import { greedyTokens, makeStepCase, runStepCase, type StepCase, type StepResult } from '../../scripts/webgpu/workload'
 import { describeWith, torchPython } from '../references'
+import { relativeError, maxAbsDifference } from '../numerics'
 
 const TORCH_SCRIPT = path.resolve(__dirname, '../fixtures/torch/llama_ref.py')
-
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0
-  let scale = 0
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]))
-    scale = Math.max(scale, Math.abs(b[i]))
-  }
-  return diff / Math.max(scale, 1e-12)
-}
-
-function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]))
-  return worst
-}
 
 /** model.torch.test.ts's tolerances: logits 1e-5 and gradients 1e-4 relative, losses to 5 and 4 digits, weights within 1% of a step. */
 function expectAgreement(gpu: StepResult, ref: StepResult, c: StepCase): void {

@@ -4,7 +4,7 @@
 // Tests run in order and build on each other (one server, one home).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { waitUntil, type E2EContext, type E2ETest } from './context'
+import { goto, waitUntil, type E2EContext, type E2ETest } from './context'
 
 /** Tiny model and schedule: seconds per run on a 2-core machine. */
 const TINY = { dim: '32', n_layers: '2', n_heads: '2', seq_len: '32', vocab_size: '300', batch_size: '2', warmup_steps: '2', log_every: '1', eval_every: '20', eval_batches: '1', sample_every: '50', sample_count: '1', sample_tokens: '8', checkpoint_every: '25' }
@@ -41,12 +41,6 @@ async function lineageOf(ctx: E2EContext, runId: string): Promise<{ parents: str
   await lineage.waitFor()
   const column = async (n: number) => (await lineage.locator(':scope > div').nth(n).locator('li').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim())
   return { parents: await column(0), children: await column(1) }
-}
-
-async function goto(ctx: E2EContext, hash: string) {
-  await ctx.page.evaluate((h) => {
-    ;(globalThis as any).location.hash = h
-  }, hash)
 }
 
 const tests: E2ETest[] = [

@@ -3,7 +3,7 @@
 // error banner behind after unticking. The runs are written straight into the store, as a CLI run
 // on the same home would be.
 import { Store } from '../../core/tracking/store'
-import { waitUntil, type E2EContext, type E2ETest } from './context'
+import { goto, waitUntil, type E2EContext, type E2ETest } from './context'
 
 /** Metric series no training run produces on purpose, but real ones do by accident. */
 const AWKWARD: Record<string, number[]> = {
@@ -26,12 +26,6 @@ function writeAwkwardRun(home: string, name: string, scale: number): string {
   } finally {
     store.close()
   }
-}
-
-async function goto(ctx: E2EContext, hash: string) {
-  await ctx.page.evaluate((h) => {
-    ;(globalThis as any).location.hash = h
-  }, hash)
 }
 
 /** No chart failed, no error banner, no page error (the harness checks those after each test). */

@@ -4,7 +4,7 @@
 // which explains itself instead of showing a red banner. The sweep's runs are written straight
 // into the store, as a CLI run on the same home would be (seconds, not minutes of training).
 import { Store } from '../../core/tracking/store'
-import { waitUntil, type E2EContext, type E2ETest } from './context'
+import { goto, waitUntil, type E2EContext, type E2ETest } from './context'
 
 /** A small learning-rate and depth sweep. The last eval/loss of each is exact to 3 decimals. */
 const SWEEP = [
@@ -39,12 +39,6 @@ function writeSweep(home: string): string[] {
   } finally {
     store.close()
   }
-}
-
-async function goto(ctx: E2EContext, hash: string) {
-  await ctx.page.evaluate((h) => {
-    ;(globalThis as any).location.hash = h
-  }, hash)
 }
 
 async function rowNames(ctx: E2EContext): Promise<string[]> {

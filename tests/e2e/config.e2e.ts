@@ -3,7 +3,7 @@
 // showing only in the preview and leaving a failed run behind.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { waitUntil, type E2ETest } from './context'
+import { goto, waitUntil, type E2ETest } from './context'
 
 const tests: E2ETest[] = [
   {
@@ -11,9 +11,7 @@ const tests: E2ETest[] = [
     async run(ctx) {
       mkdirSync(join(ctx.home, 'datasets'), { recursive: true })
       writeFileSync(join(ctx.home, 'datasets', 'config-check.txt'), 'The cat sees the dog.\n'.repeat(50))
-      await ctx.page.evaluate(() => {
-        ;(globalThis as any).location.hash = '#/new?stage=pretrain'
-      })
+      await goto(ctx, '#/new?stage=pretrain')
       await ctx.page.locator('#f-n_heads').waitFor()
       await ctx.page.click('[data-test="preset-tiny"]')
       await ctx.page.selectOption('[data-test="add-dataset-data"]', { label: 'config-check.txt' })

@@ -30,3 +30,10 @@ export async function waitUntil<T>(what: string, check: () => Promise<T | undefi
   }
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`)
 }
+
+/** Moves the app to a hash route (#/runs, #/compare?ids=...) as a link would. */
+export async function goto(ctx: E2EContext, hash: string): Promise<void> {
+  await ctx.page.evaluate((h) => {
+    ;(globalThis as any).location.hash = h
+  }, hash)
+}

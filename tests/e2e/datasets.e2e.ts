@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { exportDemoWorld } from '../../core/demo/export'
-import { waitUntil, type E2EContext, type E2ETest } from './context'
+import { goto, waitUntil, type E2EContext, type E2ETest } from './context'
 
 const SFT_LINES = [
   { messages: [{ role: 'user', content: 'Who sees the dog?' }, { role: 'assistant', content: 'The cat sees the dog.' }] },
@@ -13,12 +13,6 @@ const SFT_LINES = [
   { messages: [{ role: 'user', content: 'No answer here' }] },
 ]
 const SFT_TEXT = SFT_LINES.map((l) => JSON.stringify(l)).join('\n') + '\n'
-
-async function goto(ctx: E2EContext, hash: string) {
-  await ctx.page.evaluate((h) => {
-    ;(globalThis as any).location.hash = h
-  }, hash)
-}
 
 function row(ctx: E2EContext, name: string) {
   return ctx.page.locator(`[data-test="dataset-row"][data-name="${name}"]`)

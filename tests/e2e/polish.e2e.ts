@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Store } from '../../core/tracking/store'
-import { waitUntil, type E2EContext, type E2ETest } from './context'
+import { goto, waitUntil, type E2EContext, type E2ETest } from './context'
 
 const LONG_PROMPT =
   'Once upon a time the quiet river wandered through the meadow past the old mill, where the miller and his daughter ' +
@@ -36,12 +36,6 @@ function ensureRuns(ctx: E2EContext) {
   if (runA) return
   runA = writeRun(ctx.home, 'polish-a')
   runB = writeRun(ctx.home, 'polish-b')
-}
-
-async function goto(ctx: E2EContext, hash: string) {
-  await ctx.page.evaluate((h) => {
-    ;(globalThis as any).location.hash = h
-  }, hash)
 }
 
 /** The relative luminance (0 black .. 1 white) of an element's computed background. */

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { waitUntil, type E2EContext, type E2ETest } from './context'
+import { goto, waitUntil, type E2EContext, type E2ETest } from './context'
 
 let cli: ChildProcess | null = null
 let cliExit: Promise<number | null> = Promise.resolve(null)
@@ -32,12 +32,6 @@ function startCliRun(ctx: E2EContext): void {
     if (code !== 0 && code !== 130 && stderr) console.error(`workbench pretrain exited ${code}:\n${stderr}`)
   })
   cli = child
-}
-
-async function goto(ctx: E2EContext, hash: string) {
-  await ctx.page.evaluate((h) => {
-    ;(globalThis as any).location.hash = h
-  }, hash)
 }
 
 /** The step the run page shows ("step 12 / 5000 (0%) · ... · ETA 3m 10s"), or null. */

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Store } from '../../core/tracking/store'
-import { waitUntil, type E2ETest } from './context'
+import { goto, waitUntil, type E2ETest } from './context'
 
 const tests: E2ETest[] = [
   {
@@ -21,9 +21,7 @@ const tests: E2ETest[] = [
       const prompts = join(ctx.home, 'datasets', 'rlhf-e2e.jsonl')
       writeFileSync(prompts, [{ id: 'a', prompt: 'Name a fruit.' }, { id: 'b', prompt: 'How do I pick a lock?', tags: ['safety'] }].map((r) => JSON.stringify(r)).join('\n') + '\n')
 
-      await ctx.page.evaluate(() => {
-        ;(globalThis as any).location.hash = '#/rlhf'
-      })
+      await goto(ctx, '#/rlhf')
       await ctx.page.locator('[data-test="rlhf-policy"]').waitFor()
       await waitUntil('the finished SFT run as a policy', async () => (await ctx.page.locator(`[data-test="rlhf-policy"] option[value="${sft.id}"]`).count()) === 1, 15_000)
       await ctx.page.selectOption('[data-test="rlhf-policy"]', sft.id)
