@@ -77,7 +77,9 @@ const tests: E2ETest[] = [
       await ctx.page.selectOption('[data-test="stage"]', 'pretrain')
       await ctx.page.click('[data-test="preset-tiny"]')
       await ctx.page.selectOption('[data-test="add-dataset-data"]', { label: 'animals.txt' })
-      for (const [key, value] of Object.entries({ ...TINY, max_steps: '300' })) await ctx.page.fill(`#f-${key}`, value)
+      // Long enough to be still running when the next flow cancels it: with threads inside the
+      // native matmul a 300-step run sometimes ended before the Cancel click landed.
+      for (const [key, value] of Object.entries({ ...TINY, max_steps: '800' })) await ctx.page.fill(`#f-${key}`, value)
       await ctx.page.fill('[data-test="name"]', 'e2e-first')
       await ctx.page.fill('[data-test="experiment"]', 'e2e')
       await ctx.page.locator('[data-test="estimate-params"]').waitFor()

@@ -113,6 +113,8 @@ const tests: E2ETest[] = [
     async run(ctx) {
       await goto(ctx, '#/new?stage=sft')
       await ctx.page.locator('[data-test="add-dataset-data"]').waitFor()
+      // The list arrives after the form: wait for it before reading what the picker offers.
+      await waitUntil('the SFT picker lists the datasets', async () => (await ctx.page.locator('[data-test="add-dataset-data"] option').count()) > 1, 15_000)
       const offered = (await ctx.page.locator('[data-test="add-dataset-data"] option').allTextContents()).slice(1)
       for (const name of ['chat-sft.jsonl', 'chat-sft-1.jsonl', 'sft_train.jsonl', 'sft_safety.jsonl']) {
         if (!offered.includes(name)) throw new Error(`the SFT picker should offer ${name}, offers: ${offered.join(', ')}`)
