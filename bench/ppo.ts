@@ -50,7 +50,7 @@ export async function runPpoBench(o: Options): Promise<PpoBenchResult> {
     const tokenizer = Tokenizer.train([TEXT], { vocabSize: 300 })
     const policyDir = path.join(root, 'policy')
     const created = Llama.create({ ...MODEL_PRESETS.tiny, vocab_size: tokenizer.vocabSize }, 0)
-    saveCheckpoint(policyDir, { config: created.config, weights: created.weights, tokenizer })
+    await saveCheckpoint(policyDir, { config: created.config, weights: created.weights, tokenizer })
     created.dispose()
     const policy = loadModel(policyDir)
     const reference = loadModel(policyDir)
@@ -66,7 +66,7 @@ export async function runPpoBench(o: Options): Promise<PpoBenchResult> {
         value: { head },
         tokenizer: policy.tokenizer,
         prompts: ppoPrompts(items, policy.tokenizer, policy.config.max_seq_len).prompts,
-        score: (rollouts) => rollouts.map((r) => ({ helpful: r.response.length / o.genTokens })),
+        score: async (rollouts) => rollouts.map((r) => ({ helpful: r.response.length / o.genTokens })),
         settings: ppoSettings(config as never),
         referenceDir: policyDir,
         stage: 'ppo',

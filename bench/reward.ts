@@ -74,9 +74,9 @@ async function benchThreads(threads: number, o: Options, info: Awaited<ReturnTyp
   let scoreSeconds = NaN
   if (threads === 1) {
     const rows = pairs.flatMap((p) => [p.chosen, p.rejected])
-    scoreTokenRows({ model, head }, rows.slice(0, 2), 16, 0) // warm-up
+    await scoreTokenRows({ model, head }, rows.slice(0, 2), 16, 0) // warm-up
     t0 = performance.now()
-    for (let i = 0; i < o.steps; i++) scoreTokenRows({ model, head }, rows, 16, 0)
+    for (let i = 0; i < o.steps; i++) await scoreTokenRows({ model, head }, rows, 16, 0)
     scoreSeconds = (performance.now() - t0) / 1000
   }
   optimizer.dispose()

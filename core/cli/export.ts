@@ -37,7 +37,7 @@ export async function runExportCommand(argv: string[], io: CliIO): Promise<numbe
   if (format === 'llama2c' && v.dtype !== undefined && dtype !== 'f32') throw new UsageError('export: llama2.c version 1 files are float32 only; leave out --dtype')
 
   await initBackend(backendPreference(v.backend as string | undefined))
-  const result = exportModel(resolveHome(v.home as string | undefined), { model: v.model, format, dtype, out: v.out })
+  const result = await exportModel(resolveHome(v.home as string | undefined), { model: v.model, format, dtype, out: v.out })
   if (v.json) {
     io.out(jsonLine({ type: 'export', format, dtype: format === 'gguf' ? dtype : 'f32', files: result.files, bytes: result.bytes, run_id: result.runId ?? null, checkpoint: result.checkpointDir, notes: result.notes }))
     return 0

@@ -27,7 +27,7 @@ export async function runImportHfCommand(argv: string[], io: CliIO): Promise<num
   if (extra) throw new UsageError(`import-hf: unexpected argument "${extra}"`)
   const home = resolveHome(args.values.home as string | undefined)
   await initBackend(backendPreference(args.values.backend as string | undefined))
-  const result = importHfFolder(home, folder, { name: args.values.name as string | undefined, experiment: args.values.experiment as string | undefined })
+  const result = await importHfFolder(home, folder, { name: args.values.name as string | undefined, experiment: args.values.experiment as string | undefined })
   if (args.values.json) {
     io.out(jsonLine({ type: 'summary', run_id: result.runId, status: 'finished', checkpoint: result.checkpointDir, n_params: result.nParams, vocab_size: result.vocabSize, warnings: result.warnings }))
     return 0

@@ -43,7 +43,7 @@ export async function runMergeCommand(argv: string[], io: CliIO): Promise<number
   try {
     const ref = resolveModelRef(store, v.adapter, '--adapter')
     if (!isAdapterDir(ref.checkpointDir)) throw new UsageError(`merge: ${ref.checkpointDir} is not a LoRA adapter folder (no adapter_config.json); it needs no merging`)
-    const merged = mergeAdapterFolder(ref.checkpointDir, out)
+    const merged = await mergeAdapterFolder(ref.checkpointDir, out)
     const run = store.createRun({
       stage: 'merge',
       name: (v.name as string | undefined) ?? `merge ${path.basename(path.dirname(ref.checkpointDir))}`,
@@ -65,7 +65,7 @@ export async function runMergeCommand(argv: string[], io: CliIO): Promise<number
 }
 
 /** Loads the adapter over its base, folds it in and saves the full checkpoint at `out`. */
-export function mergeAdapterFolder(adapterDir: string, out: string): { baseDir: string; kind: 'lm' | 'reward' } {
+export async function mergeAdapterFolder(adapterDir: string, out: string): Promise<{ baseDir: string; kind: 'lm' | 'reward' }> {
   const isReward = readAdapterConfig(adapterDir).taskType === 'SEQ_CLS'
   const heads = loadModel(adapterDir, { scoringOnly: true, heads: isReward ? ['reward'] : [] })
   try {
@@ -76,7 +76,7 @@ export function mergeAdapterFolder(adapterDir: string, out: string): { baseDir: 
       // A sequence classifier is saved without an lm_head (tied config), as the reward stage saves one.
       if (heads.kind === 'reward') delete trunk['lm_head.weight']
       const config = heads.kind === 'reward' ? { ...merged.config, tie_embeddings: true } : merged.config
-      saveCheckpoint(out, { config, weights: { ...trunk, ...headWeights }, tokenizer: heads.tokenizer, kind: heads.kind, stage: 'merge' })
+      await saveCheckpoint(out, { config, weights: { ...trunk, ...headWeights }, tokenizer: heads.tokenizer, kind: heads.kind, stage: 'merge' })
     } finally {
       merged.dispose()
     }

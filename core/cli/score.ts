@@ -83,8 +83,8 @@ export async function runScoreCommand(argv: string[], io: CliIO): Promise<number
       const all = (await readPreferenceList(v.data)).list
       const pairs = all.filter((p) => fits(p.messages, p.chosen) && fits(p.messages, p.rejected))
       reportSkipped(all.length - pairs.length, 'pair(s)')
-      const chosen = score(pairs.map((p) => ({ messages: p.messages, answer: p.chosen })))
-      const rejected = score(pairs.map((p) => ({ messages: p.messages, answer: p.rejected })))
+      const chosen = await score(pairs.map((p) => ({ messages: p.messages, answer: p.chosen })))
+      const rejected = await score(pairs.map((p) => ({ messages: p.messages, answer: p.rejected })))
       const right = pairs.map((_, i) => chosen[i] > rejected[i])
       const accuracy = right.filter(Boolean).length / pairs.length
       pairs.forEach((p, i) => {
@@ -96,7 +96,7 @@ export async function runScoreCommand(argv: string[], io: CliIO): Promise<number
       const all = readResponses(v.data)
       const items = all.filter((item) => fits(item.messages, item.answer))
       reportSkipped(all.length - items.length, 'response(s)')
-      const scores = score(items)
+      const scores = await score(items)
       items.forEach((item, i) => io.out(v.json ? jsonLine({ id: item.id, score: scores[i] }) : `${item.id}\t${scores[i].toFixed(4)}`))
     }
     return 0

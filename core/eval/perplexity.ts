@@ -13,16 +13,16 @@ export interface PerplexityResult {
 }
 
 /** Evaluates the task's loss (a mean over the batch's trained tokens) on each batch, without gradients. */
-export function evaluatePerplexity(batches: Batch[], task: TrainTask<Batch>): PerplexityResult {
-  const { loss, units } = evaluateTask(batches, task)
+export async function evaluatePerplexity(batches: Batch[], task: TrainTask<Batch>): Promise<PerplexityResult> {
+  const { loss, units } = await evaluateTask(batches, task)
   return { loss, perplexity: Math.exp(loss), tokens: units }
 }
 
 /** The loop's `evaluate` for an LM stage (eval/loss, eval/perplexity); undefined without batches. */
-export function perplexityEvaluation(batches: Batch[], task: TrainTask<Batch>): (() => Record<string, number>) | undefined {
+export function perplexityEvaluation(batches: Batch[], task: TrainTask<Batch>): (() => Promise<Record<string, number>>) | undefined {
   if (batches.length === 0) return undefined
-  return () => {
-    const { loss, perplexity } = evaluatePerplexity(batches, task)
+  return async () => {
+    const { loss, perplexity } = await evaluatePerplexity(batches, task)
     return { loss, perplexity }
   }
 }

@@ -23,7 +23,7 @@ export interface ScoreItem {
 }
 
 /** Scores of token rows (each already encoded), `batchSize` rows per forward pass. */
-export function scoreTokenRows(rm: RewardModel, rows: number[][], batchSize: number, pad: number): number[] {
+export async function scoreTokenRows(rm: RewardModel, rows: number[][], batchSize: number, pad: number): Promise<number[]> {
   const out: number[] = []
   for (let i = 0; i < rows.length; i += batchSize) {
     const chunk = rows.slice(i, i + batchSize)
@@ -34,7 +34,7 @@ export function scoreTokenRows(rm: RewardModel, rows: number[][], batchSize: num
       const hidden = rm.model.hidden(tf.tensor2d(tokens, [chunk.length, width], 'int32')) // [B, T, D]
       return rm.head.atPositions(hidden, chunk.map((r) => r.length - 1)) // [B]
     })
-    out.push(...scores.dataSync())
+    out.push(...(await scores.data()))
     scores.dispose()
   }
   return out
@@ -44,21 +44,21 @@ export function scoreTokenRows(rm: RewardModel, rows: number[][], batchSize: num
  * The reward model's score of each item. An item whose answer alone exceeds the model's context
  * is an error naming it (a score of part of an answer would mislead).
  */
-export function scoreConversations(rm: RewardModel, tokenizer: Tokenizer, items: ScoreItem[], batchSize = 8): number[] {
+export async function scoreConversations(rm: RewardModel, tokenizer: Tokenizer, items: ScoreItem[], batchSize = 8): Promise<number[]> {
   const seqLen = rm.model.config.max_seq_len
   const rows = items.map((item, i) => {
     const tokens = encodeForScoring(tokenizer, item.messages, item.answer, seqLen)
     if (!tokens) throw new Error(`item ${i + 1}: the answer alone is longer than the reward model's context of ${seqLen} tokens`)
     return tokens
   })
-  return scoreTokenRows(rm, rows, batchSize, tokenizer.special.pad)
+  return await scoreTokenRows(rm, rows, batchSize, tokenizer.special.pad)
 }
 
 /**
  * One reward per conversation that ends with the assistant's answer (rejection sampling's K
  * answers, distillation's pairs): `rm` is a model loaded with `heads: ['reward']`.
  */
-export function scoreResponses(rm: { model: Llama; heads: { reward?: ScalarHead } }, tokenizer: Tokenizer, conversations: ChatMessage[][]): number[] {
+export async function scoreResponses(rm: { model: Llama; heads: { reward?: ScalarHead } }, tokenizer: Tokenizer, conversations: ChatMessage[][]): Promise<number[]> {
   const head = rm.heads.reward
   if (!head) throw new Error('scoreResponses: the model was loaded without its reward head (loadModel(dir, { heads: ["reward"], scoringOnly: true }))')
   const items = conversations.map((c) => {
@@ -66,5 +66,5 @@ export function scoreResponses(rm: { model: Llama; heads: { reward?: ScalarHead 
     if (last?.role !== 'assistant') throw new Error('scoreResponses: each conversation must end with the assistant\'s answer')
     return { messages: c.slice(0, -1), answer: last.content }
   })
-  return scoreConversations({ model: rm.model, head }, tokenizer, items)
+  return await scoreConversations({ model: rm.model, head }, tokenizer, items)
 }

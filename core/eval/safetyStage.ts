@@ -118,7 +118,7 @@ async function runSafetyEval(ctx: StageContext, config: SafetyEvalConfig): Promi
     for (const prompt of prompts) {
       if (ctx.signal.aborted) break
       const response = await answer(policy, prompt.messages, config.max_new_tokens, ctx.signal)
-      const rmScore = rm ? scoreWithRewardModel(rm, [...prompt.messages, { role: 'assistant', content: response }]) : undefined
+      const rmScore = rm ? await scoreWithRewardModel(rm, [...prompt.messages, { role: 'assistant', content: response }]) : undefined
       const result = judgeSafety(prompt, response, { judge: config.judge, rmScore, threshold: config.threshold })
       results.push(result)
       ctx.tracker.logSample({ step: 0, prompt: promptText(prompt), response, scores: sampleScores(result) })
@@ -155,11 +155,11 @@ async function answer(loaded: LoadedModel, messages: ChatMessage[], maxNewTokens
 }
 
 /** The reward head's raw score of a whole conversation, read at its last real token. */
-export function scoreWithRewardModel(rm: { model: Llama; tokenizer: Tokenizer; heads: LoadedModel['heads'] }, conversation: ChatMessage[]): number {
+export async function scoreWithRewardModel(rm: { model: Llama; tokenizer: Tokenizer; heads: LoadedModel['heads'] }, conversation: ChatMessage[]): Promise<number> {
   if (!rm.heads.reward) throw new Error('safety_eval: the safety reward model has no reward head (score.weight)')
   // The reward stage's own encoding and truncation (core/eval/rewardScore.ts), so the score is read
   // exactly where the model was trained to put it.
-  return scoreResponses(rm, rm.tokenizer, [conversation])[0]
+  return (await scoreResponses(rm, rm.tokenizer, [conversation]))[0]
 }
 
 /** Multi-turn prompts are shown as their turns, so a sample is readable on its own. */

@@ -139,7 +139,7 @@ async function runGoldEval(ctx: StageContext, config: GoldEvalConfig): Promise<S
   } finally {
     model.dispose()
   }
-  const metrics = { ...summariseGold(results), ...(referenceRows ? referenceMetrics(ctx, config, referenceRows) : {}) }
+  const metrics = { ...summariseGold(results), ...(referenceRows ? await referenceMetrics(ctx, config, referenceRows) : {}) }
   ctx.tracker.logMetrics(0, metrics)
   const report = writeReport(ctx.runDir, dir, config, metrics, results)
   ctx.tracker.logArtifact({ kind: 'report', path: report, meta: { items: results.length } })
@@ -183,14 +183,14 @@ async function answerReferences(ctx: StageContext, config: GoldEvalConfig, model
 }
 
 /** eval/reference_exact and eval/reference_contains (shares), and eval/reference_reward with a reward model. */
-function referenceMetrics(ctx: StageContext, config: GoldEvalConfig, rows: ReferenceRow[]): Record<string, number> {
+async function referenceMetrics(ctx: StageContext, config: GoldEvalConfig, rows: ReferenceRow[]): Promise<Record<string, number>> {
   const share = (f: (r: ReferenceRow) => boolean) => rows.filter(f).length / rows.length
   const out: Record<string, number> = { 'eval/reference_exact': share((r) => r.score.exact), 'eval/reference_contains': share((r) => r.score.contains) }
   const rmDir = parentCheckpoint(ctx, 'judge', config.rm, 'rm')
   if (rmDir) {
     const rm = loadModel(rmDir, { heads: ['reward'], scoringOnly: true })
     try {
-      const scores = scoreConversations({ model: rm.model, head: rm.heads.reward! }, rm.tokenizer, rows.map((r) => ({ messages: r.item.messages, answer: r.answer })))
+      const scores = await scoreConversations({ model: rm.model, head: rm.heads.reward! }, rm.tokenizer, rows.map((r) => ({ messages: r.item.messages, answer: r.answer })))
       out['eval/reference_reward'] = scores.reduce((a, b) => a + b, 0) / scores.length
     } finally {
       rm.dispose()

@@ -41,11 +41,11 @@ function chatTemplateOf(dir: string): string | undefined {
   return typeof template === 'string' ? template : undefined
 }
 
-export function exportModel(home: string, opts: ExportModelOptions): ExportModelResult {
+export async function exportModel(home: string, opts: ExportModelOptions): Promise<ExportModelResult> {
   const store = Store.open(home)
   try {
     const ref = resolveModelRef(store, opts.model, '--model')
-    const result = writeExport(ref.checkpointDir, opts)
+    const result = await writeExport(ref.checkpointDir, opts)
     if (ref.runId) {
       for (const file of result.files) store.addArtifact(ref.runId, { kind: 'export', path: path.resolve(file), meta: { format: opts.format, dtype: opts.dtype ?? 'f32', checkpoint: ref.checkpointDir } })
       const message = `exported as ${opts.format}${opts.format === 'gguf' ? ` (${opts.dtype ?? 'f32'})` : ''} to ${result.files.join(', ')}`
@@ -58,13 +58,13 @@ export function exportModel(home: string, opts: ExportModelOptions): ExportModel
 }
 
 /** Writes the export files for one checkpoint folder (no store involved). */
-export function writeExport(checkpointDir: string, opts: Omit<ExportModelOptions, 'model'>): Omit<ExportModelResult, 'checkpointDir' | 'runId'> {
+export async function writeExport(checkpointDir: string, opts: Omit<ExportModelOptions, 'model'>): Promise<Omit<ExportModelResult, 'checkpointDir' | 'runId'>> {
   const { model, tokenizer, config } = loadModel(checkpointDir)
   try {
     foldAdaptersInPlace(model) // a LoRA adapter folder exports as its merged model
     const shapes = weightShapes(config) as Record<string, number[]>
     const weights: Record<string, Float32Array> = {}
-    for (const name of Object.keys(shapes)) weights[name] = model.weights[name].dataSync() as Float32Array
+    for (const name of Object.keys(shapes)) weights[name] = (await model.weights[name].data()) as Float32Array
     const notes: string[] = []
     fs.mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true })
     if (opts.format === 'gguf') {

@@ -24,7 +24,7 @@ export interface ImportResult {
   warnings: string[]
 }
 
-export function importHfFolder(home: string, folder: string, opts: { name?: string; experiment?: string } = {}): ImportResult {
+export async function importHfFolder(home: string, folder: string, opts: { name?: string; experiment?: string } = {}): Promise<ImportResult> {
   const source = path.resolve(folder)
   if (!fs.existsSync(source) || !fs.statSync(source).isDirectory()) throw new Error(`import-hf: ${folder} is not a folder`)
   const staging = needsTokenizerConversion(source) ? stageWithConvertedTokenizer(source, home) : null
@@ -47,7 +47,7 @@ export function importHfFolder(home: string, folder: string, opts: { name?: stri
         status: 'running',
       })
       try {
-        const target = importHfCheckpoint(readable, path.join(runDir(home, run.id), 'model'), { runId: run.id }).dir
+        const target = (await importHfCheckpoint(readable, path.join(runDir(home, run.id), 'model'), { runId: run.id })).dir
         if (staging) fs.copyFileSync(path.join(source, 'tokenizer.model'), path.join(target, 'tokenizer.model'))
         const tracker = new SqliteTracker(store, run.id)
         const nParams = countParameters(ownConfig)

@@ -139,22 +139,23 @@ export interface LoadedCheckpoint {
 
 /**
  * Writes a complete checkpoint folder at `dir` atomically (replacing one that is there) and returns
- * its absolute path. Synchronous: it reads the tensors with dataSync, which a training step has
- * already waited for, and it must finish before the loop changes the weights again.
+ * its absolute path. The tensors are read first and asynchronously (a GPU backend has no synchronous
+ * read), so the caller must await this before it changes the weights again.
  */
-export function saveCheckpoint(dir: string, input: SaveCheckpointInput): string {
+export async function saveCheckpoint(dir: string, input: SaveCheckpointInput): Promise<string> {
   const target = path.resolve(dir)
   if (!input.adapter) checkWeightShapes(input.config, shapesOf(input.weights), `saveCheckpoint(${target})`)
   if (input.kind === 'reward' && !input.weights['score.weight']) throw new Error(`saveCheckpoint(${target}): a reward model needs its score.weight`)
   const step = input.step ?? input.trainerState?.step ?? input.optimizer?.step ?? 0
   if (!Number.isInteger(step) || step < 0) throw new Error(`saveCheckpoint(${target}): step must be an integer >= 0, got ${step}`)
 
+  const tensors = await readSavedTensors(input)
   fs.mkdirSync(path.dirname(target), { recursive: true })
   recoverInterruptedSave(target)
   const partial = siblingName(target, 'partial')
   fs.mkdirSync(partial)
   try {
-    const files = writeContents(partial, input, step)
+    const files = writeContents(partial, input, tensors, step)
     writeJson(path.join(partial, FILES.workbench), workbenchMeta(input, step, files)) // last: marks the folder complete
     fsyncPath(partial)
     swapIntoPlace(partial, target)
@@ -170,18 +171,30 @@ export function saveCheckpoint(dir: string, input: SaveCheckpointInput): string 
   return target
 }
 
-function writeContents(folder: string, input: SaveCheckpointInput, step: number): string[] {
+/** The host copies of what a checkpoint saves: the weights (PEFT names for an adapter) and AdamW's moments. */
+interface SavedTensors {
+  weights: Record<string, RawTensor>
+  optimizer?: Record<string, RawTensor>
+}
+
+async function readSavedTensors(input: SaveCheckpointInput): Promise<SavedTensors> {
+  const weights = await toRaw(input.adapter ? toPeftNames(input.weights) : input.weights)
+  if (!input.optimizer) return { weights }
+  return { weights, optimizer: await optimizerTensors(input.optimizer) }
+}
+
+function writeContents(folder: string, input: SaveCheckpointInput, tensors: SavedTensors, step: number): string[] {
   const files: string[] = input.adapter ? [ADAPTER_FILES.config, ADAPTER_FILES.model] : [FILES.config, FILES.model]
   const tokenizerIds = writeTokenizer(folder, input, files)
   if (input.adapter) {
     writeJson(path.join(folder, ADAPTER_FILES.config), peftAdapterConfig(input.adapter.settings, input.adapter.baseDir, input.kind === 'reward' ? 'SEQ_CLS' : 'CAUSAL_LM'))
-    writeSafetensorsSynced(path.join(folder, ADAPTER_FILES.model), toRaw(toPeftNames(input.weights)), { format: 'pt' })
+    writeSafetensorsSynced(path.join(folder, ADAPTER_FILES.model), tensors.weights, { format: 'pt' })
   } else {
     writeJson(path.join(folder, FILES.config), llamaConfigToHf(input.config, { ...input.specialTokenIds, ...tokenizerIds }, input.kind))
-    writeSafetensorsSynced(path.join(folder, FILES.model), toRaw(input.weights), { format: 'pt' })
+    writeSafetensorsSynced(path.join(folder, FILES.model), tensors.weights, { format: 'pt' })
   }
-  if (input.optimizer) {
-    writeSafetensorsSynced(path.join(folder, FILES.optimizer), optimizerTensors(input.optimizer), {
+  if (input.optimizer && tensors.optimizer) {
+    writeSafetensorsSynced(path.join(folder, FILES.optimizer), tensors.optimizer, {
       format: 'workbench-adamw',
       step: String(input.optimizer.step),
     })
@@ -272,20 +285,20 @@ function workbenchMeta(input: SaveCheckpointInput, step: number, files: string[]
   return meta
 }
 
-function optimizerTensors(state: AdamWState): Record<string, RawTensor> {
+async function optimizerTensors(state: AdamWState): Promise<Record<string, RawTensor>> {
   const out: Record<string, RawTensor> = {}
   for (const [which, moments] of [['m', state.m], ['v', state.v]] as const) {
-    const raw = toRaw(moments)
+    const raw = await toRaw(moments)
     for (const [name, t] of Object.entries(raw)) out[`${which}/${name}`] = t
   }
   return out
 }
 
-function toRaw(tensors: Record<string, tf.Tensor>): Record<string, RawTensor> {
+async function toRaw(tensors: Record<string, tf.Tensor>): Promise<Record<string, RawTensor>> {
   const out: Record<string, RawTensor> = {}
   for (const [name, t] of Object.entries(tensors)) {
     if (t.dtype !== 'float32' && t.dtype !== 'int32') throw new Error(`checkpoint: tensor ${name} has dtype ${t.dtype}; only float32 and int32 are saved`)
-    const data = t.dataSync() as Float32Array | Int32Array
+    const data = (await t.data()) as Float32Array | Int32Array
     out[name] = { dtype: t.dtype, shape: [...t.shape], data }
   }
   return out
@@ -439,10 +452,10 @@ function readTrainerState(file: string): TrainerState {
  * validated, converted to float32, with workbench.json, so later stages treat it like any other.
  * Returns the checkpoint folder and anything the user should know (e.g. a missing tokenizer.json).
  */
-export function importHfCheckpoint(srcDir: string, destDir: string, opts: { runId?: string } = {}): { dir: string; config: LlamaConfig; warnings: string[] } {
+export async function importHfCheckpoint(srcDir: string, destDir: string, opts: { runId?: string } = {}): Promise<{ dir: string; config: LlamaConfig; warnings: string[] }> {
   const loaded = loadCheckpoint(srcDir)
   try {
-    const dir = saveCheckpoint(destDir, {
+    const dir = await saveCheckpoint(destDir, {
       config: loaded.config,
       weights: { ...loaded.tensors, ...loaded.heads },
       tokenizerFile: loaded.tokenizerPath,

@@ -81,7 +81,7 @@ export interface PpoLoopOptions {
   tokenizer: Tokenizer
   prompts: PpoPrompt[]
   /** The reward models' scores for a batch of rollouts (combined by the reward rule here). */
-  score: (rollouts: ScoredRollout[]) => RewardScores[]
+  score: (rollouts: ScoredRollout[]) => Promise<RewardScores[]>
   settings: PpoSettings
   /** The reference policy's folder, recorded in checkpoints so a resume loads the same one. */
   referenceDir: string
@@ -139,7 +139,7 @@ export async function ppoLoop(opts: PpoLoopOptions): Promise<PpoLoopResult> {
     let checkpointDir = ctx.resumeFrom
     while (state.step < s.steps) {
       if (ctx.signal.aborted) {
-        checkpointDir = checkpoint(opts, optimizer, state)
+        checkpointDir = await checkpoint(opts, optimizer, state)
         return { stopped: true, step: state.step, checkpointDir, lastMetrics }
       }
       const step = state.step + 1
@@ -147,7 +147,7 @@ export async function ppoLoop(opts: PpoLoopOptions): Promise<PpoLoopResult> {
       state.step = step
       ctx.tracker.logMetrics(step, lastMetrics)
       ctx.progress({ step, totalSteps: s.steps, loss: lastMetrics['loss/policy_avg'], message: `reward ${lastMetrics['objective/scores'].toFixed(3)}` })
-      if ((s.checkpointEvery > 0 && step % s.checkpointEvery === 0) || step === s.steps) checkpointDir = checkpoint(opts, optimizer, state)
+      if ((s.checkpointEvery > 0 && step % s.checkpointEvery === 0) || step === s.steps) checkpointDir = await checkpoint(opts, optimizer, state)
     }
     return { stopped: false, step: state.step, checkpointDir, lastMetrics }
   } finally {
@@ -211,14 +211,14 @@ async function ppoStep(opts: PpoLoopOptions, optimizer: AdamW, state: PpoTrainer
     const ref = referenceOutputs(opts, tokens, targets)
     return { logp: now.logp, values: now.values!, entropy: now.entropy!, refLogp: ref.logp }
   })
-  const oldLogp = toRows(logp)
-  const refRows = toRows(refLogp)
-  const entropyRows = toRows(entropy)
+  const oldLogp = await toRows(logp)
+  const refRows = await toRows(refLogp)
+  const entropyRows = await toRows(entropy)
   const mask = packed.mask
-  const oldValues = toRows(values).map((row, b) => row.map((v, t) => (mask[b][t] ? v : 0)))
+  const oldValues = (await toRows(values)).map((row, b) => row.map((v, t) => (mask[b][t] ? v : 0)))
 
   // 3. Scores through the reward rule; 4. per-token rewards, GAE, whitened advantages.
-  const raw = opts.score(rollouts)
+  const raw = await opts.score(rollouts)
   const safety = picked.map((p) => p.safety)
   const combined = batchRewards(raw, safety, { whiten: false })
   const scores = batchRewards(raw, safety, { whiten: s.whitenScores, clip: s.scoreClip })
@@ -230,7 +230,7 @@ async function ppoStep(opts: PpoLoopOptions, optimizer: AdamW, state: PpoTrainer
 
   // 5. PPO epochs over minibatches.
   const learnStart = performance.now()
-  const learned = learn(opts, optimizer, step, { tokens: packed.tokens, targets: packed.targets, mask, oldLogp, oldValues, advantages, returns })
+  const learned = await learn(opts, optimizer, step, { tokens: packed.tokens, targets: packed.targets, mask, oldLogp, oldValues, advantages, returns })
   const learnSeconds = (performance.now() - learnStart) / 1000
 
   const rows = rollouts.length
@@ -269,7 +269,7 @@ interface LearnBatch {
 }
 
 /** K epochs of minibatch steps; the means of TRL's policy/loss/value statistics over the steps taken. */
-function learn(opts: PpoLoopOptions, optimizer: AdamW, step: number, batch: LearnBatch): Record<string, number> {
+async function learn(opts: PpoLoopOptions, optimizer: AdamW, step: number, batch: LearnBatch): Promise<Record<string, number>> {
   const { settings: s } = opts
   const params = ppoParams(opts.policy, opts.value, opts.adapterBase !== undefined)
   const stats: Record<string, number[]> = { approxkl: [], clipfrac: [], policy: [], value: [], vclipfrac: [], gradNorm: [] }
@@ -280,7 +280,7 @@ function learn(opts: PpoLoopOptions, optimizer: AdamW, step: number, batch: Lear
     for (let start = 0; start < order.length; start += s.miniBatchSize) {
       const rows = order.slice(start, start + s.miniBatchSize)
       const pick = (r: number[][]) => rows.map((i) => r[i])
-      const m = ppoMinibatchStep(opts, optimizer, params, {
+      const m = await ppoMinibatchStep(opts, optimizer, params, {
         tokens: pick(batch.tokens),
         targets: pick(batch.targets),
         mask: pick(batch.mask),
@@ -327,7 +327,7 @@ export function ppoLoss(policy: Llama, value: ValueModel, b: LearnBatch, s: Pick
   })
 }
 
-function ppoMinibatchStep(opts: PpoLoopOptions, optimizer: AdamW, params: Record<string, tf.Variable>, b: LearnBatch) {
+async function ppoMinibatchStep(opts: PpoLoopOptions, optimizer: AdamW, params: Record<string, tf.Variable>, b: LearnBatch) {
   const { settings: s } = opts
   let parts!: { policyLoss: tf.Scalar; valueLoss: tf.Scalar; clipfrac: tf.Scalar; approxkl: tf.Scalar; valueClipfrac: tf.Scalar }
   const { value, grads } = tf.variableGrads(() => {
@@ -346,22 +346,16 @@ function ppoMinibatchStep(opts: PpoLoopOptions, optimizer: AdamW, params: Record
   // run creates its variables in another order, and a 1-ulp change of the clip factor moves the curve).
   const named: Record<string, tf.Tensor> = {}
   for (const [name, v] of Object.entries(params)) if (grads[v.name]) named[name] = grads[v.name]
-  const gradNorm = tf.tidy(() => {
+  const norm = tf.tidy(() => {
     const clipped = s.gradClip > 0 ? clipByGlobalNorm(named, s.gradClip) : { grads: named, norm: tf.scalar(0) }
     optimizer.applyGradients(clipped.grads, s.lr)
-    return clipped.norm.dataSync()[0]
+    return clipped.norm
   })
-  const read = (x: tf.Scalar) => x.dataSync()[0]
-  const out = {
-    policyLoss: read(parts.policyLoss),
-    valueLoss: read(parts.valueLoss),
-    clipfrac: read(parts.clipfrac),
-    approxkl: read(parts.approxkl),
-    valueClipfrac: read(parts.valueClipfrac),
-    gradNorm,
-  }
-  tf.dispose([value, ...Object.values(grads), ...Object.values(parts)])
-  return out
+  // One asynchronous read of every figure (a GPU backend has no synchronous one).
+  const readout = tf.stack([norm, parts.policyLoss, parts.valueLoss, parts.clipfrac, parts.approxkl, parts.valueClipfrac]) // [6]
+  const [gradNorm, policyLoss, valueLoss, clipfrac, approxkl, valueClipfrac] = await readout.data()
+  tf.dispose([readout, norm, value, ...Object.values(grads), ...Object.values(parts)])
+  return { policyLoss, valueLoss, clipfrac, approxkl, valueClipfrac, gradNorm }
 }
 
 /** Gold figures for this batch and, when proxy rises while gold falls over the window, a warning event. */
@@ -394,7 +388,7 @@ function referenceOutputs(opts: PpoLoopOptions, tokens: tf.Tensor2D, targets: tf
 // ---------------------------------------------------------------------------------------------
 // Checkpoints and resume
 
-function checkpoint(opts: PpoLoopOptions, optimizer: AdamW, state: PpoTrainerState): string {
+async function checkpoint(opts: PpoLoopOptions, optimizer: AdamW, state: PpoTrainerState): Promise<string> {
   const { ctx, policy, value } = opts
   const dir = path.join(ctx.runDir, CHECKPOINTS_FOLDER, `step-${String(state.step).padStart(7, '0')}`)
   if (!state.checkpoints.includes(dir)) state.checkpoints.push(dir)
@@ -402,8 +396,8 @@ function checkpoint(opts: PpoLoopOptions, optimizer: AdamW, state: PpoTrainerSta
   state.checkpoints = state.checkpoints.slice(removable.length)
   ctx.tracker.flush()
   // The separate value trunk first: a policy checkpoint on disk means its value trunk is too.
-  if (value.trunk) saveCheckpoint(dir + VALUE_TRUNK_SUFFIX, { config: value.trunk.config, weights: value.trunk.weights, tokenizer: opts.tokenizer, step: state.step })
-  saveCheckpoint(dir, {
+  if (value.trunk) await saveCheckpoint(dir + VALUE_TRUNK_SUFFIX, { config: value.trunk.config, weights: value.trunk.weights, tokenizer: opts.tokenizer, step: state.step })
+  await saveCheckpoint(dir, {
     config: policy.config,
     weights: { ...(opts.adapterBase !== undefined && policy.adapters ? policy.adapters.variables() : policy.weights), [value.head.weightName]: value.head.weight },
     ...(opts.adapterBase !== undefined && policy.adapters ? { adapter: { settings: policy.adapters.settings, baseDir: opts.adapterBase } } : {}),

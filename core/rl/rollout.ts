@@ -99,8 +99,8 @@ export function policyOutputs(model: Llama, tokens: tf.Tensor2D, targets: tf.Ten
 }
 
 /** A [B, W] tensor as rows of numbers (disposes the tensor). */
-export function toRows(t: tf.Tensor2D): number[][] {
-  const rows = t.arraySync()
+export async function toRows(t: tf.Tensor2D): Promise<number[][]> {
+  const rows = await t.array()
   t.dispose()
   return rows
 }

@@ -57,7 +57,7 @@ export interface LoopOptions<B extends RowBatch = Batch> {
    * Named metrics of the current weights, logged as eval/<name> every eval_every steps and with
    * every checkpoint; `loss` (lower is better) picks the best checkpoint. Absent: no evaluation.
    */
-  evaluate?: () => Record<string, number>
+  evaluate?: () => Promise<Record<string, number>>
   /** Token ids of prompts to generate from every sample_every steps (absent or empty: no samples). */
   samplePrompts?: number[][]
   /** The training data's files or folders: fingerprinted, so a resume on changed data is refused. */
@@ -208,12 +208,14 @@ async function runSteps<B extends RowBatch>(
   let trainLoss = NaN
   let lastCheckpoint: string | undefined
   const speed = new SpeedMeter()
-  const evaluateAt = (step: number) => (lastEval = evaluate(opts, step))
+  const evaluateAt = async (step: number) => {
+    lastEval = await evaluate(opts, step)
+  }
 
   while (state.step < s.maxSteps) {
     if (ctx.signal.aborted) {
       // Saved at once, without an evaluation: this checkpoint carries no eval loss.
-      lastCheckpoint = checkpoint(opts, optimizer, guard, state, lastEval)
+      lastCheckpoint = await checkpoint(opts, optimizer, guard, state, lastEval)
       ctx.log(`stopped at step ${state.step}; checkpoint ${lastCheckpoint}`)
       return result(true)
     }
@@ -245,19 +247,19 @@ async function runSteps<B extends RowBatch>(
       etaSeconds: speed.secondsPerStep() * (s.maxSteps - step),
     })
     const last = step === s.maxSteps
-    if (opts.evaluate && (last || (s.evalEvery > 0 && step % s.evalEvery === 0))) evaluateAt(step)
+    if (opts.evaluate && (last || (s.evalEvery > 0 && step % s.evalEvery === 0))) await evaluateAt(step)
     if (s.sampleCount > 0 && (last || (s.sampleEvery > 0 && step % s.sampleEvery === 0))) {
       await logSamples(opts, step)
     }
     if (!last && s.checkpointEvery > 0 && step % s.checkpointEvery === 0) {
-      if (opts.evaluate && lastEval?.step !== step) evaluateAt(step)
-      lastCheckpoint = checkpoint(opts, optimizer, guard, state, lastEval)
+      if (opts.evaluate && lastEval?.step !== step) await evaluateAt(step)
+      lastCheckpoint = await checkpoint(opts, optimizer, guard, state, lastEval)
     }
     // Let the event loop run so SIGTERM handlers (the AbortSignal) and stdout writes get through.
     await new Promise((resolve) => setImmediate(resolve))
   }
-  if (opts.evaluate && lastEval?.step !== state.step) evaluateAt(state.step)
-  lastCheckpoint = checkpoint(opts, optimizer, guard, state, lastEval)
+  if (opts.evaluate && lastEval?.step !== state.step) await evaluateAt(state.step)
+  lastCheckpoint = await checkpoint(opts, optimizer, guard, state, lastEval)
   return result(false)
 
   function result(stopped: boolean): LoopResult {
@@ -384,7 +386,8 @@ interface StepOutcome {
  * One optimiser step: the gradient of the step's loss (micro-batches weighted by trained units,
  * so the update equals that of one big batch; split across threads when there is a pool), then
  * the guard's verdict, then clipping and AdamW. Loss, metrics and gradient norm are read in one
- * sync because the guard must decide before the update.
+ * asynchronous read (a GPU backend has no synchronous one) because the guard must decide before
+ * the update.
  */
 async function trainStep<B extends RowBatch>(
   micro: B[],
@@ -397,18 +400,20 @@ async function trainStep<B extends RowBatch>(
   pool: GradientWorkers | null,
 ): Promise<StepOutcome> {
   const step = await stepGradients(micro, task, params, pool)
+  const names = Object.keys(step.metrics)
+  const { clipped, readout } = tf.tidy(() => {
+    const { grads, norm } = clipByGlobalNorm(step.grads, s.gradClip > 0 ? s.gradClip : Infinity)
+    return { clipped: grads, readout: tf.stack([step.loss, norm, ...names.map((k) => step.metrics[k])]) } // readout: [2 + M]
+  })
   try {
-    return tf.tidy(() => {
-      const { grads: clipped, norm } = clipByGlobalNorm(step.grads, s.gradClip > 0 ? s.gradClip : Infinity)
-      const names = Object.keys(step.metrics)
-      const [loss, gradNorm, ...values] = tf.stack([step.loss, norm, ...names.map((k) => step.metrics[k])]).dataSync() as Float32Array
-      const metrics = Object.fromEntries(names.map((k, i) => [k, values[i]]))
-      const verdict = guard.check(loss, gradNorm)
-      if (verdict.skip) return { loss, gradNorm, metrics, applied: false, reason: verdict.reason, stopReason: verdict.stopReason }
-      optimizer.applyGradients(clipped, lr)
-      return { loss, gradNorm, metrics, applied: true }
-    })
+    const [loss, gradNorm, ...values] = (await readout.data()) as Float32Array
+    const metrics = Object.fromEntries(names.map((k, i) => [k, values[i]]))
+    const verdict = guard.check(loss, gradNorm)
+    if (verdict.skip) return { loss, gradNorm, metrics, applied: false, reason: verdict.reason, stopReason: verdict.stopReason }
+    tf.tidy(() => optimizer.applyGradients(clipped, lr))
+    return { loss, gradNorm, metrics, applied: true }
   } finally {
+    tf.dispose([readout, ...Object.values(clipped)])
     disposeStep(step)
   }
 }
@@ -456,8 +461,8 @@ function logTrainMetrics(ctx: StageContext, state: TrainerState, step: number, l
   return loss
 }
 
-function evaluate<B extends RowBatch>(opts: LoopOptions<B>, step: number): EvalRecord {
-  const metrics = opts.evaluate!()
+async function evaluate<B extends RowBatch>(opts: LoopOptions<B>, step: number): Promise<EvalRecord> {
+  const metrics = await opts.evaluate!()
   opts.ctx.tracker.logMetrics(step, Object.fromEntries(Object.entries(metrics).map(([k, v]) => [`eval/${k}`, v])))
   const shown = Object.entries(metrics).map(([k, v]) => `${k} ${Math.abs(v) >= 10 ? v.toFixed(2) : v.toFixed(4)}`)
   opts.ctx.log(`step ${step}: eval ${shown.join(', ')}`)
@@ -487,13 +492,13 @@ async function logSamples<B extends RowBatch>(opts: LoopOptions<B>, step: number
  * ones are removed through the tracker (which deletes their files and artifact rows). `evalRecord`
  * labels the checkpoint only when it measured these very weights (same step).
  */
-function checkpoint<B extends RowBatch>(
+async function checkpoint<B extends RowBatch>(
   opts: LoopOptions<B>,
   optimizer: AdamW,
   guard: SpikeGuard,
   state: TrainerState,
   evalRecord: EvalRecord | undefined,
-): string {
+): Promise<string> {
   const { ctx } = opts
   const dir = path.join(ctx.runDir, CHECKPOINTS_FOLDER, `step-${String(state.step).padStart(7, '0')}`)
   state.guard = guard.getState()
@@ -506,7 +511,7 @@ function checkpoint<B extends RowBatch>(
   if (!state.checkpoints.includes(dir)) state.checkpoints.push(dir)
   const removable = prune(state, opts.settings.keepLast)
   ctx.tracker.flush()
-  saveCheckpoint(dir, {
+  await saveCheckpoint(dir, {
     config: opts.model.config,
     weights: savedTensors(opts),
     tokenizer: opts.tokenizer,

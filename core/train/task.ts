@@ -88,7 +88,7 @@ export function batchProblem<B extends RowBatch>(task: TrainTask<B>, batch: B): 
  * The task's loss and metrics over fixed batches, without gradients: means weighted by units, so
  * a batch with few trained tokens counts for less than a full one. `units` is their total.
  */
-export function evaluateTask<B extends RowBatch>(batches: B[], task: TrainTask<B>): { loss: number; units: number; metrics: Record<string, number> } {
+export async function evaluateTask<B extends RowBatch>(batches: B[], task: TrainTask<B>): Promise<{ loss: number; units: number; metrics: Record<string, number> }> {
   let units = 0
   let lossSum = 0
   const metricSums: Record<string, number> = {}
@@ -101,7 +101,7 @@ export function evaluateTask<B extends RowBatch>(batches: B[], task: TrainTask<B
       names.push(...Object.keys(out.metrics ?? {}))
       return tf.stack([out.loss, ...names.map((k) => out.metrics![k])]) // [1 + M]
     })
-    const read = values.dataSync()
+    const read = await values.data()
     values.dispose()
     lossSum += read[0] * n
     names.forEach((k, i) => (metricSums[k] = (metricSums[k] ?? 0) + read[i + 1] * n))

@@ -98,7 +98,7 @@ export class ChatEngine {
       if (!this.backend) this.backend = await initBackend(backendPreference(this.options.backend))
       const rm = this.loadReward(path.resolve(args.checkpoint))
       const messages: ChatMessage[] = [...(args.system ? [{ role: 'system' as const, content: args.system }] : []), ...args.messages]
-      return { score: scoreConversations(rm, rm.tokenizer, [{ messages, answer: args.answer }])[0] }
+      return { score: (await scoreConversations(rm, rm.tokenizer, [{ messages, answer: args.answer }]))[0] }
     })
     this.queue = next.catch(() => undefined)
     return next

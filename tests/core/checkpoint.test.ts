@@ -50,13 +50,13 @@ function bits(t: tf.Tensor): Uint32Array {
 }
 
 describe('saveCheckpoint / loadCheckpoint', () => {
-  it('round-trips weights and optimiser state bit-exactly, with config, tokenizer and trainer state', () => {
+  it('round-trips weights and optimiser state bit-exactly, with config, tokenizer and trainer state', async () => {
     const { model, opt } = trainedModel()
     const guard = new SpikeGuard()
     for (const loss of [5, 4.8, 4.7]) guard.check(loss, 1)
     const trainerState = { step: 2, cursor: { file: 0, offset: 4096 }, rng: [1, 2, 3, 4], guard: guard.getState(), tokensSeen: 16 }
     const dir = fresh()
-    const written = saveCheckpoint(dir, {
+    const written = await saveCheckpoint(dir, {
       config: model.config,
       weights: model.weights,
       tokenizer,
@@ -112,10 +112,10 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     for (const x of [model, rebuilt, opt, resumed]) x.dispose()
   })
 
-  it('writes a model.safetensors transformers accepts (format pt) and a LlamaForCausalLM config.json', () => {
+  it('writes a model.safetensors transformers accepts (format pt) and a LlamaForCausalLM config.json', async () => {
     const model = Llama.create(CFG, 2)
     const dir = fresh()
-    saveCheckpoint(dir, { config: model.config, weights: model.weights })
+    await saveCheckpoint(dir, { config: model.config, weights: model.weights })
     const { metadata, tensors } = readSafetensors(path.join(dir, 'model.safetensors'))
     expect(metadata).toEqual({ format: 'pt' })
     expect(tensors['model.layers.1.self_attn.k_proj.weight'].shape).toEqual([16, 32])
@@ -131,12 +131,12 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     model.dispose()
   })
 
-  it('keeps tied embeddings tied and passes scalar heads through', () => {
+  it('keeps tied embeddings tied and passes scalar heads through', async () => {
     const cfg = { ...CFG, tie_embeddings: true }
     const model = Llama.create(cfg, 3)
     const score = tf.randomNormal([1, 32])
     const dir = fresh()
-    saveCheckpoint(dir, { config: cfg, weights: { ...model.weights, 'score.weight': score } })
+    await saveCheckpoint(dir, { config: cfg, weights: { ...model.weights, 'score.weight': score } })
     const loaded = loadCheckpoint(dir)
     expect(loaded.config.tie_embeddings).toBe(true)
     expect(loaded.tensors['lm_head.weight']).toBeUndefined()
@@ -162,13 +162,13 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     model.dispose()
   })
 
-  it('imports a Hugging Face folder as a workbench checkpoint, tokenizer files and special ids included', () => {
+  it('imports a Hugging Face folder as a workbench checkpoint, tokenizer files and special ids included', async () => {
     const src = fresh('hf')
     const tokenizerJson = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/tokenizer/llama-sentencepiece.json'), 'utf8'))
     const written = writeTinyHfFolder(src, { tokenizerJson, config: tinyHfConfig({ eos_token_id: [2, 3] }) })
     fs.writeFileSync(path.join(src, 'tokenizer_config.json'), JSON.stringify({ tokenizer_class: 'LlamaTokenizer', chat_template: 'x' }))
     const dest = fresh('imported')
-    const result = importHfCheckpoint(src, dest, { runId: 'imp-1' })
+    const result = await importHfCheckpoint(src, dest, { runId: 'imp-1' })
     expect(result).toEqual({ dir: path.resolve(dest), config: expect.objectContaining({ dim: 32, vocab_size: 64 }), warnings: [] })
     const loaded = loadCheckpoint(dest)
     expect(loaded.workbench).toMatchObject({ stage: 'import', runId: 'imp-1', config: { imported_from: path.resolve(src) } })
@@ -180,14 +180,14 @@ describe('saveCheckpoint / loadCheckpoint', () => {
 
     // Without a tokenizer_config.json of its own, one is written from config.json's special ids.
     fs.rmSync(path.join(src, 'tokenizer_config.json'))
-    const again = importHfCheckpoint(src, fresh('imported')).dir
+    const again = (await importHfCheckpoint(src, fresh('imported'))).dir
     expect(JSON.parse(fs.readFileSync(path.join(again, 'tokenizer_config.json'), 'utf8'))).toMatchObject({ tokenizer_class: 'PreTrainedTokenizerFast', bos_token: '<s>', eos_token: '</s>' })
   })
 
-  it('creates no lasting tensors: load + dispose leaves the count unchanged', () => {
+  it('creates no lasting tensors: load + dispose leaves the count unchanged', async () => {
     const { model, opt } = trainedModel()
     const dir = fresh()
-    saveCheckpoint(dir, { config: model.config, weights: model.weights, optimizer: opt.getState() })
+    await saveCheckpoint(dir, { config: model.config, weights: model.weights, optimizer: opt.getState() })
     const before = tf.memory().numTensors
     loadCheckpoint(dir).dispose()
     expect(tf.memory().numTensors).toBe(before)
@@ -195,11 +195,11 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     opt.dispose()
   })
 
-  it('refuses to save weights that do not match the config, or state JSON cannot hold', () => {
+  it('refuses to save weights that do not match the config, or state JSON cannot hold', async () => {
     const model = Llama.create(CFG, 4)
     const bad = { ...model.weights, 'model.norm.weight': tf.ones([31]) }
-    expect(() => saveCheckpoint(fresh(), { config: CFG, weights: bad })).toThrow(/tensor model\.norm\.weight has shape \[31\] but config\.json implies \[32\]/)
-    expect(() => saveCheckpoint(fresh(), { config: CFG, weights: model.weights, trainerState: { step: 1, guard: { mean: NaN } } as never })).toThrow(
+    await expect(saveCheckpoint(fresh(), { config: CFG, weights: bad })).rejects.toThrow(/tensor model\.norm\.weight has shape \[31\] but config\.json implies \[32\]/)
+    await expect(saveCheckpoint(fresh(), { config: CFG, weights: model.weights, trainerState: { step: 1, guard: { mean: NaN } } as never })).rejects.toThrow(
       /checkpoint trainer_state\.json: "mean" is NaN, which JSON cannot hold/,
     )
     tf.dispose(bad['model.norm.weight'])
@@ -208,11 +208,11 @@ describe('saveCheckpoint / loadCheckpoint', () => {
 })
 
 describe('atomic checkpoint writes', () => {
-  it('replaces an existing checkpoint and leaves no temp folders', () => {
+  it('replaces an existing checkpoint and leaves no temp folders', async () => {
     const model = Llama.create(CFG, 5)
     const dir = fresh()
-    saveCheckpoint(dir, { config: CFG, weights: model.weights, trainerState: { step: 1 } })
-    saveCheckpoint(dir, { config: CFG, weights: model.weights, trainerState: { step: 2 } })
+    await saveCheckpoint(dir, { config: CFG, weights: model.weights, trainerState: { step: 1 } })
+    await saveCheckpoint(dir, { config: CFG, weights: model.weights, trainerState: { step: 2 } })
     const loaded = loadCheckpoint(dir)
     expect(loaded.trainerState?.step).toBe(2)
     expect(fs.readdirSync(path.dirname(dir)).filter((f) => f.startsWith(`.${path.basename(dir)}.`))).toEqual([])
@@ -220,12 +220,12 @@ describe('atomic checkpoint writes', () => {
     model.dispose()
   })
 
-  it('a save that fails half way leaves the previous checkpoint intact and no partial folder', () => {
+  it('a save that fails half way leaves the previous checkpoint intact and no partial folder', async () => {
     const model = Llama.create(CFG, 6)
     const dir = fresh()
-    saveCheckpoint(dir, { config: CFG, weights: model.weights, trainerState: { step: 1 } })
+    await saveCheckpoint(dir, { config: CFG, weights: model.weights, trainerState: { step: 1 } })
     const brokenTokenizer = { save: () => { throw new Error('disk full') } }
-    expect(() => saveCheckpoint(dir, { config: CFG, weights: model.weights, tokenizer: brokenTokenizer, trainerState: { step: 2 } })).toThrow(/disk full/)
+    await expect(saveCheckpoint(dir, { config: CFG, weights: model.weights, tokenizer: brokenTokenizer, trainerState: { step: 2 } })).rejects.toThrow(/disk full/)
     const loaded = loadCheckpoint(dir)
     expect(loaded.trainerState?.step).toBe(1)
     expect(fs.readdirSync(path.dirname(dir)).filter((f) => f.startsWith(`.${path.basename(dir)}.`))).toEqual([])
@@ -233,7 +233,7 @@ describe('atomic checkpoint writes', () => {
     model.dispose()
   })
 
-  it('ignores and cleans a partial folder left by a crashed save', () => {
+  it('ignores and cleans a partial folder left by a crashed save', async () => {
     const model = Llama.create(CFG, 7)
     const dir = fresh()
     const partial = path.join(path.dirname(dir), `.${path.basename(dir)}.partial-99999-deadbeef`)
@@ -242,16 +242,16 @@ describe('atomic checkpoint writes', () => {
     fs.writeFileSync(path.join(partial, 'model.safetensors'), 'half a file')
     expect(isCheckpointDir(partial)).toBe(false)
     expect(isCheckpointDir(dir)).toBe(false)
-    saveCheckpoint(dir, { config: CFG, weights: model.weights })
+    await saveCheckpoint(dir, { config: CFG, weights: model.weights })
     expect(fs.existsSync(partial)).toBe(false)
     expect(isCheckpointDir(dir)).toBe(true)
     model.dispose()
   })
 
-  it('puts the old checkpoint back after a crash between the two renames', () => {
+  it('puts the old checkpoint back after a crash between the two renames', async () => {
     const model = Llama.create(CFG, 8)
     const dir = fresh()
-    saveCheckpoint(dir, { config: CFG, weights: model.weights, trainerState: { step: 3 } })
+    await saveCheckpoint(dir, { config: CFG, weights: model.weights, trainerState: { step: 3 } })
     // The crash: the old checkpoint was moved aside and the new one never moved in.
     const aside = path.join(path.dirname(dir), `.${path.basename(dir)}.old-99999-0badf00d`)
     fs.renameSync(dir, aside)
@@ -268,10 +268,10 @@ describe('atomic checkpoint writes', () => {
     model.dispose()
   })
 
-  it('names the file when workbench.json is from a newer workbench', () => {
+  it('names the file when workbench.json is from a newer workbench', async () => {
     const model = Llama.create(CFG, 9)
     const dir = fresh()
-    saveCheckpoint(dir, { config: CFG, weights: model.weights })
+    await saveCheckpoint(dir, { config: CFG, weights: model.weights })
     const metaFile = path.join(dir, 'workbench.json')
     const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8'))
     fs.writeFileSync(metaFile, JSON.stringify({ ...meta, version: 99 }))
@@ -281,14 +281,14 @@ describe('atomic checkpoint writes', () => {
 })
 
 describeWith('torch', 'checkpoint against a PyTorch LlamaForCausalLM forward', () => {
-  it('gives the same logits from config.json + model.safetensors alone', () => {
+  it('gives the same logits from config.json + model.safetensors alone', async () => {
     const model = Llama.create(CFG, 10)
     // Larger weights and uneven norm gains than at init, so every part of the forward matters.
     for (const [name, w] of Object.entries(model.weights)) {
       w.assign(name.endsWith('norm.weight') ? tf.randomUniform(w.shape, 0.5, 1.5, 'float32', 1) : tf.mul(w, 5))
     }
     const dir = fresh('torch')
-    saveCheckpoint(dir, { config: CFG, weights: model.weights })
+    await saveCheckpoint(dir, { config: CFG, weights: model.weights })
     const ids = [[1, 17, 42, 99, 250, 3, 8, 5], [2, 2, 7, 7, 100, 200, 299, 0]]
     const want = torchRef<number[][][]>(['llama-logits', dir], { ids })
     const got = model.logits(tf.tensor2d(ids, undefined, 'int32'))

@@ -64,7 +64,7 @@ function context(runDir: string): StageContext {
  * embed(</s>) + sqrt(D) (p e0 + (1 - p) e1), p = the share of even ids in the sequence, and the
  * score grows with p.
  */
-function parityRewardModel(folder: string, tokenizer: Tokenizer): void {
+async function parityRewardModel(folder: string, tokenizer: Tokenizer): Promise<void> {
   const dim = 8
   const config = { vocab_size: tokenizer.vocabSize, dim, n_layers: 1, n_heads: 2, n_kv_heads: 2, hidden_dim: 8, max_seq_len: 512, tie_embeddings: true }
   const identity = tf.eye(dim)
@@ -85,7 +85,7 @@ function parityRewardModel(folder: string, tokenizer: Tokenizer): void {
   }
   const model = Llama.fromWeights(config, tensors)
   const score = tf.tensor2d([Array.from({ length: dim }, (_, k) => (k === 0 ? 1 : 0))])
-  saveCheckpoint(folder, { config: model.config, weights: { ...model.weights, 'score.weight': score }, tokenizer, kind: 'reward' })
+  await saveCheckpoint(folder, { config: model.config, weights: { ...model.weights, 'score.weight': score }, tokenizer, kind: 'reward' })
   model.dispose()
   tf.dispose([...Object.values(tensors), score])
 }
@@ -103,10 +103,10 @@ beforeAll(async () => {
   const tokenizer = Tokenizer.train([texts.join(' ')], { vocabSize: 320 })
   const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 512 }, 0)
   baseDir = path.join(dir, 'base')
-  saveCheckpoint(baseDir, { config: model.config, weights: model.weights, tokenizer })
+  await saveCheckpoint(baseDir, { config: model.config, weights: model.weights, tokenizer })
   model.dispose()
   rmDir = path.join(dir, 'rm')
-  parityRewardModel(rmDir, tokenizer)
+  await parityRewardModel(rmDir, tokenizer)
   promptsFile = path.join(dir, 'prompts.jsonl')
   const lines = [
     ...ADVERSARIAL.map(([prompt, category], i) => ({ id: `adv-${i}`, kind: 'adversarial', prompt, category })),
@@ -139,13 +139,13 @@ describe('pre-prompt', () => {
     expect(isAdversarial(parsePromptRecord({ prompt: 'x' }, where))).toBe(false)
   })
 
-  it('the hand-set reward model scores by the share of even token ids', () => {
+  it('the hand-set reward model scores by the share of even token ids', async () => {
     const rm = loadModel(rmDir, { heads: ['reward'], scoringOnly: true })
     const convs: ChatMessage[][] = ['a b c', 'hurt', 'the door code of Tom', "I can't help with that."].map((answer) => [
       { role: 'user', content: 'Tell me.' },
       { role: 'assistant', content: answer },
     ])
-    const scores = scoreWithRewardModel(rm, convs)
+    const scores = await scoreWithRewardModel(rm, convs)
     const shares = convs.map((c) => evenShare(rm.tokenizer, c))
     rm.dispose()
     for (let i = 0; i < convs.length; i++) {

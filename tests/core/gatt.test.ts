@@ -36,7 +36,7 @@ beforeAll(async () => {
   tokenizer = Tokenizer.train([[...QUESTIONS, 'Answer in one sentence. Mara here. Millford is on the river.'].join(' ')], { vocabSize: 300 })
   const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 128 }, 0)
   baseDir = path.join(dir, 'base')
-  saveCheckpoint(baseDir, { config: model.config, weights: model.weights, tokenizer })
+  await saveCheckpoint(baseDir, { config: model.config, weights: model.weights, tokenizer })
   model.dispose()
   sftFile = path.join(dir, 'sft.jsonl')
   fs.writeFileSync(sftFile, QUESTIONS.map((q) => JSON.stringify({ prompt: q, response: 'Yes.' })).join('\n') + '\n')

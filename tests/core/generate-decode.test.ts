@@ -33,7 +33,7 @@ beforeAll(async () => {
   const head = base.weights['lm_head.weight'].arraySync() as number[][]
   const wordStart = head.map((row, id) => (tok.idToToken(id)?.startsWith('▁') ? row : row.map(() => 0)))
   const weights = { ...base.weights, 'lm_head.weight': tf.tensor2d(wordStart) }
-  dir = saveCheckpoint(path.join(root, 'ckpt'), { config, weights, tokenizer: tok })
+  dir = await saveCheckpoint(path.join(root, 'ckpt'), { config, weights, tokenizer: tok })
   model = Llama.fromWeights(config, weights)
 })
 

@@ -40,7 +40,7 @@ describe('gold_eval stage', () => {
       const manifest = exportDemoWorld(data, { seed: 3, size: 'tiny' })
       const tokenizer = Tokenizer.train([fs.readFileSync(path.join(data, manifest.files.corpus), 'utf8').slice(0, 20_000)], { vocabSize: 300 })
       const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 2, n_kv_heads: 1, max_seq_len: 96 }, 1)
-      const ckpt = saveCheckpoint(path.join(root, 'ckpt'), { config: model.config, weights: model.weights, tokenizer })
+      const ckpt = await saveCheckpoint(path.join(root, 'ckpt'), { config: model.config, weights: model.weights, tokenizer })
       model.dispose()
 
       const tracker = new MemoryTracker('eval-run', root)

@@ -48,10 +48,10 @@ describe.each(styles)('Hugging Face export of a %s checkpoint', (style) => {
   let dir = ''
   let tokenizerConfig: Record<string, unknown> = {}
   let template: Template
-  beforeAll(() => {
+  beforeAll(async () => {
     const config = resolveModelConfig({ vocab_size: tok.vocabSize, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, multiple_of: 16, max_seq_len: 32 })
     const model = Llama.create(config, 1)
-    dir = saveCheckpoint(path.join(root, style), { config, weights: model.weights, tokenizer: tok })
+    dir = await saveCheckpoint(path.join(root, style), { config, weights: model.weights, tokenizer: tok })
     model.dispose()
     tokenizerConfig = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8'))
     template = new Template(tokenizerConfig.chat_template as string)

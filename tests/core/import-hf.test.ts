@@ -48,10 +48,10 @@ beforeAll(async () => {
 })
 
 describe('import-hf', () => {
-  it('imports sharded weights and a SentencePiece tokenizer.model, reporting the model\'s own size', () => {
+  it('imports sharded weights and a SentencePiece tokenizer.model, reporting the model\'s own size', async () => {
     expect(fs.existsSync(path.join(folder, 'model.safetensors.index.json'))).toBe(true)
     expect(fs.existsSync(path.join(folder, 'tokenizer.json'))).toBe(false)
-    const result = importHfFolder(home, folder, { name: 'llama-2-tiny' })
+    const result = await importHfFolder(home, folder, { name: 'llama-2-tiny' })
     const own = hfConfigToLlama(tinyHfConfig({ vocab_size: VOCAB }))
     // Not the grown vocabulary (the chat tokens the tokenizer lacked are appended on load).
     expect(result.vocabSize).toBe(VOCAB)
@@ -79,12 +79,12 @@ describe('import-hf', () => {
     }
   }, 60_000)
 
-  it('reports the parameters of the model as stored, not of the vocabulary grown by the chat tokens (tokenizer.json folder)', () => {
+  it('reports the parameters of the model as stored, not of the vocabulary grown by the chat tokens (tokenizer.json folder)', async () => {
     const plain = path.join(root, 'with-json')
     writeTinyHfFolder(plain, { config: tinyHfConfig({ vocab_size: VOCAB }), tensors: tinyTensors({ ...tinyHfShapes(), 'model.embed_tokens.weight': [VOCAB, 32], 'lm_head.weight': [VOCAB, 32] }) })
     const model = { pieces: llama2LikePieces(), modelType: 2, byteFallback: true, splitDigits: true, addDummyPrefix: true, removeExtraWhitespaces: false, normalizerName: 'identity', unkId: 0, bosId: 1, eosId: 2, padId: -1 }
     fs.writeFileSync(path.join(plain, 'tokenizer.json'), JSON.stringify(sentencePieceToTokenizerJson(model)))
-    const result = importHfFolder(home, plain)
+    const result = await importHfFolder(home, plain)
     expect(result.vocabSize).toBe(VOCAB)
     expect(result.nParams).toBe(countParameters(hfConfigToLlama(tinyHfConfig({ vocab_size: VOCAB }))))
   }, 60_000)

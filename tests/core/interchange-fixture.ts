@@ -31,7 +31,7 @@ export interface Fixture {
 }
 
 /** Writes the fixture checkpoint into a fresh temporary folder. */
-export function makeFixtureCheckpoint(opts: { tie?: boolean; seed?: number; tokenizer?: Tokenizer } = {}): Fixture {
+export async function makeFixtureCheckpoint(opts: { tie?: boolean; seed?: number; tokenizer?: Tokenizer } = {}): Promise<Fixture> {
   const tokenizer = opts.tokenizer ?? Tokenizer.train([FIXTURE_TEXT], { vocabSize: 320 })
   const config = resolveModelConfig({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 64, tie_embeddings: opts.tie ?? false })
   const rand = mulberry32(opts.seed ?? 7)
@@ -45,7 +45,7 @@ export function makeFixtureCheckpoint(opts: { tie?: boolean; seed?: number; toke
     weights[name] = tf.tensor(values, shape, 'float32')
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-interchange-'))
-  saveCheckpoint(path.join(dir, 'model'), { config, weights, tokenizer })
+  await saveCheckpoint(path.join(dir, 'model'), { config, weights, tokenizer })
   tf.dispose(Object.values(weights))
   return { dir: path.join(dir, 'model'), config, tokenizer }
 }

@@ -94,7 +94,7 @@ describe('GGUF export read by llama.cpp (node-llama-cpp)', () => {
 
   beforeAll(async () => {
     await initBackend('cpu')
-    fixture = makeFixtureCheckpoint()
+    fixture = await makeFixtureCheckpoint()
     try {
       llamaCpp = await import('node-llama-cpp')
       llama = await llamaCpp.getLlama({ gpu: false, build: 'never', logLevel: llamaCpp.LlamaLogLevel.error })
@@ -111,7 +111,7 @@ describe('GGUF export read by llama.cpp (node-llama-cpp)', () => {
 
   async function compare(dtype: GgufDtype, fx: Fixture) {
     const out = path.join(path.dirname(fx.dir), `model-${dtype}.gguf`)
-    writeExport(fx.dir, { format: 'gguf', dtype, out })
+    await writeExport(fx.dir, { format: 'gguf', dtype, out })
     const model = await llama!.loadModel({ modelPath: out })
     // f32 keys and values and no flash attention (which rounds queries to f16 on the CPU): llama.cpp's
     // defaults alone move the log-probabilities by ~6e-3.
@@ -172,7 +172,7 @@ describe('GGUF export read by llama.cpp (node-llama-cpp)', () => {
 
   it('agrees with tied embeddings (no output.weight in the file)', async (ctx) => {
     if (unavailable) return ctx.skip(unavailable)
-    const tied = makeFixtureCheckpoint({ tie: true, seed: 11, tokenizer: fixture.tokenizer })
+    const tied = await makeFixtureCheckpoint({ tie: true, seed: 11, tokenizer: fixture.tokenizer })
     try {
       await compare('f32', tied)
     } finally {
@@ -183,7 +183,7 @@ describe('GGUF export read by llama.cpp (node-llama-cpp)', () => {
   it("tokenises text into our ids (llama.cpp's starcoder pre-tokenizer)", async (ctx) => {
     if (unavailable) return ctx.skip(unavailable)
     const out = path.join(path.dirname(fixture.dir), 'tok.gguf')
-    writeExport(fixture.dir, { format: 'gguf', dtype: 'f32', out })
+    await writeExport(fixture.dir, { format: 'gguf', dtype: 'f32', out })
     const model = await llama!.loadModel({ modelPath: out, vocabOnly: true })
     try {
       for (const text of TOKENIZE_STRINGS) {

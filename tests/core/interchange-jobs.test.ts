@@ -88,7 +88,7 @@ describe('export-job and import-job', () => {
   beforeAll(async () => {
     await initBackend('cpu')
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-jobs-'))
-    const fx = makeFixtureCheckpoint()
+    const fx = await makeFixtureCheckpoint()
     dataFile = path.join(home, 'chat.jsonl')
     fs.writeFileSync(dataFile, [{ instruction: 'Say hi', output: 'Hi!' }, { messages: [{ role: 'user', content: 'Name a colour' }, { role: 'assistant', content: 'Blue.' }] }].map((r) => JSON.stringify(r)).join('\n') + '\n')
     const store = Store.open(home)

@@ -34,18 +34,18 @@ describe('llama2.c export', () => {
     await initBackend('cpu')
   })
 
-  it('refuses a byte-level tokenizer and says why', () => {
-    const fx = makeFixtureCheckpoint()
+  it('refuses a byte-level tokenizer and says why', async () => {
+    const fx = await makeFixtureCheckpoint()
     const out = path.join(path.dirname(fx.dir), 'model.bin')
-    expect(() => writeExport(fx.dir, { format: 'llama2c', out })).toThrow(/run\.c hard-codes byte tokens at id byte\+3.*byte-level BPE/)
+    await expect(writeExport(fx.dir, { format: 'llama2c', out })).rejects.toThrow(/run\.c hard-codes byte tokens at id byte\+3.*byte-level BPE/)
     expect(fs.existsSync(out)).toBe(false)
   })
 
   for (const tie of [false, true]) {
-    it(`writes a version 1 .bin and tokenizer.bin an independent reader accepts (${tie ? 'tied' : 'untied'} embeddings)`, () => {
-      const fx = makeFixtureCheckpoint({ tokenizer: llamaStyleTokenizer(), tie })
+    it(`writes a version 1 .bin and tokenizer.bin an independent reader accepts (${tie ? 'tied' : 'untied'} embeddings)`, async () => {
+      const fx = await makeFixtureCheckpoint({ tokenizer: llamaStyleTokenizer(), tie })
       const out = path.join(path.dirname(fx.dir), 'model.bin')
-      const result = writeExport(fx.dir, { format: 'llama2c', out })
+      const result = await writeExport(fx.dir, { format: 'llama2c', out })
       expect(result.files.map((f) => path.basename(f))).toEqual(['model.bin', 'tokenizer.bin'])
       let report: string
       try {

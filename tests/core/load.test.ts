@@ -96,10 +96,10 @@ describe('loadModel', () => {
     loaded.dispose()
   })
 
-  it('extends the context when asked and leaves a fitting vocabulary alone', () => {
+  it('extends the context when asked and leaves a fitting vocabulary alone', async () => {
     const tokenizer = Tokenizer.train(['the cat sat on the mat'], { vocabSize: 270 })
     const small = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 1, n_heads: 4, max_seq_len: 16 }, 0)
-    const dir = saveCheckpoint(fresh('wb'), { config: small.config, weights: small.weights, tokenizer })
+    const dir = await saveCheckpoint(fresh('wb'), { config: small.config, weights: small.weights, tokenizer })
     small.dispose()
     const loaded = loadModel(dir, { maxSeqLen: 32 })
     expect(loaded.model.config.max_seq_len).toBe(32)
@@ -119,11 +119,11 @@ describe('loadModel', () => {
     expect(() => loadModel(dir)).toThrow(`${dir}: no tokenizer.json beside the model`)
   })
 
-  it('loads a value head when asked, lists heads it was not asked for, and names a missing one', () => {
+  it('loads a value head when asked, lists heads it was not asked for, and names a missing one', async () => {
     const tokenizer = Tokenizer.train(['the cat sat on the mat'], { vocabSize: 270 })
     const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 1, n_heads: 4, max_seq_len: 16 }, 0)
     const value = tf.tensor2d([Array.from({ length: 32 }, (_, i) => i / 32)])
-    const dir = saveCheckpoint(fresh('value'), { config: model.config, weights: { ...model.weights, 'value_head.weight': value }, tokenizer })
+    const dir = await saveCheckpoint(fresh('value'), { config: model.config, weights: { ...model.weights, 'value_head.weight': value }, tokenizer })
     model.dispose()
     const plain = loadModel(dir)
     expect(plain.heads).toEqual({})
@@ -138,7 +138,7 @@ describe('loadModel', () => {
     value.dispose()
   })
 
-  it('loads a reward model saved as LlamaForSequenceClassification (num_labels 1) for scoring only', () => {
+  it('loads a reward model saved as LlamaForSequenceClassification (num_labels 1) for scoring only', async () => {
     const dir = fresh('rm')
     const score = { dtype: 'float32', shape: [1, 32], data: new Float32Array(32).fill(0.25) } as RawTensor
     const rmConfig = { architectures: ['LlamaForSequenceClassification'], id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 }, pad_token_id: 264 }
@@ -157,7 +157,7 @@ describe('loadModel', () => {
     rm.dispose()
 
     // Imported, it stays a sequence classifier.
-    const imported = importHfCheckpoint(dir, fresh('rm-imported')).dir
+    const imported = (await importHfCheckpoint(dir, fresh('rm-imported'))).dir
     expect(JSON.parse(fs.readFileSync(path.join(imported, 'config.json'), 'utf8'))).toMatchObject({ architectures: ['LlamaForSequenceClassification'], id2label: { 0: 'LABEL_0' } })
     const again = loadModel(imported, { scoringOnly: true, heads: ['reward'] })
     expect(again.kind).toBe('reward')
@@ -178,7 +178,7 @@ describe('an imported model through chat, gold evaluation and SFT', () => {
     const hf = fresh('hf')
     writeGpt2Llama(hf)
     const home = fresh('home')
-    const imported = importHfFolder(home, hf, { name: 'gpt2-llama' })
+    const imported = await importHfFolder(home, hf, { name: 'gpt2-llama' })
     // The model's own vocabulary is reported; the 4 chat tokens grow it on every load.
     expect(imported.vocabSize).toBe(BASE_VOCAB)
     expect(imported.warnings.join('\n')).toMatch(new RegExp(`the tokenizer lacked <\\|system\\|>, <\\|user\\|>, <\\|assistant\\|>, <\\|end\\|>: .*grows from ${BASE_VOCAB} to ${BASE_VOCAB + 4} rows`))
@@ -250,12 +250,12 @@ describe('the chat engine and re-saved checkpoints', () => {
 
     const engine = new ChatEngine({ backend: 'cpu' })
     try {
-      saveCheckpoint(dir, { config: first.config, weights: first.weights, tokenizer })
+      await saveCheckpoint(dir, { config: first.config, weights: first.weights, tokenizer })
       const print = modelFolderFingerprint(dir)
       const a = await engine.generate(chatArgs(dir, 8), () => {})
       expect({ text: a.text, tokens: a.tokens }).toEqual(expectFirst)
 
-      saveCheckpoint(dir, { config: second.config, weights: second.weights, tokenizer })
+      await saveCheckpoint(dir, { config: second.config, weights: second.weights, tokenizer })
       expect(modelFolderFingerprint(dir)).not.toBe(print)
       const b = await engine.generate(chatArgs(dir, 8), () => {})
       expect({ text: b.text, tokens: b.tokens }).toEqual(expectSecond)

@@ -46,7 +46,7 @@ beforeAll(async () => {
   tokenizer = Tokenizer.train([QA.flat().join(' ')], { vocabSize: 300 })
   const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 32 }, 0)
   baseDir = path.join(dir, 'base')
-  saveCheckpoint(baseDir, { config: model.config, weights: model.weights, tokenizer })
+  await saveCheckpoint(baseDir, { config: model.config, weights: model.weights, tokenizer })
   model.dispose()
   sftData = path.join(dir, 'qa.jsonl')
   fs.writeFileSync(sftData, QA.map(([prompt, response]) => JSON.stringify({ prompt, response })).join('\n') + '\n')
@@ -154,11 +154,11 @@ describe('PEFT adapter folders', () => {
     base.dispose()
   })
 
-  it('a folder saved with PEFT names round-trips through loadCheckpoint', () => {
+  it('a folder saved with PEFT names round-trips through loadCheckpoint', async () => {
     const base = loadModel(baseDir)
     const adapters = LoraAdapters.create(base.model.config, { rank: 3, alpha: 6, dropout: 0, targets: ['q', 'gate'] }, 8)
     const folder = path.join(dir, 'roundtrip')
-    saveCheckpoint(folder, { config: base.model.config, weights: adapters.variables(), tokenizer, adapter: { settings: adapters.settings, baseDir } })
+    await saveCheckpoint(folder, { config: base.model.config, weights: adapters.variables(), tokenizer, adapter: { settings: adapters.settings, baseDir } })
     const loaded = loadCheckpoint(folder)
     expect(loaded.adapter!.settings).toEqual(adapters.settings)
     for (const [name, v] of Object.entries(adapters.variables())) expect(maxAbsDifference(loaded.adapter!.tensors[name].dataSync(), v.dataSync()), name).toBe(0)

@@ -239,13 +239,13 @@ beforeAll(async () => {
   const config = { vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 64 }
   const policy = Llama.create(config, 0)
   policyDir = path.join(dir, 'policy')
-  saveCheckpoint(policyDir, { config: policy.config, weights: policy.weights, tokenizer })
+  await saveCheckpoint(policyDir, { config: policy.config, weights: policy.weights, tokenizer })
   policy.dispose()
   // A reward model with a hand-set head: a random trunk read out along one fixed direction.
   const rm = Llama.create(config, 1)
   const score = tf.tensor2d(Array.from({ length: 32 }, (_, i) => Math.sin(i + 1)), [1, 32])
   rmDir = path.join(dir, 'rm')
-  saveCheckpoint(rmDir, { config: rm.config, weights: { ...rm.weights, 'score.weight': score }, tokenizer, kind: 'reward' })
+  await saveCheckpoint(rmDir, { config: rm.config, weights: { ...rm.weights, 'score.weight': score }, tokenizer, kind: 'reward' })
   rm.dispose()
   score.dispose()
   promptsFile = path.join(dir, 'prompts.jsonl')
@@ -281,7 +281,7 @@ describe('rejection_sampling stage', () => {
     const selected = readSelected(path.resolve(dir, artifact.path))
     expect(selected.map((r) => r.prompt)).toEqual(QA.map(([q]) => q))
     const rm = loadModel(rmDir, { heads: ['reward'], scoringOnly: true })
-    const rescored = scoreResponses(rm, rm.tokenizer, selected.map((r) => r.messages))
+    const rescored = await scoreResponses(rm, rm.tokenizer, selected.map((r) => r.messages))
     rm.dispose()
     for (const [i, r] of selected.entries()) {
       expect(r.round).toBe(1)

@@ -198,7 +198,7 @@ describe('reward stage end to end', () => {
     const tokenizer = Tokenizer.train([[...GOOD, ...BAD, ...NEUTRAL, 'tell me about the 0123456789'].join(' ')], { vocabSize: 300 })
     const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 32 }, 0)
     baseDir = path.join(dir, 'base')
-    saveCheckpoint(baseDir, { config: model.config, weights: model.weights, tokenizer })
+    await saveCheckpoint(baseDir, { config: model.config, weights: model.weights, tokenizer })
     model.dispose()
   })
 
@@ -232,8 +232,8 @@ describe('reward stage end to end', () => {
     try {
       const test = toyPairs(40, 2)
       const rm = { model: loaded.model, head: loaded.heads.reward! }
-      const c = scoreConversations(rm, loaded.tokenizer, test.map((p) => ({ messages: p.messages, answer: p.chosen })), 7)
-      const r = scoreConversations(rm, loaded.tokenizer, test.map((p) => ({ messages: p.messages, answer: p.rejected })), 5)
+      const c = await scoreConversations(rm, loaded.tokenizer, test.map((p) => ({ messages: p.messages, answer: p.chosen })), 7)
+      const r = await scoreConversations(rm, loaded.tokenizer, test.map((p) => ({ messages: p.messages, answer: p.rejected })), 5)
       const acc = c.filter((x, i) => x > r[i]).length / c.length
       expect(acc).toBeCloseTo(result.summary.eval_accuracy as number, 5)
     } finally {

@@ -21,6 +21,7 @@ import { judgeResponse, type GoldItem } from '../../core/eval/gold'
 import { ppoPrompts, ppoSettings, ppoStage } from '../../core/train/stages/ppo'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
 import type { PromptItem } from '../../core/data/prompts'
+import { withoutSyncReads } from '../syncReads'
 
 const TEXT = 'the cat sat on the mat. a dog ran to the park. one two three four five. red green blue yellow.'
 let backend: BackendInfo
@@ -35,7 +36,7 @@ beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'workbench-ppo-'))
   policyDir = path.join(root, 'policy')
   const model = Llama.create({ ...MODEL, vocab_size: tokenizer.vocabSize }, 3)
-  saveCheckpoint(policyDir, { config: model.config, weights: model.weights, tokenizer })
+  await saveCheckpoint(policyDir, { config: model.config, weights: model.weights, tokenizer })
   model.dispose()
 })
 
@@ -69,7 +70,7 @@ async function runToy(runDir: string, s: PpoSettings, tracker = new MemoryTracke
       value: { head },
       tokenizer: policy.tokenizer,
       prompts: ppoPrompts(promptItems(), policy.tokenizer, 32).prompts,
-      score: (rollouts) => rollouts.map((r) => ({ helpful: r.response.filter(isTarget).length })),
+      score: async (rollouts) => rollouts.map((r) => ({ helpful: r.response.filter(isTarget).length })),
       settings: s,
       referenceDir: policyDir,
       stage: 'ppo',
@@ -190,14 +191,37 @@ describe('PPO bookkeeping', () => {
 })
 
 describe('the ppo stage', () => {
-  function rewardModel(dir: string, seed: number): string {
+  async function rewardModel(dir: string, seed: number): Promise<string> {
     const model = Llama.create({ ...MODEL, vocab_size: tokenizer.vocabSize }, seed)
     const head = ScalarHead.create('reward', 32, seed)
-    saveCheckpoint(dir, { config: model.config, weights: { ...model.weights, 'score.weight': head.weight }, tokenizer, kind: 'reward' })
+    await saveCheckpoint(dir, { config: model.config, weights: { ...model.weights, 'score.weight': head.weight }, tokenizer, kind: 'reward' })
     model.dispose()
     head.dispose()
     return dir
   }
+
+  it('runs rollouts, reward scoring, PPO steps and checkpoints without a synchronous read (a GPU backend has none)', async () => {
+    const prompts = path.join(root, 'prompts-async.jsonl')
+    fs.writeFileSync(prompts, promptItems().map((p) => JSON.stringify({ id: p.id, prompt: p.prompt, tags: p.tags })).join('\n') + '\n')
+    const config = resolveConfig(ppoStage.schema, {
+      policy: policyDir,
+      rm_helpful: await rewardModel(path.join(root, 'rm-async-h'), 7),
+      rm_safety: await rewardModel(path.join(root, 'rm-async-s'), 8),
+      prompts,
+      steps: 2,
+      batch_size: 4,
+      mini_batch_size: 2,
+      ppo_epochs: 1,
+      max_new_tokens: 4,
+      sample_every: 1,
+      sample_count: 2,
+      checkpoint_every: 1,
+    })
+    const tracker = new MemoryTracker()
+    const out = await withoutSyncReads(() => ppoStage.run(context(path.join(root, 'stage-async'), tracker), config as never))
+    expect(out.summary.steps).toBe(2)
+    expect(fs.existsSync(path.join(out.checkpointDir!, 'model.safetensors'))).toBe(true)
+  })
 
   for (const [valueModel, finetuning] of [['shared', 'full'], ['separate', 'full'], ['shared', 'lora']] as const) {
     it(`runs end to end with two reward models (${valueModel} value model, ${finetuning} fine-tuning) and resumes`, async () => {
@@ -205,8 +229,8 @@ describe('the ppo stage', () => {
       fs.writeFileSync(prompts, promptItems().map((p) => JSON.stringify({ id: p.id, prompt: p.prompt, tags: p.tags })).join('\n') + '\n')
       const config = resolveConfig(ppoStage.schema, {
         policy: policyDir,
-        rm_helpful: rewardModel(path.join(root, 'rm-h'), 5),
-        rm_safety: rewardModel(path.join(root, 'rm-s'), 6),
+        rm_helpful: await rewardModel(path.join(root, 'rm-h'), 5),
+        rm_safety: await rewardModel(path.join(root, 'rm-s'), 6),
         prompts,
         value_model: valueModel,
         finetuning,

@@ -46,11 +46,11 @@ function runCount(): number {
 }
 
 /** A real (random) checkpoint, so that SFT's base resolves and the data check is what fails. */
-function tinyCheckpoint(): string {
+async function tinyCheckpoint(): Promise<string> {
   const tokenizer = Tokenizer.train(['the cat sat on the mat. '.repeat(20)], { vocabSize: 280 })
   const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 16, n_layers: 1, n_heads: 2, n_kv_heads: 1, max_seq_len: 32 }, 1)
   try {
-    return saveCheckpoint(path.join(home, 'ckpt'), { config: model.config, weights: model.weights, tokenizer })
+    return await saveCheckpoint(path.join(home, 'ckpt'), { config: model.config, weights: model.weights, tokenizer })
   } finally {
     model.dispose()
   }
@@ -142,7 +142,8 @@ describe('before a run is recorded', () => {
     const runner = new JobRunner({ home })
     expect(() => runner.submit({ stage: 'pretrain', config: { data: [noText] } })).toThrow(/notext\.jsonl:1: field "text": expected a string "text" field/)
     expect(() => runner.submit({ stage: 'pretrain', config: { data: [path.join(home, 'missing.txt')] } })).toThrow(/missing\.txt: does not exist/)
-    expect(() => runner.submit({ stage: 'sft', config: { base: tinyCheckpoint(), data: [sftWrong] } })).toThrow(/sft\.jsonl:1: unknown SFT format/)
+    const base = await tinyCheckpoint()
+    expect(() => runner.submit({ stage: 'sft', config: { base, data: [sftWrong] } })).toThrow(/sft\.jsonl:1: unknown SFT format/)
     // skip_invalid tolerates a bad line, but not a file in which nothing parses.
     expect(() => runner.submit({ stage: 'pretrain', config: { data: [noText], skip_invalid: true } })).toThrow(/no documents among the first 1 records/)
     expect(runCount()).toBe(0)
@@ -166,7 +167,7 @@ describe('before a run is recorded', () => {
     expect(help.stdout).toMatch(/max_new_tokens +int/)
     const usage = await cli(['--help'])
     expect(usage.stdout).toMatch(/gold-eval --model/)
-    const noSets = await cli(['gold-eval', '--model', tinyCheckpoint()])
+    const noSets = await cli(['gold-eval', '--model', await tinyCheckpoint()])
     expect(noSets.stderr).toMatch(/give at least one prompt set/)
     expect(runCount()).toBe(0)
   })

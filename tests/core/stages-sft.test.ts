@@ -65,7 +65,7 @@ beforeAll(async () => {
   const tokenizer = Tokenizer.train([QA.flat().join(' ')], { vocabSize: 300 })
   const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 48 }, 0)
   baseDir = path.join(dir, 'base')
-  saveCheckpoint(baseDir, { config: model.config, weights: model.weights, tokenizer })
+  await saveCheckpoint(baseDir, { config: model.config, weights: model.weights, tokenizer })
   model.dispose()
   sftData = path.join(dir, 'qa.jsonl')
   fs.writeFileSync(sftData, QA.map(([prompt, response]) => JSON.stringify({ prompt, response })).join('\n') + '\n')

@@ -20,6 +20,7 @@ import { pairwiseRewardTask, randomPairs, type PairBatch } from './fixtures/pair
 import { trainingFields, trainingSettings } from '../../core/train/stages/common'
 import { resolveConfig } from '../../core/config/schema'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
+import { withoutSyncReads } from '../syncReads'
 
 const TEXT = [
   'the cat sat on the mat and the dog sat on the log.',
@@ -113,6 +114,18 @@ function series(tracker: MemoryTracker, key: string): Map<number, number> {
 }
 
 describe('trainLoop', () => {
+  it('trains, evaluates and checkpoints without a synchronous read (a GPU backend has none)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-loop-async-'))
+    const tracker = new MemoryTracker('run-async', dir)
+    const model = Llama.create(MODEL, 1)
+    const result = await withoutSyncReads(() => trainLoop(options(makeContext(dir, tracker, new AbortController().signal), model, { max_steps: 8, eval_every: 4, checkpoint_every: 4, sample_every: 4 })))
+    expect(series(tracker, 'train/loss').size).toBe(8)
+    expect([...series(tracker, 'eval/loss').keys()]).toEqual([4, 8])
+    expect(fs.existsSync(path.join(result.checkpointDir!, 'model.safetensors'))).toBe(true)
+    model.dispose()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
   it('overfits a tiny corpus, evaluates, samples, checkpoints and keeps tensors stable', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-loop-'))
     const tracker = new MemoryTracker('run-a', dir)
@@ -323,8 +336,8 @@ describe('trainLoop', () => {
           settings: trainingSettings(config),
           task,
           train: new PairStream(),
-          evaluate: () => {
-            const r = evaluateTask(evalPairs, task)
+          evaluate: async () => {
+            const r = await evaluateTask(evalPairs, task)
             return { loss: r.loss, ...r.metrics }
           },
           stage: 'reward',

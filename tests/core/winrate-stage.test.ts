@@ -54,19 +54,19 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-winrate-'))
   const tokenizer = Tokenizer.train([QA.flat().join(' ')], { vocabSize: 300 })
   const config = { vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 64 }
-  const save = (name: string, seed: number) => {
+  const save = async (name: string, seed: number) => {
     const m = Llama.create(config, seed)
     const out = path.join(dir, name)
-    saveCheckpoint(out, { config: m.config, weights: m.weights, tokenizer })
+    await saveCheckpoint(out, { config: m.config, weights: m.weights, tokenizer })
     m.dispose()
     return out
   }
-  modelA = save('a', 0)
-  modelB = save('b', 1)
+  modelA = await save('a', 0)
+  modelB = await save('b', 1)
   const rm = Llama.create(config, 2)
   const score = tf.tensor2d(Array.from({ length: 32 }, (_, i) => Math.sin(i + 1)), [1, 32])
   rmDir = path.join(dir, 'rm')
-  saveCheckpoint(rmDir, { config: rm.config, weights: { ...rm.weights, 'score.weight': score }, tokenizer, kind: 'reward' })
+  await saveCheckpoint(rmDir, { config: rm.config, weights: { ...rm.weights, 'score.weight': score }, tokenizer, kind: 'reward' })
   rm.dispose()
   score.dispose()
   promptsFile = path.join(dir, 'prompts.jsonl')
@@ -97,7 +97,7 @@ describe('winrate stage', () => {
     const pairs = readPairs(path.join(ctx.runDir, 'winrate_pairs.jsonl'))
     expect(pairs).toHaveLength(QA.length)
     const rm = loadModel(rmDir, { heads: ['reward'], scoringOnly: true })
-    const rescored = scoreResponses(rm, rm.tokenizer, pairs.map((p) => [...p.messages, { role: 'assistant' as const, content: p.answer_a }]))
+    const rescored = await scoreResponses(rm, rm.tokenizer, pairs.map((p) => [...p.messages, { role: 'assistant' as const, content: p.answer_a }]))
     rm.dispose()
     pairs.forEach((p, i) => {
       expect(p.score_a).toBeCloseTo(rescored[i], 4)

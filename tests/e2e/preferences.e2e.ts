@@ -16,7 +16,7 @@ async function recordTinyCheckpoint(home: string): Promise<void> {
   const store = Store.open(home)
   try {
     const run = store.createRun({ stage: 'import', name: 'e2e-annotator-model', config: {}, status: 'running' })
-    const dir = saveCheckpoint(path.join(home, 'runs', run.id, 'model'), { config: model.config, weights: model.weights, tokenizer })
+    const dir = await saveCheckpoint(path.join(home, 'runs', run.id, 'model'), { config: model.config, weights: model.weights, tokenizer })
     store.addArtifact(run.id, { kind: 'checkpoint', path: dir })
     store.finishRun(run.id, 'finished')
   } finally {

@@ -23,7 +23,7 @@ describe('annotation crash safety', () => {
     await initBackend('cpu')
     const tokenizer = Tokenizer.train(['prompt answers and more words for the tiny model '.repeat(10)], { vocabSize: 280 })
     const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 2, n_kv_heads: 1, max_seq_len: 32 }, 1)
-    const checkpoint = saveCheckpoint(path.join(home, 'models', 'tiny'), { config: model.config, weights: model.weights, tokenizer })
+    const checkpoint = await saveCheckpoint(path.join(home, 'models', 'tiny'), { config: model.config, weights: model.weights, tokenizer })
     model.dispose()
 
     const child = spawn(process.execPath, ['--import', 'tsx', ANNOTATOR, home, checkpoint], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] })

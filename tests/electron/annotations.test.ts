@@ -30,7 +30,7 @@ beforeAll(async () => {
   await initBackend('cpu')
   const tokenizer = Tokenizer.train(['the cat sat on the mat and the dog ran far away '.repeat(20)], { vocabSize: 300 })
   const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 2, n_kv_heads: 1, max_seq_len: 64 }, 1)
-  checkpoint = saveCheckpoint(path.join(home, 'models', 'tiny'), { config: model.config, weights: model.weights, tokenizer })
+  checkpoint = await saveCheckpoint(path.join(home, 'models', 'tiny'), { config: model.config, weights: model.weights, tokenizer })
   model.dispose()
   services = createServices({ home, emit: hub.emit, mode: 'web', backend: 'cpu' })
 })

@@ -129,13 +129,13 @@ describe('services over a temp home', () => {
     const head = ScalarHead.create('reward', lm.config.dim, 3)
     const rmDir = join(home, 'rm')
     const { ['lm_head.weight']: _lmHead, ...trunk } = lm.model.weights
-    saveCheckpoint(rmDir, { config: { ...lm.config, tie_embeddings: true }, weights: { ...trunk, 'score.weight': head.weight }, tokenizer: lm.tokenizer, kind: 'reward' })
+    await saveCheckpoint(rmDir, { config: { ...lm.config, tie_embeddings: true }, weights: { ...trunk, 'score.weight': head.weight }, tokenizer: lm.tokenizer, kind: 'reward' })
     lm.dispose()
     head.dispose()
     const messages = [{ role: 'user', content: 'The cat' }]
     const { score } = await call('reward:score', { checkpoint: rmDir, messages, answer: reply.text })
     const rm = loadModel(rmDir, { heads: ['reward'], scoringOnly: true })
-    const expected = scoreConversations({ model: rm.model, head: rm.heads.reward! }, rm.tokenizer, [{ messages: messages as any, answer: reply.text }])[0]
+    const expected = (await scoreConversations({ model: rm.model, head: rm.heads.reward! }, rm.tokenizer, [{ messages: messages as any, answer: reply.text }]))[0]
     rm.dispose()
     expect(score).toBeCloseTo(expected, 5)
     await expect(call('reward:score', { checkpoint: checkpoints[0].path, messages, answer: 'x' })).rejects.toThrow(/cannot load the reward model .*score\.weight|reward/)

@@ -102,8 +102,8 @@ export function withPrePrompt(messages: ChatMessage[], prePrompt: string): ChatM
  * scorer can replace it): each conversation, answer included, encoded with the reward model's own
  * tokenizer and chat template, cut to its context, scored at its last real token.
  */
-export function scoreWithRewardModel(rm: LoadedModel, conversations: ChatMessage[][]): number[] {
-  return scoreResponses(rm, rm.tokenizer, conversations)
+export async function scoreWithRewardModel(rm: LoadedModel, conversations: ChatMessage[][]): Promise<number[]> {
+  return await scoreResponses(rm, rm.tokenizer, conversations)
 }
 
 const ARTIFACT_FILE = 'distillation.jsonl'
@@ -195,7 +195,7 @@ async function distil(ctx: StageContext, config: ContextDistillationConfig, mode
   }
   const noRoom = records.filter((r) => !r.kept).length
   if (noRoom > 0) ctx.tracker.logEvent('warning', `${noRoom} prompt(s) with the pre-prompt left no room for an answer in the model's context (or the answer was empty); they are dropped`)
-  if (config.targeted) keepImprovedAnswers(ctx, config, items, records)
+  if (config.targeted) await keepImprovedAnswers(ctx, config, items, records)
 
   const kept = records.filter((r) => r.kept)
   const counts = { prompts: records.length, kept: kept.length, dropped: records.length - kept.length }
@@ -216,14 +216,14 @@ async function distil(ctx: StageContext, config: ContextDistillationConfig, mode
 }
 
 /** Targeted: scores both answers of every prompt with the safety RM; keeps the pre-prompted one only when it scores higher. */
-function keepImprovedAnswers(ctx: StageContext, config: ContextDistillationConfig, items: PromptItem[], records: DistillationRecord[]): void {
+async function keepImprovedAnswers(ctx: StageContext, config: ContextDistillationConfig, items: PromptItem[], records: DistillationRecord[]): Promise<void> {
   const rmDir = parentCheckpoint(ctx, 'rm_safety', config.rm_safety, 'rm_safety')
   if (!rmDir) throw new Error('context_distillation: targeted needs the safety reward model (rm_safety)')
   const rm = loadModel(rmDir, { heads: ['reward'], scoringOnly: true })
   try {
     const reply = (i: number, answer: string): ChatMessage[] => [...items[i].messages, { role: 'assistant', content: answer }]
-    const withScores = scoreWithRewardModel(rm, records.map((r, i) => reply(i, r.answer_with_preprompt)))
-    const withoutScores = scoreWithRewardModel(rm, records.map((r, i) => reply(i, r.answer_without ?? '')))
+    const withScores = await scoreWithRewardModel(rm, records.map((r, i) => reply(i, r.answer_with_preprompt)))
+    const withoutScores = await scoreWithRewardModel(rm, records.map((r, i) => reply(i, r.answer_without ?? '')))
     records.forEach((r, i) => {
       r.score_with = withScores[i]
       r.score_without = withoutScores[i]

@@ -137,7 +137,7 @@ export function mixedPrompts(config: PpoConfig): { items: PromptItem[]; skipped:
  * Scores rollouts with a reward model: the conversation and the response, encoded with the reward
  * model's own tokenizer and chat template, scored at the last token (right-padded rows).
  */
-export function rewardModelScorer(rm: LoadedModel): (rollouts: ScoredRollout[]) => number[] {
+export function rewardModelScorer(rm: LoadedModel): (rollouts: ScoredRollout[]) => Promise<number[]> {
   const head = rm.heads.reward
   if (!head) throw new Error('rewardModelScorer: the reward model was loaded without its score head')
   // The reward stage's own encoding (core/eval/rewardScore.ts): the conversation and the answer as
@@ -193,9 +193,9 @@ async function run(ctx: StageContext, config: PpoConfig): Promise<StageResult> {
       value: { head, trunk },
       tokenizer: policy.tokenizer,
       prompts,
-      score: (rollouts) => {
-        const helpful = scoreHelpful?.(rollouts)
-        const safety = scoreSafety?.(rollouts)
+      score: async (rollouts) => {
+        const helpful = await scoreHelpful?.(rollouts)
+        const safety = await scoreSafety?.(rollouts)
         return rollouts.map((_, i): RewardScores => ({ helpful: helpful?.[i], safety: safety?.[i] }))
       },
       settings: ppoSettings(config),

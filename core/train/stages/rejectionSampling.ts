@@ -210,11 +210,11 @@ export async function sampleAnswers(
 }
 
 /** Every answer's reward by one reward model (loaded, used, freed), or undefined without one. */
-function rewardsBy(dir: string | undefined, conversations: ChatMessage[][]): number[] | undefined {
+async function rewardsBy(dir: string | undefined, conversations: ChatMessage[][]): Promise<number[] | undefined> {
   if (!dir) return undefined
   const rm = loadModel(dir, { heads: ['reward'], scoringOnly: true })
   try {
-    return scoreResponses(rm, rm.tokenizer, conversations)
+    return await scoreResponses(rm, rm.tokenizer, conversations)
   } finally {
     rm.dispose()
   }
@@ -328,8 +328,8 @@ async function selectAnswers(
   }
   const conversations = items.flatMap((item, i) => answers[i].map((a): ChatMessage[] => [...item.messages, { role: 'assistant', content: a }]))
   ctx.log(`scoring ${conversations.length} answers`)
-  const helpful = rewardsBy(p.rmHelpful, conversations)
-  const safety = rewardsBy(p.rmSafety, conversations)
+  const helpful = await rewardsBy(p.rmHelpful, conversations)
+  const safety = await rewardsBy(p.rmSafety, conversations)
   const rewards = items.map((item, i) =>
     answers[i].map((_, j) => combinedReward({ helpful: helpful?.[i * config.k + j], safety: safety?.[i * config.k + j] }, isSafetyPrompt(item))),
   )

@@ -142,10 +142,10 @@ function rewardModelFrom(
 }
 
 /** Scores of both answers of every encoded pair. */
-function scoreEncodedPairs(rm: RewardModel, pairs: EncodedPair[], batchSize: number, pad: number): { chosen: number[]; rejected: number[] } {
+async function scoreEncodedPairs(rm: RewardModel, pairs: EncodedPair[], batchSize: number, pad: number): Promise<{ chosen: number[]; rejected: number[] }> {
   return {
-    chosen: scoreTokenRows(rm, pairs.map((p) => p.chosen), batchSize, pad),
-    rejected: scoreTokenRows(rm, pairs.map((p) => p.rejected), batchSize, pad),
+    chosen: await scoreTokenRows(rm, pairs.map((p) => p.chosen), batchSize, pad),
+    rejected: await scoreTokenRows(rm, pairs.map((p) => p.rejected), batchSize, pad),
   }
 }
 
@@ -211,7 +211,7 @@ async function run(ctx: StageContext, config: RewardConfig): Promise<StageResult
       eval_pairs: held.encoded.length,
       pairs_per_s: Math.round(result.unitsPerSec * 10) / 10,
     }
-    if (!result.stopped && held.encoded.length > 0) Object.assign(summary, finalEvaluation(ctx, rm, tokenizer, train.encoded, held.encoded, s.batchSize, result.step, config.eval_samples))
+    if (!result.stopped && held.encoded.length > 0) Object.assign(summary, await finalEvaluation(ctx, rm, tokenizer, train.encoded, held.encoded, s.batchSize, result.step, config.eval_samples))
     summary.seconds = Math.round((Date.now() - started) / 100) / 10
     // The final weights, which the evaluation above measured (Llama 2 trains one epoch and keeps the last).
     return { stopped: result.stopped, checkpointDir: result.checkpointDir, summary }
@@ -222,13 +222,13 @@ async function run(ctx: StageContext, config: RewardConfig): Promise<StageResult
 }
 
 /** The loop's periodic evaluation: ranking loss (picks the best checkpoint) and accuracy on the held-out batches. */
-function evalLossAndAccuracy(batches: RewardBatch[], task: TrainTask<RewardBatch>): Record<string, number> {
-  const out = evaluateTask(batches, task)
+async function evalLossAndAccuracy(batches: RewardBatch[], task: TrainTask<RewardBatch>): Promise<Record<string, number>> {
+  const out = await evaluateTask(batches, task)
   return { loss: out.loss, accuracy: out.metrics.accuracy }
 }
 
 /** The full held-out report: metrics, baselines, verdict, calibration artifact, sample table. */
-function finalEvaluation(
+async function finalEvaluation(
   ctx: StageContext,
   rm: RewardModel,
   tokenizer: ReturnType<typeof loadModel>['tokenizer'],
@@ -237,8 +237,8 @@ function finalEvaluation(
   batchSize: number,
   step: number,
   samples: number,
-): Record<string, number | string | boolean> {
-  const scores = scoreEncodedPairs(rm, held, batchSize, tokenizer.special.pad)
+): Promise<Record<string, number | string | boolean>> {
+  const scores = await scoreEncodedPairs(rm, held, batchSize, tokenizer.special.pad)
   const report: RewardMetrics = rewardMetrics(held.map((p) => p.pair), scores.chosen, scores.rejected)
   const baselines = baselineAccuracies(train.map((p) => p.pair), held.map((p) => p.pair))
   const verdict = baselineVerdict(report.metrics.accuracy, baselines)

@@ -107,7 +107,7 @@ async function run(ctx: StageContext, config: TemperatureSweepConfig): Promise<S
         const answers = set.items.map((_, p) => flat.slice(p * n, (p + 1) * n).map((a) => a.text))
         let rewards: number[][] | undefined
         if (rm) {
-          const scores = scoreConversations({ model: rm.model, head: rm.heads.reward! }, rm.tokenizer, rows.map((item, r) => ({ messages: item.messages, answer: flat[r].text })))
+          const scores = await scoreConversations({ model: rm.model, head: rm.heads.reward! }, rm.tokenizer, rows.map((item, r) => ({ messages: item.messages, answer: flat[r].text })))
           rewards = set.items.map((_, p) => scores.slice(p * n, (p + 1) * n))
         }
         const figures = sweepFigures(set.name, set.items, answers, rewards)

@@ -122,15 +122,15 @@ async function answersOf(dir: string, prompts: PromptItem[], config: WinrateConf
  * judgePairs) shows whether its verdicts depend on position. A pointwise judge is order-blind, so
  * its flips measure only numerical noise (batch composition); the seam is here for judges that see both.
  */
-type PointwiseJudge = (pairs: { item: PromptItem; answer: string }[]) => number[]
+type PointwiseJudge = (pairs: { item: PromptItem; answer: string }[]) => Promise<number[]>
 
 function rewardJudge(rmDir: string): PointwiseJudge {
-  return (rows) => {
+  return async (rows) => {
     const rm = loadModel(rmDir, { heads: ['reward'], scoringOnly: true })
     try {
       const head = rm.heads.reward
       if (!head) throw new Error(`rm ${rmDir}: not a reward model (no score.weight head)`)
-      return scoreConversations({ model: rm.model, head }, rm.tokenizer, rows.map((r) => ({ messages: r.item.messages, answer: r.answer })))
+      return await scoreConversations({ model: rm.model, head }, rm.tokenizer, rows.map((r) => ({ messages: r.item.messages, answer: r.answer })))
     } finally {
       rm.dispose()
     }
@@ -138,14 +138,14 @@ function rewardJudge(rmDir: string): PointwiseJudge {
 }
 
 function goldJudge(gold: Map<string, GoldItem>): PointwiseJudge {
-  return (rows) => rows.map((r) => goldHelpfulness(gold.get(r.item.id)!, r.answer))
+  return async (rows) => rows.map((r) => goldHelpfulness(gold.get(r.item.id)!, r.answer))
 }
 
 /** Judges every pair in both orders and fills in the scores and outcomes (A's side). */
-export function judgePairs(pairs: WinratePair[], items: PromptItem[], judge: PointwiseJudge, tieMargin: number): void {
+export async function judgePairs(pairs: WinratePair[], items: PromptItem[], judge: PointwiseJudge, tieMargin: number): Promise<void> {
   // Both orders in one call, A-first pairs then B-first pairs, as two separate listings.
-  const firstOrder = judge(pairs.flatMap((p, i) => [{ item: items[i], answer: p.answer_a }, { item: items[i], answer: p.answer_b }]))
-  const swapped = judge(pairs.flatMap((p, i) => [{ item: items[i], answer: p.answer_b }, { item: items[i], answer: p.answer_a }]))
+  const firstOrder = await judge(pairs.flatMap((p, i) => [{ item: items[i], answer: p.answer_a }, { item: items[i], answer: p.answer_b }]))
+  const swapped = await judge(pairs.flatMap((p, i) => [{ item: items[i], answer: p.answer_b }, { item: items[i], answer: p.answer_a }]))
   pairs.forEach((p, i) => {
     const aFirst = outcomeOf(firstOrder[2 * i], firstOrder[2 * i + 1], tieMargin)
     const bFirst = outcomeOf(swapped[2 * i + 1], swapped[2 * i], tieMargin)
@@ -227,7 +227,7 @@ async function run(ctx: StageContext, config: WinrateConfig): Promise<StageResul
   const summary: Record<string, number | string | boolean> = { prompts: items.length, judge: config.judge }
   if (config.judge !== 'human') {
     ctx.progress({ step: 2, totalSteps: 3, message: 'judging' })
-    judgePairs(pairs, items, config.judge === 'reward' ? rewardJudge(rmDir!) : goldJudge(gold), config.tie_margin)
+    await judgePairs(pairs, items, config.judge === 'reward' ? rewardJudge(rmDir!) : goldJudge(gold), config.tie_margin)
     const outcomes = pairs.map((p) => p.outcome!)
     const figures = winRateFigures(outcomes, pairs.map((p) => p.tokens_a - p.tokens_b), { seed: ctx.seed, reps: config.bootstrap })
     const metrics = winrateMetrics(figures, swapFlipRate(outcomes, pairs.map((p) => p.outcome_swapped!)))

@@ -20,7 +20,7 @@ export function createFileHandlers(ctx: ServiceContext) {
       const runId = listCheckpoints(store).find((c) => c.path === path.resolve(checkpoint))?.runId
       const name = `${runId ?? path.basename(path.dirname(checkpoint))}-${path.basename(checkpoint)}`.replace(/[^\w.-]+/g, '_')
       const out = path.join(home, 'exports', format === 'gguf' ? `${name}-${dtype}.gguf` : name)
-      const { files, bytes, notes } = writeExport(checkpoint, { format, dtype, out })
+      const { files, bytes, notes } = await writeExport(checkpoint, { format, dtype, out })
       if (runId) {
         for (const file of files) store.addArtifact(runId, { kind: 'export', path: file, meta: { format, dtype, checkpoint } })
         store.recordBatch(runId, { events: [{ kind: 'export', message: `exported as ${format} (${dtype}) to ${files.join(', ')}`, data: { format, files }, time: Date.now() }] })
