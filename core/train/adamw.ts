@@ -164,7 +164,9 @@ export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: numb
     // which variables were created, which differs between a fresh and a resumed run.
     const names = Object.keys(grads).sort()
     const squares = names.map((n) => tf.sum(tf.square(grads[n])))
-    const norm = tf.sqrt(squares.length > 0 ? tf.addN(squares) : tf.scalar(0)) as tf.Scalar
+    // stack + sum, not addN: WebGPU's addN takes at most 7 inputs (one storage buffer each, 8 per
+    // shader) and a model has dozens of parameters; its concat splits long input lists itself.
+    const norm = tf.sqrt(squares.length > 0 ? tf.sum(tf.stack(squares)) : tf.scalar(0)) as tf.Scalar
     const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1)
     const clipped: Record<string, tf.Tensor> = {}
     for (const n of names) clipped[n] = tf.mul(grads[n], coef)

@@ -79,6 +79,7 @@ export interface WebGpuPage {
   backend: BackendInfo
   runStepCase(c: StepCase): Promise<StepResult>
   greedyTokens(...args: Parameters<PageApi['greedyTokens']>): Promise<number[][]>
+  globalNorm(...args: Parameters<PageApi['globalNorm']>): ReturnType<PageApi['globalNorm']>
   timeTraining(...args: Parameters<PageApi['timeTraining']>): Promise<Timing>
   timeGeneration(...args: Parameters<PageApi['timeGeneration']>): Promise<Timing>
   close(): Promise<void>
@@ -119,6 +120,7 @@ export async function openWebGpuPage(): Promise<WebGpuPage> {
       backend,
       runStepCase: (c) => callPage(page, 'runStepCase', [c]),
       greedyTokens: (...args) => callPage(page, 'greedyTokens', args),
+      globalNorm: (...args) => callPage(page, 'globalNorm', args),
       timeTraining: (...args) => callPage(page, 'timeTraining', args),
       timeGeneration: (...args) => callPage(page, 'timeGeneration', args),
       close,

@@ -1,7 +1,7 @@
 // The entry of the Chromium page the WebGPU checks run in (bundled by harness.ts): initialises
 // tfjs on the page's WebGPU adapter and exposes the workload to the harness as `globalThis.workbench`.
 import { initWebGpu } from '../../core/backend/webgpu'
-import { greedyTokens, runStepCase, timeGeneration, timeTraining } from './workload'
+import { globalNorm, greedyTokens, runStepCase, timeGeneration, timeTraining } from './workload'
 
 // Generation (core/model/generate.ts) yields to Node's event loop with setImmediate between steps;
 // a page has none. A MessageChannel message is the browser's equivalent (setTimeout(0) would be
@@ -23,6 +23,7 @@ const api = {
   init: () => initWebGpu(CHROMIUM_HELP),
   runStepCase,
   greedyTokens,
+  globalNorm,
   timeTraining,
   timeGeneration,
 }

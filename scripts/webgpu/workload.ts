@@ -8,7 +8,7 @@ import { tf } from '../../core/backend/tf'
 import { resolveModelConfig, type LlamaConfig } from '../../core/model/config'
 import { generateBatch } from '../../core/model/generate'
 import { Llama, weightShapes } from '../../core/model/llama'
-import { AdamW } from '../../core/train/adamw'
+import { AdamW, clipByGlobalNorm } from '../../core/train/adamw'
 import { mulberry32, normalArray } from '../../core/util/random'
 
 export interface StepCase {
@@ -108,6 +108,15 @@ export async function greedyTokens(c: StepCase, prompts: number[][], newTokens: 
   const rows = await generateBatch(model, prompts, { maxNewTokens: newTokens, temperature: 0 })
   model.dispose()
   return rows.map((r) => r.ids)
+}
+
+/** The global norm of `values` (one tensor each) and the first clipped tensor, as the training loop clips gradients. */
+export async function globalNorm(values: number[][], maxNorm: number): Promise<{ norm: number; firstClipped: number[] }> {
+  const tensors = Object.fromEntries(values.map((v, i) => [`g${String(i).padStart(2, '0')}`, tf.tensor1d(v)]))
+  const { grads, norm } = clipByGlobalNorm(tensors, maxNorm)
+  const out = { norm: (await read(norm))[0], firstClipped: await read(grads.g00) }
+  tf.dispose([norm, ...Object.values(grads), ...Object.values(tensors)])
+  return out
 }
 
 export interface Timing {

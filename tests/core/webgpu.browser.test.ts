@@ -62,6 +62,16 @@ describeWith('chromium-webgpu', 'the model on WebGPU in Chromium', () => {
     expect(onGpu.map((ids) => ids.length)).toEqual([8, 8])
   })
 
+  it('clips by the global norm of many gradients (more than one shader can bind)', async () => {
+    // A model has dozens of parameters; WebGPU binds at most 8 storage buffers per shader, which
+    // addN over every gradient's square exceeded (its pipeline was invalid: norm 0, no clipping).
+    const values = Array.from({ length: 20 }, (_, i) => [i + 1, -(i + 2), 0.5])
+    const expected = Math.sqrt(values.flat().reduce((a, v) => a + v * v, 0))
+    const { norm, firstClipped } = await page.globalNorm(values, 1)
+    expect(norm).toBeCloseTo(expected, 3)
+    expect(firstClipped[0]).toBeCloseTo(1 / expected, 5)
+  })
+
   describeWith('torch', 'against PyTorch', () => {
     it('agrees with PyTorch on logits, loss, gradients and an AdamW step', () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'workbench-webgpu-'))
