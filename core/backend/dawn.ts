@@ -2,7 +2,8 @@
 // Node job worker the WebGPU that Chromium and Electron have (their WebGPU is Dawn too), so a
 // `--backend webgpu` run is an ordinary worker process with the ordinary job protocol and store.
 // It is optional: where it is missing, or finds no adapter, the webgpu backend fails with what to do.
-import { createRequire } from 'node:module'
+import fs from 'node:fs'
+import path from 'node:path'
 import { navigatorGpu, type GpuLike } from './webgpu'
 
 export const DAWN_PACKAGE = 'webgpu'
@@ -19,17 +20,36 @@ interface DawnModule {
   globals: Record<string, unknown>
 }
 
-const require = createRequire(import.meta.url)
+/** Where Linux distributions put the Vulkan loader, beside LD_LIBRARY_PATH's folders. */
+const LINUX_LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/lib64', '/usr/local/lib']
+
+/**
+ * On Linux, Dawn reaches the GPU through Vulkan alone, so without the Vulkan loader
+ * (libvulkan.so.1) there can be no adapter. Checked before Dawn is loaded, because Dawn's own
+ * complaint is a line on stderr that would follow every `auto` start on such a machine.
+ */
+export function missingVulkanLoader(platform = process.platform, env = process.env, exists = fs.existsSync): string | null {
+  if (platform !== 'linux') return null
+  const dirs = [...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), ...LINUX_LIBRARY_DIRS]
+  if (dirs.some((dir) => exists(path.join(dir, 'libvulkan.so.1')))) return null
+  return 'no WebGPU adapter was found: Linux has no Vulkan loader here (libvulkan.so.1; Debian and Ubuntu: apt install libvulkan1), ' +
+    'which Dawn needs to reach a GPU'
+}
+
+/** The package is an ES module (with its prebuilt dawn.node per platform), so it is imported, not required. */
+const importDawn = (name: string): Promise<unknown> => import(name)
 
 /**
  * Gives this process a navigator.gpu from Dawn, unless it already has one. Throws a "no WebGPU
  * adapter was found" error naming the missing package when Dawn cannot be loaded.
  */
-export function installDawn(load: (name: string) => unknown = require): void {
+export async function installDawn(load: (name: string) => Promise<unknown> = importDawn, driverProblem: () => string | null = missingVulkanLoader): Promise<void> {
   if (navigatorGpu()) return
+  const problem = driverProblem()
+  if (problem) throw new Error(`${problem}. ${NODE_WEBGPU_HELP}`)
   let dawn: DawnModule
   try {
-    dawn = load(DAWN_PACKAGE) as DawnModule
+    dawn = (await load(DAWN_PACKAGE)) as DawnModule
   } catch (err) {
     const why = String(err instanceof Error ? err.message : err).split('\n')[0]
     throw new Error(`no WebGPU adapter was found: Node has no WebGPU of its own and Dawn's binding (the npm package "${DAWN_PACKAGE}") could not be loaded (${why}). ${NODE_WEBGPU_HELP}`)

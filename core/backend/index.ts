@@ -103,7 +103,7 @@ async function initNative(pkg: string, device: string): Promise<BackendInfo> {
 
 /** WebGPU through Dawn's Node binding (where no navigator.gpu exists yet). */
 async function initWebGpuInNode(): Promise<BackendInfo> {
-  installDawn()
+  await installDawn()
   const info = await initWebGpu(NODE_WEBGPU_HELP)
   return { ...info, version: packageVersion(WEBGPU_PACKAGE) }
 }

@@ -1,7 +1,7 @@
 // Backend choice and the kernels registered for wasm.
 import { describe, it, expect, vi } from 'vitest'
 import { backendPreference, describeBackend, initBackend } from '../../core/backend/index'
-import { installDawn } from '../../core/backend/dawn'
+import { installDawn, missingVulkanLoader } from '../../core/backend/dawn'
 import { describeAdapter, initWebGpu, isSoftwareAdapter } from '../../core/backend/webgpu'
 import { tf } from '../../core/backend/tf'
 
@@ -109,16 +109,31 @@ describe('webgpu backend in Node', () => {
     }
   })
 
-  it('names the missing Dawn package', () => {
-    expect(() => installDawn(() => {
+  it('names the missing Dawn package', async () => {
+    await expect(installDawn(async () => {
       throw new Error("Cannot find module 'webgpu'")
-    })).toThrow(`no WebGPU adapter was found: Node has no WebGPU of its own and Dawn's binding (the npm package "webgpu") could not be loaded (Cannot find module 'webgpu')`)
+    }, () => null)).rejects.toThrow(`no WebGPU adapter was found: Node has no WebGPU of its own and Dawn's binding (the npm package "webgpu") could not be loaded (Cannot find module 'webgpu')`)
+  })
+
+  it('on Linux looks for the Vulkan loader before loading Dawn, and names it when it is missing', async () => {
+    const noFiles = () => false
+    expect(missingVulkanLoader('linux', {}, noFiles)).toMatch(/Linux has no Vulkan loader here \(libvulkan\.so\.1; Debian and Ubuntu: apt install libvulkan1\)/)
+    expect(missingVulkanLoader('linux', { LD_LIBRARY_PATH: '/opt/gl/lib:/x' }, (f) => f === '/opt/gl/lib/libvulkan.so.1')).toBeNull()
+    expect(missingVulkanLoader('linux', {}, (f) => f === '/usr/lib/x86_64-linux-gnu/libvulkan.so.1')).toBeNull()
+    expect(missingVulkanLoader('darwin', {}, noFiles)).toBeNull()
+    let loaded = false
+    const load = async () => {
+      loaded = true
+      return {}
+    }
+    await expect(installDawn(load, () => 'no WebGPU adapter was found: no loader')).rejects.toThrow(/^no WebGPU adapter was found: no loader\. WebGPU in Node needs Dawn's binding/)
+    expect(loaded).toBe(false)
   })
 
   it('installs Dawn as navigator.gpu, and says so when its requestAdapter finds no adapter', async () => {
     const nav = Object.getOwnPropertyDescriptor(globalThis, 'navigator')
     try {
-      installDawn(() => ({ create: () => ({ requestAdapter: async () => null }), globals: { GPUBufferUsage: { MAP_READ: 1 } } }))
+      await installDawn(async () => ({ create: () => ({ requestAdapter: async () => null }), globals: { GPUBufferUsage: { MAP_READ: 1 } } }), () => null)
       expect((globalThis as { GPUBufferUsage?: unknown }).GPUBufferUsage).toEqual({ MAP_READ: 1 })
       await expect(initWebGpu('(help)')).rejects.toThrow('no WebGPU adapter was found: navigator.gpu.requestAdapter() returned none (no GPU, or a driver WebGPU cannot use). (help)')
     } finally {
