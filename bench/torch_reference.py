@@ -3,7 +3,7 @@
 core/model/llama.ts, for side-by-side speed (this script) and numerical checks
 (tests/fixtures/torch/llama_ref.py imports LlamaRef from here).
 
-Usage: OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_reference.py --preset tiny [--threads 2] [--steps 5]
+Usage: OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_reference.py --preset tiny [--threads 2] [--steps 5] [--device cuda]
        ... --generate-only [--gen-batches 1,8,32]   (batched generation only, for bench/generate.ts)
 Prints one JSON object: training tokens/s, ms/step, generation tokens/s with KV cache, and the
 thread and BLAS settings it ran with. Debian's torch links the slow reference BLAS unless
@@ -68,7 +68,8 @@ class LlamaRef(torch.nn.Module):
         inv_freq = 1.0 / theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
         freqs = torch.outer(torch.arange(start, start + T, dtype=torch.float64), inv_freq)
         emb = torch.cat([freqs, freqs], -1)
-        return emb.cos().float(), emb.sin().float()
+        device = self.p("model.norm.weight").device
+        return emb.cos().float().to(device), emb.sin().float().to(device)
 
     def forward(self, tokens, cache=None, start=0):
         cfg = self.cfg
@@ -93,8 +94,8 @@ class LlamaRef(torch.nn.Module):
             k = k.repeat_interleave(H // Hkv, dim=1)  # HF repeat_kv
             v = v.repeat_interleave(H // Hkv, dim=1)
             Tk = k.shape[2]
-            key_pos = torch.arange(Tk) + (start if cache is None else 0)
-            allowed = key_pos[None, :] <= torch.arange(start, start + T)[:, None]  # [T, Tk]
+            key_pos = torch.arange(Tk, device=x.device) + (start if cache is None else 0)
+            allowed = key_pos[None, :] <= torch.arange(start, start + T, device=x.device)[:, None]  # [T, Tk]
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
             o = torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1) @ v
             x = x + F.linear(o.transpose(1, 2).reshape(B, T, H * hd), self.p(f"{p}.self_attn.o_proj.weight"))
@@ -172,6 +173,7 @@ def main():
     ap.add_argument("--seq", type=int, default=None, help="default: the preset's max_seq_len")
     ap.add_argument("--generate-only", action="store_true", help="only batched generation (bench/generate.ts)")
     ap.add_argument("--gen-batches", default="1,8,32")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda beside a GPU backend's figures (training and single-row generation)")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -193,8 +195,10 @@ def main():
             **generation_rates(model, cfg, batches, min(args.gen_tokens, T - 8)),
         }))
         return
+    device = torch.device(args.device)
+    model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-5)
-    tokens = torch.randint(0, cfg["vocab_size"], (B, T + 1))
+    tokens = torch.randint(0, cfg["vocab_size"], (B, T + 1)).to(device)
 
     def step():
         logits = model(tokens[:, :-1])
@@ -218,10 +222,13 @@ def main():
         for i in range(n_new):
             nxt = logits[:, -1].argmax(-1, keepdim=True)
             logits = model(nxt, cache=cache, start=8 + i)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         gen_tps = n_new / (time.perf_counter() - t0)
 
     print(json.dumps({
         "framework": f"torch {torch.__version__}",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "preset": args.preset,
         "blas": blas_name(),
         "torch_threads": torch.get_num_threads(),
