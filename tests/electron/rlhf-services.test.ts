@@ -109,7 +109,7 @@ describe('RLHF sequences from the app', () => {
 
     // The app quits (its round's worker is told to stop) and starts again on the same home.
     await services.close()
-    await waitUntil('round 1 to stop', () => {
+    await waitUntil('round 1 to stop', async () => {
       const store = Store.open(home)
       try {
         return store.getRunRecord(first).status !== 'running'
