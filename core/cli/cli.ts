@@ -23,6 +23,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: async (argv, io) => (await import('./runs')).runRunsCommand(argv, io),
     summary: 'runs list|show|compare|export|delete   the recorded runs',
   },
+  cancel: {
+    run: async (argv, io) => (await import('./cancel')).runCancelCommand(argv, io),
+    summary: 'cancel <run>                           stop a running run (checkpoint, then stopped), whoever started it',
+  },
   resume: {
     run: async (argv, io) => (await import('./resume')).runResumeCommand(argv, io),
     summary: 'resume <run>                           continue a stopped or interrupted run',

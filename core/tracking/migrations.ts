@@ -222,6 +222,35 @@ CREATE TABLE run_progress (
 ) WITHOUT ROWID;
 `
 
+// RLHF sequences started from the app (core/tracking/rlhfSequences.ts): the plan's summary, who
+// drives it (pid, hostname: a sequence whose driver is gone is 'interrupted', never 'running'),
+// and its rounds, each an ordinary run (deleting the run drops its round row).
+const V7_RLHF_SEQUENCES = `
+CREATE TABLE rlhf_sequences (
+  id                  TEXT PRIMARY KEY,
+  method              TEXT NOT NULL,
+  rounds              INTEGER NOT NULL,
+  policy              TEXT NOT NULL,
+  safety_prompt_share REAL,
+  status              TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'cancelled', 'interrupted')),
+  error               TEXT,
+  pid                 INTEGER,
+  hostname            TEXT,
+  started_at          INTEGER NOT NULL,
+  ended_at            INTEGER
+);
+CREATE TABLE rlhf_rounds (
+  sequence_id TEXT NOT NULL REFERENCES rlhf_sequences(id) ON DELETE CASCADE,
+  round       INTEGER NOT NULL,
+  version     TEXT NOT NULL,
+  stage       TEXT NOT NULL,
+  run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  policy      TEXT NOT NULL,
+  PRIMARY KEY (sequence_id, round)
+) WITHOUT ROWID;
+CREATE INDEX rlhf_rounds_run ON rlhf_rounds (run_id);
+`
+
 export const MIGRATIONS: Migration[] = [
   { version: 1, description: 'initial schema', sql: V1_INITIAL },
   { version: 2, description: 'events and samples once per step (replayed steps replace)', sql: V2_ONCE_PER_STEP },
@@ -229,6 +258,7 @@ export const MIGRATIONS: Migration[] = [
   { version: 4, description: 'safety ratings on the five-point scale', sql: V4_SAFETY_RATINGS },
   { version: 5, description: 'people\'s win-rate judgements', sql: V5_WINRATE_JUDGEMENTS },
   { version: 6, description: 'run progress (step, total, ETA) as a store fact', sql: V6_RUN_PROGRESS },
+  { version: 7, description: 'RLHF sequences and their rounds', sql: V7_RLHF_SEQUENCES },
 ]
 
 /** The schema version this code writes. A database with a higher user_version is refused. */

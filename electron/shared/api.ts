@@ -462,10 +462,11 @@ export interface ApiResults {
   'rlhf:cancel': { cancelled: boolean }
 }
 
-/** An RLHF sequence this process started: its plan, the rounds started so far, and how it ended. */
+/** An RLHF sequence started from the app (recorded in the store): its plan, the rounds started so far, and how it ended. */
 export interface RlhfSequenceInfo {
   id: string
-  status: 'running' | 'finished' | 'failed' | 'cancelled'
+  /** 'interrupted': the app that drove it stopped before it ended (it never resumes by itself). */
+  status: 'running' | 'finished' | 'failed' | 'cancelled' | 'interrupted'
   method: (typeof RLHF_METHOD_VALUES)[number]
   /** Rounds planned. */
   rounds: number

@@ -1,6 +1,7 @@
 // A whole RLHF sequence started from the app (issue 12): the rlhf:* channels run the same rounds
 // as `workbench rlhf` (core/rl/sequence.ts) in the services process, refuse a plan that cannot run
-// before any round starts, and cancel stops the round in progress and starts no later one.
+// before any round starts, and cancel stops the round in progress and starts no later one; the
+// sequences are recorded in the store, so a restarted app lists them (one it left running: interrupted).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -97,5 +98,35 @@ describe('RLHF sequences from the app', () => {
     expect(info.started).toHaveLength(1)
     expect((await call('runs:get', { id: first })).status).toBe('stopped')
     await expect(call('rlhf:cancel', { id: started.id })).rejects.toThrow(/is cancelled, so there is nothing to cancel/)
+  }, 300_000)
+
+  it('after a restart lists every sequence with its rounds; one left running by the closed app is interrupted', async () => {
+    const before = (await call('rlhf:list')).map((s: any) => [s.id, s.status, s.started.length])
+    const long = { ...TINY, max_prompts: 4, max_new_tokens: 16, k: 4, max_steps: 2000 }
+    const started = await call('rlhf:start', { policy: policyDir, prompts, rmHelpful: rmDir, rounds: 2, method: 'rs', settings: { rejection_sampling: long } })
+    const first = started.started[0].runId as string
+    await waitUntil('round 1 to run', async () => (await call('runs:get', { id: first })).status === 'running', 120_000)
+
+    // The app quits (its round's worker is told to stop) and starts again on the same home.
+    await services.close()
+    await waitUntil('round 1 to stop', async () => {
+      const store = Store.open(home)
+      try {
+        return store.getRunRecord(first).status !== 'running'
+      } finally {
+        store.close()
+      }
+    }, 120_000)
+    services = createServices({ home, emit: new EventHub().emit, mode: 'web', backend: 'cpu' })
+
+    const after = await call('rlhf:list')
+    expect(after.map((s: any) => s.id)).toEqual([started.id, ...before.map((b: any[]) => b[0])])
+    expect(after.slice(1).map((s: any) => [s.id, s.status, s.started.length])).toEqual(before)
+    const left = await call('rlhf:get', { id: started.id })
+    expect(left).toMatchObject({ status: 'interrupted', method: 'rs', rounds: 2, policy: policyDir })
+    expect(left.error).toMatch(/stopped before its last round ended/)
+    expect(left.started).toEqual([{ round: 1, version: expect.stringMatching(/^RLHF-V\d+$/), stage: 'rejection_sampling', runId: first, policy: policyDir }])
+    await expect(call('rlhf:cancel', { id: started.id })).rejects.toThrow(/is interrupted, so there is nothing to cancel/)
+    await expect(call('rlhf:get', { id: 'rlhf-nosuch' })).rejects.toThrow(/no RLHF sequence "rlhf-nosuch"/)
   }, 300_000)
 })

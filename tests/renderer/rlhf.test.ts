@@ -57,3 +57,39 @@ describe('RLHF screen', () => {
     wrapper.unmount()
   })
 })
+
+describe('RLHF screen after a restart', () => {
+  it('lists the recorded sequences with their rounds, an interrupted one as interrupted with no Cancel', async () => {
+    const world = worldWithModels()
+    const round = (n: number, runId: string, policy: string) => ({ round: n, version: `RLHF-V${n}`, stage: 'rejection_sampling', runId, policy })
+    const interrupted = {
+      id: 'rlhf-b2',
+      status: 'interrupted' as const,
+      method: 'rs' as const,
+      rounds: 3,
+      policy: 'sft-1',
+      startedAt: Date.UTC(2026, 0, 2),
+      endedAt: Date.UTC(2026, 0, 2, 1),
+      error: 'interrupted: the app that drove it (process 41) stopped before its last round ended; its rounds are runs in the runs list',
+      started: [round(1, 'run-a', 'sft-1'), round(2, 'run-c', 'run-a')],
+    }
+    const finished = { ...interrupted, id: 'rlhf-a1', status: 'finished' as const, rounds: 1, startedAt: Date.UTC(2026, 0, 1), error: undefined, started: [round(1, 'run-b', 'sft-1')] }
+    world.handlers['rlhf:list'] = async () => [interrupted, finished]
+    const { wrapper } = await mountWithFake(RlhfView, {}, world)
+
+    expect(wrapper.get('[data-test="rlhf-status"]').text()).toBe('interrupted')
+    expect(wrapper.find('[data-test="rlhf-cancel"]').exists()).toBe(false)
+    expect(wrapper.get('[data-test="rlhf-error"]').text()).toContain('stopped before its last round ended')
+    expect(wrapper.get('[data-test="rlhf-sequence"]').text()).toContain('2 of 3 round(s) started')
+    const rows = wrapper.findAll('[data-test="rlhf-history"] tbody tr')
+    expect(rows.map((r) => r.attributes('data-sequence-id'))).toEqual(['rlhf-b2', 'rlhf-a1'])
+    expect(rows.map((r) => r.get('[data-test="rlhf-history-status"]').text())).toEqual(['interrupted', 'finished'])
+    expect(rows[0].findAll('a').map((a) => [a.text(), a.attributes('href')])).toEqual([['RLHF-V1', '#/runs/run-a'], ['RLHF-V2', '#/runs/run-c']])
+    // A new sequence may start: the interrupted one does not hold the form.
+    expect(world.calls.some((c) => c.channel === 'rlhf:get')).toBe(false)
+    await rows[1].get('[data-test="rlhf-show"]').trigger('click')
+    await settle()
+    expect(wrapper.get('[data-test="rlhf-status"]').text()).toBe('finished')
+    wrapper.unmount()
+  })
+})

@@ -1,7 +1,9 @@
 // A whole RLHF sequence started from the app (issue 12): the same rounds `workbench rlhf` runs
 // (core/rl/sequence.ts), in the background of the services process. The page starts one, follows
 // it with rlhf:get (each round is an ordinary run, so its metrics and status reach the page as any
-// run's do), and cancels it: the round in progress stops and no later round starts.
+// run's do), and cancels it: the round in progress stops and no later round starts. Sequences and
+// their rounds are recorded in the store (core/tracking/rlhfSequences.ts), so they are listed after
+// a restart; one whose driving process is gone reads as 'interrupted'.
 
 import fs from 'node:fs'
 import { ConfigError, resolveConfig } from '../../../core/config/schema'
@@ -9,17 +11,31 @@ import { RlhfPlanError, firstVersion, roundKeys, roundStages, runRlhfSequence, t
 import type { StageDefinition } from '../../../core/train/stages/types'
 import { ApiError, type ApiHandlers, type ParsedArgs, type RlhfSequenceInfo } from '../../shared/api'
 import type { ServiceContext } from './context'
+import {
+  getSequence,
+  interruptOrphanedSequences,
+  listSequences,
+  recordSequenceEnd,
+  recordSequenceRound,
+  recordSequenceStart,
+  type RlhfSequenceRecord,
+} from '../../../core/tracking/rlhfSequences'
 
 type RlhfChannels = 'rlhf:start' | 'rlhf:get' | 'rlhf:list' | 'rlhf:cancel'
 
 export function createRlhfHandlers(ctx: ServiceContext): Pick<ApiHandlers, RlhfChannels> {
-  const sequences = new Map<string, { info: RlhfSequenceInfo; abort: AbortController }>()
+  /** The sequences this process drives, by id: aborting one cancels it. */
+  const driving = new Map<string, AbortController>()
   let counter = 0
+  // Sequences left 'running' by an earlier app (closed, crashed) are interrupted, not running.
+  interruptOrphanedSequences(ctx.store, new Set(driving.keys()))
 
-  function sequence(id: string) {
-    const s = sequences.get(id)
-    if (!s) throw new ApiError(`no RLHF sequence "${id}" in this session (sequences are kept while the app runs; each round is a run in the runs list)`, 'not_found')
-    return s
+  /** A recorded sequence, its status up to date (a driver that died since is found out here). */
+  function sequence(id: string): RlhfSequenceInfo {
+    interruptOrphanedSequences(ctx.store, new Set(driving.keys()))
+    const s = getSequence(ctx.store, id)
+    if (!s) throw new ApiError(`no RLHF sequence "${id}" (each round of a sequence is also a run in the runs list)`, 'not_found')
+    return toInfo(s)
   }
 
   /** A run id (that exists) or a checkpoint folder the page may load, for the model fields. */
@@ -77,7 +93,8 @@ export function createRlhfHandlers(ctx: ServiceContext): Pick<ApiHandlers, RlhfC
         started: [],
       }
       const abort = new AbortController()
-      sequences.set(id, { info, abort })
+      recordSequenceStart(ctx.store, info)
+      driving.set(id, abort)
       let lastStatus = ''
       runRlhfSequence({
         home: ctx.home,
@@ -88,6 +105,7 @@ export function createRlhfHandlers(ctx: ServiceContext): Pick<ApiHandlers, RlhfC
         signal: abort.signal,
         onRound: (round) => {
           info.started.push(round)
+          recordSequenceRound(ctx.store, id, round)
           ctx.emit('run:update', { id: round.runId, status: 'queued' })
         },
         waitFor: async (runId) => {
@@ -105,17 +123,33 @@ export function createRlhfHandlers(ctx: ServiceContext): Pick<ApiHandlers, RlhfC
           info.error = error.message
         })
         .finally(() => {
-          info.endedAt = Date.now()
+          driving.delete(id)
+          try {
+            recordSequenceEnd(ctx.store, id, info.status as 'finished' | 'failed' | 'cancelled', info.error)
+          } catch (error) {
+            // A promise callback must not throw; the sequence then reads as interrupted.
+            console.error(`services: could not record how RLHF sequence ${id} ended: ${(error as Error).message}`)
+          }
         })
       return structuredClone(info)
     },
-    'rlhf:get': async ({ id }) => structuredClone(sequence(id).info),
-    'rlhf:list': async () => [...sequences.values()].map((s) => structuredClone(s.info)).reverse(),
+    'rlhf:get': async ({ id }) => sequence(id),
+    'rlhf:list': async () => {
+      interruptOrphanedSequences(ctx.store, new Set(driving.keys()))
+      return listSequences(ctx.store).map(toInfo)
+    },
     'rlhf:cancel': async ({ id }) => {
       const s = sequence(id)
-      if (s.info.status !== 'running') throw new ApiError(`RLHF sequence ${id} is ${s.info.status}, so there is nothing to cancel`, 'conflict')
-      s.abort.abort()
+      if (s.status !== 'running') throw new ApiError(`RLHF sequence ${id} is ${s.status}, so there is nothing to cancel`, 'conflict')
+      const abort = driving.get(id)
+      if (!abort) throw new ApiError(`RLHF sequence ${id} is driven by another app or server on this home; cancel it there (or cancel its round's run)`, 'conflict')
+      abort.abort()
       return { cancelled: true }
     },
   }
+}
+
+/** A stored sequence as the API shows it. */
+function toInfo(s: RlhfSequenceRecord): RlhfSequenceInfo {
+  return { ...s, method: s.method as RlhfSequenceInfo['method'] }
 }

@@ -2,11 +2,11 @@
 // records of recorded runs, and starting, cancelling, resuming and deleting runs.
 
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import type { MetricSeries as StoreSeries, RunDetails, RunSummary as StoreRunSummary } from '../../../core/tracking/types'
 import { metricDirection } from '../../../core/tracking/compare'
 import { isModelCheckpoint } from '../../../core/jobs/checkpoints'
+import { signalRunWorker } from '../../../core/jobs/cancel'
 import { ConfigError } from '../../../core/config/schema'
 import { ApiError, type ApiHandlers, type MetricSeries, type RunArtifact, type RunDetail, type RunSummary } from '../../shared/api'
 import { checkRunPaths } from '../pathPolicy'
@@ -103,16 +103,13 @@ export function createRunHandlers(ctx: ServiceContext) {
     'runs:cancel': async ({ id }) => {
       const r = run(id)
       if (runner.cancel(id)) return { cancelled: true }
-      if (r.status === 'running' && r.pid && r.hostname === os.hostname()) {
-        // Started by another process (the CLI): its worker turns SIGTERM into a clean stop too.
-        try {
-          process.kill(r.pid, 'SIGTERM')
-          return { cancelled: true }
-        } catch {
-          throw new ApiError(`run ${id}'s process (pid ${r.pid}) is gone; it will show as interrupted`, 'conflict')
-        }
+      // Started by another process (the CLI): its worker turns SIGTERM into a clean stop too.
+      try {
+        signalRunWorker(r)
+        return { cancelled: true }
+      } catch (error) {
+        throw new ApiError((error as Error).message, 'conflict')
       }
-      throw new ApiError(`run ${id} is ${r.status}, so there is nothing to cancel`, 'conflict')
     },
     'runs:resume': async ({ id }) => {
       run(id)
