@@ -588,6 +588,265 @@ static napi_value swiglu_call(napi_env env, napi_callback_info info, int grad) {
 static napi_value swiglu(napi_env env, napi_callback_info info) { return swiglu_call(env, info, 0); }
 static napi_value swiglu_grad(napi_env env, napi_callback_info info) { return swiglu_call(env, info, 1); }
 
+// ---------------------------------------------------------------------------------------------
+// The small argument readers of the fused ops below: a fixed argument count, int64 sizes, typed
+// arrays of at least a given length.
+
+static int fixed_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *message) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != want) {
+    napi_throw_type_error(env, NULL, message);
+    return 0;
+  }
+  return 1;
+}
+
+static int64_t int64_arg(napi_env env, napi_value value) {
+  int64_t v = -1;
+  napi_get_value_int64(env, value, &v);
+  return v;
+}
+
+static int int32_arg(napi_env env, napi_value value, int32_t **data, size_t length, const char *what) {
+  napi_typedarray_type type;
+  size_t got;
+  void *raw;
+  if (napi_get_typedarray_info(env, value, &type, &got, &raw, NULL, NULL) != napi_ok || type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, "fastgemm: targets must be an Int32Array");
+    return 0;
+  }
+  if (got < length) {
+    napi_throw_range_error(env, NULL, what);
+    return 0;
+  }
+  *data = raw;
+  return 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused log-softmax and target pick over the vocabulary (the language-model loss), forward and
+// backward, rows split across the pool. Per row of logits x [V] with target t:
+//   logZ = max + log(sum exp(x - max))      logp = x[t] - logZ
+//   dx = dy * (onehot(t) - exp(x - logZ))
+// One pass to find the max and one to sum where tfjs makes max, sub, exp, sum, log, add, oneHot,
+// cast, mul, sum, sub; the backward is one pass where tfjs makes sub, exp, sub, mul. A target
+// outside [0, V) picks nothing (as tfjs's oneHot gives a zero row): logp = -logZ. Rows are
+// independent, so any split across threads gives the same result.
+
+typedef struct {
+  const float *x, *logz_in, *dy;
+  const int32_t *targets;
+  float *logp, *logz, *dx;
+  int64_t rows, v;
+} PickJob;
+
+KERNEL_TARGET static void log_softmax_pick_part(void *raw, int index, int count) {
+  const PickJob *job = raw;
+  int64_t first, last, v = job->v;
+  split(job->rows, 1, index, count, &first, &last);
+  for (int64_t i = first; i < last; i++) {
+    const float *x = job->x + i * v;
+    float max = x[0];
+    for (int64_t j = 1; j < v; j++) max = x[j] > max ? x[j] : max;
+    double sum = 0;
+    for (int64_t j = 0; j < v; j++) sum += expf(x[j] - max);
+    float logz = max + (float)log(sum);
+    int32_t t = job->targets[i];
+    job->logz[i] = logz;
+    job->logp[i] = (t >= 0 && t < v ? x[t] : 0.0f) - logz;
+  }
+}
+
+KERNEL_TARGET static void log_softmax_pick_grad_part(void *raw, int index, int count) {
+  const PickJob *job = raw;
+  int64_t first, last, v = job->v;
+  split(job->rows, 1, index, count, &first, &last);
+  for (int64_t i = first; i < last; i++) {
+    const float *x = job->x + i * v;
+    float *dx = job->dx + i * v;
+    float logz = job->logz_in[i], dy = job->dy[i];
+    for (int64_t j = 0; j < v; j++) dx[j] = -dy * expf(x[j] - logz);
+    int32_t t = job->targets[i];
+    if (t >= 0 && t < v) dx[t] += dy;
+  }
+}
+
+/** logSoftmaxPick(x, targets, logp, logz, rows, v): log p(target) and log Z of every row of x [rows, v]. */
+static napi_value log_softmax_pick(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!fixed_args(env, info, 6, argv, "fastgemm.logSoftmaxPick expects 6 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[4]), v = int64_arg(env, argv[5]);
+  PickJob job = {0};
+  const char *bad = "fastgemm.logSoftmaxPick: array lengths do not match rows x v";
+  float *x, *logp, *logz;
+  int32_t *targets;
+  if (rows < 0 || v < 1 || !float_arg(env, argv[0], &x, rows * v, bad) || !int32_arg(env, argv[1], &targets, rows, bad) ||
+      !float_arg(env, argv[2], &logp, rows, bad) || !float_arg(env, argv[3], &logz, rows, bad)) return NULL;
+  job.x = x, job.targets = targets, job.logp = logp, job.logz = logz, job.rows = rows, job.v = v;
+  run_parallel(log_softmax_pick_part, &job, rows_threads(rows, v));
+  return NULL;
+}
+
+/** logSoftmaxPickGrad(x, targets, logz, dy, dx, rows, v): the gradient of logSoftmaxPick's output `dy` for x. */
+static napi_value log_softmax_pick_grad(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!fixed_args(env, info, 7, argv, "fastgemm.logSoftmaxPickGrad expects 7 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[5]), v = int64_arg(env, argv[6]);
+  PickJob job = {0};
+  const char *bad = "fastgemm.logSoftmaxPickGrad: array lengths do not match rows x v";
+  float *x, *logz, *dy, *dx;
+  int32_t *targets;
+  if (rows < 0 || v < 1 || !float_arg(env, argv[0], &x, rows * v, bad) || !int32_arg(env, argv[1], &targets, rows, bad) ||
+      !float_arg(env, argv[2], &logz, rows, bad) || !float_arg(env, argv[3], &dy, rows, bad) || !float_arg(env, argv[4], &dx, rows * v, bad)) return NULL;
+  job.x = x, job.targets = targets, job.logz_in = logz, job.dy = dy, job.dx = dx, job.rows = rows, job.v = v;
+  run_parallel(log_softmax_pick_grad_part, &job, rows_threads(rows, v));
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused attention softmax with its additive mask, forward and backward, rows split across the
+// pool. scores [G, Q, K], mask [M, Q, K] (M = 1: one mask for every group; else group g takes mask
+// g / (G / M), the row of a padded batch its heads belong to):
+//   y = softmax(scores + mask)      dscores = y * (dy - sum(dy * y))
+// one pass each way over the scores where tfjs makes add, max, sub, exp, sum, div forward and mul,
+// sum, sub, mul backward. Masked entries (-1e9) give exp() == 0 exactly, as in tfjs.
+
+/**
+ * expf, with the arguments where it underflows to exactly 0 answered at once: glibc's expf takes a
+ * slow path (errno, floating-point exception) for each of them, and half of a causal mask's
+ * entries are there.
+ */
+static inline float exp_or_zero(float x) { return x < -104.0f ? 0.0f : expf(x); }
+
+typedef struct {
+  const float *s, *mask, *y_in, *dy;
+  float *y, *dx;
+  int64_t groups, q, k, mask_items;
+} SoftmaxJob;
+
+KERNEL_TARGET static void masked_softmax_part(void *raw, int index, int count) {
+  const SoftmaxJob *job = raw;
+  int64_t first, last, k = job->k, q = job->q, per_mask = job->groups / job->mask_items;
+  split(job->groups * q, 1, index, count, &first, &last);
+  for (int64_t r = first; r < last; r++) {
+    int64_t g = r / q, i = r % q;
+    const float *s = job->s + r * k, *m = job->mask + ((g / per_mask) * q + i) * k;
+    float *y = job->y + r * k;
+    float max = -INFINITY;
+    for (int64_t j = 0; j < k; j++) {
+      y[j] = s[j] + m[j];
+      max = y[j] > max ? y[j] : max;
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < k; j++) {
+      y[j] = exp_or_zero(y[j] - max);
+      sum += y[j];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < k; j++) y[j] *= inv;
+  }
+}
+
+KERNEL_TARGET static void masked_softmax_grad_part(void *raw, int index, int count) {
+  const SoftmaxJob *job = raw;
+  int64_t first, last, k = job->k;
+  split(job->groups * job->q, 1, index, count, &first, &last);
+  for (int64_t r = first; r < last; r++) {
+    const float *y = job->y_in + r * k, *dy = job->dy + r * k;
+    float *dx = job->dx + r * k;
+    double dot = 0;
+    for (int64_t j = 0; j < k; j++) dot += (double)dy[j] * y[j];
+    float d = (float)dot;
+    for (int64_t j = 0; j < k; j++) dx[j] = y[j] * (dy[j] - d);
+  }
+}
+
+/** maskedSoftmax(scores, mask, y, groups, q, k, maskItems): y = softmax(scores + mask) over the last axis. */
+static napi_value masked_softmax(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!fixed_args(env, info, 7, argv, "fastgemm.maskedSoftmax expects 7 arguments")) return NULL;
+  int64_t groups = int64_arg(env, argv[3]), q = int64_arg(env, argv[4]), k = int64_arg(env, argv[5]), items = int64_arg(env, argv[6]);
+  const char *bad = "fastgemm.maskedSoftmax: array lengths do not match groups x q x k";
+  float *s, *mask, *y;
+  if (groups < 0 || q < 0 || k < 1 || items < 1 || groups % items != 0 || !float_arg(env, argv[0], &s, groups * q * k, bad) ||
+      !float_arg(env, argv[1], &mask, items * q * k, bad) || !float_arg(env, argv[2], &y, groups * q * k, bad)) return NULL;
+  SoftmaxJob job = {s, mask, NULL, NULL, y, NULL, groups, q, k, items};
+  run_parallel(masked_softmax_part, &job, rows_threads(groups * q, k));
+  return NULL;
+}
+
+/** maskedSoftmaxGrad(y, dy, dx, rows, k): the gradient of maskedSoftmax's output `dy` for the scores. */
+static napi_value masked_softmax_grad(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!fixed_args(env, info, 5, argv, "fastgemm.maskedSoftmaxGrad expects 5 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[3]), k = int64_arg(env, argv[4]);
+  const char *bad = "fastgemm.maskedSoftmaxGrad: array lengths do not match rows x k";
+  float *y, *dy, *dx;
+  if (rows < 0 || k < 1 || !float_arg(env, argv[0], &y, rows * k, bad) || !float_arg(env, argv[1], &dy, rows * k, bad) ||
+      !float_arg(env, argv[2], &dx, rows * k, bad)) return NULL;
+  SoftmaxJob job = {NULL, NULL, y, dy, NULL, dx, rows, 1, k, 1};
+  run_parallel(masked_softmax_grad_part, &job, rows_threads(rows, k));
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused rotary position embedding (Hugging Face's rotate_half layout), forward and backward, rows
+// split across the pool. x [B*T, H*hd]; cos, sin [C, T, hd] with C = 1 (every row alike) or B.
+// Per head, with half = hd / 2 and rotate_half(x) = [-x2, x1]:
+//   out[i] = x[i] cos[i] - x[i + half] sin[i]       (i < half)
+//   out[i] = x[i] cos[i] + x[i - half] sin[i]       (i >= half)
+// and the backward is the transpose of that linear map:
+//   dx[i] = dy[i] cos[i] + dy[i + half] sin[i + half]      (i < half)
+//   dx[i] = dy[i] cos[i] - dy[i - half] sin[i - half]      (i >= half)
+// one pass each way where tfjs makes a matmul by the rotation, two multiplies and an add forward
+// and about as many backward.
+
+typedef struct {
+  const float *x, *cos, *sin;
+  float *out;
+  int64_t rows, seq, heads, hd, tables;
+  int backward;
+} RopeJob;
+
+KERNEL_TARGET static void rope_part(void *raw, int index, int count) {
+  const RopeJob *job = raw;
+  int64_t first, last, hd = job->hd, half = hd / 2, width = job->heads * hd;
+  split(job->rows, 1, index, count, &first, &last);
+  for (int64_t r = first; r < last; r++) {
+    int64_t table = job->tables == 1 ? 0 : r / job->seq;
+    const float *c = job->cos + (table * job->seq + r % job->seq) * hd, *s = job->sin + (table * job->seq + r % job->seq) * hd;
+    for (int64_t h = 0; h < job->heads; h++) {
+      const float *x = job->x + r * width + h * hd;
+      float *out = job->out + r * width + h * hd;
+      if (!job->backward) {
+        for (int64_t i = 0; i < half; i++) out[i] = x[i] * c[i] - x[i + half] * s[i];
+        for (int64_t i = half; i < hd; i++) out[i] = x[i] * c[i] + x[i - half] * s[i];
+      } else {
+        for (int64_t i = 0; i < half; i++) out[i] = x[i] * c[i] + x[i + half] * s[i + half];
+        for (int64_t i = half; i < hd; i++) out[i] = x[i] * c[i] - x[i - half] * s[i - half];
+      }
+    }
+  }
+}
+
+/** rope(x, cos, sin, out, rows, seq, heads, hd, tables, backward): RoPE of x, or (backward) its gradient for x given out's gradient in x. */
+static napi_value rope(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  if (!fixed_args(env, info, 10, argv, "fastgemm.rope expects 10 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[4]), seq = int64_arg(env, argv[5]), heads = int64_arg(env, argv[6]), hd = int64_arg(env, argv[7]), tables = int64_arg(env, argv[8]);
+  bool backward = false;
+  napi_get_value_bool(env, argv[9], &backward);
+  const char *bad = "fastgemm.rope: array lengths do not match rows x heads x hd and tables x seq x hd";
+  float *x, *c, *s, *out;
+  if (rows < 0 || seq < 1 || heads < 1 || hd < 2 || hd % 2 != 0 || tables < 1 || (tables > 1 && tables * seq != rows) || rows % seq != 0 ||
+      !float_arg(env, argv[0], &x, rows * heads * hd, bad) || !float_arg(env, argv[1], &c, tables * seq * hd, bad) ||
+      !float_arg(env, argv[2], &s, tables * seq * hd, bad) || !float_arg(env, argv[3], &out, rows * heads * hd, bad)) return NULL;
+  RopeJob job = {x, c, s, out, rows, seq, heads, hd, tables, backward};
+  run_parallel(rope_part, &job, rows_threads(rows, heads * hd));
+  return NULL;
+}
+
 /** True when this CPU can run the kernel (AVX2 and FMA on x86; always elsewhere). */
 static napi_value supported(napi_env env, napi_callback_info info) {
   (void)info;
@@ -615,6 +874,16 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "swiglu", fn);
   napi_create_function(env, "swigluGrad", NAPI_AUTO_LENGTH, swiglu_grad, NULL, &fn);
   napi_set_named_property(env, exports, "swigluGrad", fn);
+  napi_create_function(env, "logSoftmaxPick", NAPI_AUTO_LENGTH, log_softmax_pick, NULL, &fn);
+  napi_set_named_property(env, exports, "logSoftmaxPick", fn);
+  napi_create_function(env, "logSoftmaxPickGrad", NAPI_AUTO_LENGTH, log_softmax_pick_grad, NULL, &fn);
+  napi_set_named_property(env, exports, "logSoftmaxPickGrad", fn);
+  napi_create_function(env, "maskedSoftmax", NAPI_AUTO_LENGTH, masked_softmax, NULL, &fn);
+  napi_set_named_property(env, exports, "maskedSoftmax", fn);
+  napi_create_function(env, "maskedSoftmaxGrad", NAPI_AUTO_LENGTH, masked_softmax_grad, NULL, &fn);
+  napi_set_named_property(env, exports, "maskedSoftmaxGrad", fn);
+  napi_create_function(env, "rope", NAPI_AUTO_LENGTH, rope, NULL, &fn);
+  napi_set_named_property(env, exports, "rope", fn);
   napi_create_function(env, "setThreads", NAPI_AUTO_LENGTH, set_threads, NULL, &fn);
   napi_set_named_property(env, exports, "setThreads", fn);
   napi_create_function(env, "threads", NAPI_AUTO_LENGTH, get_threads, NULL, &fn);
