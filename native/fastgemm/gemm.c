@@ -533,6 +533,98 @@ static napi_value rms_norm_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// exp() eight lanes at a time, for the fused ops below. glibc's expf is one value per call, slower
+// than XNNPACK's vectorised wasm softmax it replaces. Cephes' expf: n = round(x / ln 2), the
+// remainder r = x - n ln 2 (in two parts, for precision), exp(r) by a degree-5 polynomial (about
+// 1e-7 relative error), times 2^n built in the exponent bits. Below -87.3 the result is 0, as
+// float32's expf gives (denormals aside), so masked attention scores still weigh exactly 0.
+
+typedef int32_t v8i __attribute__((vector_size(32)));
+#define SPLAT(v) ((v8){v, v, v, v, v, v, v, v})
+
+KERNEL_TARGET static inline v8 exp8(v8 x) {
+  v8i underflow = (v8i)(x < SPLAT(-87.3f));
+  v8i over = (v8i)(x > SPLAT(88.0f));
+  x = (v8)(((v8i)x & ~over) | ((v8i)SPLAT(88.0f) & over));
+  x = (v8)((v8i)x & ~underflow); /* underflowing lanes compute exp(0), then are zeroed */
+  v8 n = x * SPLAT(1.44269504088896341f) + SPLAT(12582912.0f);
+  n -= SPLAT(12582912.0f); /* round to nearest: 1.5 * 2^23 pushes the fraction out */
+  v8 r = x - n * SPLAT(0.693359375f) + n * SPLAT(2.12194440e-4f);
+  v8 p = SPLAT(1.9875691500e-4f);
+  p = p * r + SPLAT(1.3981999507e-3f);
+  p = p * r + SPLAT(8.3334519073e-3f);
+  p = p * r + SPLAT(4.1665795894e-2f);
+  p = p * r + SPLAT(1.6666665459e-1f);
+  p = p * r + SPLAT(5.0000001201e-1f);
+  p = p * r * r + r + SPLAT(1.0f);
+  v8i scale = (__builtin_convertvector(n, v8i) + 127) << 23; /* 2^n */
+  return (v8)((v8i)(p * (v8)scale) & ~underflow);
+}
+
+/** exp() of n values (n <= 8) through exp8, so a row's tail gets exactly what a full lane would. */
+KERNEL_TARGET static void exp_tail(const float *x, float *out, int n) {
+  v8 buf = SPLAT(0.0f);
+  memcpy(&buf, x, sizeof(float) * n);
+  buf = exp8(buf);
+  memcpy(out, &buf, sizeof(float) * n);
+}
+
+/** The largest of x[0..n) (n >= 1). */
+KERNEL_TARGET static float row_max(const float *x, int64_t n) {
+  float max = x[0];
+  int64_t j = 0;
+  if (n >= 8) {
+    v8 m = *(const v8u *)x;
+    for (j = 8; j + 8 <= n; j += 8) {
+      v8 v = *(const v8u *)(x + j);
+      v8i bigger = (v8i)(v > m);
+      m = (v8)(((v8i)v & bigger) | ((v8i)m & ~bigger));
+    }
+    for (int l = 0; l < 8; l++) max = m[l] > max ? m[l] : max;
+  }
+  for (; j < n; j++) max = x[j] > max ? x[j] : max;
+  return max;
+}
+
+/** out[j] = exp(x[j] - shift) for j < n (out may be x, or NULL to only sum); returns the sum, added in lanes then in double. */
+KERNEL_TARGET static double exp_row(const float *x, float shift, float *out, int64_t n) {
+  v8 sum = SPLAT(0.0f);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    v8 e = exp8(*(const v8u *)(x + j) - SPLAT(shift));
+    if (out) *(v8u *)(out + j) = e;
+    sum += e;
+  }
+  double total = 0;
+  for (int l = 0; l < 8; l++) total += sum[l];
+  if (j < n) {
+    float shifted[8], e[8];
+    int rest = (int)(n - j);
+    for (int l = 0; l < rest; l++) shifted[l] = x[j + l] - shift;
+    exp_tail(shifted, e, rest);
+    for (int l = 0; l < rest; l++) {
+      if (out) out[j + l] = e[l];
+      total += e[l];
+    }
+  }
+  return total;
+}
+
+/** s[i] = sigmoid(g[i]) = 1 / (1 + exp(-g[i])) for i < n. */
+KERNEL_TARGET static void sigmoid_row(const float *g, float *s, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) *(v8u *)(s + i) = SPLAT(1.0f) / (SPLAT(1.0f) + exp8(-*(const v8u *)(g + i)));
+  if (i < n) {
+    float neg[8], e[8];
+    int rest = (int)(n - i);
+    for (int l = 0; l < rest; l++) neg[l] = -g[i + l];
+    exp_tail(neg, e, rest);
+    for (int l = 0; l < rest; l++) s[i + l] = 1.0f / (1.0f + e[l]);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fused SwiGLU gate: h = silu(g) * u = g * sigmoid(g) * u, and its gradients
 //   dg = dh * u * s * (1 + g * (1 - s))      du = dh * g * s      (s = sigmoid(g))
@@ -545,23 +637,33 @@ typedef struct {
   int64_t n;
 } GateJob;
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+#define GATE_BLOCK 256 /* elements per sigmoid_row call: the sigmoids stay in a stack buffer */
 
-static void swiglu_part(void *raw, int index, int count) {
+KERNEL_TARGET static void swiglu_part(void *raw, int index, int count) {
   const GateJob *job = raw;
   int64_t first, last;
   split(job->n, 64, index, count, &first, &last);
-  for (int64_t i = first; i < last; i++) job->h[i] = job->g[i] * sigmoidf(job->g[i]) * job->u[i];
+  float s[GATE_BLOCK];
+  for (int64_t b = first; b < last; b += GATE_BLOCK) {
+    int64_t len = last - b < GATE_BLOCK ? last - b : GATE_BLOCK;
+    sigmoid_row(job->g + b, s, len);
+    for (int64_t i = 0; i < len; i++) job->h[b + i] = job->g[b + i] * s[i] * job->u[b + i];
+  }
 }
 
-static void swiglu_grad_part(void *raw, int index, int count) {
+KERNEL_TARGET static void swiglu_grad_part(void *raw, int index, int count) {
   const GateJob *job = raw;
   int64_t first, last;
   split(job->n, 64, index, count, &first, &last);
-  for (int64_t i = first; i < last; i++) {
-    float g = job->g[i], s = sigmoidf(g), dh = job->dh[i];
-    job->dg[i] = dh * job->u[i] * s * (1.0f + g * (1.0f - s));
-    job->du[i] = dh * g * s;
+  float s[GATE_BLOCK];
+  for (int64_t b = first; b < last; b += GATE_BLOCK) {
+    int64_t len = last - b < GATE_BLOCK ? last - b : GATE_BLOCK;
+    sigmoid_row(job->g + b, s, len);
+    for (int64_t i = 0; i < len; i++) {
+      float g = job->g[b + i], dh = job->dh[b + i];
+      job->dg[b + i] = dh * job->u[b + i] * s[i] * (1.0f + g * (1.0f - s[i]));
+      job->du[b + i] = dh * g * s[i];
+    }
   }
 }
 
@@ -647,11 +749,8 @@ KERNEL_TARGET static void log_softmax_pick_part(void *raw, int index, int count)
   split(job->rows, 1, index, count, &first, &last);
   for (int64_t i = first; i < last; i++) {
     const float *x = job->x + i * v;
-    float max = x[0];
-    for (int64_t j = 1; j < v; j++) max = x[j] > max ? x[j] : max;
-    double sum = 0;
-    for (int64_t j = 0; j < v; j++) sum += expf(x[j] - max);
-    float logz = max + (float)log(sum);
+    float max = row_max(x, v);
+    float logz = max + (float)log(exp_row(x, max, NULL, v));
     int32_t t = job->targets[i];
     job->logz[i] = logz;
     job->logp[i] = (t >= 0 && t < v ? x[t] : 0.0f) - logz;
@@ -666,7 +765,8 @@ KERNEL_TARGET static void log_softmax_pick_grad_part(void *raw, int index, int c
     const float *x = job->x + i * v;
     float *dx = job->dx + i * v;
     float logz = job->logz_in[i], dy = job->dy[i];
-    for (int64_t j = 0; j < v; j++) dx[j] = -dy * expf(x[j] - logz);
+    exp_row(x, logz, dx, v); /* softmax */
+    for (int64_t j = 0; j < v; j++) dx[j] *= -dy;
     int32_t t = job->targets[i];
     if (t >= 0 && t < v) dx[t] += dy;
   }
@@ -712,13 +812,6 @@ static napi_value log_softmax_pick_grad(napi_env env, napi_callback_info info) {
 // one pass each way over the scores where tfjs makes add, max, sub, exp, sum, div forward and mul,
 // sum, sub, mul backward. Masked entries (-1e9) give exp() == 0 exactly, as in tfjs.
 
-/**
- * expf, with the arguments where it underflows to exactly 0 answered at once: glibc's expf takes a
- * slow path (errno, floating-point exception) for each of them, and half of a causal mask's
- * entries are there.
- */
-static inline float exp_or_zero(float x) { return x < -104.0f ? 0.0f : expf(x); }
-
 typedef struct {
   const float *s, *mask, *y_in, *dy;
   float *y, *dx;
@@ -733,16 +826,8 @@ KERNEL_TARGET static void masked_softmax_part(void *raw, int index, int count) {
     int64_t g = r / q, i = r % q;
     const float *s = job->s + r * k, *m = job->mask + ((g / per_mask) * q + i) * k;
     float *y = job->y + r * k;
-    float max = -INFINITY;
-    for (int64_t j = 0; j < k; j++) {
-      y[j] = s[j] + m[j];
-      max = y[j] > max ? y[j] : max;
-    }
-    double sum = 0;
-    for (int64_t j = 0; j < k; j++) {
-      y[j] = exp_or_zero(y[j] - max);
-      sum += y[j];
-    }
+    for (int64_t j = 0; j < k; j++) y[j] = s[j] + m[j];
+    double sum = exp_row(y, row_max(y, k), y, k);
     float inv = (float)(1.0 / sum);
     for (int64_t j = 0; j < k; j++) y[j] *= inv;
   }

@@ -149,8 +149,13 @@ function kernelBodies(native: OpsAddon): Record<string, NativeBody> {
 
 const ADDON_FUNCTIONS: (keyof OpsAddon)[] = ['rmsNorm', 'rmsNormGrad', 'swiglu', 'swigluGrad', 'logSoftmaxPick', 'logSoftmaxPickGrad', 'maskedSoftmax', 'maskedSoftmaxGrad', 'rope']
 
-/** Registers the fused kernels for `backendName`; false (nothing changes) without the addon or with one built before them. */
+/**
+ * Registers the fused kernels for `backendName`; false (nothing changes) without the addon, with
+ * one built before them, or with WORKBENCH_FUSED_OPS=0 (the tfjs formulations with the native
+ * matmul: to compare, or to rule the fused kernels out when looking for a bug).
+ */
 export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
+  if (process.env.WORKBENCH_FUSED_OPS === '0') return false
   const addon = loadFastGemm() as unknown as Partial<OpsAddon> | null
   if (!addon || ADDON_FUNCTIONS.some((name) => typeof addon[name] !== 'function')) return false
   if (registered.has(backendName)) return true
