@@ -19,6 +19,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -932,6 +933,84 @@ static napi_value rope(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Row gather and its gradient (the embedding lookup), split across the pool. out[i] = table[ids[i]]
+// forward; backward dtable[r] = sum of dy[i] over the i with ids[i] == r. The backward splits the
+// table's rows: each thread scans every id and adds only the rows it owns, in id order, so the sums
+// are bitwise the same for any thread count. Ids are checked before any memory is touched.
+
+typedef struct {
+  const float *src;
+  const int32_t *ids;
+  float *dst;
+  int64_t rows, width, n;
+} RowsJob;
+
+static void gather_rows_part(void *raw, int index, int count) {
+  const RowsJob *job = raw;
+  int64_t first, last;
+  split(job->n, 1, index, count, &first, &last);
+  for (int64_t i = first; i < last; i++) memcpy(job->dst + i * job->width, job->src + (int64_t)job->ids[i] * job->width, sizeof(float) * job->width);
+}
+
+KERNEL_TARGET static void scatter_rows_part(void *raw, int index, int count) {
+  const RowsJob *job = raw;
+  int64_t first, last, w = job->width;
+  split(job->rows, 1, index, count, &first, &last);
+  if (last > first) memset(job->dst + first * w, 0, sizeof(float) * (last - first) * w);
+  for (int64_t i = 0; i < job->n; i++) {
+    int64_t r = job->ids[i];
+    if (r < first || r >= last) continue;
+    float *d = job->dst + r * w;
+    const float *g = job->src + i * w;
+    for (int64_t j = 0; j < w; j++) d[j] += g[j];
+  }
+}
+
+/** -1 when every id is a row of the table, else the index of the first that is not (after throwing a RangeError naming it). */
+static int64_t check_ids(napi_env env, const int32_t *ids, int64_t n, int64_t rows, const char *what) {
+  for (int64_t i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= rows) {
+      char message[160];
+      snprintf(message, sizeof message, "%s: id %d at position %lld is outside the table's %lld rows", what, ids[i], (long long)i, (long long)rows);
+      napi_throw_range_error(env, NULL, message);
+      return i;
+    }
+  }
+  return -1;
+}
+
+/** gatherRows(table, ids, out, rows, width, n): out[i] = table[ids[i]]. */
+static napi_value gather_rows(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!fixed_args(env, info, 6, argv, "fastgemm.gatherRows expects 6 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[3]), width = int64_arg(env, argv[4]), n = int64_arg(env, argv[5]);
+  const char *bad = "fastgemm.gatherRows: array lengths do not match rows x width and n";
+  float *table, *out;
+  int32_t *ids;
+  if (rows < 0 || width < 0 || n < 0 || !float_arg(env, argv[0], &table, rows * width, bad) || !int32_arg(env, argv[1], &ids, n, bad) ||
+      !float_arg(env, argv[2], &out, n * width, bad) || check_ids(env, ids, n, rows, "gatherRows") >= 0) return NULL;
+  RowsJob job = {table, ids, out, rows, width, n};
+  run_parallel(gather_rows_part, &job, rows_threads(n, width));
+  return NULL;
+}
+
+/** scatterRows(ids, dy, dtable, rows, width, n): dtable = zeros, then dtable[ids[i]] += dy[i]. */
+static napi_value scatter_rows(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!fixed_args(env, info, 6, argv, "fastgemm.scatterRows expects 6 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[3]), width = int64_arg(env, argv[4]), n = int64_arg(env, argv[5]);
+  const char *bad = "fastgemm.scatterRows: array lengths do not match rows x width and n";
+  float *dy, *dtable;
+  int32_t *ids;
+  if (rows < 0 || width < 0 || n < 0 || !int32_arg(env, argv[0], &ids, n, bad) || !float_arg(env, argv[1], &dy, n * width, bad) ||
+      !float_arg(env, argv[2], &dtable, rows * width, bad) || check_ids(env, ids, n, rows, "scatterRows") >= 0) return NULL;
+  RowsJob job = {dy, ids, dtable, rows, width, n};
+  int threads = rows_threads(n > rows ? n : rows, width);
+  run_parallel(scatter_rows_part, &job, threads < rows ? threads : (rows > 0 ? (int)rows : 1));
+  return NULL;
+}
+
 /** True when this CPU can run the kernel (AVX2 and FMA on x86; always elsewhere). */
 static napi_value supported(napi_env env, napi_callback_info info) {
   (void)info;
@@ -969,6 +1048,10 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "maskedSoftmaxGrad", fn);
   napi_create_function(env, "rope", NAPI_AUTO_LENGTH, rope, NULL, &fn);
   napi_set_named_property(env, exports, "rope", fn);
+  napi_create_function(env, "gatherRows", NAPI_AUTO_LENGTH, gather_rows, NULL, &fn);
+  napi_set_named_property(env, exports, "gatherRows", fn);
+  napi_create_function(env, "scatterRows", NAPI_AUTO_LENGTH, scatter_rows, NULL, &fn);
+  napi_set_named_property(env, exports, "scatterRows", fn);
   napi_create_function(env, "setThreads", NAPI_AUTO_LENGTH, set_threads, NULL, &fn);
   napi_set_named_property(env, exports, "setThreads", fn);
   napi_create_function(env, "threads", NAPI_AUTO_LENGTH, get_threads, NULL, &fn);

@@ -12,6 +12,7 @@ import { swigluGate, swigluGateFused, swigluGateTfjs } from '../../core/model/ke
 import { targetLogProbs, targetLogProbsFused, targetLogProbsTfjs } from '../../core/model/kernels/targetLogProbs'
 import { maskedSoftmax, maskedSoftmaxFused, maskedSoftmaxTfjs } from '../../core/model/kernels/maskedSoftmax'
 import { rope, ropeFused, ropeTfjs } from '../../core/model/kernels/rope'
+import { gatherRows, gatherRowsNative, gatherRowsTfjs } from '../../core/model/kernels/gatherRows'
 import { causalMask, createRopeTables } from '../../core/model/llama'
 import { mulberry32 } from '../../core/util/random'
 import { describeWith } from '../references'
@@ -284,5 +285,46 @@ describeWith('native-matmul', 'fused native rotary embedding', () => describe.ea
     expect(Array.from(rope(x, cos as tf.Tensor4D, sin as tf.Tensor4D, rotateHalf).dataSync())).toEqual(Array.from(fused(x).dataSync()))
     expectThreadInvariant(fused, [x])
     tf.dispose([x, cos, sin, rotateHalf])
+  })
+}))
+
+describeWith('native-matmul', 'native row gather (embedding lookup) and its scatter gradient', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeOpsActive()).toBe(true)
+  })
+
+  const inputs = (rows: number, width: number, n: number) => {
+    const rand = mulberry32(rows * width + n)
+    const ids = Int32Array.from({ length: n }, () => Math.floor(rand() * rows)) // repeated ids: their gradients add up
+    return [tf.tensor2d(randomArray(rows * width, rows + width, 2), [rows, width]), tf.tensor1d(ids, 'int32')]
+  }
+  const native = (t: tf.Tensor, i: tf.Tensor) => gatherRowsNative(t as tf.Tensor2D, i as tf.Tensor1D)
+  const reference = (t: tf.Tensor, i: tf.Tensor) => gatherRowsTfjs(t as tf.Tensor2D, i as tf.Tensor1D)
+
+  it.each([
+    [1, 1, 1],
+    [5, 3, 40],
+    [512, 128, 2048], // the tiny preset's embedding: split across threads
+  ])('matches the tfjs formulation in value and table gradient (rows %i, width %i, %i ids)', (rows, width, n) => {
+    const ts = inputs(rows, width, n)
+    expectSameAsTfjs(native, reference, ts, 1e-6)
+    tf.dispose(ts)
+  })
+
+  it('refuses an id outside the table, naming it, in both directions', () => {
+    const table = tf.tensor2d(randomArray(6, 1), [3, 2])
+    const ids = tf.tensor1d([0, 3], 'int32')
+    const dy = tf.ones([2, 2])
+    expect(() => gatherRowsNative(table, ids)).toThrow(/id 3 at position 1 is outside the table's 3 rows/)
+    expect(() => tf.engine().runKernel('WorkbenchScatterRows', { ids, dy }, { rows: 3 })).toThrow(/id 3 at position 1/)
+    tf.dispose([table, ids, dy])
+  })
+
+  it('is the op the model uses here, and gives bitwise the same result at 1 and 3 native threads', () => {
+    const ts = inputs(300, 64, 1000)
+    expect(Array.from(gatherRows(ts[0] as tf.Tensor2D, ts[1] as tf.Tensor1D).dataSync())).toEqual(Array.from(native(ts[0], ts[1]).dataSync()))
+    expectThreadInvariant(native, ts)
+    tf.dispose(ts)
   })
 }))

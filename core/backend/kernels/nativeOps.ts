@@ -10,8 +10,10 @@
 //   attention's softmax with its additive mask (maskedSoftmax, maskedSoftmaxGrad): one pass each
 //     way where tfjs makes six forward and four backward;
 //   rotary position embedding (rope, with a flag for its backward): one pass where tfjs makes a
-//     matmul by the rotation, two multiplies and an add.
-// core/model/kernels/ (rmsNorm.ts, swiglu.ts, targetLogProbs.ts, maskedSoftmax.ts, rope.ts) call
+//     matmul by the rotation, two multiplies and an add;
+//   the row gather of the embedding and its gradient (gatherRows, scatterRows): threaded where
+//     tfjs's GatherV2 and ScatterNd run on one.
+// core/model/kernels/ (rmsNorm.ts, swiglu.ts, targetLogProbs.ts, maskedSoftmax.ts, rope.ts, gatherRows.ts) call
 // them, with hand-written gradients, when they are registered for the current backend and fall
 // back to the tfjs formulation otherwise (no addon, an addon built before them,
 // WORKBENCH_NATIVE_MATMUL=0, other backends).
@@ -29,6 +31,8 @@ export const MASKED_SOFTMAX = 'WorkbenchMaskedSoftmax'
 export const MASKED_SOFTMAX_GRAD = 'WorkbenchMaskedSoftmaxGrad'
 export const ROPE = 'WorkbenchRope'
 export const ROPE_GRAD = 'WorkbenchRopeGrad'
+export const GATHER_ROWS = 'WorkbenchGatherRows'
+export const SCATTER_ROWS = 'WorkbenchScatterRows'
 
 interface OpsAddon {
   rmsNorm(x: Float32Array, w: Float32Array, y: Float32Array, rows: number, d: number, eps: number): void
@@ -40,6 +44,8 @@ interface OpsAddon {
   maskedSoftmax(scores: Float32Array, mask: Float32Array, y: Float32Array, groups: number, q: number, k: number, maskItems: number): void
   maskedSoftmaxGrad(y: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, k: number): void
   rope(x: Float32Array, cos: Float32Array, sin: Float32Array, out: Float32Array, rows: number, seq: number, heads: number, hd: number, tables: number, backward: boolean): void
+  gatherRows(table: Float32Array, ids: Int32Array, out: Float32Array, rows: number, width: number, n: number): void
+  scatterRows(ids: Int32Array, dy: Float32Array, dtable: Float32Array, rows: number, width: number, n: number): void
 }
 
 /** [rows, d] of a 2-D float32 x and its [d] weight, or an error naming the problem. */
@@ -88,6 +94,14 @@ function ropeShape(x: tf.TensorInfo, cos: tf.TensorInfo, sin: tf.TensorInfo): [n
     throw new Error(`${ROPE}: expects float32 x [B*T, H*hd] and cos, sin [1 or B, T, 1, hd], got x ${x.dtype} [${x.shape}], cos [${cos.shape}], sin [${sin.shape}]`)
   }
   return [rows, seq, x.shape[1] / hd, hd, tables]
+}
+
+/** [rows, width, n] of a float32 table [rows, width] and int32 ids [n]. */
+function rowsShape(table: { shape: number[]; dtype: tf.DataType }, ids: tf.TensorInfo): [number, number, number] {
+  if (table.shape.length !== 2 || table.dtype !== 'float32' || ids.dtype !== 'int32' || ids.shape.length !== 1) {
+    throw new Error(`${GATHER_ROWS}: expects a float32 table [rows, width] and int32 ids [N], got table ${table.dtype} [${table.shape}] and ids ${ids.dtype} [${ids.shape}]`)
+  }
+  return [table.shape[0], table.shape[1], ids.shape[0]]
 }
 
 /** True when the fused native kernels serve the current backend. */
@@ -144,10 +158,19 @@ function kernelBodies(native: OpsAddon): Record<string, NativeBody> {
       const [rows, seq, heads, hd, tables] = ropeShape(dy, cos, sin)
       return run([dy, cos, sin], [dy.shape], ([dys, cs, ss], [dx]) => native.rope(dys, cs, ss, dx, rows, seq, heads, hd, tables, true))[0]
     },
+    [GATHER_ROWS]: ({ table, ids }, _attrs, run) => {
+      const [rows, width, n] = rowsShape(table, ids)
+      return run([table, ids], [[n, width]], ([ts, is], [out]) => native.gatherRows(ts, asInt32(is), out, rows, width, n))[0]
+    },
+    [SCATTER_ROWS]: ({ ids, dy }, attrs, run) => {
+      const rows = Number(attrs.rows)
+      const [, width, n] = rowsShape({ shape: [rows, dy.shape[1]], dtype: dy.dtype }, ids)
+      return run([ids, dy], [[rows, width]], ([is, dys], [dtable]) => native.scatterRows(asInt32(is), dys, dtable, rows, width, n))[0]
+    },
   }
 }
 
-const ADDON_FUNCTIONS: (keyof OpsAddon)[] = ['rmsNorm', 'rmsNormGrad', 'swiglu', 'swigluGrad', 'logSoftmaxPick', 'logSoftmaxPickGrad', 'maskedSoftmax', 'maskedSoftmaxGrad', 'rope']
+const ADDON_FUNCTIONS: (keyof OpsAddon)[] = ['rmsNorm', 'rmsNormGrad', 'swiglu', 'swigluGrad', 'logSoftmaxPick', 'logSoftmaxPickGrad', 'maskedSoftmax', 'maskedSoftmaxGrad', 'rope', 'gatherRows', 'scatterRows']
 
 /**
  * Registers the fused kernels for `backendName`; false (nothing changes) without the addon, with
