@@ -16,6 +16,8 @@ import { recomputed } from './kernels/recompute'
 import type { LoraAdapters } from './lora'
 import { mulberry32, normalArray } from '../util/random'
 import { targetLogProbs } from './kernels/targetLogProbs'
+import { maskedSoftmax } from './kernels/maskedSoftmax'
+import { rope } from './kernels/rope'
 
 const INIT_STD = 0.02
 /** Added to masked attention scores; exp() of it underflows to exactly 0 in float32. */
@@ -49,17 +51,13 @@ export function weightShapes(cfg: LlamaConfig): Record<string, [number] | [numbe
 export { rmsNorm }
 
 /**
- * Rotary position embedding in Hugging Face's rotate_half layout: each head's first half and second
- * half form the pairs. x: [B*T, H*hd]; cos, sin: [1, T, 1, hd] for this chunk's positions.
- * out = x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] done as x @ R (a signed
- * permutation matrix) so it stays one fast 2-D matmul and needs no slices.
+ * Rotary position embedding in Hugging Face's rotate_half layout (kernels/rope.ts: fused natively
+ * where it can be). x: [B*T, H*hd]; pos.cos, pos.sin: [1 or B, T, 1, hd] for this chunk's positions.
  */
 export function applyRope(x: tf.Tensor2D, pos: Positions, nHeads: number): tf.Tensor2D {
-  const { batch, seq } = pos
   const hd = pos.cos.shape[3]
-  const rotated = tf.reshape(tf.matMul(tf.reshape(x, [-1, hd]), pos.rotateHalf), [batch, seq, nHeads, hd])
-  const x4 = tf.reshape(x, [batch, seq, nHeads, hd]) // [B, T, H, hd]
-  return tf.reshape(tf.add(tf.mul(x4, pos.cos), tf.mul(rotated, pos.sin)), [batch * seq, nHeads * hd])
+  if (x.shape[1] !== nHeads * hd) throw new Error(`applyRope: x has ${x.shape[1]} columns, expected ${nHeads} heads x ${hd}`)
+  return rope(x, pos.cos, pos.sin, pos.rotateHalf)
 }
 
 /** What every layer needs about this chunk's positions, computed once per forward pass. */
@@ -146,17 +144,8 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: 
   const scale = 1 / Math.sqrt(q.shape[2])
   const scaled = tf.mul(q, scale) as tf.Tensor3D
   const scores: tf.Tensor3D = decoding ? tf.matMul(scaled, k, false, true) : batchMatMul(scaled, tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
-  const probs = tf.softmax(addMask(scores, mask)) as tf.Tensor3D // [G, rep*T, Tk]
+  const probs = maskedSoftmax(scores, mask) // [G, rep*T, Tk]
   return batchMatMul(probs, v) // [G, rep*T, hd]
-}
-
-function addMask(scores: tf.Tensor3D, mask: tf.Tensor2D | tf.Tensor3D | null): tf.Tensor3D {
-  if (!mask) return scores
-  if (mask.rank === 2) return tf.add(scores, mask)
-  const [groups, queries, keys] = scores.shape
-  const batch = mask.shape[0]
-  const byRow = tf.reshape(scores, [batch, groups / batch, queries, keys]) // [B, Hkv, rep*T, Tk]
-  return tf.reshape(tf.add(byRow, tf.expandDims(mask, 1)), [groups, queries, keys])
 }
 
 /** cos/sin tables for every position up to max_seq_len, and the rotate_half matrix. */

@@ -17,7 +17,7 @@
 // the wasm backend (tfjs 4.22) over nine model shapes (each of layers, dim, kv heads, hidden,
 // heads, vocabulary, sequence and batch varied alone; a least-squares fit was within 0.3% of every
 // one), with the native matmul active (the XNNPACK path keeps up to ~18% more for full
-// fine-tuning: its linear op saves more); LAYER_FLOATS holds the per-layer terms with and without
+// fine-tuning: its linear op saves more); ACTIVATION_FLOATS holds the terms with and without
 // the fused native kernels. Full fine-tuning keeps every layer's activations; LoRA over a frozen trunk keeps each
 // layer's input and recomputes one layer at a time in the backward pass (kernels/recompute.ts).
 // tests/core/memory-estimate.test.ts checks the estimate against measured peaks; the bench
@@ -81,13 +81,27 @@ export function adapterParameters(model: LlamaConfig, rank: number, targets: rea
 }
 
 /**
- * Floats per token the layers hold, per model dim and per hidden unit. `fused`: the native RMSNorm
- * and SwiGLU kernels (core/backend/kernels/nativeOps.ts) keep fewer intermediates than the tfjs
- * formulations. Refitted with the meter after the fused kernels landed (five shapes, within 4%).
+ * Floats the backward pass holds, per token and model dim, KV width (kv heads x head dim) and hidden
+ * unit, per attention score, per token and vocabulary entry (the logits), and per token and dim
+ * outside the layers. `fused`: the native kernels (core/backend/kernels/nativeOps.ts: RMSNorm,
+ * SwiGLU, log-softmax + pick, masked softmax, RoPE) keep fewer intermediates than the tfjs
+ * formulations. Refitted with the meter after the fused log-softmax, softmax and RoPE landed (each
+ * term varied alone: vocabulary, hidden, scores at equal tokens, kv heads, layers; a dim-64 check
+ * within 3%).
  */
-const LAYER_FLOATS = {
-  fused: { full: { perDim: 31, perHidden: 6 }, recomputed: { perDim: 37, perHidden: 6 } },
-  tfjs: { full: { perDim: 43, perHidden: 11 }, recomputed: { perDim: 54, perHidden: 11 } },
+const ACTIVATION_FLOATS = {
+  fused: {
+    full: { perDim: 25, perKv: 10.5, perHidden: 6, perScore: 3.5 },
+    recomputed: { perDim: 26, perKv: 14, perHidden: 6, perScore: 4 },
+    perLogit: 2,
+    perDimOutside: 5,
+  },
+  tfjs: {
+    full: { perDim: 43, perKv: 18, perHidden: 11, perScore: 5 },
+    recomputed: { perDim: 54, perKv: 16, perHidden: 11, perScore: 5 },
+    perLogit: 6,
+    perDimOutside: 11,
+  },
 }
 
 /** Floats the backward pass holds at its peak besides weights, gradients and moments. */
@@ -97,17 +111,14 @@ export function activationFloats(model: LlamaConfig, shape: TrainingShape): numb
   const kv = tokens * model.n_kv_heads * headDim(model)
   const hidden = tokens * model.hidden_dim
   const scores = shape.batch * model.n_heads * shape.seq * shape.seq // attention probabilities
-  const logits = shape.logits === false ? 0 : 6 * tokens * model.vocab_size
+  const floats = ACTIVATION_FLOATS[(shape.fusedKernels ?? loadFastGemm() !== null) ? 'fused' : 'tfjs']
+  const logits = shape.logits === false ? 0 : floats.perLogit * tokens * model.vocab_size
   const shapes = linearShapes(model)
   const adapters = [...new Set(shape.lora?.targets ?? [])].reduce((n, t) => n + 5.5 * tokens * (shapes[t][0] + shapes[t][1]), 0) // per layer
-  const floats = LAYER_FLOATS[(shape.fusedKernels ?? loadFastGemm() !== null) ? 'fused' : 'tfjs']
-  if (!shape.lora || shape.lora.recompute === false) {
-    const perLayer = floats.full.perDim * d + 18 * kv + floats.full.perHidden * hidden + 5 * scores + adapters
-    return model.n_layers * perLayer + 11 * d + logits
-  }
+  const layer = (f: { perDim: number; perKv: number; perHidden: number; perScore: number }) => f.perDim * d + f.perKv * kv + f.perHidden * hidden + f.perScore * scores + adapters
+  if (!shape.lora || shape.lora.recompute === false) return model.n_layers * layer(floats.full) + floats.perDimOutside * d + logits
   // Every layer's input is kept; one layer (forward and backward) is alive at a time.
-  const oneLayer = floats.recomputed.perDim * d + 16 * kv + floats.recomputed.perHidden * hidden + 5 * scores + adapters
-  return 2 * model.n_layers * d + oneLayer + logits
+  return 2 * model.n_layers * d + layer(floats.recomputed) + logits
 }
 
 /** The memory of training `model` on batch x seq tokens with AdamW, fully or with LoRA (float32). */

@@ -19,6 +19,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -533,6 +534,98 @@ static napi_value rms_norm_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// exp() eight lanes at a time, for the fused ops below. glibc's expf is one value per call, slower
+// than XNNPACK's vectorised wasm softmax it replaces. Cephes' expf: n = round(x / ln 2), the
+// remainder r = x - n ln 2 (in two parts, for precision), exp(r) by a degree-5 polynomial (about
+// 1e-7 relative error), times 2^n built in the exponent bits. Below -87.3 the result is 0, as
+// float32's expf gives (denormals aside), so masked attention scores still weigh exactly 0.
+
+typedef int32_t v8i __attribute__((vector_size(32)));
+#define SPLAT(v) ((v8){v, v, v, v, v, v, v, v})
+
+KERNEL_TARGET static inline v8 exp8(v8 x) {
+  v8i underflow = (v8i)(x < SPLAT(-87.3f));
+  v8i over = (v8i)(x > SPLAT(88.0f));
+  x = (v8)(((v8i)x & ~over) | ((v8i)SPLAT(88.0f) & over));
+  x = (v8)((v8i)x & ~underflow); /* underflowing lanes compute exp(0), then are zeroed */
+  v8 n = x * SPLAT(1.44269504088896341f) + SPLAT(12582912.0f);
+  n -= SPLAT(12582912.0f); /* round to nearest: 1.5 * 2^23 pushes the fraction out */
+  v8 r = x - n * SPLAT(0.693359375f) + n * SPLAT(2.12194440e-4f);
+  v8 p = SPLAT(1.9875691500e-4f);
+  p = p * r + SPLAT(1.3981999507e-3f);
+  p = p * r + SPLAT(8.3334519073e-3f);
+  p = p * r + SPLAT(4.1665795894e-2f);
+  p = p * r + SPLAT(1.6666665459e-1f);
+  p = p * r + SPLAT(5.0000001201e-1f);
+  p = p * r * r + r + SPLAT(1.0f);
+  v8i scale = (__builtin_convertvector(n, v8i) + 127) << 23; /* 2^n */
+  return (v8)((v8i)(p * (v8)scale) & ~underflow);
+}
+
+/** exp() of n values (n <= 8) through exp8, so a row's tail gets exactly what a full lane would. */
+KERNEL_TARGET static void exp_tail(const float *x, float *out, int n) {
+  v8 buf = SPLAT(0.0f);
+  memcpy(&buf, x, sizeof(float) * n);
+  buf = exp8(buf);
+  memcpy(out, &buf, sizeof(float) * n);
+}
+
+/** The largest of x[0..n) (n >= 1). */
+KERNEL_TARGET static float row_max(const float *x, int64_t n) {
+  float max = x[0];
+  int64_t j = 0;
+  if (n >= 8) {
+    v8 m = *(const v8u *)x;
+    for (j = 8; j + 8 <= n; j += 8) {
+      v8 v = *(const v8u *)(x + j);
+      v8i bigger = (v8i)(v > m);
+      m = (v8)(((v8i)v & bigger) | ((v8i)m & ~bigger));
+    }
+    for (int l = 0; l < 8; l++) max = m[l] > max ? m[l] : max;
+  }
+  for (; j < n; j++) max = x[j] > max ? x[j] : max;
+  return max;
+}
+
+/** out[j] = exp(x[j] - shift) for j < n (out may be x, or NULL to only sum); returns the sum, added in lanes then in double. */
+KERNEL_TARGET static double exp_row(const float *x, float shift, float *out, int64_t n) {
+  v8 sum = SPLAT(0.0f);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    v8 e = exp8(*(const v8u *)(x + j) - SPLAT(shift));
+    if (out) *(v8u *)(out + j) = e;
+    sum += e;
+  }
+  double total = 0;
+  for (int l = 0; l < 8; l++) total += sum[l];
+  if (j < n) {
+    float shifted[8], e[8];
+    int rest = (int)(n - j);
+    for (int l = 0; l < rest; l++) shifted[l] = x[j + l] - shift;
+    exp_tail(shifted, e, rest);
+    for (int l = 0; l < rest; l++) {
+      if (out) out[j + l] = e[l];
+      total += e[l];
+    }
+  }
+  return total;
+}
+
+/** s[i] = sigmoid(g[i]) = 1 / (1 + exp(-g[i])) for i < n. */
+KERNEL_TARGET static void sigmoid_row(const float *g, float *s, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) *(v8u *)(s + i) = SPLAT(1.0f) / (SPLAT(1.0f) + exp8(-*(const v8u *)(g + i)));
+  if (i < n) {
+    float neg[8], e[8];
+    int rest = (int)(n - i);
+    for (int l = 0; l < rest; l++) neg[l] = -g[i + l];
+    exp_tail(neg, e, rest);
+    for (int l = 0; l < rest; l++) s[i + l] = 1.0f / (1.0f + e[l]);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fused SwiGLU gate: h = silu(g) * u = g * sigmoid(g) * u, and its gradients
 //   dg = dh * u * s * (1 + g * (1 - s))      du = dh * g * s      (s = sigmoid(g))
@@ -545,23 +638,33 @@ typedef struct {
   int64_t n;
 } GateJob;
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+#define GATE_BLOCK 256 /* elements per sigmoid_row call: the sigmoids stay in a stack buffer */
 
-static void swiglu_part(void *raw, int index, int count) {
+KERNEL_TARGET static void swiglu_part(void *raw, int index, int count) {
   const GateJob *job = raw;
   int64_t first, last;
   split(job->n, 64, index, count, &first, &last);
-  for (int64_t i = first; i < last; i++) job->h[i] = job->g[i] * sigmoidf(job->g[i]) * job->u[i];
+  float s[GATE_BLOCK];
+  for (int64_t b = first; b < last; b += GATE_BLOCK) {
+    int64_t len = last - b < GATE_BLOCK ? last - b : GATE_BLOCK;
+    sigmoid_row(job->g + b, s, len);
+    for (int64_t i = 0; i < len; i++) job->h[b + i] = job->g[b + i] * s[i] * job->u[b + i];
+  }
 }
 
-static void swiglu_grad_part(void *raw, int index, int count) {
+KERNEL_TARGET static void swiglu_grad_part(void *raw, int index, int count) {
   const GateJob *job = raw;
   int64_t first, last;
   split(job->n, 64, index, count, &first, &last);
-  for (int64_t i = first; i < last; i++) {
-    float g = job->g[i], s = sigmoidf(g), dh = job->dh[i];
-    job->dg[i] = dh * job->u[i] * s * (1.0f + g * (1.0f - s));
-    job->du[i] = dh * g * s;
+  float s[GATE_BLOCK];
+  for (int64_t b = first; b < last; b += GATE_BLOCK) {
+    int64_t len = last - b < GATE_BLOCK ? last - b : GATE_BLOCK;
+    sigmoid_row(job->g + b, s, len);
+    for (int64_t i = 0; i < len; i++) {
+      float g = job->g[b + i], dh = job->dh[b + i];
+      job->dg[b + i] = dh * job->u[b + i] * s[i] * (1.0f + g * (1.0f - s[i]));
+      job->du[b + i] = dh * g * s[i];
+    }
   }
 }
 
@@ -587,6 +690,326 @@ static napi_value swiglu_call(napi_env env, napi_callback_info info, int grad) {
 
 static napi_value swiglu(napi_env env, napi_callback_info info) { return swiglu_call(env, info, 0); }
 static napi_value swiglu_grad(napi_env env, napi_callback_info info) { return swiglu_call(env, info, 1); }
+
+// ---------------------------------------------------------------------------------------------
+// The small argument readers of the fused ops below: a fixed argument count, int64 sizes, typed
+// arrays of at least a given length.
+
+static int fixed_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *message) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != want) {
+    napi_throw_type_error(env, NULL, message);
+    return 0;
+  }
+  return 1;
+}
+
+static int64_t int64_arg(napi_env env, napi_value value) {
+  int64_t v = -1;
+  napi_get_value_int64(env, value, &v);
+  return v;
+}
+
+static int int32_arg(napi_env env, napi_value value, int32_t **data, size_t length, const char *what) {
+  napi_typedarray_type type;
+  size_t got;
+  void *raw;
+  if (napi_get_typedarray_info(env, value, &type, &got, &raw, NULL, NULL) != napi_ok || type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, "fastgemm: targets must be an Int32Array");
+    return 0;
+  }
+  if (got < length) {
+    napi_throw_range_error(env, NULL, what);
+    return 0;
+  }
+  *data = raw;
+  return 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused log-softmax and target pick over the vocabulary (the language-model loss), forward and
+// backward, rows split across the pool. Per row of logits x [V] with target t:
+//   logZ = max + log(sum exp(x - max))      logp = x[t] - logZ
+//   dx = dy * (onehot(t) - exp(x - logZ))
+// One pass to find the max and one to sum where tfjs makes max, sub, exp, sum, log, add, oneHot,
+// cast, mul, sum, sub; the backward is one pass where tfjs makes sub, exp, sub, mul. A target
+// outside [0, V) picks nothing (as tfjs's oneHot gives a zero row): logp = -logZ. Rows are
+// independent, so any split across threads gives the same result.
+
+typedef struct {
+  const float *x, *logz_in, *dy;
+  const int32_t *targets;
+  float *logp, *logz, *dx;
+  int64_t rows, v;
+} PickJob;
+
+KERNEL_TARGET static void log_softmax_pick_part(void *raw, int index, int count) {
+  const PickJob *job = raw;
+  int64_t first, last, v = job->v;
+  split(job->rows, 1, index, count, &first, &last);
+  for (int64_t i = first; i < last; i++) {
+    const float *x = job->x + i * v;
+    float max = row_max(x, v);
+    float logz = max + (float)log(exp_row(x, max, NULL, v));
+    int32_t t = job->targets[i];
+    job->logz[i] = logz;
+    job->logp[i] = (t >= 0 && t < v ? x[t] : 0.0f) - logz;
+  }
+}
+
+KERNEL_TARGET static void log_softmax_pick_grad_part(void *raw, int index, int count) {
+  const PickJob *job = raw;
+  int64_t first, last, v = job->v;
+  split(job->rows, 1, index, count, &first, &last);
+  for (int64_t i = first; i < last; i++) {
+    const float *x = job->x + i * v;
+    float *dx = job->dx + i * v;
+    float logz = job->logz_in[i], dy = job->dy[i];
+    exp_row(x, logz, dx, v); /* softmax */
+    for (int64_t j = 0; j < v; j++) dx[j] *= -dy;
+    int32_t t = job->targets[i];
+    if (t >= 0 && t < v) dx[t] += dy;
+  }
+}
+
+/** logSoftmaxPick(x, targets, logp, logz, rows, v): log p(target) and log Z of every row of x [rows, v]. */
+static napi_value log_softmax_pick(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!fixed_args(env, info, 6, argv, "fastgemm.logSoftmaxPick expects 6 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[4]), v = int64_arg(env, argv[5]);
+  PickJob job = {0};
+  const char *bad = "fastgemm.logSoftmaxPick: array lengths do not match rows x v";
+  float *x, *logp, *logz;
+  int32_t *targets;
+  if (rows < 0 || v < 1 || !float_arg(env, argv[0], &x, rows * v, bad) || !int32_arg(env, argv[1], &targets, rows, bad) ||
+      !float_arg(env, argv[2], &logp, rows, bad) || !float_arg(env, argv[3], &logz, rows, bad)) return NULL;
+  job.x = x, job.targets = targets, job.logp = logp, job.logz = logz, job.rows = rows, job.v = v;
+  run_parallel(log_softmax_pick_part, &job, rows_threads(rows, v));
+  return NULL;
+}
+
+/** logSoftmaxPickGrad(x, targets, logz, dy, dx, rows, v): the gradient of logSoftmaxPick's output `dy` for x. */
+static napi_value log_softmax_pick_grad(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!fixed_args(env, info, 7, argv, "fastgemm.logSoftmaxPickGrad expects 7 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[5]), v = int64_arg(env, argv[6]);
+  PickJob job = {0};
+  const char *bad = "fastgemm.logSoftmaxPickGrad: array lengths do not match rows x v";
+  float *x, *logz, *dy, *dx;
+  int32_t *targets;
+  if (rows < 0 || v < 1 || !float_arg(env, argv[0], &x, rows * v, bad) || !int32_arg(env, argv[1], &targets, rows, bad) ||
+      !float_arg(env, argv[2], &logz, rows, bad) || !float_arg(env, argv[3], &dy, rows, bad) || !float_arg(env, argv[4], &dx, rows * v, bad)) return NULL;
+  job.x = x, job.targets = targets, job.logz_in = logz, job.dy = dy, job.dx = dx, job.rows = rows, job.v = v;
+  run_parallel(log_softmax_pick_grad_part, &job, rows_threads(rows, v));
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused attention softmax with its additive mask, forward and backward, rows split across the
+// pool. scores [G, Q, K], mask [M, Q, K] (M = 1: one mask for every group; else group g takes mask
+// g / (G / M), the row of a padded batch its heads belong to):
+//   y = softmax(scores + mask)      dscores = y * (dy - sum(dy * y))
+// one pass each way over the scores where tfjs makes add, max, sub, exp, sum, div forward and mul,
+// sum, sub, mul backward. Masked entries (-1e9) give exp() == 0 exactly, as in tfjs.
+
+typedef struct {
+  const float *s, *mask, *y_in, *dy;
+  float *y, *dx;
+  int64_t groups, q, k, mask_items;
+} SoftmaxJob;
+
+KERNEL_TARGET static void masked_softmax_part(void *raw, int index, int count) {
+  const SoftmaxJob *job = raw;
+  int64_t first, last, k = job->k, q = job->q, per_mask = job->groups / job->mask_items;
+  split(job->groups * q, 1, index, count, &first, &last);
+  for (int64_t r = first; r < last; r++) {
+    int64_t g = r / q, i = r % q;
+    const float *s = job->s + r * k, *m = job->mask + ((g / per_mask) * q + i) * k;
+    float *y = job->y + r * k;
+    for (int64_t j = 0; j < k; j++) y[j] = s[j] + m[j];
+    double sum = exp_row(y, row_max(y, k), y, k);
+    float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < k; j++) y[j] *= inv;
+  }
+}
+
+KERNEL_TARGET static void masked_softmax_grad_part(void *raw, int index, int count) {
+  const SoftmaxJob *job = raw;
+  int64_t first, last, k = job->k;
+  split(job->groups * job->q, 1, index, count, &first, &last);
+  for (int64_t r = first; r < last; r++) {
+    const float *y = job->y_in + r * k, *dy = job->dy + r * k;
+    float *dx = job->dx + r * k;
+    double dot = 0;
+    for (int64_t j = 0; j < k; j++) dot += (double)dy[j] * y[j];
+    float d = (float)dot;
+    for (int64_t j = 0; j < k; j++) dx[j] = y[j] * (dy[j] - d);
+  }
+}
+
+/** maskedSoftmax(scores, mask, y, groups, q, k, maskItems): y = softmax(scores + mask) over the last axis. */
+static napi_value masked_softmax(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!fixed_args(env, info, 7, argv, "fastgemm.maskedSoftmax expects 7 arguments")) return NULL;
+  int64_t groups = int64_arg(env, argv[3]), q = int64_arg(env, argv[4]), k = int64_arg(env, argv[5]), items = int64_arg(env, argv[6]);
+  const char *bad = "fastgemm.maskedSoftmax: array lengths do not match groups x q x k";
+  float *s, *mask, *y;
+  if (groups < 0 || q < 0 || k < 1 || items < 1 || groups % items != 0 || !float_arg(env, argv[0], &s, groups * q * k, bad) ||
+      !float_arg(env, argv[1], &mask, items * q * k, bad) || !float_arg(env, argv[2], &y, groups * q * k, bad)) return NULL;
+  SoftmaxJob job = {s, mask, NULL, NULL, y, NULL, groups, q, k, items};
+  run_parallel(masked_softmax_part, &job, rows_threads(groups * q, k));
+  return NULL;
+}
+
+/** maskedSoftmaxGrad(y, dy, dx, rows, k): the gradient of maskedSoftmax's output `dy` for the scores. */
+static napi_value masked_softmax_grad(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!fixed_args(env, info, 5, argv, "fastgemm.maskedSoftmaxGrad expects 5 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[3]), k = int64_arg(env, argv[4]);
+  const char *bad = "fastgemm.maskedSoftmaxGrad: array lengths do not match rows x k";
+  float *y, *dy, *dx;
+  if (rows < 0 || k < 1 || !float_arg(env, argv[0], &y, rows * k, bad) || !float_arg(env, argv[1], &dy, rows * k, bad) ||
+      !float_arg(env, argv[2], &dx, rows * k, bad)) return NULL;
+  SoftmaxJob job = {NULL, NULL, y, dy, NULL, dx, rows, 1, k, 1};
+  run_parallel(masked_softmax_grad_part, &job, rows_threads(rows, k));
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused rotary position embedding (Hugging Face's rotate_half layout), forward and backward, rows
+// split across the pool. x [B*T, H*hd]; cos, sin [C, T, hd] with C = 1 (every row alike) or B.
+// Per head, with half = hd / 2 and rotate_half(x) = [-x2, x1]:
+//   out[i] = x[i] cos[i] - x[i + half] sin[i]       (i < half)
+//   out[i] = x[i] cos[i] + x[i - half] sin[i]       (i >= half)
+// and the backward is the transpose of that linear map:
+//   dx[i] = dy[i] cos[i] + dy[i + half] sin[i + half]      (i < half)
+//   dx[i] = dy[i] cos[i] - dy[i - half] sin[i - half]      (i >= half)
+// one pass each way where tfjs makes a matmul by the rotation, two multiplies and an add forward
+// and about as many backward.
+
+typedef struct {
+  const float *x, *cos, *sin;
+  float *out;
+  int64_t rows, seq, heads, hd, tables;
+  int backward;
+} RopeJob;
+
+KERNEL_TARGET static void rope_part(void *raw, int index, int count) {
+  const RopeJob *job = raw;
+  int64_t first, last, hd = job->hd, half = hd / 2, width = job->heads * hd;
+  split(job->rows, 1, index, count, &first, &last);
+  for (int64_t r = first; r < last; r++) {
+    int64_t table = job->tables == 1 ? 0 : r / job->seq;
+    const float *c = job->cos + (table * job->seq + r % job->seq) * hd, *s = job->sin + (table * job->seq + r % job->seq) * hd;
+    for (int64_t h = 0; h < job->heads; h++) {
+      const float *x = job->x + r * width + h * hd;
+      float *out = job->out + r * width + h * hd;
+      if (!job->backward) {
+        for (int64_t i = 0; i < half; i++) out[i] = x[i] * c[i] - x[i + half] * s[i];
+        for (int64_t i = half; i < hd; i++) out[i] = x[i] * c[i] + x[i - half] * s[i];
+      } else {
+        for (int64_t i = 0; i < half; i++) out[i] = x[i] * c[i] + x[i + half] * s[i + half];
+        for (int64_t i = half; i < hd; i++) out[i] = x[i] * c[i] - x[i - half] * s[i - half];
+      }
+    }
+  }
+}
+
+/** rope(x, cos, sin, out, rows, seq, heads, hd, tables, backward): RoPE of x, or (backward) its gradient for x given out's gradient in x. */
+static napi_value rope(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  if (!fixed_args(env, info, 10, argv, "fastgemm.rope expects 10 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[4]), seq = int64_arg(env, argv[5]), heads = int64_arg(env, argv[6]), hd = int64_arg(env, argv[7]), tables = int64_arg(env, argv[8]);
+  bool backward = false;
+  napi_get_value_bool(env, argv[9], &backward);
+  const char *bad = "fastgemm.rope: array lengths do not match rows x heads x hd and tables x seq x hd";
+  float *x, *c, *s, *out;
+  if (rows < 0 || seq < 1 || heads < 1 || hd < 2 || hd % 2 != 0 || tables < 1 || (tables > 1 && tables * seq != rows) || rows % seq != 0 ||
+      !float_arg(env, argv[0], &x, rows * heads * hd, bad) || !float_arg(env, argv[1], &c, tables * seq * hd, bad) ||
+      !float_arg(env, argv[2], &s, tables * seq * hd, bad) || !float_arg(env, argv[3], &out, rows * heads * hd, bad)) return NULL;
+  RopeJob job = {x, c, s, out, rows, seq, heads, hd, tables, backward};
+  run_parallel(rope_part, &job, rows_threads(rows, heads * hd));
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row gather and its gradient (the embedding lookup), split across the pool. out[i] = table[ids[i]]
+// forward; backward dtable[r] = sum of dy[i] over the i with ids[i] == r. The backward splits the
+// table's rows: each thread scans every id and adds only the rows it owns, in id order, so the sums
+// are bitwise the same for any thread count. Ids are checked before any memory is touched.
+
+typedef struct {
+  const float *src;
+  const int32_t *ids;
+  float *dst;
+  int64_t rows, width, n;
+} RowsJob;
+
+static void gather_rows_part(void *raw, int index, int count) {
+  const RowsJob *job = raw;
+  int64_t first, last;
+  split(job->n, 1, index, count, &first, &last);
+  for (int64_t i = first; i < last; i++) memcpy(job->dst + i * job->width, job->src + (int64_t)job->ids[i] * job->width, sizeof(float) * job->width);
+}
+
+KERNEL_TARGET static void scatter_rows_part(void *raw, int index, int count) {
+  const RowsJob *job = raw;
+  int64_t first, last, w = job->width;
+  split(job->rows, 1, index, count, &first, &last);
+  if (last > first) memset(job->dst + first * w, 0, sizeof(float) * (last - first) * w);
+  for (int64_t i = 0; i < job->n; i++) {
+    int64_t r = job->ids[i];
+    if (r < first || r >= last) continue;
+    float *d = job->dst + r * w;
+    const float *g = job->src + i * w;
+    for (int64_t j = 0; j < w; j++) d[j] += g[j];
+  }
+}
+
+/** -1 when every id is a row of the table, else the index of the first that is not (after throwing a RangeError naming it). */
+static int64_t check_ids(napi_env env, const int32_t *ids, int64_t n, int64_t rows, const char *what) {
+  for (int64_t i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= rows) {
+      char message[160];
+      snprintf(message, sizeof message, "%s: id %d at position %lld is outside the table's %lld rows", what, ids[i], (long long)i, (long long)rows);
+      napi_throw_range_error(env, NULL, message);
+      return i;
+    }
+  }
+  return -1;
+}
+
+/** gatherRows(table, ids, out, rows, width, n): out[i] = table[ids[i]]. */
+static napi_value gather_rows(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!fixed_args(env, info, 6, argv, "fastgemm.gatherRows expects 6 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[3]), width = int64_arg(env, argv[4]), n = int64_arg(env, argv[5]);
+  const char *bad = "fastgemm.gatherRows: array lengths do not match rows x width and n";
+  float *table, *out;
+  int32_t *ids;
+  if (rows < 0 || width < 0 || n < 0 || !float_arg(env, argv[0], &table, rows * width, bad) || !int32_arg(env, argv[1], &ids, n, bad) ||
+      !float_arg(env, argv[2], &out, n * width, bad) || check_ids(env, ids, n, rows, "gatherRows") >= 0) return NULL;
+  RowsJob job = {table, ids, out, rows, width, n};
+  run_parallel(gather_rows_part, &job, rows_threads(n, width));
+  return NULL;
+}
+
+/** scatterRows(ids, dy, dtable, rows, width, n): dtable = zeros, then dtable[ids[i]] += dy[i]. */
+static napi_value scatter_rows(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!fixed_args(env, info, 6, argv, "fastgemm.scatterRows expects 6 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[3]), width = int64_arg(env, argv[4]), n = int64_arg(env, argv[5]);
+  const char *bad = "fastgemm.scatterRows: array lengths do not match rows x width and n";
+  float *dy, *dtable;
+  int32_t *ids;
+  if (rows < 0 || width < 0 || n < 0 || !int32_arg(env, argv[0], &ids, n, bad) || !float_arg(env, argv[1], &dy, n * width, bad) ||
+      !float_arg(env, argv[2], &dtable, rows * width, bad) || check_ids(env, ids, n, rows, "scatterRows") >= 0) return NULL;
+  RowsJob job = {dy, ids, dtable, rows, width, n};
+  int threads = rows_threads(n > rows ? n : rows, width);
+  run_parallel(scatter_rows_part, &job, threads < rows ? threads : (rows > 0 ? (int)rows : 1));
+  return NULL;
+}
 
 /** True when this CPU can run the kernel (AVX2 and FMA on x86; always elsewhere). */
 static napi_value supported(napi_env env, napi_callback_info info) {
@@ -615,6 +1038,20 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "swiglu", fn);
   napi_create_function(env, "swigluGrad", NAPI_AUTO_LENGTH, swiglu_grad, NULL, &fn);
   napi_set_named_property(env, exports, "swigluGrad", fn);
+  napi_create_function(env, "logSoftmaxPick", NAPI_AUTO_LENGTH, log_softmax_pick, NULL, &fn);
+  napi_set_named_property(env, exports, "logSoftmaxPick", fn);
+  napi_create_function(env, "logSoftmaxPickGrad", NAPI_AUTO_LENGTH, log_softmax_pick_grad, NULL, &fn);
+  napi_set_named_property(env, exports, "logSoftmaxPickGrad", fn);
+  napi_create_function(env, "maskedSoftmax", NAPI_AUTO_LENGTH, masked_softmax, NULL, &fn);
+  napi_set_named_property(env, exports, "maskedSoftmax", fn);
+  napi_create_function(env, "maskedSoftmaxGrad", NAPI_AUTO_LENGTH, masked_softmax_grad, NULL, &fn);
+  napi_set_named_property(env, exports, "maskedSoftmaxGrad", fn);
+  napi_create_function(env, "rope", NAPI_AUTO_LENGTH, rope, NULL, &fn);
+  napi_set_named_property(env, exports, "rope", fn);
+  napi_create_function(env, "gatherRows", NAPI_AUTO_LENGTH, gather_rows, NULL, &fn);
+  napi_set_named_property(env, exports, "gatherRows", fn);
+  napi_create_function(env, "scatterRows", NAPI_AUTO_LENGTH, scatter_rows, NULL, &fn);
+  napi_set_named_property(env, exports, "scatterRows", fn);
   napi_create_function(env, "setThreads", NAPI_AUTO_LENGTH, set_threads, NULL, &fn);
   napi_set_named_property(env, exports, "setThreads", fn);
   napi_create_function(env, "threads", NAPI_AUTO_LENGTH, get_threads, NULL, &fn);

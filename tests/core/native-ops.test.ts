@@ -1,6 +1,7 @@
-// The fused native kernels (core/model/kernels/rmsNorm.ts and swiglu.ts over native/fastgemm)
-// against the tfjs formulations they replace: values and both gradients, on the two backends they
-// serve, and the same result whatever the native thread count. Needs the addon (tests/references.ts).
+// The fused native kernels (core/model/kernels/rmsNorm.ts, swiglu.ts, targetLogProbs.ts,
+// maskedSoftmax.ts, rope.ts over native/fastgemm) against the tfjs formulations they replace:
+// values and gradients, on the two backends they serve, and the same result whatever the native
+// thread count. Needs the addon (tests/references.ts).
 import { describe, it, expect, beforeAll } from 'vitest'
 import { tf } from '../../core/backend/tf'
 import { initBackend } from '../../core/backend'
@@ -8,6 +9,11 @@ import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
 import { nativeOpsActive } from '../../core/backend/kernels/nativeOps'
 import { rmsNorm, rmsNormFused, rmsNormTfjs } from '../../core/model/kernels/rmsNorm'
 import { swigluGate, swigluGateFused, swigluGateTfjs } from '../../core/model/kernels/swiglu'
+import { targetLogProbs, targetLogProbsFused, targetLogProbsTfjs } from '../../core/model/kernels/targetLogProbs'
+import { maskedSoftmax, maskedSoftmaxFused, maskedSoftmaxTfjs } from '../../core/model/kernels/maskedSoftmax'
+import { rope, ropeFused, ropeTfjs } from '../../core/model/kernels/rope'
+import { gatherRows, gatherRowsNative, gatherRowsTfjs } from '../../core/model/kernels/gatherRows'
+import { causalMask, createRopeTables } from '../../core/model/llama'
 import { mulberry32 } from '../../core/util/random'
 import { describeWith } from '../references'
 
@@ -129,5 +135,196 @@ describeWith('native-matmul', 'fused native SwiGLU gate', () => describe.each(['
     const three = gateValueAndGrads(swigluGateFused, g, u, r, [n, h])
     gemm.setThreads(before)
     for (const key of ['value', 'dg', 'du'] as const) expect(Array.from(three[key]), key).toEqual(Array.from(one[key]))
+  })
+}))
+
+/** Value and the gradient for the first input of sum(op(inputs) * r), r a fixed random tensor of the output's shape. */
+function firstGrad(op: (...inputs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], seed: number) {
+  return tf.tidy(() => {
+    const value = op(...inputs)
+    const r = tf.tensor(randomArray(value.size, seed), value.shape)
+    const grad = tf.grad((first: tf.Tensor) => tf.sum(tf.mul(op(first, ...inputs.slice(1)), r)))(inputs[0])
+    return { value: value.dataSync() as Float32Array, grad: grad.dataSync() as Float32Array }
+  })
+}
+
+/** The fused op and its tfjs formulation agree in value and first-input gradient; returns the fused result. */
+function expectSameAsTfjs(fused: (...inputs: tf.Tensor[]) => tf.Tensor, reference: (...inputs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], tolerance: number) {
+  const a = firstGrad(fused, inputs, 99)
+  const b = firstGrad(reference, inputs, 99)
+  expectClose(a.value, b.value, tolerance, 'value')
+  expectClose(a.grad, b.grad, tolerance, 'gradient')
+  return a
+}
+
+/** Same values at 1 and 3 native threads, bitwise. */
+function expectThreadInvariant(op: (...inputs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]) {
+  const gemm = loadFastGemm()!
+  const before = gemm.threads()
+  gemm.setThreads(1)
+  const one = firstGrad(op, inputs, 5)
+  gemm.setThreads(3)
+  const three = firstGrad(op, inputs, 5)
+  gemm.setThreads(before)
+  expect(Array.from(three.value)).toEqual(Array.from(one.value))
+  expect(Array.from(three.grad)).toEqual(Array.from(one.grad))
+}
+
+describeWith('native-matmul', 'fused native log-softmax with the target pick', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeOpsActive()).toBe(true)
+  })
+
+  const inputs = (n: number, v: number, spread: number) => {
+    const rand = mulberry32(n * v)
+    const targets = Int32Array.from({ length: n }, () => Math.floor(rand() * v))
+    return [tf.tensor2d(randomArray(n * v, n + v, spread), [n, v]), tf.tensor1d(targets, 'int32')]
+  }
+  const fused = (x: tf.Tensor, t: tf.Tensor) => targetLogProbsFused(x as tf.Tensor2D, t as tf.Tensor1D)
+  const reference = (x: tf.Tensor, t: tf.Tensor) => targetLogProbsTfjs(x as tf.Tensor2D, t as tf.Tensor1D)
+
+  it.each([
+    [1, 2, 2], // tfjs's oneHot needs two classes at least
+    [7, 33, 2],
+    [300, 512, 10], // many rows: split across threads
+    [4, 5000, 60], // logits far apart: the max-shifted sum keeps it finite
+  ])('matches the tfjs formulation in value and gradient (N=%i, V=%i, logits within +-%i)', (n, v, spread) => {
+    const ts = inputs(n, v, spread)
+    expectSameAsTfjs(fused, reference, ts, 1e-5)
+    tf.dispose(ts)
+  })
+
+  it('picks nothing for a target outside the vocabulary, as the tfjs one-hot does', () => {
+    const ts = [tf.tensor2d(randomArray(12, 3, 4), [3, 4]), tf.tensor1d([1, -1, 4], 'int32')]
+    expectSameAsTfjs(fused, reference, ts, 1e-5)
+    tf.dispose(ts)
+  })
+
+  it('is the op the model uses here, and gives bitwise the same result at 1 and 3 native threads', () => {
+    const ts = inputs(256, 300, 8)
+    expect(Array.from(targetLogProbs(ts[0] as tf.Tensor2D, ts[1] as tf.Tensor1D).dataSync())).toEqual(Array.from(fused(ts[0], ts[1]).dataSync()))
+    expectThreadInvariant(fused, ts)
+    tf.dispose(ts)
+  })
+}))
+
+describeWith('native-matmul', 'fused native attention softmax with its mask', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeOpsActive()).toBe(true)
+  })
+
+  const fused = (s: tf.Tensor, m: tf.Tensor) => maskedSoftmaxFused(s as tf.Tensor3D, m as tf.Tensor2D | tf.Tensor3D)
+  const reference = (s: tf.Tensor, m: tf.Tensor) => maskedSoftmaxTfjs(s as tf.Tensor3D, m as tf.Tensor2D | tf.Tensor3D)
+
+  it.each([
+    [1, 1, 1, 0, 1],
+    [4, 16, 16, 0, 2], // causal, two grouped query heads per KV head
+    [64, 64, 64, 0, 1], // many rows: split across threads
+    [6, 3, 10, 7, 1], // a chunk at positions 7..9 against keys 0..9
+  ])('matches the tfjs formulation with the causal mask (G=%i, T=%i, keys %i, start %i, rep %i)', (groups, seq, keys, start, rep) => {
+    const scores = tf.tensor3d(randomArray(groups * rep * seq * keys, groups + seq, 6), [groups, rep * seq, keys])
+    const mask = causalMask(seq, keys, start, start + seq - keys, rep)
+    expectSameAsTfjs(fused, reference, [scores, mask], 1e-5)
+    tf.dispose([scores, mask])
+  })
+
+  it('matches the tfjs formulation with a padded batch\'s mask per row (rows of only masked keys included)', () => {
+    const [batch, heads, seq] = [3, 2, 6]
+    const scores = tf.tensor3d(randomArray(batch * heads * seq * seq, 11, 6), [batch * heads, seq, seq])
+    const mask = causalMask(seq, seq, 0, 0, 1, [0, 2, 5])
+    expectSameAsTfjs(fused, reference, [scores, mask], 1e-5)
+    tf.dispose([scores, mask])
+  })
+
+  it('is the op the model uses here, and gives bitwise the same result at 1 and 3 native threads', () => {
+    const scores = tf.tensor3d(randomArray(16 * 64 * 64, 12, 6), [16, 64, 64])
+    const mask = causalMask(32, 64, 32, 0, 2)
+    expect(Array.from(maskedSoftmax(scores, mask).dataSync())).toEqual(Array.from(fused(scores, mask).dataSync()))
+    expectThreadInvariant(fused, [scores, mask])
+    tf.dispose([scores, mask])
+  })
+}))
+
+describeWith('native-matmul', 'fused native rotary embedding', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeOpsActive()).toBe(true)
+  })
+
+  /** x [B*T, H*hd] and the cos, sin rows of positions start.., one table for all rows or (perRow) one per row with its own start. */
+  function inputs(batch: number, seq: number, heads: number, hd: number, perRow: boolean) {
+    const tables = createRopeTables(hd, 64, 10000)
+    const starts = perRow ? Array.from({ length: batch }, (_, b) => 3 * b) : [5]
+    const ids = tf.tensor1d(starts.flatMap((s) => Array.from({ length: seq }, (_, t) => s + t)), 'int32')
+    const rows = starts.length
+    const cos = tf.reshape(tf.gather(tables.cos, ids), [rows, seq, 1, hd])
+    const sin = tf.reshape(tf.gather(tables.sin, ids), [rows, seq, 1, hd])
+    const x = tf.tensor2d(randomArray(batch * seq * heads * hd, batch + seq + heads, 4), [batch * seq, heads * hd])
+    tf.dispose([tables.cos, tables.sin, ids])
+    return { x, cos, sin, rotateHalf: tables.rotateHalf }
+  }
+
+  it.each([
+    [1, 1, 1, 2, false],
+    [2, 8, 4, 16, false],
+    [16, 32, 4, 32, false], // many rows: split across threads
+    [3, 5, 2, 8, true], // a padded batch: each row at its own positions
+  ])('matches the tfjs formulation in value and gradient (B=%i, T=%i, H=%i, hd=%i, tables per row %s)', (batch, seq, heads, hd, perRow) => {
+    const { x, cos, sin, rotateHalf } = inputs(batch, seq, heads, hd, perRow)
+    const fused = (a: tf.Tensor) => ropeFused(a as tf.Tensor2D, cos as tf.Tensor4D, sin as tf.Tensor4D)
+    const reference = (a: tf.Tensor) => ropeTfjs(a as tf.Tensor2D, cos as tf.Tensor4D, sin as tf.Tensor4D, rotateHalf)
+    expectSameAsTfjs(fused, reference, [x], 1e-5)
+    tf.dispose([x, cos, sin, rotateHalf])
+  })
+
+  it('is the op the model uses here, and gives bitwise the same result at 1 and 3 native threads', () => {
+    const { x, cos, sin, rotateHalf } = inputs(16, 32, 4, 32, false)
+    const fused = (a: tf.Tensor) => ropeFused(a as tf.Tensor2D, cos as tf.Tensor4D, sin as tf.Tensor4D)
+    expect(Array.from(rope(x, cos as tf.Tensor4D, sin as tf.Tensor4D, rotateHalf).dataSync())).toEqual(Array.from(fused(x).dataSync()))
+    expectThreadInvariant(fused, [x])
+    tf.dispose([x, cos, sin, rotateHalf])
+  })
+}))
+
+describeWith('native-matmul', 'native row gather (embedding lookup) and its scatter gradient', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeOpsActive()).toBe(true)
+  })
+
+  const inputs = (rows: number, width: number, n: number) => {
+    const rand = mulberry32(rows * width + n)
+    const ids = Int32Array.from({ length: n }, () => Math.floor(rand() * rows)) // repeated ids: their gradients add up
+    return [tf.tensor2d(randomArray(rows * width, rows + width, 2), [rows, width]), tf.tensor1d(ids, 'int32')]
+  }
+  const native = (t: tf.Tensor, i: tf.Tensor) => gatherRowsNative(t as tf.Tensor2D, i as tf.Tensor1D)
+  const reference = (t: tf.Tensor, i: tf.Tensor) => gatherRowsTfjs(t as tf.Tensor2D, i as tf.Tensor1D)
+
+  it.each([
+    [1, 1, 1],
+    [5, 3, 40],
+    [512, 128, 2048], // the tiny preset's embedding: split across threads
+  ])('matches the tfjs formulation in value and table gradient (rows %i, width %i, %i ids)', (rows, width, n) => {
+    const ts = inputs(rows, width, n)
+    expectSameAsTfjs(native, reference, ts, 1e-6)
+    tf.dispose(ts)
+  })
+
+  it('refuses an id outside the table, naming it, in both directions', () => {
+    const table = tf.tensor2d(randomArray(6, 1), [3, 2])
+    const ids = tf.tensor1d([0, 3], 'int32')
+    const dy = tf.ones([2, 2])
+    expect(() => gatherRowsNative(table, ids)).toThrow(/id 3 at position 1 is outside the table's 3 rows/)
+    expect(() => tf.engine().runKernel('WorkbenchScatterRows', { ids, dy }, { rows: 3 })).toThrow(/id 3 at position 1/)
+    tf.dispose([table, ids, dy])
+  })
+
+  it('is the op the model uses here, and gives bitwise the same result at 1 and 3 native threads', () => {
+    const ts = inputs(300, 64, 1000)
+    expect(Array.from(gatherRows(ts[0] as tf.Tensor2D, ts[1] as tf.Tensor1D).dataSync())).toEqual(Array.from(native(ts[0], ts[1]).dataSync()))
+    expectThreadInvariant(native, ts)
+    tf.dispose(ts)
   })
 }))

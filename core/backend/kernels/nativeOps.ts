@@ -3,9 +3,20 @@
 //   RMSNorm with its scale (rmsNorm, rmsNormGrad): one pass over the rows where tfjs makes six
 //     (square, mean, add, rsqrt, two multiplies);
 //   the SwiGLU gate silu(g) * u (swiglu, swigluGrad): one pass where tfjs makes three forward and
-//     about eight backward.
-// core/model/kernels/rmsNorm.ts and swiglu.ts call them (with hand-written gradients) when they
-// are registered for the current backend and fall back to the tfjs formulation otherwise.
+//     about eight backward;
+//   log-softmax and the target's pick over the vocabulary, the language-model loss
+//     (logSoftmaxPick, logSoftmaxPickGrad): two passes forward and one backward where tfjs makes
+//     about eleven and four, with its exp() the slowest elementwise kernel of wasm;
+//   attention's softmax with its additive mask (maskedSoftmax, maskedSoftmaxGrad): one pass each
+//     way where tfjs makes six forward and four backward;
+//   rotary position embedding (rope, with a flag for its backward): one pass where tfjs makes a
+//     matmul by the rotation, two multiplies and an add;
+//   the row gather of the embedding and its gradient (gatherRows, scatterRows): threaded where
+//     tfjs's GatherV2 and ScatterNd run on one.
+// core/model/kernels/ (rmsNorm.ts, swiglu.ts, targetLogProbs.ts, maskedSoftmax.ts, rope.ts, gatherRows.ts) call
+// them, with hand-written gradients, when they are registered for the current backend and fall
+// back to the tfjs formulation otherwise (no addon, an addon built before them,
+// WORKBENCH_NATIVE_MATMUL=0, other backends).
 import { tf } from '../tf'
 import { loadFastGemm } from './nativeMatMul'
 import { memoryOf, type KernelArgs } from './backendMemory'
@@ -14,12 +25,27 @@ export const RMS_NORM = 'WorkbenchRmsNorm'
 export const RMS_NORM_GRAD = 'WorkbenchRmsNormGrad'
 export const SWIGLU = 'WorkbenchSwiglu'
 export const SWIGLU_GRAD = 'WorkbenchSwigluGrad'
+export const LOG_SOFTMAX_PICK = 'WorkbenchLogSoftmaxPick'
+export const LOG_SOFTMAX_PICK_GRAD = 'WorkbenchLogSoftmaxPickGrad'
+export const MASKED_SOFTMAX = 'WorkbenchMaskedSoftmax'
+export const MASKED_SOFTMAX_GRAD = 'WorkbenchMaskedSoftmaxGrad'
+export const ROPE = 'WorkbenchRope'
+export const ROPE_GRAD = 'WorkbenchRopeGrad'
+export const GATHER_ROWS = 'WorkbenchGatherRows'
+export const SCATTER_ROWS = 'WorkbenchScatterRows'
 
 interface OpsAddon {
   rmsNorm(x: Float32Array, w: Float32Array, y: Float32Array, rows: number, d: number, eps: number): void
   rmsNormGrad(x: Float32Array, w: Float32Array, dy: Float32Array, dx: Float32Array, dw: Float32Array, rows: number, d: number, eps: number): void
   swiglu(g: Float32Array, u: Float32Array, h: Float32Array, n: number): void
   swigluGrad(g: Float32Array, u: Float32Array, dh: Float32Array, dg: Float32Array, du: Float32Array, n: number): void
+  logSoftmaxPick(x: Float32Array, targets: Int32Array, logp: Float32Array, logz: Float32Array, rows: number, v: number): void
+  logSoftmaxPickGrad(x: Float32Array, targets: Int32Array, logz: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, v: number): void
+  maskedSoftmax(scores: Float32Array, mask: Float32Array, y: Float32Array, groups: number, q: number, k: number, maskItems: number): void
+  maskedSoftmaxGrad(y: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, k: number): void
+  rope(x: Float32Array, cos: Float32Array, sin: Float32Array, out: Float32Array, rows: number, seq: number, heads: number, hd: number, tables: number, backward: boolean): void
+  gatherRows(table: Float32Array, ids: Int32Array, out: Float32Array, rows: number, width: number, n: number): void
+  scatterRows(ids: Int32Array, dy: Float32Array, dtable: Float32Array, rows: number, width: number, n: number): void
 }
 
 /** [rows, d] of a 2-D float32 x and its [d] weight, or an error naming the problem. */
@@ -40,57 +66,131 @@ function gateSize(g: tf.TensorInfo, u: tf.TensorInfo): number {
   return tf.util.sizeFromShape(g.shape)
 }
 
+/** [rows, v] of float32 logits [N, V] and int32 targets [N], or an error naming the problem. */
+function pickShape(x: tf.TensorInfo, targets: tf.TensorInfo): [number, number] {
+  if (x.shape.length !== 2 || x.dtype !== 'float32' || targets.dtype !== 'int32' || targets.shape.length !== 1 || targets.shape[0] !== x.shape[0]) {
+    throw new Error(`${LOG_SOFTMAX_PICK}: expects float32 logits [N, V] and int32 targets [N], got logits ${x.dtype} [${x.shape}] and targets ${targets.dtype} [${targets.shape}]`)
+  }
+  return [x.shape[0], x.shape[1]]
+}
+
+/** [groups, q, k, mask items] of float32 scores [G, Q, K] and a mask [Q, K] or [M, Q, K] (M divides G). */
+function softmaxShape(scores: tf.TensorInfo, mask: tf.TensorInfo): [number, number, number, number] {
+  const [groups, q, k] = scores.shape
+  const items = mask.shape.length === 3 ? mask.shape[0] : 1
+  const maskQK = mask.shape.slice(-2).join(',')
+  if (scores.shape.length !== 3 || scores.dtype !== 'float32' || mask.dtype !== 'float32' || mask.shape.length < 2 || mask.shape.length > 3 || maskQK !== `${q},${k}` || groups % items !== 0) {
+    throw new Error(`${MASKED_SOFTMAX}: expects float32 scores [G, Q, K] and a mask [Q, K] or [M, Q, K] with M dividing G, got scores ${scores.dtype} [${scores.shape}] and mask ${mask.dtype} [${mask.shape}]`)
+  }
+  return [groups, q, k, items]
+}
+
+/** [rows, seq, heads, hd, tables] of float32 x [B*T, H*hd] and cos, sin [C, T, 1, hd] (C = 1 or B). */
+function ropeShape(x: tf.TensorInfo, cos: tf.TensorInfo, sin: tf.TensorInfo): [number, number, number, number, number] {
+  const [tables, seq, one, hd] = cos.shape
+  const rows = x.shape[0]
+  if (x.shape.length !== 2 || cos.shape.length !== 4 || one !== 1 || sin.shape.join(',') !== cos.shape.join(',') || hd % 2 !== 0 ||
+    x.shape[1] % hd !== 0 || rows % seq !== 0 || (tables !== 1 && tables * seq !== rows) || [x, cos, sin].some((t) => t.dtype !== 'float32')) {
+    throw new Error(`${ROPE}: expects float32 x [B*T, H*hd] and cos, sin [1 or B, T, 1, hd], got x ${x.dtype} [${x.shape}], cos [${cos.shape}], sin [${sin.shape}]`)
+  }
+  return [rows, seq, x.shape[1] / hd, hd, tables]
+}
+
+/** [rows, width, n] of a float32 table [rows, width] and int32 ids [n]. */
+function rowsShape(table: { shape: number[]; dtype: tf.DataType }, ids: tf.TensorInfo): [number, number, number] {
+  if (table.shape.length !== 2 || table.dtype !== 'float32' || ids.dtype !== 'int32' || ids.shape.length !== 1) {
+    throw new Error(`${GATHER_ROWS}: expects a float32 table [rows, width] and int32 ids [N], got table ${table.dtype} [${table.shape}] and ids ${ids.dtype} [${ids.shape}]`)
+  }
+  return [table.shape[0], table.shape[1], ids.shape[0]]
+}
+
 /** True when the fused native kernels serve the current backend. */
 export function nativeOpsActive(): boolean {
   return registered.has(tf.getBackend())
 }
 
-/** Registers the fused kernels for `backendName`; false (nothing changes) without the addon or with one built before them. */
+/** A kernel body: the inputs by name, the attributes, and the backend's memory helper bound to the call. */
+type NativeBody = (inputs: Record<string, tf.TensorInfo>, attrs: tf.NamedAttrMap, run: (inputs: tf.TensorInfo[], outShapes: number[][], body: (inputs: Float32Array[], outputs: Float32Array[]) => void) => tf.TensorInfo[]) => tf.TensorInfo | tf.TensorInfo[]
+
+/** The fused kernels' bodies by name: shapes checked, outputs allocated, the native function called on the memory. */
+function kernelBodies(native: OpsAddon): Record<string, NativeBody> {
+  // int32 tensors come as Int32Array views (the helpers hand over each tensor's own typed array).
+  const asInt32 = (a: Float32Array) => a as unknown as Int32Array
+  return {
+    [RMS_NORM]: ({ x, weight }, attrs, run) => {
+      const [rows, d] = normShape(x, weight)
+      return run([x, weight], [[rows, d]], ([xs, ws], [y]) => native.rmsNorm(xs, ws, y, rows, d, Number(attrs.eps)))[0]
+    },
+    [RMS_NORM_GRAD]: ({ x, weight, dy }, attrs, run) => {
+      const [rows, d] = normShape(x, weight)
+      return run([x, weight, dy], [[rows, d], [d]], ([xs, ws, dys], [dx, dw]) => native.rmsNormGrad(xs, ws, dys, dx, dw, rows, d, Number(attrs.eps)))
+    },
+    [SWIGLU]: ({ g, u }, _attrs, run) => {
+      const n = gateSize(g, u)
+      return run([g, u], [g.shape], ([gs, us], [h]) => native.swiglu(gs, us, h, n))[0]
+    },
+    [SWIGLU_GRAD]: ({ g, u, dh }, _attrs, run) => {
+      const n = gateSize(g, u)
+      return run([g, u, dh], [g.shape, g.shape], ([gs, us, dhs], [dg, du]) => native.swigluGrad(gs, us, dhs, dg, du, n))
+    },
+    [LOG_SOFTMAX_PICK]: ({ x, targets }, _attrs, run) => {
+      const [rows, v] = pickShape(x, targets)
+      return run([x, targets], [[rows], [rows]], ([xs, ts], [logp, logz]) => native.logSoftmaxPick(xs, asInt32(ts), logp, logz, rows, v)) // logp, logZ: [N] each
+    },
+    [LOG_SOFTMAX_PICK_GRAD]: ({ x, targets, logz, dy }, _attrs, run) => {
+      const [rows, v] = pickShape(x, targets)
+      return run([x, targets, logz, dy], [[rows, v]], ([xs, ts, zs, dys], [dx]) => native.logSoftmaxPickGrad(xs, asInt32(ts), zs, dys, dx, rows, v))[0]
+    },
+    [MASKED_SOFTMAX]: ({ scores, mask }, _attrs, run) => {
+      const [groups, q, k, items] = softmaxShape(scores, mask)
+      return run([scores, mask], [scores.shape], ([ss, ms], [y]) => native.maskedSoftmax(ss, ms, y, groups, q, k, items))[0]
+    },
+    [MASKED_SOFTMAX_GRAD]: ({ y, dy }, _attrs, run) => {
+      const k = y.shape[y.shape.length - 1]
+      const rows = tf.util.sizeFromShape(y.shape) / k
+      return run([y, dy], [y.shape], ([ys, dys], [dx]) => native.maskedSoftmaxGrad(ys, dys, dx, rows, k))[0]
+    },
+    [ROPE]: ({ x, cos, sin }, _attrs, run) => {
+      const [rows, seq, heads, hd, tables] = ropeShape(x, cos, sin)
+      return run([x, cos, sin], [x.shape], ([xs, cs, ss], [out]) => native.rope(xs, cs, ss, out, rows, seq, heads, hd, tables, false))[0]
+    },
+    [ROPE_GRAD]: ({ dy, cos, sin }, _attrs, run) => {
+      const [rows, seq, heads, hd, tables] = ropeShape(dy, cos, sin)
+      return run([dy, cos, sin], [dy.shape], ([dys, cs, ss], [dx]) => native.rope(dys, cs, ss, dx, rows, seq, heads, hd, tables, true))[0]
+    },
+    [GATHER_ROWS]: ({ table, ids }, _attrs, run) => {
+      const [rows, width, n] = rowsShape(table, ids)
+      return run([table, ids], [[n, width]], ([ts, is], [out]) => native.gatherRows(ts, asInt32(is), out, rows, width, n))[0]
+    },
+    [SCATTER_ROWS]: ({ ids, dy }, attrs, run) => {
+      const rows = Number(attrs.rows)
+      const [, width, n] = rowsShape({ shape: [rows, dy.shape[1]], dtype: dy.dtype }, ids)
+      return run([ids, dy], [[rows, width]], ([is, dys], [dtable]) => native.scatterRows(asInt32(is), dys, dtable, rows, width, n))[0]
+    },
+  }
+}
+
+const ADDON_FUNCTIONS: (keyof OpsAddon)[] = ['rmsNorm', 'rmsNormGrad', 'swiglu', 'swigluGrad', 'logSoftmaxPick', 'logSoftmaxPickGrad', 'maskedSoftmax', 'maskedSoftmaxGrad', 'rope', 'gatherRows', 'scatterRows']
+
+/**
+ * Registers the fused kernels for `backendName`; false (nothing changes) without the addon, with
+ * one built before them, or with WORKBENCH_FUSED_OPS=0 (the tfjs formulations with the native
+ * matmul: to compare, or to rule the fused kernels out when looking for a bug).
+ */
 export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
+  if (process.env.WORKBENCH_FUSED_OPS === '0') return false
   const addon = loadFastGemm() as unknown as Partial<OpsAddon> | null
-  const names: (keyof OpsAddon)[] = ['rmsNorm', 'rmsNormGrad', 'swiglu', 'swigluGrad']
-  if (!addon || names.some((name) => typeof addon[name] !== 'function')) return false
-  const native = addon as OpsAddon
+  if (!addon || ADDON_FUNCTIONS.some((name) => typeof addon[name] !== 'function')) return false
   if (registered.has(backendName)) return true
   const withMemory = memoryOf(backendName)
-  tf.registerKernel({
-    kernelName: RMS_NORM,
-    backendName,
-    kernelFunc: (({ inputs, backend, attrs }: KernelArgs) => {
-      const { x, weight } = inputs as { x: tf.TensorInfo; weight: tf.TensorInfo }
-      const [rows, d] = normShape(x, weight)
-      const eps = Number(attrs?.eps)
-      return withMemory(backend, [x, weight], [[rows, d]], ([xs, ws], [y]) => native.rmsNorm(xs, ws, y, rows, d, eps))[0]
-    }) as unknown as tf.KernelFunc,
-  })
-  tf.registerKernel({
-    kernelName: RMS_NORM_GRAD,
-    backendName,
-    kernelFunc: (({ inputs, backend, attrs }: KernelArgs) => {
-      const { x, weight, dy } = inputs as { x: tf.TensorInfo; weight: tf.TensorInfo; dy: tf.TensorInfo }
-      const [rows, d] = normShape(x, weight)
-      const eps = Number(attrs?.eps)
-      return withMemory(backend, [x, weight, dy], [[rows, d], [d]], ([xs, ws, dys], [dx, dw]) => native.rmsNormGrad(xs, ws, dys, dx, dw, rows, d, eps))
-    }) as unknown as tf.KernelFunc,
-  })
-  tf.registerKernel({
-    kernelName: SWIGLU,
-    backendName,
-    kernelFunc: (({ inputs, backend }: KernelArgs) => {
-      const { g, u } = inputs as { g: tf.TensorInfo; u: tf.TensorInfo }
-      const n = gateSize(g, u)
-      return withMemory(backend, [g, u], [g.shape], ([gs, us], [h]) => native.swiglu(gs, us, h, n))[0]
-    }) as unknown as tf.KernelFunc,
-  })
-  tf.registerKernel({
-    kernelName: SWIGLU_GRAD,
-    backendName,
-    kernelFunc: (({ inputs, backend }: KernelArgs) => {
-      const { g, u, dh } = inputs as { g: tf.TensorInfo; u: tf.TensorInfo; dh: tf.TensorInfo }
-      const n = gateSize(g, u)
-      return withMemory(backend, [g, u, dh], [g.shape, g.shape], ([gs, us, dhs], [dg, du]) => native.swigluGrad(gs, us, dhs, dg, du, n))
-    }) as unknown as tf.KernelFunc,
-  })
+  for (const [kernelName, body] of Object.entries(kernelBodies(addon as OpsAddon))) {
+    tf.registerKernel({
+      kernelName,
+      backendName,
+      kernelFunc: (({ inputs, backend, attrs }: KernelArgs) =>
+        body(inputs as Record<string, tf.TensorInfo>, attrs ?? {}, (ins, outShapes, run) => withMemory(backend, ins, outShapes, run))) as unknown as tf.KernelFunc,
+    })
+  }
   registered.add(backendName)
   return true
 }

@@ -1,0 +1,113 @@
+// Where a training step's time goes: one step of a preset on wasm (forward, backward, clipping,
+// AdamW; the native matmul and fused kernels when built) under tf.profile, its kernels' time summed
+// by purpose (matmuls, the fused kernels, the tfjs elementwise kernels left) and by kernel name.
+// With --cpu the kernels are timed in this process's CPU time instead of wall time: steadier on a
+// shared machine, where a kernel's wall time includes waiting for a core. Not part of `npm run
+// bench`: a tool for deciding what to fuse next (docs/architecture.md, "CPU training speed").
+//
+//   node --import tsx bench/profileStep.ts [--preset tiny|small] [--batch 16] [--threads 1] [--cpu] [--top 30]
+import { initBackend } from '../core/backend/index'
+import { tf } from '../core/backend/tf'
+import { MODEL_PRESETS, type LlamaConfig } from '../core/model/config'
+import { Llama } from '../core/model/llama'
+import { AdamW, clipByGlobalNorm } from '../core/train/adamw'
+import { setNativeMatMulThreads } from '../core/backend/kernels/nativeMatMul'
+import { mulberry32 } from '../core/util/random'
+
+const args = process.argv.slice(2)
+const option = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : fallback
+}
+const preset = option('preset', 'tiny') as keyof typeof MODEL_PRESETS
+const batch = Number(option('batch', preset === 'tiny' ? '16' : '8'))
+const PROFILED_STEPS = 3
+
+/** What a kernel call is for, from its name and input shapes (the presets' shapes). */
+function purpose(name: string, shapes: number[][], cfg: LlamaConfig): string {
+  const hd = cfg.dim / cfg.n_heads
+  if (name === 'BatchMatMul') return shapes[1]?.join(',') === `${hd},${hd}` ? 'rope (rotate_half matmul)' : 'matmul'
+  if (name.startsWith('Workbench')) return `fused: ${name}`
+  if (shapes.some((s) => s.length === 2 && s[1] === cfg.vocab_size && s[0] !== cfg.vocab_size)) return 'cross-entropy (tfjs)'
+  if (shapes.some((s) => s.length === 3)) return 'attention softmax + mask (tfjs)'
+  if (shapes.some((s) => s.length === 4)) return 'rope / head layout (tfjs)'
+  if (name === 'GatherV2' || name === 'ScatterNd') return 'embedding gather / scatter'
+  return `other: ${name} (AdamW, clipping, residuals, ...)`
+}
+
+/** A wasm backend whose kernel timer reads this process's CPU time. */
+function timeKernelsInCpuTime(): void {
+  const backend = tf.backend() as unknown as { time: (f: () => void) => Promise<{ kernelMs: number }> }
+  backend.time = async (f) => {
+    const start = process.cpuUsage()
+    f()
+    const used = process.cpuUsage(start)
+    return { kernelMs: (used.user + used.system) / 1000 }
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]
+}
+
+function printTable(title: string, totals: Map<string, number[]>): void {
+  const rows = [...totals.entries()].map(([key, perStep]) => [key, median(perStep)] as const).sort((a, b) => b[1] - a[1])
+  const sum = rows.reduce((a, [, ms]) => a + ms, 0)
+  console.log(`\n${title} (median of ${PROFILED_STEPS} profiled steps; ${sum.toFixed(1)} ms in kernels)`)
+  for (const [key, ms] of rows) console.log(`  ${key.padEnd(48)} ${ms.toFixed(1).padStart(7)} ms ${((100 * ms) / sum).toFixed(1).padStart(5)}%`)
+}
+
+async function main(): Promise<void> {
+  await initBackend('wasm')
+  if (args.includes('--cpu')) timeKernelsInCpuTime()
+  setNativeMatMulThreads(Number(option('threads', '1')))
+  const cfg = MODEL_PRESETS[preset]
+  const seq = cfg.max_seq_len
+  const model = Llama.create(cfg, 0)
+  let optimizer!: AdamW
+  tf.tidy(() => {
+    optimizer = new AdamW(model.weights) // its moments are variables; the tidy frees the temporaries
+  })
+  const rand = mulberry32(1)
+  const ids = Int32Array.from({ length: batch * (seq + 1) }, () => Math.floor(rand() * cfg.vocab_size))
+  const tokens = tf.tensor2d(ids.filter((_, i) => i % (seq + 1) !== seq), [batch, seq], 'int32')
+  const targets = tf.tensor2d(ids.filter((_, i) => i % (seq + 1) !== 0), [batch, seq], 'int32')
+  const step = () => tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => model.loss(tokens, targets))
+    optimizer.applyGradients(clipByGlobalNorm(grads, 1).grads, 1e-3)
+    value.dataSync()
+  })
+  step() // warm-up: kernel set-up, optimizer moments
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  for (let i = 0; i < 3; i++) step()
+  const used = process.cpuUsage(cpu0)
+  console.log(`${preset} seq ${seq} batch ${batch}: ${((performance.now() - t0) / 3).toFixed(1)} ms/step, ${((used.user + used.system) / 3000).toFixed(1)} ms CPU/step (unprofiled)`)
+  const byPurpose = new Map<string, number[]>()
+  const byName = new Map<string, number[]>()
+  const calls: { name: string; ms: number; shapes: number[][] }[] = []
+  for (let run = 0; run < PROFILED_STEPS; run++) {
+    const info = await tf.profile(step)
+    for (const k of info.kernels) {
+      // A custom op's forward shows as one "unnamed scope" around its own kernels: counted there.
+      if (k.name === 'unnamed scope') continue
+      const ms = Number(k.kernelTimeMs)
+      for (const [table, key] of [[byPurpose, purpose(k.name, k.inputShapes, cfg)], [byName, k.name]] as const) {
+        const perStep = table.get(key) ?? new Array<number>(PROFILED_STEPS).fill(0)
+        perStep[run] += ms
+        table.set(key, perStep)
+      }
+      if (run === PROFILED_STEPS - 1) calls.push({ name: k.name, ms, shapes: k.inputShapes })
+    }
+  }
+  printTable('by purpose', byPurpose)
+  printTable('by kernel', byName)
+  const top = Number(option('top', '0'))
+  if (top > 0) {
+    console.log(`\nthe ${top} longest kernel calls of the last profiled step`)
+    for (const c of calls.sort((a, b) => b.ms - a.ms).slice(0, top)) console.log(`  ${c.name.padEnd(28)} ${c.ms.toFixed(2).padStart(7)} ms  ${JSON.stringify(c.shapes)}`)
+  }
+}
+
+await main()
