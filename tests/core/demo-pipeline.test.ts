@@ -96,6 +96,8 @@ describe('workbench demo --size tiny', () => {
       const r = report.rlhf
       for (const v of Object.values(r)) expect(Number.isFinite(v)).toBe(true)
       expect(r.rs_kept_reward_mean, 'the kept answer is the best of K: above the mean sample').toBeGreaterThan(r.rs_sample_reward_mean + RS_MARGIN)
+      // The gold-best of K bounds what any reward could keep, and a random pick, by construction.
+      expect(r.rs_gold_best_possible).toBeGreaterThanOrEqual(Math.max(r.rs_gold_kept, r.rs_gold_sampled))
       expect(Math.abs(r.ppo_kl), 'PPO stays near its starting policy').toBeLessThan(PPO_KL_BOUND)
       expect(report.rs.violation_rate, 'RS keeps the safer answers: fewer violations than SFT').toBeLessThan(report.sft.violation_rate)
       expect(report.ppo.violation_rate, 'PPO does not undo it: no more violations than SFT').toBeLessThanOrEqual(report.sft.violation_rate)
