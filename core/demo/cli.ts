@@ -188,7 +188,8 @@ export function formatReport(r: DemoReport): string {
     `annotation round on sft samples: ${r.on_policy_pairs.pairs} pairs labelled by the gold judges (${r.on_policy_pairs.ties_dropped} ties dropped); ` +
       `helpfulness RM retrained with them: ${pct(r.reward.helpfulness_on_policy.accuracy)} held out`,
     `rejection sampling: kept answers' reward ${num(f.rs_kept_reward_mean)} (all samples ${num(f.rs_sample_reward_mean)}); ` +
-      `the reward orders the policy's answers as gold does in ${pct(f.rs_rm_gold_agreement)} of ${f.rs_rm_gold_pairs} pairs`,
+      `the reward orders the policy's answers as gold does in ${pct(f.rs_rm_gold_agreement)} of ${f.rs_rm_gold_pairs} pairs; ` +
+      `gold helpfulness of the kept answers ${num(f.rs_gold_kept)} (a random sample ${num(f.rs_gold_sampled)}, the gold-best of K ${num(f.rs_gold_best_possible)})`,
     `ppo, last step: objective/scores ${num(f.ppo_scores)}, objective/kl ${num(f.ppo_kl)}, objective/rlhf_reward ${num(f.ppo_rlhf_reward)}`,
     `(safe = sft after targeted context distillation: ${r.safe.distill_kept} distilled answers kept, ${r.safe.distill_dropped} dropped by the safety reward model)`,
     '',

@@ -38,6 +38,9 @@ export type DemoPlan = Record<DemoStep, Record<string, unknown>>
  * 0.236 / 35%, last-step KL 0.39 nats per response. Those figures were measured on 40 adversarial
  * prompts (one violation was 2.5 points); each request is now asked single- and multi-turn (80
  * prompts at tiny, 1.25 points each). The eval sets are small, so these differences are near the noise.
+ * Why RS and PPO stay below SFT's helpfulness at tiny even so (the RM ranks the policy's own answers
+ * at chance; RS on the gold-best answers, a perfect reward, only ties SFT): docs/architecture.md,
+ * "What would make RS beat SFT at tiny".
  */
 const RLHF_PLAN = {
   // The annotation round on the SFT model's own samples (runOnPolicyAnnotation): 2 answers to each
@@ -169,6 +172,10 @@ export interface DemoRlhfFigures {
   /** How often RS's reward orders two of the policy's answers to one prompt as gold does (0.5: chance). */
   rs_rm_gold_agreement: number
   rs_rm_gold_pairs: number
+  /** Gold helpfulness of RS's kept answers, of a random one of the K, and of the gold-best of the K (what a perfect reward would keep). */
+  rs_gold_kept: number
+  rs_gold_sampled: number
+  rs_gold_best_possible: number
   ppo_scores: number
   ppo_kl: number
   ppo_rlhf_reward: number
@@ -407,6 +414,9 @@ function rlhfFiguresOf(rs: RunExit, ppo: RunExit): DemoRlhfFigures {
     rs_sample_reward_mean: summaryNumber(rs, 'sample_reward_mean'),
     rs_rm_gold_agreement: summaryNumber(rs, 'rm_gold_agreement'),
     rs_rm_gold_pairs: summaryNumber(rs, 'rm_gold_pairs'),
+    rs_gold_kept: summaryNumber(rs, 'gold_kept'),
+    rs_gold_sampled: summaryNumber(rs, 'gold_sampled'),
+    rs_gold_best_possible: summaryNumber(rs, 'gold_best_possible'),
     ppo_scores: summaryNumber(ppo, 'reward'),
     ppo_kl: summaryNumber(ppo, 'kl'),
     ppo_rlhf_reward: summaryNumber(ppo, 'rlhf_reward'),

@@ -50,3 +50,33 @@ export function rewardGoldAgreement(prompts: RewardedAnswers[], tieMargin = GOLD
   }
   return { agreement: pairs === 0 ? NaN : agree / pairs, pairs }
 }
+
+/** What best-of-K by the reward selected, against the two baselines it must be read beside. */
+export interface SelectionHeadroom {
+  /** Mean gold helpfulness of the answer the reward ranks first (the first on a tie, as selectBest). */
+  kept: number
+  /** Mean gold helpfulness of all K answers: what keeping one at random gives. */
+  sampled: number
+  /** Mean gold helpfulness of the gold-best of the K answers: what a perfect reward would keep. */
+  best_possible: number
+  prompts: number
+}
+
+/**
+ * Gold helpfulness of the reward's pick, of a random pick and of the gold-best pick over the
+ * prompts: a reward that helps keeps more than `sampled`; `best_possible` is the ceiling of the
+ * K samples. (Measured at tiny: kept 0.155, sampled 0.167, best possible 0.359 with greedy 0.210:
+ * the samples hold better answers than greedy; the reward does not find them.) NaNs with no prompt.
+ */
+export function selectionHeadroom(prompts: RewardedAnswers[]): SelectionHeadroom {
+  const rows = prompts.filter((p) => p.answers.length > 0)
+  const mean = (f: (p: RewardedAnswers) => number) => (rows.length === 0 ? NaN : rows.reduce((s, p) => s + f(p), 0) / rows.length)
+  const golds = (p: RewardedAnswers) => p.answers.map((a) => goldHelpfulness(p.item, a.answer))
+  const keptIndex = (p: RewardedAnswers) => p.answers.reduce((best, a, i) => (a.reward > p.answers[best].reward ? i : best), 0)
+  return {
+    kept: mean((p) => golds(p)[keptIndex(p)]),
+    sampled: mean((p) => golds(p).reduce((s, g) => s + g, 0) / p.answers.length),
+    best_possible: mean((p) => Math.max(...golds(p))),
+    prompts: rows.length,
+  }
+}

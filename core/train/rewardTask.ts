@@ -3,7 +3,11 @@
 // token, and the binary ranking loss with a margin is
 //     L = -log sigmoid(r_chosen - r_rejected - m(rating))
 // computed as softplus(-(r_c - r_r - m)), stable for any value (tf.logSigmoid fails inside
-// tf.variableGrads here). Its units are pairs. Gradient workers build the same task from this
+// tf.variableGrads here), plus, with a centering coefficient c > 0, c * mean((r_c + r_r)^2)
+// (TRL's center_rewards_coefficient, Eisenstein et al. 2023). The ranking loss only sees score
+// differences, so without it the scores' offset is whatever training left; Llama 2's reward rule
+// compares sigmoid(R_safety) with an absolute 0.15, which only means something on centred scores.
+// Its units are pairs. Gradient workers build the same task from this
 // module (createReplica).
 import { tf } from '../backend/tf'
 import type { LlamaConfig } from '../model/config'
@@ -44,29 +48,42 @@ export function scorePairs(model: Llama, head: ScalarHead, batch: RewardBatch): 
   return { chosen: tf.slice(scores, 0, b), rejected: tf.slice(scores, b, b) }
 }
 
-export function rewardTask(model: Llama, head: ScalarHead): TrainTask<RewardBatch> {
+/** c * mean((rChosen + rRejected)^2): pulls the mean score of a pair's two answers to 0, a scalar. */
+export function centeringLoss(rChosen: tf.Tensor1D, rRejected: tf.Tensor1D, coefficient: number): tf.Scalar {
+  return tf.mul(coefficient, tf.mean(tf.square(tf.add(rChosen, rRejected)))) as tf.Scalar
+}
+
+export interface RewardTaskOptions {
+  /** Weight of the centering term (0: none). */
+  centerCoef?: number
+}
+
+export function rewardTask(model: Llama, head: ScalarHead, opts: RewardTaskOptions = {}): TrainTask<RewardBatch> {
+  const centerCoef = opts.centerCoef ?? 0
   return {
     loss: (batch) => {
       const { chosen, rejected } = scorePairs(model, head, batch)
       const margin = tf.tensor1d(batch.margin, 'float32') // [B]
       const nll = rankingLoss(chosen, rejected, margin) // [B]
+      const ranking = tf.mean(nll) as tf.Scalar
       return {
-        loss: tf.mean(nll) as tf.Scalar,
+        loss: centerCoef > 0 ? (tf.add(ranking, centeringLoss(chosen, rejected, centerCoef)) as tf.Scalar) : ranking,
         metrics: { accuracy: tf.mean(tf.cast(tf.greater(chosen, rejected), 'float32')) as tf.Scalar },
       }
     },
     units: (batch) => batch.batchSize,
     unit: 'pairs',
-    replica: { module: import.meta.url, options: model.config, tensors: { ...model.weights, [head.weightName]: head.weight } },
+    replica: { module: import.meta.url, options: { config: model.config, centerCoef }, tensors: { ...model.weights, [head.weightName]: head.weight } },
   }
 }
 
 export const createReplica: ReplicaFactory = (options, tensors) => {
+  const { config, centerCoef } = options as { config: LlamaConfig; centerCoef: number }
   const { ['score.weight']: score, ...trunk } = tensors
-  const model = Llama.fromWeights(options as LlamaConfig, trunk)
+  const model = Llama.fromWeights(config, trunk)
   const head = ScalarHead.fromWeight('reward', score)
   return {
-    task: rewardTask(model, head),
+    task: rewardTask(model, head, { centerCoef }),
     variables: { ...model.weights, [head.weightName]: head.weight },
     dispose: () => {
       model.dispose()

@@ -58,7 +58,7 @@ describe('workbench demo (command line)', () => {
       sft: { gold_accuracy: 0.25, gold_helpfulness: 0.4, violation_rate: 0, false_refusal_rate: NaN },
       rs: { gold_accuracy: 0.3, gold_helpfulness: 0.45, violation_rate: 0.2, false_refusal_rate: 0.05 },
       ppo: { gold_accuracy: 0.35, gold_helpfulness: 0.5, violation_rate: 0.15, false_refusal_rate: 0.1 },
-      rlhf: { rs_kept_reward_mean: 1.5, rs_sample_reward_mean: 0.25, rs_rm_gold_agreement: 0.625, rs_rm_gold_pairs: 80, ppo_scores: 0.75, ppo_kl: 0.125, ppo_rlhf_reward: 0.5 },
+      rlhf: { rs_kept_reward_mean: 1.5, rs_sample_reward_mean: 0.25, rs_rm_gold_agreement: 0.625, rs_rm_gold_pairs: 80, rs_gold_kept: 0.25, rs_gold_sampled: 0.375, rs_gold_best_possible: 0.5, ppo_scores: 0.75, ppo_kl: 0.125, ppo_rlhf_reward: 0.5 },
       on_policy_pairs: { pairs: 120, ties_dropped: 8 },
       safe: { gold_accuracy: 0.2, gold_helpfulness: 0.35, violation_rate: 0.05, false_refusal_rate: 0.1, distill_kept: 30, distill_dropped: 10 },
       violations_by_turns: { sft: { single_turn: 0.3, multi_turn: 0.5 }, safe: { single_turn: 0.1, multi_turn: 0.2 } },
@@ -80,7 +80,7 @@ describe('workbench demo (command line)', () => {
     expect(text).toMatch(/violation rate \(adversarial\)\s+10\.0%\s+0\.0%\s+20\.0%\s+15\.0%\s+5\.0%/)
     expect(text).toMatch(/false refusal rate \(benign\)\s+0\.0%\s+n\/a\s+5\.0%\s+10\.0%\s+10\.0%/)
     expect(text).toMatch(/multi-turn \(safety_eval\)\s+50\.0%\s+20\.0%/)
-    expect(text).toMatch(/kept answers' reward 1\.500 \(all samples 0\.250\); the reward orders the policy's answers as gold does in 62\.5% of 80 pairs/)
+    expect(text).toMatch(/kept answers' reward 1\.500 \(all samples 0\.250\); the reward orders the policy's answers as gold does in 62\.5% of 80 pairs; gold helpfulness of the kept answers 0\.250 \(a random sample 0\.375, the gold-best of K 0\.500\)/)
     expect(text).toMatch(/annotation round on sft samples: 120 pairs labelled by the gold judges \(8 ties dropped\); helpfulness RM retrained with them: 85\.0% held out/)
     expect(text).toMatch(/objective\/scores 0\.750, objective\/kl 0\.125, objective\/rlhf_reward 0\.500/)
     expect(text).toMatch(/30 distilled answers kept, 10 dropped/)

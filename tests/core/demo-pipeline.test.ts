@@ -30,8 +30,13 @@ function bestConstantAnswer(tasks: GoldItem[]): { accuracy: number; helpfulness:
   }
 }
 
-/** How far the kept answers' mean reward must clear the mean sample's (best of K against all K). */
-const RS_MARGIN = 0.5
+/**
+ * How far the kept answers' mean reward must clear the mean sample's (best of K against all K).
+ * The gap scales with the spread of the reward's scores: measured 1.13 and 1.00 with uncentred
+ * reward models, 0.49 (seed 1234) and 0.62 (seed 7) with centred ones (center_rewards 0.01, which
+ * shrinks the scores). Keeping a random answer instead of the best gives about 0.
+ */
+const RS_MARGIN = 0.25
 /** PPO's last-step KL to its starting policy (summed over a response, nats) stays below this. */
 const PPO_KL_BOUND = 10
 
@@ -93,9 +98,17 @@ describe('workbench demo --size tiny', () => {
       // gold on 49% of 359 pairs of sampled answers (chance: see docs, the RM cannot judge facts).
       // With the RLHF prompts that an eval set also asks left out: RS 0.184 (0.79x SFT): best-of-K
       // by a reward at chance keeps a temperature-0.5 sample, which is worse than SFT's greedy answer.
+      // With centred reward scores (center_rewards; the safety RM no longer decides most helpfulness
+      // prompts): seed 1234 SFT 0.232 / 27.5%, RS 0.207 / 17.5%, PPO 0.175 / 13.75%, agreement 54% of
+      // 334; the kept answers' gold 0.157 against a random sample's 0.160 and the gold-best of K 0.281.
+      // Seed 7: SFT 0.193 / 31.25%, RS 0.186 / 11.25%, PPO 0.169 / 12.5%. Even RS on the gold-best
+      // answers (a perfect reward) stays within 0.01 of SFT (docs/architecture.md), so RS > SFT is
+      // not asserted: the RM, at chance on the policy's own answers, is what the tiny world lacks.
       const r = report.rlhf
       for (const v of Object.values(r)) expect(Number.isFinite(v)).toBe(true)
       expect(r.rs_kept_reward_mean, 'the kept answer is the best of K: above the mean sample').toBeGreaterThan(r.rs_sample_reward_mean + RS_MARGIN)
+      // The gold-best of K bounds what any reward could keep, and a random pick, by construction.
+      expect(r.rs_gold_best_possible).toBeGreaterThanOrEqual(Math.max(r.rs_gold_kept, r.rs_gold_sampled))
       expect(Math.abs(r.ppo_kl), 'PPO stays near its starting policy').toBeLessThan(PPO_KL_BOUND)
       expect(report.rs.violation_rate, 'RS keeps the safer answers: fewer violations than SFT').toBeLessThan(report.sft.violation_rate)
       expect(report.ppo.violation_rate, 'PPO does not undo it: no more violations than SFT').toBeLessThanOrEqual(report.sft.violation_rate)

@@ -7,7 +7,7 @@ import type { PromptItem } from '../../core/data/prompts'
 import { annotateOwnSamples, conversationKey, labelOwnSamples } from '../../core/demo/onPolicyPairs'
 import { ratingFromDifference } from '../../core/demo/preferences'
 import { goldHelpfulness, type GoldItem } from '../../core/eval/gold'
-import { goldPreference, rewardGoldAgreement } from '../../core/eval/goldAgreement'
+import { goldPreference, rewardGoldAgreement, selectionHeadroom } from '../../core/eval/goldAgreement'
 
 function factItem(id: string, question: string, answer: string, distractor: string): GoldItem {
   return { id, kind: 'fact', category: 'color', messages: [{ role: 'user', content: question }], prompt: question, reference: `It is ${answer}.`, check: { type: 'contains', answers: [answer], distractors: [distractor] } }
@@ -102,5 +102,22 @@ describe('rewardGoldAgreement', () => {
     // (red, crimson) both wrong: a gold tie, not counted.
     expect(rewardGoldAgreement([{ item: SKY, answers }])).toEqual({ agreement: 0.5, pairs: 2 })
     expect(rewardGoldAgreement([]).pairs).toBe(0)
+  })
+})
+
+describe('selectionHeadroom', () => {
+  it('sets the reward\'s pick beside a random pick and the gold-best pick', () => {
+    const answers = [
+      { answer: 'It is red.', reward: 3 }, // the reward's pick: wrong (gold 0)
+      { answer: 'It is blue.', reward: 2 }, // gold 1
+      { answer: 'It is blue.', reward: 3 }, // ties the top reward but comes later: not kept
+      { answer: 'It is crimson.', reward: 1 }, // gold 0
+    ]
+    const h = selectionHeadroom([{ item: SKY, answers }])
+    expect(h).toEqual({ kept: 0, sampled: 0.5, best_possible: 1, prompts: 1 })
+    // Averaged over prompts; a reward that finds the right answer keeps the best possible.
+    const right = answers.map((a) => ({ ...a, reward: a.answer === 'It is blue.' ? 5 : 0 }))
+    expect(selectionHeadroom([{ item: SKY, answers }, { item: SKY, answers: right }])).toEqual({ kept: 0.5, sampled: 0.5, best_possible: 1, prompts: 2 })
+    expect(selectionHeadroom([]).prompts).toBe(0)
   })
 })

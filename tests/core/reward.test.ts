@@ -21,7 +21,7 @@ import { loadModel } from '../../core/model/load'
 import { Tokenizer } from '../../core/tokenizer'
 import { MemoryTracker } from '../../core/tracking/tracker'
 import { encodeForScoring, marginOf, MARGIN_TABLES, safetyMix, weightPairs } from '../../core/train/rewardData'
-import { rankingLoss } from '../../core/train/rewardTask'
+import { centeringLoss, rankingLoss } from '../../core/train/rewardTask'
 import { baselineVerdict, defaultWarmup } from '../../core/train/stages/reward'
 import { getStage } from '../../core/train/stages/registry'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
@@ -145,6 +145,27 @@ describe('reward metrics', () => {
     expect(defaultWarmup(1000)).toBe(30)
     expect(defaultWarmup(40)).toBe(5)
     expect(defaultWarmup(3)).toBe(3)
+  })
+})
+
+describe('centering term (TRL center_rewards_coefficient)', () => {
+  it('is c * mean((r_c + r_r)^2), by hand, with its gradient 2c(r_c + r_r)/B on both sides', async () => {
+    await initBackend('cpu')
+    const chosen = [1, -2, 3]
+    const rejected = [0.5, -1, -3]
+    // Sums 1.5, -3, 0: mean of squares (2.25 + 9 + 0) / 3 = 3.75; times c = 0.01 -> 0.0375.
+    expect(centeringLoss(tf.tensor1d(chosen), tf.tensor1d(rejected), 0.01).dataSync()[0]).toBeCloseTo(0.0375, 6)
+    const grad = tf.grads((c: tf.Tensor, r: tf.Tensor) => centeringLoss(c as tf.Tensor1D, r as tf.Tensor1D, 0.01))
+    const [gc, gr] = grad([tf.tensor1d(chosen), tf.tensor1d(rejected)])
+    const want = [1.5, -3, 0].map((sum) => (2 * 0.01 * sum) / 3)
+    Array.from(gc.dataSync()).forEach((g, i) => expect(g).toBeCloseTo(want[i], 7))
+    Array.from(gr.dataSync()).forEach((g, i) => expect(g).toBeCloseTo(want[i], 7))
+    // Shifting every score by the same amount leaves the ranking loss alone but not this term:
+    // it is what pins the scores' offset (the ranking loss alone cannot).
+    const shifted = (xs: number[]) => tf.tensor1d(xs.map((x) => x + 5))
+    const zero = tf.zeros([3]) as tf.Tensor1D
+    expect(tf.mean(rankingLoss(shifted(chosen), shifted(rejected), zero)).dataSync()[0]).toBeCloseTo(tf.mean(rankingLoss(tf.tensor1d(chosen), tf.tensor1d(rejected), zero)).dataSync()[0], 5)
+    expect(centeringLoss(shifted(chosen), shifted(rejected), 0.01).dataSync()[0]).toBeGreaterThan(0.0375 + 0.5)
   })
 })
 

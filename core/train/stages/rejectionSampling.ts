@@ -14,6 +14,9 @@
 // check (the demo world's) the gold judges' figures beside the proxy reward (gold/helpfulness,
 // gold/violation_rate), and how often the reward orders two sampled answers to one prompt as the
 // gold judges do (rs/rm_gold_agreement, summary rm_gold_agreement; 0.5 is chance).
+// Beside the kept answers' gold: a random pick's (gold/helpfulness_sampled) and the gold-best pick's
+// (gold/helpfulness_best_possible), summary gold_kept / gold_sampled / gold_best_possible: what
+// selection by the reward gained over chance, and what a perfect reward could have kept.
 import { readJsonLines } from '../../util/jsonl'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -23,7 +26,7 @@ import { goldItemOf, isSafetyPrompt, mixBySafetyShare, readRlhfPrompts, safetyMi
 import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../../data/chatTemplate'
 import type { PromptItem } from '../../data/prompts'
 import { judgeResponse, summariseGold, type GoldResult } from '../../eval/gold'
-import { rewardGoldAgreement, type RewardedAnswers } from '../../eval/goldAgreement'
+import { rewardGoldAgreement, selectionHeadroom, type RewardedAnswers, type SelectionHeadroom } from '../../eval/goldAgreement'
 import { scoreResponses } from '../../eval/rewardScore'
 import { generateBatch } from '../../model/generate'
 import type { Llama } from '../../model/llama'
@@ -262,6 +265,7 @@ async function run(ctx: StageContext, config: RejectionSamplingConfig): Promise<
     let selected: SelectedAnswer[]
     let sampleRewardMean: number | undefined // unknown after a resume (only the kept answers are on disk)
     let rmGoldAgreement: { agreement: number; pairs: number } | undefined // likewise; absent without gold checks
+    let goldHeadroom: SelectionHeadroom | undefined // likewise
     if (ctx.resumeFrom && fs.existsSync(trainFile) && fs.existsSync(selectedFile)) {
       selected = readSelected(selectedFile)
       ctx.log(`resuming: ${selected.length} kept answers already selected`)
@@ -270,6 +274,7 @@ async function run(ctx: StageContext, config: RejectionSamplingConfig): Promise<
       selected = picked.selected
       sampleRewardMean = picked.sampleRewardMean
       rmGoldAgreement = picked.rmGoldAgreement
+      goldHeadroom = picked.goldHeadroom
       if (ctx.signal.aborted) return { stopped: true, summary: { round, prompts: selected.length } }
       writeJsonl(selectedFile, selected)
       ctx.tracker.logArtifact({ kind: SELECTED_ARTIFACT, path: selectedFile, meta: { round, answers: selected.length } })
@@ -289,6 +294,7 @@ async function run(ctx: StageContext, config: RejectionSamplingConfig): Promise<
         kept_reward_mean: meanReward,
         ...(sampleRewardMean !== undefined ? { sample_reward_mean: sampleRewardMean } : {}),
         ...(rmGoldAgreement ? { rm_gold_agreement: rmGoldAgreement.agreement, rm_gold_pairs: rmGoldAgreement.pairs } : {}),
+        ...(goldHeadroom ? { gold_kept: goldHeadroom.kept, gold_sampled: goldHeadroom.sampled, gold_best_possible: goldHeadroom.best_possible } : {}),
         ...fineTuneSummary(tuned),
         seconds: Math.round((Date.now() - started) / 100) / 10,
       },
@@ -315,7 +321,7 @@ async function selectAnswers(
   ctx: StageContext,
   config: RejectionSamplingConfig,
   p: { model: Llama; tokenizer: Tokenizer; rmHelpful?: string; rmSafety?: string; round: number },
-): Promise<{ selected: SelectedAnswer[]; sampleRewardMean: number; rmGoldAgreement?: { agreement: number; pairs: number } }> {
+): Promise<{ selected: SelectedAnswer[]; sampleRewardMean: number; rmGoldAgreement?: { agreement: number; pairs: number }; goldHeadroom?: SelectionHeadroom }> {
   const items = roundPrompts(config, p.round)
   const safetyPrompts = items.filter(isSafetyPrompt)
   ctx.tracker.logParams({ safety_prompts_drawn: safetyPrompts.length, safety_prompts_unique: new Set(safetyPrompts).size, safety_share_drawn: safetyShareOf(items) })
@@ -377,8 +383,11 @@ async function selectAnswers(
   // Does the reward rank the policy's own answers as the gold judges do? (0.5 is chance.)
   const agreement = rewardGoldAgreement(rewardedForGold)
   const agreementFigures: Record<string, number> = agreement.pairs > 0 ? { 'rs/rm_gold_agreement': agreement.agreement, 'rs/rm_gold_pairs': agreement.pairs } : {}
-  ctx.tracker.logMetrics(0, { 'rs/kept_reward_mean': keptMean, 'rs/sample_reward_mean': sampleRewardMean, ...goldFigures(judged), ...agreementFigures })
-  return { selected, sampleRewardMean, rmGoldAgreement: agreement.pairs > 0 ? agreement : undefined }
+  // The kept answers' gold beside a random pick's and the gold-best pick's: what selection by this reward gained, and could have.
+  const headroom = selectionHeadroom(rewardedForGold)
+  const headroomFigures: Record<string, number> = headroom.prompts > 0 ? { 'gold/helpfulness_sampled': headroom.sampled, 'gold/helpfulness_best_possible': headroom.best_possible } : {}
+  ctx.tracker.logMetrics(0, { 'rs/kept_reward_mean': keptMean, 'rs/sample_reward_mean': sampleRewardMean, ...goldFigures(judged), ...agreementFigures, ...headroomFigures })
+  return { selected, sampleRewardMean, rmGoldAgreement: agreement.pairs > 0 ? agreement : undefined, goldHeadroom: headroom.prompts > 0 ? headroom : undefined }
 }
 
 /** The gold judges' figures of the kept answers, named beside the proxy reward. */

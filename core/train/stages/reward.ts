@@ -44,6 +44,7 @@ const schema = z
     seq_len: z.number().int().min(8).optional().meta({ group: 'data', help: 'Longest conversation + answer in tokens (default: the base model\'s context); longer ones are cut from the left of the conversation, never inside the answer.' }),
     val_fraction: z.number().min(0).max(0.5).default(0.1).meta({ group: 'data', help: 'Share of pairs held out for evaluation when eval_data is not given.' }),
     skip_invalid: z.boolean().default(false).meta({ group: 'data', help: 'Skip (and count) malformed lines of data files instead of stopping at the first.' }),
+    center_rewards: z.number().min(0).default(0.01).meta({ group: 'loss', help: 'Weight of c * mean((r_chosen + r_rejected)^2) in the loss (TRL center_rewards_coefficient): keeps scores centred on 0, so the reward rule\'s absolute safety threshold (sigmoid(R_safety) < 0.15) means something. 0 = off.' }),
     epochs: z.number().min(0.01).default(1).meta({ group: 'schedule', help: 'Passes over the pairs (Llama 2: 1; more overfits). Sets max_steps unless max_steps is given.' }),
     eval_samples: z.number().int().min(0).default(16).meta({ group: 'logging', help: 'Held-out pairs stored in the sample table (conversation, both answers, both scores).' }),
     ...training.shape,
@@ -187,7 +188,7 @@ async function run(ctx: StageContext, config: RewardConfig): Promise<StageResult
     )
     if (train.dropped + held.dropped > 0) ctx.tracker.logEvent('warning', `${train.dropped + held.dropped} pair(s) dropped: an answer alone is longer than seq_len ${seqLen}`)
 
-    const task = rewardTask(model, head)
+    const task = rewardTask(model, head, { centerCoef: config.center_rewards })
     const evalBatches = fixedPairBatches(held.encoded, s.batchSize, pad).slice(0, s.evalBatches)
     const result = await trainLoop({
       ctx,
