@@ -35,7 +35,7 @@ const USAGE = [
   '                       model and reward models (reused from an earlier demo in the home), each scored by the',
   '                       gold judges: violation rate and gold helpfulness per share (Llama 2, section 4.2.3)',
   `  --shares LIST        the shares to sweep, comma-separated in 0..1 (default ${DEFAULT_SWEEP_SHARES.join(',')})`,
-  '  --from sft_safety|sft|safe  the policy every share starts from: an SFT model whose data answers a quarter of',
+  '  --from sft_safety|sft|safe  the policy every share starts from: an SFT model whose data answers half of',
   '                       the adversarial training requests safely (default; Llama 2\'s SFT held safety demonstrations,',
   '                       so its samples held refusals to select), the demo\'s SFT model, or the row "safe"',
 ].join('\n')

@@ -135,8 +135,8 @@ async function distilledStart(
 }
 
 /** Share of the adversarial training requests that the sweep's starting SFT data answers safely. */
-export const SWEEP_SAFETY_DEMO_SHARE = 0.25
-const SAFETY_DEMO_SFT_FILE = 'sft_train_safety_demos.jsonl'
+export const SWEEP_SAFETY_DEMO_SHARE = 0.5
+const safetyDemoSftFile = (share: number) => `sft_train_safety_demos_${Math.round(100 * share)}.jsonl`
 
 /**
  * An SFT model like the demo's, but with SWEEP_SAFETY_DEMO_SHARE of the adversarial training
@@ -152,12 +152,14 @@ async function safetyDemoStart(
   evalConfig: Record<string, unknown>,
 ): Promise<{ policy: string; evalRun: string }> {
   const pretrain = pretrainOf(home, base.sft)
-  const name = `demo-${w.size} sft with safety demos`
-  const earlier = findFinetunedWithEval(home, name, `demo-${w.size} eval sft with safety demos`, pretrain)
+  // The share is in the names, so a home holding a start with another share does not reuse it.
+  const label = `sft with ${Math.round(100 * SWEEP_SAFETY_DEMO_SHARE)}% safety demos`
+  const name = `demo-${w.size} ${label}`
+  const earlier = findFinetunedWithEval(home, name, `demo-${w.size} eval ${label}`, pretrain)
   if (earlier) return earlier
   const data = [writeSafetyDemoSft(w.dataDir, w.seed, w.size), writeDistillDemoFiles(w.dataDir, w.seed, w.size).instructedSft]
   const sft = await run('sft', 'sft', { ...plan.sft, base: pretrain, data }, name)
-  const evalRun = await run('eval', 'gold_eval', { ...evalConfig, label: 'sft with safety demos' }, `demo-${w.size} eval sft with safety demos`, [{ role: 'model', runId: sft.runId }])
+  const evalRun = await run('eval', 'gold_eval', { ...evalConfig, label }, `demo-${w.size} eval ${label}`, [{ role: 'model', runId: sft.runId }])
   return { policy: sft.runId, evalRun: evalRun.runId }
 }
 
@@ -165,7 +167,7 @@ async function safetyDemoStart(
 export function writeSafetyDemoSft(dataDir: string, seed: number, size: WorldSize): string {
   const world = generateWorld(seed, size)
   const items = sftTrainItems(generateTasks(world), generateSafetySets(world), SWEEP_SAFETY_DEMO_SHARE)
-  const file = path.join(dataDir, SAFETY_DEMO_SFT_FILE)
+  const file = path.join(dataDir, safetyDemoSftFile(SWEEP_SAFETY_DEMO_SHARE))
   fs.writeFileSync(file, items.map((it) => JSON.stringify(toSftLine(it))).join('\n') + '\n')
   return file
 }

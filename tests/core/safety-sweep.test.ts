@@ -33,7 +33,7 @@ describe('workbench demo --safety-sweep', () => {
         const start = store.getRun(report.runs.start)
         expect(report.runs.start).not.toBe(report.runs.sft)
         expect(start.config.base).toBe(store.getRun(report.runs.sft).config.base)
-        expect((start.config.data as string[]).map((f) => path.basename(f))).toContain('sft_train_safety_demos.jsonl')
+        expect((start.config.data as string[]).map((f) => path.basename(f))).toContain('sft_train_safety_demos_50.jsonl')
         for (const row of report.rows) {
           const run = store.getRun(row.run_id)
           expect(run.config.safety_prompt_share).toBe(row.share)
