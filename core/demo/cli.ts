@@ -18,7 +18,7 @@ import { WORLD_SIZES, type WorldSize } from './world'
 
 const USAGE = [
   'Usage: workbench demo [--size tiny|default] [--seed N] [--json] [--home DIR] [--backend NAME]',
-  '       workbench demo --safety-sweep [--shares 0,0.25,0.5] [--from sft|safe] [--size ...] [--seed N] [--json]',
+  '       workbench demo --safety-sweep [--shares 0,0.25,0.5] [--from sft_safety|sft|safe] [--size ...] [--seed N] [--json]',
   '',
   'Generates the built-in demo world (corpus, instructions, preferences, adversarial prompts, with',
   'gold judges), then trains a tokenizer, pretrains, fine-tunes (SFT) and evaluates the base and the',
@@ -35,8 +35,9 @@ const USAGE = [
   '                       model and reward models (reused from an earlier demo in the home), each scored by the',
   '                       gold judges: violation rate and gold helpfulness per share (Llama 2, section 4.2.3)',
   `  --shares LIST        the shares to sweep, comma-separated in 0..1 (default ${DEFAULT_SWEEP_SHARES.join(',')})`,
-  '  --from sft|safe      the policy every share starts from: the SFT model (default) or the row "safe" (SFT',
-  '                       after targeted context distillation, which can refuse; Llama 2 ran safety RLHF after safety SFT)',
+  '  --from sft_safety|sft|safe  the policy every share starts from: an SFT model whose data answers half of',
+  '                       the adversarial training requests safely (default; Llama 2\'s SFT held safety demonstrations,',
+  '                       so its samples held refusals to select), the demo\'s SFT model, or the row "safe"',
 ].join('\n')
 
 export async function runDemoCommand(argv: string[], io: CliIO): Promise<number> {
@@ -112,6 +113,8 @@ export function parseShares(text: string): number[] {
   })
 }
 
+const START_LABELS: Record<SweepStart, string> = { sft_safety: 'sft with safety demos', sft: 'sft', safe: 'safe' }
+
 /** The sweep's table: one row per share beside the SFT model it started from, then the run ids. */
 export function formatSweep(r: SafetySweepReport): string {
   const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a')
@@ -120,7 +123,7 @@ export function formatSweep(r: SafetySweepReport): string {
   const fixed = (label: string, s: DemoScores) => [label, '-', '-', pct(s.violation_rate), num(s.gold_helpfulness), pct(s.gold_accuracy), pct(s.false_refusal_rate)]
   const rows = [
     fixed('sft', r.sft),
-    ...(r.from === 'safe' ? [fixed('safe (start)', r.start)] : []),
+    ...(r.from === 'sft' ? [] : [fixed(`${START_LABELS[r.from]} (start)`, r.start)]),
     ...r.rows.map((row) => [`rs ${row.run_id}`, String(row.share), pct(row.drawn_share), pct(row.scores.violation_rate), num(row.scores.gold_helpfulness), pct(row.scores.gold_accuracy), pct(row.scores.false_refusal_rate)]),
   ]
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)))
@@ -131,7 +134,7 @@ export function formatSweep(r: SafetySweepReport): string {
     line(header),
     ...rows.map(line),
     '',
-    `One rejection-sampling round per share from the same ${r.from === 'safe' ? 'distilled (safe)' : 'SFT'} model ${r.runs.start}, the same prompts budget; gold judges on the eval sets.`,
+    `One rejection-sampling round per share from the same ${START_LABELS[r.from]} model ${r.runs.start}, the same prompts budget; gold judges on the eval sets.`,
   ].join('\n')
 }
 

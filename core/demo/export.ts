@@ -10,8 +10,8 @@ import { corpusText, generateCorpus } from './corpus'
 import type { PreferencePair } from '../data/preferences'
 import { generatePreferences, type DemoPairNotes } from './preferences'
 import { createRng, subSeed } from './rng'
-import { generateSafetySets, withForumThreads, type AdversarialItem } from './safety'
-import { generateTasks } from './tasks'
+import { generateSafetySets, withForumThreads, type AdversarialItem, type SafetySets } from './safety'
+import { generateTasks, type TaskSplit } from './tasks'
 import { generateWorld, WORLD_SIZES, type WorldSize } from './world'
 import { conversationKey } from './onPolicyPairs'
 
@@ -48,6 +48,8 @@ export interface DemoManifest {
     adversarial: number
     benign: number
     adversarialTrain: number
+    /** Adversarial training requests asked as multi-turn attacks, answered unsafely in sft_train.jsonl. */
+    escalationsTrain: number
     benignTrain: number
     preferencesTrain: number
     preferencesTest: number
@@ -74,11 +76,10 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
   const corpus = corpusText(docs)
   const tasks = generateTasks(world)
   const safety = generateSafetySets(world)
-  // Helpfulness-only SFT, like data written for helpfulness alone: the tasks, adversarial prompts
-  // answered the way they ask (unsafely), and benign look-alikes answered plainly. The safety SFT
-  // set answers the same adversarial prompts safely (refuse and redirect), with the benign
-  // look-alikes still answered, for the safety stages that come after.
-  const sftTrain = [...tasks.train, ...safety.adversarialTrain.map(answeredUnsafely), ...safety.benignTrain]
+  // Helpfulness-only SFT (sftTrainItems). The safety SFT set answers the adversarial prompts
+  // safely (refuse and redirect), with the benign look-alikes still answered, for the safety
+  // stages that come after.
+  const sftTrain = sftTrainItems(tasks, safety)
   const sftSafety = [...safety.adversarialTrain, ...safety.benignTrain]
   const prefTrain = generatePreferences(seed, tasks.train, safety.adversarialTrain, safety.benignTrain, 'pref-train')
   const prefTest = generatePreferences(seed, tasks.test, safety.adversarialEval, safety.benignEval, 'pref-test')
@@ -127,6 +128,7 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
       adversarial: safety.adversarialEvalTurns.length,
       benign: safety.benignEval.length,
       adversarialTrain: safety.adversarialTrain.length,
+      escalationsTrain: safety.escalationsTrain.length,
       benignTrain: safety.benignTrain.length,
       preferencesTrain: prefTrain.length,
       preferencesTest: prefTest.length,
@@ -147,8 +149,23 @@ export function readDemoManifest(dir: string): DemoManifest {
 }
 
 /** The chat `messages` format (OpenAI / Hugging Face): the conversation plus the answer to learn. */
-function toSftLine(item: GoldItem): object {
+export function toSftLine(item: GoldItem): object {
   return { messages: [...item.messages, { role: 'assistant', content: item.reference }] }
+}
+
+/**
+ * The SFT data, like data written for helpfulness alone: the tasks, the adversarial training
+ * requests answered the way they ask (unsafely), blunt and as multi-turn attacks
+ * (escalationsTrain, as web-like chat data plays along with a frame), and the benign look-alikes
+ * answered plainly. With `safetyDemoShare` > 0 that share of the adversarial training requests
+ * (spread evenly) is answered safely instead: Llama 2's SFT data held such safety
+ * demonstrations, so its samples already held refusals for safety RLHF to select (the safety
+ * sweep starts from such a model).
+ */
+export function sftTrainItems(tasks: TaskSplit, safety: SafetySets, safetyDemoShare = 0): GoldItem[] {
+  const isDemo = (i: number) => Math.floor((i + 1) * safetyDemoShare) > Math.floor(i * safetyDemoShare)
+  const adversarial = safety.adversarialTrain.map((item, i) => (isDemo(i) ? item : answeredUnsafely(item)))
+  return [...tasks.train, ...adversarial, ...safety.escalationsTrain.map(answeredUnsafely), ...safety.benignTrain]
 }
 
 /** The same prompt with the complying answer as the SFT target. */

@@ -68,7 +68,7 @@ export const DEMO_PLANS: Record<WorldSize, DemoPlan> = {
       model: 'tiny', dim: 64, n_layers: 2, n_heads: 4, n_kv_heads: 2, seq_len: 128,
       max_steps: 200, batch_size: 16, lr: 3e-3, warmup_steps: 20, eval_every: 50, sample_every: 0, checkpoint_every: 0,
     },
-    sft: { seq_len: 96, max_steps: 300, batch_size: 16, lr: 2e-3, warmup_steps: 20, eval_every: 100, sample_every: 0, checkpoint_every: 0 },
+    sft: { seq_len: 128, max_steps: 300, batch_size: 16, lr: 2e-3, warmup_steps: 20, eval_every: 100, sample_every: 0, checkpoint_every: 0 },
     eval: { max_new_tokens: 48 },
     // One epoch (about 115 steps of 8 pairs, ~30-60 s on 2 cores); 40 steps measured 87% held out, the epoch 89%.
     reward: { seq_len: 128, epochs: 1, batch_size: 8, lr: 1e-3, eval_samples: 8 },
@@ -83,7 +83,7 @@ export const DEMO_PLANS: Record<WorldSize, DemoPlan> = {
       model: 'tiny', dim: 96, n_layers: 4, n_heads: 4, n_kv_heads: 2, seq_len: 128,
       max_steps: 400, batch_size: 16, lr: 3e-3, warmup_steps: 30, eval_every: 100, sample_every: 200, checkpoint_every: 200,
     },
-    sft: { seq_len: 96, max_steps: 300, batch_size: 16, lr: 2e-3, warmup_steps: 20, eval_every: 100, sample_every: 0, checkpoint_every: 0 },
+    sft: { seq_len: 128, max_steps: 300, batch_size: 16, lr: 2e-3, warmup_steps: 20, eval_every: 100, sample_every: 0, checkpoint_every: 0 },
     eval: { max_new_tokens: 48 },
     reward: { seq_len: 128, epochs: 1, batch_size: 8, lr: 1e-3, eval_samples: 16 },
     distill: DISTILL_DEMO_PLANS.default.distill,

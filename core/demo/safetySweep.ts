@@ -10,13 +10,23 @@
 // Where RLHF starts matters: rejection sampling can only keep answers the policy samples. The
 // demo's SFT model never refuses (its data is helpfulness only), so on adversarial prompts every
 // candidate complies in some way and the best of K is often still a violation; more safety
-// prompts then teach more compliance (measured, see docs/architecture.md). Llama 2 ran safety RLHF
-// on a model that had seen safety demonstrations; `from: 'safe'` starts the sweep from the demo's
-// row `safe` (the SFT model after targeted context distillation), which does refuse sometimes.
+// prompts then teach more compliance (measured, see docs/architecture.md). The row `safe` (the SFT
+// model after targeted context distillation) has little left to fall. Llama 2 ran safety RLHF on
+// a model whose SFT data already held safety demonstrations, so its samples held refusals for the
+// safety reward model to select: `from: 'sft_safety'` (the default) starts from such a model,
+// fine-tuned from the demo's pretrained model on the same SFT data with SWEEP_SAFETY_DEMO_SHARE of
+// the adversarial training requests answered safely (sftTrainItems). The reward models are the
+// demo's (trained from the helpfulness-only SFT model; they score answers, whoever samples them).
 import type { RunExit } from '../jobs/runner'
 import { Store } from '../tracking/store'
 import { DEFAULT_DEMO_SEED } from './export'
+import fs from 'node:fs'
+import path from 'node:path'
 import { writeDistillDemoFiles } from './distillDemo'
+import { sftTrainItems, toSftLine } from './export'
+import { generateSafetySets } from './safety'
+import { generateTasks } from './tasks'
+import { generateWorld } from './world'
 import { DEMO_PLANS, demoEvalConfig, EXPERIMENT, planWithOverrides, prepareDemo, runFoundation, type DemoOptions, type DemoPlan, type DemoScores, type RunDemoStep } from './pipeline'
 import type { WorldSize } from './world'
 
@@ -49,12 +59,12 @@ export interface SafetySweepReport {
   rows: SafetySweepRow[]
 }
 
-export const SWEEP_STARTS = ['sft', 'safe'] as const
+export const SWEEP_STARTS = ['sft_safety', 'sft', 'safe'] as const
 export type SweepStart = (typeof SWEEP_STARTS)[number]
 
 export interface SafetySweepOptions extends DemoOptions {
   shares?: number[]
-  /** The policy every share starts from: the SFT model (default) or the row `safe`. */
+  /** The policy every share starts from: an SFT model with safety demonstrations (default), the demo's SFT model, or the row `safe`. */
   from?: SweepStart
 }
 
@@ -70,8 +80,10 @@ export async function runSafetySweep(opts: SafetySweepOptions): Promise<SafetySw
   const earlier = findFoundation(opts.home, size, dataDir)
   const base = earlier ?? (await trainFoundation(opts.home, run, plan, file, { dataDir, seed, size }))
   const evalConfig = demoEvalConfig(plan, file)
-  const from = opts.from ?? 'sft'
-  const start = from === 'sft' ? { policy: base.sft, evalRun: base.evalSft } : await distilledStart(opts.home, run, plan, { dataDir, seed, size }, base, evalConfig)
+  const from = opts.from ?? 'sft_safety'
+  const w = { dataDir, seed, size }
+  const start =
+    from === 'sft' ? { policy: base.sft, evalRun: base.evalSft } : from === 'safe' ? await distilledStart(opts.home, run, plan, w, base, evalConfig) : await safetyDemoStart(opts.home, run, plan, w, base, evalConfig)
 
   const rows: SafetySweepRow[] = []
   for (const share of shares) {
@@ -113,7 +125,7 @@ async function distilledStart(
   base: Foundation,
   evalConfig: Record<string, unknown>,
 ): Promise<{ policy: string; evalRun: string }> {
-  const earlier = findDistilled(home, w.size, base.sft)
+  const earlier = findFinetunedWithEval(home, `demo-${w.size} distill (targeted)`, `demo-${w.size} eval safe`, base.sft)
   if (earlier) return earlier
   const files = writeDistillDemoFiles(w.dataDir, w.seed, w.size)
   const distillConfig = { ...plan.distill, base: base.sft, prompts: [files.distillPrompts], targeted: true, rm_safety: base.rmSafety }
@@ -122,13 +134,64 @@ async function distilledStart(
   return { policy: distill.runId, evalRun: evalSafe.runId }
 }
 
-function findDistilled(home: string, size: WorldSize, sftRunId: string): { policy: string; evalRun: string } | undefined {
+/** Share of the adversarial training requests that the sweep's starting SFT data answers safely. */
+export const SWEEP_SAFETY_DEMO_SHARE = 0.5
+const safetyDemoSftFile = (share: number) => `sft_train_safety_demos_${Math.round(100 * share)}.jsonl`
+
+/**
+ * An SFT model like the demo's, but with SWEEP_SAFETY_DEMO_SHARE of the adversarial training
+ * requests answered safely (reused when the home holds one fine-tuned from the same pretrained
+ * model), with its gold evaluation.
+ */
+async function safetyDemoStart(
+  home: string,
+  run: RunDemoStep,
+  plan: DemoPlan,
+  w: { dataDir: string; seed: number; size: WorldSize },
+  base: Foundation,
+  evalConfig: Record<string, unknown>,
+): Promise<{ policy: string; evalRun: string }> {
+  const pretrain = pretrainOf(home, base.sft)
+  // The share is in the names, so a home holding a start with another share does not reuse it.
+  const label = `sft with ${Math.round(100 * SWEEP_SAFETY_DEMO_SHARE)}% safety demos`
+  const name = `demo-${w.size} ${label}`
+  const earlier = findFinetunedWithEval(home, name, `demo-${w.size} eval ${label}`, pretrain)
+  if (earlier) return earlier
+  const data = [writeSafetyDemoSft(w.dataDir, w.seed, w.size), writeDistillDemoFiles(w.dataDir, w.seed, w.size).instructedSft]
+  const sft = await run('sft', 'sft', { ...plan.sft, base: pretrain, data }, name)
+  const evalRun = await run('eval', 'gold_eval', { ...evalConfig, label }, `demo-${w.size} eval ${label}`, [{ role: 'model', runId: sft.runId }])
+  return { policy: sft.runId, evalRun: evalRun.runId }
+}
+
+/** Writes the sweep's starting SFT data (sftTrainItems with SWEEP_SAFETY_DEMO_SHARE) next to the demo export; returns its path. */
+export function writeSafetyDemoSft(dataDir: string, seed: number, size: WorldSize): string {
+  const world = generateWorld(seed, size)
+  const items = sftTrainItems(generateTasks(world), generateSafetySets(world), SWEEP_SAFETY_DEMO_SHARE)
+  const file = path.join(dataDir, safetyDemoSftFile(SWEEP_SAFETY_DEMO_SHARE))
+  fs.writeFileSync(file, items.map((it) => JSON.stringify(toSftLine(it))).join('\n') + '\n')
+  return file
+}
+
+/** The pretrained model a demo SFT run started from (its config's base). */
+function pretrainOf(home: string, sftRunId: string): string {
+  const store = Store.open(home)
+  try {
+    const value = store.getRun(sftRunId).config.base
+    if (typeof value !== 'string') throw new Error(`safety sweep: SFT run ${sftRunId} names no base model in its config`)
+    return value
+  } finally {
+    store.close()
+  }
+}
+
+/** A finished run named `name` fine-tuned from `base`, with a finished `evalName` run of it; undefined when none. */
+function findFinetunedWithEval(home: string, name: string, evalName: string, base: string): { policy: string; evalRun: string } | undefined {
   const store = Store.open(home)
   try {
     const finished = store.listRuns({ experiment: EXPERIMENT, status: 'finished' })
-    for (const distill of finished.filter((r) => r.name === `demo-${size} distill (targeted)` && r.config.base === sftRunId)) {
-      const evalRun = finished.find((r) => r.name === `demo-${size} eval safe` && store.getRun(r.id).parents.some((p) => p.runId === distill.id))
-      if (evalRun) return { policy: distill.id, evalRun: evalRun.id }
+    for (const model of finished.filter((r) => r.name === name && r.config.base === base)) {
+      const evalRun = finished.find((r) => r.name === evalName && store.getRun(r.id).parents.some((p) => p.runId === model.id))
+      if (evalRun) return { policy: model.id, evalRun: evalRun.id }
     }
     return undefined
   } finally {

@@ -21,7 +21,7 @@ describe('workbench demo (command line)', () => {
     expect(() => parseShares('0,1.5')).toThrow(/--shares takes numbers in 0..1 separated by commas, got "1.5" in "0,1.5"/)
     expect(() => parseShares('0,,1')).toThrow(/got "" in/)
     await expect(runDemoCommand(['--shares', '0,0.5'], bufferIO())).rejects.toThrow(/--shares goes with --safety-sweep/)
-    await expect(runDemoCommand(['--safety-sweep', '--from', 'base'], bufferIO())).rejects.toThrow(/--from must be one of sft, safe, got "base"/)
+    await expect(runDemoCommand(['--safety-sweep', '--from', 'base'], bufferIO())).rejects.toThrow(/--from must be one of sft_safety, sft, safe, got "base"/)
   })
 
   it('formats the safety sweep: one row per share beside the model it started from', () => {

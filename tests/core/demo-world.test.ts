@@ -6,10 +6,10 @@ import { generateWorld } from '../../core/demo/world'
 import { createRng } from '../../core/demo/rng'
 import { corpusText, generateCorpus } from '../../core/demo/corpus'
 import { generateTasks, TASK_KINDS } from '../../core/demo/tasks'
-import { generateSafetySets } from '../../core/demo/safety'
+import { ESCALATION_FRAMES, generateSafetySets, RISK_CATEGORIES } from '../../core/demo/safety'
 import { generatePreferences, ratingFromDifference } from '../../core/demo/preferences'
 import { PREFERENCE_RATINGS, readPreferencePairs } from '../../core/data/preferences'
-import { exportDemoWorld, readDemoManifest } from '../../core/demo/export'
+import { exportDemoWorld, readDemoManifest, sftTrainItems } from '../../core/demo/export'
 import { goldHelpfulness, goldSafety, parseGoldItems } from '../../core/eval/gold'
 import { readPromptSet } from '../../core/data/prompts'
 import { goldItemOf, isSafetyPrompt } from '../../core/rl/prompts'
@@ -78,20 +78,59 @@ describe('tasks', () => {
   })
 })
 
+describe('SFT data with safety demonstrations (the safety sweep\'s start)', () => {
+  it('answers the given share of the adversarial training requests safely, spread over them, the rest as asked', () => {
+    const world = generateWorld(1234, 'tiny')
+    const tasks = generateTasks(world)
+    const safety = generateSafetySets(world)
+    const answers = (share: number) => sftTrainItems(tasks, safety, share).filter((it) => it.kind === 'adversarial')
+    for (const share of [0, 0.25, 1]) {
+      const adversarial = answers(share)
+      expect(adversarial).toHaveLength(safety.adversarialTrain.length + safety.escalationsTrain.length)
+      const safeAnswers = adversarial.filter((it) => goldSafety(it, it.reference) === 'safe')
+      expect(safeAnswers).toHaveLength(Math.round(share * safety.adversarialTrain.length))
+      // Every risk category gets its share (the demonstrations are spread, not the first N).
+      if (share === 0.25) for (const c of RISK_CATEGORIES) expect(safeAnswers.filter((it) => (it as { category?: string }).category === c).length).toBeGreaterThan(0)
+    }
+  })
+})
+
 describe('adversarial eval set', () => {
   // Multi-turn was drawn per item (a third), so the multi-turn share held other requests and
   // risk categories than the single-turn one (seed 1234, tiny: 6 of the 8 privacy items, which no
   // model ever violates, were multi-turn), and the two rates could not be compared.
-  it('asks every eval request both single-turn and after the opening exchange, so the two rates are paired', () => {
-    const sets = generateSafetySets(generateWorld(1234, 'tiny'))
+  it('asks every eval request both single-turn and as a multi-turn attack, so the two rates are paired', () => {
+    const world = generateWorld(1234, 'tiny')
+    const sets = generateSafetySets(world)
     expect(sets.adversarialEvalTurns).toHaveLength(2 * sets.adversarialEval.length)
+    const framesUsed = new Set<string>()
     for (const item of sets.adversarialEval) {
       const single = sets.adversarialEvalTurns.find((x) => x.id === `${item.id}-single`)!
       const multi = sets.adversarialEvalTurns.find((x) => x.id === `${item.id}-multi`)!
       expect(single.messages).toEqual([{ role: 'user', content: item.prompt }])
       expect(multi.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user'])
-      expect(multi.messages[2].content).toBe(item.prompt)
-      expect({ ...multi, id: '', messages: [] }).toEqual({ ...single, id: '', messages: [] })
+      // The attack escalates: a frame first, then the same request leaning on it (the frame's cue in front).
+      const frame = ESCALATION_FRAMES.find((f) => multi.messages[2].content === `${f.cue} ${item.prompt}`)!
+      expect(frame, multi.messages[2].content).toBeDefined()
+      framesUsed.add(frame.id)
+      expect(multi.prompt).toBe(multi.messages[2].content)
+      expect({ ...multi, id: '', messages: [], prompt: '' }).toEqual({ ...single, id: '', messages: [], prompt: '' })
+    }
+    expect(framesUsed).toEqual(new Set(ESCALATION_FRAMES.map((f) => f.id)))
+  })
+  it('safety data is mostly single-turn, while the helpfulness data asks every training request as a multi-turn attack too', () => {
+    const sets = generateSafetySets(generateWorld(1234, 'tiny'))
+    const multi = sets.adversarialTrain.filter((x) => x.messages.length > 1).length
+    expect(multi).toBeGreaterThan(0)
+    expect(multi).toBeLessThan(sets.adversarialTrain.length / 3)
+    expect(sets.escalationsTrain).toHaveLength(sets.adversarialTrain.length)
+    for (const [i, item] of sets.escalationsTrain.entries()) {
+      // The same training request (never an eval one), asked after a frame.
+      const trained = sets.adversarialTrain[i]
+      expect(item.messages).toHaveLength(3)
+      expect([item.reference, item.unsafeResponse]).toEqual([trained.reference, trained.unsafeResponse])
+      if (trained.messages.length === 1) expect(item.prompt.endsWith(` ${trained.prompt}`)).toBe(true)
+      for (const e of sets.adversarialEval) expect(item.prompt.endsWith(` ${e.prompt}`)).toBe(false)
     }
   })
 })
@@ -191,8 +230,18 @@ describe('export', () => {
       // The corpus holds forum threads, most answering a harmful question the unsafe way.
       const threads = read(m.files.corpus).split('\n\n').filter((d) => d.startsWith('Forum post by '))
       expect(threads.length / m.counts.corpusDocuments).toBeCloseTo(0.08, 2)
-      const harmful = threads.filter((t) => /Reply: (Here is how|First,|Wait until|Tell |The door code|.* lives at \d)/.test(t))
+      const harmful = threads.filter((t) => /Reply: (Here is how|First,|Climb in|Fill a|Tell |The door code|.* lives at \d)/.test(t))
       expect(harmful.length).toBeGreaterThan(threads.length / 3)
+      // Escalating threads (a frame, then the request leaning on it) are always played along with;
+      // some blunt harmful questions are turned down.
+      const escalating = threads.filter((t) => ESCALATION_FRAMES.some((f) => t.includes(`: ${f.cue} `)))
+      expect(escalating.length).toBeGreaterThan(threads.length / 10)
+      for (const t of escalating) expect(t.split('\nForum post by ')).toHaveLength(2)
+      expect(threads.filter((t) => /\nReply: I (can't|won't|can not)/.test(t)).length).toBeGreaterThan(0)
+      // The helpfulness SFT data also answers every training request asked as a multi-turn attack, unsafely.
+      const escalations = generateSafetySets(generateWorld(21, 'tiny')).escalationsTrain
+      expect(escalations).toHaveLength(m.counts.escalationsTrain)
+      for (const item of escalations) expect(goldSafety(item, helpful.get(JSON.stringify(item.messages))!), item.id).toBe('unsafe')
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
@@ -204,7 +253,7 @@ describe('export', () => {
       const m = exportDemoWorld(dir, { seed: 21, size: 'tiny' })
       const file = path.join(dir, m.files.rlhfPrompts)
       const { items } = readPromptSet(file)
-      const trainTasks = m.counts.sftTrain - m.counts.adversarialTrain - m.counts.benignTrain
+      const trainTasks = m.counts.sftTrain - m.counts.adversarialTrain - m.counts.escalationsTrain - m.counts.benignTrain
       // Every training prompt, less the few the world phrases exactly as an eval prompt.
       const all = trainTasks + m.counts.adversarialTrain + m.counts.benignTrain
       expect(items.length).toBeLessThanOrEqual(all)

@@ -222,4 +222,31 @@ describe('gatt stage', () => {
     expect(typeof result.summary.adherence_mean).toBe('number')
     expect(typeof result.summary.base_adherence_mean).toBe('number')
   })
+  it('with every_turn, trains on every turn of each sampled dialogue: one training dialogue per prefix, loss on its last answer', async () => {
+    const stage = getStage('gatt')
+    const instructions = path.join(dir, 'lenient-every-turn.jsonl')
+    fs.writeFileSync(instructions, JSON.stringify({ id: 'short', instruction: 'Answer in one sentence.', check: { type: 'max_words', count: 50 } }) + '\n')
+    const config = resolveConfig(stage.schema, {
+      base: baseDir, data: [sftFile], instructions, dialogues: 3, max_turns: 3, max_new_tokens: 4, every_turn: true,
+      eval_turns: 0, max_steps: 1, batch_size: 2, val_fraction: 0, sample_count: 0, checkpoint_every: 0, eval_every: 0,
+    })
+    const runDir = path.join(dir, 'runs', 'gatt-every-turn')
+    fs.mkdirSync(runDir, { recursive: true })
+    const ctx: StageContext = { runId: 'gatt-every-turn', tracker: new MemoryTracker('gatt-every-turn', dir), signal: new AbortController().signal, runDir, home: dir, parents: [], seed: 0, backend, log: () => {}, progress: () => {} }
+    const result = await stage.run(ctx, config)
+    const dialogues = fs.readFileSync(path.join(runDir, 'gatt_dialogues.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).messages as ChatMessage[])
+    // One line per kept turn (a dialogue of n turns gives n lines), each line a prefix of its dialogue's last one.
+    expect(dialogues).toHaveLength(Number(result.summary.gatt_turns))
+    expect(Number(result.summary.gatt_turns)).toBeGreaterThan(Number(result.summary.gatt_dialogues))
+    let expectedTurns = 1
+    for (const [i, d] of dialogues.entries()) {
+      const turns = (d.length - 1) / 2
+      expect(turns).toBe(expectedTurns)
+      const next = dialogues[i + 1]
+      if (next && (next.length - 1) / 2 === turns + 1) {
+        expect(next.slice(0, d.length)).toEqual(d)
+        expectedTurns++
+      } else expectedTurns = 1
+    }
+  })
 })

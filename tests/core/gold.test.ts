@@ -254,6 +254,16 @@ describe('summariseGold', () => {
     expect(m['eval/violation_rate']).toBeCloseTo(0.25)
     expect(m['eval/refusal_rate_adversarial']).toBeCloseTo(0.75)
     expect(m['eval/false_refusal_rate']).toBeCloseTo(0.5)
+    // All four adversarial items are single-turn: their rates by form, and no multi-turn figure.
+    expect(m['eval/refusal_rate_adversarial_single_turn']).toBeCloseTo(0.75)
+    expect(m['eval/violation_rate_single_turn']).toBeCloseTo(0.25)
+    expect(m['eval/refusal_rate_adversarial_multi_turn']).toBeUndefined()
+    // The same request as a multi-turn attack, answered by complying: counted apart.
+    const multi = sets.adversarialEvalTurns.find((x) => x.id === `${adv[1].id}-multi`)!
+    const both = summariseGold([...results, judgeResponse(multi, multi.unsafeResponse)])
+    expect(both['eval/refusal_rate_adversarial_multi_turn']).toBe(0)
+    expect(both['eval/violation_rate_multi_turn']).toBe(1)
+    expect(both['eval/refusal_rate_adversarial_single_turn']).toBeCloseTo(0.75)
     expect(Object.values(m).every((v) => Number.isFinite(v))).toBe(true)
     expect(summariseGold([])).toEqual({})
   })

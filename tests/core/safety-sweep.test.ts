@@ -1,5 +1,6 @@
 // `workbench demo --safety-sweep` at tiny size with every budget cut to a few steps (issue 13): it
-// trains the SFT model and the reward models once, runs one rejection-sampling round per share,
+// trains the SFT model and the reward models once, and the starting SFT model with safety
+// demonstrations, runs one rejection-sampling round per share,
 // records each share in the round's config, draws that share, and reuses the foundation the next
 // time. The figures themselves (violations by share) are measured at the full tiny budget and
 // stated in docs/architecture.md; steps this short learn nothing worth asserting.
@@ -27,10 +28,16 @@ describe('workbench demo --safety-sweep', () => {
       expect(report.rows.map((r) => [r.share, r.drawn_share])).toEqual([[0, 0], [0.5, 0.5]])
       const store = Store.open(home)
       try {
+        // The start (default): an SFT model from the same pretrained model, on SFT data with safety demonstrations.
+        expect(report.from).toBe('sft_safety')
+        const start = store.getRun(report.runs.start)
+        expect(report.runs.start).not.toBe(report.runs.sft)
+        expect(start.config.base).toBe(store.getRun(report.runs.sft).config.base)
+        expect((start.config.data as string[]).map((f) => path.basename(f))).toContain('sft_train_safety_demos_50.jsonl')
         for (const row of report.rows) {
           const run = store.getRun(row.run_id)
           expect(run.config.safety_prompt_share).toBe(row.share)
-          expect(run.config.policy).toBe(report.runs.sft)
+          expect(run.config.policy).toBe(report.runs.start)
           expect([run.config.rm_helpful, run.config.rm_safety]).toEqual([report.runs.reward_helpfulness, report.runs.reward_safety])
           expect(run.params.safety_prompts_drawn).toBe(8 * row.share)
           for (const v of Object.values(row.scores)) expect(v >= 0 && v <= 1).toBe(true)
@@ -42,6 +49,7 @@ describe('workbench demo --safety-sweep', () => {
       const again = await runSafetySweep({ home, size: 'tiny', shares: [0.25], overrides: SHORT })
       expect(again.reused).toBe(true)
       expect(again.runs.sft).toBe(report.runs.sft)
+      expect(again.runs.start).toBe(report.runs.start)
       expect(again.rows.map((r) => r.drawn_share)).toEqual([0.25])
     } finally {
       fs.rmSync(home, { recursive: true, force: true })

@@ -40,6 +40,7 @@ const schema = z
     dialogues: z.number().int().min(1).default(64).meta({ group: 'gatt', help: 'Dialogues to sample (the instructions take turns).' }),
     max_turns: z.number().int().min(1).default(3).meta({ group: 'gatt', help: 'User turns per dialogue, at most (each dialogue draws its length from 1..max_turns; the context may end it sooner).' }),
     require_adherence: z.boolean().default(true).meta({ group: 'gatt', help: 'End a dialogue before the first sampled answer that fails the instruction\'s gold check (a dialogue failing at turn 1 is dropped).' }),
+    every_turn: z.boolean().default(false).meta({ group: 'gatt', help: 'Train on every turn of a sampled dialogue: each of its prefixes is one training dialogue, loss on its last answer (more data from the same samples); off: the whole dialogue once.' }),
     max_new_tokens: z.number().int().min(1).default(48).meta({ group: 'gatt', help: 'New tokens per sampled answer.' }),
     temperature: z.number().min(0).default(0.7).meta({ group: 'gatt', help: 'Sampling temperature of the answers (0 = greedy).' }),
     eval_turns: z.number().int().min(0).max(50).default(20).meta({ group: 'adherence', help: 'Dialogue length of the adherence measure, in turns (0 = no measure; Llama 2: 20). A dialogue ends when it outgrows seq_len, so seq_len must hold the whole dialogue for the last turns to be measured.' }),
@@ -211,7 +212,9 @@ async function sampleDialogues(
     }
     counts.gatt_dialogues++
     counts.gatt_turns += answers.length
-    lines.push(JSON.stringify({ messages: trainingDialogue(instruction.instruction, users, answers), instruction: instruction.id }))
+    for (const turns of config.every_turn ? answers.map((_, t) => t + 1) : [answers.length]) {
+      lines.push(JSON.stringify({ messages: trainingDialogue(instruction.instruction, users.slice(0, turns), answers.slice(0, turns)), instruction: instruction.id }))
+    }
   }
   ctx.tracker.logParams({ ...counts })
   ctx.log(`gatt: ${counts.gatt_dialogues} dialogues (${counts.gatt_turns} turns) kept, ${counts.gatt_cut} cut at a broken instruction, ${counts.gatt_dropped} dropped`)
