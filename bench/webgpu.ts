@@ -1,6 +1,6 @@
 // WebGPU benchmark: tokens/s of training steps (forward, backward, AdamW) and greedy generation (KV
-// cache) of a preset model on tfjs's WebGPU backend in Chromium (scripts/webgpu/harness.ts), beside
-// the same work on wasm in this Node process. The adapter is named in the output; on a machine
+// cache) of a preset model on tfjs's WebGPU backend, where a job runs it (this Node process through
+// Dawn's binding) and in Chromium (scripts/webgpu/harness.ts), beside the same work on wasm in Node. The adapter is named in the output; on a machine
 // without a GPU driver Chromium's software adapter (SwiftShader) runs WebGPU on the CPU, and the
 // figures say so: they measure that emulation, not a GPU. WORKBENCH_WEBGPU_ADAPTER=swiftshader
 // forces the software adapter where a real one exists.
@@ -40,17 +40,34 @@ function round(t: Timing): number {
   return Math.round(t.tokensPerSecond * 10) / 10
 }
 
+/** Throws the "no adapter" reasons of both places when neither has WebGPU. */
 export async function runWebGpuBench(o: Options): Promise<WebGpuBenchRow[]> {
   const config = MODEL_PRESETS[o.preset]
   const rows: WebGpuBenchRow[] = []
-  const page = await openWebGpuPage()
+  const missing: string[] = []
   try {
-    const train = await page.timeTraining(config, o.batch, o.seq, o.steps)
-    const generate = await page.timeGeneration(config, o.batch, o.genTokens)
-    rows.push({ backend: 'webgpu (Chromium)', device: page.backend.device, softwareAdapter: page.backend.device.includes('software adapter'), trainTokensPerSec: round(train), generateTokensPerSec: round(generate) })
-  } finally {
-    await page.close()
+    const info = await initBackend('webgpu')
+    const train = await timeTraining(config, o.batch, o.seq, o.steps)
+    const generate = await timeGeneration(config, o.batch, o.genTokens)
+    rows.push({ backend: 'webgpu (Node, Dawn)', device: info.device, softwareAdapter: info.device.includes('software adapter'), trainTokensPerSec: round(train), generateTokensPerSec: round(generate) })
+  } catch (err) {
+    if (!isMissingWebGpu(err)) throw err
+    missing.push(`Node: ${(err as Error).message}`)
   }
+  try {
+    const page = await openWebGpuPage()
+    try {
+      const train = await page.timeTraining(config, o.batch, o.seq, o.steps)
+      const generate = await page.timeGeneration(config, o.batch, o.genTokens)
+      rows.push({ backend: 'webgpu (Chromium)', device: page.backend.device, softwareAdapter: page.backend.device.includes('software adapter'), trainTokensPerSec: round(train), generateTokensPerSec: round(generate) })
+    } finally {
+      await page.close()
+    }
+  } catch (err) {
+    if (!isMissingWebGpu(err)) throw err
+    missing.push(`Chromium: ${(err as Error).message}`)
+  }
+  if (rows.length === 0) throw new Error(`no WebGPU adapter was found. ${missing.join(' ')}`)
   if (o.wasm) {
     const info = await initBackend('wasm')
     const train = await timeTraining(config, o.batch, o.seq, o.steps)
