@@ -346,7 +346,7 @@ describeWith('native-matmul', 'fused native AdamW update', () => describe.each([
   })
 
   /** Three updates of one parameter with `update`, the moments carried over: every p, m, v on the way. */
-  function threeSteps(update: typeof adamwUpdateTfjs, shape: number[], scale: number, decay: boolean): Float32Array[] {
+  function threeSteps(update: typeof adamwUpdateFused, shape: number[], scale: number, decay: boolean): Float32Array[] {
     const n = shape.reduce((a, b) => a * b, 1)
     return tf.tidy(() => {
       let [p, m, v] = [tf.tensor(randomArray(n, 1, 2), shape), tf.zeros(shape), tf.zeros(shape)]
