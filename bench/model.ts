@@ -25,7 +25,7 @@ import { countParameters, MODEL_PRESETS } from '../core/model/config'
 import { generate } from '../core/model/generate'
 import { mulberry32 } from '../core/util/random'
 import { Llama } from '../core/model/llama'
-import { AdamW, clipByGlobalNorm } from '../core/train/adamw'
+import { AdamW, clipCoefficient } from '../core/train/adamw'
 import { nativeMatMulActive, setNativeMatMulThreads } from '../core/backend/kernels/nativeMatMul'
 import type { ThreadMode } from '../core/train/stages/common'
 import { measurePeakGflops, trainingStepFlops } from './peakFlops'
@@ -175,8 +175,8 @@ async function benchOne(opts: BenchRow): Promise<Omit<ModelBenchResult, 'peakGfl
     const step = await stepGradients([batch], task, model.weights, pool)
     try {
       return tf.tidy(() => {
-        const { grads } = clipByGlobalNorm(step.grads, 1)
-        optimizer.applyGradients(grads, 1e-3)
+        const { scale } = clipCoefficient(step.grads, 1)
+        optimizer.applyGradients(step.grads, 1e-3, scale)
         return step.loss.dataSync()[0]
       })
     } finally {

@@ -10,7 +10,7 @@ import { initBackend } from '../core/backend/index'
 import { tf } from '../core/backend/tf'
 import { MODEL_PRESETS, type LlamaConfig } from '../core/model/config'
 import { Llama } from '../core/model/llama'
-import { AdamW, clipByGlobalNorm } from '../core/train/adamw'
+import { AdamW, clipCoefficient } from '../core/train/adamw'
 import { setNativeMatMulThreads } from '../core/backend/kernels/nativeMatMul'
 import { mulberry32 } from '../core/util/random'
 
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   const targets = tf.tensor2d(ids.filter((_, i) => i % (seq + 1) !== 0), [batch, seq], 'int32')
   const step = () => tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => model.loss(tokens, targets))
-    optimizer.applyGradients(clipByGlobalNorm(grads, 1).grads, 1e-3)
+    optimizer.applyGradients(grads, 1e-3, clipCoefficient(grads, 1).scale)
     value.dataSync()
   })
   step() // warm-up: kernel set-up, optimizer moments

@@ -18,7 +18,7 @@ import type { GoldItem } from '../eval/gold'
 import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint'
 import type { Llama } from '../model/llama'
 import type { Tokenizer } from '../tokenizer'
-import { AdamW, clipByGlobalNorm, type AdamWState } from '../train/adamw'
+import { AdamW, clipCoefficient, type AdamWState } from '../train/adamw'
 import type { StageContext } from '../train/stages/types'
 import { mulberry32 } from '../util/random'
 import { gae } from './gae'
@@ -347,9 +347,9 @@ async function ppoMinibatchStep(opts: PpoLoopOptions, optimizer: AdamW, params: 
   const named: Record<string, tf.Tensor> = {}
   for (const [name, v] of Object.entries(params)) if (grads[v.name]) named[name] = grads[v.name]
   const norm = tf.tidy(() => {
-    const clipped = s.gradClip > 0 ? clipByGlobalNorm(named, s.gradClip) : { grads: named, norm: tf.scalar(0) }
-    optimizer.applyGradients(clipped.grads, s.lr)
-    return clipped.norm
+    const clip = s.gradClip > 0 ? clipCoefficient(named, s.gradClip) : { scale: undefined, norm: tf.scalar(0) }
+    optimizer.applyGradients(named, s.lr, clip.scale) // the clip as a gradient scale: no scaled copies
+    return clip.norm
   })
   // One asynchronous read of every figure (a GPU backend has no synchronous one).
   const readout = tf.stack([norm, parts.policyLoss, parts.valueLoss, parts.clipfrac, parts.approxkl, parts.valueClipfrac]) // [6]

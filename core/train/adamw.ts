@@ -8,8 +8,15 @@
 //     p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 // which is exactly torch.optim.AdamW's arithmetic. Norm weights (rank 1) are never decayed:
 // pulling an RMSNorm gain towards 0 only fights the model.
+//
+// On wasm and cpu with the native addon each parameter's update is one fused kernel (ADAMW in
+// core/backend/kernels/nativeOps.ts: one pass over p, g, m, v, threaded for large parameters, the
+// clip coefficient folded in as a scale on g) computing the same float32 operations in the same
+// order as the tfjs formulation below, so both give the same bits; elsewhere (WebGPU, no addon,
+// WORKBENCH_FUSED_OPS=0) the tfjs formulation.
 
 import { tf } from '../backend/tf'
+import { ADAMW, nativeAdamWActive } from '../backend/kernels/nativeOps'
 
 export interface AdamWOptions {
   /** Learning rate used when applyGradients is not given one (normally the schedule passes it). */
@@ -65,29 +72,33 @@ export class AdamW {
   /**
    * Applies one update. `grads` is keyed by parameter name (or by tf variable name, as
    * tf.variableGrads returns it). A parameter without a gradient is left untouched this step.
-   * The caller still owns (and disposes) `grads`.
+   * `gradScale` (a scalar, e.g. clipCoefficient's) multiplies every gradient first: the clip
+   * without a scaled copy of each gradient. The caller still owns (and disposes) `grads` and `gradScale`.
    */
-  applyGradients(grads: Record<string, tf.Tensor>, lr = this.options.lr): void {
+  applyGradients(grads: Record<string, tf.Tensor>, lr = this.options.lr, gradScale?: tf.Scalar): void {
     if (!Number.isFinite(lr) || lr < 0) throw new Error(`AdamW: learning rate must be a finite number >= 0, got ${lr}`)
     const named = this.nameGradients(grads)
     const { beta1, beta2, eps, weightDecay } = this.options
     const t = this.step + 1
-    const stepSize = lr / (1 - beta1 ** t)
-    const sqrtBias2 = Math.sqrt(1 - beta2 ** t)
-    // One tidy per parameter: the dozen temporaries of an update are freed before the next
+    const constants: UpdateConstants = { beta1, beta2, eps, stepSize: lr / (1 - beta1 ** t), sqrtBias2: Math.sqrt(1 - beta2 ** t), decay: 1 }
+    const fused = nativeAdamWActive()
+    const scale = gradScale ?? (fused ? tf.scalar(1) : undefined)
+    // One tidy per parameter: the temporaries of an update are freed before the next
     // parameter's, so the update needs a few copies of the largest parameter, not of all of them.
     for (const [name, g] of Object.entries(named)) {
       tf.tidy(() => {
         const p = this.params[name]
-        const m = tf.add(tf.mul(this.m[name], beta1), tf.mul(g, 1 - beta1))
-        const v = tf.add(tf.mul(this.v[name], beta2), tf.mul(tf.square(g), 1 - beta2))
-        const decayedP = this.decayed.has(name) && weightDecay > 0 ? tf.mul(p, 1 - lr * weightDecay) : p
-        const denom = tf.add(tf.div(tf.sqrt(v), sqrtBias2), eps)
-        p.assign(tf.sub(decayedP, tf.mul(tf.div(m, denom), stepSize)))
+        // 1 - lr * wd, or 1 (p * 1 is p to the bit) for a parameter without decay.
+        const c = { ...constants, decay: this.decayed.has(name) && weightDecay > 0 ? 1 - lr * weightDecay : 1 }
+        const [newP, m, v] = fused && p.dtype === 'float32' && g.dtype === 'float32'
+          ? adamwUpdateFused(p, g, this.m[name], this.v[name], scale!, c)
+          : adamwUpdateTfjs(p, g, this.m[name], this.v[name], scale, c)
+        p.assign(newP)
         this.m[name].assign(m)
         this.v[name].assign(v)
       })
     }
+    if (scale !== gradScale) scale?.dispose()
     this.step = t
   }
 
@@ -142,6 +153,34 @@ export class AdamW {
   }
 }
 
+/** The numbers of one update: betas, eps, lr / (1 - beta1^t), sqrt(1 - beta2^t), and 1 - lr * wd (or 1). */
+export interface UpdateConstants {
+  beta1: number
+  beta2: number
+  eps: number
+  stepSize: number
+  sqrtBias2: number
+  decay: number
+}
+
+/**
+ * One parameter's update with tfjs ops: [new p, new m, new v]. Each op is one float32 rounding,
+ * which the fused kernel (native/fastgemm/gemm.c, adamw_part) repeats in the same order.
+ */
+export function adamwUpdateTfjs(p: tf.Tensor, grad: tf.Tensor, mOld: tf.Tensor, vOld: tf.Tensor, scale: tf.Scalar | undefined, c: UpdateConstants): tf.Tensor[] {
+  const g = scale ? tf.mul(grad, scale) : grad
+  const m = tf.add(tf.mul(mOld, c.beta1), tf.mul(g, 1 - c.beta1))
+  const v = tf.add(tf.mul(vOld, c.beta2), tf.mul(tf.square(g), 1 - c.beta2))
+  const decayedP = c.decay !== 1 ? tf.mul(p, c.decay) : p
+  const denom = tf.add(tf.div(tf.sqrt(v), c.sqrtBias2), c.eps)
+  return [tf.sub(decayedP, tf.mul(tf.div(m, denom), c.stepSize)), m, v]
+}
+
+/** The same update as one fused native kernel (wasm and cpu with the addon): [new p, new m, new v]. */
+export function adamwUpdateFused(p: tf.Tensor, grad: tf.Tensor, m: tf.Tensor, v: tf.Tensor, scale: tf.Scalar, c: UpdateConstants): tf.Tensor[] {
+  return tf.engine().runKernel(ADAMW, { param: p, grad, m, v, scale }, { ...c }) as tf.Tensor[]
+}
+
 function checkOptions(o: Required<Omit<AdamWOptions, 'decays'>>): void {
   if (!(Number.isFinite(o.lr) && o.lr >= 0)) throw new Error(`AdamW: lr must be a number >= 0, got ${o.lr}`)
   for (const key of ['beta1', 'beta2'] as const) {
@@ -158,6 +197,20 @@ function checkOptions(o: Required<Omit<AdamWOptions, 'decays'>>): void {
  * read it (dataSync) at log time only, so a step never waits on the device.
  */
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: tf.Scalar } {
+  return tf.tidy(() => {
+    const { scale, norm } = clipCoefficient(grads, maxNorm)
+    const clipped: Record<string, tf.Tensor> = {}
+    for (const n of Object.keys(grads).sort()) clipped[n] = tf.mul(grads[n], scale)
+    return { grads: clipped, norm }
+  })
+}
+
+/**
+ * The clip of clipByGlobalNorm without applying it: the coefficient min(maxNorm / (norm + 1e-6), 1)
+ * and the pre-clip norm, as scalar tensors (the caller owns them). Pass the coefficient to
+ * AdamW.applyGradients as its gradScale: the same update with no scaled copy of each gradient.
+ */
+export function clipCoefficient(grads: Record<string, tf.Tensor>, maxNorm: number): { scale: tf.Scalar; norm: tf.Scalar } {
   if (!(maxNorm > 0)) throw new Error(`clipByGlobalNorm: maxNorm must be > 0, got ${maxNorm}`)
   return tf.tidy(() => {
     // Sorted: the sum (and so the clip factor, to the last bit) must not depend on the order in
@@ -167,9 +220,7 @@ export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: numb
     // stack + sum, not addN: WebGPU's addN takes at most 7 inputs (one storage buffer each, 8 per
     // shader) and a model has dozens of parameters; its concat splits long input lists itself.
     const norm = tf.sqrt(squares.length > 0 ? tf.sum(tf.stack(squares)) : tf.scalar(0)) as tf.Scalar
-    const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1)
-    const clipped: Record<string, tf.Tensor> = {}
-    for (const n of names) clipped[n] = tf.mul(grads[n], coef)
-    return { grads: clipped, norm }
+    const scale = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1) as tf.Scalar
+    return { scale, norm }
   })
 }

@@ -25,7 +25,7 @@ import type { StageContext } from './stages/types'
 import type { TrainingSettings } from './stages/common'
 import type { Batch, BatchStream } from './batches'
 import { batchProblem, type RowBatch, type TrainTask } from './task'
-import { AdamW, clipByGlobalNorm } from './adamw'
+import { AdamW, clipCoefficient } from './adamw'
 import { GradientWorkers } from './parallel/gradientWorkers'
 import { disposeStep, stepGradients } from './parallel/dataParallel'
 import { threadPlan } from './parallel/threads'
@@ -401,19 +401,20 @@ async function trainStep<B extends RowBatch>(
 ): Promise<StepOutcome> {
   const step = await stepGradients(micro, task, params, pool)
   const names = Object.keys(step.metrics)
-  const { clipped, readout } = tf.tidy(() => {
-    const { grads, norm } = clipByGlobalNorm(step.grads, s.gradClip > 0 ? s.gradClip : Infinity)
-    return { clipped: grads, readout: tf.stack([step.loss, norm, ...names.map((k) => step.metrics[k])]) } // readout: [2 + M]
+  // The clip coefficient goes to AdamW as a gradient scale: no scaled copy of every gradient.
+  const { scale, readout } = tf.tidy(() => {
+    const { scale, norm } = clipCoefficient(step.grads, s.gradClip > 0 ? s.gradClip : Infinity)
+    return { scale, readout: tf.stack([step.loss, norm, ...names.map((k) => step.metrics[k])]) } // readout: [2 + M]
   })
   try {
     const [loss, gradNorm, ...values] = (await readout.data()) as Float32Array
     const metrics = Object.fromEntries(names.map((k, i) => [k, values[i]]))
     const verdict = guard.check(loss, gradNorm)
     if (verdict.skip) return { loss, gradNorm, metrics, applied: false, reason: verdict.reason, stopReason: verdict.stopReason }
-    tf.tidy(() => optimizer.applyGradients(clipped, lr))
+    tf.tidy(() => optimizer.applyGradients(step.grads, lr, scale))
     return { loss, gradNorm, metrics, applied: true }
   } finally {
-    tf.dispose([readout, ...Object.values(clipped)])
+    tf.dispose([readout, scale])
     disposeStep(step)
   }
 }

@@ -934,6 +934,66 @@ static napi_value rope(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// AdamW's update of one parameter in one pass (core/train/adamw.ts has the formula), where tfjs
+// makes about a dozen elementwise passes. Each line is one float32 operation of the tfjs
+// formulation, in its order and with its float32 constants, so the result is the same to the bit:
+// no FMA contraction here (one rounding instead of two would change the last bit), which the
+// file's -ffp-contract=fast would otherwise allow wherever FMA is baseline (arm64) or targeted.
+
+#if defined(__clang__)
+#define NO_CONTRACT _Pragma("clang fp contract(off)")
+#define NO_CONTRACT_ATTRIBUTE
+#else
+#define NO_CONTRACT
+#define NO_CONTRACT_ATTRIBUTE __attribute__((optimize("fp-contract=off")))
+#endif
+
+typedef struct {
+  const float *p, *g, *m, *v;
+  float *p_out, *m_out, *v_out;
+  int64_t n;
+  float scale, beta1, one_minus_beta1, beta2, one_minus_beta2, decay, sqrt_bias2, eps, step_size;
+} AdamWJob;
+
+NO_CONTRACT_ATTRIBUTE static void adamw_part(void *raw, int index, int count) {
+  NO_CONTRACT
+  const AdamWJob *j = raw;
+  int64_t first, last;
+  split(j->n, 64, index, count, &first, &last);
+  for (int64_t i = first; i < last; i++) {
+    float g = j->g[i] * j->scale;                                       /* the clip coefficient */
+    float m = j->m[i] * j->beta1 + g * j->one_minus_beta1;
+    float v = j->v[i] * j->beta2 + (g * g) * j->one_minus_beta2;
+    float denom = sqrtf(v) / j->sqrt_bias2 + j->eps;
+    j->p_out[i] = j->p[i] * j->decay - (m / denom) * j->step_size;     /* decay 1 when not decayed */
+    j->m_out[i] = m;
+    j->v_out[i] = v;
+  }
+}
+
+/**
+ * adamw(p, g, m, v, scale, pOut, mOut, vOut, n, beta1, beta2, decay, sqrtBias2, eps, stepSize):
+ * n elements each; scale is a Float32Array holding the one gradient scale (the clip coefficient),
+ * decay the factor 1 - lr * weightDecay (1 for a parameter without decay).
+ */
+static napi_value adamw(napi_env env, napi_callback_info info) {
+  napi_value argv[15];
+  if (!fixed_args(env, info, 15, argv, "fastgemm.adamw expects 15 arguments")) return NULL;
+  int64_t n = int64_arg(env, argv[8]);
+  float *arrays[8];
+  const char *bad = "fastgemm.adamw: array lengths do not match n";
+  for (int i = 0; i < 8; i++)
+    if (n < 0 || !float_arg(env, argv[i], &arrays[i], i == 4 ? 1 : n, bad)) return NULL;
+  double h[6];
+  for (int i = 0; i < 6; i++) napi_get_value_double(env, argv[9 + i], &h[i]);
+  /* The constants as tfjs makes them: a JS number (double) rounded once to a float32 scalar. */
+  AdamWJob job = {arrays[0], arrays[1], arrays[2], arrays[3], arrays[5], arrays[6], arrays[7], n, arrays[4][0],
+                  (float)h[0], (float)(1 - h[0]), (float)h[1], (float)(1 - h[1]), (float)h[2], (float)h[3], (float)h[4], (float)h[5]};
+  run_parallel(adamw_part, &job, rows_threads(n, 1));
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Row gather and its gradient (the embedding lookup), split across the pool. out[i] = table[ids[i]]
 // forward; backward dtable[r] = sum of dy[i] over the i with ids[i] == r. The backward splits the
 // table's rows: each thread scans every id and adds only the rows it owns, in id order, so the sums
@@ -1052,6 +1112,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "gatherRows", fn);
   napi_create_function(env, "scatterRows", NAPI_AUTO_LENGTH, scatter_rows, NULL, &fn);
   napi_set_named_property(env, exports, "scatterRows", fn);
+  napi_create_function(env, "adamw", NAPI_AUTO_LENGTH, adamw, NULL, &fn);
+  napi_set_named_property(env, exports, "adamw", fn);
   napi_create_function(env, "setThreads", NAPI_AUTO_LENGTH, set_threads, NULL, &fn);
   napi_set_named_property(env, exports, "setThreads", fn);
   napi_create_function(env, "threads", NAPI_AUTO_LENGTH, get_threads, NULL, &fn);

@@ -1,12 +1,13 @@
 // The fused native kernels (core/model/kernels/rmsNorm.ts, swiglu.ts, targetLogProbs.ts,
-// maskedSoftmax.ts, rope.ts over native/fastgemm) against the tfjs formulations they replace:
+// maskedSoftmax.ts, rope.ts over native/fastgemm; AdamW's update in core/train/adamw.ts) against the tfjs formulations they replace:
 // values and gradients, on the two backends they serve, and the same result whatever the native
 // thread count. Needs the addon (tests/references.ts).
 import { describe, it, expect, beforeAll } from 'vitest'
 import { tf } from '../../core/backend/tf'
 import { initBackend } from '../../core/backend'
 import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
-import { nativeOpsActive } from '../../core/backend/kernels/nativeOps'
+import { nativeAdamWActive, nativeOpsActive } from '../../core/backend/kernels/nativeOps'
+import { AdamW, adamwUpdateFused, adamwUpdateTfjs, clipByGlobalNorm, clipCoefficient } from '../../core/train/adamw'
 import { rmsNorm, rmsNormFused, rmsNormTfjs } from '../../core/model/kernels/rmsNorm'
 import { swigluGate, swigluGateFused, swigluGateTfjs } from '../../core/model/kernels/swiglu'
 import { targetLogProbs, targetLogProbsFused, targetLogProbsTfjs } from '../../core/model/kernels/targetLogProbs'
@@ -326,5 +327,75 @@ describeWith('native-matmul', 'native row gather (embedding lookup) and its scat
     expect(Array.from(gatherRows(ts[0] as tf.Tensor2D, ts[1] as tf.Tensor1D).dataSync())).toEqual(Array.from(native(ts[0], ts[1]).dataSync()))
     expectThreadInvariant(native, ts)
     tf.dispose(ts)
+  })
+}))
+
+/** Bitwise equality of two float arrays, naming the first element that differs (toEqual on 10^5 elements is slow). */
+function expectSameBits(actual: Float32Array, expected: Float32Array, what: string) {
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length)
+  const b = new Uint32Array(expected.buffer, expected.byteOffset, expected.length)
+  const first = a.findIndex((bits, i) => bits !== b[i])
+  expect(a.length, `${what}: length`).toBe(b.length)
+  expect(first === -1 ? 'none' : `element ${first}: ${actual[first]} vs ${expected[first]}`, `${what}: first difference`).toBe('none')
+}
+
+describeWith('native-matmul', 'fused native AdamW update', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeAdamWActive()).toBe(true)
+  })
+
+  /** Three updates of one parameter with `update`, the moments carried over: every p, m, v on the way. */
+  function threeSteps(update: typeof adamwUpdateFused, shape: number[], scale: number, decay: boolean): Float32Array[] {
+    const n = shape.reduce((a, b) => a * b, 1)
+    return tf.tidy(() => {
+      let [p, m, v] = [tf.tensor(randomArray(n, 1, 2), shape), tf.zeros(shape), tf.zeros(shape)]
+      const out: Float32Array[] = []
+      for (let t = 1; t <= 3; t++) {
+        const g = tf.tensor(randomArray(n, 10 + t, 3), shape)
+        const c = { beta1: 0.9, beta2: 0.95, eps: 1e-5, stepSize: 3e-4 / (1 - 0.9 ** t), sqrtBias2: Math.sqrt(1 - 0.95 ** t), decay: decay ? 1 - 3e-4 * 0.1 : 1 }
+        ;[p, m, v] = update(p, g, m, v, tf.scalar(scale), c)
+        out.push(p.dataSync() as Float32Array, m.dataSync() as Float32Array, v.dataSync() as Float32Array)
+      }
+      return out
+    })
+  }
+
+  it.each([
+    [[4], 1, false],
+    [[64, 64], 0.37, true],
+    [[300, 400], 0.61, true], // above the threading threshold: split across threads
+  ])('gives bitwise the tfjs formulation\'s p, m and v over three steps (shape %j, clip scale %f, decay %s)', (shape, scale, decay) => {
+    const fused = threeSteps(adamwUpdateFused, shape as number[], scale as number, decay as boolean)
+    const reference = threeSteps(adamwUpdateTfjs, shape as number[], scale as number, decay as boolean)
+    fused.forEach((x, i) => expectSameBits(x, reference[i], `step ${Math.floor(i / 3) + 1}, ${['p', 'm', 'v'][i % 3]}`))
+  })
+
+  it('gives bitwise the same result at 1 and 3 native threads', () => {
+    const gemm = loadFastGemm()!
+    const before = gemm.threads()
+    gemm.setThreads(1)
+    const one = threeSteps(adamwUpdateFused, [300, 400], 0.61, true)
+    gemm.setThreads(3)
+    const three = threeSteps(adamwUpdateFused, [300, 400], 0.61, true)
+    gemm.setThreads(before)
+    one.forEach((x, i) => expectSameBits(three[i], x, `array ${i}`))
+  })
+
+  it('is what AdamW uses here: the clip coefficient as a gradient scale gives the clipped gradients\' update to the bit', () => {
+    const run = (folded: boolean) => tf.tidy(() => {
+      const params = { w: tf.variable(tf.tensor2d(randomArray(64 * 48, 3, 2), [64, 48])), n: tf.variable(tf.tensor1d(randomArray(48, 4, 2))) }
+      const optimizer = new AdamW(params)
+      for (let t = 1; t <= 2; t++) {
+        const grads = { w: tf.tensor2d(randomArray(64 * 48, 20 + t, 5), [64, 48]), n: tf.tensor1d(randomArray(48, 30 + t, 5)) }
+        if (folded) optimizer.applyGradients(grads, 1e-3, clipCoefficient(grads, 1).scale)
+        else optimizer.applyGradients(clipByGlobalNorm(grads, 1).grads, 1e-3)
+      }
+      const state = optimizer.getState()
+      const out = [params.w, params.n, state.m.w, state.v.n].map((x) => Array.from(x.dataSync()))
+      optimizer.dispose()
+      return out
+    })
+    expect(run(true)).toEqual(run(false))
   })
 }))

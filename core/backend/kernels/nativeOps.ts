@@ -12,7 +12,10 @@
 //   rotary position embedding (rope, with a flag for its backward): one pass where tfjs makes a
 //     matmul by the rotation, two multiplies and an add;
 //   the row gather of the embedding and its gradient (gatherRows, scatterRows): threaded where
-//     tfjs's GatherV2 and ScatterNd run on one.
+//     tfjs's GatherV2 and ScatterNd run on one;
+//   AdamW's update of one parameter with its gradient scaled by the clip coefficient (adamw): one
+//     pass over p, g, m, v where tfjs makes about a dozen, the same float32 arithmetic to the bit
+//     (core/train/adamw.ts). An addon built before it only lacks this one (nativeAdamWActive).
 // core/model/kernels/ (rmsNorm.ts, swiglu.ts, targetLogProbs.ts, maskedSoftmax.ts, rope.ts, gatherRows.ts) call
 // them, with hand-written gradients, when they are registered for the current backend and fall
 // back to the tfjs formulation otherwise (no addon, an addon built before them,
@@ -33,6 +36,7 @@ export const ROPE = 'WorkbenchRope'
 export const ROPE_GRAD = 'WorkbenchRopeGrad'
 export const GATHER_ROWS = 'WorkbenchGatherRows'
 export const SCATTER_ROWS = 'WorkbenchScatterRows'
+export const ADAMW = 'WorkbenchAdamW'
 
 interface OpsAddon {
   rmsNorm(x: Float32Array, w: Float32Array, y: Float32Array, rows: number, d: number, eps: number): void
@@ -46,6 +50,8 @@ interface OpsAddon {
   rope(x: Float32Array, cos: Float32Array, sin: Float32Array, out: Float32Array, rows: number, seq: number, heads: number, hd: number, tables: number, backward: boolean): void
   gatherRows(table: Float32Array, ids: Int32Array, out: Float32Array, rows: number, width: number, n: number): void
   scatterRows(ids: Int32Array, dy: Float32Array, dtable: Float32Array, rows: number, width: number, n: number): void
+  adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, scale: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array,
+    n: number, beta1: number, beta2: number, decay: number, sqrtBias2: number, eps: number, stepSize: number): void
 }
 
 /** [rows, d] of a 2-D float32 x and its [d] weight, or an error naming the problem. */
@@ -57,6 +63,7 @@ function normShape(x: tf.TensorInfo, weight: tf.TensorInfo): [number, number] {
 }
 
 const registered = new Set<string>()
+const adamwRegistered = new Set<string>()
 
 /** [g, u]'s element count: two float32 tensors of one shape. */
 function gateSize(g: tf.TensorInfo, u: tf.TensorInfo): number {
@@ -107,6 +114,20 @@ function rowsShape(table: { shape: number[]; dtype: tf.DataType }, ids: tf.Tenso
 /** True when the fused native kernels serve the current backend. */
 export function nativeOpsActive(): boolean {
   return registered.has(tf.getBackend())
+}
+
+/** True when the fused AdamW update serves the current backend (core/train/adamw.ts). */
+export function nativeAdamWActive(): boolean {
+  return adamwRegistered.has(tf.getBackend())
+}
+
+/** The element count of float32 param, grad, m and v of one shape, with a float32 scalar scale. */
+function adamwSize(param: tf.TensorInfo, grad: tf.TensorInfo, m: tf.TensorInfo, v: tf.TensorInfo, scale: tf.TensorInfo): number {
+  const shape = param.shape.join(',')
+  if ([param, grad, m, v, scale].some((t) => t.dtype !== 'float32') || [grad, m, v].some((t) => t.shape.join(',') !== shape) || scale.shape.length !== 0) {
+    throw new Error(`${ADAMW}: expects float32 param, grad, m, v of one shape and a scalar scale, got param [${param.shape}], grad [${grad.shape}], m [${m.shape}], v [${v.shape}], scale [${scale.shape}]`)
+  }
+  return tf.util.sizeFromShape(param.shape)
 }
 
 /** A kernel body: the inputs by name, the attributes, and the backend's memory helper bound to the call. */
@@ -170,6 +191,16 @@ function kernelBodies(native: OpsAddon): Record<string, NativeBody> {
   }
 }
 
+/** The fused AdamW update: new param, m and v (each the param's shape) from the old ones and the gradient. */
+function adamwBody(native: OpsAddon): NativeBody {
+  return ({ param, grad, m, v, scale }, attrs, run) => {
+    const n = adamwSize(param, grad, m, v, scale)
+    const [beta1, beta2, decay, sqrtBias2, eps, stepSize] = ['beta1', 'beta2', 'decay', 'sqrtBias2', 'eps', 'stepSize'].map((k) => Number(attrs[k]))
+    return run([param, grad, m, v, scale], [param.shape, param.shape, param.shape], ([ps, gs, ms, vs, ss], [pOut, mOut, vOut]) =>
+      native.adamw(ps, gs, ms, vs, ss, pOut, mOut, vOut, n, beta1, beta2, decay, sqrtBias2, eps, stepSize))
+  }
+}
+
 const ADDON_FUNCTIONS: (keyof OpsAddon)[] = ['rmsNorm', 'rmsNormGrad', 'swiglu', 'swigluGrad', 'logSoftmaxPick', 'logSoftmaxPickGrad', 'maskedSoftmax', 'maskedSoftmaxGrad', 'rope', 'gatherRows', 'scatterRows']
 
 /**
@@ -182,15 +213,23 @@ export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
   const addon = loadFastGemm() as unknown as Partial<OpsAddon> | null
   if (!addon || ADDON_FUNCTIONS.some((name) => typeof addon[name] !== 'function')) return false
   if (registered.has(backendName)) return true
-  const withMemory = memoryOf(backendName)
-  for (const [kernelName, body] of Object.entries(kernelBodies(addon as OpsAddon))) {
-    tf.registerKernel({
-      kernelName,
-      backendName,
-      kernelFunc: (({ inputs, backend, attrs }: KernelArgs) =>
-        body(inputs as Record<string, tf.TensorInfo>, attrs ?? {}, (ins, outShapes, run) => withMemory(backend, ins, outShapes, run))) as unknown as tf.KernelFunc,
-    })
-  }
+  for (const [kernelName, body] of Object.entries(kernelBodies(addon as OpsAddon))) registerBody(kernelName, backendName, body)
   registered.add(backendName)
+  // Optional: an addon built before the fused AdamW keeps its other fused kernels.
+  if (typeof addon.adamw === 'function') {
+    registerBody(ADAMW, backendName, adamwBody(addon as OpsAddon))
+    adamwRegistered.add(backendName)
+  }
   return true
+}
+
+/** Registers one kernel body for a backend, with that backend's memory helper. */
+function registerBody(kernelName: string, backendName: 'wasm' | 'cpu', body: NativeBody): void {
+  const withMemory = memoryOf(backendName)
+  tf.registerKernel({
+    kernelName,
+    backendName,
+    kernelFunc: (({ inputs, backend, attrs }: KernelArgs) =>
+      body(inputs as Record<string, tf.TensorInfo>, attrs ?? {}, (ins, outShapes, run) => withMemory(backend, ins, outShapes, run))) as unknown as tf.KernelFunc,
+  })
 }
