@@ -340,24 +340,37 @@ static int float_array(napi_env env, napi_value value, float **data, size_t *len
   return 1;
 }
 
+/** Reads exactly `want` arguments into argv; otherwise throws `message` (a TypeError) and returns 0. */
+static int fixed_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *message) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != want) {
+    napi_throw_type_error(env, NULL, message);
+    return 0;
+  }
+  return 1;
+}
+
+/** An integer argument, or -1 when it is not a number (the callers' range checks then refuse it). */
+static int64_t int64_arg(napi_env env, napi_value value) {
+  int64_t v = -1;
+  napi_get_value_int64(env, value, &v);
+  return v;
+}
+
 /**
  * matmul(a, b, c, batch, m, n, k, transposeA, transposeB, broadcastA, broadcastB): for each batch
  * item i, c[i] = op(a[i]) @ op(b[i]), where op transposes when asked, a[i] is [m, k] ([k, m]
  * transposed), b[i] is [k, n] ([n, k] transposed), and a broadcast operand has one item for all.
  */
 static napi_value matmul(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
   napi_value argv[11];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 11) {
-    napi_throw_type_error(env, NULL, "fastgemm.matmul expects 11 arguments");
-    return NULL;
-  }
+  if (!fixed_args(env, info, 11, argv, "fastgemm.matmul expects 11 arguments")) return NULL;
   float *a, *b, *c;
   size_t la, lb, lc;
   if (!float_array(env, argv[0], &a, &la) || !float_array(env, argv[1], &b, &lb) || !float_array(env, argv[2], &c, &lc)) return NULL;
   int64_t dims[4];
-  for (int i = 0; i < 4; i++) napi_get_value_int64(env, argv[3 + i], &dims[i]);
+  for (int i = 0; i < 4; i++) dims[i] = int64_arg(env, argv[3 + i]);
   bool flags[4];
   for (int i = 0; i < 4; i++) napi_get_value_bool(env, argv[7 + i], &flags[i]);
   int64_t batch = dims[0], m = dims[1], n = dims[2], k = dims[3];
@@ -480,17 +493,10 @@ static int float_arg(napi_env env, napi_value value, float **data, size_t length
 
 /** rmsNorm(x, w, y, rows, d, eps): y = rms-normalised rows of x, times w. */
 static napi_value rms_norm(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 6) {
-    napi_throw_type_error(env, NULL, "fastgemm.rmsNorm expects 6 arguments");
-    return NULL;
-  }
-  int64_t rows, d;
+  if (!fixed_args(env, info, 6, argv, "fastgemm.rmsNorm expects 6 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[3]), d = int64_arg(env, argv[4]);
   double eps;
-  napi_get_value_int64(env, argv[3], &rows);
-  napi_get_value_int64(env, argv[4], &d);
   napi_get_value_double(env, argv[5], &eps);
   NormJob job = {0};
   float *x, *w, *y;
@@ -503,17 +509,10 @@ static napi_value rms_norm(napi_env env, napi_callback_info info) {
 
 /** rmsNormGrad(x, w, dy, dx, dw, rows, d, eps): the gradients of rmsNorm's output `dy` for x and w. */
 static napi_value rms_norm_grad(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
   napi_value argv[8];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 8) {
-    napi_throw_type_error(env, NULL, "fastgemm.rmsNormGrad expects 8 arguments");
-    return NULL;
-  }
-  int64_t rows, d;
+  if (!fixed_args(env, info, 8, argv, "fastgemm.rmsNormGrad expects 8 arguments")) return NULL;
+  int64_t rows = int64_arg(env, argv[5]), d = int64_arg(env, argv[6]);
   double eps;
-  napi_get_value_int64(env, argv[5], &rows);
-  napi_get_value_int64(env, argv[6], &d);
   napi_get_value_double(env, argv[7], &eps);
   float *x, *w, *dy, *dx, *dw;
   const char *bad = "fastgemm.rmsNormGrad: array lengths do not match rows x d";
@@ -692,24 +691,8 @@ static napi_value swiglu(napi_env env, napi_callback_info info) { return swiglu_
 static napi_value swiglu_grad(napi_env env, napi_callback_info info) { return swiglu_call(env, info, 1); }
 
 // ---------------------------------------------------------------------------------------------
-// The small argument readers of the fused ops below: a fixed argument count, int64 sizes, typed
-// arrays of at least a given length.
-
-static int fixed_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *message) {
-  size_t argc = want;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != want) {
-    napi_throw_type_error(env, NULL, message);
-    return 0;
-  }
-  return 1;
-}
-
-static int64_t int64_arg(napi_env env, napi_value value) {
-  int64_t v = -1;
-  napi_get_value_int64(env, value, &v);
-  return v;
-}
+// The int32 typed-array reader of the fused ops below (fixed_args, int64_arg and float_arg are
+// above, shared with the matmul and RMSNorm).
 
 static int int32_arg(napi_env env, napi_value value, int32_t **data, size_t length, const char *what) {
   napi_typedarray_type type;
