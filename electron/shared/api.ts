@@ -12,6 +12,7 @@ import type { SafetyReportData } from '../../core/eval/safetyReport'
 import type { BlindPair } from '../../core/tracking/winrateJudgements'
 import type { WinRateFigures } from '../../core/eval/winrate'
 import type { Standing } from '../../core/eval/leaderboard'
+import type { RlhfSequenceRecord } from '../../core/tracking/rlhfSequences'
 import type { DataFormat } from '../../core/data/formats'
 import type { ChatSegment, DataInspection, DataPreview } from '../../core/data/inspect'
 import { CHANNELS, RUN_STATUS_VALUES, type BridgeMethod, type Channel, type EventName } from './channels'
@@ -462,22 +463,12 @@ export interface ApiResults {
   'rlhf:cancel': { cancelled: boolean }
 }
 
-/** An RLHF sequence started from the app (recorded in the store): its plan, the rounds started so far, and how it ended. */
-export interface RlhfSequenceInfo {
-  id: string
-  /** 'interrupted': the app that drove it stopped before it ended (it never resumes by itself). */
-  status: 'running' | 'finished' | 'failed' | 'cancelled' | 'interrupted'
-  method: (typeof RLHF_METHOD_VALUES)[number]
-  /** Rounds planned. */
-  rounds: number
-  policy: string
-  safetyPromptShare?: number
-  startedAt: number
-  endedAt?: number
-  /** Why it failed (a round that did not finish, or an error). */
-  error?: string
-  started: { round: number; version: string; stage: string; runId: string; policy: string }[]
-}
+/**
+ * An RLHF sequence started from the app, as the store records it (core/tracking/rlhfSequences.ts:
+ * its plan, the rounds started so far, how it ended; 'interrupted' when the app that drove it
+ * stopped first), with the method narrowed to the ones the form offers.
+ */
+export type RlhfSequenceInfo = Omit<RlhfSequenceRecord, 'method'> & { method: (typeof RLHF_METHOD_VALUES)[number] }
 
 // ---------- events ----------
 
