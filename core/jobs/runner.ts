@@ -36,6 +36,27 @@ export interface SubmitRequest {
   home?: string
 }
 
+/**
+ * Checks a run's whole request (preflight) and records it as 'queued'; returns its id. A worker
+ * (runWorker) then runs it: JobRunner.submit spawns one, a caller in the same process may call it.
+ */
+export function recordRun(store: Store, req: Omit<SubmitRequest, 'home'>): string {
+  const stage = getStage(req.stage)
+  const { config, parents } = preflight(stage, req.config, req.parents ?? [], store)
+  // The store links recorded runs; a parent that is only a folder (an imported checkpoint)
+  // stays in the config, where the stage reads it.
+  const run = store.createRun({
+    stage: stage.name,
+    config,
+    parents: parents.filter((p) => p.runId).map((p) => ({ runId: p.runId!, role: p.role })),
+    experiment: req.experiment,
+    name: req.name,
+    seed: typeof config.seed === 'number' ? config.seed : 0,
+  })
+  for (const tag of req.tags ?? []) store.setTag(run.id, tag)
+  return run.id
+}
+
 export interface RunExit {
   runId: string
   /** The run's status in the store after the process ended. */
@@ -92,23 +113,10 @@ export class JobRunner extends EventEmitter {
 
   /** Validates and records the run ('queued'), then schedules it. Returns the run id. */
   submit(req: SubmitRequest): string {
-    const stage = getStage(req.stage)
     const home = path.resolve(req.home ?? this.home)
     const store = Store.open(home)
     try {
-      const { config, parents } = preflight(stage, req.config, req.parents ?? [], store)
-      // The store links recorded runs; a parent that is only a folder (an imported checkpoint)
-      // stays in the config, where the stage reads it.
-      const run = store.createRun({
-        stage: stage.name,
-        config,
-        parents: parents.filter((p) => p.runId).map((p) => ({ runId: p.runId!, role: p.role })),
-        experiment: req.experiment,
-        name: req.name,
-        seed: typeof config.seed === 'number' ? config.seed : 0,
-      })
-      const runId = run.id
-      for (const tag of req.tags ?? []) store.setTag(runId, tag)
+      const runId = recordRun(store, req)
       this.enqueue({ runId, home, resume: false, stderrTail: '' })
       return runId
     } finally {

@@ -18,8 +18,7 @@ import path from 'node:path'
 import { backendPreference, initBackend, type BackendPreference } from '../../core/backend/index'
 import { tf } from '../../core/backend/tf'
 import { MODEL_PRESETS } from '../../core/model/config'
-import { getStage } from '../../core/train/stages/registry'
-import { preflight } from '../../core/jobs/preflight'
+import { recordRun } from '../../core/jobs/runner'
 import { runWorker } from '../../core/jobs/worker'
 import { Store } from '../../core/tracking/store'
 import { relativeError } from '../../tests/numerics'
@@ -82,8 +81,7 @@ async function pretrainingJob(backend: BackendPreference): Promise<Record<string
   const store = Store.open(home)
   let runId: string
   try {
-    const { config: resolved, parents } = preflight(getStage('pretrain'), config, [], store)
-    runId = store.createRun({ stage: 'pretrain', config: resolved, parents: parents.filter((p) => p.runId).map((p) => ({ runId: p.runId!, role: p.role })), name: 'dawn-check', seed: 0 }).id
+    runId = recordRun(store, { stage: 'pretrain', config, name: 'dawn-check' })
   } finally {
     store.close()
   }
