@@ -46,6 +46,13 @@ function timeKernelsInCpuTime(): void {
   }
 }
 
+/** Flops of a (batched) matmul from a's shape and the output's: 2 * outputs * k, k being a's dimension that is not the output's rows. */
+function matmulFlops(a: number[], out: number[]): number {
+  const m = out[out.length - 2]
+  const k = a[a.length - 2] === m ? a[a.length - 1] : a[a.length - 2]
+  return 2 * out.reduce((x, y) => x * y, 1) * k
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)]
@@ -87,6 +94,7 @@ async function main(): Promise<void> {
   const byPurpose = new Map<string, number[]>()
   const byName = new Map<string, number[]>()
   const calls: { name: string; ms: number; shapes: number[][] }[] = []
+  const matmuls = new Map<string, { ms: number[]; gflop: number }>()
   for (let run = 0; run < PROFILED_STEPS; run++) {
     const info = await tf.profile(step)
     for (const k of info.kernels) {
@@ -99,10 +107,21 @@ async function main(): Promise<void> {
         table.set(key, perStep)
       }
       if (run === PROFILED_STEPS - 1) calls.push({ name: k.name, ms, shapes: k.inputShapes })
+      if (k.name === 'BatchMatMul') {
+        const key = `${JSON.stringify(k.inputShapes)} -> ${JSON.stringify(k.outputShapes[0])}`
+        const entry = matmuls.get(key) ?? { ms: new Array<number>(PROFILED_STEPS).fill(0), gflop: 0 }
+        entry.ms[run] += ms
+        if (run === 0) entry.gflop += matmulFlops(k.inputShapes[0], k.outputShapes[0] as number[]) / 1e9
+        matmuls.set(key, entry)
+      }
     }
   }
   printTable('by purpose', byPurpose)
   printTable('by kernel', byName)
+  console.log(`\nmatmuls by shape (inputs -> output; median ms per step, calls' GFLOP per step, GFLOP/s)`)
+  for (const [key, { ms, gflop }] of [...matmuls.entries()].sort((a, b) => median(b[1].ms) - median(a[1].ms))) {
+    console.log(`  ${key.padEnd(52)} ${median(ms).toFixed(1).padStart(6)} ms ${gflop.toFixed(3).padStart(7)} GFLOP ${(gflop / (median(ms) / 1000)).toFixed(0).padStart(5)} GFLOP/s`)
+  }
   const top = Number(option('top', '0'))
   if (top > 0) {
     console.log(`\nthe ${top} longest kernel calls of the last profiled step`)

@@ -148,6 +148,23 @@ describeWith('native-matmul', 'native matmul threads', () => {
     for (const result of [c, ...(await Promise.all(pending))]) expect(Array.from(result)).toEqual(Array.from(expected))
     gemm!.setThreads(before)
   })
+
+  // The pool's threads spin a while for the next job before they sleep (WORKBENCH_POOL_SPIN_US,
+  // read once per process). Jobs back to back (caught spinning), after a pause longer than the spin
+  // (caught asleep), and with spinning off must all give the one-thread result.
+  it.each([['spinning (default)', {}], ['spin off', { WORKBENCH_POOL_SPIN_US: '0' }], ['long spin', { WORKBENCH_POOL_SPIN_US: '20000' }]] as const)(
+    'pool threads %s: jobs back to back and after pauses give the one-thread result', (_, env) => {
+      const file = new URL('../../native/fastgemm/build/Release/fastgemm.node', import.meta.url).pathname
+      const code = `const g = require(${JSON.stringify(file)}); const [m, n, k] = [96, 160, 64];
+        const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i)); const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i));
+        const run = (t) => { g.setThreads(t); const c = new Float32Array(m * n); g.matmul(a, b, c, 1, m, n, k, false, false, false, false); return c.join(); };
+        const one = run(1); let same = 0;
+        for (let i = 0; i < 60; i++) { if (i % 20 === 19) { const until = Date.now() + 5; while (Date.now() < until); } if (run(3) === one) same++; }
+        console.log(same)`
+      const child = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { ...process.env, ...env } })
+      expect(child.status, child.stderr).toBe(0)
+      expect(child.stdout.trim()).toBe('60')
+    })
 })
 
 describe('native matmul availability', () => {
