@@ -118,6 +118,23 @@ describeWith('native-matmul', 'native matmul threads', () => {
     for (const threads of [2, 3, 8]) expect(Array.from(product(threads, a, b, [...dims], [...flags])), `${threads} threads`).toEqual(Array.from(one))
   })
 
+  // A few rows against a row-major B (decoding) read B in place instead of packing it (gemm.c,
+  // reads_b_in_place): the same arithmetic, so each row must be bitwise what it is inside a
+  // larger product (which packs). k spans two KC blocks; n ends in a narrow panel; the wide B
+  // (rows more than a page apart) reads in place only for up to MR rows.
+  it.each([[300, 150], [70, 1500]])('a few rows against B [%i, %i] read in place: bitwise the rows of a larger, packed product', (k, n) => {
+    const big = 40
+    const a = randomArray(big * k, k + n)
+    const b = randomArray(k * n, k * n)
+    const packed = product(1, a, b, [1, big, n, k], [false, false, false, false])
+    for (const m of [1, 5, 6, 8, 16]) {
+      for (const threads of [1, 2]) {
+        const rows = product(threads, a.subarray(0, m * k), b, [1, m, n, k], [false, false, false, false])
+        expect(Array.from(rows), `${m} rows, ${threads} threads`).toEqual(Array.from(packed.subarray(0, m * n)))
+      }
+    }
+  })
+
   it('takes 0 as one thread per core and refuses a negative count', () => {
     const before = gemm!.threads()
     expect(gemm!.setThreads(0)).toBeGreaterThanOrEqual(1)
