@@ -10,6 +10,7 @@ import { tf } from '../backend/tf'
 import { mulberry32 } from '../util/random'
 import { KVCache } from './kvcache'
 import type { Llama } from './llama'
+import { logSumExpRows } from './kernels/targetLogProbs'
 
 export interface SamplingOptions {
   /** 0 = greedy. Default 1. */
@@ -203,8 +204,8 @@ function recomputeLogits(model: Llama, sequences: number[][]): tf.Tensor2D {
 function withLogSumExp(logits: tf.Tensor2D, temperature: number): tf.Tensor2D {
   const out = tf.tidy(() => {
     const t = temperature === 0 ? 1 : temperature
-    const lse = tf.logSumExp(logits, 1, true) // [B, 1]
-    const lseAtT = t === 1 ? lse : tf.logSumExp(tf.div(logits, t), 1, true)
+    const lse = logSumExpRows(logits) // [B, 1]
+    const lseAtT = t === 1 ? lse : logSumExpRows(tf.div(logits, t) as tf.Tensor2D)
     return tf.concat([logits, lse, lseAtT], 1) as tf.Tensor2D
   })
   logits.dispose()

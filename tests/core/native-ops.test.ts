@@ -10,13 +10,14 @@ import { nativeAdamWActive, nativeOpsActive } from '../../core/backend/kernels/n
 import { AdamW, adamwUpdateFused, adamwUpdateTfjs, clipByGlobalNorm, clipCoefficient } from '../../core/train/adamw'
 import { rmsNorm, rmsNormFused, rmsNormTfjs } from '../../core/model/kernels/rmsNorm'
 import { swigluGate, swigluGateFused, swigluGateTfjs } from '../../core/model/kernels/swiglu'
-import { targetLogProbs, targetLogProbsFused, targetLogProbsTfjs } from '../../core/model/kernels/targetLogProbs'
+import { logSumExpRows, targetLogProbs, targetLogProbsFused, targetLogProbsTfjs } from '../../core/model/kernels/targetLogProbs'
 import { maskedSoftmax, maskedSoftmaxFused, maskedSoftmaxTfjs } from '../../core/model/kernels/maskedSoftmax'
 import { rope, ropeFused, ropeTfjs } from '../../core/model/kernels/rope'
 import { gatherRows, gatherRowsNative, gatherRowsTfjs } from '../../core/model/kernels/gatherRows'
 import { causalMask, createRopeTables } from '../../core/model/llama'
 import { mulberry32 } from '../../core/util/random'
 import { describeWith } from '../references'
+import { maxAbsDifference } from '../numerics'
 
 function randomArray(n: number, seed: number, scale = 1): Float32Array {
   const rand = mulberry32(seed)
@@ -207,6 +208,17 @@ describeWith('native-matmul', 'fused native log-softmax with the target pick', (
     expect(Array.from(targetLogProbs(ts[0] as tf.Tensor2D, ts[1] as tf.Tensor1D).dataSync())).toEqual(Array.from(fused(ts[0], ts[1]).dataSync()))
     expectThreadInvariant(fused, ts)
     tf.dispose(ts)
+  })
+
+  it('gives generation its log-sum-exp per row (logSumExpRows) as tf.logSumExp does', () => {
+    for (const [n, v, spread] of [[1, 2, 2], [8, 4096, 10], [3, 5000, 60]]) {
+      const [x] = inputs(n, v, spread)
+      const ours = logSumExpRows(x as tf.Tensor2D)
+      const theirs = tf.logSumExp(x, 1, true)
+      expect(ours.shape).toEqual([n, 1])
+      expect(maxAbsDifference(ours.dataSync(), theirs.dataSync()), `N=${n}, V=${v}`).toBeLessThan(1e-5)
+      tf.dispose([x, ours, theirs])
+    }
   })
 }))
 
