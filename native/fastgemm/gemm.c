@@ -125,25 +125,35 @@ KERNEL_TARGET static void micro_kernel(int kc, const float *ap, const float *bp,
 }
 
 /**
- * One row of C (greedy decoding of one sequence): C[0, 0:nc] (+)= Ap (its MR-row panel, row 0
- * used) @ B[0:kc, 0:nc] read in place, 64 columns at a time in 8 vector registers. The 6-row
- * micro-kernel would spend five sixths of its multiply-adds on the panel's zero rows here; each
- * output is summed exactly as there (the same fused multiply-adds in the same order), so the
- * result is bitwise the same. Columns past the last multiple of 64 are left to the caller.
+ * The last one or two rows of C when decoding (one sequence, or the rows past the last full MR
+ * panel: 8 = 6 + 2): C[0:rows, 0:nc] (+)= Ap (their MR-row panel) @ B[0:kc, 0:nc] read in place,
+ * 64 / rows columns at a time in 8 vector registers. The 6-row micro-kernel would spend most of
+ * its multiply-adds on the panel's zero rows here; each output is summed exactly as there (the
+ * same fused multiply-adds in the same order), so the result is bitwise the same. Returns the
+ * columns done (a multiple of 32); the rest are left to the caller.
  */
-KERNEL_TARGET static int64_t row_kernel(int kc, const float *ap, const float *b, int64_t ldb, float *c, int64_t nc, int accumulate) {
+static inline __attribute__((always_inline)) int64_t few_rows_body(const int rows, int kc, const float *ap, const float *b, int64_t ldb, float *c, int64_t ldc, int64_t nc, int accumulate) {
+  const int vecs = 8 / rows, width = 8 * vecs;
   int64_t j = 0;
-  for (; j + 64 <= nc; j += 64) {
+  for (; j + width <= nc; j += width) {
     v8 acc[8] = {{0}};
     const float *bk = b + j;
     for (int k = 0; k < kc; k++, bk += ldb) {
-      float a = ap[(int64_t)k * MR];
-      for (int v = 0; v < 8; v++) acc[v] += a * *(const v8u *)(bk + 8 * v);
+      for (int r = 0; r < rows; r++) {
+        float a = ap[(int64_t)k * MR + r];
+        for (int v = 0; v < vecs; v++) acc[r * vecs + v] += a * *(const v8u *)(bk + 8 * v);
+      }
     }
-    v8u *out = (v8u *)(c + j);
-    for (int v = 0; v < 8; v++) out[v] = accumulate ? out[v] + acc[v] : acc[v];
+    for (int r = 0; r < rows; r++) {
+      v8u *out = (v8u *)(c + r * ldc + j);
+      for (int v = 0; v < vecs; v++) out[v] = accumulate ? out[v] + acc[r * vecs + v] : acc[r * vecs + v];
+    }
   }
   return j;
+}
+
+KERNEL_TARGET static int64_t few_rows_kernel(int rows, int kc, const float *ap, const float *b, int64_t ldb, float *c, int64_t ldc, int64_t nc, int accumulate) {
+  return rows == 1 ? few_rows_body(1, kc, ap, b, ldb, c, ldc, nc, accumulate) : few_rows_body(2, kc, ap, b, ldb, c, ldc, nc, accumulate);
 }
 
 /** Packing buffers, one pair per thread (worker threads call in parallel). */
@@ -189,8 +199,11 @@ static void gemm(int64_t m, int64_t n, int64_t k, View a, View b, float *c, int6
       for (int64_t ic = 0; ic < m; ic += MC) {
         int mc = m - ic < MC ? (int)(m - ic) : MC;
         pack_a(a, ic, pc, mc, kc, packed_a);
-        int first = direct && mc == 1 ? (int)row_kernel(kc, packed_a, b.data + pc * b.rs + jc, b.rs, c + ic * ldc + jc, nc, pc > 0) : 0;
-        for (int jr = first; jr < nc; jr += NR) {
+        // Read in place, a last panel of one or two rows goes to few_rows_kernel (its columns up to
+        // a multiple of 32); the micro-kernel takes every other tile.
+        int tail = direct && mc % MR <= 2 ? mc % MR : 0;
+        int tail_done = tail ? (int)few_rows_kernel(tail, kc, packed_a + (int64_t)(mc - tail) * kc, b.data + pc * b.rs + jc, b.rs, c + (ic + mc - tail) * ldc + jc, ldc, nc, pc > 0) : 0;
+        for (int jr = 0; jr < nc; jr += NR) {
           int nr = nc - jr < NR ? nc - jr : NR;
           const float *bp = packed_b + (int64_t)jr * kc;
           int64_t bstride = NR;
@@ -203,6 +216,7 @@ static void gemm(int64_t m, int64_t n, int64_t k, View a, View b, float *c, int6
           }
           for (int ir = 0; ir < mc; ir += MR) {
             int mr = mc - ir < MR ? mc - ir : MR;
+            if (ir == mc - tail && jr < tail_done) continue; /* done by few_rows_kernel */
             micro_kernel(kc, packed_a + (int64_t)ir * kc, bp, bstride, c + (ic + ir) * ldc + jc + jr, ldc, pc > 0, mr, nr);
           }
         }
