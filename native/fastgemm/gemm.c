@@ -8,7 +8,8 @@
 //     for each MC x KC block of A: pack it into MR-row panels
 //       for each (MR-row panel, NR-column panel): the MR x NR micro-kernel accumulates in registers
 // Packing also absorbs the transposes: op(A) and op(B) are read through strides, so every
-// layout runs the same inner loop.
+// layout runs the same inner loop. For a few rows of A (decoding) a row-major B is read in place
+// instead of packed (reads_b_in_place, few_rows_kernel), with the same arithmetic.
 //
 // Threads: one call can spread its output over a small persistent pool of threads (see "Thread
 // pool" below), so one model in one process uses every core. Each thread computes whole blocks
