@@ -47,9 +47,9 @@ const RLHF_PLAN = {
   // training prompt (all 949 at tiny, 1024 at default), sampled like rejection sampling's (0.5).
   // Most pairs are gold ties (both wrong): measured at tiny, 128 prompts gave 30 pairs (3% of the
   // RM's data), all of them 238 (60 s on 2 busy cores).
-  annotate: { samples: 2, temperature: 0.5, max_prompts: 1024, max_new_tokens: 32 },
-  rs: { k: 4, temperature: 0.5, max_prompts: 256, max_new_tokens: 32, seq_len: 96, epochs: 2, batch_size: 8, lr: 5e-4, warmup_steps: 5, eval_every: 0, sample_every: 0, checkpoint_every: 0 },
-  ppo: { steps: 20, batch_size: 8, mini_batch_size: 4, ppo_epochs: 2, lr: 3e-5, kl_coef: 0.05, temperature: 0.7, max_new_tokens: 32, sample_every: 10, checkpoint_every: 0 },
+  annotate: { samples: 2, temperature: 0.5, max_prompts: 1024, max_new_tokens: 48 },
+  rs: { k: 4, temperature: 0.5, max_prompts: 256, max_new_tokens: 48, seq_len: 128, epochs: 2, batch_size: 8, lr: 5e-4, warmup_steps: 5, eval_every: 0, sample_every: 0, checkpoint_every: 0 },
+  ppo: { steps: 20, batch_size: 8, mini_batch_size: 4, ppo_epochs: 2, lr: 3e-5, kl_coef: 0.05, temperature: 0.7, max_new_tokens: 48, missing_eos_penalty: 1, sample_every: 10, checkpoint_every: 0 },
 }
 
 /**

@@ -56,6 +56,8 @@ export interface PpoSettings {
   whitenScores: boolean
   /** 0 = no clip. */
   scoreClip: number
+  /** Subtracted from the score of a response cut at maxNewTokens (TRL missing_eos_penalty); 0 = none. */
+  missingEosPenalty: number
   sampleEvery: number
   sampleCount: number
   checkpointEvery: number
@@ -220,8 +222,10 @@ async function ppoStep(opts: PpoLoopOptions, optimizer: AdamW, state: PpoTrainer
   // 3. Scores through the reward rule; 4. per-token rewards, GAE, whitened advantages.
   const raw = await opts.score(rollouts)
   const safety = picked.map((p) => p.safety)
-  const combined = batchRewards(raw, safety, { whiten: false })
-  const scores = batchRewards(raw, safety, { whiten: s.whitenScores, clip: s.scoreClip })
+  const endOfTurn = tokenizer.special.end_of_turn
+  const eos = { missingEosPenalty: s.missingEosPenalty, finished: responses.map((r) => r[r.length - 1] === endOfTurn) }
+  const combined = batchRewards(raw, safety, { whiten: false, ...eos })
+  const scores = batchRewards(raw, safety, { whiten: s.whitenScores, clip: s.scoreClip, ...eos })
   const { rewards, kl, nonScore } = tokenRewards(scores, oldLogp, refRows, mask, s.klCoef, s.klEstimator)
   const { advantages: rawAdvantages, returns } = gae(rewards, oldValues, mask, s.gamma, s.lam)
   const tokenCount = mask.flat().reduce((a, m) => a + m, 0)
@@ -245,6 +249,7 @@ async function ppoStep(opts: PpoLoopOptions, optimizer: AdamW, state: PpoTrainer
     'policy/entropy_avg': tokenCount > 0 ? sumMasked(entropyRows).reduce((a, b) => a + b, 0) / tokenCount : 0,
     ...learned,
     'ppo/response_length': mean(responses.map((r) => r.length)),
+    'val/num_eos_tokens': eos.finished.filter(Boolean).length,
     'ppo/lr': s.lr,
     'time/rollout_s': rolloutSeconds,
     'time/learn_s': learnSeconds,

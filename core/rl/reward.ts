@@ -44,12 +44,22 @@ export interface BatchRewardOptions {
   whiten?: boolean
   /** Clip the whitened scores to [-clip, clip] (0 or absent: none). */
   clip?: number
+  /**
+   * Subtracted from the combined score of a response that did not end with the end-of-turn token
+   * (cut at the token budget), before whitening: TRL's `missing_eos_penalty`. A reward model scores
+   * a cut answer as if complete, so without it PPO is not taught to finish. 0 or absent: none.
+   */
+  missingEosPenalty?: number
+  /** Per response: ended with the end-of-turn token. Needed with missingEosPenalty. */
+  finished?: boolean[]
 }
 
 /** The combined, whitened score of every response in a batch (logit(sigmoid(r)) = r, see the file comment). */
 export function batchRewards(scores: RewardScores[], isSafetyPrompt: boolean[], opts: BatchRewardOptions = {}): number[] {
   if (scores.length !== isSafetyPrompt.length) throw new Error(`batchRewards: ${scores.length} scores for ${isSafetyPrompt.length} prompts`)
-  const combined = scores.map((s, i) => combinedReward(s, isSafetyPrompt[i], opts.threshold))
+  const penalty = opts.missingEosPenalty ?? 0
+  if (penalty > 0 && opts.finished?.length !== scores.length) throw new Error(`batchRewards: missingEosPenalty needs one finished flag per response (${opts.finished?.length ?? 0} for ${scores.length})`)
+  const combined = scores.map((s, i) => combinedReward(s, isSafetyPrompt[i], opts.threshold) - (penalty > 0 && !opts.finished![i] ? penalty : 0))
   return opts.whiten === false ? combined : whiten(combined, { clip: opts.clip })
 }
 

@@ -44,6 +44,18 @@ describe('the combined reward rule', () => {
     expect(batchRewards(scores, [false, false, true, false], { whiten: false })).toEqual([1, 3, -1, 5])
   })
 
+  it('subtracts missing_eos_penalty from the score of a response cut at the token budget, before whitening', () => {
+    const scores = [{ helpful: 1 }, { helpful: 3 }, { helpful: 2 }]
+    const finished = [true, false, true]
+    expect(batchRewards(scores, [false, false, false], { whiten: false, missingEosPenalty: 1.5, finished })).toEqual([1, 1.5, 2])
+    // combined [1, 1.5, 2]: mean 1.5, unbiased var 0.25.
+    const out = batchRewards(scores, [false, false, false], { missingEosPenalty: 1.5, finished })
+    expect(out[0]).toBeCloseTo(-0.5 / Math.sqrt(0.25 + 1e-8), 10)
+    expect(out[1]).toBeCloseTo(0, 10)
+    expect(batchRewards(scores, [false, false, false], { whiten: false, missingEosPenalty: 0, finished })).toEqual([1, 3, 2])
+    expect(() => batchRewards(scores, [false, false, false], { missingEosPenalty: 1 })).toThrow(/finished flag/)
+  })
+
   it('sigmoid is stable for large inputs', () => {
     expect(sigmoid(0)).toBe(0.5)
     expect(sigmoid(-1000)).toBe(0)

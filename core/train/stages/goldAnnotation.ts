@@ -44,7 +44,7 @@ async function run(ctx: StageContext, config: GoldAnnotationConfig): Promise<Sta
   let annotation
   try {
     const sample = (messages: ChatMessage[], seed: number) =>
-      sampleAnswers(model, tokenizer, messages, { k: config.samples, temperature: config.temperature, maxNewTokens: config.max_new_tokens, seed, signal: ctx.signal })
+      sampleAnswers(model, tokenizer, messages, { k: config.samples, temperature: config.temperature, maxNewTokens: config.max_new_tokens, seed, signal: ctx.signal }).then((answers) => answers.map((a) => a.text))
     annotation = await annotateOwnSamples(items, sample, {
       seed: ctx.seed * 1_000_003,
       exclude,

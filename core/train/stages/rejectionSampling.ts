@@ -48,6 +48,7 @@ const schema = z
     k: z.number().int().min(1).max(100).default(4).meta({ group: 'sampling', help: 'Answers sampled per prompt; the best by reward is kept (Llama 2: up to 10s, more is better, see Figure 7).' }),
     temperature: z.number().min(0).max(5).default(1.2).meta({ group: 'sampling', help: 'Sampling temperature (Llama 2 found 1.2-1.3 best for rejection sampling).' }),
     max_new_tokens: z.number().int().min(1).default(64).meta({ group: 'sampling', help: 'New tokens per sampled answer (it stops at the end-of-turn token).' }),
+    keep_unfinished: z.boolean().default(false).meta({ group: 'sampling', help: 'Let answers cut at max_new_tokens compete too (they are fine-tuned as if complete, which teaches stopping mid-answer). Off: only finished answers are kept.' }),
     max_prompts: z.number().int().min(0).default(0).meta({ group: 'sampling', help: 'Prompts per round (0 = all). Round r starts where round r-1 stopped, wrapping around (per pool with safety_prompt_share).' }),
     pool_previous: z.boolean().default(true).meta({ group: 'data', help: 'Train on the best answers of all earlier rounds too (the paper\'s fix for regressions); per prompt the higher reward wins.' }),
     ...chatFineTuneShape,
@@ -190,16 +191,22 @@ function writeJsonl(file: string, rows: unknown[]): void {
 // ---------------------------------------------------------------------------------------------
 // Sampling and scoring
 
+/** One sampled answer; `finished` when it ended with the end-of-turn token (not cut by max_new_tokens). */
+export interface SampledAnswer {
+  text: string
+  finished: boolean
+}
+
 /**
- * K answers to one conversation. The ONE place that generates: swap in the batched generateBatch
- * here (one batch of K rows with one KV cache) when it lands.
+ * K answers to one conversation. The ONE place that generates: one batch of K rows with one KV
+ * cache (generateBatch).
  */
 export async function sampleAnswers(
   model: Llama,
   tokenizer: Tokenizer,
   messages: ChatMessage[],
   opts: { k: number; temperature: number; maxNewTokens: number; seed: number; signal?: AbortSignal },
-): Promise<string[]> {
+): Promise<SampledAnswer[]> {
   const prompt = encodeChatPrompt(tokenizer, messages)
   // K rows of the same prompt in one batch; row j samples with seed + j.
   const rows = await generateBatch(model, Array.from({ length: opts.k }, () => prompt), {
@@ -209,7 +216,16 @@ export async function sampleAnswers(
     seed: opts.seed,
     signal: opts.signal,
   })
-  return rows.map((row) => tokenizer.decode(row.ids, { skipSpecial: true }).trim())
+  return rows.map((row) => ({ text: tokenizer.decode(row.ids, { skipSpecial: true }).trim(), finished: row.stoppedBy === 'stop' }))
+}
+
+/**
+ * The answers that may be kept: non-empty and finished. An empty answer teaches nothing; an answer
+ * cut by max_new_tokens would be fine-tuned as if complete (the SFT data closes it with the
+ * end-of-turn token), teaching the policy to stop mid-answer.
+ */
+export function keepableCandidates(answers: SampledAnswer[], rewards: number[], keepUnfinished = false): ScoredAnswer[] {
+  return answers.flatMap((a, j) => (a.text !== '' && (a.finished || keepUnfinished) ? [{ answer: a.text, reward: rewards[j] }] : []))
 }
 
 /** Every answer's reward by one reward model (loaded, used, freed), or undefined without one. */
@@ -325,14 +341,14 @@ async function selectAnswers(
   const items = roundPrompts(config, p.round)
   const safetyPrompts = items.filter(isSafetyPrompt)
   ctx.tracker.logParams({ safety_prompts_drawn: safetyPrompts.length, safety_prompts_unique: new Set(safetyPrompts).size, safety_share_drawn: safetyShareOf(items) })
-  const answers: string[][] = []
+  const answers: SampledAnswer[][] = []
   for (const [i, item] of items.entries()) {
     if (ctx.signal.aborted) return { selected: [], sampleRewardMean: NaN }
     answers.push(await sampleAnswers(p.model, p.tokenizer, item.messages, { k: config.k, temperature: config.temperature, maxNewTokens: config.max_new_tokens, seed: config.seed * 1_000_003 + p.round * 10_007 + i * config.k, signal: ctx.signal }))
     // The bar counts prompts while sampling (the fine-tuning that follows counts its steps).
     ctx.progress({ step: i + 1, totalSteps: items.length, message: `sampling ${config.k} answers per prompt` })
   }
-  const conversations = items.flatMap((item, i) => answers[i].map((a): ChatMessage[] => [...item.messages, { role: 'assistant', content: a }]))
+  const conversations = items.flatMap((item, i) => answers[i].map((a): ChatMessage[] => [...item.messages, { role: 'assistant', content: a.text }]))
   ctx.log(`scoring ${conversations.length} answers`)
   const helpful = await rewardsBy(p.rmHelpful, conversations)
   const safety = await rewardsBy(p.rmSafety, conversations)
@@ -346,8 +362,7 @@ async function selectAnswers(
   const rewardedForGold: RewardedAnswers[] = []
   let unanswered = 0
   for (const [i, item] of items.entries()) {
-    // An empty answer teaches nothing (and is no SFT example): only non-empty ones compete.
-    const candidates = answers[i].map((answer, j) => ({ answer, reward: rewards[i][j] })).filter((c) => c.answer !== '')
+    const candidates = keepableCandidates(answers[i], rewards[i], config.keep_unfinished)
     if (candidates.length === 0) {
       unanswered++
       continue
@@ -375,8 +390,9 @@ async function selectAnswers(
       scores: { reward: best.reward, ...(runnerUp ? { runner_up_reward: runnerUp.reward } : {}), ...(verdict ? { gold_helpfulness: verdict.helpfulness } : {}) },
     })
   }
-  if (unanswered > 0) ctx.tracker.logEvent('warning', `${unanswered} of ${items.length} prompt(s) got only empty answers and keep none`, { unanswered }, 0)
-  if (selected.length === 0) throw new Error(`rejection_sampling: every sampled answer to the ${items.length} prompt(s) of ${config.prompts} was empty; nothing to fine-tune on`)
+  const unfinished = answers.flat().filter((a) => !a.finished).length
+  if (unanswered > 0) ctx.tracker.logEvent('warning', `${unanswered} of ${items.length} prompt(s) got no finished non-empty answer (${unfinished} answers were cut at max_new_tokens=${config.max_new_tokens}) and keep none`, { unanswered, unfinished }, 0)
+  if (selected.length === 0) throw new Error(`rejection_sampling: every sampled answer to the ${items.length} prompt(s) of ${config.prompts} was empty or cut at max_new_tokens=${config.max_new_tokens}; nothing to fine-tune on (raise max_new_tokens)`)
   const flat = rewards.flat()
   const keptMean = selected.reduce((s, r) => s + r.reward, 0) / selected.length
   const sampleRewardMean = flat.reduce((a, b) => a + b, 0) / flat.length
@@ -386,7 +402,7 @@ async function selectAnswers(
   // The kept answers' gold beside a random pick's and the gold-best pick's: what selection by this reward gained, and could have.
   const headroom = selectionHeadroom(rewardedForGold)
   const headroomFigures: Record<string, number> = headroom.prompts > 0 ? { 'gold/helpfulness_sampled': headroom.sampled, 'gold/helpfulness_best_possible': headroom.best_possible } : {}
-  ctx.tracker.logMetrics(0, { 'rs/kept_reward_mean': keptMean, 'rs/sample_reward_mean': sampleRewardMean, ...goldFigures(judged), ...agreementFigures, ...headroomFigures })
+  ctx.tracker.logMetrics(0, { 'rs/kept_reward_mean': keptMean, 'rs/sample_reward_mean': sampleRewardMean, 'rs/unfinished_share': unfinished / Math.max(1, answers.flat().length), ...goldFigures(judged), ...agreementFigures, ...headroomFigures })
   return { selected, sampleRewardMean, rmGoldAgreement: agreement.pairs > 0 ? agreement : undefined, goldHeadroom: headroom.prompts > 0 ? headroom : undefined }
 }
 
