@@ -15,6 +15,9 @@
 // it (so the model learns to stop), 0 on everything else (<s>, role tokens, system and user
 // turns, </s>). With `lossOn: 'last_assistant'` (Ghost Attention) only the last assistant
 // message carries loss: every earlier turn, the model's own earlier answers included, is 0.
+// With `openEnd` the last message was cut short (a sampled answer that ran out of new tokens): its
+// <|end|> and the closing </s> are left out, so nothing teaches the model to stop where the cut
+// fell; it is learned as a prefix, as an over-long SFT example cut at seq_len is.
 
 import type { Tokenizer } from '../tokenizer'
 
@@ -39,7 +42,7 @@ export function roleTokenId(tokenizer: Tokenizer, role: ChatRole): number {
 export type ChatLossOn = 'assistant' | 'last_assistant'
 
 /** A whole conversation for training, with its loss mask. */
-export function encodeChat(tokenizer: Tokenizer, messages: ChatMessage[], opts: { lossOn?: ChatLossOn } = {}): EncodedChat {
+export function encodeChat(tokenizer: Tokenizer, messages: ChatMessage[], opts: { lossOn?: ChatLossOn; openEnd?: boolean } = {}): EncodedChat {
   const lastAssistant = opts.lossOn === 'last_assistant' ? messages.map((m) => m.role).lastIndexOf('assistant') : -1
   const tokens: number[] = [tokenizer.special.bos]
   const lossMask: number[] = [0]
@@ -53,9 +56,10 @@ export function encodeChat(tokenizer: Tokenizer, messages: ChatMessage[], opts: 
     const learned = message.role === 'assistant' && (lastAssistant < 0 || i === lastAssistant) ? 1 : 0
     push([roleTokenId(tokenizer, message.role)], 0)
     push(tokenizer.encode(message.content), learned)
+    if (opts.openEnd && i === messages.length - 1) return // cut short: no <|end|>, no </s>
     push([tokenizer.special.end_of_turn], learned)
   })
-  push([tokenizer.special.eos], 0)
+  if (!opts.openEnd) push([tokenizer.special.eos], 0)
   return { tokens, lossMask }
 }
 

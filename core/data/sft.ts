@@ -84,7 +84,7 @@ export function loadSftData(opts: SftDataOptions): SftData {
   for (const file of files) {
     for (const record of readRecords(file)) {
       stats.records++
-      let parsed: { format: SftFormat; messages: ChatMessage[] }
+      let parsed: ReturnType<typeof parseSftRecord>
       try {
         parsed = parseSftRecord(recordValue(record), record.where)
       } catch (err) {
@@ -93,7 +93,7 @@ export function loadSftData(opts: SftDataOptions): SftData {
         continue
       }
       stats.formats[parsed.format]++
-      let { tokens, lossMask } = encodeChat(tokenizer, parsed.messages, { lossOn: opts.lossOn })
+      let { tokens, lossMask } = encodeChat(tokenizer, parsed.messages, { lossOn: opts.lossOn, openEnd: parsed.unfinished })
       if (tokens.length > maxTokens) {
         if (overflow === 'drop') {
           stats.dropped++
@@ -138,9 +138,30 @@ export const CHAT_ROLES: Record<string, ChatRole> = { system: 'system', user: 'u
 /** ShareGPT's names, plus the chat names some ShareGPT exports use. */
 const SHAREGPT_ROLES: Record<string, ChatRole> = { system: 'system', human: 'user', gpt: 'assistant', user: 'user', assistant: 'assistant' }
 
-/** Detects the format of one record and turns it into a conversation with at least one assistant turn. */
-export function parseSftRecord(value: Record<string, unknown>, where: Where): { format: SftFormat; messages: ChatMessage[] } {
-  if ('messages' in value) return { format: 'messages', messages: readMessages(value.messages, 'messages', 'role', 'content', CHAT_ROLES, where) }
+/**
+ * Detects the format of one record and turns it into a conversation with at least one assistant
+ * turn. A `messages` record may say `"unfinished": true`: its last (assistant) turn was cut short,
+ * e.g. a sampled answer that ran out of new tokens (rejection sampling writes such lines), and is
+ * learned without the end-of-turn token (encodeChat's openEnd).
+ */
+export function parseSftRecord(value: Record<string, unknown>, where: Where): { format: SftFormat; messages: ChatMessage[]; unfinished: boolean } {
+  if ('messages' in value) {
+    const messages = readMessages(value.messages, 'messages', 'role', 'content', CHAT_ROLES, where)
+    return { format: 'messages', messages, unfinished: readUnfinished(value, messages, where) }
+  }
+  return { ...parseOtherFormats(value, where), unfinished: false }
+}
+
+function readUnfinished(value: Record<string, unknown>, messages: ChatMessage[], where: Where): boolean {
+  if (!('unfinished' in value)) return false
+  if (typeof value.unfinished !== 'boolean') throw new DataError({ ...where, field: 'unfinished' }, `expected true or false, got ${jsonType(value.unfinished)}`)
+  if (value.unfinished && messages[messages.length - 1].role !== 'assistant') {
+    throw new DataError({ ...where, field: 'unfinished' }, 'is true, but the last turn is not an assistant answer that could have been cut')
+  }
+  return value.unfinished
+}
+
+function parseOtherFormats(value: Record<string, unknown>, where: Where): { format: SftFormat; messages: ChatMessage[] } {
   if ('conversations' in value) {
     return { format: 'sharegpt', messages: readMessages(value.conversations, 'conversations', 'from', 'value', SHAREGPT_ROLES, where) }
   }

@@ -38,9 +38,11 @@ export type DemoPlan = Record<DemoStep, Record<string, unknown>>
  * 0.236 / 35%, last-step KL 0.39 nats per response. Those figures were measured on 40 adversarial
  * prompts (one violation was 2.5 points); each request is now asked single- and multi-turn (80
  * prompts at tiny, 1.25 points each). The eval sets are small, so these differences are near the noise.
- * Every sampling step takes 48 new tokens, as gold_eval does: at 32, RS kept stories cut
- * mid-sentence and fine-tuned on them as if complete (default size: creative 0.72 -> 0.58; RS now
- * keeps only finished answers, and PPO's missing_eos_penalty scores cut rollouts down).
+ * Every sampling step takes 48 new tokens, as gold_eval does. A story is longer than that (90-120
+ * tokens), so RS keeps cut answers marked `unfinished` and learns them without the end-of-turn
+ * token; fine-tuned as if complete they taught stories to stop mid-sentence (default size:
+ * creative 0.72 -> 0.58). No missing_eos_penalty here for the same reason: it would reward short
+ * stories.
  * Why RS and PPO stay below SFT's helpfulness at tiny even so (the RM ranks the policy's own answers
  * at chance; RS on the gold-best answers, a perfect reward, only ties SFT): docs/architecture.md,
  * "What would make RS beat SFT at tiny".
@@ -52,7 +54,7 @@ const RLHF_PLAN = {
   // RM's data), all of them 238 (60 s on 2 busy cores).
   annotate: { samples: 2, temperature: 0.5, max_prompts: 1024, max_new_tokens: 48 },
   rs: { k: 4, temperature: 0.5, max_prompts: 256, max_new_tokens: 48, seq_len: 128, epochs: 2, batch_size: 8, lr: 5e-4, warmup_steps: 5, eval_every: 0, sample_every: 0, checkpoint_every: 0 },
-  ppo: { steps: 20, batch_size: 8, mini_batch_size: 4, ppo_epochs: 2, lr: 3e-5, kl_coef: 0.05, temperature: 0.7, max_new_tokens: 48, missing_eos_penalty: 1, sample_every: 10, checkpoint_every: 0 },
+  ppo: { steps: 20, batch_size: 8, mini_batch_size: 4, ppo_epochs: 2, lr: 3e-5, kl_coef: 0.05, temperature: 0.7, max_new_tokens: 48, sample_every: 10, checkpoint_every: 0 },
 }
 
 /**

@@ -82,6 +82,14 @@ describe('SFT formats', () => {
     expect(decodeLearned(data.train[1])).toBe('5<|end|>')
   })
 
+  it('learns an answer marked "unfinished" (cut at a token budget) as a prefix: no <|end|>, no </s>', () => {
+    const messages = [{ role: 'user', content: 'Tell a story.' }, { role: 'assistant', content: 'Once, a goat' }]
+    const data = load(jsonl([{ messages, unfinished: true }, { messages, unfinished: false }]))
+    expect(tokenizer.decode([...data.train[0].tokens])).toBe('<s><|user|>Tell a story.<|end|><|assistant|>Once, a goat')
+    expect(decodeLearned(data.train[0])).toBe('Once, a goat')
+    expect(decodeLearned(data.train[1])).toBe('Once, a goat<|end|>')
+  })
+
   it('reads chat messages, multi-turn learning every assistant turn', () => {
     const data = load(path.join(sftDir, 'messages.jsonl'))
     expect(data.stats.formats.messages).toBe(2)
@@ -160,6 +168,8 @@ describe('SFT bad input', () => {
     ['content not a string', { messages: [{ role: 'user', content: ['x'] }, { role: 'assistant', content: 'y' }] }, /field "messages\[0\]\.content": expected a string, got an array/],
     ['no assistant turn', { messages: [{ role: 'user', content: 'x' }] }, /data\.jsonl:2: field "messages": has no assistant turn/],
     ['messages not a list', { messages: 'hi' }, /field "messages": expected a list of turns, got a string/],
+    ['unfinished not a boolean', { messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: 'y' }], unfinished: 'yes' }, /data\.jsonl:2: field "unfinished": expected true or false, got a string/],
+    ['unfinished after a user turn', { messages: [{ role: 'assistant', content: 'y' }, { role: 'user', content: 'x' }], unfinished: true }, /field "unfinished": is true, but the last turn is not an assistant answer/],
     ['sharegpt bad from', { conversations: [{ from: 'human', value: 'x' }, { from: 'bard', value: 'y' }] }, /field "conversations\[1\]\.from": expected one of system, human, gpt, user, assistant, got "bard"/],
     ['sharegpt missing value', { conversations: [{ from: 'human' }, { from: 'gpt', value: 'y' }] }, /field "conversations\[0\]\.value": expected a string, got nothing \(the field is missing\)/],
   ]

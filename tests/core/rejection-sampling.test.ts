@@ -23,7 +23,7 @@ import {
   earlierRounds,
   goldFigures,
   expectedOrderStatistic,
-  keepableCandidates,
+  candidatesOf,
   poolSelections,
   promptsForRound,
   readSelected,
@@ -54,22 +54,20 @@ describe('selection', () => {
     expect(selectBest([{ answer: 'only', reward: 0 }]).runnerUp).toBeNull()
   })
 
-  it('never keeps an answer cut at max_new_tokens, however high its reward, nor an empty one', () => {
-    // A cut answer would be fine-tuned as if complete (closed by the end-of-turn token): the demo's
-    // RS round taught its policy to stop stories mid-sentence that way.
+  it('lets a cut answer compete and marks it, so it is fine-tuned without the end-of-turn token; drops empty ones', () => {
+    // Fine-tuned as if complete, a cut answer taught the demo's RS model to stop stories
+    // mid-sentence; keeping only finished answers instead kept only the short (degenerate) stories.
     const answers = [
       { text: 'On a windy day in Greenford, Greta took her goat to', finished: false },
       { text: 'Greta is a fisher.', finished: true },
       { text: '', finished: true },
-      { text: 'Greta is a potter.', finished: true },
     ]
-    const candidates = keepableCandidates(answers, [9, 1, 5, 2])
+    const candidates = candidatesOf(answers, [9, 1, 5])
     expect(candidates).toEqual([
-      { answer: 'Greta is a fisher.', reward: 1 },
-      { answer: 'Greta is a potter.', reward: 2 },
+      { answer: 'On a windy day in Greenford, Greta took her goat to', reward: 9, finished: false },
+      { answer: 'Greta is a fisher.', reward: 1, finished: true },
     ])
-    expect(selectBest(candidates).best.answer).toBe('Greta is a potter.')
-    expect(keepableCandidates([{ text: 'cut', finished: false }], [3])).toEqual([])
+    expect(selectBest(candidates).best.finished).toBe(false)
   })
 
   it('combines the rewards by the paper\'s rule', () => {
@@ -281,7 +279,7 @@ describe('rejection_sampling stage', () => {
       rm_helpful: rmDir,
       prompts: promptsFile,
       k: K,
-      max_new_tokens: 6, keep_unfinished: true,
+      max_new_tokens: 6,
       lr: 5e-3,
       batch_size: 3,
       max_steps: 12,
@@ -331,7 +329,7 @@ describe('rejection_sampling stage', () => {
   it('resumes a stopped round from its checkpoint without sampling again', async () => {
     const stage = getStage('rejection_sampling')
     const config = resolveConfig(stage.schema, {
-      policy: policyDir, rm_helpful: rmDir, prompts: promptsFile, k: 2, max_new_tokens: 4, keep_unfinished: true, batch_size: 3, max_steps: 6, sample_count: 0, checkpoint_every: 0, eval_every: 0,
+      policy: policyDir, rm_helpful: rmDir, prompts: promptsFile, k: 2, max_new_tokens: 4, batch_size: 3, max_steps: 6, sample_count: 0, checkpoint_every: 0, eval_every: 0,
     })
     const runDir = path.join(dir, 'runs', 'rs-resume')
     const stopper = new AbortController()

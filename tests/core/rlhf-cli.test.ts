@@ -56,7 +56,7 @@ describe('workbench rlhf', () => {
   })
 
   it('runs two rejection-sampling rounds, V2 from V1 and linked to it, pooling V1\'s answers', async () => {
-    const sets = ['k=2', 'max_new_tokens=4', 'keep_unfinished=true', 'max_prompts=2', 'max_steps=2', 'batch_size=2', 'sample_count=0', 'checkpoint_every=0', 'eval_every=0', 'lr=1e-3']
+    const sets = ['k=2', 'max_new_tokens=4', 'max_prompts=2', 'max_steps=2', 'batch_size=2', 'sample_count=0', 'checkpoint_every=0', 'eval_every=0', 'lr=1e-3']
     const { code, lines, stderr } = await cli(['rlhf', '--policy', policyDir, '--prompts', prompts, '--rm-helpful', rmDir, '--rounds', '2', '--method', 'rs', '--json', ...sets.flatMap((s) => ['--set', s])])
     expect(stderr).toBe('')
     expect(code).toBe(0)
@@ -116,7 +116,7 @@ describe('workbench rlhf', () => {
   it('draws the share of safety prompts it is given and records it in the round\'s config (issue 13)', async () => {
     const safetyFile = path.join(home, 'safety.jsonl')
     fs.writeFileSync(safetyFile, ['How do I hurt someone?', 'How do I steal a car?'].map((prompt, i) => JSON.stringify({ id: `s${i}`, prompt })).join('\n') + '\n')
-    const sets = ['k=2', 'max_new_tokens=4', 'keep_unfinished=true', 'max_prompts=4', 'max_steps=1', 'batch_size=2', 'sample_count=0', 'checkpoint_every=0', 'eval_every=0']
+    const sets = ['k=2', 'max_new_tokens=4', 'max_prompts=4', 'max_steps=1', 'batch_size=2', 'sample_count=0', 'checkpoint_every=0', 'eval_every=0']
     const argv = ['rlhf', '--policy', policyDir, '--prompts', prompts, '--safety-prompts', safetyFile, '--safety-prompt-share', '0.5', '--rm-helpful', rmDir, '--json']
     const { code, lines, stderr } = await cli([...argv, ...sets.flatMap((s) => ['--set', s])])
     expect(stderr).toBe('')

@@ -16,7 +16,7 @@ const SHORT = {
   sft: { max_steps: 4, eval_every: 0 },
   eval: { max_new_tokens: 4 },
   reward: { max_steps: 2, eval_samples: 0 },
-  rs: { max_prompts: 8, k: 2, max_new_tokens: 4, keep_unfinished: true, epochs: 1 },
+  rs: { max_prompts: 8, k: 2, max_new_tokens: 4, epochs: 1 },
 }
 
 describe('workbench demo --safety-sweep', () => {

@@ -24,7 +24,7 @@ let policyDir: string
 let rmDir: string
 let prompts: string
 const call = (method: string, args: unknown = {}) => dispatch(services.handlers, method, args) as Promise<any>
-const TINY = { k: 2, max_new_tokens: 4, keep_unfinished: true, max_prompts: 2, max_steps: 2, batch_size: 2, sample_count: 0, checkpoint_every: 0, eval_every: 0 }
+const TINY = { k: 2, max_new_tokens: 4, max_prompts: 2, max_steps: 2, batch_size: 2, sample_count: 0, checkpoint_every: 0, eval_every: 0 }
 
 beforeAll(async () => {
   await initBackend('cpu')

@@ -48,7 +48,6 @@ const schema = z
     k: z.number().int().min(1).max(100).default(4).meta({ group: 'sampling', help: 'Answers sampled per prompt; the best by reward is kept (Llama 2: up to 10s, more is better, see Figure 7).' }),
     temperature: z.number().min(0).max(5).default(1.2).meta({ group: 'sampling', help: 'Sampling temperature (Llama 2 found 1.2-1.3 best for rejection sampling).' }),
     max_new_tokens: z.number().int().min(1).default(64).meta({ group: 'sampling', help: 'New tokens per sampled answer (it stops at the end-of-turn token).' }),
-    keep_unfinished: z.boolean().default(false).meta({ group: 'sampling', help: 'Let answers cut at max_new_tokens compete too (they are fine-tuned as if complete, which teaches stopping mid-answer). Off: only finished answers are kept.' }),
     max_prompts: z.number().int().min(0).default(0).meta({ group: 'sampling', help: 'Prompts per round (0 = all). Round r starts where round r-1 stopped, wrapping around (per pool with safety_prompt_share).' }),
     pool_previous: z.boolean().default(true).meta({ group: 'data', help: 'Train on the best answers of all earlier rounds too (the paper\'s fix for regressions); per prompt the higher reward wins.' }),
     ...chatFineTuneShape,
@@ -71,11 +70,19 @@ export interface SelectedAnswer {
   round: number
   gold_helpfulness?: number
   gold_safety?: 'safe' | 'unsafe'
+  /**
+   * True when the kept answer was cut at max_new_tokens: the SFT loader then learns it without the
+   * end-of-turn token (encodeChat's openEnd), since fine-tuned as if complete it taught the default
+   * demo's RS model to stop its stories mid-sentence (creative tasks 0.72 -> 0.58).
+   */
+  unfinished?: true
 }
 
 export interface ScoredAnswer {
   answer: string
   reward: number
+  /** False when the answer was cut at max_new_tokens (absent: finished). */
+  finished?: boolean
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,12 +227,12 @@ export async function sampleAnswers(
 }
 
 /**
- * The answers that may be kept: non-empty and finished. An empty answer teaches nothing; an answer
- * cut by max_new_tokens would be fine-tuned as if complete (the SFT data closes it with the
- * end-of-turn token), teaching the policy to stop mid-answer.
+ * The answers that compete: the non-empty ones (an empty answer teaches nothing), each with its
+ * reward and whether it finished. A cut one competes too (the best story is often longer than the
+ * budget; keeping only finished answers keeps only the short ones) and is fine-tuned as cut.
  */
-export function keepableCandidates(answers: SampledAnswer[], rewards: number[], keepUnfinished = false): ScoredAnswer[] {
-  return answers.flatMap((a, j) => (a.text !== '' && (a.finished || keepUnfinished) ? [{ answer: a.text, reward: rewards[j] }] : []))
+export function candidatesOf(answers: SampledAnswer[], rewards: number[]): ScoredAnswer[] {
+  return answers.flatMap((a, j) => (a.text !== '' ? [{ answer: a.text, reward: rewards[j], finished: a.finished }] : []))
 }
 
 /** Every answer's reward by one reward model (loaded, used, freed), or undefined without one. */
@@ -362,7 +369,7 @@ async function selectAnswers(
   const rewardedForGold: RewardedAnswers[] = []
   let unanswered = 0
   for (const [i, item] of items.entries()) {
-    const candidates = keepableCandidates(answers[i], rewards[i], config.keep_unfinished)
+    const candidates = candidatesOf(answers[i], rewards[i])
     if (candidates.length === 0) {
       unanswered++
       continue
@@ -382,6 +389,7 @@ async function selectAnswers(
       runner_up_reward: runnerUp?.reward ?? null,
       round: p.round,
       ...(verdict ? { gold_helpfulness: verdict.helpfulness, gold_safety: verdict.safety } : {}),
+      ...(best.finished === false ? { unfinished: true as const } : {}),
     })
     ctx.tracker.logSample({
       step: 0,
@@ -391,8 +399,8 @@ async function selectAnswers(
     })
   }
   const unfinished = answers.flat().filter((a) => !a.finished).length
-  if (unanswered > 0) ctx.tracker.logEvent('warning', `${unanswered} of ${items.length} prompt(s) got no finished non-empty answer (${unfinished} answers were cut at max_new_tokens=${config.max_new_tokens}) and keep none`, { unanswered, unfinished }, 0)
-  if (selected.length === 0) throw new Error(`rejection_sampling: every sampled answer to the ${items.length} prompt(s) of ${config.prompts} was empty or cut at max_new_tokens=${config.max_new_tokens}; nothing to fine-tune on (raise max_new_tokens)`)
+  if (unanswered > 0) ctx.tracker.logEvent('warning', `${unanswered} of ${items.length} prompt(s) got only empty answers and keep none`, { unanswered }, 0)
+  if (selected.length === 0) throw new Error(`rejection_sampling: every sampled answer to the ${items.length} prompt(s) of ${config.prompts} was empty; nothing to fine-tune on`)
   const flat = rewards.flat()
   const keptMean = selected.reduce((s, r) => s + r.reward, 0) / selected.length
   const sampleRewardMean = flat.reduce((a, b) => a + b, 0) / flat.length
@@ -402,7 +410,7 @@ async function selectAnswers(
   // The kept answers' gold beside a random pick's and the gold-best pick's: what selection by this reward gained, and could have.
   const headroom = selectionHeadroom(rewardedForGold)
   const headroomFigures: Record<string, number> = headroom.prompts > 0 ? { 'gold/helpfulness_sampled': headroom.sampled, 'gold/helpfulness_best_possible': headroom.best_possible } : {}
-  ctx.tracker.logMetrics(0, { 'rs/kept_reward_mean': keptMean, 'rs/sample_reward_mean': sampleRewardMean, 'rs/unfinished_share': unfinished / Math.max(1, answers.flat().length), ...goldFigures(judged), ...agreementFigures, ...headroomFigures })
+  ctx.tracker.logMetrics(0, { 'rs/kept_reward_mean': keptMean, 'rs/sample_reward_mean': sampleRewardMean, 'rs/unfinished_share': unfinished / Math.max(1, answers.flat().length), 'rs/kept_unfinished': selected.filter((r) => r.unfinished).length, ...goldFigures(judged), ...agreementFigures, ...headroomFigures })
   return { selected, sampleRewardMean, rmGoldAgreement: agreement.pairs > 0 ? agreement : undefined, goldHeadroom: headroom.prompts > 0 ? headroom : undefined }
 }
 
