@@ -185,10 +185,13 @@ static int reads_b_in_place(int64_t m, View b) {
   return b.cs == 1 && (m <= MR || (m <= DIRECT_B_ROWS && b.rs <= PAGE_FLOATS));
 }
 
-/** C[m, n] = op(A)[m, k] @ op(B)[k, n], C row-major with row stride ldc (a block of a wider C). */
-static void gemm(int64_t m, int64_t n, int64_t k, View a, View b, float *c, int64_t ldc) {
+/**
+ * C[m, n] (+)= op(A)[m, k] @ op(B)[k, n], C row-major with row stride ldc (a block of a wider C);
+ * `accumulate` adds to C instead of overwriting it (the fused attention's sums over query heads).
+ */
+static void gemm_acc(int64_t m, int64_t n, int64_t k, View a, View b, float *c, int64_t ldc, int accumulate) {
   if (k == 0) {
-    for (int64_t r = 0; r < m; r++) memset(c + r * ldc, 0, sizeof(float) * n);
+    for (int64_t r = 0; r < m && !accumulate; r++) memset(c + r * ldc, 0, sizeof(float) * n);
     return;
   }
   int direct = reads_b_in_place(m, b);
@@ -203,7 +206,7 @@ static void gemm(int64_t m, int64_t n, int64_t k, View a, View b, float *c, int6
         // Read in place, a last panel of one or two rows goes to few_rows_kernel (its columns up to
         // a multiple of 32); the micro-kernel takes every other tile.
         int tail = direct && mc % MR <= 2 ? mc % MR : 0;
-        int tail_done = tail ? (int)few_rows_kernel(tail, kc, packed_a + (int64_t)(mc - tail) * kc, b.data + pc * b.rs + jc, b.rs, c + (ic + mc - tail) * ldc + jc, ldc, nc, pc > 0) : 0;
+        int tail_done = tail ? (int)few_rows_kernel(tail, kc, packed_a + (int64_t)(mc - tail) * kc, b.data + pc * b.rs + jc, b.rs, c + (ic + mc - tail) * ldc + jc, ldc, nc, accumulate || pc > 0) : 0;
         for (int jr = 0; jr < nc; jr += NR) {
           int nr = nc - jr < NR ? nc - jr : NR;
           const float *bp = packed_b + (int64_t)jr * kc;
@@ -218,13 +221,16 @@ static void gemm(int64_t m, int64_t n, int64_t k, View a, View b, float *c, int6
           for (int ir = 0; ir < mc; ir += MR) {
             int mr = mc - ir < MR ? mc - ir : MR;
             if (ir == mc - tail && jr < tail_done) continue; /* done by few_rows_kernel */
-            micro_kernel(kc, packed_a + (int64_t)ir * kc, bp, bstride, c + (ic + ir) * ldc + jc + jr, ldc, pc > 0, mr, nr);
+            micro_kernel(kc, packed_a + (int64_t)ir * kc, bp, bstride, c + (ic + ir) * ldc + jc + jr, ldc, accumulate || pc > 0, mr, nr);
           }
         }
       }
     }
   }
 }
+
+/** C[m, n] = op(A)[m, k] @ op(B)[k, n], C row-major with row stride ldc (a block of a wider C). */
+static void gemm(int64_t m, int64_t n, int64_t k, View a, View b, float *c, int64_t ldc) { gemm_acc(m, n, k, a, b, c, ldc, 0); }
 
 // ---------------------------------------------------------------------------------------------
 // Thread pool: `pool_size - 1` persistent threads plus the calling thread. A job is a function
@@ -1174,6 +1180,200 @@ static napi_value scatter_rows(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fused causal self-attention for training (a full sequence from position 0 of its own, no KV
+// cache, no padding), forward and backward, with grouped-query heads (query head h reads kv head
+// h / (H / Hkv), Hugging Face's repeat_kv order). It works on the layout the projections make and
+// o_proj takes: q [B*T, H*hd], k, v [B*T, Hkv*hd], out [B*T, H*hd], each head a strided [T, hd]
+// view, so the tfjs path's head transposes (q, k, v to [B, H, T, hd], k^T, the output back; and
+// their gradients) are gone, with the mask add, the scale multiply and the separate softmax: about
+// 20 tfjs kernels per layer and step become 2. Per (batch, head), with P the probabilities:
+//   S = scale * Q K^T (causal: keys j <= i)      P = softmax(S) by rows      O = P V
+// and backward, per (batch, kv head) looping over its query heads so dK and dV are summed by one
+// thread in a fixed order (no write races; bitwise the same for any thread count):
+//   dP = dO V^T      dS = scale * P * (dP - rowsum(P * dP))      dQ = dS K
+//   dK += dS^T Q     dV += P^T dO
+// rowsum(P * dP) equals rowsum(dO * O): taken from the dP row in hand, O need not be kept. P is
+// kept from the forward pass ([B, H, T, T]; what the tfjs path keeps too: its softmax saves it)
+// rather than recomputed from a log-sum-exp: the backward then needs no second Q K^T nor exp().
+// The products go through gemm above, in row blocks of ATTN_BLOCK queries that stop at the
+// block's last key, so about half of the masked (upper) triangle is never computed.
+
+#define ATTN_BLOCK 48 /* a multiple of MR */
+
+typedef struct {
+  const float *q, *k, *v, *probs_in, *dout;
+  float *out, *probs, *dq, *dk, *dv;
+  int64_t batch, seq, heads, kv_heads, hd;
+  float scale;
+  int out_of_memory;
+} AttentionJob;
+
+/** A [rows, cols] matrix stored row-major with row stride ld; transposed, its [cols, rows] transpose. */
+static View rows_view(const float *data, int64_t ld) {
+  View v = {data, ld, 1};
+  return v;
+}
+
+static View transposed_view(const float *data, int64_t ld) {
+  View v = {data, 1, ld};
+  return v;
+}
+
+/** Scores s[0..n) of query row n-1 (its keys 0..n-1) to probabilities, in place; s[n..width) = 0. */
+KERNEL_TARGET static void causal_softmax_row(float *s, int64_t n, int64_t width, float scale) {
+  for (int64_t j = 0; j < n; j++) s[j] *= scale;
+  double sum = exp_row(s, row_max(s, n), s, n);
+  float inv = (float)(1.0 / sum);
+  for (int64_t j = 0; j < n; j++) s[j] *= inv;
+  memset(s + n, 0, sizeof(float) * (width - n));
+}
+
+/** dP row (in ds) to dS = scale * P * (dP - sum(P * dP)) over its n keys; ds[n..width) = 0. */
+static void causal_softmax_grad_row(const float *p, float *ds, int64_t n, int64_t width, float scale) {
+  double dot = 0;
+  for (int64_t j = 0; j < n; j++) dot += (double)ds[j] * p[j];
+  float d = (float)dot;
+  for (int64_t j = 0; j < n; j++) ds[j] = p[j] * (ds[j] - d) * scale;
+  memset(ds + n, 0, sizeof(float) * (width - n));
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/** Forward of the heads items first..last (item = b * H + h). */
+static void attention_part(void *raw, int index, int count) {
+  AttentionJob *j = raw;
+  if (!ensure_buffers()) {
+    __atomic_store_n(&j->out_of_memory, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  int64_t t = j->seq, hd = j->hd, wq = j->heads * hd, wk = j->kv_heads * hd, rep = j->heads / j->kv_heads, first, last;
+  split(j->batch * j->heads, 1, index, count, &first, &last);
+  for (int64_t item = first; item < last; item++) {
+    int64_t b = item / j->heads, h = item % j->heads, g = h / rep;
+    const float *q = j->q + b * t * wq + h * hd, *k = j->k + b * t * wk + g * hd, *v = j->v + b * t * wk + g * hd;
+    float *p = j->probs + item * t * t, *out = j->out + b * t * wq + h * hd;
+    for (int64_t i0 = 0; i0 < t; i0 += ATTN_BLOCK) {
+      int64_t i1 = min64(i0 + ATTN_BLOCK, t);
+      gemm(i1 - i0, i1, hd, rows_view(q + i0 * wq, wq), transposed_view(k, wk), p + i0 * t, t); /* Q K^T, rows i0..i1, keys 0..i1 */
+      for (int64_t i = i0; i < i1; i++) causal_softmax_row(p + i * t, i + 1, t, j->scale);
+      gemm(i1 - i0, hd, i1, rows_view(p + i0 * t, t), rows_view(v, wk), out + i0 * wq, wq); /* P V */
+    }
+  }
+}
+
+/** dS of one (batch, head) [T, T], per thread, kept between calls (grown when T grows). */
+static _Thread_local float *attention_scratch = NULL;
+static _Thread_local int64_t attention_scratch_floats = 0;
+
+static float *ensure_attention_scratch(int64_t floats) {
+  if (attention_scratch_floats >= floats) return attention_scratch;
+  free(attention_scratch);
+  attention_scratch = aligned_alloc(64, sizeof(float) * ((floats + 15) / 16 * 16));
+  attention_scratch_floats = attention_scratch ? floats : 0;
+  return attention_scratch;
+}
+
+/** Backward of the kv-head items first..last (item = b * Hkv + g), each summing over its rep query heads. */
+static void attention_grad_part(void *raw, int index, int count) {
+  AttentionJob *j = raw;
+  int64_t t = j->seq, hd = j->hd, wq = j->heads * hd, wk = j->kv_heads * hd, rep = j->heads / j->kv_heads, first, last;
+  float *ds = ensure_attention_scratch(t * t);
+  if (!ensure_buffers() || !ds) {
+    __atomic_store_n(&j->out_of_memory, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  split(j->batch * j->kv_heads, 1, index, count, &first, &last);
+  for (int64_t item = first; item < last; item++) {
+    int64_t b = item / j->kv_heads, g = item % j->kv_heads;
+    const float *k = j->k + b * t * wk + g * hd, *v = j->v + b * t * wk + g * hd;
+    float *dk = j->dk + b * t * wk + g * hd, *dv = j->dv + b * t * wk + g * hd;
+    for (int64_t r = 0; r < rep; r++) {
+      int64_t h = g * rep + r;
+      const float *q = j->q + b * t * wq + h * hd, *dout = j->dout + b * t * wq + h * hd, *p = j->probs_in + (b * j->heads + h) * t * t;
+      float *dq = j->dq + b * t * wq + h * hd;
+      for (int64_t i0 = 0; i0 < t; i0 += ATTN_BLOCK) {
+        int64_t i1 = min64(i0 + ATTN_BLOCK, t);
+        gemm(i1 - i0, i1, hd, rows_view(dout + i0 * wq, wq), transposed_view(v, wk), ds + i0 * t, t); /* dP = dO V^T */
+        for (int64_t i = i0; i < i1; i++) causal_softmax_grad_row(p + i * t, ds + i * t, i + 1, t, j->scale);
+        gemm(i1 - i0, hd, i1, rows_view(ds + i0 * t, t), rows_view(k, wk), dq + i0 * wq, wq); /* dQ = dS K */
+      }
+      // Key rows j0..j1 gather the queries i >= j0 (dS and P are 0 above the diagonal).
+      for (int64_t j0 = 0; j0 < t; j0 += ATTN_BLOCK) {
+        int64_t j1 = min64(j0 + ATTN_BLOCK, t), n = t - j0;
+        gemm_acc(j1 - j0, hd, n, transposed_view(ds + j0 * t + j0, t), rows_view(q + j0 * wq, wq), dk + j0 * wk, wk, r > 0); /* dK += dS^T Q */
+        gemm_acc(j1 - j0, hd, n, transposed_view(p + j0 * t + j0, t), rows_view(dout + j0 * wq, wq), dv + j0 * wk, wk, r > 0); /* dV += P^T dO */
+      }
+    }
+  }
+}
+
+/** Threads for `items` jobs of about `work` multiply-adds each: MIN_WORK each at least, no more than the items. */
+static int items_threads(int64_t items, int64_t work) {
+  int threads = pool_size();
+  int64_t by_work = items * work / MIN_WORK;
+  if (by_work < threads) threads = (int)by_work;
+  if (items < threads) threads = (int)items;
+  return threads < 1 ? 1 : threads;
+}
+
+/** Reads the shape arguments (batch, seq, heads, kvHeads, hd, scale) at argv[0..6) into job; 0 (after throwing) when they make no sense. */
+static int attention_shape(napi_env env, napi_value *argv, AttentionJob *job, const char *what) {
+  job->batch = int64_arg(env, argv[0]), job->seq = int64_arg(env, argv[1]), job->heads = int64_arg(env, argv[2]);
+  job->kv_heads = int64_arg(env, argv[3]), job->hd = int64_arg(env, argv[4]);
+  double scale = 0;
+  napi_get_value_double(env, argv[5], &scale);
+  job->scale = (float)scale;
+  if (job->batch < 0 || job->seq < 1 || job->heads < 1 || job->kv_heads < 1 || job->hd < 1 || job->heads % job->kv_heads != 0) {
+    napi_throw_range_error(env, NULL, what);
+    return 0;
+  }
+  return 1;
+}
+
+/**
+ * attention(q, k, v, out, probs, batch, seq, heads, kvHeads, hd, scale): out [B*T, H*hd] and the
+ * probabilities probs [B, H, T, T] of causal attention over q [B*T, H*hd], k, v [B*T, Hkv*hd].
+ */
+static napi_value attention(napi_env env, napi_callback_info info) {
+  napi_value argv[11];
+  if (!fixed_args(env, info, 11, argv, "fastgemm.attention expects 11 arguments")) return NULL;
+  AttentionJob job = {0};
+  const char *bad = "fastgemm.attention: array lengths do not match batch x seq x heads x hd (heads a multiple of kvHeads)";
+  if (!attention_shape(env, argv + 5, &job, bad)) return NULL;
+  int64_t rows = job.batch * job.seq, t = job.seq;
+  float *q, *k, *v, *out, *probs;
+  if (!float_arg(env, argv[0], &q, rows * job.heads * job.hd, bad) || !float_arg(env, argv[1], &k, rows * job.kv_heads * job.hd, bad) ||
+      !float_arg(env, argv[2], &v, rows * job.kv_heads * job.hd, bad) || !float_arg(env, argv[3], &out, rows * job.heads * job.hd, bad) ||
+      !float_arg(env, argv[4], &probs, job.batch * job.heads * t * t, bad)) return NULL;
+  job.q = q, job.k = k, job.v = v, job.out = out, job.probs = probs;
+  run_parallel(attention_part, &job, items_threads(job.batch * job.heads, t * t * job.hd));
+  if (job.out_of_memory) napi_throw_error(env, NULL, "fastgemm.attention: out of memory for a thread's buffers");
+  return NULL;
+}
+
+/**
+ * attentionGrad(q, k, v, probs, dout, dq, dk, dv, batch, seq, heads, kvHeads, hd, scale): the
+ * gradients of attention's output `dout` for q, k and v, from its inputs and probabilities.
+ */
+static napi_value attention_grad(napi_env env, napi_callback_info info) {
+  napi_value argv[14];
+  if (!fixed_args(env, info, 14, argv, "fastgemm.attentionGrad expects 14 arguments")) return NULL;
+  AttentionJob job = {0};
+  const char *bad = "fastgemm.attentionGrad: array lengths do not match batch x seq x heads x hd (heads a multiple of kvHeads)";
+  if (!attention_shape(env, argv + 8, &job, bad)) return NULL;
+  int64_t rows = job.batch * job.seq, t = job.seq, qn = rows * job.heads * job.hd, kn = rows * job.kv_heads * job.hd;
+  float *q, *k, *v, *probs, *dout, *dq, *dk, *dv;
+  if (!float_arg(env, argv[0], &q, qn, bad) || !float_arg(env, argv[1], &k, kn, bad) || !float_arg(env, argv[2], &v, kn, bad) ||
+      !float_arg(env, argv[3], &probs, job.batch * job.heads * t * t, bad) || !float_arg(env, argv[4], &dout, qn, bad) ||
+      !float_arg(env, argv[5], &dq, qn, bad) || !float_arg(env, argv[6], &dk, kn, bad) || !float_arg(env, argv[7], &dv, kn, bad)) return NULL;
+  job.q = q, job.k = k, job.v = v, job.probs_in = probs, job.dout = dout, job.dq = dq, job.dk = dk, job.dv = dv;
+  int64_t rep = job.heads / job.kv_heads;
+  run_parallel(attention_grad_part, &job, items_threads(job.batch * job.kv_heads, 2 * rep * t * t * job.hd));
+  if (job.out_of_memory) napi_throw_error(env, NULL, "fastgemm.attentionGrad: out of memory for a thread's buffers");
+  return NULL;
+}
+
 /** True when this CPU can run the kernel (AVX2 and FMA on x86; always elsewhere). */
 static napi_value supported(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1217,6 +1417,10 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "scatterRows", fn);
   napi_create_function(env, "adamw", NAPI_AUTO_LENGTH, adamw, NULL, &fn);
   napi_set_named_property(env, exports, "adamw", fn);
+  napi_create_function(env, "attention", NAPI_AUTO_LENGTH, attention, NULL, &fn);
+  napi_set_named_property(env, exports, "attention", fn);
+  napi_create_function(env, "attentionGrad", NAPI_AUTO_LENGTH, attention_grad, NULL, &fn);
+  napi_set_named_property(env, exports, "attentionGrad", fn);
   napi_create_function(env, "setThreads", NAPI_AUTO_LENGTH, set_threads, NULL, &fn);
   napi_set_named_property(env, exports, "setThreads", fn);
   napi_create_function(env, "threads", NAPI_AUTO_LENGTH, get_threads, NULL, &fn);
