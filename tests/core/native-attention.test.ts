@@ -3,6 +3,7 @@
 // with causalMask): the output and the gradients for q, k and v over shapes that are multiples of
 // nothing, grouped-query heads included; bitwise the same at 1 and 2 native threads; and the model's
 // loss and gradients with and without it. Needs the addon (tests/references.ts).
+import { spawnSync } from 'node:child_process'
 import { describe, it, expect, beforeAll, afterEach } from 'vitest'
 import { tf } from '../../core/backend/tf'
 import { initBackend } from '../../core/backend'
@@ -152,3 +153,30 @@ describeWith('native-matmul', 'fused native causal attention', () => describe.ea
     model.dispose()
   })
 }))
+
+describe('fused attention fallback', () => {
+  /** In a fresh process on wasm with `env`: whether the fused attention is active, and whether a training step's kernels include it. */
+  function inChild(env: Record<string, string>): { active: boolean; used: boolean } {
+    const code = `
+      const { initBackend } = await import('./core/backend/index.ts')
+      const { tf } = await import('./core/backend/tf.ts')
+      const { Llama } = await import('./core/model/llama.ts')
+      const { fusedAttentionActive } = await import('./core/model/kernels/causalAttention.ts')
+      await initBackend('wasm')
+      const model = Llama.create({ vocab_size: 16, dim: 16, n_layers: 1, n_heads: 2, max_seq_len: 8 }, 0)
+      const tokens = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32')
+      const info = await tf.profile(() => tf.variableGrads(() => model.loss(tokens, tokens)).value)
+      console.log(JSON.stringify({ active: fusedAttentionActive(), used: info.kernelNames.includes('WorkbenchAttention') }))`
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, ...env } })
+    expect(run.status, run.stderr).toBe(0)
+    return JSON.parse(run.stdout.trim().split('\n').pop()!) as { active: boolean; used: boolean }
+  }
+
+  it('leaves training on the tfjs path without the addon, with the fused kernels off, or switched off alone', () => {
+    for (const env of [{ WORKBENCH_NATIVE_MATMUL: '0' }, { WORKBENCH_FUSED_OPS: '0' }, { WORKBENCH_FUSED_ATTENTION: '0' }]) {
+      expect(inChild(env), JSON.stringify(env)).toEqual({ active: false, used: false })
+    }
+    // The same check sees the fused kernel where the addon is built.
+    if (loadFastGemm()) expect(inChild({})).toEqual({ active: true, used: true })
+  })
+})
