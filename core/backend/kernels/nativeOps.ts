@@ -18,7 +18,7 @@
 //     (core/train/adamw.ts). An addon built before it only lacks this one (nativeAdamWActive);
 //   causal self-attention with grouped-query heads for training (attention, attentionGrad): the
 //     products, mask, scale and softmax on the projections' own [B*T, heads*hd] layout, where tfjs
-//     makes about 20 kernels per layer and step, 8 of them head transposes (nativeAttentionActive;
+//     makes 48 kernels per layer and training step, 10 of them transposes (nativeAttentionActive;
 //     an addon built before it lacks only this one).
 // core/model/kernels/ (rmsNorm.ts, swiglu.ts, targetLogProbs.ts, maskedSoftmax.ts, rope.ts, gatherRows.ts, causalAttention.ts) call
 // them, with hand-written gradients, when they are registered for the current backend and fall

@@ -3,8 +3,8 @@
 // query head h reading kv head h / (H / Hkv). On wasm and cpu with the native addon it is one
 // fused kernel each way (core/backend/kernels/nativeOps.ts; native/fastgemm/gemm.c "Fused causal
 // self-attention") working on the [B*T, heads*hd] layout the projections make and o_proj takes:
-// no head transposes, no mask tensor, no separate scale and softmax kernels (about 20 tfjs kernels
-// per layer and training step become 2). Elsewhere, or with WORKBENCH_FUSED_ATTENTION=0, the model
+// no head transposes, no mask tensor, no separate scale and softmax kernels (48 tfjs kernels per
+// layer and training step, 10 of them transposes, become 2). Elsewhere, or with WORKBENCH_FUSED_ATTENTION=0, the model
 // takes its tfjs formulation (llama.ts groupedAttention), which the kernels are tested against.
 import { tf } from '../../backend/tf'
 import { ATTENTION, ATTENTION_GRAD, nativeAttentionActive } from '../../backend/kernels/nativeOps'
