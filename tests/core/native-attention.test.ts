@@ -173,7 +173,8 @@ describe('fused attention fallback', () => {
   }
 
   it('leaves training on the tfjs path without the addon, with the fused kernels off, or switched off alone', () => {
-    for (const env of [{ WORKBENCH_NATIVE_MATMUL: '0' }, { WORKBENCH_FUSED_OPS: '0' }, { WORKBENCH_FUSED_ATTENTION: '0' }]) {
+    const switches: Record<string, string>[] = [{ WORKBENCH_NATIVE_MATMUL: '0' }, { WORKBENCH_FUSED_OPS: '0' }, { WORKBENCH_FUSED_ATTENTION: '0' }]
+    for (const env of switches) {
       expect(inChild(env), JSON.stringify(env)).toEqual({ active: false, used: false })
     }
     // The same check sees the fused kernel where the addon is built.
