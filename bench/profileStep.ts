@@ -95,8 +95,10 @@ async function main(): Promise<void> {
   const byName = new Map<string, number[]>()
   const calls: { name: string; ms: number; shapes: number[][] }[] = []
   const matmuls = new Map<string, { ms: number[]; gflop: number }>()
+  let kernelCalls = 0
   for (let run = 0; run < PROFILED_STEPS; run++) {
     const info = await tf.profile(step)
+    kernelCalls = info.kernels.filter((k) => k.name !== 'unnamed scope').length
     for (const k of info.kernels) {
       // A custom op's forward shows as one "unnamed scope" around its own kernels: counted there.
       if (k.name === 'unnamed scope') continue
@@ -116,6 +118,8 @@ async function main(): Promise<void> {
       }
     }
   }
+  // Each costs tfjs's own work on the main thread (~15 us here) besides the kernel's.
+  console.log(`${kernelCalls} kernel calls per step (custom ops' scopes not counted)`)
   printTable('by purpose', byPurpose)
   printTable('by kernel', byName)
   console.log(`\nmatmuls by shape (inputs -> output; median ms per step, calls' GFLOP per step, GFLOP/s)`)

@@ -18,6 +18,7 @@ import { mulberry32, normalArray } from '../util/random'
 import { targetLogProbs } from './kernels/targetLogProbs'
 import { maskedSoftmax } from './kernels/maskedSoftmax'
 import { rope } from './kernels/rope'
+import { causalAttentionFused, fusedAttentionActive } from './kernels/causalAttention'
 
 const INIT_STD = 0.02
 /** Added to masked attention scores; exp() of it underflows to exactly 0 in float32. */
@@ -146,6 +147,41 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: 
   const scores: tf.Tensor3D = decoding ? tf.matMul(scaled, k, false, true) : batchMatMul(scaled, tf.transpose(k, [0, 2, 1])) // [G, rep*T, Tk]
   const probs = maskedSoftmax(scores, mask) // [G, rep*T, Tk]
   return batchMatMul(probs, v) // [G, rep*T, hd]
+}
+
+/** Batch, sequence, query heads, kv heads and head size of one attention call. */
+export interface HeadShape {
+  batch: number
+  seq: number
+  nHeads: number
+  nKv: number
+  hd: number
+}
+
+/** A KV cache's append for one layer: this chunk's keys, values [B, Hkv, T, hd] in, all of them [B, Hkv, Tk, hd] out. */
+export type AppendKv = (k: tf.Tensor4D, v: tf.Tensor4D) => { k: tf.Tensor4D; v: tf.Tensor4D }
+
+/**
+ * Attention in tfjs ops over q [B*T, H*hd] and this chunk's k, v [B*T, Hkv*hd]: the heads split
+ * out by transposes, the queries grouped per kv head (groupQueries), attention(), the heads merged
+ * back; with `append` (a KV cache) the chunk's keys and values join the cached ones first. The
+ * general path (cache, padding, any backend) and the reference of the fused training kernel
+ * (kernels/causalAttention.ts). Returns [B*T, H*hd].
+ */
+export function groupedAttention(q: tf.Tensor2D, kNew: tf.Tensor2D, vNew: tf.Tensor2D, shape: HeadShape, mask: tf.Tensor2D | tf.Tensor3D | null, decoding: boolean, append?: AppendKv): tf.Tensor2D {
+  const { batch, seq, nHeads, nKv, hd } = shape
+  let k = toHeads(kNew, batch, seq, nKv, hd) // [B, Hkv, T, hd]
+  let v = toHeads(vNew, batch, seq, nKv, hd)
+  if (append) ({ k, v } = append(k, v)) // [B, Hkv, Tk, hd]
+  const keys = k.shape[2]
+  const out = attention(
+    groupQueries(q, batch, seq, nHeads, nKv, hd), // [B*Hkv, rep*T, hd]
+    tf.reshape(k, [batch * nKv, keys, hd]),
+    tf.reshape(v, [batch * nKv, keys, hd]),
+    mask, // [rep*T, Tk] or [B, rep*T, Tk]
+    decoding,
+  )
+  return ungroupHeads(out, batch, seq, nHeads, hd) // [B*T, H*hd]
 }
 
 /** cos/sin tables for every position up to max_seq_len, and the rotate_half matrix. */
@@ -405,18 +441,12 @@ export class Llama {
       ? this.ropedQueryKeyOneToken(layer, x, pos.cosSin)
       : [applyRope(proj(x, 'q_proj'), pos, nHeads), applyRope(proj(x, 'k_proj'), pos, nKv)] // [N, H*hd], [N, Hkv*hd]
     const vNew = proj(x, 'v_proj') // [N, Hkv*hd]
-    let k = toHeads(kNew, batch, seq, nKv, hd) // [B, Hkv, T, hd]
-    let v = toHeads(vNew, batch, seq, nKv, hd)
-    if (cache) ({ k, v } = cache.append(layer, k, v)) // [B, Hkv, Tk, hd]
-    const keys = k.shape[2]
-    const out = attention(
-      groupQueries(q, batch, seq, nHeads, nKv, hd), // [B*Hkv, rep*T, hd]
-      tf.reshape(k, [batch * nKv, keys, hd]),
-      tf.reshape(v, [batch * nKv, keys, hd]),
-      pos.mask, // [rep*T, Tk]
-      pos.decoding && seq === 1,
-    )
-    return proj(ungroupHeads(out, batch, seq, nHeads, hd), 'o_proj') // [N, D]
+    // A full sequence without cache or padding (training, evaluation): the fused kernel, on the
+    // projections' own layout. Otherwise the tfjs ops, with the cache and the padding mask.
+    const out = !cache && pos.mask?.rank === 2 && fusedAttentionActive()
+      ? causalAttentionFused(q, kNew, vNew, { seq, heads: nHeads, kvHeads: nKv }) // [N, H*hd]
+      : groupedAttention(q, kNew, vNew, { batch, seq, nHeads, nKv, hd }, pos.mask, decoding && seq === 1, cache && ((k, v) => cache.append(layer, k, v)))
+    return proj(out, 'o_proj') // [N, D]
   }
 
   /**

@@ -17,8 +17,9 @@
 // the wasm backend (tfjs 4.22) over nine model shapes (each of layers, dim, kv heads, hidden,
 // heads, vocabulary, sequence and batch varied alone; a least-squares fit was within 0.3% of every
 // one), with the native matmul active (the XNNPACK path keeps up to ~18% more for full
-// fine-tuning: its linear op saves more); ACTIVATION_FLOATS holds the terms with and without
-// the fused native kernels. Full fine-tuning keeps every layer's activations; LoRA over a frozen trunk keeps each
+// fine-tuning: its linear op saves more); ACTIVATION_FLOATS holds the terms with the fused native
+// kernels and the fused attention, with the fused kernels and tfjs's attention, and without either.
+// Full fine-tuning keeps every layer's activations; LoRA over a frozen trunk keeps each
 // layer's input and recomputes one layer at a time in the backward pass (kernels/recompute.ts).
 // tests/core/memory-estimate.test.ts checks the estimate against measured peaks; the bench
 // (bench/lora.ts) prints both for the small preset.
@@ -45,6 +46,11 @@ export interface TrainingShape {
   threads?: ThreadShare
   /** The fused native kernels are in use; default: the native addon is built (as training uses it). */
   fusedKernels?: boolean
+  /**
+   * With fusedKernels, the fused causal attention too (core/model/kernels/causalAttention.ts);
+   * default: the addon has it and WORKBENCH_FUSED_ATTENTION is not 0.
+   */
+  fusedAttention?: boolean
 }
 
 /** How a run uses its threads (core/train/parallel/threads.ts threadPlan gives one). */
@@ -87,9 +93,19 @@ export function adapterParameters(model: LlamaConfig, rank: number, targets: rea
  * SwiGLU, log-softmax + pick, masked softmax, RoPE) keep fewer intermediates than the tfjs
  * formulations. Refitted with the meter after the fused log-softmax, softmax and RoPE landed (each
  * term varied alone: vocabulary, hidden, scores at equal tokens, kv heads, layers; a dim-64 check
- * within 3%).
+ * within 3%). `fusedAttention`: the fused attention keeps q, k, v as the projections made them and
+ * the probabilities (about one float per score), where the tfjs path keeps their head-transposed
+ * copies, k^T, the scaled queries and the softmax's output; fitted the same way over ten shapes
+ * (worst misfit 1.1% full, 4% recomputed), its recomputed terms as the fused ones moved by the fit's
+ * difference between the two.
  */
 const ACTIVATION_FLOATS = {
+  fusedAttention: {
+    full: { perDim: 20, perKv: 5, perHidden: 6, perScore: 1.2 },
+    recomputed: { perDim: 20, perKv: 8, perHidden: 6, perScore: 1.5 },
+    perLogit: 2,
+    perDimOutside: 5,
+  },
   fused: {
     full: { perDim: 25, perKv: 10.5, perHidden: 6, perScore: 3.5 },
     recomputed: { perDim: 26, perKv: 14, perHidden: 6, perScore: 4 },
@@ -104,6 +120,14 @@ const ACTIVATION_FLOATS = {
   },
 }
 
+/** Which kernels the step runs on: the fused kernels with or without the fused attention, or tfjs's alone. */
+function kernelSet(shape: TrainingShape): keyof typeof ACTIVATION_FLOATS {
+  const addon = loadFastGemm()
+  if (!(shape.fusedKernels ?? addon !== null)) return 'tfjs'
+  const attention = shape.fusedAttention ?? (addon !== null && 'attention' in addon && process.env.WORKBENCH_FUSED_ATTENTION !== '0')
+  return attention ? 'fusedAttention' : 'fused'
+}
+
 /** Floats the backward pass holds at its peak besides weights, gradients and moments. */
 export function activationFloats(model: LlamaConfig, shape: TrainingShape): number {
   const tokens = shape.batch * shape.seq
@@ -111,7 +135,7 @@ export function activationFloats(model: LlamaConfig, shape: TrainingShape): numb
   const kv = tokens * model.n_kv_heads * headDim(model)
   const hidden = tokens * model.hidden_dim
   const scores = shape.batch * model.n_heads * shape.seq * shape.seq // attention probabilities
-  const floats = ACTIVATION_FLOATS[(shape.fusedKernels ?? loadFastGemm() !== null) ? 'fused' : 'tfjs']
+  const floats = ACTIVATION_FLOATS[kernelSet(shape)]
   const logits = shape.logits === false ? 0 : floats.perLogit * tokens * model.vocab_size
   const shapes = linearShapes(model)
   const adapters = [...new Set(shape.lora?.targets ?? [])].reduce((n, t) => n + 5.5 * tokens * (shapes[t][0] + shapes[t][1]), 0) // per layer

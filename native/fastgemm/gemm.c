@@ -1174,6 +1174,321 @@ static napi_value scatter_rows(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fused causal self-attention for training (a full sequence from position 0 of its own, no KV
+// cache, no padding), forward and backward, with grouped-query heads (query head h reads kv head
+// h / (H / Hkv), Hugging Face's repeat_kv order). It works on the layout the projections make and
+// o_proj takes: q [B*T, H*hd], k, v [B*T, Hkv*hd], out [B*T, H*hd], each head a strided [T, hd]
+// view, so the tfjs path's head transposes (q, k, v to [B, H, T, hd], k^T, the output back; and
+// their gradients) are gone, with the mask add, the scale multiply and the separate softmax: 48 tfjs
+// kernels per layer and training step (10 transposes) become 2. Per (batch, head), P the probabilities:
+//   S = scale * Q K^T (causal: keys j <= i)      P = softmax(S) by rows      O = P V
+// and backward, per (batch, kv head) looping over its query heads so dK and dV are summed by one
+// thread in a fixed order (no write races; bitwise the same for any thread count):
+//   dP = dO V^T      dS = scale * P * (dP - rowsum(P * dP))      dQ = dS K
+//   dK += dS^T Q     dV += P^T dO
+// rowsum(P * dP) equals rowsum(dO * O): taken from the dP row in hand, O need not be kept. P is
+// kept from the forward pass ([B, H, T, T], zero above the diagonal; the tfjs path's softmax keeps
+// the same) rather than recomputed from a log-sum-exp: the backward then needs no second Q K^T and
+// no exp(), and at the presets' sizes P costs no more memory than the path it replaces.
+//
+// The products go tile by tile through tile_kernel: the matmul's 6 x 16 register tile, but with
+// A read in place through two strides (rows of Q, P, dS or dO as they lie, or columns of P and dS
+// for the transposed products) and B's rows read in place (V, K, Q, dO; K^T and V^T from a copy
+// per head), so nothing is packed per product: gemm's packing, made for large operands, took about
+// a quarter of the time at these sizes (hd 16-64 deep products, one [T, T] per head; a first
+// version on gemm() ran at 27-33 GFLOP/s, this one 46-69 with the softmax included, tiny preset).
+// Each 6-query tile computes keys up to its last query only, so the masked half is skipped.
+
+/** dS of one head [T, T], K^T or V^T [hd, T rounded up to NR], a zero-padded B panel [T, NR]: per thread, kept between calls, grown when T grows. */
+static _Thread_local float *attention_scratch = NULL;
+static _Thread_local int64_t attention_scratch_floats = 0;
+
+static float *ensure_attention_scratch(int64_t floats) {
+  if (attention_scratch_floats >= floats) return attention_scratch;
+  free(attention_scratch);
+  attention_scratch = aligned_alloc(64, sizeof(float) * ((floats + 15) / 16 * 16));
+  attention_scratch_floats = attention_scratch ? floats : 0;
+  return attention_scratch;
+}
+
+/**
+ * C[0:mr, 0:nr] (+)= A[0:mr, 0:kc] @ B[0:kc, 0:NR], in the micro-kernel's 6 x 16 register tile.
+ * A's element (r, k) is a[r * ars + k * acs] (rows past mr read row mr - 1; their results are
+ * dropped); B's rows are ldb floats apart, NR floats each, all readable (the caller pads).
+ */
+KERNEL_TARGET static void tile_kernel(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate, int mr, int nr) {
+  const float *a0 = a, *a1 = a + (mr > 1 ? 1 : 0) * ars, *a2 = a + (mr > 2 ? 2 : mr - 1) * ars;
+  const float *a3 = a + (mr > 3 ? 3 : mr - 1) * ars, *a4 = a + (mr > 4 ? 4 : mr - 1) * ars, *a5 = a + (mr > 5 ? 5 : mr - 1) * ars;
+  v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+  v8 c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+  for (int64_t k = 0, ak = 0; k < kc; k++, ak += acs, b += ldb) {
+    v8 b0 = *(const v8u *)(b);
+    v8 b1 = *(const v8u *)(b + 8);
+    c00 += a0[ak] * b0; c01 += a0[ak] * b1;
+    c10 += a1[ak] * b0; c11 += a1[ak] * b1;
+    c20 += a2[ak] * b0; c21 += a2[ak] * b1;
+    c30 += a3[ak] * b0; c31 += a3[ak] * b1;
+    c40 += a4[ak] * b0; c41 += a4[ak] * b1;
+    c50 += a5[ak] * b0; c51 += a5[ak] * b1;
+  }
+  v8 tile[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (nr == NR) {
+    for (int r = 0; r < mr; r++) {
+      v8u *row = (v8u *)(c + r * ldc);
+      row[0] = accumulate ? row[0] + tile[r][0] : tile[r][0];
+      row[1] = accumulate ? row[1] + tile[r][1] : tile[r][1];
+    }
+    return;
+  }
+  float *flat = (float *)tile;
+  for (int r = 0; r < mr; r++)
+    for (int j = 0; j < nr; j++) c[r * ldc + j] = accumulate ? c[r * ldc + j] + flat[r * NR + j] : flat[r * NR + j];
+}
+
+/** kc rows of B's NR columns from col for tile_kernel: in place (row stride ldb) when all NR exist, else copied, zero-padded, into panel (row stride NR). */
+static const float *b_panel(const float *b, int64_t ldb, int64_t kc, int nr, float *panel, int64_t *ld) {
+  *ld = ldb;
+  if (nr == NR) return b;
+  for (int64_t k = 0; k < kc; k++) {
+    memcpy(panel + k * NR, b + k * ldb, sizeof(float) * nr);
+    memset(panel + k * NR + nr, 0, sizeof(float) * (NR - nr));
+  }
+  *ld = NR;
+  return panel;
+}
+
+/** xt[d, j] = x[j, d] for a head's [t, hd] rows (row stride ld), each xt row padded with zeros to tpad. */
+static void transpose_head(const float *x, int64_t t, int64_t hd, int64_t ld, int64_t tpad, float *xt) {
+  for (int64_t d = 0; d < hd; d++) {
+    float *row = xt + d * tpad;
+    for (int64_t j = 0; j < t; j++) row[j] = x[j * ld + d];
+    memset(row + t, 0, sizeof(float) * (tpad - t));
+  }
+}
+
+/**
+ * Raw scores s[0..n) of query row n-1 (its keys 0..n-1) to probabilities softmax(scale * s), in
+ * place; s[n..width) = 0. The scale is folded into exp()'s argument, and the row's last partial
+ * vector runs in full lanes where the row has room (lanes past n, whatever they held, are zeroed
+ * after exp8 and not summed): one pass for the max, one for exp and the sum, one to normalise.
+ */
+KERNEL_TARGET static void causal_softmax_row(float *s, int64_t n, int64_t width, float scale) {
+  const v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  float shift = row_max(s, n) * scale; /* scale > 0: the max of the scaled scores */
+  int64_t full_lanes_end = (n + 7) / 8 * 8 <= width ? n : n / 8 * 8, j = 0;
+  v8 sum8 = SPLAT(0.0f);
+  for (; j < full_lanes_end; j += 8) {
+    v8 e = exp8(*(const v8u *)(s + j) * SPLAT(scale) - SPLAT(shift));
+    e = (v8)((v8i)e & (lane < (int32_t)(n - j))); /* lanes at or past n: 0 */
+    *(v8u *)(s + j) = e;
+    sum8 += e;
+  }
+  double sum = 0;
+  for (int l = 0; l < 8; l++) sum += sum8[l];
+  if (j < n) { /* the last few keys of a row that ends the buffer */
+    float shifted[8], e[8];
+    int rest = (int)(n - j);
+    for (int l = 0; l < rest; l++) shifted[l] = s[j + l] * scale - shift;
+    exp_tail(shifted, e, rest);
+    for (int l = 0; l < rest; l++) sum += s[j + l] = e[l];
+  }
+  float inv = (float)(1.0 / sum);
+  for (int64_t i = 0; i < n; i++) s[i] *= inv;
+  memset(s + n, 0, sizeof(float) * (width - n));
+}
+
+typedef double v4d __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v4fu __attribute__((vector_size(16), aligned(4)));
+
+/** sum(a[j] * b[j]) over j < n, products and sums in double, in eight partial sums (one serial double sum is a 4-cycle chain per element). */
+KERNEL_TARGET static double dot_double(const float *a, const float *b, int64_t n) {
+  v4d lo = {0}, hi = {0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    v4f a0 = *(const v4fu *)(a + j), a1 = *(const v4fu *)(a + j + 4), b0 = *(const v4fu *)(b + j), b1 = *(const v4fu *)(b + j + 4);
+    lo += __builtin_convertvector(a0, v4d) * __builtin_convertvector(b0, v4d);
+    hi += __builtin_convertvector(a1, v4d) * __builtin_convertvector(b1, v4d);
+  }
+  double dot = 0;
+  for (int l = 0; l < 4; l++) dot += lo[l] + hi[l];
+  for (; j < n; j++) dot += (double)a[j] * b[j];
+  return dot;
+}
+
+/** dP row (in ds) to dS = scale * P * (dP - sum(P * dP)) over its n keys; ds[n..width) = 0. */
+KERNEL_TARGET static void causal_softmax_grad_row(const float *p, float *ds, int64_t n, int64_t width, float scale) {
+  float d = (float)dot_double(ds, p, n);
+  for (int64_t j = 0; j < n; j++) ds[j] = p[j] * (ds[j] - d) * scale;
+  memset(ds + n, 0, sizeof(float) * (width - n));
+}
+
+typedef struct {
+  const float *q, *k, *v, *probs_in, *dout;
+  float *out, *probs, *dq, *dk, *dv;
+  int64_t batch, seq, heads, kv_heads, hd;
+  float scale;
+  int out_of_memory;
+} AttentionJob;
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+#define KEY_BLOCK 48     /* a multiple of MR */
+#define QUERY_BLOCK 128
+
+static int64_t padded_seq(int64_t t) { return (t + NR - 1) / NR * NR; }
+
+/** Forward of the items first..last (item = b * H + h): P and O of one query head. */
+static void attention_part(void *raw, int index, int count) {
+  AttentionJob *j = raw;
+  int64_t t = j->seq, hd = j->hd, wq = j->heads * hd, wk = j->kv_heads * hd, rep = j->heads / j->kv_heads, tpad = padded_seq(t), first, last;
+  float *kt = ensure_attention_scratch(hd * tpad + t * NR), *panel = kt + hd * tpad;
+  if (!kt) {
+    __atomic_store_n(&j->out_of_memory, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  split(j->batch * j->heads, 1, index, count, &first, &last);
+  for (int64_t item = first; item < last; item++) {
+    int64_t b = item / j->heads, h = item % j->heads, g = h / rep, ld;
+    const float *q = j->q + b * t * wq + h * hd, *k = j->k + b * t * wk + g * hd, *v = j->v + b * t * wk + g * hd;
+    float *p = j->probs + item * t * t, *out = j->out + b * t * wq + h * hd;
+    transpose_head(k, t, hd, wk, tpad, kt);
+    for (int64_t i0 = 0; i0 < t; i0 += MR) {
+      int mr = (int)min64(MR, t - i0);
+      int64_t keys = i0 + mr; /* the tile's last query sees keys 0..keys-1 */
+      for (int64_t j0 = 0; j0 < keys; j0 += NR) tile_kernel(hd, q + i0 * wq, wq, 1, kt + j0, tpad, p + i0 * t + j0, t, 0, mr, (int)min64(NR, keys - j0)); /* Q K^T */
+      for (int64_t i = i0; i < i0 + mr; i++) causal_softmax_row(p + i * t, i + 1, t, j->scale);
+      for (int64_t c0 = 0; c0 < hd; c0 += NR) {
+        int nr = (int)min64(NR, hd - c0);
+        const float *vb = b_panel(v + c0, wk, keys, nr, panel, &ld);
+        tile_kernel(keys, p + i0 * t, t, 1, vb, ld, out + i0 * wq + c0, wq, 0, mr, nr); /* P V */
+      }
+    }
+  }
+}
+
+/** Backward of the items first..last (item = b * Hkv + g): dK and dV of one kv head, summed over its query heads, and their dQ. */
+static void attention_grad_part(void *raw, int index, int count) {
+  AttentionJob *j = raw;
+  int64_t t = j->seq, hd = j->hd, wq = j->heads * hd, wk = j->kv_heads * hd, rep = j->heads / j->kv_heads, tpad = padded_seq(t), first, last;
+  float *ds = ensure_attention_scratch(t * t + hd * tpad + t * NR), *vt = ds + t * t, *panel = vt + hd * tpad;
+  if (!ds) {
+    __atomic_store_n(&j->out_of_memory, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  split(j->batch * j->kv_heads, 1, index, count, &first, &last);
+  for (int64_t item = first; item < last; item++) {
+    int64_t b = item / j->kv_heads, g = item % j->kv_heads, ld;
+    const float *k = j->k + b * t * wk + g * hd, *v = j->v + b * t * wk + g * hd;
+    float *dk = j->dk + b * t * wk + g * hd, *dv = j->dv + b * t * wk + g * hd;
+    transpose_head(v, t, hd, wk, tpad, vt);
+    for (int64_t r = 0; r < rep; r++) {
+      int64_t h = g * rep + r;
+      const float *q = j->q + b * t * wq + h * hd, *dout = j->dout + b * t * wq + h * hd, *p = j->probs_in + (b * j->heads + h) * t * t;
+      float *dq = j->dq + b * t * wq + h * hd;
+      for (int64_t i0 = 0; i0 < t; i0 += MR) {
+        int mr = (int)min64(MR, t - i0);
+        int64_t keys = i0 + mr;
+        for (int64_t j0 = 0; j0 < keys; j0 += NR) tile_kernel(hd, dout + i0 * wq, wq, 1, vt + j0, tpad, ds + i0 * t + j0, t, 0, mr, (int)min64(NR, keys - j0)); /* dP = dO V^T */
+        for (int64_t i = i0; i < i0 + mr; i++) causal_softmax_grad_row(p + i * t, ds + i * t, i + 1, t, j->scale);
+        for (int64_t c0 = 0; c0 < hd; c0 += NR) {
+          int nr = (int)min64(NR, hd - c0);
+          const float *kb = b_panel(k + c0, wk, keys, nr, panel, &ld);
+          tile_kernel(keys, ds + i0 * t, t, 1, kb, ld, dq + i0 * wq + c0, wq, 0, mr, nr); /* dQ = dS K */
+        }
+      }
+      // Key j gathers the queries i >= j (dS and P are 0 above the diagonal): A = dS^T, P^T, read
+      // down their columns. KEY_BLOCK keys at a time, QUERY_BLOCK queries at a time, so the columns'
+      // cache lines are read from memory once and used by all the block's 6-key tiles (at T = 1024
+      // a [T, T] dS or P is 4 MB: read down a column tile by tile, the backward ran at half speed).
+      for (int64_t kb = 0; kb < t; kb += KEY_BLOCK) {
+        for (int64_t qb = kb; qb < t; qb += QUERY_BLOCK) {
+          int64_t qb_end = min64(qb + QUERY_BLOCK, t);
+          for (int64_t j0 = kb; j0 < min64(kb + KEY_BLOCK, t); j0 += MR) {
+            int mr = (int)min64(MR, t - j0);
+            int64_t i0 = qb > j0 ? qb : j0, queries = qb_end - i0;
+            int accumulate = r > 0 || qb > kb; /* the first query block of the first head writes */
+            for (int64_t c0 = 0; c0 < hd; c0 += NR) {
+              int nr = (int)min64(NR, hd - c0);
+              const float *qp = b_panel(q + i0 * wq + c0, wq, queries, nr, panel, &ld);
+              tile_kernel(queries, ds + i0 * t + j0, 1, t, qp, ld, dk + j0 * wk + c0, wk, accumulate, mr, nr); /* dK += dS^T Q */
+              const float *op = b_panel(dout + i0 * wq + c0, wq, queries, nr, panel, &ld);
+              tile_kernel(queries, p + i0 * t + j0, 1, t, op, ld, dv + j0 * wk + c0, wk, accumulate, mr, nr); /* dV += P^T dO */
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Threads for `items` jobs of about `work` multiply-adds each: MIN_WORK each at least, no more than the items. */
+static int items_threads(int64_t items, int64_t work) {
+  int threads = pool_size();
+  int64_t by_work = items * work / MIN_WORK;
+  if (by_work < threads) threads = (int)by_work;
+  if (items < threads) threads = (int)items;
+  return threads < 1 ? 1 : threads;
+}
+
+/** Reads the shape arguments (batch, seq, heads, kvHeads, hd, scale) at argv[0..6) into job; 0 (after throwing) when they make no sense. */
+static int attention_shape(napi_env env, napi_value *argv, AttentionJob *job, const char *what) {
+  job->batch = int64_arg(env, argv[0]), job->seq = int64_arg(env, argv[1]), job->heads = int64_arg(env, argv[2]);
+  job->kv_heads = int64_arg(env, argv[3]), job->hd = int64_arg(env, argv[4]);
+  double scale = 0;
+  napi_get_value_double(env, argv[5], &scale);
+  job->scale = (float)scale;
+  if (job->batch < 0 || job->seq < 1 || job->heads < 1 || job->kv_heads < 1 || job->hd < 1 || job->heads % job->kv_heads != 0) {
+    napi_throw_range_error(env, NULL, what);
+    return 0;
+  }
+  return 1;
+}
+
+/**
+ * attention(q, k, v, out, probs, batch, seq, heads, kvHeads, hd, scale): out [B*T, H*hd] and the
+ * probabilities probs [B, H, T, T] of causal attention over q [B*T, H*hd], k, v [B*T, Hkv*hd].
+ */
+static napi_value attention(napi_env env, napi_callback_info info) {
+  napi_value argv[11];
+  if (!fixed_args(env, info, 11, argv, "fastgemm.attention expects 11 arguments")) return NULL;
+  AttentionJob job = {0};
+  const char *bad = "fastgemm.attention: array lengths do not match batch x seq x heads x hd (heads a multiple of kvHeads)";
+  if (!attention_shape(env, argv + 5, &job, bad)) return NULL;
+  int64_t rows = job.batch * job.seq, t = job.seq;
+  float *q, *k, *v, *out, *probs;
+  if (!float_arg(env, argv[0], &q, rows * job.heads * job.hd, bad) || !float_arg(env, argv[1], &k, rows * job.kv_heads * job.hd, bad) ||
+      !float_arg(env, argv[2], &v, rows * job.kv_heads * job.hd, bad) || !float_arg(env, argv[3], &out, rows * job.heads * job.hd, bad) ||
+      !float_arg(env, argv[4], &probs, job.batch * job.heads * t * t, bad)) return NULL;
+  job.q = q, job.k = k, job.v = v, job.out = out, job.probs = probs;
+  run_parallel(attention_part, &job, items_threads(job.batch * job.heads, t * t * job.hd));
+  if (job.out_of_memory) napi_throw_error(env, NULL, "fastgemm.attention: out of memory for a thread's buffers");
+  return NULL;
+}
+
+/**
+ * attentionGrad(q, k, v, probs, dout, dq, dk, dv, batch, seq, heads, kvHeads, hd, scale): the
+ * gradients of attention's output `dout` for q, k and v, from its inputs and probabilities.
+ */
+static napi_value attention_grad(napi_env env, napi_callback_info info) {
+  napi_value argv[14];
+  if (!fixed_args(env, info, 14, argv, "fastgemm.attentionGrad expects 14 arguments")) return NULL;
+  AttentionJob job = {0};
+  const char *bad = "fastgemm.attentionGrad: array lengths do not match batch x seq x heads x hd (heads a multiple of kvHeads)";
+  if (!attention_shape(env, argv + 8, &job, bad)) return NULL;
+  int64_t rows = job.batch * job.seq, t = job.seq, qn = rows * job.heads * job.hd, kn = rows * job.kv_heads * job.hd;
+  float *q, *k, *v, *probs, *dout, *dq, *dk, *dv;
+  if (!float_arg(env, argv[0], &q, qn, bad) || !float_arg(env, argv[1], &k, kn, bad) || !float_arg(env, argv[2], &v, kn, bad) ||
+      !float_arg(env, argv[3], &probs, job.batch * job.heads * t * t, bad) || !float_arg(env, argv[4], &dout, qn, bad) ||
+      !float_arg(env, argv[5], &dq, qn, bad) || !float_arg(env, argv[6], &dk, kn, bad) || !float_arg(env, argv[7], &dv, kn, bad)) return NULL;
+  job.q = q, job.k = k, job.v = v, job.probs_in = probs, job.dout = dout, job.dq = dq, job.dk = dk, job.dv = dv;
+  int64_t rep = job.heads / job.kv_heads;
+  run_parallel(attention_grad_part, &job, items_threads(job.batch * job.kv_heads, 2 * rep * t * t * job.hd));
+  if (job.out_of_memory) napi_throw_error(env, NULL, "fastgemm.attentionGrad: out of memory for a thread's buffers");
+  return NULL;
+}
+
 /** True when this CPU can run the kernel (AVX2 and FMA on x86; always elsewhere). */
 static napi_value supported(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1217,6 +1532,10 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "scatterRows", fn);
   napi_create_function(env, "adamw", NAPI_AUTO_LENGTH, adamw, NULL, &fn);
   napi_set_named_property(env, exports, "adamw", fn);
+  napi_create_function(env, "attention", NAPI_AUTO_LENGTH, attention, NULL, &fn);
+  napi_set_named_property(env, exports, "attention", fn);
+  napi_create_function(env, "attentionGrad", NAPI_AUTO_LENGTH, attention_grad, NULL, &fn);
+  napi_set_named_property(env, exports, "attentionGrad", fn);
   napi_create_function(env, "setThreads", NAPI_AUTO_LENGTH, set_threads, NULL, &fn);
   napi_set_named_property(env, exports, "setThreads", fn);
   napi_create_function(env, "threads", NAPI_AUTO_LENGTH, get_threads, NULL, &fn);

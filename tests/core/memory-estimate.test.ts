@@ -108,8 +108,11 @@ describe('training memory estimate', () => {
         expect(lora.weightsBytes, name).toBe(4 * (countParameters(MODEL) + lora.trainedParams))
       } else {
         // What training holds beyond the process's runtime (which a model this small is dwarfed by).
+        // Measured with the meter at sft's batch 8 x 32 on this 2-layer model: LoRA 0.69 of full
+        // with tfjs's attention, 0.75 with the fused attention (which keeps fewer activations in
+        // both, a larger share of full's).
         const held = (e: typeof full) => e.totalBytes - e.runtimeBytes
-        expect(held(lora), name).toBeLessThan(0.7 * held(full))
+        expect(held(lora), name).toBeLessThan(0.8 * held(full))
       }
     }
   })

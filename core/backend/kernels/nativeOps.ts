@@ -15,8 +15,12 @@
 //     tfjs's GatherV2 and ScatterNd run on one;
 //   AdamW's update of one parameter with its gradient scaled by the clip coefficient (adamw): one
 //     pass over p, g, m, v where tfjs makes about a dozen, the same float32 arithmetic to the bit
-//     (core/train/adamw.ts). An addon built before it only lacks this one (nativeAdamWActive).
-// core/model/kernels/ (rmsNorm.ts, swiglu.ts, targetLogProbs.ts, maskedSoftmax.ts, rope.ts, gatherRows.ts) call
+//     (core/train/adamw.ts). An addon built before it only lacks this one (nativeAdamWActive);
+//   causal self-attention with grouped-query heads for training (attention, attentionGrad): the
+//     products, mask, scale and softmax on the projections' own [B*T, heads*hd] layout, where tfjs
+//     makes 48 kernels per layer and training step, 10 of them transposes (nativeAttentionActive;
+//     an addon built before it lacks only this one).
+// core/model/kernels/ (rmsNorm.ts, swiglu.ts, targetLogProbs.ts, maskedSoftmax.ts, rope.ts, gatherRows.ts, causalAttention.ts) call
 // them, with hand-written gradients, when they are registered for the current backend and fall
 // back to the tfjs formulation otherwise (no addon, an addon built before them,
 // WORKBENCH_NATIVE_MATMUL=0, other backends).
@@ -37,6 +41,8 @@ export const ROPE_GRAD = 'WorkbenchRopeGrad'
 export const GATHER_ROWS = 'WorkbenchGatherRows'
 export const SCATTER_ROWS = 'WorkbenchScatterRows'
 export const ADAMW = 'WorkbenchAdamW'
+export const ATTENTION = 'WorkbenchAttention'
+export const ATTENTION_GRAD = 'WorkbenchAttentionGrad'
 
 interface OpsAddon {
   rmsNorm(x: Float32Array, w: Float32Array, y: Float32Array, rows: number, d: number, eps: number): void
@@ -52,6 +58,10 @@ interface OpsAddon {
   scatterRows(ids: Int32Array, dy: Float32Array, dtable: Float32Array, rows: number, width: number, n: number): void
   adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, scale: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array,
     n: number, beta1: number, beta2: number, decay: number, sqrtBias2: number, eps: number, stepSize: number): void
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, probs: Float32Array,
+    batch: number, seq: number, heads: number, kvHeads: number, hd: number, scale: number): void
+  attentionGrad(q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dout: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array,
+    batch: number, seq: number, heads: number, kvHeads: number, hd: number, scale: number): void
 }
 
 /** [rows, d] of a 2-D float32 x and its [d] weight, or an error naming the problem. */
@@ -64,6 +74,7 @@ function normShape(x: tf.TensorInfo, weight: tf.TensorInfo): [number, number] {
 
 const registered = new Set<string>()
 const adamwRegistered = new Set<string>()
+const attentionRegistered = new Set<string>()
 
 /** [g, u]'s element count: two float32 tensors of one shape. */
 function gateSize(g: tf.TensorInfo, u: tf.TensorInfo): number {
@@ -119,6 +130,42 @@ export function nativeOpsActive(): boolean {
 /** True when the fused AdamW update serves the current backend (core/train/adamw.ts). */
 export function nativeAdamWActive(): boolean {
   return adamwRegistered.has(tf.getBackend())
+}
+
+/** True when the fused causal attention serves the current backend (core/model/kernels/causalAttention.ts). */
+export function nativeAttentionActive(): boolean {
+  return attentionRegistered.has(tf.getBackend())
+}
+
+/** Batch, sequence, heads, kv heads, head size and scale of causal attention over float32 q [B*T, H*hd], k, v [B*T, Hkv*hd]. */
+function attentionShape(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, attrs: tf.NamedAttrMap) {
+  const [seq, heads, kvHeads] = [attrs.seq, attrs.heads, attrs.kvHeads].map(Number)
+  const [rows, width] = q.shape
+  const hd = width / heads
+  const kvShape = `${rows},${kvHeads * hd}`
+  if (q.shape.length !== 2 || [q, k, v].some((t) => t.dtype !== 'float32') || k.shape.join(',') !== kvShape || v.shape.join(',') !== kvShape ||
+    !Number.isInteger(hd) || hd < 1 || heads % kvHeads !== 0 || !(seq >= 1) || rows % seq !== 0) {
+    throw new Error(`${ATTENTION}: expects float32 q [B*T, H*hd], k and v [B*T, Hkv*hd] with T = ${seq}, H = ${heads}, Hkv = ${kvHeads} (H a multiple of Hkv), got q [${q.shape}], k [${k.shape}], v [${v.shape}]`)
+  }
+  return { batch: rows / seq, seq, heads, kvHeads, hd, scale: 1 / Math.sqrt(hd) }
+}
+
+/** The fused attention's bodies: out and the probabilities [B, H, T, T] forward; dq, dk, dv backward. */
+function attentionBodies(native: OpsAddon): Record<string, NativeBody> {
+  return {
+    [ATTENTION]: ({ q, k, v }, attrs, run) => {
+      const { batch, seq, heads, kvHeads, hd, scale } = attentionShape(q, k, v, attrs)
+      return run([q, k, v], [q.shape, [batch, heads, seq, seq]], ([qs, ks, vs], [out, probs]) => native.attention(qs, ks, vs, out, probs, batch, seq, heads, kvHeads, hd, scale))
+    },
+    [ATTENTION_GRAD]: ({ q, k, v, probs, dy }, attrs, run) => {
+      const { batch, seq, heads, kvHeads, hd, scale } = attentionShape(q, k, v, attrs)
+      if (probs.shape.join(',') !== `${batch},${heads},${seq},${seq}` || dy.shape.join(',') !== q.shape.join(',')) {
+        throw new Error(`${ATTENTION_GRAD}: expects probs [${batch}, ${heads}, ${seq}, ${seq}] and dy [${q.shape}], got probs [${probs.shape}] and dy [${dy.shape}]`)
+      }
+      return run([q, k, v, probs, dy], [q.shape, k.shape, v.shape], ([qs, ks, vs, ps, dys], [dq, dk, dv]) =>
+        native.attentionGrad(qs, ks, vs, ps, dys, dq, dk, dv, batch, seq, heads, kvHeads, hd, scale))
+    },
+  }
 }
 
 /** The element count of float32 param, grad, m and v of one shape, with a float32 scalar scale. */
@@ -215,10 +262,14 @@ export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
   if (registered.has(backendName)) return true
   for (const [kernelName, body] of Object.entries(kernelBodies(addon as OpsAddon))) registerBody(kernelName, backendName, body)
   registered.add(backendName)
-  // Optional: an addon built before the fused AdamW keeps its other fused kernels.
+  // Optional: an addon built before the fused AdamW or attention keeps its other fused kernels.
   if (typeof addon.adamw === 'function') {
     registerBody(ADAMW, backendName, adamwBody(addon as OpsAddon))
     adamwRegistered.add(backendName)
+  }
+  if (typeof addon.attention === 'function' && typeof addon.attentionGrad === 'function') {
+    for (const [kernelName, body] of Object.entries(attentionBodies(addon as OpsAddon))) registerBody(kernelName, backendName, body)
+    attentionRegistered.add(backendName)
   }
   return true
 }

@@ -1,0 +1,183 @@
+// The fused causal self-attention (core/model/kernels/causalAttention.ts over native/fastgemm)
+// against the model's tfjs formulation (llama.ts groupedAttention: head transposes, attention()
+// with causalMask): the output and the gradients for q, k and v over shapes that are multiples of
+// nothing, grouped-query heads included; bitwise the same at 1 and 2 native threads; and the model's
+// loss and gradients with and without it. Needs the addon (tests/references.ts).
+import { spawnSync } from 'node:child_process'
+import { describe, it, expect, beforeAll, afterEach } from 'vitest'
+import { tf } from '../../core/backend/tf'
+import { initBackend } from '../../core/backend'
+import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
+import { nativeAttentionActive } from '../../core/backend/kernels/nativeOps'
+import { causalAttentionFused, fusedAttentionActive } from '../../core/model/kernels/causalAttention'
+import { causalMask, groupedAttention, Llama } from '../../core/model/llama'
+import { KVCache } from '../../core/model/kvcache'
+import { mulberry32 } from '../../core/util/random'
+import { describeWith } from '../references'
+import { relativeError } from '../numerics'
+
+function randomArray(n: number, seed: number, scale = 1): Float32Array {
+  const rand = mulberry32(seed)
+  return Float32Array.from({ length: n }, () => (rand() - 0.5) * scale)
+}
+
+interface Case {
+  batch: number
+  seq: number
+  heads: number
+  kvHeads: number
+  hd: number
+}
+
+type Attend = (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, c: Case) => tf.Tensor2D
+
+const fused: Attend = (q, k, v, c) => causalAttentionFused(q, k, v, { seq: c.seq, heads: c.heads, kvHeads: c.kvHeads })
+
+/** The model's tfjs path for a sequence without cache or padding: the causal mask of llama.ts. */
+const reference: Attend = (q, k, v, c) => tf.tidy(() => {
+  const mask = causalMask(c.seq, c.seq, 0, 0, c.heads / c.kvHeads) // [rep*T, T]
+  return groupedAttention(q, k, v, { batch: c.batch, seq: c.seq, nHeads: c.heads, nKv: c.kvHeads, hd: c.hd }, mask, false)
+})
+
+/** Output, and the gradients of sum(out * r) for q, k, v (r fixed random), of random q, k, v (scores spread to +-several). */
+function valueAndGrads(attend: Attend, c: Case, seed: number) {
+  return tf.tidy(() => {
+    const rows = c.batch * c.seq
+    const q = tf.tensor2d(randomArray(rows * c.heads * c.hd, seed, 3), [rows, c.heads * c.hd])
+    const k = tf.tensor2d(randomArray(rows * c.kvHeads * c.hd, seed + 1, 3), [rows, c.kvHeads * c.hd])
+    const v = tf.tensor2d(randomArray(rows * c.kvHeads * c.hd, seed + 2, 2), [rows, c.kvHeads * c.hd])
+    const r = tf.tensor2d(randomArray(rows * c.heads * c.hd, seed + 3), [rows, c.heads * c.hd])
+    const value = attend(q, k, v, c)
+    expect(value.shape).toEqual([rows, c.heads * c.hd])
+    const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(attend(a as tf.Tensor2D, b as tf.Tensor2D, d as tf.Tensor2D, c), r)))([q, k, v])
+    const [dq, dk, dv] = grads.map((g) => g.dataSync() as Float32Array)
+    return { value: value.dataSync() as Float32Array, dq, dk, dv }
+  })
+}
+
+const KEYS = ['value', 'dq', 'dk', 'dv'] as const
+
+/** Every shape the issue names: T 1, 7, 64, 130 x kv heads 4, 2, 1 (of 4) x hd 16, 32, with the batch cycling through 1..3. */
+const CASES: Case[] = [1, 7, 64, 130].flatMap((seq) => [4, 2, 1].flatMap((kvHeads) => [16, 32].map((hd) => ({ seq, kvHeads, hd, heads: 4 }))))
+  .map((c, i) => ({ ...c, batch: (i % 3) + 1 }))
+
+describeWith('native-matmul', 'fused native causal attention', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeAttentionActive()).toBe(true)
+  })
+  afterEach(() => {
+    delete process.env.WORKBENCH_FUSED_ATTENTION
+  })
+
+  it.each(CASES)('matches the tfjs formulation in output and the q, k, v gradients (B=$batch, T=$seq, H=$heads, Hkv=$kvHeads, hd=$hd)', (c) => {
+    const ours = valueAndGrads(fused, c, c.seq + c.hd + c.kvHeads)
+    const theirs = valueAndGrads(reference, c, c.seq + c.hd + c.kvHeads)
+    for (const key of KEYS) expect(relativeError(ours[key], theirs[key]), key).toBeLessThan(1e-5)
+  })
+
+  it.each([
+    { batch: 2, seq: 19, heads: 4, kvHeads: 2, hd: 8 },
+    { batch: 1, seq: 33, heads: 6, kvHeads: 3, hd: 24 },
+    { batch: 1, seq: 300, heads: 2, kvHeads: 1, hd: 48 },
+  ])('matches it where hd is not a multiple of 16 or T is longer (B=$batch, T=$seq, H=$heads, Hkv=$kvHeads, hd=$hd)', (c) => {
+    const ours = valueAndGrads(fused, c, 11)
+    const theirs = valueAndGrads(reference, c, 11)
+    for (const key of KEYS) expect(relativeError(ours[key], theirs[key]), key).toBeLessThan(1e-5)
+  })
+
+  it.each([
+    { batch: 3, seq: 130, heads: 4, kvHeads: 2, hd: 32 },
+    { batch: 1, seq: 64, heads: 4, kvHeads: 1, hd: 16 }, // one job backward: the thread count changes nothing
+    { batch: 2, seq: 7, heads: 4, kvHeads: 4, hd: 16 },
+  ])('gives bitwise the same output and gradients at 1 and 2 native threads (B=$batch, T=$seq, Hkv=$kvHeads, hd=$hd)', (c) => {
+    const gemm = loadFastGemm()!
+    const before = gemm.threads()
+    try {
+      gemm.setThreads(1)
+      const one = valueAndGrads(fused, c, 3)
+      gemm.setThreads(2)
+      const two = valueAndGrads(fused, c, 3)
+      for (const key of KEYS) expect(Array.from(two[key]), key).toEqual(Array.from(one[key]))
+    } finally {
+      gemm.setThreads(before)
+    }
+  })
+
+  it('refuses shapes that do not fit, naming them', () => {
+    const q = tf.zeros([6, 8]) as tf.Tensor2D
+    const k = tf.zeros([6, 3]) as tf.Tensor2D
+    expect(() => causalAttentionFused(q, k, k, { seq: 3, heads: 2, kvHeads: 1 })).toThrow(/WorkbenchAttention.*k \[6,3\]/)
+    expect(() => causalAttentionFused(q, q, q, { seq: 4, heads: 2, kvHeads: 2 })).toThrow(/T = 4/)
+    tf.dispose([q, k])
+  })
+
+  /** Loss and gradients of a tiny model (GQA 4/2) on one batch. */
+  function modelStep(seed: number) {
+    const model = Llama.create({ vocab_size: 64, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 32 }, seed)
+    const rand = mulberry32(seed)
+    const ids = Array.from({ length: 3 * 21 }, () => Math.floor(rand() * 64))
+    const tokens = tf.tensor2d(ids.filter((_, i) => i % 21 !== 20), [3, 20], 'int32')
+    const targets = tf.tensor2d(ids.filter((_, i) => i % 21 !== 0), [3, 20], 'int32')
+    const { value, grads } = tf.variableGrads(() => model.loss(tokens, targets))
+    // By Hugging Face name: tfjs names variables by a global counter, different for each model.
+    const byName = Object.entries(model.weights).map(([name, w]) => [name, grads[w.name].dataSync() as Float32Array])
+    const out = { loss: value.dataSync()[0], grads: Object.fromEntries(byName) as Record<string, Float32Array> }
+    tf.dispose([value, tokens, targets, ...Object.values(grads)])
+    model.dispose()
+    return out
+  }
+
+  it('gives the model the same loss and gradients as the tfjs path, and is what its training forward uses', async () => {
+    process.env.WORKBENCH_FUSED_ATTENTION = '0'
+    expect(fusedAttentionActive()).toBe(false)
+    const without = modelStep(7)
+    delete process.env.WORKBENCH_FUSED_ATTENTION
+    expect(fusedAttentionActive()).toBe(true)
+    const withFused = modelStep(7)
+    expect(Math.abs(withFused.loss - without.loss)).toBeLessThan(1e-6 * Math.abs(without.loss))
+    for (const [name, g] of Object.entries(without.grads)) expect(relativeError(withFused.grads[name], g), name).toBeLessThan(1e-5)
+
+    const model = Llama.create({ vocab_size: 64, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 32 }, 1)
+    const tokens = tf.tensor2d([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]], [2, 6], 'int32')
+    const names = async (f: () => tf.TensorContainer) => (await tf.profile(f)).kernelNames
+    expect(await names(() => model.logits(tokens))).toContain('WorkbenchAttention')
+    process.env.WORKBENCH_FUSED_ATTENTION = '0'
+    expect(await names(() => model.logits(tokens))).not.toContain('WorkbenchAttention')
+    delete process.env.WORKBENCH_FUSED_ATTENTION
+    // A KV cache (generation) and a padded batch keep the tfjs path.
+    const cache = new KVCache(model.config, 2, undefined, 16)
+    expect(await names(() => model.logits(tokens, cache))).not.toContain('WorkbenchAttention')
+    cache.dispose()
+    tf.dispose(tokens)
+    model.dispose()
+  })
+}))
+
+describe('fused attention fallback', () => {
+  /** In a fresh process on wasm with `env`: whether the fused attention is active, and whether a training step's kernels include it. */
+  function inChild(env: Record<string, string>): { active: boolean; used: boolean } {
+    const code = `
+      const { initBackend } = await import('./core/backend/index.ts')
+      const { tf } = await import('./core/backend/tf.ts')
+      const { Llama } = await import('./core/model/llama.ts')
+      const { fusedAttentionActive } = await import('./core/model/kernels/causalAttention.ts')
+      await initBackend('wasm')
+      const model = Llama.create({ vocab_size: 16, dim: 16, n_layers: 1, n_heads: 2, max_seq_len: 8 }, 0)
+      const tokens = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32')
+      const info = await tf.profile(() => tf.variableGrads(() => model.loss(tokens, tokens)).value)
+      console.log(JSON.stringify({ active: fusedAttentionActive(), used: info.kernelNames.includes('WorkbenchAttention') }))`
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, ...env } })
+    expect(run.status, run.stderr).toBe(0)
+    return JSON.parse(run.stdout.trim().split('\n').pop()!) as { active: boolean; used: boolean }
+  }
+
+  it('leaves training on the tfjs path without the addon, with the fused kernels off, or switched off alone', () => {
+    const switches: Record<string, string>[] = [{ WORKBENCH_NATIVE_MATMUL: '0' }, { WORKBENCH_FUSED_OPS: '0' }, { WORKBENCH_FUSED_ATTENTION: '0' }]
+    for (const env of switches) {
+      expect(inChild(env), JSON.stringify(env)).toEqual({ active: false, used: false })
+    }
+    // The same check sees the fused kernel where the addon is built.
+    if (loadFastGemm()) expect(inChild({})).toEqual({ active: true, used: true })
+  })
+})
