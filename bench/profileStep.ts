@@ -9,10 +9,8 @@
 import { initBackend } from '../core/backend/index'
 import { tf } from '../core/backend/tf'
 import { MODEL_PRESETS, type LlamaConfig } from '../core/model/config'
-import { Llama } from '../core/model/llama'
-import { AdamW, clipCoefficient } from '../core/train/adamw'
 import { setNativeMatMulThreads } from '../core/backend/kernels/nativeMatMul'
-import { mulberry32 } from '../core/util/random'
+import { trainingStep } from './trainingStep'
 
 const args = process.argv.slice(2)
 const option = (name: string, fallback: string) => {
@@ -71,20 +69,7 @@ async function main(): Promise<void> {
   setNativeMatMulThreads(Number(option('threads', '1')))
   const cfg = MODEL_PRESETS[preset]
   const seq = cfg.max_seq_len
-  const model = Llama.create(cfg, 0)
-  let optimizer!: AdamW
-  tf.tidy(() => {
-    optimizer = new AdamW(model.weights) // its moments are variables; the tidy frees the temporaries
-  })
-  const rand = mulberry32(1)
-  const ids = Int32Array.from({ length: batch * (seq + 1) }, () => Math.floor(rand() * cfg.vocab_size))
-  const tokens = tf.tensor2d(ids.filter((_, i) => i % (seq + 1) !== seq), [batch, seq], 'int32')
-  const targets = tf.tensor2d(ids.filter((_, i) => i % (seq + 1) !== 0), [batch, seq], 'int32')
-  const step = () => tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => model.loss(tokens, targets))
-    optimizer.applyGradients(grads, 1e-3, clipCoefficient(grads, 1).scale)
-    value.dataSync()
-  })
+  const { step } = trainingStep(cfg, batch, seq)
   step() // warm-up: kernel set-up, optimizer moments
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
