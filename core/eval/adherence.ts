@@ -176,5 +176,5 @@ function adherenceOf(followed: number[], counts: number[]): AdherenceResult {
 /** A greedy answer to the whole dialogue, or null when the dialogue and a whole answer (`maxNewTokens`) do not fit the context. */
 async function wholeDialogueAnswer(model: Llama, tokenizer: Tokenizer, messages: ChatMessage[], maxNewTokens: number): Promise<string | null> {
   if (encodeChatPrompt(tokenizer, messages).length + maxNewTokens > model.config.max_seq_len) return null
-  return (await chatAnswer(model, tokenizer, messages, { maxNewTokens, temperature: 0, seed: 0 })) ?? ''
+  return (await chatAnswer(model, tokenizer, messages, { maxNewTokens, temperature: 0, seed: 0 }))?.text ?? ''
 }

@@ -14,11 +14,17 @@ export interface ChatAnswerOptions {
   signal?: AbortSignal
 }
 
+/** An answer, and whether it ended with the end-of-turn token (false: cut at maxNewTokens or the context's end). */
+export interface ChatAnswer {
+  text: string
+  finished: boolean
+}
+
 /** The model's answer to `messages` (trimmed text), or null when the prompt leaves no room in the model's context. */
-export async function chatAnswer(model: Llama, tokenizer: Tokenizer, messages: ChatMessage[], opts: ChatAnswerOptions): Promise<string | null> {
+export async function chatAnswer(model: Llama, tokenizer: Tokenizer, messages: ChatMessage[], opts: ChatAnswerOptions): Promise<ChatAnswer | null> {
   const ids = encodeChatPrompt(tokenizer, messages)
   const room = Math.min(opts.maxNewTokens, model.config.max_seq_len - ids.length)
   if (room < 1) return null
   const out = await generate(model, ids, { maxNewTokens: room, temperature: opts.temperature, seed: opts.seed, stopIds: chatStopTokens(tokenizer), signal: opts.signal })
-  return tokenizer.decode(out.ids).trim()
+  return { text: tokenizer.decode(out.ids).trim(), finished: out.stoppedBy === 'stop' }
 }

@@ -171,8 +171,12 @@ describe('context_distillation stage', () => {
 
     // The training data: the prompt's own turns and the answer, no system message, no pre-prompt text.
     const trainingFile = path.join(ctx.runDir, 'distilled_sft.jsonl')
-    const lines = fs.readFileSync(trainingFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { messages: ChatMessage[] })
+    const lines = fs.readFileSync(trainingFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { messages: ChatMessage[]; unfinished?: boolean })
     expect(lines.length).toBe(result.summary.distill_kept)
+    // Answers cut at max_new_tokens (12 here) are marked, so SFT learns them without the end-of-turn token.
+    const records = fs.readFileSync(path.join(ctx.runDir, 'distillation.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as DistillationRecord)
+    expect(lines.map((l) => l.unfinished === true)).toEqual(records.filter((r) => r.kept).map((r) => r.unfinished === true))
+    expect(lines.some((l) => l.unfinished)).toBe(true)
     for (const { messages } of lines) {
       expect(messages.map((m) => m.role)).toEqual(['user', 'assistant'])
       for (const m of messages) expect(m.content).not.toContain('responsible assistant')

@@ -199,18 +199,23 @@ describe('gatt stage', () => {
     expect(Number(result.summary.gatt_dialogues) + Number(result.summary.gatt_dropped)).toBe(4)
 
     const file = path.join(runDir, 'gatt_dialogues.jsonl')
-    const dialogues = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).messages as ChatMessage[])
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { messages: ChatMessage[]; unfinished?: boolean })
+    const dialogues = lines.map((l) => l.messages)
     expect(dialogues.length).toBe(result.summary.gatt_dialogues)
     for (const d of dialogues) {
       expect(d[0]).toEqual({ role: 'system', content: 'Answer in one sentence.' })
       for (const m of d.slice(1)) expect(m.content).not.toContain('Answer in one sentence.')
       for (const m of d.filter((m) => m.role === 'user')) expect(QUESTIONS).toContain(m.content)
     }
-    // What the stage trains on: loss on the last answer only.
+    // What the stage trains on: loss on the last answer only; a last answer cut at max_new_tokens
+    // (4 here: most are) without its end-of-turn token.
+    expect(lines.some((l) => l.unfinished)).toBe(true)
     const data = loadSftData({ paths: file, tokenizer, seqLen: 128, lossOn: 'last_assistant' })
     for (const [i, ex] of data.train.entries()) {
-      const expected = encodeChat(tokenizer, dialogues[i], { lossOn: 'last_assistant' })
+      const expected = encodeChat(tokenizer, dialogues[i], { lossOn: 'last_assistant', openEnd: lines[i].unfinished === true })
       expect(Array.from(ex.lossMask)).toEqual(expected.lossMask)
+      const learned = Array.from(ex.tokens).filter((_, t) => ex.lossMask[t] === 1)
+      expect(learned[learned.length - 1] === tokenizer.special.end_of_turn).toBe(lines[i].unfinished !== true)
       const lastAssistant = Array.from(ex.tokens).lastIndexOf(tokenizer.special.assistant)
       expect(Array.from(ex.lossMask.subarray(0, lastAssistant + 1)).every((m) => m === 0)).toBe(true)
     }

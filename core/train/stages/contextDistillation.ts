@@ -72,6 +72,8 @@ export interface DistillationRecord {
   category: string | null
   prompt: string
   answer_with_preprompt: string
+  /** The pre-prompted answer was cut at max_new_tokens: it is trained without its end-of-turn token. */
+  unfinished?: true
   /** Targeted only: the model's answer without the pre-prompt, and both safety scores. */
   answer_without?: string
   score_with?: number
@@ -187,9 +189,10 @@ async function distil(ctx: StageContext, config: ContextDistillationConfig, mode
       id: item.id,
       category: item.category ?? null,
       prompt: item.prompt,
-      answer_with_preprompt: withPre ?? '',
-      ...(config.targeted ? { answer_without: without ?? '' } : {}),
-      kept: Boolean(withPre),
+      answer_with_preprompt: withPre?.text ?? '',
+      ...(withPre && !withPre.finished ? { unfinished: true as const } : {}),
+      ...(config.targeted ? { answer_without: without?.text ?? '' } : {}),
+      kept: Boolean(withPre?.text),
     })
     ctx.progress({ step: i + 1, totalSteps: items.length, message: 'generating answers' })
   }
@@ -209,7 +212,8 @@ async function distil(ctx: StageContext, config: ContextDistillationConfig, mode
     throw new Error(`context_distillation: no answer kept out of ${records.length}${config.targeted ? ' (the safety reward model preferred none of the pre-prompted answers)' : ' (all answers were empty)'}; see ${artifact}`)
   }
   const byId = new Map(items.map((item) => [item.id, item]))
-  const lines = kept.map((r) => JSON.stringify({ messages: [...byId.get(r.id)!.messages, { role: 'assistant', content: r.answer_with_preprompt }] }))
+  // A distilled answer cut at max_new_tokens is learned without its end-of-turn token (SFT's `unfinished`).
+  const lines = kept.map((r) => JSON.stringify({ messages: [...byId.get(r.id)!.messages, { role: 'assistant', content: r.answer_with_preprompt }], ...(r.unfinished ? { unfinished: true } : {}) }))
   fs.writeFileSync(trainingFile, lines.join('\n') + '\n')
   ctx.tracker.logArtifact({ kind: 'sft_data', path: trainingFile, meta: { examples: kept.length } })
   return counts

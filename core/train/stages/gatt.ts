@@ -191,18 +191,21 @@ async function sampleDialogues(
     const length = 1 + Math.floor(rand() * config.max_turns)
     const users: string[] = []
     const answers: string[] = []
+    const finished: boolean[] = []
     const context: ChatMessage[] = []
     for (let t = 0; t < length; t++) {
       const user = userTurns[Math.floor(rand() * userTurns.length)]
       context.push({ role: 'user', content: samplingTurns(instruction.instruction, user) })
-      const answer = await chatAnswer(model, tokenizer, context, { maxNewTokens: config.max_new_tokens, temperature: config.temperature, seed: ctx.seed + d * 100 + t, signal: ctx.signal })
-      if (answer === null || answer === '') break // the context is full, or nothing was said
+      const sampled = await chatAnswer(model, tokenizer, context, { maxNewTokens: config.max_new_tokens, temperature: config.temperature, seed: ctx.seed + d * 100 + t, signal: ctx.signal })
+      if (sampled === null || sampled.text === '') break // the context is full, or nothing was said
+      const answer = sampled.text
       if (config.require_adherence && !followsInstruction(instruction.check, answer)) {
         if (answers.length > 0) counts.gatt_cut++
         break
       }
       users.push(user)
       answers.push(answer)
+      finished.push(sampled.finished)
       context.push({ role: 'assistant', content: answer })
     }
     ctx.progress({ step: d + 1, totalSteps: config.dialogues, message: 'sampling dialogues' })
@@ -213,7 +216,9 @@ async function sampleDialogues(
     counts.gatt_dialogues++
     counts.gatt_turns += answers.length
     for (const turns of config.every_turn ? answers.map((_, t) => t + 1) : [answers.length]) {
-      lines.push(JSON.stringify({ messages: trainingDialogue(instruction.instruction, users.slice(0, turns), answers.slice(0, turns)), instruction: instruction.id }))
+      // A last answer cut at max_new_tokens is learned without its end-of-turn token (SFT's `unfinished`).
+      const cut = finished[turns - 1] ? {} : { unfinished: true }
+      lines.push(JSON.stringify({ messages: trainingDialogue(instruction.instruction, users.slice(0, turns), answers.slice(0, turns)), instruction: instruction.id, ...cut }))
     }
   }
   ctx.tracker.logParams({ ...counts })
