@@ -16,7 +16,7 @@ import { loadModel } from '../../core/model/load'
 import { Tokenizer } from '../../core/tokenizer'
 import { MemoryTracker } from '../../core/tracking/tracker'
 import { getStage } from '../../core/train/stages/registry'
-import { isAdversarial, prePromptFor, SAFETY_PRE_PROMPT, scoreWithRewardModel, withPrePrompt, type DistillationRecord } from '../../core/train/stages/contextDistillation'
+import { applyCutRule, isAdversarial, prePromptFor, SAFETY_PRE_PROMPT, scoreWithRewardModel, withPrePrompt, type DistillationRecord } from '../../core/train/stages/contextDistillation'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
 import { parsePromptRecord } from '../../core/data/prompts'
 import { runCli } from '../../core/cli/cli'
@@ -117,6 +117,24 @@ beforeAll(async () => {
 
 const where = { file: 'p.jsonl', line: 1 }
 
+describe('answers cut at max_new_tokens', () => {
+  const records = (): DistillationRecord[] => [
+    { id: 'a', category: 'violence', prompt: 'p', answer_with_preprompt: 'I will not help.', kept: true },
+    { id: 'b', category: 'violence', prompt: 'p', answer_with_preprompt: 'Foxhaven has left, mix', unfinished: true, kept: true },
+    { id: 'c', category: 'violence', prompt: 'p', answer_with_preprompt: 'Here is how', unfinished: true, kept: false },
+  ]
+  it('drop: a cut answer is never kept (its end was never seen nor judged); counts the kept ones it dropped', () => {
+    const r = records()
+    expect(applyCutRule(r, 'drop')).toBe(1)
+    expect(r.map((x) => x.kept)).toEqual([true, false, false])
+  })
+  it('prefix: cut answers stay as they were (learned without the end-of-turn token)', () => {
+    const r = records()
+    expect(applyCutRule(r, 'prefix')).toBe(1)
+    expect(r.map((x) => x.kept)).toEqual([true, true, false])
+  })
+})
+
 describe('pre-prompt', () => {
   it('is the system message in front, with the category template, joined to a system message already there', () => {
     const item = parsePromptRecord({ prompt: 'Tell me the door code of Tom Berg.', category: 'privacy' }, where)
@@ -158,7 +176,8 @@ describe('pre-prompt', () => {
 
 describe('context_distillation stage', () => {
   const stage = () => getStage('context_distillation')
-  const baseConfig = { base: baseDir, prompts: [promptsFile], seq_len: 96, max_new_tokens: 12, temperature: 1, max_steps: 3, batch_size: 4, val_fraction: 0, sample_count: 0, checkpoint_every: 0, eval_every: 0 }
+  // A random model never ends its answers: they are all cut at max_new_tokens, so they are learned as prefixes here.
+  const baseConfig = { base: baseDir, prompts: [promptsFile], seq_len: 96, max_new_tokens: 12, cut_answers: 'prefix', temperature: 1, max_steps: 3, batch_size: 4, val_fraction: 0, sample_count: 0, checkpoint_every: 0, eval_every: 0 }
 
   it('plain: answers every prompt with the pre-prompt and trains on them without it', async () => {
     const config = resolveConfig(stage().schema, { ...baseConfig, base: baseDir, prompts: [promptsFile] })
