@@ -27,6 +27,7 @@ import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../../data/c
 import type { PromptItem } from '../../data/prompts'
 import { judgeResponse, summariseGold, type GoldResult } from '../../eval/gold'
 import { rewardGoldAgreement, selectionHeadroom, type RewardedAnswers, type SelectionHeadroom } from '../../eval/goldAgreement'
+import type { ChatAnswer } from '../../eval/chatAnswer'
 import { scoreResponses } from '../../eval/rewardScore'
 import { generateBatch } from '../../model/generate'
 import type { Llama } from '../../model/llama'
@@ -198,12 +199,6 @@ function writeJsonl(file: string, rows: unknown[]): void {
 // ---------------------------------------------------------------------------------------------
 // Sampling and scoring
 
-/** One sampled answer; `finished` when it ended with the end-of-turn token (not cut by max_new_tokens). */
-export interface SampledAnswer {
-  text: string
-  finished: boolean
-}
-
 /**
  * K answers to one conversation. The ONE place that generates: one batch of K rows with one KV
  * cache (generateBatch).
@@ -213,7 +208,7 @@ export async function sampleAnswers(
   tokenizer: Tokenizer,
   messages: ChatMessage[],
   opts: { k: number; temperature: number; maxNewTokens: number; seed: number; signal?: AbortSignal },
-): Promise<SampledAnswer[]> {
+): Promise<ChatAnswer[]> {
   const prompt = encodeChatPrompt(tokenizer, messages)
   // K rows of the same prompt in one batch; row j samples with seed + j.
   const rows = await generateBatch(model, Array.from({ length: opts.k }, () => prompt), {
@@ -231,7 +226,7 @@ export async function sampleAnswers(
  * reward and whether it finished. A cut one competes too (the best story is often longer than the
  * budget; keeping only finished answers keeps only the short ones) and is fine-tuned as cut.
  */
-export function candidatesOf(answers: SampledAnswer[], rewards: number[]): ScoredAnswer[] {
+export function candidatesOf(answers: ChatAnswer[], rewards: number[]): ScoredAnswer[] {
   return answers.flatMap((a, j) => (a.text !== '' ? [{ answer: a.text, reward: rewards[j], finished: a.finished }] : []))
 }
 
@@ -348,7 +343,7 @@ async function selectAnswers(
   const items = roundPrompts(config, p.round)
   const safetyPrompts = items.filter(isSafetyPrompt)
   ctx.tracker.logParams({ safety_prompts_drawn: safetyPrompts.length, safety_prompts_unique: new Set(safetyPrompts).size, safety_share_drawn: safetyShareOf(items) })
-  const answers: SampledAnswer[][] = []
+  const answers: ChatAnswer[][] = []
   for (const [i, item] of items.entries()) {
     if (ctx.signal.aborted) return { selected: [], sampleRewardMean: NaN }
     answers.push(await sampleAnswers(p.model, p.tokenizer, item.messages, { k: config.k, temperature: config.temperature, maxNewTokens: config.max_new_tokens, seed: config.seed * 1_000_003 + p.round * 10_007 + i * config.k, signal: ctx.signal }))
