@@ -243,6 +243,15 @@ describe('context_distillation stage', () => {
     expect(training.map((t) => t.messages[1].content)).toEqual(records.filter((r) => r.kept).map((r) => r.answer_with_preprompt))
   })
 
+  it('drop (the default): answers cut at max_new_tokens are not trained on, and a run left with none says why', async () => {
+    // The random model never ends an answer within 12 tokens: every answer is cut.
+    const config = resolveConfig(stage().schema, { ...baseConfig, base: baseDir, prompts: [promptsFile], cut_answers: 'drop' })
+    const ctx = context(path.join(dir, 'runs', 'drop'))
+    await expect(stage().run(ctx, config)).rejects.toThrow(/no answer kept out of \d+ \(the \d+ answer\(s\) otherwise kept were cut at max_new_tokens=12: raise it, or set cut_answers=prefix\)/)
+    const records = fs.readFileSync(path.join(ctx.runDir, 'distillation.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as DistillationRecord)
+    expect(records.every((r) => r.unfinished && !r.kept)).toBe(true)
+  })
+
   it('targeted without a safety reward model is refused by the schema', () => {
     expect(() => resolveConfig(stage().schema, { base: baseDir, prompts: [promptsFile], targeted: true })).toThrow(/rm_safety/)
   })

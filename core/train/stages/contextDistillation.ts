@@ -213,7 +213,10 @@ async function distil(ctx: StageContext, config: ContextDistillationConfig, mode
   ctx.tracker.logParams({ distill_prompts: counts.prompts, distill_kept: counts.kept, distill_dropped: counts.dropped, distill_cut: counts.cut, distill_targeted: config.targeted })
   ctx.log(`context_distillation: kept ${counts.kept} of ${counts.prompts} answers, dropped ${counts.dropped} (${counts.cut} cut at max_new_tokens=${config.max_new_tokens}${config.cut_answers === 'drop' ? ', dropped' : ', learned as prefixes'})`)
   if (kept.length === 0) {
-    throw new Error(`context_distillation: no answer kept out of ${records.length}${config.targeted ? ' (the safety reward model preferred none of the pre-prompted answers)' : ` (all answers were empty${config.cut_answers === 'drop' ? ` or cut at max_new_tokens=${config.max_new_tokens}: raise it, or set cut_answers=prefix` : ''})`}; see ${artifact}`)
+    const why = cut > 0 && config.cut_answers === 'drop'
+      ? `the ${cut} answer(s) otherwise kept were cut at max_new_tokens=${config.max_new_tokens}: raise it, or set cut_answers=prefix`
+      : config.targeted ? 'the safety reward model preferred none of the pre-prompted answers' : 'all answers were empty'
+    throw new Error(`context_distillation: no answer kept out of ${records.length} (${why}); see ${artifact}`)
   }
   const byId = new Map(items.map((item) => [item.id, item]))
   // A distilled answer cut at max_new_tokens is learned without its end-of-turn token (SFT's `unfinished`).
