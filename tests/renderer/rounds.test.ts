@@ -34,8 +34,11 @@ function worldWithRounds() {
   world.handlers['runs:records'] = async ({ id, kind }) => {
     expect([id, kind]).toEqual(['rs-1', 'rs_selected'])
     return {
-      rows: [{ prompt: 'What color is the sky?', answer: 'blue', reward: 1.5, runner_up: 'green', runner_up_reward: 0.2, round: 1, gold_helpfulness: 1, gold_safety: 'safe' }],
-      total: 1,
+      rows: [
+        { prompt: 'What color is the sky?', answer: 'blue', reward: 1.5, runner_up: 'green', runner_up_reward: 0.2, round: 1, gold_helpfulness: 1, gold_safety: 'safe' },
+        { prompt: 'Tell me a story.', answer: 'On a windy day, Greta took her goat to', reward: 0.9, runner_up: null, runner_up_reward: null, round: 1, unfinished: true },
+      ],
+      total: 2,
     }
   }
   return world
@@ -57,11 +60,14 @@ describe('RLHF rounds on the run page', () => {
     const { wrapper } = await mountWithFake(RunDetailView, { id: 'rs-1' }, worldWithRounds())
     await wrapper.find('[data-test="tab-selected"]').trigger('click')
     await settle()
-    const [row] = wrapper.findAll('[data-test="selected-row"]')
+    const [row, cutRow] = wrapper.findAll('[data-test="selected-row"]')
     expect(row.text()).toContain('What color is the sky?')
     expect(row.text()).toContain('blue')
     expect(row.text()).toContain('green')
     expect(row.text()).toContain('1.5')
+    // An answer cut at max_new_tokens says so (it is learned without its end-of-turn token).
+    expect(row.find('[data-test="cut"]').exists()).toBe(false)
+    expect(cutRow.find('[data-test="cut"]').exists()).toBe(true)
   })
 
   it('draws Figure 7 as one chart of max and median against k', async () => {
