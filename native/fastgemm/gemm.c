@@ -592,13 +592,18 @@ static void rms_norm_grad_part(void *raw, int index, int count) {
   }
 }
 
-/** Threads for `rows` rows of `d` elements: about MIN_WORK / 8 elements each (the work per element is a few flops). */
-static int rows_threads(int64_t rows, int64_t d) {
-  int64_t by_work = rows * d / (MIN_WORK / 8);
+/** Threads for `items` jobs of `work` units each: at least `min_work` units per thread, no more threads than items. */
+static int items_threads(int64_t items, int64_t work, int64_t min_work) {
+  int64_t by_work = items * work / min_work;
   int threads = pool_size();
   if (by_work < threads) threads = (int)by_work;
-  if (rows < threads) threads = (int)rows;
+  if (items < threads) threads = (int)items;
   return threads < 1 ? 1 : threads;
+}
+
+/** Threads for `rows` rows of `d` elements: about MIN_WORK / 8 elements each (the work per element is a few flops). */
+static int rows_threads(int64_t rows, int64_t d) {
+  return items_threads(rows, d, MIN_WORK / 8);
 }
 
 static int float_arg(napi_env env, napi_value value, float **data, size_t length, const char *what) {
@@ -1423,15 +1428,6 @@ static void attention_grad_part(void *raw, int index, int count) {
   }
 }
 
-/** Threads for `items` jobs of about `work` multiply-adds each: MIN_WORK each at least, no more than the items. */
-static int items_threads(int64_t items, int64_t work) {
-  int threads = pool_size();
-  int64_t by_work = items * work / MIN_WORK;
-  if (by_work < threads) threads = (int)by_work;
-  if (items < threads) threads = (int)items;
-  return threads < 1 ? 1 : threads;
-}
-
 /** Reads the shape arguments (batch, seq, heads, kvHeads, hd, scale) at argv[0..6) into job; 0 (after throwing) when they make no sense. */
 static int attention_shape(napi_env env, napi_value *argv, AttentionJob *job, const char *what) {
   job->batch = int64_arg(env, argv[0]), job->seq = int64_arg(env, argv[1]), job->heads = int64_arg(env, argv[2]);
@@ -1462,7 +1458,7 @@ static napi_value attention(napi_env env, napi_callback_info info) {
       !float_arg(env, argv[2], &v, rows * job.kv_heads * job.hd, bad) || !float_arg(env, argv[3], &out, rows * job.heads * job.hd, bad) ||
       !float_arg(env, argv[4], &probs, job.batch * job.heads * t * t, bad)) return NULL;
   job.q = q, job.k = k, job.v = v, job.out = out, job.probs = probs;
-  run_parallel(attention_part, &job, items_threads(job.batch * job.heads, t * t * job.hd));
+  run_parallel(attention_part, &job, items_threads(job.batch * job.heads, t * t * job.hd, MIN_WORK));
   if (job.out_of_memory) napi_throw_error(env, NULL, "fastgemm.attention: out of memory for a thread's buffers");
   return NULL;
 }
@@ -1484,7 +1480,7 @@ static napi_value attention_grad(napi_env env, napi_callback_info info) {
       !float_arg(env, argv[5], &dq, qn, bad) || !float_arg(env, argv[6], &dk, kn, bad) || !float_arg(env, argv[7], &dv, kn, bad)) return NULL;
   job.q = q, job.k = k, job.v = v, job.probs_in = probs, job.dout = dout, job.dq = dq, job.dk = dk, job.dv = dv;
   int64_t rep = job.heads / job.kv_heads;
-  run_parallel(attention_grad_part, &job, items_threads(job.batch * job.kv_heads, 2 * rep * t * t * job.hd));
+  run_parallel(attention_grad_part, &job, items_threads(job.batch * job.kv_heads, 2 * rep * t * t * job.hd, MIN_WORK));
   if (job.out_of_memory) napi_throw_error(env, NULL, "fastgemm.attentionGrad: out of memory for a thread's buffers");
   return NULL;
 }
