@@ -16,7 +16,7 @@
 // WORKBENCH_FUSED_OPS=0) the tfjs formulation.
 
 import { tf } from '../backend/tf'
-import { ADAMW, nativeAdamWActive } from '../backend/kernels/nativeOps'
+import { ADAMW, GLOBAL_NORM, nativeAdamWActive, nativeGlobalNormActive } from '../backend/kernels/nativeOps'
 
 export interface AdamWOptions {
   /** Learning rate used when applyGradients is not given one (normally the schedule passes it). */
@@ -205,6 +205,22 @@ export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: numb
   })
 }
 
+/** sqrt of the sum of squares of every element of `tensors`, as a scalar: one native kernel on wasm and cpu with the addon (sums in double), else tfjs's ops. */
+export function globalNorm(tensors: tf.Tensor[]): tf.Scalar {
+  if (nativeGlobalNormActive()) return tf.engine().runKernel(GLOBAL_NORM, tensors as unknown as tf.NamedTensorMap) as tf.Scalar
+  return globalNormTfjs(tensors)
+}
+
+/** The tfjs formulation of globalNorm: a square and a sum per tensor, summed in float32. */
+export function globalNormTfjs(tensors: tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => {
+    const squares = tensors.map((t) => tf.sum(tf.square(t)))
+    // stack + sum, not addN: WebGPU's addN takes at most 7 inputs (one storage buffer each, 8 per
+    // shader) and a model has dozens of parameters; its concat splits long input lists itself.
+    return tf.sqrt(squares.length > 0 ? tf.sum(tf.stack(squares)) : tf.scalar(0)) as tf.Scalar
+  })
+}
+
 /**
  * The clip of clipByGlobalNorm without applying it: the coefficient min(maxNorm / (norm + 1e-6), 1)
  * and the pre-clip norm, as scalar tensors (the caller owns them). Pass the coefficient to
@@ -216,10 +232,7 @@ export function clipCoefficient(grads: Record<string, tf.Tensor>, maxNorm: numbe
     // Sorted: the sum (and so the clip factor, to the last bit) must not depend on the order in
     // which variables were created, which differs between a fresh and a resumed run.
     const names = Object.keys(grads).sort()
-    const squares = names.map((n) => tf.sum(tf.square(grads[n])))
-    // stack + sum, not addN: WebGPU's addN takes at most 7 inputs (one storage buffer each, 8 per
-    // shader) and a model has dozens of parameters; its concat splits long input lists itself.
-    const norm = tf.sqrt(squares.length > 0 ? tf.sum(tf.stack(squares)) : tf.scalar(0)) as tf.Scalar
+    const norm = globalNorm(names.map((n) => grads[n]))
     const scale = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1) as tf.Scalar
     return { scale, norm }
   })

@@ -6,8 +6,8 @@ import { describe, it, expect, beforeAll } from 'vitest'
 import { tf } from '../../core/backend/tf'
 import { initBackend } from '../../core/backend'
 import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
-import { nativeAdamWActive, nativeOpsActive } from '../../core/backend/kernels/nativeOps'
-import { AdamW, adamwUpdateFused, adamwUpdateTfjs, clipByGlobalNorm, clipCoefficient } from '../../core/train/adamw'
+import { nativeAdamWActive, nativeGlobalNormActive, nativeOpsActive } from '../../core/backend/kernels/nativeOps'
+import { AdamW, adamwUpdateFused, adamwUpdateTfjs, clipByGlobalNorm, clipCoefficient, globalNorm, globalNormTfjs } from '../../core/train/adamw'
 import { rmsNorm, rmsNormFused, rmsNormTfjs } from '../../core/model/kernels/rmsNorm'
 import { swigluGate, swigluGateFused, swigluGateTfjs } from '../../core/model/kernels/swiglu'
 import { logSumExpRows, targetLogProbs, targetLogProbsFused, targetLogProbsTfjs } from '../../core/model/kernels/targetLogProbs'
@@ -409,5 +409,57 @@ describeWith('native-matmul', 'fused native AdamW update', () => describe.each([
       return out
     })
     expect(run(true)).toEqual(run(false))
+  })
+}))
+
+describeWith('native-matmul', 'fused native global norm (gradient clipping)', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeGlobalNormActive()).toBe(true)
+  })
+
+  // Sizes across the kernel's 16,384-element blocks: tiny tensors, one just over a block, several blocks.
+  const shapes = [[3], [128], [64, 257], [5], [300, 400], [1]]
+  const tensorsOf = (seed: number) => shapes.map((shape, i) => tf.tensor(randomArray(shape.reduce((a, b) => a * b, 1), seed + i, 4), shape))
+
+  it('matches the sum of squares in double and the tfjs formulation within float32 rounding', () => {
+    tf.tidy(() => {
+      const tensors = tensorsOf(50)
+      let exact = 0
+      for (const t of tensors) for (const x of t.dataSync()) exact += x * x
+      const fused = globalNorm(tensors).dataSync()[0]
+      expect(Math.abs(fused - Math.sqrt(exact)) / Math.sqrt(exact)).toBeLessThan(1e-7) // one float32 rounding of the double result
+      expect(Math.abs(fused - globalNormTfjs(tensors).dataSync()[0]) / fused).toBeLessThan(1e-5) // tfjs sums in float32
+    })
+  })
+
+  it('gives bitwise the same norm at 1 and 3 native threads, 0 for no tensors, and clipCoefficient uses it', () => {
+    const gemm = loadFastGemm()!
+    const before = gemm.threads()
+    const norms = [1, 3].map((threads) => {
+      gemm.setThreads(threads)
+      return tf.tidy(() => globalNorm(tensorsOf(60)).dataSync()[0])
+    })
+    gemm.setThreads(before)
+    expect(norms[1]).toBe(norms[0])
+    expect(tf.tidy(() => globalNorm([]).dataSync()[0])).toBe(0)
+    const grads = tf.tidy(() => Object.fromEntries(tensorsOf(60).map((t, i) => [`p${i}`, t])))
+    const { norm, scale } = clipCoefficient(grads, 1)
+    expect(norm.dataSync()[0]).toBe(norms[0])
+    expect(scale.dataSync()[0]).toBeCloseTo(1 / (norms[0] + 1e-6), 6)
+    tf.dispose([norm, scale, ...Object.values(grads)])
+  })
+
+  it('is one kernel call where tfjs makes two per tensor', async () => {
+    const tensors = tensorsOf(70)
+    const info = await tf.profile(() => { globalNorm(tensors).dispose() })
+    expect(info.kernels.map((k) => k.name)).toEqual(['WorkbenchGlobalNorm'])
+    tf.dispose(tensors)
+  })
+
+  it('names a tensor that is not float32', () => {
+    const tensors = [tf.tensor1d([1, 2]), tf.tensor1d([1, 2], 'int32')]
+    expect(() => globalNorm(tensors)).toThrow(/WorkbenchGlobalNorm: expects float32 tensors, got int32 at input 1/)
+    tf.dispose(tensors)
   })
 }))

@@ -16,6 +16,8 @@
 //   AdamW's update of one parameter with its gradient scaled by the clip coefficient (adamw): one
 //     pass over p, g, m, v where tfjs makes about a dozen, the same float32 arithmetic to the bit
 //     (core/train/adamw.ts). An addon built before it only lacks this one (nativeAdamWActive);
+//   the global L2 norm of all the gradients for clipping (globalNorm, addon function sumSquares):
+//     one kernel where tfjs makes two per parameter and three more (nativeGlobalNormActive);
 //   causal self-attention with grouped-query heads for training (attention, attentionGrad): the
 //     products, mask, scale and softmax on the projections' own [B*T, heads*hd] layout, where tfjs
 //     makes 48 kernels per layer and training step, 10 of them transposes (nativeAttentionActive;
@@ -43,6 +45,7 @@ export const SCATTER_ROWS = 'WorkbenchScatterRows'
 export const ADAMW = 'WorkbenchAdamW'
 export const ATTENTION = 'WorkbenchAttention'
 export const ATTENTION_GRAD = 'WorkbenchAttentionGrad'
+export const GLOBAL_NORM = 'WorkbenchGlobalNorm'
 
 interface OpsAddon {
   rmsNorm(x: Float32Array, w: Float32Array, y: Float32Array, rows: number, d: number, eps: number): void
@@ -62,6 +65,8 @@ interface OpsAddon {
     batch: number, seq: number, heads: number, kvHeads: number, hd: number, scale: number): void
   attentionGrad(q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dout: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array,
     batch: number, seq: number, heads: number, kvHeads: number, hd: number, scale: number): void
+  /** The sum of the squares of every element of the arrays, summed in double. */
+  sumSquares(arrays: Float32Array[]): number
 }
 
 /** [rows, d] of a 2-D float32 x and its [d] weight, or an error naming the problem. */
@@ -75,6 +80,7 @@ function normShape(x: tf.TensorInfo, weight: tf.TensorInfo): [number, number] {
 const registered = new Set<string>()
 const adamwRegistered = new Set<string>()
 const attentionRegistered = new Set<string>()
+const globalNormRegistered = new Set<string>()
 
 /** [g, u]'s element count: two float32 tensors of one shape. */
 function gateSize(g: tf.TensorInfo, u: tf.TensorInfo): number {
@@ -135,6 +141,23 @@ export function nativeAdamWActive(): boolean {
 /** True when the fused causal attention serves the current backend (core/model/kernels/causalAttention.ts). */
 export function nativeAttentionActive(): boolean {
   return attentionRegistered.has(tf.getBackend())
+}
+
+/** True when the fused global norm serves the current backend (core/train/adamw.ts, clipCoefficient). */
+export function nativeGlobalNormActive(): boolean {
+  return globalNormRegistered.has(tf.getBackend())
+}
+
+/** The global norm: sqrt of the sum of squares over any number of float32 tensors (inputs '0', '1', ...), a float32 scalar. */
+function globalNormBody(native: OpsAddon): NativeBody {
+  return (inputs, _attrs, run) => {
+    const tensors = Object.values(inputs)
+    const bad = tensors.findIndex((t) => t.dtype !== 'float32')
+    if (bad >= 0) throw new Error(`${GLOBAL_NORM}: expects float32 tensors, got ${tensors[bad].dtype} at input ${bad}`)
+    return run(tensors, [[]], (arrays, [norm]) => {
+      norm[0] = Math.sqrt(native.sumSquares(arrays))
+    })[0]
+  }
 }
 
 /** Batch, sequence, heads, kv heads, head size and scale of causal attention over float32 q [B*T, H*hd], k, v [B*T, Hkv*hd]. */
@@ -262,10 +285,14 @@ export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
   if (registered.has(backendName)) return true
   for (const [kernelName, body] of Object.entries(kernelBodies(addon as OpsAddon))) registerBody(kernelName, backendName, body)
   registered.add(backendName)
-  // Optional: an addon built before the fused AdamW or attention keeps its other fused kernels.
+  // Optional: an addon built before the fused AdamW, global norm or attention keeps its other fused kernels.
   if (typeof addon.adamw === 'function') {
     registerBody(ADAMW, backendName, adamwBody(addon as OpsAddon))
     adamwRegistered.add(backendName)
+  }
+  if (typeof addon.sumSquares === 'function') {
+    registerBody(GLOBAL_NORM, backendName, globalNormBody(addon as OpsAddon))
+    globalNormRegistered.add(backendName)
   }
   if (typeof addon.attention === 'function' && typeof addon.attentionGrad === 'function') {
     for (const [kernelName, body] of Object.entries(attentionBodies(addon as OpsAddon))) registerBody(kernelName, backendName, body)
