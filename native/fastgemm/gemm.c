@@ -1102,6 +1102,37 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Elementwise sum of two float32 arrays of one length: tfjs's Add for two tensors of one shape
+// (the residual stream, and the backward's gradient accumulation), which wasm runs on one thread.
+// One float32 addition per element as tfjs makes it, so the same bits; split across the pool.
+
+typedef struct {
+  const float *a, *b;
+  float *out;
+  int64_t n;
+} AddJob;
+
+KERNEL_TARGET static void add_part(void *raw, int index, int count) {
+  const AddJob *job = raw;
+  int64_t first, last;
+  split(job->n, 64, index, count, &first, &last);
+  for (int64_t i = first; i < last; i++) job->out[i] = job->a[i] + job->b[i];
+}
+
+/** add(a, b, out, n): out = a + b, n elements each. */
+static napi_value add(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!fixed_args(env, info, 4, argv, "fastgemm.add expects 4 arguments")) return NULL;
+  int64_t n = int64_arg(env, argv[3]);
+  float *arrays[3];
+  for (int i = 0; i < 3; i++)
+    if (n < 0 || !float_arg(env, argv[i], &arrays[i], n, "fastgemm.add: array lengths do not match n")) return NULL;
+  AddJob job = {arrays[0], arrays[1], arrays[2], n};
+  run_parallel(add_part, &job, rows_threads(n, 1));
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The sum of squares of many float32 arrays (gradient clipping's global norm), in one call where
 // tfjs makes a square and a sum per parameter and a stack and a sum after (two kernels per
 // parameter). Each array is cut into blocks of SQUARES_BLOCK elements; a thread sums whole blocks
@@ -1629,6 +1660,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "attentionGrad", fn);
   napi_create_function(env, "sumSquares", NAPI_AUTO_LENGTH, sum_squares, NULL, &fn);
   napi_set_named_property(env, exports, "sumSquares", fn);
+  napi_create_function(env, "add", NAPI_AUTO_LENGTH, add, NULL, &fn);
+  napi_set_named_property(env, exports, "add", fn);
   napi_create_function(env, "setThreads", NAPI_AUTO_LENGTH, set_threads, NULL, &fn);
   napi_set_named_property(env, exports, "setThreads", fn);
   napi_create_function(env, "threads", NAPI_AUTO_LENGTH, get_threads, NULL, &fn);

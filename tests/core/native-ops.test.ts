@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll } from 'vitest'
 import { tf } from '../../core/backend/tf'
 import { initBackend } from '../../core/backend'
 import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
-import { nativeAdamWActive, nativeGlobalNormActive, nativeOpsActive } from '../../core/backend/kernels/nativeOps'
+import { NATIVE_ADD_MIN, nativeAdamWActive, nativeAddActive, nativeGlobalNormActive, nativeOpsActive } from '../../core/backend/kernels/nativeOps'
 import { AdamW, adamwUpdateFused, adamwUpdateTfjs, clipByGlobalNorm, clipCoefficient, globalNorm, globalNormTfjs } from '../../core/train/adamw'
 import { rmsNorm, rmsNormFused, rmsNormTfjs } from '../../core/model/kernels/rmsNorm'
 import { swigluGate, swigluGateFused, swigluGateTfjs } from '../../core/model/kernels/swiglu'
@@ -461,5 +461,37 @@ describeWith('native-matmul', 'fused native global norm (gradient clipping)', ()
     const tensors = [tf.tensor1d([1, 2]), tf.tensor1d([1, 2], 'int32')]
     expect(() => globalNorm(tensors)).toThrow(/WorkbenchGlobalNorm: expects float32 tensors, got int32 at input 1/)
     tf.dispose(tensors)
+  })
+}))
+
+describeWith('native-matmul', 'native Add of two same-shape tensors', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeAddActive()).toBe(true)
+  })
+
+  it('gives bitwise the backend kernel\'s sums, at 1 and 3 native threads', () => {
+    const n = 3 * NATIVE_ADD_MIN + 5
+    const [a, b] = [randomArray(n, 80, 1e3), randomArray(n, 81, 1e-3)]
+    const expected = a.map((x, i) => Math.fround(x + b[i]))
+    const gemm = loadFastGemm()!
+    const before = gemm.threads()
+    for (const threads of [1, 3]) {
+      gemm.setThreads(threads)
+      const sum = tf.tidy(() => tf.add(tf.tensor2d(a, [n, 1]), tf.tensor2d(b, [n, 1])).dataSync())
+      expectSameBits(sum as Float32Array, expected, `${threads} threads`)
+    }
+    gemm.setThreads(before)
+  })
+
+  it('leaves broadcasts, int32, small tensors and the gradient to the backend\'s kernel, with the same results', () => {
+    tf.tidy(() => {
+      const big = tf.tensor2d(randomArray(NATIVE_ADD_MIN * 2, 82), [NATIVE_ADD_MIN, 2])
+      expect(Array.from(tf.add(big, tf.tensor1d([1, 2])).dataSync().slice(0, 4))).toEqual(Array.from(big.dataSync().slice(0, 4)).map((x, i) => Math.fround(x + [1, 2][i % 2])))
+      expect(Array.from(tf.add(tf.tensor1d([1, 2], 'int32'), tf.tensor1d([3, 4], 'int32')).dataSync())).toEqual([4, 6])
+      expect(Array.from(tf.add(tf.tensor1d([1.5]), tf.tensor1d([2])).dataSync())).toEqual([3.5])
+      const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.add(x, y), 2)))([big, tf.neg(big)])
+      expect(da.dataSync().every((x) => x === 2) && db.dataSync().every((x) => x === 2)).toBe(true)
+    })
   })
 }))

@@ -16,6 +16,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { tf } from '../tf'
 import { memoryOf, type KernelArgs, type WithMemory } from './backendMemory'
+import { isOverridden, overrideKernel } from './override'
 
 export interface FastGemm {
   supported(): boolean
@@ -103,16 +104,13 @@ function nativeKernel(gemm: FastGemm, fallback: tf.KernelFunc, withMemory: WithM
   }
 }
 
-const registered = new Map<string, tf.KernelFunc>()
-
 /**
  * True when the current backend's matmuls go through the native kernel, which takes transpose
  * flags and batches at full speed: model code can then skip the explicit transposes and 2-D
  * splitting it does for XNNPACK's sake (model/kernels/linear.ts, batchMatMul.ts).
  */
 export function nativeMatMulActive(): boolean {
-  const kernel = registered.get(tf.getBackend())
-  return kernel !== undefined && tf.getKernel('BatchMatMul', tf.getBackend())?.kernelFunc === kernel
+  return isOverridden('BatchMatMul', tf.getBackend())
 }
 
 /**
@@ -122,12 +120,5 @@ export function nativeMatMulActive(): boolean {
 export function registerNativeMatMul(backendName: 'wasm' | 'cpu'): boolean {
   const gemm = loadFastGemm()
   if (!gemm) return false
-  const current = tf.getKernel('BatchMatMul', backendName)
-  if (current && current.kernelFunc === registered.get(backendName)) return true
-  if (!current) return false
-  const kernelFunc = nativeKernel(gemm, current.kernelFunc, memoryOf(backendName)) as unknown as tf.KernelFunc
-  tf.unregisterKernel('BatchMatMul', backendName)
-  tf.registerKernel({ ...current, kernelFunc })
-  registered.set(backendName, kernelFunc)
-  return true
+  return overrideKernel('BatchMatMul', backendName, (fallback) => nativeKernel(gemm, fallback, memoryOf(backendName)) as unknown as tf.KernelFunc)
 }

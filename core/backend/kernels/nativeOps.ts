@@ -16,6 +16,9 @@
 //   AdamW's update of one parameter with its gradient scaled by the clip coefficient (adamw): one
 //     pass over p, g, m, v where tfjs makes about a dozen, the same float32 arithmetic to the bit
 //     (core/train/adamw.ts). An addon built before it only lacks this one (nativeAdamWActive);
+//   tfjs's own Add, replaced for two float32 tensors of one shape of at least NATIVE_ADD_MIN
+//     elements (the residual stream, the backward's gradient sums): the same float32 additions on
+//     the pool where wasm adds on one thread (nativeAddActive); other Adds go to the original;
 //   the global L2 norm of all the gradients for clipping (globalNorm, addon function sumSquares):
 //     one kernel where tfjs makes two per parameter and three more (nativeGlobalNormActive);
 //   causal self-attention with grouped-query heads for training (attention, attentionGrad): the
@@ -28,7 +31,8 @@
 // WORKBENCH_NATIVE_MATMUL=0, other backends).
 import { tf } from '../tf'
 import { loadFastGemm } from './nativeMatMul'
-import { memoryOf, type KernelArgs } from './backendMemory'
+import { memoryOf, type KernelArgs, type WithMemory } from './backendMemory'
+import { isOverridden, overrideKernel } from './override'
 
 export const RMS_NORM = 'WorkbenchRmsNorm'
 export const RMS_NORM_GRAD = 'WorkbenchRmsNormGrad'
@@ -65,6 +69,7 @@ interface OpsAddon {
     batch: number, seq: number, heads: number, kvHeads: number, hd: number, scale: number): void
   attentionGrad(q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dout: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array,
     batch: number, seq: number, heads: number, kvHeads: number, hd: number, scale: number): void
+  add(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void
   /** The sum of the squares of every element of the arrays, summed in double. */
   sumSquares(arrays: Float32Array[]): number
 }
@@ -81,6 +86,9 @@ const registered = new Set<string>()
 const adamwRegistered = new Set<string>()
 const attentionRegistered = new Set<string>()
 const globalNormRegistered = new Set<string>()
+
+/** Below this many elements an Add stays with the backend's kernel: a thread would cost more than it saves. */
+export const NATIVE_ADD_MIN = 16384
 
 /** [g, u]'s element count: two float32 tensors of one shape. */
 function gateSize(g: tf.TensorInfo, u: tf.TensorInfo): number {
@@ -141,6 +149,23 @@ export function nativeAdamWActive(): boolean {
 /** True when the fused causal attention serves the current backend (core/model/kernels/causalAttention.ts). */
 export function nativeAttentionActive(): boolean {
   return attentionRegistered.has(tf.getBackend())
+}
+
+/** True when the current backend's Add of two same-shape float32 tensors runs natively. */
+export function nativeAddActive(): boolean {
+  return isOverridden('Add', tf.getBackend())
+}
+
+/** tfjs's Add with two float32 inputs of one shape and NATIVE_ADD_MIN elements or more done natively; anything else (broadcasts, int32, small) by `fallback`. */
+function nativeAdd(native: OpsAddon, fallback: tf.KernelFunc, withMemory: WithMemory): tf.KernelFunc {
+  return ((args: KernelArgs) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo }
+    const n = tf.util.sizeFromShape(a.shape)
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || n < NATIVE_ADD_MIN || a.shape.join(',') !== b.shape.join(',')) {
+      return fallback(args as unknown as Parameters<tf.KernelFunc>[0])
+    }
+    return withMemory(args.backend, [a, b], [a.shape], ([as, bs], [out]) => native.add(as, bs, out, n))[0]
+  }) as unknown as tf.KernelFunc
 }
 
 /** True when the fused global norm serves the current backend (core/train/adamw.ts, clipCoefficient). */
@@ -285,10 +310,13 @@ export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
   if (registered.has(backendName)) return true
   for (const [kernelName, body] of Object.entries(kernelBodies(addon as OpsAddon))) registerBody(kernelName, backendName, body)
   registered.add(backendName)
-  // Optional: an addon built before the fused AdamW, global norm or attention keeps its other fused kernels.
+  // Optional: an addon built before the fused AdamW, Add, global norm or attention keeps its other fused kernels.
   if (typeof addon.adamw === 'function') {
     registerBody(ADAMW, backendName, adamwBody(addon as OpsAddon))
     adamwRegistered.add(backendName)
+  }
+  if (typeof addon.add === 'function') {
+    overrideKernel('Add', backendName, (fallback) => nativeAdd(addon as OpsAddon, fallback, memoryOf(backendName)))
   }
   if (typeof addon.sumSquares === 'function') {
     registerBody(GLOBAL_NORM, backendName, globalNormBody(addon as OpsAddon))
