@@ -85,6 +85,11 @@ export class KVCache {
     return this.rowPadding
   }
 
+  /** True when the layers' keys and values live in preallocated buffers written in place (a capacity was given and the backend allows it). */
+  get inPlace(): boolean {
+    return this.capacity !== null
+  }
+
   /** True when some row starts after column 0 (the model then needs per-row masks and positions). */
   get padded(): boolean {
     return this.rowPadding.some((p) => p > 0)

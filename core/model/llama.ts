@@ -18,7 +18,7 @@ import { mulberry32, normalArray } from '../util/random'
 import { targetLogProbs } from './kernels/targetLogProbs'
 import { maskedSoftmax } from './kernels/maskedSoftmax'
 import { rope } from './kernels/rope'
-import { causalAttentionFused, fusedAttentionActive } from './kernels/causalAttention'
+import { causalAttentionFused, decodeAttentionFused, fusedAttentionActive, fusedDecodeAttentionActive } from './kernels/causalAttention'
 
 const INIT_STD = 0.02
 /** Added to masked attention scores; exp() of it underflows to exactly 0 in float32. */
@@ -75,6 +75,8 @@ export interface Positions {
   cosSin: tf.Tensor4D | null
   /** True with a KV cache: matmuls then use the cached transposed weights (see weightPair). */
   decoding: boolean
+  /** One token per row against a preallocated cache, attention as one native kernel (no mask built). */
+  fusedDecode: boolean
 }
 
 /** A weight [out, in] and, optionally, its cached transpose (see kernels/linear.ts). */
@@ -442,7 +444,12 @@ export class Llama {
       : [applyRope(proj(x, 'q_proj'), pos, nHeads), applyRope(proj(x, 'k_proj'), pos, nKv)] // [N, H*hd], [N, Hkv*hd]
     const vNew = proj(x, 'v_proj') // [N, Hkv*hd]
     // A full sequence without cache or padding (training, evaluation): the fused kernel, on the
-    // projections' own layout. Otherwise the tfjs ops, with the cache and the padding mask.
+    // projections' own layout. One token per row against a preallocated cache: the decoding
+    // kernel on the cache's buffers. Otherwise the tfjs ops, with the cache and the padding mask.
+    if (cache && pos.fusedDecode) {
+      const { k, v } = cache.append(layer, tf.reshape(kNew, [batch, nKv, 1, hd]), tf.reshape(vNew, [batch, nKv, 1, hd])) // [B, Hkv, C, hd]
+      return proj(decodeAttentionFused(q, k, v, { seq, heads: nHeads, kvHeads: nKv, last: cache.length, padding: cache.padding }), 'o_proj') // [B, D]
+    }
     const out = !cache && pos.mask?.rank === 2 && fusedAttentionActive()
       ? causalAttentionFused(q, kNew, vNew, { seq, heads: nHeads, kvHeads: nKv }) // [N, H*hd]
       : groupedAttention(q, kNew, vNew, { batch, seq, nHeads, nKv, hd }, pos.mask, decoding && seq === 1, cache && ((k, v) => cache.append(layer, k, v)))
@@ -486,7 +493,8 @@ export class Llama {
     const keyStart = cache ? 0 : startPos
     const keys = cache ? cache.keyColumns(seq) : seq
     const decoding = cache !== undefined || batch * seq <= DECODE_TOKENS
-    const common = { batch, seq, startPos, rotateHalf: this.rope.rotateHalf, decoding }
+    const fusedDecode = cache !== undefined && seq === 1 && cache.inPlace && fusedDecodeAttentionActive()
+    const common = { batch, seq, startPos, rotateHalf: this.rope.rotateHalf, decoding, fusedDecode }
     // The fused one-token path (ropedQueryKeyOneToken) when decoding with a cache.
     const withCosSin = (cos: tf.Tensor4D, sin: tf.Tensor4D) => ({ cos, sin, cosSin: cache && seq === 1 ? (tf.concat([cos, sin], 1) as tf.Tensor4D) : null })
     if (cache?.padded) {
@@ -494,7 +502,7 @@ export class Llama {
       return {
         ...common,
         ...withCosSin(tf.reshape(tf.gather(this.rope.cos, ids), [batch, seq, 1, hd]), tf.reshape(tf.gather(this.rope.sin, ids), [batch, seq, 1, hd])),
-        mask: causalMask(seq, keys, startPos, keyStart, rep, cache.padding), // [B, rep*T, Tk]
+        mask: fusedDecode ? null : causalMask(seq, keys, startPos, keyStart, rep, cache.padding), // [B, rep*T, Tk]
       }
     }
     return {
@@ -502,7 +510,7 @@ export class Llama {
       ...withCosSin(tf.reshape(tf.slice(this.rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]), tf.reshape(tf.slice(this.rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd])),
       // A single new token after the cached ones sees every key (unless the buffer has unwritten
       // columns): no mask needed.
-      mask: cache && seq === 1 && keys === startPos + 1 ? null : causalMask(seq, keys, startPos, keyStart, rep),
+      mask: fusedDecode || (cache && seq === 1 && keys === startPos + 1) ? null : causalMask(seq, keys, startPos, keyStart, rep),
     }
   }
 

@@ -1624,6 +1624,99 @@ static napi_value supported(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Decoding attention: one new token per row against the KV cache, in one kernel per layer and
+// step where tfjs makes about ten (head reshapes, q k^T, the mask, the softmax, p v), which at
+// batch 1-8 cost more in per-kernel overhead than in arithmetic. q [B, H*hd]; kc, vc the cache's
+// [B, Hkv, capacity, hd] buffers with this step's keys and values already written at column
+// `last`; row b attends to its columns padding[b]..last (left padding before, unwritten columns
+// after). Query head h reads kv head h / (H / Hkv), as Hugging Face's repeat_kv. Per (row, head):
+// s_j = scale * q . k_j, p = softmax(s) (max-subtracted, the sum in double), out = sum_j p_j v_j.
+// One job per (row, head), so any thread count gives the same bits.
+
+typedef struct {
+  const float *q, *kc, *vc;
+  const int32_t *padding;
+  float *out;
+  int64_t batch, heads, kv_heads, hd, capacity, last;
+  float scale;
+  int out_of_memory;
+} DecodeJob;
+
+KERNEL_TARGET static float dot(const float *a, const float *b, int64_t n) {
+  v8 acc = SPLAT(0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) acc += *(const v8u *)(a + i) * *(const v8u *)(b + i);
+  float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+KERNEL_TARGET static void decode_attention_part(void *raw, int index, int count) {
+  DecodeJob *j = raw;
+  int64_t first, end;
+  split(j->batch * j->heads, 1, index, count, &first, &end);
+  float *scores = ensure_attention_scratch(j->last + 1);
+  if (!scores) {
+    __atomic_store_n(&j->out_of_memory, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  int64_t hd = j->hd, group = j->heads / j->kv_heads;
+  for (int64_t item = first; item < end; item++) {
+    int64_t b = item / j->heads, h = item % j->heads;
+    const float *q = j->q + (b * j->heads + h) * hd;
+    int64_t cache_row = (b * j->kv_heads + h / group) * j->capacity; /* first column of this kv head */
+    const float *keys = j->kc + cache_row * hd, *values = j->vc + cache_row * hd;
+    int64_t start = j->padding[b], n = j->last + 1 - start;
+    for (int64_t c = 0; c < n; c++) scores[c] = dot(q, keys + (start + c) * hd, hd) * j->scale;
+    float max = row_max(scores, n);
+    float inv = (float)(1.0 / exp_row(scores, max, scores, n));
+    float *out = j->out + (b * j->heads + h) * hd;
+    for (int64_t d = 0; d < hd; d++) out[d] = 0;
+    for (int64_t c = 0; c < n; c++) {
+      float p = scores[c] * inv;
+      const float *v = values + (start + c) * hd;
+      for (int64_t d = 0; d < hd; d++) out[d] += p * v[d];
+    }
+  }
+}
+
+/**
+ * decodeAttention(q, kc, vc, padding, out, batch, heads, kvHeads, hd, capacity, last, scale): see
+ * above; padding an Int32Array of `batch` first columns, each at most `last`.
+ */
+static napi_value decode_attention(napi_env env, napi_callback_info info) {
+  napi_value argv[12];
+  if (!fixed_args(env, info, 12, argv, "fastgemm.decodeAttention expects 12 arguments")) return NULL;
+  DecodeJob job = {0};
+  int64_t dims[6];
+  for (int i = 0; i < 6; i++) dims[i] = int64_arg(env, argv[5 + i]);
+  job.batch = dims[0], job.heads = dims[1], job.kv_heads = dims[2], job.hd = dims[3], job.capacity = dims[4], job.last = dims[5];
+  double scale = 0;
+  napi_get_value_double(env, argv[11], &scale);
+  job.scale = (float)scale;
+  const char *bad = "fastgemm.decodeAttention: array lengths do not match batch x heads x hd and the cache's capacity (heads a multiple of kvHeads, last < capacity)";
+  if (job.batch < 1 || job.heads < 1 || job.kv_heads < 1 || job.heads % job.kv_heads != 0 || job.hd < 1 || job.last < 0 || job.last >= job.capacity) {
+    napi_throw_range_error(env, NULL, bad);
+    return NULL;
+  }
+  int64_t qn = job.batch * job.heads * job.hd, cn = job.batch * job.kv_heads * job.capacity * job.hd;
+  float *q, *kc, *vc, *out;
+  int32_t *padding;
+  if (!float_arg(env, argv[0], &q, qn, bad) || !float_arg(env, argv[1], &kc, cn, bad) || !float_arg(env, argv[2], &vc, cn, bad) ||
+      !int32_arg(env, argv[3], &padding, job.batch, bad) || !float_arg(env, argv[4], &out, qn, bad)) return NULL;
+  for (int64_t b = 0; b < job.batch; b++) {
+    if (padding[b] < 0 || padding[b] > job.last) {
+      napi_throw_range_error(env, NULL, "fastgemm.decodeAttention: a row's padding is past the last column");
+      return NULL;
+    }
+  }
+  job.q = q, job.kc = kc, job.vc = vc, job.padding = padding, job.out = out;
+  run_parallel(decode_attention_part, &job, items_threads(job.batch * job.heads, (job.last + 1) * job.hd * 2, MIN_WORK / 4));
+  if (job.out_of_memory) napi_throw_error(env, NULL, "fastgemm.decodeAttention: out of memory for a thread's buffers");
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "matmul", NAPI_AUTO_LENGTH, matmul, NULL, &fn);
@@ -1662,6 +1755,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "sumSquares", fn);
   napi_create_function(env, "add", NAPI_AUTO_LENGTH, add, NULL, &fn);
   napi_set_named_property(env, exports, "add", fn);
+  napi_create_function(env, "decodeAttention", NAPI_AUTO_LENGTH, decode_attention, NULL, &fn);
+  napi_set_named_property(env, exports, "decodeAttention", fn);
   napi_create_function(env, "setThreads", NAPI_AUTO_LENGTH, set_threads, NULL, &fn);
   napi_set_named_property(env, exports, "setThreads", fn);
   napi_create_function(env, "threads", NAPI_AUTO_LENGTH, get_threads, NULL, &fn);

@@ -9,7 +9,8 @@ import { tf } from '../../core/backend/tf'
 import { initBackend } from '../../core/backend'
 import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
 import { nativeAttentionActive } from '../../core/backend/kernels/nativeOps'
-import { causalAttentionFused, fusedAttentionActive } from '../../core/model/kernels/causalAttention'
+import { causalAttentionFused, decodeAttentionFused, fusedAttentionActive, fusedDecodeAttentionActive } from '../../core/model/kernels/causalAttention'
+import { generateBatch } from '../../core/model/generate'
 import { causalMask, groupedAttention, Llama } from '../../core/model/llama'
 import { KVCache } from '../../core/model/kvcache'
 import { mulberry32 } from '../../core/util/random'
@@ -150,6 +151,91 @@ describeWith('native-matmul', 'fused native causal attention', () => describe.ea
     expect(await names(() => model.logits(tokens, cache))).not.toContain('WorkbenchAttention')
     cache.dispose()
     tf.dispose(tokens)
+    model.dispose()
+  })
+}))
+
+describeWith('native-matmul', 'fused native decoding attention', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(fusedDecodeAttentionActive()).toBe(true)
+  })
+
+  interface DecodeCase { batch: number; heads: number; kvHeads: number; hd: number; capacity: number; last: number; padding: number[] }
+
+  /** Row b, head h: softmax over columns padding[b]..last of q . k / sqrt(hd), times v, in double. */
+  function expected(q: Float32Array, kc: Float32Array, vc: Float32Array, c: DecodeCase): Float32Array {
+    const out = new Float32Array(c.batch * c.heads * c.hd)
+    for (let b = 0; b < c.batch; b++) {
+      for (let h = 0; h < c.heads; h++) {
+        const base = (b * c.kvHeads + Math.floor(h / (c.heads / c.kvHeads))) * c.capacity
+        const scores: number[] = []
+        for (let j = c.padding[b]; j <= c.last; j++) {
+          let dot = 0
+          for (let d = 0; d < c.hd; d++) dot += q[(b * c.heads + h) * c.hd + d] * kc[(base + j) * c.hd + d]
+          scores.push(dot / Math.sqrt(c.hd))
+        }
+        const max = Math.max(...scores)
+        const weights = scores.map((x) => Math.exp(x - max))
+        const sum = weights.reduce((a, x) => a + x, 0)
+        for (let d = 0; d < c.hd; d++) {
+          out[(b * c.heads + h) * c.hd + d] = weights.reduce((a, w, i) => a + (w / sum) * vc[(base + c.padding[b] + i) * c.hd + d], 0)
+        }
+      }
+    }
+    return out
+  }
+
+  function decode(c: DecodeCase, seed: number): { got: Float32Array; want: Float32Array } {
+    const q = randomArray(c.batch * c.heads * c.hd, seed, 3)
+    const kc = randomArray(c.batch * c.kvHeads * c.capacity * c.hd, seed + 1, 3)
+    const vc = randomArray(c.batch * c.kvHeads * c.capacity * c.hd, seed + 2, 2)
+    const got = tf.tidy(() => decodeAttentionFused(tf.tensor2d(q, [c.batch, c.heads * c.hd]), tf.tensor4d(kc, [c.batch, c.kvHeads, c.capacity, c.hd]),
+      tf.tensor4d(vc, [c.batch, c.kvHeads, c.capacity, c.hd]), { seq: 1, heads: c.heads, kvHeads: c.kvHeads, last: c.last, padding: c.padding }).dataSync() as Float32Array)
+    return { got, want: expected(q, kc, vc, c) }
+  }
+
+  it.each([
+    { batch: 1, heads: 4, kvHeads: 4, hd: 16, capacity: 9, last: 0, padding: [0] },
+    { batch: 3, heads: 4, kvHeads: 2, hd: 24, capacity: 20, last: 12, padding: [0, 3, 12] },
+    { batch: 2, heads: 4, kvHeads: 1, hd: 32, capacity: 300, last: 257, padding: [5, 0] },
+    { batch: 2, heads: 6, kvHeads: 3, hd: 48, capacity: 64, last: 63, padding: [0, 0] },
+  ])('matches softmax(q k^T / sqrt(hd)) v over each row\'s columns (B=$batch, H=$heads, Hkv=$kvHeads, hd=$hd, last=$last, padding=$padding)', (c) => {
+    const { got, want } = decode(c, 90 + c.hd)
+    expect(relativeError(got, want)).toBeLessThan(2e-6)
+  })
+
+  it('gives bitwise the same result at 1 and 2 native threads, and names a padding past the last column', () => {
+    const c = { batch: 4, heads: 4, kvHeads: 2, hd: 32, capacity: 200, last: 150, padding: [0, 7, 30, 150] }
+    const gemm = loadFastGemm()!
+    const before = gemm.threads()
+    gemm.setThreads(1)
+    const one = decode(c, 5).got
+    gemm.setThreads(2)
+    const two = decode(c, 5).got
+    gemm.setThreads(before)
+    expect(Array.from(two)).toEqual(Array.from(one))
+    expect(() => decode({ ...c, padding: [0, 0, 0, 151] }, 5)).toThrow(/WorkbenchDecodeAttention: .*padding per row at most 150/)
+  })
+
+  it('is what generation uses against a preallocated cache, with the tfjs path\'s tokens and log-probabilities', async () => {
+    const model = Llama.create({ vocab_size: 64, dim: 48, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 64 }, 3)
+    const prompts = [[1, 2, 3, 4, 5, 6, 7], [9, 8], [4, 4, 4, 4]] // left-padded into one cache
+    const run = () => generateBatch(model, prompts, { maxNewTokens: 12, temperature: 0.8, seed: 11 })
+    process.env.WORKBENCH_FUSED_ATTENTION = '0'
+    const tfjs = await run()
+    delete process.env.WORKBENCH_FUSED_ATTENTION
+    const fusedRows = await run()
+    fusedRows.forEach((row, b) => {
+      expect(row.ids, `row ${b}`).toEqual(tfjs[b].ids)
+      expect(relativeError(Float32Array.from(row.logprobs), Float32Array.from(tfjs[b].logprobs)), `row ${b} logprobs`).toBeLessThan(1e-5)
+    })
+    const cache = new KVCache(model.config, 1, undefined, 16)
+    const step = async (token: number) => (await tf.profile(() => model.logits(tf.tensor2d([[token]], [1, 1], 'int32'), cache))).kernelNames
+    const first = await step(1)
+    cache.advance(1)
+    expect(first).toContain('WorkbenchDecodeAttention')
+    cache.dispose()
     model.dispose()
   })
 }))

@@ -19,6 +19,8 @@
 //   tfjs's own Add, replaced for two float32 tensors of one shape of at least NATIVE_ADD_MIN
 //     elements (the residual stream, the backward's gradient sums): the same float32 additions on
 //     the pool where wasm adds on one thread (nativeAddActive); other Adds go to the original;
+//   attention of one new token per row against the KV cache when decoding (decodeAttention): one
+//     kernel per layer and step where tfjs makes about ten (nativeDecodeAttentionActive);
 //   the global L2 norm of all the gradients for clipping (globalNorm, addon function sumSquares):
 //     one kernel where tfjs makes two per parameter and three more (nativeGlobalNormActive);
 //   causal self-attention with grouped-query heads for training (attention, attentionGrad): the
@@ -50,6 +52,7 @@ export const ADAMW = 'WorkbenchAdamW'
 export const ATTENTION = 'WorkbenchAttention'
 export const ATTENTION_GRAD = 'WorkbenchAttentionGrad'
 export const GLOBAL_NORM = 'WorkbenchGlobalNorm'
+export const DECODE_ATTENTION = 'WorkbenchDecodeAttention'
 
 interface OpsAddon {
   rmsNorm(x: Float32Array, w: Float32Array, y: Float32Array, rows: number, d: number, eps: number): void
@@ -70,6 +73,8 @@ interface OpsAddon {
   attentionGrad(q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dout: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array,
     batch: number, seq: number, heads: number, kvHeads: number, hd: number, scale: number): void
   add(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void
+  decodeAttention(q: Float32Array, kCache: Float32Array, vCache: Float32Array, padding: Int32Array, out: Float32Array,
+    batch: number, heads: number, kvHeads: number, hd: number, capacity: number, last: number, scale: number): void
   /** The sum of the squares of every element of the arrays, summed in double. */
   sumSquares(arrays: Float32Array[]): number
 }
@@ -86,6 +91,7 @@ const registered = new Set<string>()
 const adamwRegistered = new Set<string>()
 const attentionRegistered = new Set<string>()
 const globalNormRegistered = new Set<string>()
+const decodeAttentionRegistered = new Set<string>()
 
 /** Below this many elements an Add stays with the backend's kernel: a thread would cost more than it saves. */
 export const NATIVE_ADD_MIN = 16384
@@ -166,6 +172,36 @@ function nativeAdd(native: OpsAddon, fallback: tf.KernelFunc, withMemory: WithMe
     }
     return withMemory(args.backend, [a, b], [a.shape], ([as, bs], [out]) => native.add(as, bs, out, n))[0]
   }) as unknown as tf.KernelFunc
+}
+
+/** True when the decoding attention kernel serves the current backend (core/model/kernels/causalAttention.ts). */
+export function nativeDecodeAttentionActive(): boolean {
+  return decodeAttentionRegistered.has(tf.getBackend())
+}
+
+/** Batch, heads, kv heads, head size and capacity of q [B, H*hd] against cache buffers [B, Hkv, C, hd], with `last` and `padding` [B] in range. */
+function decodeShape(q: tf.TensorInfo, kCache: tf.TensorInfo, vCache: tf.TensorInfo, attrs: tf.NamedAttrMap) {
+  const [heads, kvHeads, last] = [attrs.heads, attrs.kvHeads, attrs.last].map(Number)
+  const padding = attrs.padding as number[]
+  const [batch, width] = q.shape
+  const hd = width / heads
+  const [cb, ch, capacity, chd] = kCache.shape
+  const ok = q.shape.length === 2 && kCache.shape.length === 4 && [q, kCache, vCache].every((t) => t.dtype === 'float32') &&
+    vCache.shape.join(',') === kCache.shape.join(',') && cb === batch && ch === kvHeads && chd === hd && Number.isInteger(hd) &&
+    heads % kvHeads === 0 && last >= 0 && last < capacity && Array.isArray(padding) && padding.length === batch && padding.every((p) => p >= 0 && p <= last)
+  if (!ok) {
+    throw new Error(`${DECODE_ATTENTION}: expects float32 q [B, H*hd] and caches [B, Hkv, C, hd] with H = ${heads}, Hkv = ${kvHeads}, last column ${last} < C and a padding per row at most ${last}, got q [${q.shape}], caches [${kCache.shape}] and [${vCache.shape}], padding [${padding}]`)
+  }
+  return { batch, heads, kvHeads, hd, capacity, last, padding: Int32Array.from(padding), scale: 1 / Math.sqrt(hd) }
+}
+
+/** The decoding attention: out [B, H*hd] from this step's queries and the cache buffers (this step's column written). */
+function decodeAttentionBody(native: OpsAddon): NativeBody {
+  return ({ q, kCache, vCache }, attrs, run) => {
+    const { batch, heads, kvHeads, hd, capacity, last, padding, scale } = decodeShape(q, kCache, vCache, attrs)
+    return run([q, kCache, vCache], [q.shape], ([qs, ks, vs], [out]) =>
+      native.decodeAttention(qs, ks, vs, padding, out, batch, heads, kvHeads, hd, capacity, last, scale))[0]
+  }
 }
 
 /** True when the fused global norm serves the current backend (core/train/adamw.ts, clipCoefficient). */
@@ -310,13 +346,17 @@ export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
   if (registered.has(backendName)) return true
   for (const [kernelName, body] of Object.entries(kernelBodies(addon as OpsAddon))) registerBody(kernelName, backendName, body)
   registered.add(backendName)
-  // Optional: an addon built before the fused AdamW, Add, global norm or attention keeps its other fused kernels.
+  // Optional: an addon built before the fused AdamW, Add, decoding attention, global norm or attention keeps its other fused kernels.
   if (typeof addon.adamw === 'function') {
     registerBody(ADAMW, backendName, adamwBody(addon as OpsAddon))
     adamwRegistered.add(backendName)
   }
   if (typeof addon.add === 'function') {
     overrideKernel('Add', backendName, (fallback) => nativeAdd(addon as OpsAddon, fallback, memoryOf(backendName)))
+  }
+  if (typeof addon.decodeAttention === 'function') {
+    registerBody(DECODE_ATTENTION, backendName, decodeAttentionBody(addon as OpsAddon))
+    decodeAttentionRegistered.add(backendName)
   }
   if (typeof addon.sumSquares === 'function') {
     registerBody(GLOBAL_NORM, backendName, globalNormBody(addon as OpsAddon))

@@ -4,10 +4,11 @@
 // fused kernel each way (core/backend/kernels/nativeOps.ts; native/fastgemm/gemm.c "Fused causal
 // self-attention") working on the [B*T, heads*hd] layout the projections make and o_proj takes:
 // no head transposes, no mask tensor, no separate scale and softmax kernels (48 tfjs kernels per
-// layer and training step, 10 of them transposes, become 2). Elsewhere, or with WORKBENCH_FUSED_ATTENTION=0, the model
+// layer and training step, 10 of them transposes, become 2). Decoding one token per row against a
+// preallocated KV cache is one kernel too (decodeAttentionFused). Elsewhere, or with WORKBENCH_FUSED_ATTENTION=0, the model
 // takes its tfjs formulation (llama.ts groupedAttention), which the kernels are tested against.
 import { tf } from '../../backend/tf'
-import { ATTENTION, ATTENTION_GRAD, nativeAttentionActive } from '../../backend/kernels/nativeOps'
+import { ATTENTION, ATTENTION_GRAD, DECODE_ATTENTION, nativeAttentionActive, nativeDecodeAttentionActive } from '../../backend/kernels/nativeOps'
 import { customOp } from './customOp'
 
 /** The head layout of q [B*T, heads*hd] and k, v [B*T, kvHeads*hd]. */
@@ -42,4 +43,19 @@ export function causalAttentionFused(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tenso
     return { value: out, gradFunc }
   })
   return op(q, k, v) as tf.Tensor2D
+}
+
+/** True when decoding attention runs as one native kernel here (the same switch as the training kernel). */
+export function fusedDecodeAttentionActive(): boolean {
+  return nativeDecodeAttentionActive() && process.env.WORKBENCH_FUSED_ATTENTION !== '0'
+}
+
+/**
+ * One new token per row against the KV cache's buffers, this step's keys and values already
+ * written at column `last`: row b attends to its columns padding[b]..last. q: [B, H*hd]; kCache,
+ * vCache: [B, Hkv, C, hd]. Returns [B, H*hd]. No gradient: decoding only.
+ */
+export function decodeAttentionFused(q: tf.Tensor2D, kCache: tf.Tensor4D, vCache: tf.Tensor4D, heads: AttentionHeads & { last: number; padding: readonly number[] }): tf.Tensor2D {
+  const attrs = { heads: heads.heads, kvHeads: heads.kvHeads, last: heads.last, padding: [...heads.padding] }
+  return tf.engine().runKernel(DECODE_ATTENTION, { q, kCache, vCache }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D
 }
