@@ -18,6 +18,7 @@ import { mulberry32, normalArray } from '../util/random'
 import { targetLogProbs } from './kernels/targetLogProbs'
 import { maskedSoftmax } from './kernels/maskedSoftmax'
 import { rope } from './kernels/rope'
+import { nativeOpsActive } from '../backend/kernels/nativeOps'
 import { causalAttentionFused, decodeAttentionFused, fusedAttentionActive, fusedDecodeAttentionActive } from './kernels/causalAttention'
 
 const INIT_STD = 0.02
@@ -495,8 +496,10 @@ export class Llama {
     const decoding = cache !== undefined || batch * seq <= DECODE_TOKENS
     const fusedDecode = cache !== undefined && seq === 1 && cache.inPlace && fusedDecodeAttentionActive()
     const common = { batch, seq, startPos, rotateHalf: this.rope.rotateHalf, decoding, fusedDecode }
-    // The fused one-token path (ropedQueryKeyOneToken) when decoding with a cache.
-    const withCosSin = (cos: tf.Tensor4D, sin: tf.Tensor4D) => ({ cos, sin, cosSin: cache && seq === 1 ? (tf.concat([cos, sin], 1) as tf.Tensor4D) : null })
+    // The one-matmul query/key path (ropedQueryKeyOneToken) when decoding with a cache, where RoPE
+    // is tfjs ops; with the native RoPE kernel the plain projections and that kernel take fewer.
+    const oneMatmul = cache !== undefined && seq === 1 && !nativeOpsActive()
+    const withCosSin = (cos: tf.Tensor4D, sin: tf.Tensor4D) => ({ cos, sin, cosSin: oneMatmul ? (tf.concat([cos, sin], 1) as tf.Tensor4D) : null })
     if (cache?.padded) {
       const ids = tf.tensor1d(cache.positionIds(seq), 'int32') // [B*T]
       return {

@@ -240,9 +240,11 @@ describeWith('native-matmul', 'fused native decoding attention', () => describe.
   })
 }))
 
+interface Fallback { active: boolean; used: boolean; decodeUsed: boolean; decoded: number[][] }
+
 describe('fused attention fallback', () => {
-  /** In a fresh process on wasm with `env`: whether the fused attention is active, and whether a training step's kernels include it. */
-  function inChild(env: Record<string, string>): { active: boolean; used: boolean } {
+  /** In a fresh process on wasm with `env`: whether the fused attention is active, whether a training step's and greedy generation's kernels include it, and the generated ids. */
+  function inChild(env: Record<string, string>): Fallback {
     const code = `
       const { initBackend } = await import('./core/backend/index.ts')
       const { tf } = await import('./core/backend/tf.ts')
@@ -250,20 +252,32 @@ describe('fused attention fallback', () => {
       const { fusedAttentionActive } = await import('./core/model/kernels/causalAttention.ts')
       await initBackend('wasm')
       const model = Llama.create({ vocab_size: 16, dim: 16, n_layers: 1, n_heads: 2, max_seq_len: 8 }, 0)
+      const { generateBatch } = await import('./core/model/generate.ts')
       const tokens = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32')
-      const info = await tf.profile(() => tf.variableGrads(() => model.loss(tokens, tokens)).value)
-      console.log(JSON.stringify({ active: fusedAttentionActive(), used: info.kernelNames.includes('WorkbenchAttention') }))`
+      // Read each profile before the next: tfjs reuses the profile's object.
+      const used = (await tf.profile(() => tf.variableGrads(() => model.loss(tokens, tokens)).value)).kernelNames.includes('WorkbenchAttention')
+      let decoded = false
+      const decodeUsed = (await tf.profile(async () => { decoded = (await generateBatch(model, [[1, 2, 3], [5]], { maxNewTokens: 4, temperature: 0 })).map((r) => r.ids) })).kernelNames.includes('WorkbenchDecodeAttention')
+      console.log(JSON.stringify({ active: fusedAttentionActive(), used, decodeUsed, decoded }))`
     const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, ...env } })
     expect(run.status, run.stderr).toBe(0)
-    return JSON.parse(run.stdout.trim().split('\n').pop()!) as { active: boolean; used: boolean }
+    return JSON.parse(run.stdout.trim().split('\n').pop()!) as Fallback
   }
 
-  it('leaves training on the tfjs path without the addon, with the fused kernels off, or switched off alone', () => {
+  // Without the addon or the fused ops, decoding takes the one-matmul rotary query/key path
+  // (llama.ts ropedQueryKeyOneToken) and the tfjs attention; with them, the RoPE kernel and the
+  // decoding kernel. Every path generates the same greedy ids.
+  it('leaves training and decoding on the tfjs path without the addon, with the fused kernels off, or switched off alone, with the same generated ids', () => {
     const switches: Record<string, string>[] = [{ WORKBENCH_NATIVE_MATMUL: '0' }, { WORKBENCH_FUSED_OPS: '0' }, { WORKBENCH_FUSED_ATTENTION: '0' }]
-    for (const env of switches) {
-      expect(inChild(env), JSON.stringify(env)).toEqual({ active: false, used: false })
+    const runs = switches.map((env) => inChild(env))
+    runs.forEach((r, i) => expect({ ...r, decoded: undefined }, JSON.stringify(switches[i])).toEqual({ active: false, used: false, decodeUsed: false, decoded: undefined }))
+    // The same check sees the fused kernels where the addon is built.
+    if (loadFastGemm()) {
+      const fused = inChild({})
+      expect({ ...fused, decoded: undefined }).toEqual({ active: true, used: true, decodeUsed: true, decoded: undefined })
+      runs.push(fused)
     }
-    // The same check sees the fused kernel where the addon is built.
-    if (loadFastGemm()) expect(inChild({})).toEqual({ active: true, used: true })
+    for (const r of runs) expect(r.decoded).toEqual(runs[0].decoded)
+    expect(runs[0].decoded.map((ids) => ids.length)).toEqual([4, 4])
   })
 })
