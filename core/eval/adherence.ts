@@ -124,6 +124,8 @@ export interface AdherenceResult {
   counts: number[]
   /** Mean over every judged answer. */
   mean: number
+  /** The first dialogue measured (the first instruction's), as far as it went: for looking at its attention (systemAttention.ts). */
+  firstDialogue: ChatMessage[]
 }
 
 /**
@@ -147,11 +149,13 @@ export async function measureAdherence(
   const followed = new Array<number>(opts.turns).fill(0)
   const counts = new Array<number>(opts.turns).fill(0)
   const rand = mulberry32(opts.seed)
+  let firstDialogue: ChatMessage[] = []
   for (const instruction of instructions) {
     for (let d = 0; d < opts.dialoguesPerInstruction; d++) {
       const messages: ChatMessage[] = [{ role: 'system', content: instruction.instruction }]
+      if (firstDialogue.length === 0) firstDialogue = messages
       for (let t = 0; t < opts.turns; t++) {
-        if (opts.signal?.aborted) return adherenceOf(followed, counts)
+        if (opts.signal?.aborted) return adherenceOf(followed, counts, firstDialogue)
         messages.push({ role: 'user', content: userTurns[Math.floor(rand() * userTurns.length)] })
         const answer = await wholeDialogueAnswer(model, tokenizer, messages, opts.maxNewTokens)
         if (answer === null) break // the dialogue outgrew the context
@@ -161,15 +165,16 @@ export async function measureAdherence(
       }
     }
   }
-  return adherenceOf(followed, counts)
+  return adherenceOf(followed, counts, firstDialogue)
 }
 
-function adherenceOf(followed: number[], counts: number[]): AdherenceResult {
+function adherenceOf(followed: number[], counts: number[], firstDialogue: ChatMessage[]): AdherenceResult {
   const total = counts.reduce((a, b) => a + b, 0)
   return {
     byTurn: followed.map((f, t) => (counts[t] > 0 ? f / counts[t] : NaN)),
     counts,
     mean: total > 0 ? followed.reduce((a, b) => a + b, 0) / total : NaN,
+    firstDialogue,
   }
 }
 

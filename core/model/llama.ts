@@ -152,6 +152,17 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: 
   return batchMatMul(probs, v) // [G, rep*T, hd]
 }
 
+/** softmax(q k^T / sqrt(hd) + causal mask) per head, [B, H, T, T], from q [B*T, H*hd] and k [B*T, Hkv*hd] (a full sequence from position 0). */
+export function attentionProbabilitiesOf(q: tf.Tensor2D, k: tf.Tensor2D, { batch, seq, nHeads, nKv, hd }: HeadShape): tf.Tensor4D {
+  return tf.tidy(() => {
+    const rep = nHeads / nKv
+    const keys = tf.reshape(toHeads(k, batch, seq, nKv, hd), [batch * nKv, seq, hd]) // [B*Hkv, T, hd]
+    const scores = tf.matMul(tf.mul(groupQueries(q, batch, seq, nHeads, nKv, hd), 1 / Math.sqrt(hd)), keys, false, true) // [B*Hkv, rep*T, T]
+    const probs = tf.softmax(tf.add(scores, causalMask(seq, seq, 0, 0, rep))) // [B*Hkv, rep*T, T]
+    return tf.reshape(probs, [batch, nHeads, seq, seq]) as tf.Tensor4D // query head h = kv head h / rep, rows in head order
+  })
+}
+
 /** Batch, sequence, query heads, kv heads and head size of one attention call. */
 export interface HeadShape {
   batch: number
@@ -229,6 +240,8 @@ const DECODE_TOKENS = 8
 
 export class Llama {
   private readonly rope: RopeTables
+  /** Set by attentionProbabilities while it runs: receives each layer's [B, H, T, T] probabilities. */
+  private attentionProbe: ((probs: tf.Tensor4D) => void) | null = null
   /**
    * Tensors derived from weights for decoding (W^T, the fused query/key projection), rebuilt when
    * a source variable's buffer changes (assign).
@@ -314,6 +327,25 @@ export class Llama {
     })
     cache?.advance(seq)
     return out
+  }
+
+  /**
+   * Each layer's attention probabilities for `tokens` [B, T] (no cache, causal): [B, H, T, T] per
+   * layer, query rows by key columns, each row summing to 1. Computed beside the forward pass
+   * with the tfjs formulation (the fused kernels do not expose them), for looking at, e.g. how
+   * much a dialogue's later turns attend to its system message (core/eval/systemAttention.ts).
+   */
+  attentionProbabilities(tokens: tf.Tensor2D): tf.Tensor4D[] {
+    const maps: tf.Tensor4D[] = []
+    this.attentionProbe = (probs) => maps.push(tf.keep(probs))
+    try {
+      tf.tidy(() => {
+        this.hidden(tokens)
+      })
+    } finally {
+      this.attentionProbe = null
+    }
+    return maps
   }
 
   /** Next-token logits [B, T, V]. */
@@ -444,6 +476,7 @@ export class Llama {
       ? this.ropedQueryKeyOneToken(layer, x, pos.cosSin)
       : [applyRope(proj(x, 'q_proj'), pos, nHeads), applyRope(proj(x, 'k_proj'), pos, nKv)] // [N, H*hd], [N, Hkv*hd]
     const vNew = proj(x, 'v_proj') // [N, Hkv*hd]
+    if (this.attentionProbe && !cache) this.attentionProbe(attentionProbabilitiesOf(q, kNew, { batch, seq, nHeads, nKv, hd }))
     // A full sequence without cache or padding (training, evaluation): the fused kernel, on the
     // projections' own layout. One token per row against a preallocated cache: the decoding
     // kernel on the cache's buffers. Otherwise the tfjs ops, with the cache and the padding mask.

@@ -6,6 +6,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { initBackend } from '../../core/backend'
+import { tf } from '../../core/backend/tf'
 import { resolveConfig } from '../../core/config/schema'
 import { encodeChat, loadSftData, type ChatMessage } from '../../core/data'
 import { generateInstructions } from '../../core/demo/instructions'
@@ -19,7 +20,8 @@ import { loadModel } from '../../core/model/load'
 import { Tokenizer } from '../../core/tokenizer'
 import { MemoryTracker } from '../../core/tracking/tracker'
 import { getStage } from '../../core/train/stages/registry'
-import { trainingDialogue } from '../../core/train/stages/gatt'
+import { ATTENTION_ARTIFACT, trainingDialogue } from '../../core/train/stages/gatt'
+import { systemAttentionMap, type SystemAttentionMap } from '../../core/eval/systemAttention'
 import type { BackendInfo, StageContext } from '../../core/train/stages/types'
 
 const QUESTIONS = ['Who is the baker of Millford?', 'What colour is the boat?', 'Where does Mara live?', 'How old is Tom?', 'Name a river.']
@@ -179,6 +181,61 @@ describe('adherence measure', () => {
   })
 })
 
+describe('system attention map', () => {
+  const dialogue: ChatMessage[] = [
+    { role: 'system', content: 'Answer in one sentence.' },
+    { role: 'user', content: 'Who is the baker of Millford?' },
+    { role: 'assistant', content: 'Mara here.' },
+    { role: 'user', content: 'Where does Mara live?' },
+    { role: 'assistant', content: 'Millford is on the river.' },
+  ]
+
+  it('with uniform attention (zero queries), gives each token 1 / (i + 1) per key: the system share and the binned maxima by hand', () => {
+    const base = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 128 }, 5)
+    const weights = Object.fromEntries(Object.entries(base.weights).map(([name, w]) => [name, name.endsWith('q_proj.weight') ? w.mul(0) : w]))
+    const model = Llama.fromWeights(base.config, weights)
+    const map = systemAttentionMap(model, tokenizer, dialogue, 8)
+    const enc = (text: string) => tokenizer.encode(text).length
+    const sys = 3 + enc('Answer in one sentence.')
+    const second = sys + 2 + enc('Who is the baker of Millford?') + 2 + enc('Mara here.')
+    const total = second + 2 + enc('Where does Mara live?') + 2 + enc('Millford is on the river.') + 1 // </s>
+    expect({ tokens: map.tokens, systemTokens: map.systemTokens, turnStarts: map.turnStarts }).toEqual({ tokens: total, systemTokens: sys, turnStarts: [sys, second] })
+    // Query i attends 1 / (i + 1) to each of its i + 1 keys: min(i + 1, sys) / (i + 1) of it to the system message.
+    const share = (from: number, to: number) => {
+      let sum = 0
+      for (let i = from; i < to; i++) sum += Math.min(i + 1, sys) / (i + 1)
+      return sum / (to - from)
+    }
+    expect(map.systemShareByTurn[0]).toBeCloseTo(share(sys, second), 3)
+    expect(map.systemShareByTurn[1]).toBeCloseTo(share(second, total), 3)
+    // A cell's maximum is its row bin's first query, 1 / (first + 1), at and below the diagonal; 0 above.
+    const bt = map.binTokens
+    expect(bt).toBe(Math.ceil(total / 8))
+    map.matrix.forEach((row, r) => row.forEach((cell, c) => expect(cell, `cell ${r},${c}`).toBeCloseTo(c <= r ? 1 / (r * bt + 1) : 0, 3)))
+    tf.dispose(Object.values(weights))
+    base.dispose()
+  })
+
+  it("gives the model's attention probabilities: causal, each row summing to 1, one [1, H, T, T] per layer", () => {
+    const model = Llama.create({ vocab_size: tokenizer.vocabSize, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 128 }, 6)
+    const tokens = tf.tensor2d([[1, 5, 9, 2, 7, 3]], [1, 6], 'int32')
+    const maps = model.attentionProbabilities(tokens)
+    expect(maps.map((m) => m.shape)).toEqual([[1, 4, 6, 6], [1, 4, 6, 6]])
+    for (const m of maps) {
+      const p = m.arraySync()[0]
+      for (const head of p) {
+        head.forEach((row, i) => {
+          expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5)
+          row.forEach((x, j) => { if (j > i) expect(x).toBe(0) })
+        })
+      }
+    }
+    tf.dispose([tokens, ...maps])
+    expect(() => systemAttentionMap(model, tokenizer, dialogue.slice(1))).toThrow(/must open with a system message/)
+    model.dispose()
+  })
+})
+
 describe('gatt stage', () => {
   it('samples dialogues, trains on the last answer with the instruction in the first turn only, and measures adherence with and without', async () => {
     const stage = getStage('gatt')
@@ -226,6 +283,18 @@ describe('gatt stage', () => {
     ])
     expect(typeof result.summary.adherence_mean).toBe('number')
     expect(typeof result.summary.base_adherence_mean).toBe('number')
+    // The attention maps of each model's first measured dialogue, without and with GAtt.
+    const artifact = tracker.artifacts.find((a) => a.kind === ATTENTION_ARTIFACT)!
+    const report = JSON.parse(fs.readFileSync(path.join(runDir, 'attention_map.json'), 'utf8')) as { instruction: string; base: SystemAttentionMap; gatt: SystemAttentionMap }
+    expect(artifact.meta).toEqual(report)
+    expect(report.instruction).toBe('Answer in one sentence.')
+    for (const map of [report.base, report.gatt]) {
+      expect(map.systemTokens).toBe(3 + tokenizer.encode('Answer in one sentence.').length)
+      expect(map.turnStarts.length).toBeGreaterThan(0)
+      expect(map.systemShareByTurn.length).toBe(map.turnStarts.length)
+      expect(map.matrix.length).toBe(Math.ceil(map.tokens / map.binTokens))
+      for (const share of map.systemShareByTurn) expect(share > 0 && share <= 1).toBe(true)
+    }
   })
   it('with every_turn, trains on every turn of each sampled dialogue: one training dialogue per prefix, loss on its last answer', async () => {
     const stage = getStage('gatt')

@@ -13,6 +13,8 @@
 // Then instruction adherence by turn number (core/eval/adherence.ts), up to 20 turns, of the base
 // (without GAtt) and of the trained model (with GAtt), both with a context of seq_len tokens:
 // gatt/base_adherence_turn_<n> and gatt/adherence_turn_<n> (a turn beyond the context is not measured).
+// And the attention each model's first measured dialogue pays to its system message, as a heat map
+// and a share per turn (core/eval/systemAttention.ts; attention_map.json, artifact gatt_attention).
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -26,6 +28,7 @@ import { loadModel } from '../../model/load'
 import type { Tokenizer } from '../../tokenizer'
 import { mulberry32 } from '../../util/random'
 import { chatAnswer } from '../../eval/chatAnswer'
+import { systemAttentionMap, type SystemAttentionMap } from '../../eval/systemAttention'
 import { parentCheckpoint } from './common'
 import { precheckSft } from './precheck'
 import { fineTuneOnChatFiles, sftTrainingFields } from './sft'
@@ -72,6 +75,9 @@ export function userTurnsOf(files: string[]): string[] {
 }
 
 const DIALOGUES_FILE = 'gatt_dialogues.jsonl'
+const ATTENTION_MAP_FILE = 'attention_map.json'
+/** Artifact kind of the attention maps without and with GAtt (meta: { instruction, base, gatt }, each a SystemAttentionMap). */
+export const ATTENTION_ARTIFACT = 'gatt_attention'
 
 export const gattStage = defineStage({
   name: 'gatt',
@@ -114,11 +120,13 @@ async function runGatt(ctx: StageContext, config: GattConfig): Promise<StageResu
   const { model, tokenizer } = loadModel(baseDir, { maxSeqLen: config.seq_len })
   let result: StageResult
   let baseAdherence: AdherenceResult | undefined
+  let baseAttention: SystemAttentionMap | undefined
   let counts: DialogueCounts | undefined
   try {
     if (config.eval_turns > 0) {
       baseAdherence = await adherenceOf(ctx, config, model, tokenizer, instructions, userTurns)
       ctx.tracker.logMetrics(0, adherenceMetrics('gatt/base_adherence', baseAdherence))
+      baseAttention = systemAttentionMap(model, tokenizer, baseAdherence.firstDialogue)
     }
     if (ctx.resumeFrom && fs.existsSync(dialoguesFile)) ctx.log(`resuming: training on the dialogues sampled before (${dialoguesFile})`)
     else counts = await sampleDialogues(ctx, config, model, tokenizer, instructions, userTurns, dialoguesFile)
@@ -136,12 +144,25 @@ async function runGatt(ctx: StageContext, config: GattConfig): Promise<StageResu
       summary.adherence_mean = round4(adherence.mean)
       summary.adherence_last_turn = round4(adherence.byTurn[adherence.byTurn.length - 1])
       if (baseAdherence) summary.base_adherence_last_turn = round4(baseAdherence.byTurn[baseAdherence.byTurn.length - 1])
+      if (baseAttention && baseAdherence) logAttentionMaps(ctx, baseAdherence.firstDialogue[0].content, baseAttention, systemAttentionMap(trained.model, trained.tokenizer, adherence.firstDialogue))
     } finally {
       trained.dispose()
     }
   }
   ctx.tracker.flush()
   return { ...result, summary }
+}
+
+/**
+ * The attention each model's first measured dialogue pays to its system message (Llama 2 Figure
+ * 10), without GAtt (the base) and with it: attention_map.json in the run folder, and artifact
+ * `gatt_attention` whose meta the app draws as heat maps.
+ */
+function logAttentionMaps(ctx: StageContext, instruction: string, base: SystemAttentionMap, gatt: SystemAttentionMap): void {
+  const file = path.join(ctx.runDir, ATTENTION_MAP_FILE)
+  const report = { instruction, base, gatt }
+  fs.writeFileSync(file, JSON.stringify(report) + '\n')
+  ctx.tracker.logArtifact({ kind: ATTENTION_ARTIFACT, path: file, meta: report })
 }
 
 function adherenceOf(ctx: StageContext, config: GattConfig, model: Llama, tokenizer: Tokenizer, instructions: Instruction[], userTurns: string[]): Promise<AdherenceResult> {
