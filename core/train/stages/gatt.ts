@@ -84,7 +84,8 @@ export const gattStage = defineStage({
   title: 'Ghost Attention (multi-turn instructions)',
   description:
     'Samples dialogues with a system instruction joined to every user turn, keeps it in the first turn only and trains on the last answer ' +
-    '(zero loss on earlier turns), so the instruction holds over many turns. Measures instruction adherence by turn, with and without GAtt.',
+    '(zero loss on earlier turns), so the instruction holds over many turns. Measures instruction adherence by turn, with and without GAtt, ' +
+    'and maps the attention paid to the system message.',
   schema,
   presets: {
     tiny: { lr: 1e-3, batch_size: 8, epochs: 4, warmup_steps: 5, dialogues: 32, max_turns: 3, eval_turns: 8 },
@@ -99,7 +100,8 @@ export const gattStage = defineStage({
       'Builds dialogues from the user turns of the SFT data: the model answers with the instruction joined to every user',
       'turn; the dialogue is trained with the instruction in the first turn only and loss on the last answer only.',
       'Then instruction adherence by turn (up to eval_turns = 20) of the base and the trained model:',
-      'metrics gatt/base_adherence_turn_<n> and gatt/adherence_turn_<n>. Dialogues: gatt_dialogues.jsonl in the run folder.',
+      'metrics gatt/base_adherence_turn_<n> and gatt/adherence_turn_<n>. Dialogues: gatt_dialogues.jsonl in the run folder;',
+      'the attention each model pays to the system message over its first measured dialogue: attention_map.json (heat map, share per turn).',
     ].join('\n'),
     flags: { base: 'base', data: 'data', instructions: 'instructions' },
   },
