@@ -23,6 +23,15 @@ export interface SystemAttentionMap {
   systemShareByTurn: number[]
 }
 
+/** A GAtt run's report (attention_map.json, the meta of artifact gatt_attention): each model's map of its first measured dialogue. A type, not an interface: artifact meta is a plain record. */
+export type SystemAttentionReport = {
+  instruction: string
+  /** Without GAtt: the base model. */
+  base: SystemAttentionMap
+  /** With GAtt: the trained model. */
+  gatt: SystemAttentionMap
+}
+
 /** Token spans of an encoded chat: the system message's end and each user turn's start (encodeChat's layout: <s>, then role token, content, <|end|> per message). */
 function spansOf(tokenizer: Tokenizer, messages: ChatMessage[]): { systemTokens: number; turnStarts: number[] } {
   if (messages[0]?.role !== 'system') throw new Error('systemAttentionMap: the dialogue must open with a system message')

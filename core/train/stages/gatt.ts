@@ -28,7 +28,7 @@ import { loadModel } from '../../model/load'
 import type { Tokenizer } from '../../tokenizer'
 import { mulberry32 } from '../../util/random'
 import { chatAnswer } from '../../eval/chatAnswer'
-import { systemAttentionMap, type SystemAttentionMap } from '../../eval/systemAttention'
+import { systemAttentionMap, type SystemAttentionMap, type SystemAttentionReport } from '../../eval/systemAttention'
 import { parentCheckpoint } from './common'
 import { precheckSft } from './precheck'
 import { fineTuneOnChatFiles, sftTrainingFields } from './sft'
@@ -162,7 +162,7 @@ async function runGatt(ctx: StageContext, config: GattConfig): Promise<StageResu
  */
 function logAttentionMaps(ctx: StageContext, instruction: string, base: SystemAttentionMap, gatt: SystemAttentionMap): void {
   const file = path.join(ctx.runDir, ATTENTION_MAP_FILE)
-  const report = { instruction, base, gatt }
+  const report: SystemAttentionReport = { instruction, base, gatt }
   fs.writeFileSync(file, JSON.stringify(report) + '\n')
   ctx.tracker.logArtifact({ kind: ATTENTION_ARTIFACT, path: file, meta: report })
 }
