@@ -1133,101 +1133,6 @@ static napi_value add(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The sum of squares of many float32 arrays (gradient clipping's global norm), in one call where
-// tfjs makes a square and a sum per parameter and a stack and a sum after (two kernels per
-// parameter). Each array is cut into blocks of SQUARES_BLOCK elements; a thread sums whole blocks
-// in double, and the blocks' sums are added in array and block order afterwards, so the result is
-// bitwise the same for any thread count.
-
-#define SQUARES_BLOCK 16384
-
-typedef struct {
-  float **arrays;
-  int64_t *lengths;
-  int64_t *first_block; /* block index where array i starts; first_block[count] = all blocks */
-  int64_t count;
-  double *block_sums;
-} SquaresJob;
-
-typedef double v4d __attribute__((vector_size(32)));
-
-/** Sum of x[i]^2 over n floats, in double: four lanes of four-wide accumulators, then the tail. */
-KERNEL_TARGET static double sum_squares_run(const float *x, int64_t n) {
-  v4d acc[4] = {{0}, {0}, {0}, {0}};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    for (int l = 0; l < 4; l++) {
-      typedef float v4f __attribute__((vector_size(16), aligned(4)));
-      v4d d = __builtin_convertvector(*(const v4f *)(x + i + 4 * l), v4d);
-      acc[l] += d * d;
-    }
-  }
-  v4d all = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-  double sum = (all[0] + all[1]) + (all[2] + all[3]);
-  for (; i < n; i++) sum += (double)x[i] * (double)x[i];
-  return sum;
-}
-
-static void sum_squares_part(void *raw, int index, int count) {
-  const SquaresJob *j = raw;
-  int64_t first, last;
-  split(j->first_block[j->count], 1, index, count, &first, &last);
-  int64_t a = 0;
-  for (int64_t b = first; b < last; b++) {
-    while (j->first_block[a + 1] <= b) a++; /* the array block b belongs to */
-    int64_t start = (b - j->first_block[a]) * SQUARES_BLOCK;
-    int64_t n = j->lengths[a] - start < SQUARES_BLOCK ? j->lengths[a] - start : SQUARES_BLOCK;
-    j->block_sums[b] = sum_squares_run(j->arrays[a] + start, n);
-  }
-}
-
-/** sumSquares(arrays): the sum of the squares of every element of a list of Float32Arrays, as a double. */
-static napi_value sum_squares(napi_env env, napi_callback_info info) {
-  napi_value argv[1], result;
-  uint32_t count = 0;
-  if (!fixed_args(env, info, 1, argv, "fastgemm.sumSquares expects 1 argument (an array of Float32Arrays)")) return NULL;
-  if (napi_get_array_length(env, argv[0], &count) != napi_ok) {
-    napi_throw_type_error(env, NULL, "fastgemm.sumSquares expects an array of Float32Arrays");
-    return NULL;
-  }
-  float **arrays = malloc(sizeof(float *) * (count + 1));
-  int64_t *lengths = malloc(sizeof(int64_t) * (count + 1));
-  int64_t *first_block = malloc(sizeof(int64_t) * (count + 1));
-  double *block_sums = NULL;
-  double total = 0;
-  int ok = arrays && lengths && first_block;
-  if (ok) first_block[0] = 0;
-  for (uint32_t i = 0; ok && i < count; i++) {
-    napi_value item;
-    size_t length = 0;
-    ok = napi_get_element(env, argv[0], i, &item) == napi_ok && float_array(env, item, &arrays[i], &length);
-    lengths[i] = (int64_t)length;
-    if (ok) first_block[i + 1] = first_block[i] + (lengths[i] + SQUARES_BLOCK - 1) / SQUARES_BLOCK;
-  }
-  if (ok) {
-    int64_t blocks = first_block[count];
-    block_sums = malloc(sizeof(double) * (blocks + 1));
-    if (!block_sums) {
-      napi_throw_error(env, NULL, "fastgemm.sumSquares: out of memory");
-      ok = 0;
-    } else {
-      SquaresJob job = {arrays, lengths, first_block, count, block_sums};
-      run_parallel(sum_squares_part, &job, items_threads(blocks, SQUARES_BLOCK, MIN_WORK / 8));
-      for (int64_t b = 0; b < blocks; b++) total += block_sums[b];
-    }
-  } else if (!(arrays && lengths && first_block)) {
-    napi_throw_error(env, NULL, "fastgemm.sumSquares: out of memory");
-  }
-  free(arrays);
-  free(lengths);
-  free(first_block);
-  free(block_sums);
-  if (!ok) return NULL;
-  napi_create_double(env, total, &result);
-  return result;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Row gather and its gradient (the embedding lookup), split across the pool. out[i] = table[ids[i]]
 // forward; backward dtable[r] = sum of dy[i] over the i with ids[i] == r. The backward splits the
 // table's rows: each thread scans every id and adds only the rows it owns, in id order, so the sums
@@ -1715,6 +1620,82 @@ static napi_value decode_attention(napi_env env, napi_callback_info info) {
   run_parallel(decode_attention_part, &job, items_threads(job.batch * job.heads, (job.last + 1) * job.hd * 2, MIN_WORK / 4));
   if (job.out_of_memory) napi_throw_error(env, NULL, "fastgemm.decodeAttention: out of memory for a thread's buffers");
   return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sum of squares of many float32 arrays (gradient clipping's global norm), in one call where
+// tfjs makes a square and a sum per parameter and a stack and a sum after (two kernels per
+// parameter). Each array is cut into blocks of SQUARES_BLOCK elements; a thread sums whole blocks
+// in double (dot_double of a block with itself), and the blocks' sums are added in array and
+// block order afterwards, so the result is bitwise the same for any thread count.
+
+#define SQUARES_BLOCK 16384
+
+typedef struct {
+  float **arrays;
+  int64_t *lengths;
+  int64_t *first_block; /* block index where array i starts; first_block[count] = all blocks */
+  int64_t count;
+  double *block_sums;
+} SquaresJob;
+
+static void sum_squares_part(void *raw, int index, int count) {
+  const SquaresJob *j = raw;
+  int64_t first, last;
+  split(j->first_block[j->count], 1, index, count, &first, &last);
+  int64_t a = 0;
+  for (int64_t b = first; b < last; b++) {
+    while (j->first_block[a + 1] <= b) a++; /* the array block b belongs to */
+    int64_t start = (b - j->first_block[a]) * SQUARES_BLOCK;
+    int64_t n = j->lengths[a] - start < SQUARES_BLOCK ? j->lengths[a] - start : SQUARES_BLOCK;
+    j->block_sums[b] = dot_double(j->arrays[a] + start, j->arrays[a] + start, n);
+  }
+}
+
+/** sumSquares(arrays): the sum of the squares of every element of a list of Float32Arrays, as a double. */
+static napi_value sum_squares(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  uint32_t count = 0;
+  if (!fixed_args(env, info, 1, argv, "fastgemm.sumSquares expects 1 argument (an array of Float32Arrays)")) return NULL;
+  if (napi_get_array_length(env, argv[0], &count) != napi_ok) {
+    napi_throw_type_error(env, NULL, "fastgemm.sumSquares expects an array of Float32Arrays");
+    return NULL;
+  }
+  float **arrays = malloc(sizeof(float *) * (count + 1));
+  int64_t *lengths = malloc(sizeof(int64_t) * (count + 1));
+  int64_t *first_block = malloc(sizeof(int64_t) * (count + 1));
+  double *block_sums = NULL;
+  double total = 0;
+  int ok = arrays && lengths && first_block;
+  if (ok) first_block[0] = 0;
+  for (uint32_t i = 0; ok && i < count; i++) {
+    napi_value item;
+    size_t length = 0;
+    ok = napi_get_element(env, argv[0], i, &item) == napi_ok && float_array(env, item, &arrays[i], &length);
+    lengths[i] = (int64_t)length;
+    if (ok) first_block[i + 1] = first_block[i] + (lengths[i] + SQUARES_BLOCK - 1) / SQUARES_BLOCK;
+  }
+  if (ok) {
+    int64_t blocks = first_block[count];
+    block_sums = malloc(sizeof(double) * (blocks + 1));
+    if (!block_sums) {
+      napi_throw_error(env, NULL, "fastgemm.sumSquares: out of memory");
+      ok = 0;
+    } else {
+      SquaresJob job = {arrays, lengths, first_block, count, block_sums};
+      run_parallel(sum_squares_part, &job, items_threads(blocks, SQUARES_BLOCK, MIN_WORK / 8));
+      for (int64_t b = 0; b < blocks; b++) total += block_sums[b];
+    }
+  } else if (!(arrays && lengths && first_block)) {
+    napi_throw_error(env, NULL, "fastgemm.sumSquares: out of memory");
+  }
+  free(arrays);
+  free(lengths);
+  free(first_block);
+  free(block_sums);
+  if (!ok) return NULL;
+  napi_create_double(env, total, &result);
+  return result;
 }
 
 NAPI_MODULE_INIT() {
