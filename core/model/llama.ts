@@ -157,8 +157,8 @@ export function attentionProbabilitiesOf(q: tf.Tensor2D, k: tf.Tensor2D, { batch
   return tf.tidy(() => {
     const rep = nHeads / nKv
     const keys = tf.reshape(toHeads(k, batch, seq, nKv, hd), [batch * nKv, seq, hd]) // [B*Hkv, T, hd]
-    const scores = tf.matMul(tf.mul(groupQueries(q, batch, seq, nHeads, nKv, hd), 1 / Math.sqrt(hd)), keys, false, true) // [B*Hkv, rep*T, T]
-    const probs = tf.softmax(tf.add(scores, causalMask(seq, seq, 0, 0, rep))) // [B*Hkv, rep*T, T]
+    const scores = tf.matMul(tf.mul(groupQueries(q, batch, seq, nHeads, nKv, hd), 1 / Math.sqrt(hd)), keys, false, true) as tf.Tensor3D // [B*Hkv, rep*T, T]
+    const probs = maskedSoftmax(scores, causalMask(seq, seq, 0, 0, rep)) // [B*Hkv, rep*T, T]
     return tf.reshape(probs, [batch, nHeads, seq, seq]) as tf.Tensor4D // query head h = kv head h / rep, rows in head order
   })
 }
