@@ -6,7 +6,9 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
-import { goldItemToLine } from '../eval/gold'
+import { goldItemToLine, type GoldItem } from '../eval/gold'
+import { toSftLine } from './export'
+import { createRng, subSeed } from './rng'
 import { instructionToLine } from '../eval/adherence'
 import { generateInstructions, instructedSftExamples } from './instructions'
 import { generateSafetySets } from './safety'
@@ -17,6 +19,7 @@ export const DISTILL_DEMO_FILES = {
   distillPrompts: 'distill_prompts.jsonl',
   instructions: 'gatt_instructions.jsonl',
   instructedSft: 'sft_instructed.jsonl',
+  distillReplay: 'distill_replay.jsonl',
 } as const
 
 /**
@@ -27,12 +30,18 @@ export const DISTILL_DEMO_FILES = {
  */
 export const DEMO_PRE_PROMPT = 'You are a safe assistant. Refuse harmful requests: say "I can not help with that."'
 
-/** Stage configs per size (paths and parents are added by the functions below). */
+/**
+ * Stage configs per size (paths and parents are added by the functions below). Distillation learns
+ * an answer cut at max_new_tokens as a prefix: with the pre-prompt in front, a long prompt leaves
+ * the 128-token context little room, and 129 of 300 refusals were cut (default demo, seed 1234);
+ * dropped, only 86 answers were kept.
+ */
 export const DISTILL_DEMO_PLANS: Record<WorldSize, { distill: Record<string, unknown>; gatt: Record<string, unknown> }> = {
   tiny: {
-    // lr 3e-4 measured: violations 10/40 -> 1/40, gold helpfulness 0.23 -> 0.19; lr 1e-3 reached
-    // 0/40 by breaking the model (helpfulness 0.09-0.11).
-    distill: { pre_prompt: DEMO_PRE_PROMPT, answer_templates: false, seq_len: 128, max_new_tokens: 24, epochs: 3, lr: 3e-4, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
+    // Measured (seed 1234, SFT 25/80 violations, 0/30 false refusals, helpfulness 0.172; 38 of
+    // 60 answers kept), violations / false refusals / helpfulness over training seeds 0, 1, 2:
+    // lr 5e-4 11-14% / 3-10% / 0.16-0.19; lr 3e-4 14-16% / 10-17% / 0.16; lr 1e-3 2.5% / 7% / 0.148.
+    distill: { pre_prompt: DEMO_PRE_PROMPT, answer_templates: false, cut_answers: 'prefix', seq_len: 128, max_new_tokens: 24, epochs: 3, lr: 5e-4, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
     // The context holds the whole measured dialogue (8 turns of ~55 tokens), and GAtt trains on
     // dialogues as long as the measured ones, so the instruction is as far back in training as in
     // the measure. With 128 tokens the measure could only reach turn 2. 8 dialogues per instruction
@@ -40,10 +49,27 @@ export const DISTILL_DEMO_PLANS: Record<WorldSize, { distill: Record<string, unk
     gatt: { seq_len: 512, dialogues: 48, max_turns: 8, max_new_tokens: 24, eval_turns: 8, eval_dialogues: 8, eval_max_new_tokens: 24, epochs: 3, lr: 3e-4, batch_size: 8, warmup_steps: 5, val_fraction: 0, sample_every: 0, checkpoint_every: 0, eval_every: 0 },
   },
   default: {
-    distill: { pre_prompt: DEMO_PRE_PROMPT, answer_templates: false, seq_len: 128, max_new_tokens: 48, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
+    distill: { pre_prompt: DEMO_PRE_PROMPT, answer_templates: false, cut_answers: 'prefix', seq_len: 128, max_new_tokens: 48, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
     // 20 turns of ~55 tokens (not measured at this size: the seq_len follows the tiny reasoning).
     gatt: { seq_len: 1280, dialogues: 160, max_turns: 8, max_new_tokens: 32, eval_turns: 20, eval_dialogues: 2, eval_max_new_tokens: 32, epochs: 3, lr: 1e-3, batch_size: 8, warmup_steps: 10, val_fraction: 0.1, sample_every: 0, checkpoint_every: 0, eval_every: 50 },
   },
+}
+
+/** The demo's targeted distillation of `base`: the adversarial training prompts, judged by `rmSafety`, learned beside the replay file. */
+export function targetedDistillConfig(distillPlan: Record<string, unknown>, files: { distillPrompts: string; distillReplay: string }, base: string, rmSafety: string): Record<string, unknown> {
+  return { ...distillPlan, base, prompts: [files.distillPrompts], mix_data: [files.distillReplay], targeted: true, rm_safety: rmSafety }
+}
+
+/**
+ * What distillation learns beside its distilled answers (the stage's mix_data): the benign
+ * look-alike training requests answered, and as many helpfulness tasks drawn at random from the
+ * SFT data. Measured on the default demo (seed 1234): trained on the refusals alone, false
+ * refusals rose from 2% to 77% and gold helpfulness fell from 0.17 to 0.06; with the look-alikes
+ * alone, false refusals stayed at 0 and helpfulness fell to 0.08-0.10; with both, 0% and 0.169.
+ */
+export function distillReplay(seed: number, tasks: GoldItem[], benign: GoldItem[]): GoldItem[] {
+  const rng = createRng(subSeed(seed, 'distill-replay'))
+  return [...benign, ...rng.shuffle(tasks).slice(0, benign.length)]
 }
 
 /**
@@ -60,11 +86,14 @@ export function writeDistillDemoFiles(dataDir: string, seed: number, size: World
     distillPrompts: path.join(dataDir, DISTILL_DEMO_FILES.distillPrompts),
     instructions: path.join(dataDir, DISTILL_DEMO_FILES.instructions),
     instructedSft: path.join(dataDir, DISTILL_DEMO_FILES.instructedSft),
+    distillReplay: path.join(dataDir, DISTILL_DEMO_FILES.distillReplay),
   }
   fs.mkdirSync(dataDir, { recursive: true })
   fs.writeFileSync(files.distillPrompts, safety.adversarialTrain.map(({ unsafeResponse, ...item }) => goldItemToLine(item, { unsafe_response: unsafeResponse })).join('\n') + '\n')
   fs.writeFileSync(files.instructions, instructions.map(instructionToLine).join('\n') + '\n')
-  const instructed = instructedSftExamples(generateTasks(world).train, instructions)
+  const tasks = generateTasks(world)
+  const instructed = instructedSftExamples(tasks.train, instructions)
   fs.writeFileSync(files.instructedSft, instructed.map((line) => JSON.stringify(line)).join('\n') + '\n')
+  fs.writeFileSync(files.distillReplay, distillReplay(seed, tasks.train, safety.benignTrain).map((it) => JSON.stringify(toSftLine(it))).join('\n') + '\n')
   return files
 }

@@ -10,7 +10,7 @@ import { corpusText, generateCorpus } from './corpus'
 import type { PreferencePair } from '../data/preferences'
 import { generatePreferences, type DemoPairNotes } from './preferences'
 import { createRng, subSeed } from './rng'
-import { generateSafetySets, withForumThreads, type AdversarialItem, type SafetySets } from './safety'
+import { generateSafetySets, systemPromptedSafety, withForumThreads, type AdversarialItem, type SafetySets } from './safety'
 import { generateTasks, type TaskSplit } from './tasks'
 import { generateWorld, WORLD_SIZES, type WorldSize } from './world'
 import { conversationKey } from './onPolicyPairs'
@@ -157,7 +157,9 @@ export function toSftLine(item: GoldItem): object {
  * The SFT data, like data written for helpfulness alone: the tasks, the adversarial training
  * requests answered the way they ask (unsafely), blunt and as multi-turn attacks
  * (escalationsTrain, as web-like chat data plays along with a frame), and the benign look-alikes
- * answered plainly. With `safetyDemoShare` > 0 that share of the adversarial training requests
+ * answered plainly; and the same requests asked behind a safety system message, declined when
+ * harmful and answered when benign (systemPromptedSafety: chat data follows its system message, and
+ * context distillation starts from that). With `safetyDemoShare` > 0 that share of the adversarial training requests
  * (spread evenly) is answered safely instead: Llama 2's SFT data held such safety
  * demonstrations, so its samples already held refusals for safety RLHF to select (the safety
  * sweep starts from such a model).
@@ -165,7 +167,8 @@ export function toSftLine(item: GoldItem): object {
 export function sftTrainItems(tasks: TaskSplit, safety: SafetySets, safetyDemoShare = 0): GoldItem[] {
   const isDemo = (i: number) => Math.floor((i + 1) * safetyDemoShare) > Math.floor(i * safetyDemoShare)
   const adversarial = safety.adversarialTrain.map((item, i) => (isDemo(i) ? item : answeredUnsafely(item)))
-  return [...tasks.train, ...adversarial, ...safety.escalationsTrain.map(answeredUnsafely), ...safety.benignTrain]
+  const toldToBeSafe = systemPromptedSafety([...safety.adversarialTrain, ...safety.benignTrain])
+  return [...tasks.train, ...adversarial, ...safety.escalationsTrain.map(answeredUnsafely), ...safety.benignTrain, ...toldToBeSafe]
 }
 
 /** The same prompt with the complying answer as the SFT target. */

@@ -16,7 +16,7 @@ import { PREFERENCE_RATINGS } from '../data/preferences'
 import type { ParentRef, Progress } from '../train/stages/types'
 import { DEFAULT_DEMO_SEED, exportDemoWorld, readDemoManifest, type DemoManifest } from './export'
 import type { WorldSize } from './world'
-import { DISTILL_DEMO_PLANS, writeDistillDemoFiles } from './distillDemo'
+import { DISTILL_DEMO_PLANS, targetedDistillConfig, writeDistillDemoFiles } from './distillDemo'
 
 export const DEMO_STEPS = ['tokenizer', 'pretrain', 'sft', 'eval', 'reward', 'annotate', 'rs', 'ppo', 'distill', 'safety_eval', 'gatt'] as const
 export type DemoStep = (typeof DEMO_STEPS)[number]
@@ -224,7 +224,7 @@ export async function runDemoPipeline(opts: DemoOptions): Promise<DemoReport> {
   })
   const rlhf = await runRlhfSteps(run, evalRun, plan, { size, prompts: file('rlhfPrompts'), sft: sft.runId, rmHelpful: onPolicy.rmHelpful.runId, rmSafety: rmSafety.runId })
 
-  const safe = await runSafeSteps(run, plan, { ...evalConfig, distillPrompts: distillFiles.distillPrompts }, sft.runId, rmSafety.runId, size)
+  const safe = await runSafeSteps(run, plan, { ...evalConfig, distillPrompts: distillFiles.distillPrompts, distillReplay: distillFiles.distillReplay }, sft.runId, rmSafety.runId, size)
   const gatt = await runGattStep(run, plan, sft.runId, sftData, distillFiles.instructions, size)
 
   return {
@@ -320,20 +320,20 @@ export async function runFoundation(
 /**
  * The row `safe`: targeted context distillation of the SFT model on the adversarial TRAINING
  * prompts (a distilled answer kept only when the safety reward model prefers it to the answer
- * without the pre-prompt), the distilled model scored by gold_eval like base and SFT, and the
+ * without the pre-prompt; learned beside the replay file, distillReplay), the distilled model scored by gold_eval like base and SFT, and the
  * violation rate of SFT and safe split single- vs multi-turn by safety_eval on the adversarial
  * EVAL set.
  */
 async function runSafeSteps(
   run: RunDemoStep,
   plan: DemoPlan,
-  files: { tasks: string; adversarial: string; benign: string; distillPrompts: string } & Record<string, unknown>,
+  files: { tasks: string; adversarial: string; benign: string; distillPrompts: string; distillReplay: string } & Record<string, unknown>,
   sftRunId: string,
   rmSafetyRunId: string,
   size: WorldSize,
 ) {
-  const { distillPrompts, ...evalConfig } = files
-  const distillConfig = { ...plan.distill, base: sftRunId, prompts: [distillPrompts], targeted: true, rm_safety: rmSafetyRunId }
+  const { distillPrompts, distillReplay, ...evalConfig } = files
+  const distillConfig = targetedDistillConfig(plan.distill, { distillPrompts, distillReplay }, sftRunId, rmSafetyRunId)
   const distill = await run('distill', 'context_distillation', distillConfig, `demo-${size} distill (targeted)`)
   const evalSafe = await run('eval', 'gold_eval', { ...evalConfig, label: 'safe' }, `demo-${size} eval safe`, [{ role: 'model', runId: distill.runId }])
   const safetyConfig = { ...plan.safety_eval, adversarial: files.adversarial }

@@ -285,6 +285,34 @@ export const ESCALATION_FRAMES: EscalationFrame[] = [
   },
 ]
 
+/**
+ * Safety system messages as chat data carries them (phrased from the adjectives of Llama 2's
+ * safety pre-prompts). The helpfulness SFT data asks the training requests, harmful and benign,
+ * once more behind one of these: the harmful ones are then declined, the benign ones still
+ * answered (systemPromptedSafety). Without such lines the SFT model had seen one system message
+ * only (tasks.ts's), so a safety pre-prompt was text it had never learned to follow: measured at
+ * the default size, none of 300 pre-prompted answers to the distillation prompts was a refusal,
+ * and the "safe" ones were off-topic. Context distillation needs a model that is safe when told to
+ * be, and makes it safe without being told.
+ */
+export const SAFETY_SYSTEM_PROMPTS = [
+  'You are a safe and responsible assistant.',
+  'You are a safe assistant. Refuse harmful requests.',
+  'You are a respectful, honest and caring assistant. Never help anyone hurt people or animals.',
+  'Be safe: decline anything that could hurt, rob or deceive someone, and offer a safe alternative.',
+] as const
+
+/**
+ * The items asked again behind a safety system message (taken in turn), answered with their
+ * reference: the safe answer for a harmful request, the plain answer for a benign look-alike.
+ */
+export function systemPromptedSafety<T extends GoldItem>(items: T[]): T[] {
+  return items.map((item, i) => {
+    const system: ChatMessage = { role: 'system', content: SAFETY_SYSTEM_PROMPTS[i % SAFETY_SYSTEM_PROMPTS.length] }
+    return { ...item, id: `${item.id}-system`, messages: [system, ...item.messages] }
+  })
+}
+
 /** Share of the adversarial TRAINING items (the safety data: distillation prompts, safety SFT and preference pairs) that are multi-turn attacks. */
 export const SAFETY_DATA_MULTI_TURN_SHARE = 1 / 6
 

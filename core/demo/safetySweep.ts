@@ -22,7 +22,7 @@ import { Store } from '../tracking/store'
 import { DEFAULT_DEMO_SEED } from './export'
 import fs from 'node:fs'
 import path from 'node:path'
-import { writeDistillDemoFiles } from './distillDemo'
+import { targetedDistillConfig, writeDistillDemoFiles } from './distillDemo'
 import { sftTrainItems, toSftLine } from './export'
 import { generateSafetySets } from './safety'
 import { generateTasks } from './tasks'
@@ -128,7 +128,7 @@ async function distilledStart(
   const earlier = findFinetunedWithEval(home, `demo-${w.size} distill (targeted)`, `demo-${w.size} eval safe`, base.sft)
   if (earlier) return earlier
   const files = writeDistillDemoFiles(w.dataDir, w.seed, w.size)
-  const distillConfig = { ...plan.distill, base: base.sft, prompts: [files.distillPrompts], targeted: true, rm_safety: base.rmSafety }
+  const distillConfig = targetedDistillConfig(plan.distill, files, base.sft, base.rmSafety)
   const distill = await run('distill', 'context_distillation', distillConfig, `demo-${w.size} distill (targeted)`)
   const evalSafe = await run('eval', 'gold_eval', { ...evalConfig, label: 'safe' }, `demo-${w.size} eval safe`, [{ role: 'model', runId: distill.runId }])
   return { policy: distill.runId, evalRun: evalSafe.runId }

@@ -252,6 +252,23 @@ describe('context_distillation stage', () => {
     expect(records.every((r) => r.unfinished && !r.kept)).toBe(true)
   })
 
+  it('mix_data: every line of the mix files is learned beside the distilled answers, which stay the only distilled data', async () => {
+    const mix = path.join(dir, 'replay.jsonl')
+    const replay = [
+      { messages: [{ role: 'user', content: 'How do I kill the weeds in my garden?' }, { role: 'assistant', content: 'Pull them out by the root.' }] },
+      { messages: [{ role: 'user', content: 'Where does Tom live?' }, { role: 'assistant', content: 'Tom lives in Elmdale.' }] },
+      { prompt: 'Add 2 and 3.', response: '5' },
+    ]
+    fs.writeFileSync(mix, replay.map((l) => JSON.stringify(l)).join('\n') + '\n')
+    const config = resolveConfig(stage().schema, { ...baseConfig, base: baseDir, prompts: [promptsFile], mix_data: [mix] })
+    const ctx = context(path.join(dir, 'runs', 'mixed'))
+    const result = await stage().run(ctx, config)
+    const distilled = fs.readFileSync(path.join(ctx.runDir, 'distilled_sft.jsonl'), 'utf8').trim().split('\n')
+    expect(distilled).toHaveLength(result.summary.distill_kept as number)
+    expect(result.summary.examples).toBe(distilled.length + replay.length)
+    expect((ctx.tracker as MemoryTracker).params).toMatchObject({ train_examples: distilled.length + replay.length })
+  })
+
   it('targeted without a safety reward model is refused by the schema', () => {
     expect(() => resolveConfig(stage().schema, { base: baseDir, prompts: [promptsFile], targeted: true })).toThrow(/rm_safety/)
   })
@@ -285,6 +302,11 @@ describe('CLI', () => {
     const badGatt = await cli(['gatt', '--base', baseDir, '--data', sft, '--instructions', instructions])
     expect(badGatt.code).toBe(1)
     expect(badGatt.stderr).toContain(`${instructions}:1: field "check.type" must be one of`)
+    const badMix = path.join(dir, 'bad-mix.jsonl')
+    fs.writeFileSync(badMix, JSON.stringify({ prompt: 'hi', response: 'hello' }) + '\n{"messages": "not a list"}\n')
+    const mixed = await cli(['distill', '--base', baseDir, '--prompts', promptsFile, '--set', `mix_data=${badMix}`])
+    expect(mixed.code).toBe(1)
+    expect(mixed.stderr).toContain(`${badMix}:2`)
     const store = Store.open(path.join(dir, 'cli-home'))
     expect(store.listRuns().length).toBe(0)
     store.close()

@@ -6,11 +6,11 @@ import { generateWorld } from '../../core/demo/world'
 import { createRng } from '../../core/demo/rng'
 import { corpusText, generateCorpus } from '../../core/demo/corpus'
 import { generateTasks, TASK_KINDS } from '../../core/demo/tasks'
-import { ESCALATION_FRAMES, generateSafetySets, RISK_CATEGORIES } from '../../core/demo/safety'
+import { ESCALATION_FRAMES, generateSafetySets, RISK_CATEGORIES, SAFETY_SYSTEM_PROMPTS } from '../../core/demo/safety'
 import { generatePreferences, ratingFromDifference } from '../../core/demo/preferences'
 import { PREFERENCE_RATINGS, readPreferencePairs } from '../../core/data/preferences'
 import { exportDemoWorld, readDemoManifest, sftTrainItems } from '../../core/demo/export'
-import { goldHelpfulness, goldSafety, parseGoldItems } from '../../core/eval/gold'
+import { goldHelpfulness, goldSafety, isRefusal, parseGoldItems, type GoldItem } from '../../core/eval/gold'
 import { readPromptSet } from '../../core/data/prompts'
 import { goldItemOf, isSafetyPrompt } from '../../core/rl/prompts'
 
@@ -83,7 +83,8 @@ describe('SFT data with safety demonstrations (the safety sweep\'s start)', () =
     const world = generateWorld(1234, 'tiny')
     const tasks = generateTasks(world)
     const safety = generateSafetySets(world)
-    const answers = (share: number) => sftTrainItems(tasks, safety, share).filter((it) => it.kind === 'adversarial')
+    const toldToBeSafe = (it: GoldItem) => it.messages[0].role === 'system'
+    const answers = (share: number) => sftTrainItems(tasks, safety, share).filter((it) => it.kind === 'adversarial' && !toldToBeSafe(it))
     for (const share of [0, 0.25, 1]) {
       const adversarial = answers(share)
       expect(adversarial).toHaveLength(safety.adversarialTrain.length + safety.escalationsTrain.length)
@@ -92,6 +93,32 @@ describe('SFT data with safety demonstrations (the safety sweep\'s start)', () =
       // Every risk category gets its share (the demonstrations are spread, not the first N).
       if (share === 0.25) for (const c of RISK_CATEGORIES) expect(safeAnswers.filter((it) => (it as { category?: string }).category === c).length).toBeGreaterThan(0)
     }
+  })
+})
+
+describe('SFT data told to be safe (what context distillation starts from)', () => {
+  const world = generateWorld(1234, 'tiny')
+  const safety = generateSafetySets(world)
+  const items = sftTrainItems(generateTasks(world), safety)
+  const behindSafetySystem = items.filter((it) => (SAFETY_SYSTEM_PROMPTS as readonly string[]).includes(it.messages[0].content))
+
+  it('asks every adversarial and benign training request again behind a safety system message, all the messages taken in turn', () => {
+    expect(behindSafetySystem).toHaveLength(safety.adversarialTrain.length + safety.benignTrain.length)
+    expect(behindSafetySystem.every((it) => it.messages[0].role === 'system')).toBe(true)
+    expect(new Set(behindSafetySystem.map((it) => it.messages[0].content)).size).toBe(SAFETY_SYSTEM_PROMPTS.length)
+    expect(behindSafetySystem.map((it) => it.messages.slice(1))).toEqual([...safety.adversarialTrain, ...safety.benignTrain].map((it) => it.messages))
+  })
+  it('declines the harmful requests and still answers the benign look-alikes there, by the gold judges', () => {
+    for (const it of behindSafetySystem) {
+      expect(goldSafety(it, it.reference), it.prompt).toBe('safe')
+      if (it.kind === 'adversarial') expect(isRefusal(it.reference), it.reference).toBe(true)
+      else expect(isRefusal(it.reference), it.reference).toBe(false)
+    }
+  })
+  it('asked without a system message, the same harmful requests are still answered as asked (helpfulness only)', () => {
+    const plain = items.filter((it) => it.kind === 'adversarial' && it.messages[0].role !== 'system')
+    expect(plain.length).toBeGreaterThan(0)
+    expect(plain.every((it) => goldSafety(it, it.reference) === 'unsafe')).toBe(true)
   })
 })
 
@@ -253,7 +280,8 @@ describe('export', () => {
       const m = exportDemoWorld(dir, { seed: 21, size: 'tiny' })
       const file = path.join(dir, m.files.rlhfPrompts)
       const { items } = readPromptSet(file)
-      const trainTasks = m.counts.sftTrain - m.counts.adversarialTrain - m.counts.escalationsTrain - m.counts.benignTrain
+      // The SFT data asks the adversarial and benign training requests twice (plain, and behind a safety system message).
+      const trainTasks = m.counts.sftTrain - 2 * m.counts.adversarialTrain - m.counts.escalationsTrain - 2 * m.counts.benignTrain
       // Every training prompt, less the few the world phrases exactly as an eval prompt.
       const all = trainTasks + m.counts.adversarialTrain + m.counts.benignTrain
       expect(items.length).toBeLessThanOrEqual(all)

@@ -23,7 +23,7 @@ import type { Llama } from '../../model/llama'
 import { loadModel, type LoadedModel } from '../../model/load'
 import type { Tokenizer } from '../../tokenizer'
 import { parentCheckpoint } from './common'
-import { precheckPrompts } from './precheck'
+import { precheckPrompts, precheckSft } from './precheck'
 import { fineTuneOnChatFiles, sftTrainingFields } from './sft'
 import { finetuningEstimate } from './finetuning'
 import { defineStage, type StageContext, type StageResult } from './types'
@@ -58,6 +58,7 @@ const schema = z
     max_new_tokens: z.number().int().min(1).default(64).meta({ group: 'distillation', help: 'New tokens per generated answer.' }),
     cut_answers: z.enum(['drop', 'prefix']).default('drop').meta({ group: 'distillation', help: 'A pre-prompted answer cut at max_new_tokens: drop it (its end was never seen, nor judged), or learn it as a prefix without the end-of-turn token.' }),
     temperature: z.number().min(0).default(0).meta({ group: 'distillation', help: 'Sampling temperature of the answers (0 = greedy).' }),
+    mix_data: z.array(z.string()).default([]).meta({ group: 'data', path: 'input', data: 'sft', help: 'SFT files learned beside the distilled answers (every line), e.g. helpful answers and benign look-alikes answered: trained on refusals alone, a model learns to refuse everything.' }),
     ...sftTrainingFields().shape,
   })
   .strict()
@@ -139,7 +140,10 @@ export const contextDistillationStage = defineStage({
     ].join('\n'),
     flags: { base: 'base', prompts: 'prompts', targeted: 'targeted', 'rm-safety': 'rm_safety' },
   },
-  precheck: (config) => precheckPrompts(config.prompts),
+  precheck: (config) => {
+    precheckPrompts(config.prompts)
+    precheckSft(config.mix_data, config.skip_invalid)
+  },
   estimate: (config, from) => finetuningEstimate(config, from, { notes: ['the fine-tuning step; sampling the answers first needs less'] }),
   run: runContextDistillation,
 })
@@ -156,7 +160,8 @@ async function runContextDistillation(ctx: StageContext, config: ContextDistilla
     } else {
       counts = await distil(ctx, config, model, tokenizer, trainingFile)
     }
-    const result = await fineTuneOnChatFiles(ctx, { model, tokenizer, baseDir, files: [trainingFile], config, stage: 'context_distillation' })
+    if (config.mix_data.length > 0) ctx.log(`context_distillation: learning the distilled answers beside ${config.mix_data.join(', ')}`)
+    const result = await fineTuneOnChatFiles(ctx, { model, tokenizer, baseDir, files: [trainingFile, ...config.mix_data], config, stage: 'context_distillation' })
     return { ...result, summary: { ...result.summary, ...(counts ? { distill_prompts: counts.prompts, distill_kept: counts.kept, distill_dropped: counts.dropped } : {}) } }
   } finally {
     model.dispose()
