@@ -31,9 +31,16 @@ export const DEMO_FILES = {
   world: 'world.json',
 } as const
 
+/**
+ * The version of the data the generator writes: raised whenever what it writes changes, so that a
+ * home's earlier export is written again rather than reused (version 2: the SFT data asks the
+ * training requests behind safety system messages too).
+ */
+export const DEMO_DATA_VERSION = 2
+
 export interface DemoManifest {
   format: 'workbench-demo'
-  version: 1
+  version: number
   seed: number
   size: WorldSize
   /** File names (relative to the manifest's folder), by role. */
@@ -114,7 +121,7 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
 
   const manifest: DemoManifest = {
     format: 'workbench-demo',
-    version: 1,
+    version: DEMO_DATA_VERSION,
     seed,
     size,
     files: DEMO_FILES,
@@ -137,6 +144,16 @@ export function exportDemoWorld(dir: string, options: ExportOptions = {}): DemoM
   }
   write('manifest.json', JSON.stringify(manifest, null, 2) + '\n')
   return manifest
+}
+
+/** Writes the demo files unless this version's files for the same seed and size are already there (they are deterministic). */
+export function ensureDemoExport(dir: string, seed: number, size: WorldSize): DemoManifest {
+  if (fs.existsSync(path.join(dir, 'manifest.json'))) {
+    const existing = readDemoManifest(dir)
+    const complete = Object.values(existing.files).every((f) => fs.existsSync(path.join(dir, f)))
+    if (existing.version === DEMO_DATA_VERSION && existing.seed === seed && existing.size === size && complete) return existing
+  }
+  return exportDemoWorld(dir, { seed, size })
 }
 
 /** Reads a manifest written by exportDemoWorld; a clear error when it is missing or foreign. */

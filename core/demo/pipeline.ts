@@ -7,14 +7,13 @@
 // then rejection sampling and PPO, and return the comparison table. The stages see plain files and plain configs: nothing in them
 // knows about the demo.
 
-import fs from 'node:fs'
 import path from 'node:path'
 import { JobRunner, type RunExit } from '../jobs/runner'
 import type { WorkerEvent } from '../jobs/protocol'
 import { Store } from '../tracking/store'
 import { PREFERENCE_RATINGS } from '../data/preferences'
 import type { ParentRef, Progress } from '../train/stages/types'
-import { DEFAULT_DEMO_SEED, exportDemoWorld, readDemoManifest, type DemoManifest } from './export'
+import { DEFAULT_DEMO_SEED, ensureDemoExport, type DemoManifest } from './export'
 import type { WorldSize } from './world'
 import { DISTILL_DEMO_PLANS, targetedDistillConfig, writeDistillDemoFiles } from './distillDemo'
 
@@ -272,7 +271,7 @@ export type RunDemoStep = (step: DemoStep, stage: string, config: Record<string,
 export function prepareDemo(opts: DemoOptions, size: WorldSize, seed: number): { dataDir: string; file: (name: keyof DemoManifest['files']) => string; run: RunDemoStep } {
   const emit = opts.onEvent ?? (() => {})
   const dataDir = path.join(opts.home, 'demo', `${size}-seed${seed}`)
-  const manifest = ensureExport(dataDir, seed, size)
+  const manifest = ensureDemoExport(dataDir, seed, size)
   emit({ type: 'step', step: 'export', message: `demo data (${size}, seed ${seed}) in ${dataDir}` })
   const file = (name: keyof DemoManifest['files']) => path.join(dataDir, manifest.files[name])
   const runner = new JobRunner({ home: opts.home, backend: opts.backend })
@@ -432,16 +431,6 @@ export function planWithOverrides(plan: DemoPlan, overrides: DemoOptions['overri
   const out = { ...plan }
   for (const step of DEMO_STEPS) out[step] = { ...plan[step], ...(overrides?.[step] ?? {}) }
   return out
-}
-
-/** Writes the demo files unless the same seed and size are already there (they are deterministic). */
-function ensureExport(dir: string, seed: number, size: WorldSize): DemoManifest {
-  if (fs.existsSync(path.join(dir, 'manifest.json'))) {
-    const existing = readDemoManifest(dir)
-    const complete = Object.values(existing.files).every((f) => fs.existsSync(path.join(dir, f)))
-    if (existing.seed === seed && existing.size === size && complete) return existing
-  }
-  return exportDemoWorld(dir, { seed, size })
 }
 
 /** Submits one run, forwards its events, waits for it; any end but 'finished' is an error naming the run. */

@@ -9,7 +9,7 @@ import { generateTasks, TASK_KINDS } from '../../core/demo/tasks'
 import { ESCALATION_FRAMES, generateSafetySets, RISK_CATEGORIES, SAFETY_SYSTEM_PROMPTS } from '../../core/demo/safety'
 import { generatePreferences, ratingFromDifference } from '../../core/demo/preferences'
 import { PREFERENCE_RATINGS, readPreferencePairs } from '../../core/data/preferences'
-import { exportDemoWorld, readDemoManifest, sftTrainItems } from '../../core/demo/export'
+import { DEMO_DATA_VERSION, ensureDemoExport, exportDemoWorld, readDemoManifest, sftTrainItems } from '../../core/demo/export'
 import { goldHelpfulness, goldSafety, isRefusal, parseGoldItems, type GoldItem } from '../../core/eval/gold'
 import { readPromptSet } from '../../core/data/prompts'
 import { goldItemOf, isSafetyPrompt } from '../../core/rl/prompts'
@@ -189,6 +189,24 @@ describe('preferences', () => {
 })
 
 describe('export', () => {
+  it('is reused for the same seed, size and data version, and written again when an earlier version left it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-version-'))
+    try {
+      const m = ensureDemoExport(dir, 21, 'tiny')
+      expect(m.version).toBe(DEMO_DATA_VERSION)
+      const sftFile = path.join(dir, m.files.sftTrain)
+      const written = fs.readFileSync(sftFile, 'utf8')
+      fs.writeFileSync(sftFile, 'kept\n')
+      ensureDemoExport(dir, 21, 'tiny')
+      expect(fs.readFileSync(sftFile, 'utf8'), 'same version: reused as it is').toBe('kept\n')
+      fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ ...m, version: DEMO_DATA_VERSION - 1 }))
+      expect(ensureDemoExport(dir, 21, 'tiny').version).toBe(DEMO_DATA_VERSION)
+      expect(fs.readFileSync(sftFile, 'utf8'), 'an earlier version: written again').toBe(written)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('writes ordinary files with a manifest, deterministically', () => {
     const dirA = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-a-'))
     const dirB = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-b-'))
