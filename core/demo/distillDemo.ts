@@ -63,9 +63,10 @@ export function targetedDistillConfig(distillPlan: Record<string, unknown>, file
 /**
  * What distillation learns beside its distilled answers (the stage's mix_data): the benign
  * look-alike training requests answered, and as many helpfulness tasks drawn at random from the
- * SFT data. Measured on the default demo (seed 1234): trained on the refusals alone, false
- * refusals rose from 2% to 77% and gold helpfulness fell from 0.17 to 0.06; with the look-alikes
- * alone, false refusals stayed at 0 and helpfulness fell to 0.08-0.10; with both, 0% and 0.169.
+ * SFT data. Measured on the default demo (seed 1234, SFT: false refusals 1.7%, helpfulness 0.17):
+ * trained on the refusals alone, false refusals 88% and helpfulness 0.05 (77% and 0.12 at a
+ * third of the lr); beside the look-alikes alone, 1.7% and 0.10 (the tasks forgotten); beside
+ * both, 0% and 0.14-0.17.
  */
 export function distillReplay(seed: number, tasks: GoldItem[], benign: GoldItem[]): GoldItem[] {
   const rng = createRng(subSeed(seed, 'distill-replay'))

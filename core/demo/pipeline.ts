@@ -319,9 +319,9 @@ export async function runFoundation(
 /**
  * The row `safe`: targeted context distillation of the SFT model on the adversarial TRAINING
  * prompts (a distilled answer kept only when the safety reward model prefers it to the answer
- * without the pre-prompt; learned beside the replay file, distillReplay), the distilled model scored by gold_eval like base and SFT, and the
- * violation rate of SFT and safe split single- vs multi-turn by safety_eval on the adversarial
- * EVAL set.
+ * without the pre-prompt; learned beside the replay file, distillReplay), the distilled model
+ * scored by gold_eval like base and SFT, and the violation rate of SFT and safe split single- vs
+ * multi-turn by safety_eval on the adversarial EVAL set.
  */
 async function runSafeSteps(
   run: RunDemoStep,
