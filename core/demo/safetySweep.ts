@@ -213,7 +213,11 @@ export function findFoundation(home: string, size: WorldSize, dataDir: string): 
   try {
     const finished = store.listRuns({ experiment: EXPERIMENT, status: 'finished' }) // newest first
     const named = (name: string) => finished.filter((r) => r.name === `demo-${size} ${name}`)
+    // A run created before the data was last written (an earlier data version's export, written
+    // again by ensureDemoExport) did not learn from these files.
+    const writtenAt = fs.statSync(path.join(dataDir, 'manifest.json')).mtimeMs
     for (const sft of named('sft')) {
+      if (sft.createdAt < writtenAt) continue
       const data = sft.config.data
       if (!Array.isArray(data) || !data.some((f) => typeof f === 'string' && f.startsWith(dataDir))) continue
       const fromSft = (name: string) => named(name).find((r) => r.config.base === sft.id)?.id

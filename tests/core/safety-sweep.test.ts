@@ -8,7 +8,8 @@ import { describe, it, expect } from 'vitest'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { runSafetySweep } from '../../core/demo/safetySweep'
+import { findFoundation, runSafetySweep } from '../../core/demo/safetySweep'
+import { DEMO_DATA_VERSION, ensureDemoExport } from '../../core/demo/export'
 import { Store } from '../../core/tracking/store'
 
 const SHORT = {
@@ -51,6 +52,13 @@ describe('workbench demo --safety-sweep', () => {
       expect(again.runs.sft).toBe(report.runs.sft)
       expect(again.runs.start).toBe(report.runs.start)
       expect(again.rows.map((r) => r.drawn_share)).toEqual([0.25])
+      // An export an earlier data version left is written again, and the runs trained on it are not reused.
+      const dataDir = path.join(home, 'demo', 'tiny-seed1234')
+      expect(findFoundation(home, 'tiny', dataDir)?.sft).toBe(report.runs.sft)
+      const manifest = path.join(dataDir, 'manifest.json')
+      fs.writeFileSync(manifest, JSON.stringify({ ...JSON.parse(fs.readFileSync(manifest, 'utf8')), version: DEMO_DATA_VERSION - 1 }))
+      ensureDemoExport(dataDir, 1234, 'tiny')
+      expect(findFoundation(home, 'tiny', dataDir)).toBeUndefined()
     } finally {
       fs.rmSync(home, { recursive: true, force: true })
     }
