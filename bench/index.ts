@@ -6,7 +6,7 @@
 //
 // --preset, --backend, --gen-tokens and --no-torch go to the model and generation benchmarks
 // (--backend and --gen-tokens to the PPO one too, --preset and --gen-tokens to the WebGPU one),
-// --threads, --modes, --seq, --steps and --save-baseline to the model one (which fails when a row's
+// --threads, --modes, --seq, --steps, --min-seconds and --save-baseline to the model one (which fails when a row's
 // peak RSS is more than 10% above bench/baseline.json), --batches to the generation one; --json
 // makes every part print JSON.
 import { spawnSync } from 'node:child_process'
@@ -20,7 +20,7 @@ type Part = (typeof PARTS)[number]
 const PART_FLAGS: Record<Part, string[]> = {
   tokenizer: [],
   store: [],
-  model: ['--preset', '--backend', '--threads', '--modes', '--seq', '--steps', '--gen-tokens', '--no-torch', '--save-baseline'],
+  model: ['--preset', '--backend', '--threads', '--modes', '--seq', '--steps', '--min-seconds', '--gen-tokens', '--no-torch', '--save-baseline'],
   generate: ['--preset', '--backend', '--batches', '--gen-tokens', '--rounds', '--no-torch'],
   reward: ['--backend'],
   lora: ['--preset', '--backend'],

@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import time
 
 import torch
@@ -168,6 +169,7 @@ def main():
     ap.add_argument("--preset", default="tiny", choices=list(PRESETS))
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--min-seconds", type=float, default=0, help="measure training steps for at least this long (median step reported)")
     ap.add_argument("--gen-tokens", type=int, default=120)
     ap.add_argument("--batch", type=int, default=None, help="default: the preset's batch")
     ap.add_argument("--seq", type=int, default=None, help="default: the preset's max_seq_len")
@@ -209,10 +211,14 @@ def main():
         return loss.item()
 
     step()  # warm-up
+    # At least --steps steps and --min-seconds of them; the median step, as bench/model.ts reports ours.
+    step_ms = []
     t0 = time.perf_counter()
-    for _ in range(args.steps):
+    while len(step_ms) < args.steps or time.perf_counter() - t0 < args.min_seconds:
+        start = time.perf_counter()
         step()
-    ms_per_step = (time.perf_counter() - t0) * 1000 / args.steps
+        step_ms.append((time.perf_counter() - start) * 1000)
+    ms_per_step = statistics.median(step_ms)
 
     with torch.no_grad():
         n_new = min(args.gen_tokens, T - 8)
@@ -235,6 +241,7 @@ def main():
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
         "batch": B, "seq": T,
         "ms_per_step": round(ms_per_step, 1),
+        "steps_measured": len(step_ms),
         "train_tokens_per_s": round(B * T / ms_per_step * 1000),
         "gen_tokens_per_s_kv_cache": round(gen_tps),
     }))
