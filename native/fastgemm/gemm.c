@@ -228,31 +228,47 @@ static void gemm(int64_t m, int64_t n, int64_t k, View a, View b, float *c, int6
 
 // ---------------------------------------------------------------------------------------------
 // Thread pool: `pool_size - 1` persistent threads plus the calling thread. A job is a function
-// called as fn(arg, index, count) on `count` threads at once (index 0 on the caller); the caller
-// returns when all are done. Threads are started on first use. Between jobs a pool thread first
-// spins for a short while (spin_us, 500 us unless WORKBENCH_POOL_SPIN_US says otherwise; 0 turns
-// it off) watching for the next job, yielding the core to any other runnable thread as it goes,
-// then sleeps on a condition variable; the caller waiting for the others' parts does the same.
-// Why: a training step is a stream of jobs tens to hundreds of microseconds apart, and waking a
-// sleeping thread (a futex wake, on a VM the wake of an idle virtual CPU) costs about as much.
+// with `count` parts, fn(arg, part, count); the caller returns when every part is done. Threads
+// are started on first use. Between jobs a pool thread first spins for a short while (spin_us,
+// 500 us unless WORKBENCH_POOL_SPIN_US says otherwise; 0 turns it off) watching for the next job,
+// yielding the core to any other runnable thread as it goes, then sleeps on a condition variable;
+// the caller waiting for the others' parts does the same.
+// Why spin: a training step is a stream of jobs tens to hundreds of microseconds apart, and waking
+// a sleeping thread (a futex wake, on a VM the wake of an idle virtual CPU) costs about as much.
 // Measured on the tiny preset, 2 threads, alternating steps in one process: 8-17% faster steps;
 // with two such processes sharing 2 cores, still 2% faster (bench/profileStep.ts, issue 16).
 // Bounded, so an idle process never keeps a core busy (OpenMP and OpenBLAS also spin, then sleep).
+// Parts are CLAIMED, not assigned: every thread, the caller first, takes the next unclaimed part
+// until none is left, and the caller waits for the parts, not for the threads. So a pool thread
+// that starts late (descheduled: on 2 cores, V8's own background threads, the compiler and the
+// garbage collector, take a core for a millisecond or more at a time) leaves its part to the
+// caller instead of holding it up. Measured (tiny, 2 threads): 2-3 jobs a step started more than
+// 1 ms late, and the caller spent ~12 ms of a ~100 ms step waiting for pool threads. Which thread
+// runs a part never changes what it computes, so results stay bitwise the same.
 
 #define MAX_THREADS 64
 
 typedef void (*JobFn)(void *arg, int index, int count);
 
+/*
+ * The claim word: job generation << 16 | parts << 8 | next unclaimed part. One atomic word, so a
+ * thread that claims part p of job g (a compare-and-swap) knows the job's part count with it, and
+ * a thread that arrives after job g ended finds its parts all claimed (or a newer generation) and
+ * claims nothing. A claimed part of job g keeps the caller from posting job g + 1 until it is
+ * done, so fn and arg, read after the claim, are job g's.
+ */
+#define CLAIM(generation, parts, next) (((uint64_t)(generation) << 16) | ((uint64_t)(parts) << 8) | (uint64_t)(next))
+
 static struct {
-  pthread_mutex_t lock;    /* guards everything below */
+  pthread_mutex_t lock;    /* guards the sleeping: wake and finished */
   pthread_cond_t wake;     /* a new job (generation changed) */
-  pthread_cond_t finished; /* pending reached 0 */
+  pthread_cond_t finished; /* done reached the job's part count */
   pthread_mutex_t busy;    /* held by the one caller whose job runs on the pool */
   JobFn fn;
   void *arg;
-  int count;               /* threads in the current job, the caller included */
-  uint64_t pending;        /* pool threads still working on it */
-  uint64_t generation;
+  uint64_t claim;          /* the claim word above */
+  uint64_t done;           /* parts of the current job finished */
+  uint64_t generation;     /* bumped (under lock) for every job: what sleeping threads wait on */
   int started;             /* pool threads running (they never exit) */
   int size;                /* the setting: threads per job at most (caller included) */
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, 0, 0};
@@ -261,9 +277,6 @@ static int online_cores(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
-
-/** The generation each pool thread was started in: its first job is the next one. */
-static uint64_t born_in[MAX_THREADS];
 
 /** Microseconds a thread spins for the next job (or the caller for the others) before sleeping; set once, before the first pool thread starts. */
 static int64_t spin_us = -1;
@@ -295,28 +308,35 @@ static void spin_while(const uint64_t *value, uint64_t v, int while_equal) {
   }
 }
 
+/** Runs unclaimed parts of the current job until none is left; the thread that finishes the last part wakes a sleeping caller. */
+static void run_claimed_parts(void) {
+  uint64_t word = __atomic_load_n(&pool.claim, __ATOMIC_ACQUIRE);
+  for (;;) {
+    int parts = (int)((word >> 8) & 0xff), next = (int)(word & 0xff);
+    if (next >= parts) return;
+    if (!__atomic_compare_exchange_n(&pool.claim, &word, word + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue; /* word reloaded */
+    pool.fn(pool.arg, next, parts);
+    if (__atomic_add_fetch(&pool.done, 1, __ATOMIC_ACQ_REL) == (uint64_t)parts) {
+      pthread_mutex_lock(&pool.lock);
+      pthread_cond_signal(&pool.finished);
+      pthread_mutex_unlock(&pool.lock);
+    }
+    word = __atomic_load_n(&pool.claim, __ATOMIC_ACQUIRE);
+  }
+}
+
 static void *pool_thread(void *raw) {
-  int index = (int)(intptr_t)raw; /* 1 .. MAX_THREADS-1 */
-  pthread_mutex_lock(&pool.lock);
-  uint64_t seen = born_in[index];
-  pthread_mutex_unlock(&pool.lock);
+  (void)raw;
+  uint64_t seen = __atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE);
   for (;;) {
     spin_while(&pool.generation, seen, 1); /* while no new job */
-    pthread_mutex_lock(&pool.lock);
-    while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.lock);
-    seen = pool.generation;
-    if (index >= pool.count) {
+    if (__atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE) == seen) {
+      pthread_mutex_lock(&pool.lock);
+      while (__atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
       pthread_mutex_unlock(&pool.lock);
-      continue;
     }
-    JobFn fn = pool.fn;
-    void *arg = pool.arg;
-    int count = pool.count;
-    pthread_mutex_unlock(&pool.lock);
-    fn(arg, index, count);
-    pthread_mutex_lock(&pool.lock);
-    if (__atomic_sub_fetch(&pool.pending, 1, __ATOMIC_RELEASE) == 0) pthread_cond_signal(&pool.finished);
-    pthread_mutex_unlock(&pool.lock);
+    seen = __atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE);
+    run_claimed_parts();
   }
   return NULL;
 }
@@ -329,15 +349,14 @@ static int ensure_pool(int count) {
   }
   while (pool.started < count - 1) {
     pthread_t thread;
-    born_in[pool.started + 1] = pool.generation;
-    if (pthread_create(&thread, NULL, pool_thread, (void *)(intptr_t)(pool.started + 1)) != 0) break;
+    if (pthread_create(&thread, NULL, pool_thread, NULL) != 0) break;
     pthread_detach(thread);
     pool.started++;
   }
   return pool.started + 1 < count ? pool.started + 1 : count;
 }
 
-/** Runs fn on `count` threads (fewer when the pool is busy with another caller's job). */
+/** Runs fn's `count` parts on up to `count` threads (on the caller alone when the pool is busy with another caller's job). */
 static void run_parallel(JobFn fn, void *arg, int count) {
   if (count <= 1 || pthread_mutex_trylock(&pool.busy) != 0) {
     fn(arg, 0, 1);
@@ -345,17 +364,24 @@ static void run_parallel(JobFn fn, void *arg, int count) {
   }
   pthread_mutex_lock(&pool.lock);
   count = ensure_pool(count);
+  if (count <= 1) { /* no pool thread could be started */
+    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_unlock(&pool.busy);
+    fn(arg, 0, 1);
+    return;
+  }
+  uint64_t generation = pool.generation + 1;
   pool.fn = fn;
   pool.arg = arg;
-  pool.count = count;
-  __atomic_store_n(&pool.pending, (uint64_t)(count - 1), __ATOMIC_RELAXED);
-  __atomic_store_n(&pool.generation, pool.generation + 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&pool.done, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&pool.claim, CLAIM(generation, count, 0), __ATOMIC_RELEASE); /* publishes fn, arg and done */
+  __atomic_store_n(&pool.generation, generation, __ATOMIC_RELEASE);
   pthread_cond_broadcast(&pool.wake);
   pthread_mutex_unlock(&pool.lock);
-  fn(arg, 0, count);
-  spin_while(&pool.pending, 0, 0); /* while a pool thread still works */
+  run_claimed_parts();
+  spin_while(&pool.done, (uint64_t)count, 0); /* while parts others claimed are still running */
   pthread_mutex_lock(&pool.lock);
-  while (pool.pending > 0) pthread_cond_wait(&pool.finished, &pool.lock);
+  while (__atomic_load_n(&pool.done, __ATOMIC_ACQUIRE) != (uint64_t)count) pthread_cond_wait(&pool.finished, &pool.lock);
   pthread_mutex_unlock(&pool.lock);
   pthread_mutex_unlock(&pool.busy);
 }
