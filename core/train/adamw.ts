@@ -16,7 +16,7 @@
 // WORKBENCH_FUSED_OPS=0) the tfjs formulation.
 
 import { tf } from '../backend/tf'
-import { ADAMW, GLOBAL_NORM, nativeAdamWActive, nativeGlobalNormActive } from '../backend/kernels/nativeOps'
+import { ADAMW, ADAMW_MANY, GLOBAL_NORM, nativeAdamWActive, nativeAdamWManyActive, nativeGlobalNormActive } from '../backend/kernels/nativeOps'
 
 export interface AdamWOptions {
   /** Learning rate used when applyGradients is not given one (normally the schedule passes it). */
@@ -74,8 +74,10 @@ export class AdamW {
    * tf.variableGrads returns it). A parameter without a gradient is left untouched this step.
    * `gradScale` (a scalar, e.g. clipCoefficient's) multiplies every gradient first: the clip
    * without a scaled copy of each gradient. The caller still owns (and disposes) `grads` and `gradScale`.
+   * With the many-parameter native kernel, parameters are updated `groupElements` elements at a
+   * time (parameterGroups); the result does not depend on it.
    */
-  applyGradients(grads: Record<string, tf.Tensor>, lr = this.options.lr, gradScale?: tf.Scalar): void {
+  applyGradients(grads: Record<string, tf.Tensor>, lr = this.options.lr, gradScale?: tf.Scalar, groupElements = ADAMW_GROUP_ELEMENTS): void {
     if (!Number.isFinite(lr) || lr < 0) throw new Error(`AdamW: learning rate must be a finite number >= 0, got ${lr}`)
     const named = this.nameGradients(grads)
     const { beta1, beta2, eps, weightDecay } = this.options
@@ -83,23 +85,37 @@ export class AdamW {
     const constants: UpdateConstants = { beta1, beta2, eps, stepSize: lr / (1 - beta1 ** t), sqrtBias2: Math.sqrt(1 - beta2 ** t), decay: 1 }
     const fused = nativeAdamWActive()
     const scale = gradScale ?? (fused ? tf.scalar(1) : undefined)
+    // 1 - lr * wd, or 1 (p * 1 is p to the bit) for a parameter without decay.
+    const decayOf = (name: string) => (this.decayed.has(name) && weightDecay > 0 ? 1 - lr * weightDecay : 1)
+    const isFloat = (name: string) => this.params[name].dtype === 'float32' && named[name].dtype === 'float32'
+    const many = fused && nativeAdamWManyActive() ? Object.keys(named).filter(isFloat) : []
+    for (const group of parameterGroups(many, (name) => this.params[name].size, groupElements)) {
+      tf.tidy(() => {
+        const inputs = group.flatMap((name) => [this.params[name], named[name], this.m[name], this.v[name]])
+        const outputs = tf.engine().runKernel(ADAMW_MANY, { ...inputs, [inputs.length]: scale! } as unknown as tf.NamedTensorMap, { ...constants, decays: group.map(decayOf) }) as tf.Tensor[]
+        group.forEach((name, i) => this.assignUpdate(name, outputs.slice(3 * i, 3 * i + 3)))
+      })
+    }
     // One tidy per parameter: the temporaries of an update are freed before the next
     // parameter's, so the update needs a few copies of the largest parameter, not of all of them.
     for (const [name, g] of Object.entries(named)) {
+      if (many.includes(name)) continue
       tf.tidy(() => {
         const p = this.params[name]
-        // 1 - lr * wd, or 1 (p * 1 is p to the bit) for a parameter without decay.
-        const c = { ...constants, decay: this.decayed.has(name) && weightDecay > 0 ? 1 - lr * weightDecay : 1 }
-        const [newP, m, v] = fused && p.dtype === 'float32' && g.dtype === 'float32'
+        const c = { ...constants, decay: decayOf(name) }
+        this.assignUpdate(name, fused && isFloat(name)
           ? adamwUpdateFused(p, g, this.m[name], this.v[name], scale!, c)
-          : adamwUpdateTfjs(p, g, this.m[name], this.v[name], scale, c)
-        p.assign(newP)
-        this.m[name].assign(m)
-        this.v[name].assign(v)
+          : adamwUpdateTfjs(p, g, this.m[name], this.v[name], scale, c))
       })
     }
     if (scale !== gradScale) scale?.dispose()
     this.step = t
+  }
+
+  private assignUpdate(name: string, [p, m, v]: tf.Tensor[]): void {
+    this.params[name].assign(p)
+    this.m[name].assign(m)
+    this.v[name].assign(v)
   }
 
   /**
@@ -174,6 +190,32 @@ export function adamwUpdateTfjs(p: tf.Tensor, grad: tf.Tensor, mOld: tf.Tensor, 
   const decayedP = c.decay !== 1 ? tf.mul(p, c.decay) : p
   const denom = tf.add(tf.div(tf.sqrt(v), c.sqrtBias2), c.eps)
   return [tf.sub(decayedP, tf.mul(tf.div(m, denom), c.stepSize)), m, v]
+}
+
+/** At most this many parameter elements per many-parameter kernel: the new p, m and v of a group live beside the old ones until assigned. */
+export const ADAMW_GROUP_ELEMENTS = 1 << 20
+
+/**
+ * Consecutive runs of `names` holding at most ADAMW_GROUP_ELEMENTS elements together (a larger
+ * parameter alone), so one update's extra memory stays that of about a million parameters (12
+ * MB), whatever the model's size.
+ */
+export function parameterGroups(names: string[], sizeOf: (name: string) => number, limit = ADAMW_GROUP_ELEMENTS): string[][] {
+  const groups: string[][] = []
+  let current: string[] = []
+  let elements = 0
+  for (const name of names) {
+    const size = sizeOf(name)
+    if (current.length > 0 && elements + size > limit) {
+      groups.push(current)
+      current = []
+      elements = 0
+    }
+    current.push(name)
+    elements += size
+  }
+  if (current.length > 0) groups.push(current)
+  return groups
 }
 
 /** The same update as one fused native kernel (wasm and cpu with the addon): [new p, new m, new v]. */

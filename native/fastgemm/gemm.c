@@ -1089,11 +1089,9 @@ typedef struct {
   float scale, beta1, one_minus_beta1, beta2, one_minus_beta2, decay, sqrt_bias2, eps, step_size;
 } AdamWJob;
 
-NO_CONTRACT_ATTRIBUTE static void adamw_part(void *raw, int index, int count) {
+/** Elements [first, last) of one parameter's update. */
+NO_CONTRACT_ATTRIBUTE static void adamw_range(const AdamWJob *j, int64_t first, int64_t last) {
   NO_CONTRACT
-  const AdamWJob *j = raw;
-  int64_t first, last;
-  split(j->n, 64, index, count, &first, &last);
   for (int64_t i = first; i < last; i++) {
     float g = j->g[i] * j->scale;                                       /* the clip coefficient */
     float m = j->m[i] * j->beta1 + g * j->one_minus_beta1;
@@ -1103,6 +1101,13 @@ NO_CONTRACT_ATTRIBUTE static void adamw_part(void *raw, int index, int count) {
     j->m_out[i] = m;
     j->v_out[i] = v;
   }
+}
+
+static void adamw_part(void *raw, int index, int count) {
+  const AdamWJob *j = raw;
+  int64_t first, last;
+  split(j->n, 64, index, count, &first, &last);
+  adamw_range(j, first, last);
 }
 
 /**
@@ -1124,6 +1129,90 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
   AdamWJob job = {arrays[0], arrays[1], arrays[2], arrays[3], arrays[5], arrays[6], arrays[7], n, arrays[4][0],
                   (float)h[0], (float)(1 - h[0]), (float)h[1], (float)(1 - h[1]), (float)h[2], (float)h[3], (float)h[4], (float)h[5]};
   run_parallel(adamw_part, &job, rows_threads(n, 1));
+  return NULL;
+}
+
+/*
+ * Many parameters' updates in one call (a model's worth at a time): the parameters are cut into
+ * blocks of ADAMW_BLOCK elements and the pool takes whole blocks, so a model of many small
+ * parameters (tiny: 39, most under the one-call threading threshold) is updated on every thread
+ * in one job, where one call per parameter ran most of them on one thread. The same operations
+ * per element (adamw_range), so the same bits.
+ */
+#define ADAMW_BLOCK 16384
+
+typedef struct {
+  AdamWJob *params;
+  int64_t *first_block; /* block index where parameter i starts; first_block[count] = all blocks */
+  int64_t count;
+} AdamWManyJob;
+
+static void adamw_many_part(void *raw, int index, int count) {
+  const AdamWManyJob *j = raw;
+  int64_t first, last;
+  split(j->first_block[j->count], 1, index, count, &first, &last);
+  int64_t a = 0;
+  for (int64_t b = first; b < last; b++) {
+    while (j->first_block[a + 1] <= b) a++; /* the parameter block b belongs to */
+    int64_t start = (b - j->first_block[a]) * ADAMW_BLOCK;
+    int64_t end = start + ADAMW_BLOCK < j->params[a].n ? start + ADAMW_BLOCK : j->params[a].n;
+    adamw_range(&j->params[a], start, end);
+  }
+}
+
+/**
+ * adamwMany(arrays, decays, scale, beta1, beta2, sqrtBias2, eps, stepSize): arrays holds seven
+ * Float32Arrays per parameter (p, g, m, v, pOut, mOut, vOut, each of the parameter's length),
+ * decays one factor per parameter (1 - lr * weightDecay, or 1); the rest as adamw's.
+ */
+static napi_value adamw_many(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  if (!fixed_args(env, info, 8, argv, "fastgemm.adamwMany expects 8 arguments")) return NULL;
+  uint32_t length = 0, decay_count = 0;
+  float *scale;
+  if (napi_get_array_length(env, argv[0], &length) != napi_ok || length % 7 != 0 || napi_get_array_length(env, argv[1], &decay_count) != napi_ok ||
+      decay_count != length / 7) {
+    napi_throw_type_error(env, NULL, "fastgemm.adamwMany: expects 7 Float32Arrays per parameter and one decay per parameter");
+    return NULL;
+  }
+  if (!float_arg(env, argv[2], &scale, 1, "fastgemm.adamwMany: scale must hold one float")) return NULL;
+  double h[5];
+  for (int i = 0; i < 5; i++) napi_get_value_double(env, argv[3 + i], &h[i]);
+  int64_t count = length / 7;
+  AdamWJob *params = malloc(sizeof(AdamWJob) * (count + 1));
+  int64_t *first_block = malloc(sizeof(int64_t) * (count + 1));
+  int ok = params && first_block;
+  if (!ok) napi_throw_error(env, NULL, "fastgemm.adamwMany: out of memory");
+  if (ok) first_block[0] = 0;
+  for (int64_t i = 0; ok && i < count; i++) {
+    float *arrays[7];
+    size_t lengths[7];
+    for (int k = 0; ok && k < 7; k++) {
+      napi_value item;
+      ok = napi_get_element(env, argv[0], (uint32_t)(i * 7 + k), &item) == napi_ok && float_array(env, item, &arrays[k], &lengths[k]);
+      if (ok && lengths[k] < lengths[0]) {
+        napi_throw_range_error(env, NULL, "fastgemm.adamwMany: a parameter's arrays differ in length");
+        ok = 0;
+      }
+    }
+    double decay = 1;
+    napi_value item;
+    if (ok) ok = napi_get_element(env, argv[1], (uint32_t)i, &item) == napi_ok && napi_get_value_double(env, item, &decay) == napi_ok;
+    if (!ok) break;
+    int64_t n = (int64_t)lengths[0];
+    /* The constants as tfjs makes them: a JS number (double) rounded once to a float32 scalar. */
+    AdamWJob job = {arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6], n, scale[0],
+                    (float)h[0], (float)(1 - h[0]), (float)h[1], (float)(1 - h[1]), (float)decay, (float)h[2], (float)h[3], (float)h[4]};
+    params[i] = job;
+    first_block[i + 1] = first_block[i] + (n + ADAMW_BLOCK - 1) / ADAMW_BLOCK;
+  }
+  if (ok) {
+    AdamWManyJob job = {params, first_block, count};
+    int64_t blocks = first_block[count];
+    run_parallel(adamw_many_part, &job, items_threads(blocks, ADAMW_BLOCK, MIN_WORK / 8));
+  }
+  free(params);
+  free(first_block);
   return NULL;
 }
 
@@ -1754,6 +1843,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "scatterRows", fn);
   napi_create_function(env, "adamw", NAPI_AUTO_LENGTH, adamw, NULL, &fn);
   napi_set_named_property(env, exports, "adamw", fn);
+  napi_create_function(env, "adamwMany", NAPI_AUTO_LENGTH, adamw_many, NULL, &fn);
+  napi_set_named_property(env, exports, "adamwMany", fn);
   napi_create_function(env, "attention", NAPI_AUTO_LENGTH, attention, NULL, &fn);
   napi_set_named_property(env, exports, "attention", fn);
   napi_create_function(env, "attentionGrad", NAPI_AUTO_LENGTH, attention_grad, NULL, &fn);

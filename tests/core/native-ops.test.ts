@@ -6,8 +6,8 @@ import { describe, it, expect, beforeAll } from 'vitest'
 import { tf } from '../../core/backend/tf'
 import { initBackend } from '../../core/backend'
 import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
-import { NATIVE_ADD_MIN, nativeAdamWActive, nativeAddActive, nativeGlobalNormActive, nativeOpsActive } from '../../core/backend/kernels/nativeOps'
-import { AdamW, adamwUpdateFused, adamwUpdateTfjs, clipByGlobalNorm, clipCoefficient, globalNorm, globalNormTfjs } from '../../core/train/adamw'
+import { NATIVE_ADD_MIN, nativeAdamWActive, nativeAdamWManyActive, nativeAddActive, nativeGlobalNormActive, nativeOpsActive } from '../../core/backend/kernels/nativeOps'
+import { AdamW, adamwUpdateFused, adamwUpdateTfjs, clipByGlobalNorm, clipCoefficient, globalNorm, globalNormTfjs, parameterGroups } from '../../core/train/adamw'
 import { rmsNorm, rmsNormFused, rmsNormTfjs } from '../../core/model/kernels/rmsNorm'
 import { swigluGate, swigluGateFused, swigluGateTfjs } from '../../core/model/kernels/swiglu'
 import { logSumExpRows, targetLogProbs, targetLogProbsFused, targetLogProbsTfjs } from '../../core/model/kernels/targetLogProbs'
@@ -409,6 +409,66 @@ describeWith('native-matmul', 'fused native AdamW update', () => describe.each([
       return out
     })
     expect(run(true)).toEqual(run(false))
+  })
+}))
+
+describeWith('native-matmul', 'AdamW of many parameters in one native kernel', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeAdamWManyActive()).toBe(true)
+  })
+
+  // Sizes across the kernel's 16,384-element blocks, with and without weight decay (rank >= 2).
+  const shapes: Record<string, number[]> = { a: [3], b: [64, 257], c: [128], d: [300, 400], e: [16384], f: [7, 5] }
+
+  /** Three AdamW steps over every parameter: with the many-parameter kernel or one kernel per parameter; every p, m, v after. */
+  function threeSteps(many: boolean, groupLimit?: number): Float32Array[] {
+    return tf.tidy(() => {
+      const params = Object.fromEntries(Object.entries(shapes).map(([name, shape], i) => [name, tf.variable(tf.tensor(randomArray(shape.reduce((x, y) => x * y, 1), i, 2), shape))]))
+      const optimizer = new AdamW(params)
+      const grads = (t: number) => Object.fromEntries(Object.entries(shapes).map(([name, shape], i) => [name, tf.tensor(randomArray(shape.reduce((x, y) => x * y, 1), 10 * t + i, 4), shape)]))
+      for (let t = 1; t <= 3; t++) {
+        const g = grads(t)
+        if (many) optimizer.applyGradients(g, 1e-3, clipCoefficient(g, 1).scale, groupLimit)
+        else {
+          // The per-parameter kernel, as AdamW ran it before: the same constants as applyGradients makes.
+          const { beta1, beta2, eps, weightDecay } = optimizer.options
+          const { scale } = clipCoefficient(g, 1)
+          for (const name of Object.keys(g)) {
+            const c = { beta1, beta2, eps, stepSize: 1e-3 / (1 - beta1 ** t), sqrtBias2: Math.sqrt(1 - beta2 ** t), decay: optimizer.decays(name) ? 1 - 1e-3 * weightDecay : 1 }
+            const state = optimizer.getState()
+            const [p, m, v] = adamwUpdateFused(params[name], g[name], state.m[name], state.v[name], scale, c)
+            params[name].assign(p)
+            ;(state.m[name] as tf.Variable).assign(m)
+            ;(state.v[name] as tf.Variable).assign(v)
+          }
+          optimizer.step = t
+        }
+      }
+      const state = optimizer.getState()
+      const out = Object.keys(shapes).flatMap((name) => [params[name], state.m[name], state.v[name]].map((x) => x.dataSync() as Float32Array))
+      optimizer.dispose()
+      return out
+    })
+  }
+
+  it('gives bitwise what one kernel per parameter gives, in one group or several, at 1 and 3 native threads', () => {
+    const reference = threeSteps(false)
+    const gemm = loadFastGemm()!
+    const before = gemm.threads()
+    for (const threads of [1, 3]) {
+      gemm.setThreads(threads)
+      for (const limit of [undefined, 20_000]) { // one group; groups of about 20K elements (d alone)
+        threeSteps(true, limit).forEach((x, i) => expectSameBits(x, reference[i], `${threads} thread(s), group limit ${limit ?? 'default'}: ${Object.keys(shapes)[Math.floor(i / 3)]}.${['p', 'm', 'v'][i % 3]}`))
+      }
+    }
+    gemm.setThreads(before)
+  })
+
+  it('groups consecutive parameters up to the element limit, a larger one alone', () => {
+    const sizes: Record<string, number> = { a: 10, b: 30, c: 70, d: 5, e: 5, f: 100 }
+    expect(parameterGroups(Object.keys(sizes), (n) => sizes[n], 50)).toEqual([['a', 'b'], ['c'], ['d', 'e'], ['f']])
+    expect(parameterGroups([], (n) => sizes[n], 50)).toEqual([])
   })
 }))
 

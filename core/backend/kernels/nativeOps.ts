@@ -16,6 +16,9 @@
 //   AdamW's update of one parameter with its gradient scaled by the clip coefficient (adamw): one
 //     pass over p, g, m, v where tfjs makes about a dozen, the same float32 arithmetic to the bit
 //     (core/train/adamw.ts). An addon built before it only lacks this one (nativeAdamWActive);
+//   AdamW's update of many parameters in one kernel (adamwMany): the same arithmetic, the
+//     parameters cut into blocks the pool shares out, so a model of many small parameters is one
+//     threaded job where a kernel per parameter ran most on one thread (nativeAdamWManyActive);
 //   tfjs's own Add, replaced for two float32 tensors of one shape of at least NATIVE_ADD_MIN
 //     elements (the residual stream, the backward's gradient sums): the same float32 additions on
 //     the pool where wasm adds on one thread (nativeAddActive); other Adds go to the original;
@@ -49,6 +52,7 @@ export const ROPE_GRAD = 'WorkbenchRopeGrad'
 export const GATHER_ROWS = 'WorkbenchGatherRows'
 export const SCATTER_ROWS = 'WorkbenchScatterRows'
 export const ADAMW = 'WorkbenchAdamW'
+export const ADAMW_MANY = 'WorkbenchAdamWMany'
 export const ATTENTION = 'WorkbenchAttention'
 export const ATTENTION_GRAD = 'WorkbenchAttentionGrad'
 export const GLOBAL_NORM = 'WorkbenchGlobalNorm'
@@ -68,6 +72,8 @@ interface OpsAddon {
   scatterRows(ids: Int32Array, dy: Float32Array, dtable: Float32Array, rows: number, width: number, n: number): void
   adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, scale: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array,
     n: number, beta1: number, beta2: number, decay: number, sqrtBias2: number, eps: number, stepSize: number): void
+  /** Seven arrays per parameter (p, g, m, v, pOut, mOut, vOut) and one decay factor per parameter. */
+  adamwMany(arrays: Float32Array[], decays: number[], scale: Float32Array, beta1: number, beta2: number, sqrtBias2: number, eps: number, stepSize: number): void
   attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, probs: Float32Array,
     batch: number, seq: number, heads: number, kvHeads: number, hd: number, scale: number): void
   attentionGrad(q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dout: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array,
@@ -89,6 +95,7 @@ function normShape(x: tf.TensorInfo, weight: tf.TensorInfo): [number, number] {
 
 const registered = new Set<string>()
 const adamwRegistered = new Set<string>()
+const adamwManyRegistered = new Set<string>()
 const attentionRegistered = new Set<string>()
 const globalNormRegistered = new Set<string>()
 const decodeAttentionRegistered = new Set<string>()
@@ -150,6 +157,11 @@ export function nativeOpsActive(): boolean {
 /** True when the fused AdamW update serves the current backend (core/train/adamw.ts). */
 export function nativeAdamWActive(): boolean {
   return adamwRegistered.has(tf.getBackend())
+}
+
+/** True when the many-parameter AdamW kernel serves the current backend (core/train/adamw.ts). */
+export function nativeAdamWManyActive(): boolean {
+  return adamwManyRegistered.has(tf.getBackend())
 }
 
 /** True when the fused causal attention serves the current backend (core/model/kernels/causalAttention.ts). */
@@ -332,6 +344,34 @@ function adamwBody(native: OpsAddon): NativeBody {
   }
 }
 
+/**
+ * AdamW over many parameters: inputs '0', '1', ... are p, g, m, v of each parameter in turn and
+ * the scalar scale last; attrs the constants and `decays` (one per parameter); outputs new p, m,
+ * v of each parameter in turn.
+ */
+function adamwManyBody(native: OpsAddon): NativeBody {
+  return (inputs, attrs, run) => {
+    const tensors = Object.values(inputs)
+    const scale = tensors.pop()!
+    const decays = attrs.decays as number[]
+    if (tensors.length % 4 !== 0 || !Array.isArray(decays) || decays.length !== tensors.length / 4) {
+      throw new Error(`${ADAMW_MANY}: expects p, g, m, v per parameter, then the scale, and one decay per parameter; got ${tensors.length + 1} inputs and ${Array.isArray(decays) ? decays.length : 'no'} decays`)
+    }
+    const shapes: number[][] = []
+    for (let i = 0; i < tensors.length; i += 4) {
+      const [param, grad, m, v] = tensors.slice(i, i + 4)
+      adamwSize(param, grad, m, v, scale)
+      shapes.push(param.shape, param.shape, param.shape)
+    }
+    const [beta1, beta2, sqrtBias2, eps, stepSize] = ['beta1', 'beta2', 'sqrtBias2', 'eps', 'stepSize'].map((k) => Number(attrs[k]))
+    return run([...tensors, scale], shapes, (ins, outs) => {
+      const arrays: Float32Array[] = []
+      for (let i = 0; i < decays.length; i++) arrays.push(...ins.slice(4 * i, 4 * i + 4), ...outs.slice(3 * i, 3 * i + 3))
+      native.adamwMany(arrays, decays, ins[ins.length - 1], beta1, beta2, sqrtBias2, eps, stepSize)
+    })
+  }
+}
+
 const ADDON_FUNCTIONS: (keyof OpsAddon)[] = ['rmsNorm', 'rmsNormGrad', 'swiglu', 'swigluGrad', 'logSoftmaxPick', 'logSoftmaxPickGrad', 'maskedSoftmax', 'maskedSoftmaxGrad', 'rope', 'gatherRows', 'scatterRows']
 
 /**
@@ -350,6 +390,10 @@ export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
   if (typeof addon.adamw === 'function') {
     registerBody(ADAMW, backendName, adamwBody(addon as OpsAddon))
     adamwRegistered.add(backendName)
+  }
+  if (typeof addon.adamwMany === 'function') {
+    registerBody(ADAMW_MANY, backendName, adamwManyBody(addon as OpsAddon))
+    adamwManyRegistered.add(backendName)
   }
   if (typeof addon.add === 'function') {
     overrideKernel('Add', backendName, (fallback) => nativeAdd(addon as OpsAddon, fallback, memoryOf(backendName)))
