@@ -1133,6 +1133,23 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * Many arrays cut into blocks of `block` elements, numbered across the arrays in order: the jobs
+ * that share whole blocks of many arrays out over the pool (adamwMany, sumSquares).
+ */
+typedef struct {
+  const int64_t *lengths;
+  const int64_t *first_block; /* block index where array i starts; first_block[count] = all blocks */
+  int64_t count, block;
+} Blocks;
+
+/** The array of block b, *a (advanced from its value for an earlier block), and the block's elements [*start, *end). */
+static void block_range(const Blocks *blocks, int64_t b, int64_t *a, int64_t *start, int64_t *end) {
+  while (blocks->first_block[*a + 1] <= b) (*a)++;
+  *start = (b - blocks->first_block[*a]) * blocks->block;
+  *end = *start + blocks->block < blocks->lengths[*a] ? *start + blocks->block : blocks->lengths[*a];
+}
+
+/*
  * Many parameters' updates in one call (a model's worth at a time): the parameters are cut into
  * blocks of ADAMW_BLOCK elements and the pool takes whole blocks, so a model of many small
  * parameters (tiny: 39, most under the one-call threading threshold) is updated on every thread
@@ -1143,19 +1160,15 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
 
 typedef struct {
   AdamWJob *params;
-  int64_t *first_block; /* block index where parameter i starts; first_block[count] = all blocks */
-  int64_t count;
+  Blocks blocks;
 } AdamWManyJob;
 
 static void adamw_many_part(void *raw, int index, int count) {
   const AdamWManyJob *j = raw;
-  int64_t first, last;
-  split(j->first_block[j->count], 1, index, count, &first, &last);
-  int64_t a = 0;
+  int64_t first, last, a = 0, start, end;
+  split(j->blocks.first_block[j->blocks.count], 1, index, count, &first, &last);
   for (int64_t b = first; b < last; b++) {
-    while (j->first_block[a + 1] <= b) a++; /* the parameter block b belongs to */
-    int64_t start = (b - j->first_block[a]) * ADAMW_BLOCK;
-    int64_t end = start + ADAMW_BLOCK < j->params[a].n ? start + ADAMW_BLOCK : j->params[a].n;
+    block_range(&j->blocks, b, &a, &start, &end);
     adamw_range(&j->params[a], start, end);
   }
 }
@@ -1180,17 +1193,18 @@ static napi_value adamw_many(napi_env env, napi_callback_info info) {
   for (int i = 0; i < 5; i++) napi_get_value_double(env, argv[3 + i], &h[i]);
   int64_t count = length / 7;
   AdamWJob *params = malloc(sizeof(AdamWJob) * (count + 1));
+  int64_t *lengths = malloc(sizeof(int64_t) * (count + 1));
   int64_t *first_block = malloc(sizeof(int64_t) * (count + 1));
-  int ok = params && first_block;
+  int ok = params && lengths && first_block;
   if (!ok) napi_throw_error(env, NULL, "fastgemm.adamwMany: out of memory");
   if (ok) first_block[0] = 0;
   for (int64_t i = 0; ok && i < count; i++) {
     float *arrays[7];
-    size_t lengths[7];
+    size_t sizes[7];
     for (int k = 0; ok && k < 7; k++) {
       napi_value item;
-      ok = napi_get_element(env, argv[0], (uint32_t)(i * 7 + k), &item) == napi_ok && float_array(env, item, &arrays[k], &lengths[k]);
-      if (ok && lengths[k] < lengths[0]) {
+      ok = napi_get_element(env, argv[0], (uint32_t)(i * 7 + k), &item) == napi_ok && float_array(env, item, &arrays[k], &sizes[k]);
+      if (ok && sizes[k] < sizes[0]) {
         napi_throw_range_error(env, NULL, "fastgemm.adamwMany: a parameter's arrays differ in length");
         ok = 0;
       }
@@ -1199,19 +1213,20 @@ static napi_value adamw_many(napi_env env, napi_callback_info info) {
     napi_value item;
     if (ok) ok = napi_get_element(env, argv[1], (uint32_t)i, &item) == napi_ok && napi_get_value_double(env, item, &decay) == napi_ok;
     if (!ok) break;
-    int64_t n = (int64_t)lengths[0];
+    int64_t n = (int64_t)sizes[0];
     /* The constants as tfjs makes them: a JS number (double) rounded once to a float32 scalar. */
     AdamWJob job = {arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6], n, scale[0],
                     (float)h[0], (float)(1 - h[0]), (float)h[1], (float)(1 - h[1]), (float)decay, (float)h[2], (float)h[3], (float)h[4]};
     params[i] = job;
+    lengths[i] = n;
     first_block[i + 1] = first_block[i] + (n + ADAMW_BLOCK - 1) / ADAMW_BLOCK;
   }
   if (ok) {
-    AdamWManyJob job = {params, first_block, count};
-    int64_t blocks = first_block[count];
-    run_parallel(adamw_many_part, &job, items_threads(blocks, ADAMW_BLOCK, MIN_WORK / 8));
+    AdamWManyJob job = {params, {lengths, first_block, count, ADAMW_BLOCK}};
+    run_parallel(adamw_many_part, &job, items_threads(first_block[count], ADAMW_BLOCK, MIN_WORK / 8));
   }
   free(params);
+  free(lengths);
   free(first_block);
   return NULL;
 }
@@ -1748,22 +1763,17 @@ static napi_value decode_attention(napi_env env, napi_callback_info info) {
 
 typedef struct {
   float **arrays;
-  int64_t *lengths;
-  int64_t *first_block; /* block index where array i starts; first_block[count] = all blocks */
-  int64_t count;
+  Blocks blocks;
   double *block_sums;
 } SquaresJob;
 
 static void sum_squares_part(void *raw, int index, int count) {
   const SquaresJob *j = raw;
-  int64_t first, last;
-  split(j->first_block[j->count], 1, index, count, &first, &last);
-  int64_t a = 0;
+  int64_t first, last, a = 0, start, end;
+  split(j->blocks.first_block[j->blocks.count], 1, index, count, &first, &last);
   for (int64_t b = first; b < last; b++) {
-    while (j->first_block[a + 1] <= b) a++; /* the array block b belongs to */
-    int64_t start = (b - j->first_block[a]) * SQUARES_BLOCK;
-    int64_t n = j->lengths[a] - start < SQUARES_BLOCK ? j->lengths[a] - start : SQUARES_BLOCK;
-    j->block_sums[b] = dot_double(j->arrays[a] + start, j->arrays[a] + start, n);
+    block_range(&j->blocks, b, &a, &start, &end);
+    j->block_sums[b] = dot_double(j->arrays[a] + start, j->arrays[a] + start, end - start);
   }
 }
 
@@ -1797,7 +1807,7 @@ static napi_value sum_squares(napi_env env, napi_callback_info info) {
       napi_throw_error(env, NULL, "fastgemm.sumSquares: out of memory");
       ok = 0;
     } else {
-      SquaresJob job = {arrays, lengths, first_block, count, block_sums};
+      SquaresJob job = {arrays, {lengths, first_block, count, SQUARES_BLOCK}, block_sums};
       run_parallel(sum_squares_part, &job, items_threads(blocks, SQUARES_BLOCK, MIN_WORK / 8));
       for (int64_t b = 0; b < blocks; b++) total += block_sums[b];
     }
