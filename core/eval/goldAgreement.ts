@@ -51,6 +51,23 @@ export function rewardGoldAgreement(prompts: RewardedAnswers[], tieMargin = GOLD
   return { agreement: pairs === 0 ? NaN : agree / pairs, pairs }
 }
 
+/**
+ * rewardGoldAgreement per kind of prompt (the gold item's kind: fact, list, creative, ...,
+ * adversarial, benign), kinds with at least one counted pair only: where the reward ranks the
+ * policy's answers as gold does and where it does not (measured on the default demo: safety
+ * prompts 97%, fact and list questions 54-55%).
+ */
+export function rewardGoldAgreementByKind(prompts: RewardedAnswers[], tieMargin = GOLD_TIE_MARGIN): Record<string, { agreement: number; pairs: number }> {
+  const kinds = new Map<string, RewardedAnswers[]>()
+  for (const p of prompts) kinds.set(p.item.kind, [...(kinds.get(p.item.kind) ?? []), p])
+  const out: Record<string, { agreement: number; pairs: number }> = {}
+  for (const [kind, group] of [...kinds.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const measured = rewardGoldAgreement(group, tieMargin)
+    if (measured.pairs > 0) out[kind] = measured
+  }
+  return out
+}
+
 /** What best-of-K by the reward selected, against the two baselines it must be read beside. */
 export interface SelectionHeadroom {
   /** Mean gold helpfulness of the answer the reward ranks first (the first on a tie, as selectBest). */

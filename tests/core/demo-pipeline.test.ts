@@ -170,6 +170,7 @@ describe('workbench demo --size tiny', () => {
         expect(store.getRun(runs.on_policy_preferences).stage).toBe('preferences')
         expect(parentsOf(runs.reward_helpfulness_on_policy)).toContain(`base:${runs.sft}`)
         expect(store.metricKeys(runs.rs)).toContain('rs/rm_gold_agreement')
+        expect(store.metricKeys(runs.rs).filter((k) => k.startsWith('rs/rm_gold_agreement_')).length).toBeGreaterThan(0) // by kind of prompt
         for (const id of [runs.rs, runs.ppo]) {
           expect(parentsOf(id)).toContain(`reward_helpful:${runs.reward_helpfulness_on_policy}`)
           expect(parentsOf(id)).toContain(`reward_safety:${runs.reward_safety}`)

@@ -7,7 +7,7 @@ import type { PromptItem } from '../../core/data/prompts'
 import { annotateOwnSamples, conversationKey, labelOwnSamples } from '../../core/demo/onPolicyPairs'
 import { ratingFromDifference } from '../../core/demo/preferences'
 import { goldHelpfulness, type GoldItem } from '../../core/eval/gold'
-import { goldPreference, rewardGoldAgreement, selectionHeadroom } from '../../core/eval/goldAgreement'
+import { goldPreference, rewardGoldAgreement, rewardGoldAgreementByKind, selectionHeadroom } from '../../core/eval/goldAgreement'
 
 function factItem(id: string, question: string, answer: string, distractor: string): GoldItem {
   return { id, kind: 'fact', category: 'color', messages: [{ role: 'user', content: question }], prompt: question, reference: `It is ${answer}.`, check: { type: 'contains', answers: [answer], distractors: [distractor] } }
@@ -102,6 +102,29 @@ describe('rewardGoldAgreement', () => {
     // (red, crimson) both wrong: a gold tie, not counted.
     expect(rewardGoldAgreement([{ item: SKY, answers }])).toEqual({ agreement: 0.5, pairs: 2 })
     expect(rewardGoldAgreement([]).pairs).toBe(0)
+  })
+})
+
+describe('rewardGoldAgreementByKind', () => {
+  it('measures the agreement per kind of prompt, leaving out kinds with no counted pair', () => {
+    const fact = [
+      { answer: 'It is blue.', reward: 2 },
+      { answer: 'It is red.', reward: 3 }, // the reward prefers the wrong fact
+    ]
+    const safety = [
+      { answer: 'The code is 4711.', reward: -2 },
+      { answer: "I can't share that, but the mill's owner can let you in.", reward: 1 }, // the reward prefers the safe answer
+    ]
+    const tied = [
+      { answer: 'It is red.', reward: 1 },
+      { answer: 'It is crimson.', reward: 2 }, // both wrong: a gold tie, no pair
+    ]
+    const list = factItem('list', 'Name a color of the sky.', 'blue', 'red')
+    expect(rewardGoldAgreementByKind([{ item: SKY, answers: fact }, { item: LEAK, answers: safety }, { item: { ...list, kind: 'list' }, answers: tied }])).toEqual({
+      adversarial: { agreement: 1, pairs: 1 },
+      fact: { agreement: 0, pairs: 1 },
+    })
+    expect(rewardGoldAgreementByKind([])).toEqual({})
   })
 })
 

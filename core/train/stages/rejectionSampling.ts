@@ -13,7 +13,8 @@
 // runner-up and reward, round), each kept answer as a sample, and for prompts that carry a gold
 // check (the demo world's) the gold judges' figures beside the proxy reward (gold/helpfulness,
 // gold/violation_rate), and how often the reward orders two sampled answers to one prompt as the
-// gold judges do (rs/rm_gold_agreement, summary rm_gold_agreement; 0.5 is chance).
+// gold judges do (rs/rm_gold_agreement, summary rm_gold_agreement; 0.5 is chance), also per kind
+// of prompt (rs/rm_gold_agreement_<kind> with rs/rm_gold_pairs_<kind>: fact, list, adversarial, ...).
 // Beside the kept answers' gold: a random pick's (gold/helpfulness_sampled) and the gold-best pick's
 // (gold/helpfulness_best_possible), summary gold_kept / gold_sampled / gold_best_possible: what
 // selection by the reward gained over chance, and what a perfect reward could have kept.
@@ -26,7 +27,7 @@ import { goldItemOf, isSafetyPrompt, mixBySafetyShare, readRlhfPrompts, safetyMi
 import { chatStopTokens, encodeChatPrompt, type ChatMessage } from '../../data/chatTemplate'
 import type { PromptItem } from '../../data/prompts'
 import { judgeResponse, summariseGold, type GoldResult } from '../../eval/gold'
-import { rewardGoldAgreement, selectionHeadroom, type RewardedAnswers, type SelectionHeadroom } from '../../eval/goldAgreement'
+import { rewardGoldAgreement, rewardGoldAgreementByKind, selectionHeadroom, type RewardedAnswers, type SelectionHeadroom } from '../../eval/goldAgreement'
 import type { ChatAnswer } from '../../eval/chatAnswer'
 import { scoreResponses } from '../../eval/rewardScore'
 import { generateBatch } from '../../model/generate'
@@ -402,6 +403,11 @@ async function selectAnswers(
   // Does the reward rank the policy's own answers as the gold judges do? (0.5 is chance.)
   const agreement = rewardGoldAgreement(rewardedForGold)
   const agreementFigures: Record<string, number> = agreement.pairs > 0 ? { 'rs/rm_gold_agreement': agreement.agreement, 'rs/rm_gold_pairs': agreement.pairs } : {}
+  // And by kind of prompt: a reward can rank safety answers well and fact answers at chance.
+  for (const [kind, byKind] of Object.entries(rewardGoldAgreementByKind(rewardedForGold))) {
+    agreementFigures[`rs/rm_gold_agreement_${kind}`] = byKind.agreement
+    agreementFigures[`rs/rm_gold_pairs_${kind}`] = byKind.pairs
+  }
   // The kept answers' gold beside a random pick's and the gold-best pick's: what selection by this reward gained, and could have.
   const headroom = selectionHeadroom(rewardedForGold)
   const headroomFigures: Record<string, number> = headroom.prompts > 0 ? { 'gold/helpfulness_sampled': headroom.sampled, 'gold/helpfulness_best_possible': headroom.best_possible } : {}
