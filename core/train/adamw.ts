@@ -9,11 +9,12 @@
 // which is exactly torch.optim.AdamW's arithmetic. Norm weights (rank 1) are never decayed:
 // pulling an RMSNorm gain towards 0 only fights the model.
 //
-// On wasm and cpu with the native addon each parameter's update is one fused kernel (ADAMW in
-// core/backend/kernels/nativeOps.ts: one pass over p, g, m, v, threaded for large parameters, the
-// clip coefficient folded in as a scale on g) computing the same float32 operations in the same
-// order as the tfjs formulation below, so both give the same bits; elsewhere (WebGPU, no addon,
-// WORKBENCH_FUSED_OPS=0) the tfjs formulation.
+// On wasm and cpu with the native addon the update is fused: a group of parameters (up to about
+// a million elements) per kernel (ADAMW_MANY in core/backend/kernels/nativeOps.ts, blocks shared
+// over the thread pool; an addon built before it: one kernel per parameter, ADAMW), one pass over
+// p, g, m, v with the clip coefficient folded in as a scale on g, computing the same float32
+// operations in the same order as the tfjs formulation below, so all give the same bits;
+// elsewhere (WebGPU, no addon, WORKBENCH_FUSED_OPS=0) the tfjs formulation.
 
 import { tf } from '../backend/tf'
 import { ADAMW, ADAMW_MANY, GLOBAL_NORM, nativeAdamWActive, nativeAdamWManyActive, nativeGlobalNormActive } from '../backend/kernels/nativeOps'
@@ -89,6 +90,7 @@ export class AdamW {
     const decayOf = (name: string) => (this.decayed.has(name) && weightDecay > 0 ? 1 - lr * weightDecay : 1)
     const isFloat = (name: string) => this.params[name].dtype === 'float32' && named[name].dtype === 'float32'
     const many = fused && nativeAdamWManyActive() ? Object.keys(named).filter(isFloat) : []
+    const updated = new Set(many)
     for (const group of parameterGroups(many, (name) => this.params[name].size, groupElements)) {
       tf.tidy(() => {
         const inputs = group.flatMap((name) => [this.params[name], named[name], this.m[name], this.v[name]])
@@ -99,7 +101,7 @@ export class AdamW {
     // One tidy per parameter: the temporaries of an update are freed before the next
     // parameter's, so the update needs a few copies of the largest parameter, not of all of them.
     for (const [name, g] of Object.entries(named)) {
-      if (many.includes(name)) continue
+      if (updated.has(name)) continue
       tf.tidy(() => {
         const p = this.params[name]
         const c = { ...constants, decay: decayOf(name) }
