@@ -54,8 +54,8 @@ export function rewardGoldAgreement(prompts: RewardedAnswers[], tieMargin = GOLD
 /**
  * rewardGoldAgreement per kind of prompt (the gold item's kind: fact, list, creative, ...,
  * adversarial, benign), kinds with at least one counted pair only: where the reward ranks the
- * policy's answers as gold does and where it does not (measured on the default demo: safety
- * prompts 97%, fact and list questions 54-55%).
+ * policy's answers as gold does and where it does not (measured offline on the default demo,
+ * seed 7, by the combined reward: adversarial prompts 91%, fact and list questions 49-53%).
  */
 export function rewardGoldAgreementByKind(prompts: RewardedAnswers[], tieMargin = GOLD_TIE_MARGIN): Record<string, { agreement: number; pairs: number }> {
   const kinds = new Map<string, RewardedAnswers[]>()
