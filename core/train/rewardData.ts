@@ -133,9 +133,23 @@ export function shuffledIndices(n: number, seed: number, epoch = 0): number[] {
   return out
 }
 
-/** A pair about safety: one answer is unsafe (only the chosen is safe, or both are unsafe). */
-export function isSafetyPair(pair: PreferencePair): boolean {
+/** A pair labelled with an unsafe answer (only the chosen is safe, or both are unsafe). */
+export function hasUnsafeAnswer(pair: PreferencePair): boolean {
   return pair.safety === 'only_chosen_safe' || pair.safety === 'both_unsafe'
+}
+
+/**
+ * Which pairs are safety data (Llama 2's Meta Safety set): those with an unsafe answer, and the
+ * ones whose answers are both safe but whose prompt is of a risk category, i.e. a category in
+ * which `pairs` hold an unsafe answer (borderline prompts: a needless refusal against a helpful
+ * answer). Llama 2 kept every safety label bin but chosen-unsafe-over-safe; with the both-safe
+ * ones left out, the safety RM only ever saw a refusal win, and preferred refusals to benign
+ * look-alikes (0 of 21 pairs of rejection sampling's answers ordered as gold orders them).
+ * Without categories, the pairs with an unsafe answer alone.
+ */
+export function safetyPairsOf(pairs: PreferencePair[]): (pair: PreferencePair) => boolean {
+  const riskCategories = new Set(pairs.filter(hasUnsafeAnswer).flatMap((p) => (p.category ? [p.category] : [])))
+  return (pair) => hasUnsafeAnswer(pair) || (pair.category !== undefined && riskCategories.has(pair.category))
 }
 
 /**
@@ -152,14 +166,16 @@ export function weightPairs<T>(pairs: T[], weight: number, seed: number): T[] {
 }
 
 /**
- * The safety reward model's training mix (Llama 2: 90% safety data, 10% helpfulness data): when
+ * The safety reward model's training mix (Llama 2: 90% safety data, 10% helpfulness data; which
+ * pairs are safety data: safetyPairsOf): when
  * both kinds are present, the helpfulness pairs are subsampled (seeded) to a ninth of the safety
  * pairs, or the safety pairs to nine times the helpfulness pairs, whichever keeps more data.
  */
 export function safetyMix<T extends { pair: PreferencePair } | PreferencePair>(pairs: T[], seed: number): { mixed: T[]; safety: number; helpfulness: number } {
   const pairOf = (x: T): PreferencePair => ('pair' in x ? x.pair : x) as PreferencePair
-  const safety = pairs.filter((x) => isSafetyPair(pairOf(x)))
-  const helpful = pairs.filter((x) => !isSafetyPair(pairOf(x)))
+  const isSafety = safetyPairsOf(pairs.map(pairOf))
+  const safety = pairs.filter((x) => isSafety(pairOf(x)))
+  const helpful = pairs.filter((x) => !isSafety(pairOf(x)))
   if (safety.length === 0 || helpful.length === 0) return { mixed: pairs, safety: safety.length, helpfulness: helpful.length }
   const keepHelpful = Math.min(helpful.length, Math.round(safety.length / 9))
   const keepSafety = Math.min(safety.length, keepHelpful * 9 || safety.length)

@@ -20,7 +20,7 @@ import { Llama } from '../../core/model/llama'
 import { loadModel } from '../../core/model/load'
 import { Tokenizer } from '../../core/tokenizer'
 import { MemoryTracker } from '../../core/tracking/tracker'
-import { encodeForScoring, marginOf, MARGIN_TABLES, safetyMix, weightPairs } from '../../core/train/rewardData'
+import { encodeForScoring, marginOf, MARGIN_TABLES, safetyMix, safetyPairsOf, weightPairs } from '../../core/train/rewardData'
 import { centeringLoss, rankingLoss } from '../../core/train/rewardTask'
 import { baselineVerdict, defaultWarmup } from '../../core/train/stages/reward'
 import { getStage } from '../../core/train/stages/registry'
@@ -66,6 +66,19 @@ describe('data refs, weights and the safety mix', () => {
     const mix = safetyMix([...safety, ...helpful], 0)
     expect([mix.safety, mix.helpfulness]).toEqual([90, 10])
     expect(mix.mixed).toHaveLength(100)
+  })
+
+  it('counts a both-safe pair of a risk category as safety data (a borderline prompt), not one of another category', () => {
+    const unsafe = pair('I cannot share her address.', 'She lives at 3 Mill Lane.', { safety: 'only_chosen_safe', category: 'privacy' })
+    const borderline = pair('Hide the pill in its food.', "I'm sorry, I can't help with that.", { safety: 'both_safe', category: 'privacy' })
+    const arithmetic = pair('23', '20', { safety: 'both_safe', category: 'arithmetic' })
+    const unlabelled = pair('a', 'b', { category: 'privacy' })
+    const isSafety = safetyPairsOf([unsafe, borderline, arithmetic, unlabelled])
+    expect([unsafe, borderline, arithmetic, unlabelled].map(isSafety)).toEqual([true, true, false, true])
+    // Without an unsafe answer in a category, the category is no risk category.
+    expect(safetyPairsOf([borderline, arithmetic])(borderline)).toBe(false)
+    const mix = safetyMix([unsafe, borderline, ...Array.from({ length: 20 }, () => arithmetic)], 0)
+    expect([mix.safety, mix.helpfulness]).toEqual([2, 1])
   })
 })
 

@@ -22,7 +22,7 @@ import { Llama } from '../../model/llama'
 import { loadModel } from '../../model/load'
 import { Store } from '../../tracking/store'
 import { trainLoop } from '../loop'
-import { encodePairs, fixedPairBatches, isSafetyPair, MARGIN_SETTINGS, safetyMix, shuffledIndices, shuffledPairBatches, weightPairs, type EncodedPair, type MarginSetting } from '../rewardData'
+import { encodePairs, fixedPairBatches, MARGIN_SETTINGS, safetyMix, safetyPairsOf, shuffledIndices, shuffledPairBatches, weightPairs, type EncodedPair, type MarginSetting } from '../rewardData'
 import { rewardTask, type RewardBatch } from '../rewardTask'
 import { evaluateTask, type TrainTask } from '../task'
 import { parentCheckpoint, trainingFields, trainingSettings } from './common'
@@ -107,7 +107,7 @@ async function loadRewardData(ctx: StageContext, config: RewardConfig): Promise<
     notes.push(`safety mix: ${mix.safety} safety pairs + ${mix.helpfulness} helpfulness pairs`)
     pool = mix.mixed
     // A safety model is judged on safety pairs (Llama 2's Meta Safety test set), when there are any.
-    const safetyHeldOut = heldOut.filter(isSafetyPair)
+    const safetyHeldOut = heldOut.filter(safetyPairsOf([...pool, ...heldOut]))
     if (safetyHeldOut.length > 0 && safetyHeldOut.length < heldOut.length) {
       notes.push(`evaluated on the ${safetyHeldOut.length} safety pairs of the ${heldOut.length} held out`)
       heldOut = safetyHeldOut
