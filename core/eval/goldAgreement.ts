@@ -59,7 +59,10 @@ export function rewardGoldAgreement(prompts: RewardedAnswers[], tieMargin = GOLD
  */
 export function rewardGoldAgreementByKind(prompts: RewardedAnswers[], tieMargin = GOLD_TIE_MARGIN): Record<string, { agreement: number; pairs: number }> {
   const kinds = new Map<string, RewardedAnswers[]>()
-  for (const p of prompts) kinds.set(p.item.kind, [...(kinds.get(p.item.kind) ?? []), p])
+  for (const p of prompts) {
+    if (!kinds.has(p.item.kind)) kinds.set(p.item.kind, [])
+    kinds.get(p.item.kind)!.push(p)
+  }
   const out: Record<string, { agreement: number; pairs: number }> = {}
   for (const [kind, group] of [...kinds.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const measured = rewardGoldAgreement(group, tieMargin)

@@ -165,15 +165,22 @@ export function weightPairs<T>(pairs: T[], weight: number, seed: number): T[] {
   return out
 }
 
+/** The pair itself, or the pair an encoded pair was made from. */
+function pairOf(x: { pair: PreferencePair } | PreferencePair): PreferencePair {
+  return 'pair' in x ? x.pair : x
+}
+
 /**
- * The safety reward model's training mix (Llama 2: 90% safety data, 10% helpfulness data; which
- * pairs are safety data: safetyPairsOf): when
+ * The safety reward model's training mix (Llama 2: 90% safety data, 10% helpfulness data): when
  * both kinds are present, the helpfulness pairs are subsampled (seeded) to a ninth of the safety
  * pairs, or the safety pairs to nine times the helpfulness pairs, whichever keeps more data.
+ * `isSafety` says which pairs are safety data (default: safetyPairsOf these pairs).
  */
-export function safetyMix<T extends { pair: PreferencePair } | PreferencePair>(pairs: T[], seed: number): { mixed: T[]; safety: number; helpfulness: number } {
-  const pairOf = (x: T): PreferencePair => ('pair' in x ? x.pair : x) as PreferencePair
-  const isSafety = safetyPairsOf(pairs.map(pairOf))
+export function safetyMix<T extends { pair: PreferencePair } | PreferencePair>(
+  pairs: T[],
+  seed: number,
+  isSafety: (pair: PreferencePair) => boolean = safetyPairsOf(pairs.map(pairOf)),
+): { mixed: T[]; safety: number; helpfulness: number } {
   const safety = pairs.filter((x) => isSafety(pairOf(x)))
   const helpful = pairs.filter((x) => !isSafety(pairOf(x)))
   if (safety.length === 0 || helpful.length === 0) return { mixed: pairs, safety: safety.length, helpfulness: helpful.length }

@@ -1089,6 +1089,16 @@ typedef struct {
   float scale, beta1, one_minus_beta1, beta2, one_minus_beta2, decay, sqrt_bias2, eps, step_size;
 } AdamWJob;
 
+/**
+ * One parameter's update: its arrays (p, g, m, v in; p, m, v out), n elements, the gradient scale,
+ * and the constants as tfjs makes them: a JS number (double) rounded once to a float32 scalar.
+ */
+static AdamWJob adamw_job(float *const arrays[7], int64_t n, float scale, double beta1, double beta2, double decay, double sqrt_bias2, double eps, double step_size) {
+  AdamWJob job = {arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6], n, scale,
+                  (float)beta1, (float)(1 - beta1), (float)beta2, (float)(1 - beta2), (float)decay, (float)sqrt_bias2, (float)eps, (float)step_size};
+  return job;
+}
+
 /** Elements [first, last) of one parameter's update. */
 NO_CONTRACT_ATTRIBUTE static void adamw_range(const AdamWJob *j, int64_t first, int64_t last) {
   NO_CONTRACT
@@ -1125,9 +1135,8 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
     if (n < 0 || !float_arg(env, argv[i], &arrays[i], i == 4 ? 1 : n, bad)) return NULL;
   double h[6];
   for (int i = 0; i < 6; i++) napi_get_value_double(env, argv[9 + i], &h[i]);
-  /* The constants as tfjs makes them: a JS number (double) rounded once to a float32 scalar. */
-  AdamWJob job = {arrays[0], arrays[1], arrays[2], arrays[3], arrays[5], arrays[6], arrays[7], n, arrays[4][0],
-                  (float)h[0], (float)(1 - h[0]), (float)h[1], (float)(1 - h[1]), (float)h[2], (float)h[3], (float)h[4], (float)h[5]};
+  float *const params[7] = {arrays[0], arrays[1], arrays[2], arrays[3], arrays[5], arrays[6], arrays[7]}; /* arrays[4] is the scale */
+  AdamWJob job = adamw_job(params, n, arrays[4][0], h[0], h[1], h[2], h[3], h[4], h[5]);
   run_parallel(adamw_part, &job, rows_threads(n, 1));
   return NULL;
 }
@@ -1214,10 +1223,7 @@ static napi_value adamw_many(napi_env env, napi_callback_info info) {
     if (ok) ok = napi_get_element(env, argv[1], (uint32_t)i, &item) == napi_ok && napi_get_value_double(env, item, &decay) == napi_ok;
     if (!ok) break;
     int64_t n = (int64_t)sizes[0];
-    /* The constants as tfjs makes them: a JS number (double) rounded once to a float32 scalar. */
-    AdamWJob job = {arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6], n, scale[0],
-                    (float)h[0], (float)(1 - h[0]), (float)h[1], (float)(1 - h[1]), (float)decay, (float)h[2], (float)h[3], (float)h[4]};
-    params[i] = job;
+    params[i] = adamw_job(arrays, n, scale[0], h[0], h[1], decay, h[2], h[3], h[4]);
     lengths[i] = n;
     first_block[i + 1] = first_block[i] + (n + ADAMW_BLOCK - 1) / ADAMW_BLOCK;
   }

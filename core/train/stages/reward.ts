@@ -103,11 +103,13 @@ async function loadRewardData(ctx: StageContext, config: RewardConfig): Promise<
     pool = shuffled.filter((p) => !heldPrompts.has(JSON.stringify(p.messages)))
   }
   if (config.kind === 'safety') {
-    const mix = safetyMix(pool, config.seed)
+    // One definition of safety data for training and held-out pairs: from all of them.
+    const isSafety = safetyPairsOf([...pool, ...heldOut])
+    const mix = safetyMix(pool, config.seed, isSafety)
     notes.push(`safety mix: ${mix.safety} safety pairs + ${mix.helpfulness} helpfulness pairs`)
     pool = mix.mixed
     // A safety model is judged on safety pairs (Llama 2's Meta Safety test set), when there are any.
-    const safetyHeldOut = heldOut.filter(safetyPairsOf([...pool, ...heldOut]))
+    const safetyHeldOut = heldOut.filter(isSafety)
     if (safetyHeldOut.length > 0 && safetyHeldOut.length < heldOut.length) {
       notes.push(`evaluated on the ${safetyHeldOut.length} safety pairs of the ${heldOut.length} held out`)
       heldOut = safetyHeldOut
