@@ -20,6 +20,7 @@ import { maskedSoftmax } from './kernels/maskedSoftmax'
 import { rope } from './kernels/rope'
 import { nativeOpsActive } from '../backend/kernels/nativeOps'
 import { causalAttentionFused, decodeAttentionFused, fusedAttentionActive, fusedDecodeAttentionActive } from './kernels/causalAttention'
+import { fusedBlockActive, transformerBlockFused } from './kernels/block'
 
 const INIT_STD = 0.02
 /** Added to masked attention scores; exp() of it underflows to exactly 0 in float32. */
@@ -419,6 +420,16 @@ export class Llama {
   private block(layer: number, x: tf.Tensor2D, pos: Positions, cache?: KVCache): tf.Tensor2D {
     const p = `model.layers.${layer}`
     const eps = this.config.norm_eps
+    if (this.runsBlockFused(x, pos, cache)) {
+      const attn = `${p}.self_attn`
+      const mlp = `${p}.mlp`
+      const params = {
+        normIn: this.w1(`${p}.input_layernorm.weight`), wq: this.w(`${attn}.q_proj.weight`), wk: this.w(`${attn}.k_proj.weight`), wv: this.w(`${attn}.v_proj.weight`),
+        wo: this.w(`${attn}.o_proj.weight`), normPost: this.w1(`${p}.post_attention_layernorm.weight`),
+        w1: this.w(`${mlp}.gate_proj.weight`), w3: this.w(`${mlp}.up_proj.weight`), w2: this.w(`${mlp}.down_proj.weight`),
+      }
+      return transformerBlockFused(x, params, pos.cos, pos.sin, { seq: pos.seq, heads: this.config.n_heads, kvHeads: this.config.n_kv_heads, eps })
+    }
     const attnIn = rmsNorm(x, this.w1(`${p}.input_layernorm.weight`), eps)
     const h = tf.add(x, this.selfAttention(layer, attnIn, pos, cache)) as tf.Tensor2D // [N, D]
     const mlpIn = rmsNorm(h, this.w1(`${p}.post_attention_layernorm.weight`), eps)
@@ -427,6 +438,14 @@ export class Llama {
       ? this.swigluWithAdapters(mlpIn, `${p}.mlp`, decoding)
       : swiglu(mlpIn, ...(['gate_proj', 'up_proj', 'down_proj'].map((m) => this.weightPair(`${p}.mlp.${m}.weight`, decoding)) as [WeightPair, WeightPair, WeightPair]))
     return tf.add(h, mlp)
+  }
+
+  /**
+   * The whole block as one native op each way (kernels/block.ts): a full causal sequence from
+   * position 0 (what the fused attention takes), no adapters, no attention probe, float32.
+   */
+  private runsBlockFused(x: tf.Tensor2D, pos: Positions, cache?: KVCache): boolean {
+    return !cache && !this.adapters && !this.attentionProbe && pos.mask?.rank === 2 && !pos.cosSin && x.dtype === 'float32' && fusedAttentionActive() && fusedBlockActive()
   }
 
   /**

@@ -507,6 +507,14 @@ static int64_t int64_arg(napi_env env, napi_value value) {
   return v;
 }
 
+/** One (batched) matmul on the pool, as matmul() below describes it; 0 when packing buffers could not be allocated. */
+static int run_matmul(const float *a, const float *b, float *c, int64_t batch, int64_t m, int64_t n, int64_t k, int transpose_a, int transpose_b, int broadcast_a, int broadcast_b) {
+  if (!ensure_buffers()) return 0;
+  MatmulJob job = {a, b, c, batch, m, n, k, transpose_a, transpose_b, broadcast_a, broadcast_b, 1, 0};
+  run_parallel(matmul_part, &job, threads_for(&job));
+  return !job.out_of_memory;
+}
+
 /**
  * matmul(a, b, c, batch, m, n, k, transposeA, transposeB, broadcastA, broadcastB): for each batch
  * item i, c[i] = op(a[i]) @ op(b[i]), where op transposes when asked, a[i] is [m, k] ([k, m]
@@ -529,13 +537,7 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "fastgemm.matmul: array lengths do not match the shapes");
     return NULL;
   }
-  if (!ensure_buffers()) {
-    napi_throw_error(env, NULL, "fastgemm: out of memory for packing buffers");
-    return NULL;
-  }
-  MatmulJob job = {a, b, c, batch, m, n, k, flags[0], flags[1], flags[2], flags[3], 1, 0};
-  run_parallel(matmul_part, &job, threads_for(&job));
-  if (job.out_of_memory) napi_throw_error(env, NULL, "fastgemm: out of memory for a matmul thread's packing buffers");
+  if (!run_matmul(a, b, c, batch, m, n, k, flags[0], flags[1], flags[2], flags[3])) napi_throw_error(env, NULL, "fastgemm: out of memory for a matmul's packing buffers");
   return NULL;
 }
 
@@ -680,6 +682,25 @@ static int float_arg(napi_env env, napi_value value, float **data, size_t length
   return 1;
 }
 
+static void run_rms_norm(const float *x, const float *w, float *y, int64_t rows, int64_t d, float eps) {
+  NormJob job = {x, w, NULL, y, NULL, NULL, rows, d, eps, 0};
+  run_parallel(rms_norm_part, &job, rows_threads(rows, d));
+}
+
+/** dx and dw of rmsNorm for its output's gradient dy; 0 when out of memory. */
+static int run_rms_norm_grad(const float *x, const float *w, const float *dy, float *dx, float *dw, int64_t rows, int64_t d, float eps) {
+  int threads = rows_threads(rows, d);
+  float *parts = malloc(sizeof(float) * d * threads);
+  if (!parts) return 0;
+  NormJob job = {x, w, dy, NULL, dx, parts, rows, d, eps, 0};
+  run_parallel(rms_norm_grad_part, &job, threads);
+  memcpy(dw, parts, sizeof(float) * d);
+  for (int t = 1; t < job.used; t++)
+    for (int64_t j = 0; j < d; j++) dw[j] += parts[(int64_t)t * d + j];
+  free(parts);
+  return 1;
+}
+
 /** rmsNorm(x, w, y, rows, d, eps): y = rms-normalised rows of x, times w. */
 static napi_value rms_norm(napi_env env, napi_callback_info info) {
   napi_value argv[6];
@@ -687,12 +708,10 @@ static napi_value rms_norm(napi_env env, napi_callback_info info) {
   int64_t rows = int64_arg(env, argv[3]), d = int64_arg(env, argv[4]);
   double eps;
   napi_get_value_double(env, argv[5], &eps);
-  NormJob job = {0};
   float *x, *w, *y;
   const char *bad = "fastgemm.rmsNorm: array lengths do not match rows x d";
   if (rows < 0 || d < 1 || !float_arg(env, argv[0], &x, rows * d, bad) || !float_arg(env, argv[1], &w, d, bad) || !float_arg(env, argv[2], &y, rows * d, bad)) return NULL;
-  job.x = x, job.w = w, job.y = y, job.rows = rows, job.d = d, job.eps = (float)eps;
-  run_parallel(rms_norm_part, &job, rows_threads(rows, d));
+  run_rms_norm(x, w, y, rows, d, (float)eps);
   return NULL;
 }
 
@@ -707,18 +726,7 @@ static napi_value rms_norm_grad(napi_env env, napi_callback_info info) {
   const char *bad = "fastgemm.rmsNormGrad: array lengths do not match rows x d";
   if (rows < 0 || d < 1 || !float_arg(env, argv[0], &x, rows * d, bad) || !float_arg(env, argv[1], &w, d, bad) || !float_arg(env, argv[2], &dy, rows * d, bad) ||
       !float_arg(env, argv[3], &dx, rows * d, bad) || !float_arg(env, argv[4], &dw, d, bad)) return NULL;
-  int threads = rows_threads(rows, d);
-  float *parts = malloc(sizeof(float) * d * threads);
-  if (!parts) {
-    napi_throw_error(env, NULL, "fastgemm.rmsNormGrad: out of memory");
-    return NULL;
-  }
-  NormJob job = {x, w, dy, NULL, dx, parts, rows, d, (float)eps, 0};
-  run_parallel(rms_norm_grad_part, &job, threads);
-  memcpy(dw, parts, sizeof(float) * d);
-  for (int t = 1; t < job.used; t++)
-    for (int64_t j = 0; j < d; j++) dw[j] += parts[(int64_t)t * d + j];
-  free(parts);
+  if (!run_rms_norm_grad(x, w, dy, dx, dw, rows, d, (float)eps)) napi_throw_error(env, NULL, "fastgemm.rmsNormGrad: out of memory");
   return NULL;
 }
 
@@ -856,6 +864,16 @@ KERNEL_TARGET static void swiglu_grad_part(void *raw, int index, int count) {
   }
 }
 
+static void run_swiglu(const float *g, const float *u, float *h, int64_t n) {
+  GateJob job = {g, u, NULL, h, NULL, NULL, n};
+  run_parallel(swiglu_part, &job, rows_threads(n, 1));
+}
+
+static void run_swiglu_grad(const float *g, const float *u, const float *dh, float *dg, float *du, int64_t n) {
+  GateJob job = {g, u, dh, NULL, dg, du, n};
+  run_parallel(swiglu_grad_part, &job, rows_threads(n, 1));
+}
+
 /** swiglu(g, u, h, n) and swigluGrad(g, u, dh, dg, du, n): n elements each. */
 static napi_value swiglu_call(napi_env env, napi_callback_info info, int grad) {
   size_t want = grad ? 6 : 4, argc = 6;
@@ -871,8 +889,8 @@ static napi_value swiglu_call(napi_env env, napi_callback_info info, int grad) {
   const char *bad = "fastgemm.swiglu: array lengths do not match n";
   for (size_t i = 0; i + 1 < want; i++)
     if (n < 0 || !float_arg(env, argv[i], &arrays[i], n, bad)) return NULL;
-  GateJob job = {arrays[0], arrays[1], grad ? arrays[2] : NULL, grad ? NULL : arrays[2], grad ? arrays[3] : NULL, grad ? arrays[4] : NULL, n};
-  run_parallel(grad ? swiglu_grad_part : swiglu_part, &job, rows_threads(n, 1));
+  if (grad) run_swiglu_grad(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], n);
+  else run_swiglu(arrays[0], arrays[1], arrays[2], n);
   return NULL;
 }
 
@@ -1086,6 +1104,11 @@ KERNEL_TARGET static void rope_part(void *raw, int index, int count) {
   }
 }
 
+static void run_rope(const float *x, const float *cos, const float *sin, float *out, int64_t rows, int64_t seq, int64_t heads, int64_t hd, int64_t tables, int backward) {
+  RopeJob job = {x, cos, sin, out, rows, seq, heads, hd, tables, backward};
+  run_parallel(rope_part, &job, rows_threads(rows, heads * hd));
+}
+
 /** rope(x, cos, sin, out, rows, seq, heads, hd, tables, backward): RoPE of x, or (backward) its gradient for x given out's gradient in x. */
 static napi_value rope(napi_env env, napi_callback_info info) {
   napi_value argv[10];
@@ -1098,8 +1121,7 @@ static napi_value rope(napi_env env, napi_callback_info info) {
   if (rows < 0 || seq < 1 || heads < 1 || hd < 2 || hd % 2 != 0 || tables < 1 || (tables > 1 && tables * seq != rows) || rows % seq != 0 ||
       !float_arg(env, argv[0], &x, rows * heads * hd, bad) || !float_arg(env, argv[1], &c, tables * seq * hd, bad) ||
       !float_arg(env, argv[2], &s, tables * seq * hd, bad) || !float_arg(env, argv[3], &out, rows * heads * hd, bad)) return NULL;
-  RopeJob job = {x, c, s, out, rows, seq, heads, hd, tables, backward};
-  run_parallel(rope_part, &job, rows_threads(rows, heads * hd));
+  run_rope(x, c, s, out, rows, seq, heads, hd, tables, backward);
   return NULL;
 }
 
@@ -1291,6 +1313,11 @@ KERNEL_TARGET static void add_part(void *raw, int index, int count) {
   for (int64_t i = first; i < last; i++) job->out[i] = job->a[i] + job->b[i];
 }
 
+static void run_add(const float *a, const float *b, float *out, int64_t n) {
+  AddJob job = {a, b, out, n};
+  run_parallel(add_part, &job, rows_threads(n, 1));
+}
+
 /** add(a, b, out, n): out = a + b, n elements each. */
 static napi_value add(napi_env env, napi_callback_info info) {
   napi_value argv[4];
@@ -1299,8 +1326,7 @@ static napi_value add(napi_env env, napi_callback_info info) {
   float *arrays[3];
   for (int i = 0; i < 3; i++)
     if (n < 0 || !float_arg(env, argv[i], &arrays[i], n, "fastgemm.add: array lengths do not match n")) return NULL;
-  AddJob job = {arrays[0], arrays[1], arrays[2], n};
-  run_parallel(add_part, &job, rows_threads(n, 1));
+  run_add(arrays[0], arrays[1], arrays[2], n);
   return NULL;
 }
 
@@ -1612,6 +1638,20 @@ static void attention_grad_part(void *raw, int index, int count) {
   }
 }
 
+/** The forward of a job with its shapes and arrays set; 0 when a thread's buffers could not be allocated. */
+static int run_attention(AttentionJob *job) {
+  int64_t t = job->seq;
+  run_parallel(attention_part, job, items_threads(job->batch * job->heads, t * t * job->hd, MIN_WORK));
+  return !job->out_of_memory;
+}
+
+/** The backward of a job with its shapes and arrays set; 0 when a thread's buffers could not be allocated. */
+static int run_attention_grad(AttentionJob *job) {
+  int64_t t = job->seq, rep = job->heads / job->kv_heads;
+  run_parallel(attention_grad_part, job, items_threads(job->batch * job->kv_heads, 2 * rep * t * t * job->hd, MIN_WORK));
+  return !job->out_of_memory;
+}
+
 /** Reads the shape arguments (batch, seq, heads, kvHeads, hd, scale) at argv[0..6) into job; 0 (after throwing) when they make no sense. */
 static int attention_shape(napi_env env, napi_value *argv, AttentionJob *job, const char *what) {
   job->batch = int64_arg(env, argv[0]), job->seq = int64_arg(env, argv[1]), job->heads = int64_arg(env, argv[2]);
@@ -1642,8 +1682,7 @@ static napi_value attention(napi_env env, napi_callback_info info) {
       !float_arg(env, argv[2], &v, rows * job.kv_heads * job.hd, bad) || !float_arg(env, argv[3], &out, rows * job.heads * job.hd, bad) ||
       !float_arg(env, argv[4], &probs, job.batch * job.heads * t * t, bad)) return NULL;
   job.q = q, job.k = k, job.v = v, job.out = out, job.probs = probs;
-  run_parallel(attention_part, &job, items_threads(job.batch * job.heads, t * t * job.hd, MIN_WORK));
-  if (job.out_of_memory) napi_throw_error(env, NULL, "fastgemm.attention: out of memory for a thread's buffers");
+  if (!run_attention(&job)) napi_throw_error(env, NULL, "fastgemm.attention: out of memory for a thread's buffers");
   return NULL;
 }
 
@@ -1663,10 +1702,219 @@ static napi_value attention_grad(napi_env env, napi_callback_info info) {
       !float_arg(env, argv[3], &probs, job.batch * job.heads * t * t, bad) || !float_arg(env, argv[4], &dout, qn, bad) ||
       !float_arg(env, argv[5], &dq, qn, bad) || !float_arg(env, argv[6], &dk, kn, bad) || !float_arg(env, argv[7], &dv, kn, bad)) return NULL;
   job.q = q, job.k = k, job.v = v, job.probs_in = probs, job.dout = dout, job.dq = dq, job.dk = dk, job.dv = dv;
-  int64_t rep = job.heads / job.kv_heads;
-  run_parallel(attention_grad_part, &job, items_threads(job.batch * job.kv_heads, 2 * rep * t * t * job.hd, MIN_WORK));
-  if (job.out_of_memory) napi_throw_error(env, NULL, "fastgemm.attentionGrad: out of memory for a thread's buffers");
+  if (!run_attention_grad(&job)) napi_throw_error(env, NULL, "fastgemm.attentionGrad: out of memory for a thread's buffers");
   return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One Llama transformer block for training, forward and backward, each one call from JavaScript
+// where the tfjs path makes about 40 kernels per layer each way (core/model/kernels/block.ts).
+// A training step's work is the same kernels as that path's, called here in sequence: the
+// matmuls with the transpose flags tfjs's BatchMatMul and its gradient use, the fused RMSNorm,
+// RoPE, attention and SwiGLU, and the adds, summing each gradient in the order tfjs's backprop
+// does (a tensor's consumers in reverse), so values and gradients are bitwise the same. What it
+// saves is tfjs's bookkeeping per kernel (~20 ms of a ~100 ms tiny step on the main thread, where
+// the pool's other threads wait). With N = B*T rows, D the width, Q = H*hd, K = Hkv*hd, F hidden:
+//   a = rmsnorm(x) * norm_in;  q = rope(a Wq^T);  k = rope(a Wk^T);  v = a Wv^T
+//   o = attention(q, k, v);  h = x + o Wo^T
+//   m = rmsnorm(h) * norm_post;  g = m W1^T;  u = m W3^T;  s = silu(g) * u;  y = h + s W2^T
+
+typedef struct {
+  int64_t batch, seq, dim, heads, kv_heads, hd, hidden, tables;
+  float eps;
+} BlockDims;
+
+/** The block's parameters (weights [out, in] as Hugging Face stores them) and the RoPE tables [tables, T, hd]. */
+typedef struct {
+  const float *norm_in, *wq, *wk, *wv, *wo, *norm_post, *w1, *w3, *w2, *cos, *sin;
+} BlockWeights;
+
+/** What the forward keeps for the backward: a [N, D], q [N, Q], k, v [N, K], probs [B, H, T, T], o [N, Q], h, m [N, D], g, u, s [N, F]. */
+typedef struct {
+  float *a, *q, *k, *v, *probs, *o, *h, *m, *g, *u, *s;
+} BlockSaved;
+
+/** The gradients of the block's parameters, in BlockWeights' order. */
+typedef struct {
+  float *norm_in, *wq, *wk, *wv, *wo, *norm_post, *w1, *w3, *w2;
+} BlockGrads;
+
+static int64_t block_rows(BlockDims d) { return d.batch * d.seq; }
+
+/** Scratch floats the forward needs: q and k before RoPE, and one [N, D] product. */
+static int64_t block_forward_scratch(BlockDims d) { return block_rows(d) * (d.heads * d.hd + d.kv_heads * d.hd + d.dim); }
+
+/** Scratch floats the backward needs: three [N, F], four [N, D], two [N, Q] and two [N, K]. */
+static int64_t block_backward_scratch(BlockDims d) { return block_rows(d) * (3 * d.hidden + 4 * d.dim + 2 * d.heads * d.hd + 2 * d.kv_heads * d.hd); }
+
+/** y = x @ W^T for W [out, in] (tfjs: matMul(x, w, false, true)); 0 when out of memory. */
+static int block_linear(const float *x, const float *w, float *y, int64_t rows, int64_t in, int64_t out) {
+  return run_matmul(x, w, y, 1, rows, out, in, 0, 1, 0, 0);
+}
+
+/** A linear layer's gradients as tfjs's BatchMatMul gradient makes them: dx = dy @ W and dW = dy^T @ x; 0 when out of memory. */
+static int block_linear_grad(const float *x, const float *w, const float *dy, float *dx, float *dw, int64_t rows, int64_t in, int64_t out) {
+  return run_matmul(dy, w, dx, 1, rows, in, out, 0, 0, 0, 0) && run_matmul(dy, x, dw, 1, out, in, rows, 1, 0, 0, 0);
+}
+
+static AttentionJob block_attention_job(BlockDims d) {
+  AttentionJob job = {0};
+  job.batch = d.batch, job.seq = d.seq, job.heads = d.heads, job.kv_heads = d.kv_heads, job.hd = d.hd;
+  job.scale = (float)(1.0 / sqrt((double)d.hd)); /* as JS computes 1 / Math.sqrt(hd), rounded to float32 */
+  return job;
+}
+
+/** The forward: y [N, D] from x, and what the backward needs in `saved`; 0 when out of memory. */
+static int block_forward(BlockDims d, BlockWeights w, const float *x, float *y, BlockSaved sv, float *scratch) {
+  int64_t n = block_rows(d), qw = d.heads * d.hd, kw = d.kv_heads * d.hd;
+  float *q_raw = scratch, *k_raw = q_raw + n * qw, *product = k_raw + n * kw; /* [N, Q], [N, K], [N, D] */
+  run_rms_norm(x, w.norm_in, sv.a, n, d.dim, d.eps);
+  if (!block_linear(sv.a, w.wq, q_raw, n, d.dim, qw)) return 0;
+  run_rope(q_raw, w.cos, w.sin, sv.q, n, d.seq, d.heads, d.hd, d.tables, 0);
+  if (!block_linear(sv.a, w.wk, k_raw, n, d.dim, kw)) return 0;
+  run_rope(k_raw, w.cos, w.sin, sv.k, n, d.seq, d.kv_heads, d.hd, d.tables, 0);
+  if (!block_linear(sv.a, w.wv, sv.v, n, d.dim, kw)) return 0;
+  AttentionJob att = block_attention_job(d);
+  att.q = sv.q, att.k = sv.k, att.v = sv.v, att.out = sv.o, att.probs = sv.probs;
+  if (!run_attention(&att) || !block_linear(sv.o, w.wo, product, n, qw, d.dim)) return 0;
+  run_add(x, product, sv.h, n * d.dim);
+  run_rms_norm(sv.h, w.norm_post, sv.m, n, d.dim, d.eps);
+  if (!block_linear(sv.m, w.w1, sv.g, n, d.dim, d.hidden) || !block_linear(sv.m, w.w3, sv.u, n, d.dim, d.hidden)) return 0;
+  run_swiglu(sv.g, sv.u, sv.s, n * d.hidden);
+  if (!block_linear(sv.s, w.w2, product, n, d.hidden, d.dim)) return 0;
+  run_add(sv.h, product, y, n * d.dim);
+  return 1;
+}
+
+/**
+ * The backward: dx [N, D] and the parameters' gradients from dy and the forward's saved arrays;
+ * 0 when out of memory. A tensor read by several ops gets its gradient summed as tfjs's backprop
+ * sums it, its last consumer first: h's (dy, then RMSNorm's), a's (v, then k, then q) and x's.
+ */
+static int block_backward(BlockDims d, BlockWeights w, const float *x, BlockSaved sv, const float *dy, float *dx, BlockGrads gr, float *scratch) {
+  int64_t n = block_rows(d), qw = d.heads * d.hd, kw = d.kv_heads * d.hd, nd = n * d.dim;
+  float *ds = scratch, *dg = ds + n * d.hidden, *du = dg + n * d.hidden;        /* [N, F] each */
+  float *d1 = du + n * d.hidden, *d2 = d1 + nd, *d3 = d2 + nd, *d4 = d3 + nd;  /* [N, D] each */
+  float *q1 = d4 + nd, *q2 = q1 + n * qw, *k1 = q2 + n * qw, *k2 = k1 + n * kw; /* [N, Q], [N, K] */
+  // The MLP: y = h + s W2^T, s = silu(g) * u.
+  if (!block_linear_grad(sv.s, w.w2, dy, ds, gr.w2, n, d.hidden, d.dim)) return 0;
+  run_swiglu_grad(sv.g, sv.u, ds, dg, du, n * d.hidden);
+  if (!block_linear_grad(sv.m, w.w3, du, d1, gr.w3, n, d.dim, d.hidden) || !block_linear_grad(sv.m, w.w1, dg, d2, gr.w1, n, d.dim, d.hidden)) return 0;
+  run_add(d1, d2, d3, nd); /* dm: up's part, then gate's */
+  if (!run_rms_norm_grad(sv.h, w.norm_post, d3, d1, gr.norm_post, n, d.dim, d.eps)) return 0;
+  float *dh = d2;
+  run_add(dy, d1, dh, nd); /* dh: the residual's dy, then RMSNorm's */
+  // Attention: h = x + o Wo^T.
+  if (!block_linear_grad(sv.o, w.wo, dh, q1, gr.wo, n, qw, d.dim)) return 0;
+  AttentionJob att = block_attention_job(d);
+  att.q = sv.q, att.k = sv.k, att.v = sv.v, att.probs_in = sv.probs, att.dout = q1, att.dq = q2, att.dk = k1, att.dv = k2;
+  if (!run_attention_grad(&att)) return 0;
+  if (!block_linear_grad(sv.a, w.wv, k2, d3, gr.wv, n, d.dim, kw)) return 0; /* v's part of da */
+  run_rope(k1, w.cos, w.sin, k2, n, d.seq, d.kv_heads, d.hd, d.tables, 1);
+  if (!block_linear_grad(sv.a, w.wk, k2, d1, gr.wk, n, d.dim, kw)) return 0;
+  run_add(d3, d1, d4, nd); /* + k's part */
+  run_rope(q2, w.cos, w.sin, q1, n, d.seq, d.heads, d.hd, d.tables, 1);
+  if (!block_linear_grad(sv.a, w.wq, q1, d1, gr.wq, n, d.dim, qw)) return 0;
+  run_add(d4, d1, d3, nd); /* + q's part */
+  if (!run_rms_norm_grad(x, w.norm_in, d3, d1, gr.norm_in, n, d.dim, d.eps)) return 0;
+  run_add(dh, d1, dx, nd); /* dx: the residual's dh, then RMSNorm's */
+  return 1;
+}
+
+/** Reads the block's dims from argv: batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps; 0 (after throwing) when they make no sense. */
+static int block_dims(napi_env env, napi_value *argv, BlockDims *d) {
+  d->batch = int64_arg(env, argv[0]), d->seq = int64_arg(env, argv[1]), d->dim = int64_arg(env, argv[2]), d->heads = int64_arg(env, argv[3]);
+  d->kv_heads = int64_arg(env, argv[4]), d->hd = int64_arg(env, argv[5]), d->hidden = int64_arg(env, argv[6]), d->tables = int64_arg(env, argv[7]);
+  double eps = 0;
+  napi_get_value_double(env, argv[8], &eps);
+  d->eps = (float)eps;
+  if (d->batch < 1 || d->seq < 1 || d->dim < 1 || d->heads < 1 || d->kv_heads < 1 || d->heads % d->kv_heads != 0 || d->hd < 2 || d->hd % 2 != 0 ||
+      d->hidden < 1 || (d->tables != 1 && d->tables != d->batch)) {
+    napi_throw_range_error(env, NULL, "fastgemm.block: batch, seq, dim, heads, kvHeads, hd, hidden must be positive, heads a multiple of kvHeads, hd even, tables 1 or batch");
+    return 0;
+  }
+  return 1;
+}
+
+/** Reads `count` Float32Arrays from argv into out, each with at least the given length; 0 (after throwing) otherwise. */
+static int block_arrays(napi_env env, napi_value *argv, int count, const int64_t *lengths, float **out) {
+  for (int i = 0; i < count; i++)
+    if (!float_arg(env, argv[i], &out[i], lengths[i], "fastgemm.block: an array is shorter than the block's dims ask")) return 0;
+  return 1;
+}
+
+/** Lengths of x, the 11 weights and tables, and the 11 saved arrays, in the argument order. */
+static void block_lengths(BlockDims d, int64_t *len) {
+  int64_t n = block_rows(d), qw = d.heads * d.hd, kw = d.kv_heads * d.hd, t = d.tables * d.seq * d.hd;
+  int64_t weights[12] = {n * d.dim, d.dim, qw * d.dim, kw * d.dim, kw * d.dim, d.dim * qw, d.dim, d.hidden * d.dim, d.hidden * d.dim, d.dim * d.hidden, t, t};
+  int64_t saved[11] = {n * d.dim, n * qw, n * kw, n * kw, d.batch * d.heads * d.seq * d.seq, n * qw, n * d.dim, n * d.dim, n * d.hidden, n * d.hidden, n * d.hidden};
+  memcpy(len, weights, sizeof(weights));
+  memcpy(len + 12, saved, sizeof(saved));
+}
+
+static BlockWeights block_weights(float **a) {
+  BlockWeights w = {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]};
+  return w;
+}
+
+static BlockSaved block_saved(float **a) {
+  BlockSaved s = {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]};
+  return s;
+}
+
+/**
+ * blockForward(x, normIn, wq, wk, wv, wo, normPost, w1, w3, w2, cos, sin, a, q, k, v, probs, o, h,
+ * m, g, u, s, y, scratch, batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps): y and the
+ * saved arrays (see BlockSaved) of the block over x [B*T, D].
+ */
+static napi_value block_forward_call(napi_env env, napi_callback_info info) {
+  napi_value argv[34];
+  if (!fixed_args(env, info, 34, argv, "fastgemm.blockForward expects 34 arguments")) return NULL;
+  BlockDims d;
+  if (!block_dims(env, argv + 25, &d)) return NULL;
+  int64_t len[25];
+  block_lengths(d, len);
+  len[23] = block_rows(d) * d.dim, len[24] = block_forward_scratch(d);
+  float *arrays[25];
+  if (!block_arrays(env, argv, 25, len, arrays)) return NULL;
+  if (!block_forward(d, block_weights(arrays + 1), arrays[0], arrays[23], block_saved(arrays + 12), arrays[24])) napi_throw_error(env, NULL, "fastgemm.blockForward: out of memory");
+  return NULL;
+}
+
+/**
+ * blockBackward(x, normIn, ..., sin, a, ..., s, dy, dx, dNormIn, dWq, dWk, dWv, dWo, dNormPost,
+ * dW1, dW3, dW2, scratch, batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps): dx and the
+ * parameters' gradients for the output's gradient dy.
+ */
+static napi_value block_backward_call(napi_env env, napi_callback_info info) {
+  napi_value argv[44];
+  if (!fixed_args(env, info, 44, argv, "fastgemm.blockBackward expects 44 arguments")) return NULL;
+  BlockDims d;
+  if (!block_dims(env, argv + 35, &d)) return NULL;
+  int64_t len[35];
+  block_lengths(d, len);
+  len[23] = len[24] = block_rows(d) * d.dim; /* dy, dx */
+  for (int i = 0; i < 9; i++) len[25 + i] = len[1 + i]; /* each gradient the length of its parameter */
+  len[34] = block_backward_scratch(d);
+  float *arrays[35];
+  if (!block_arrays(env, argv, 35, len, arrays)) return NULL;
+  float **g = arrays + 25;
+  BlockGrads grads = {g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8]};
+  if (!block_backward(d, block_weights(arrays + 1), arrays[0], block_saved(arrays + 12), arrays[23], arrays[24], grads, arrays[34])) napi_throw_error(env, NULL, "fastgemm.blockBackward: out of memory");
+  return NULL;
+}
+
+/** blockScratch(batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps, backward): the scratch floats blockForward (or blockBackward) needs. */
+static napi_value block_scratch_call(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  if (!fixed_args(env, info, 10, argv, "fastgemm.blockScratch expects 10 arguments")) return NULL;
+  BlockDims d;
+  if (!block_dims(env, argv, &d)) return NULL;
+  bool backward = false;
+  napi_get_value_bool(env, argv[9], &backward);
+  napi_value result;
+  napi_create_double(env, (double)(backward ? block_backward_scratch(d) : block_forward_scratch(d)), &result);
+  return result;
 }
 
 /** True when this CPU can run the kernel (AVX2 and FMA on x86; always elsewhere). */
@@ -1888,6 +2136,12 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "add", fn);
   napi_create_function(env, "decodeAttention", NAPI_AUTO_LENGTH, decode_attention, NULL, &fn);
   napi_set_named_property(env, exports, "decodeAttention", fn);
+  napi_create_function(env, "blockForward", NAPI_AUTO_LENGTH, block_forward_call, NULL, &fn);
+  napi_set_named_property(env, exports, "blockForward", fn);
+  napi_create_function(env, "blockBackward", NAPI_AUTO_LENGTH, block_backward_call, NULL, &fn);
+  napi_set_named_property(env, exports, "blockBackward", fn);
+  napi_create_function(env, "blockScratch", NAPI_AUTO_LENGTH, block_scratch_call, NULL, &fn);
+  napi_set_named_property(env, exports, "blockScratch", fn);
   napi_create_function(env, "setThreads", NAPI_AUTO_LENGTH, set_threads, NULL, &fn);
   napi_set_named_property(env, exports, "setThreads", fn);
   napi_create_function(env, "threads", NAPI_AUTO_LENGTH, get_threads, NULL, &fn);

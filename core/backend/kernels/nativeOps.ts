@@ -29,7 +29,10 @@
 //   causal self-attention with grouped-query heads for training (attention, attentionGrad): the
 //     products, mask, scale and softmax on the projections' own [B*T, heads*hd] layout, where tfjs
 //     makes 48 kernels per layer and training step, 10 of them transposes (nativeAttentionActive;
-//     an addon built before it lacks only this one).
+//     an addon built before it lacks only this one);
+//   a whole transformer block for training (blockForward, blockBackward): the kernels above and
+//     the layer's matmuls in one call each way where the tfjs path makes about 40 kernels
+//     (core/model/kernels/block.ts; nativeBlockActive).
 // core/model/kernels/ (rmsNorm.ts, swiglu.ts, targetLogProbs.ts, maskedSoftmax.ts, rope.ts, gatherRows.ts, causalAttention.ts) call
 // them, with hand-written gradients, when they are registered for the current backend and fall
 // back to the tfjs formulation otherwise (no addon, an addon built before them,
@@ -57,6 +60,8 @@ export const ATTENTION = 'WorkbenchAttention'
 export const ATTENTION_GRAD = 'WorkbenchAttentionGrad'
 export const GLOBAL_NORM = 'WorkbenchGlobalNorm'
 export const DECODE_ATTENTION = 'WorkbenchDecodeAttention'
+export const BLOCK = 'WorkbenchBlock'
+export const BLOCK_GRAD = 'WorkbenchBlockGrad'
 
 interface OpsAddon {
   rmsNorm(x: Float32Array, w: Float32Array, y: Float32Array, rows: number, d: number, eps: number): void
@@ -83,6 +88,12 @@ interface OpsAddon {
     batch: number, heads: number, kvHeads: number, hd: number, capacity: number, last: number, scale: number): void
   /** The sum of the squares of every element of the arrays, summed in double. */
   sumSquares(arrays: Float32Array[]): number
+  /** x, the block's 9 parameters and cos, sin; its 11 saved arrays; y; scratch; then BLOCK_DIMS' numbers. */
+  blockForward(...args: (Float32Array | number)[]): void
+  /** x, parameters, cos, sin; saved arrays; dy; dx; the 9 parameter gradients; scratch; then BLOCK_DIMS' numbers. */
+  blockBackward(...args: (Float32Array | number)[]): void
+  /** Scratch floats blockForward (or, backward, blockBackward) needs for these BLOCK_DIMS. */
+  blockScratch(...args: (number | boolean)[]): number
 }
 
 /** [rows, d] of a 2-D float32 x and its [d] weight, or an error naming the problem. */
@@ -99,6 +110,7 @@ const adamwManyRegistered = new Set<string>()
 const attentionRegistered = new Set<string>()
 const globalNormRegistered = new Set<string>()
 const decodeAttentionRegistered = new Set<string>()
+const blockRegistered = new Set<string>()
 
 /** Below this many elements an Add stays with the backend's kernel: a thread would cost more than it saves. */
 export const NATIVE_ADD_MIN = 16384
@@ -184,6 +196,63 @@ function nativeAdd(native: OpsAddon, fallback: tf.KernelFunc, withMemory: WithMe
     }
     return withMemory(args.backend, [a, b], [a.shape], ([as, bs], [out]) => native.add(as, bs, out, n))[0]
   }) as unknown as tf.KernelFunc
+}
+
+/** True when the whole-block training kernels serve the current backend (core/model/kernels/block.ts). */
+export function nativeBlockActive(): boolean {
+  return blockRegistered.has(tf.getBackend())
+}
+
+/** The block's inputs by name, in the addon's argument order: x, the parameters, the RoPE tables. */
+export const BLOCK_INPUTS = ['x', 'normIn', 'wq', 'wk', 'wv', 'wo', 'normPost', 'w1', 'w3', 'w2', 'cos', 'sin'] as const
+/** What the forward keeps for the backward, in the addon's order (shapes in blockShapes). */
+export const BLOCK_SAVED = ['a', 'q', 'k', 'v', 'probs', 'o', 'h', 'm', 'g', 'u', 's'] as const
+
+/** The dims the addon takes (batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps) and the saved arrays' shapes, checked against the inputs. */
+function blockShapes(inputs: Record<string, tf.TensorInfo>, attrs: tf.NamedAttrMap) {
+  const [seq, heads, kvHeads, eps] = [attrs.seq, attrs.heads, attrs.kvHeads, attrs.eps].map(Number)
+  const { x, wq, w1, cos } = inputs
+  const [rows, dim] = x.shape
+  const hd = wq.shape[0] / heads
+  const hidden = w1.shape[0]
+  const [tables] = cos.shape
+  const batch = rows / seq
+  const [q, k, n] = [heads * hd, kvHeads * hd, rows]
+  const expected: Record<string, number[]> = {
+    x: [n, dim], normIn: [dim], wq: [q, dim], wk: [k, dim], wv: [k, dim], wo: [dim, q], normPost: [dim], w1: [hidden, dim], w3: [hidden, dim], w2: [dim, hidden],
+    cos: [tables, seq, 1, hd], sin: [tables, seq, 1, hd],
+  }
+  const wrong = BLOCK_INPUTS.find((name) => inputs[name]?.dtype !== 'float32' || inputs[name].shape.join(',') !== expected[name].join(','))
+  if (wrong || !Number.isInteger(batch) || !Number.isInteger(hd) || hd % 2 !== 0 || heads % kvHeads !== 0 || (tables !== 1 && tables !== batch)) {
+    const got = BLOCK_INPUTS.map((name) => `${name} [${inputs[name]?.shape}]`).join(', ')
+    throw new Error(`${BLOCK}: expects float32 inputs shaped for T = ${seq}, H = ${heads}, Hkv = ${kvHeads} (x [B*T, D], weights [out, in], cos/sin [1 or B, T, 1, hd])${wrong ? `; ${wrong} is not [${expected[wrong]}]` : ''}; got ${got}`)
+  }
+  const saved = [[n, dim], [n, q], [n, k], [n, k], [batch, heads, seq, seq], [n, q], [n, dim], [n, dim], [n, hidden], [n, hidden], [n, hidden]]
+  return { dims: [batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps], saved, xShape: [n, dim] }
+}
+
+/** The block's bodies: forward y then the saved arrays; backward dx then the 9 parameters' gradients. Scratch is allocated per call and released. */
+function blockBodies(native: OpsAddon): Record<string, NativeBody> {
+  const parameters = BLOCK_INPUTS.slice(1, 10)
+  return {
+    [BLOCK]: (inputs, attrs, run, release) => {
+      const { dims, saved, xShape } = blockShapes(inputs, attrs)
+      const scratch = native.blockScratch(...dims, false)
+      const outs = run(BLOCK_INPUTS.map((name) => inputs[name]), [xShape, ...saved, [scratch]], (ins, [y, ...rest]) => {
+        native.blockForward(...ins, ...rest.slice(0, -1), y, rest[rest.length - 1], ...dims)
+      })
+      release(outs.pop()!)
+      return outs
+    },
+    [BLOCK_GRAD]: (inputs, attrs, run, release) => {
+      const { dims, xShape } = blockShapes(inputs, attrs)
+      const scratch = native.blockScratch(...dims, true)
+      const ins = [...BLOCK_INPUTS, ...BLOCK_SAVED, 'dy'].map((name) => inputs[name])
+      const outs = run(ins, [xShape, ...parameters.map((name) => inputs[name].shape), [scratch]], (arrays, outArrays) => native.blockBackward(...arrays, ...outArrays, ...dims))
+      release(outs.pop()!)
+      return outs
+    },
+  }
 }
 
 /** True when the decoding attention kernel serves the current backend (core/model/kernels/causalAttention.ts). */
@@ -273,8 +342,9 @@ function adamwSize(param: tf.TensorInfo, grad: tf.TensorInfo, m: tf.TensorInfo, 
   return tf.util.sizeFromShape(param.shape)
 }
 
-/** A kernel body: the inputs by name, the attributes, and the backend's memory helper bound to the call. */
-type NativeBody = (inputs: Record<string, tf.TensorInfo>, attrs: tf.NamedAttrMap, run: (inputs: tf.TensorInfo[], outShapes: number[][], body: (inputs: Float32Array[], outputs: Float32Array[]) => void) => tf.TensorInfo[]) => tf.TensorInfo | tf.TensorInfo[]
+/** A kernel body: the inputs by name, the attributes, the backend's memory helper bound to the call, and a release for outputs used only as scratch. */
+type NativeBody = (inputs: Record<string, tf.TensorInfo>, attrs: tf.NamedAttrMap, run: (inputs: tf.TensorInfo[], outShapes: number[][], body: (inputs: Float32Array[], outputs: Float32Array[]) => void) => tf.TensorInfo[],
+  release: (output: tf.TensorInfo) => void) => tf.TensorInfo | tf.TensorInfo[]
 
 /** The fused kernels' bodies by name: shapes checked, outputs allocated, the native function called on the memory. */
 function kernelBodies(native: OpsAddon): Record<string, NativeBody> {
@@ -410,6 +480,10 @@ export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
     for (const [kernelName, body] of Object.entries(attentionBodies(addon as OpsAddon))) registerBody(kernelName, backendName, body)
     attentionRegistered.add(backendName)
   }
+  if (typeof addon.blockForward === 'function' && typeof addon.blockBackward === 'function' && typeof addon.blockScratch === 'function') {
+    for (const [kernelName, body] of Object.entries(blockBodies(addon as OpsAddon))) registerBody(kernelName, backendName, body)
+    blockRegistered.add(backendName)
+  }
   return true
 }
 
@@ -420,6 +494,7 @@ function registerBody(kernelName: string, backendName: 'wasm' | 'cpu', body: Nat
     kernelName,
     backendName,
     kernelFunc: (({ inputs, backend, attrs }: KernelArgs) =>
-      body(inputs as Record<string, tf.TensorInfo>, attrs ?? {}, (ins, outShapes, run) => withMemory(backend, ins, outShapes, run))) as unknown as tf.KernelFunc,
+      body(inputs as Record<string, tf.TensorInfo>, attrs ?? {}, (ins, outShapes, run) => withMemory(backend, ins, outShapes, run),
+        (output) => (backend as { disposeData(dataId: unknown): void }).disposeData(output.dataId))) as unknown as tf.KernelFunc,
   })
 }

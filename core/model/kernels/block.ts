@@ -1,0 +1,57 @@
+// One Llama transformer block for training as ONE op each way: the native addon's blockForward
+// and blockBackward (native/fastgemm, "One Llama transformer block") run the same kernels the
+// tfjs path runs for the block (the matmuls, fused RMSNorm, RoPE, attention, SwiGLU, the adds)
+// in the same order, so the values and gradients are bitwise the same. What goes is tfjs's work
+// around each of the ~80 kernels a layer makes per step (engine bookkeeping, the gradient tape, a
+// clone per saved tensor): on the tiny preset about a fifth of a step at two threads, spent on the
+// main thread while the other cores wait (docs/architecture.md, "CPU training speed").
+import { tf } from '../../backend/tf'
+import { BLOCK, BLOCK_GRAD, BLOCK_INPUTS, BLOCK_SAVED, nativeBlockActive } from '../../backend/kernels/nativeOps'
+import { customOp } from './customOp'
+
+/** The block's parameters as the model holds them (weights [out, in]). */
+export interface BlockParameters {
+  normIn: tf.Tensor1D
+  wq: tf.Tensor2D
+  wk: tf.Tensor2D
+  wv: tf.Tensor2D
+  wo: tf.Tensor2D
+  normPost: tf.Tensor1D
+  w1: tf.Tensor2D
+  w3: tf.Tensor2D
+  w2: tf.Tensor2D
+}
+
+export interface BlockShape {
+  seq: number
+  heads: number
+  kvHeads: number
+  eps: number
+}
+
+/** True when a training block can run as one native op each way (WORKBENCH_FUSED_BLOCK=0 turns it off, to compare). */
+export function fusedBlockActive(): boolean {
+  return nativeBlockActive() && process.env.WORKBENCH_FUSED_BLOCK !== '0'
+}
+
+/**
+ * x + attention(rmsnorm(x)), then + swiglu(rmsnorm(.)): one block over x [B*T, D] from position 0,
+ * causal, no cache or padding. cos, sin: [1 or B, T, 1, hd] (constants: no gradient).
+ */
+export function transformerBlockFused(x: tf.Tensor2D, params: BlockParameters, cos: tf.Tensor4D, sin: tf.Tensor4D, shape: BlockShape): tf.Tensor2D {
+  const names = BLOCK_INPUTS.slice(1, 10) as (keyof BlockParameters)[]
+  const op = customOp((inputs, save) => {
+    const byName = (tensors: tf.Tensor[]) => Object.fromEntries([...BLOCK_INPUTS.slice(0, 10), 'cos', 'sin'].map((name, i) => [name, tensors[i]]))
+    const blockInputs = byName([...inputs, cos, sin])
+    const [y, ...kept] = tf.engine().runKernel(BLOCK, blockInputs, { ...shape }) as tf.Tensor[] // [B*T, D], then BLOCK_SAVED
+    save([...inputs, cos, sin, ...kept])
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const gradInputs: Record<string, tf.Tensor> = byName(saved.slice(0, 12))
+      BLOCK_SAVED.forEach((name, i) => (gradInputs[name] = saved[12 + i]))
+      gradInputs.dy = dy
+      return tf.engine().runKernel(BLOCK_GRAD, gradInputs, { ...shape }) as tf.Tensor[] // dx, then each parameter's gradient
+    }
+    return { value: y, gradFunc }
+  })
+  return op(x, ...names.map((name) => params[name])) as tf.Tensor2D
+}

@@ -1,0 +1,118 @@
+// The whole transformer block as one native op each way (core/model/kernels/block.ts over
+// native/fastgemm blockForward / blockBackward) against the model's per-kernel path: the same
+// kernels in the same order, so the loss and every gradient must be BITWISE the same, at 1 and 2
+// native threads, on both backends the addon serves; and the training forward uses it only where
+// it applies. Needs the addon (tests/references.ts).
+import { describe, it, expect, beforeAll, afterEach } from 'vitest'
+import { tf } from '../../core/backend/tf'
+import { initBackend } from '../../core/backend'
+import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
+import { nativeBlockActive } from '../../core/backend/kernels/nativeOps'
+import { fusedBlockActive, transformerBlockFused } from '../../core/model/kernels/block'
+import { Llama } from '../../core/model/llama'
+import { KVCache } from '../../core/model/kvcache'
+import type { LlamaConfig } from '../../core/model/config'
+import { mulberry32 } from '../../core/util/random'
+import { describeWith } from '../references'
+
+/** Loss and gradients (by Hugging Face name) of a model on one batch of random tokens. */
+function modelStep(config: Partial<LlamaConfig>, batch: number, seq: number, seed: number) {
+  const model = Llama.create({ vocab_size: 64, max_seq_len: 64, ...config } as LlamaConfig, seed)
+  const rand = mulberry32(seed)
+  const ids = Array.from({ length: batch * (seq + 1) }, () => Math.floor(rand() * 64))
+  const tokens = tf.tensor2d(ids.filter((_, i) => i % (seq + 1) !== seq), [batch, seq], 'int32')
+  const targets = tf.tensor2d(ids.filter((_, i) => i % (seq + 1) !== 0), [batch, seq], 'int32')
+  const { value, grads } = tf.variableGrads(() => model.loss(tokens, targets))
+  const byName = Object.entries(model.weights).map(([name, w]) => [name, Array.from(grads[w.name].dataSync())])
+  const out = { loss: value.dataSync()[0], grads: Object.fromEntries(byName) as Record<string, number[]> }
+  tf.dispose([value, tokens, targets, ...Object.values(grads)])
+  model.dispose()
+  return out
+}
+
+/** The kernels a model's loss and gradients run, one entry per call. */
+async function kernelsOf(config: Partial<LlamaConfig>): Promise<string[]> {
+  const model = Llama.create({ vocab_size: 64, max_seq_len: 64, ...config } as LlamaConfig, 1)
+  const tokens = tf.tensor2d([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]], [2, 6], 'int32')
+  const info = await tf.profile(() => {
+    const { value, grads } = tf.variableGrads(() => model.loss(tokens, tokens))
+    tf.dispose([value, ...Object.values(grads)])
+  })
+  tf.dispose(tokens)
+  model.dispose()
+  return info.kernels.map((k) => k.name)
+}
+
+const GQA = { dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2 }
+
+describeWith('native-matmul', 'one native op per transformer block', () => describe.each(['wasm', 'cpu'] as const)('on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend)
+    expect(nativeBlockActive()).toBe(true)
+  })
+  afterEach(() => {
+    delete process.env.WORKBENCH_FUSED_BLOCK
+  })
+
+  it.each([
+    { name: 'grouped-query heads', config: GQA, batch: 3, seq: 20 },
+    { name: 'as many kv heads as heads, hd 24, a hidden size not a multiple of 16', config: { dim: 48, n_layers: 1, n_heads: 2, n_kv_heads: 2, multiple_of: 8 }, batch: 2, seq: 33 },
+    { name: 'one row of one token', config: GQA, batch: 1, seq: 1 },
+  ])('gives bitwise the loss and gradients of the per-kernel path ($name)', ({ config, batch, seq }) => {
+    process.env.WORKBENCH_FUSED_BLOCK = '0'
+    expect(fusedBlockActive()).toBe(false)
+    const perKernel = modelStep(config, batch, seq, 5)
+    delete process.env.WORKBENCH_FUSED_BLOCK
+    const fused = modelStep(config, batch, seq, 5)
+    expect(fused.loss).toBe(perKernel.loss)
+    for (const [name, g] of Object.entries(perKernel.grads)) expect(fused.grads[name], name).toEqual(g)
+  })
+
+  it('gives bitwise the same loss and gradients at 1 and 2 native threads', () => {
+    const gemm = loadFastGemm()!
+    const before = gemm.threads()
+    try {
+      gemm.setThreads(1)
+      const one = modelStep({ dim: 64, n_layers: 1, n_heads: 4, n_kv_heads: 2 }, 4, 64, 9)
+      gemm.setThreads(2)
+      const two = modelStep({ dim: 64, n_layers: 1, n_heads: 4, n_kv_heads: 2 }, 4, 64, 9)
+      expect(two.loss).toBe(one.loss)
+      for (const [name, g] of Object.entries(one.grads)) expect(two.grads[name], name).toEqual(g)
+    } finally {
+      gemm.setThreads(before)
+    }
+  })
+
+  it('is what a training step runs, one kernel per block each way, and can be turned off', async () => {
+    const names = await kernelsOf(GQA)
+    expect(names.filter((n) => n === 'WorkbenchBlock')).toHaveLength(2)
+    expect(names.filter((n) => n === 'WorkbenchBlockGrad')).toHaveLength(2)
+    expect(names).not.toContain('WorkbenchAttention')
+    process.env.WORKBENCH_FUSED_BLOCK = '0'
+    const perKernel = await kernelsOf(GQA)
+    expect(perKernel).not.toContain('WorkbenchBlock')
+    expect(perKernel).toContain('WorkbenchAttention')
+  })
+
+  it('leaves generation with a KV cache to the per-kernel path', async () => {
+    const model = Llama.create({ vocab_size: 64, max_seq_len: 32, ...GQA } as LlamaConfig, 1)
+    const tokens = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32')
+    const cache = new KVCache(model.config, 1, undefined, 16)
+    const info = await tf.profile(() => model.logits(tokens, cache))
+    expect(info.kernelNames).not.toContain('WorkbenchBlock')
+    cache.dispose()
+    tf.dispose(tokens)
+    model.dispose()
+  })
+
+  it('refuses inputs that do not fit the block, naming the one that is off', () => {
+    const x = tf.zeros([6, 8]) as tf.Tensor2D
+    const params = {
+      normIn: tf.ones([8]) as tf.Tensor1D, wq: tf.zeros([8, 8]) as tf.Tensor2D, wk: tf.zeros([4, 8]) as tf.Tensor2D, wv: tf.zeros([4, 8]) as tf.Tensor2D,
+      wo: tf.zeros([8, 8]) as tf.Tensor2D, normPost: tf.ones([8]) as tf.Tensor1D, w1: tf.zeros([16, 8]) as tf.Tensor2D, w3: tf.zeros([16, 8]) as tf.Tensor2D, w2: tf.zeros([8, 12]) as tf.Tensor2D,
+    }
+    const cos = tf.ones([1, 3, 1, 4]) as tf.Tensor4D
+    expect(() => transformerBlockFused(x, params, cos, cos, { seq: 3, heads: 2, kvHeads: 1, eps: 1e-5 })).toThrow(/WorkbenchBlock.*w2 is not \[8,16\]/)
+    tf.dispose([x, cos, ...Object.values(params)])
+  })
+}))
