@@ -17,8 +17,9 @@
 // the wasm backend (tfjs 4.22) over nine model shapes (each of layers, dim, kv heads, hidden,
 // heads, vocabulary, sequence and batch varied alone; a least-squares fit was within 0.3% of every
 // one), with the native matmul active (the XNNPACK path keeps up to ~18% more for full
-// fine-tuning: its linear op saves more); ACTIVATION_FLOATS holds the terms with the fused native
-// kernels and the fused attention, with the fused kernels and tfjs's attention, and without either.
+// fine-tuning: its linear op saves more); ACTIVATION_FLOATS holds the terms with each layer as one
+// native op, with the fused native kernels and the fused attention, with the fused kernels and
+// tfjs's attention, and without any.
 // Full fine-tuning keeps every layer's activations; LoRA over a frozen trunk keeps each
 // layer's input and recomputes one layer at a time in the backward pass (kernels/recompute.ts).
 // tests/core/memory-estimate.test.ts checks the estimate against measured peaks; the bench
@@ -51,6 +52,12 @@ export interface TrainingShape {
    * default: the addon has it and WORKBENCH_FUSED_ATTENTION is not 0.
    */
   fusedAttention?: boolean
+  /**
+   * With fusedAttention, each layer as one native op each way (core/model/kernels/block.ts; not
+   * with LoRA, whose adapters keep the per-kernel path); default: the addon has it and
+   * WORKBENCH_FUSED_BLOCK is not 0.
+   */
+  fusedBlock?: boolean
 }
 
 /** How a run uses its threads (core/train/parallel/threads.ts threadPlan gives one). */
@@ -97,9 +104,19 @@ export function adapterParameters(model: LlamaConfig, rank: number, targets: rea
  * the probabilities (about one float per score), where the tfjs path keeps their head-transposed
  * copies, k^T, the scaled queries and the softmax's output; fitted the same way over ten shapes
  * (worst misfit 1.1% full, 4% recomputed), its recomputed terms as the fused ones moved by the fit's
- * difference between the two.
+ * difference between the two. `fusedBlock`: a layer keeps its input and what blockForward saves (the
+ * normed inputs, q, o, h; k, v; g, u and the gate's output; the probabilities) and its backward's
+ * scratch lives for one layer at a time; fitted over nine shapes (layers, dim, kv heads, hidden,
+ * sequence, batch and vocabulary varied alone; worst misfit 1.2%). Its recomputed terms are
+ * fusedAttention's: LoRA runs the per-kernel path.
  */
 const ACTIVATION_FLOATS = {
+  fusedBlock: {
+    full: { perDim: 7, perKv: 2, perHidden: 3, perScore: 1 },
+    recomputed: { perDim: 20, perKv: 8, perHidden: 6, perScore: 1.5 },
+    perLogit: 2,
+    perDimOutside: 5,
+  },
   fusedAttention: {
     full: { perDim: 20, perKv: 5, perHidden: 6, perScore: 1.2 },
     recomputed: { perDim: 20, perKv: 8, perHidden: 6, perScore: 1.5 },
@@ -120,12 +137,14 @@ const ACTIVATION_FLOATS = {
   },
 }
 
-/** Which kernels the step runs on: the fused kernels with or without the fused attention, or tfjs's alone. */
+/** Which kernels the step runs on: the fused block, the fused kernels with or without the fused attention, or tfjs's alone. */
 function kernelSet(shape: TrainingShape): keyof typeof ACTIVATION_FLOATS {
   const addon = loadFastGemm()
   if (!(shape.fusedKernels ?? addon !== null)) return 'tfjs'
   const attention = shape.fusedAttention ?? (addon !== null && 'attention' in addon && process.env.WORKBENCH_FUSED_ATTENTION !== '0')
-  return attention ? 'fusedAttention' : 'fused'
+  if (!attention) return 'fused'
+  const block = shape.fusedBlock ?? (addon !== null && 'blockForward' in addon && process.env.WORKBENCH_FUSED_BLOCK !== '0')
+  return block && !shape.lora ? 'fusedBlock' : 'fusedAttention'
 }
 
 /** Floats the backward pass holds at its peak besides weights, gradients and moments. */

@@ -142,9 +142,14 @@ describeWith('native-matmul', 'fused native causal attention', () => describe.ea
     const model = Llama.create({ vocab_size: 64, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, max_seq_len: 32 }, 1)
     const tokens = tf.tensor2d([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]], [2, 6], 'int32')
     const names = async (f: () => tf.TensorContainer) => (await tf.profile(f)).kernelNames
+    // On its own, or inside the whole-block op (kernels/block.ts), which needs it.
+    expect(await names(() => model.logits(tokens))).toContain('WorkbenchBlock')
+    process.env.WORKBENCH_FUSED_BLOCK = '0'
     expect(await names(() => model.logits(tokens))).toContain('WorkbenchAttention')
+    delete process.env.WORKBENCH_FUSED_BLOCK
     process.env.WORKBENCH_FUSED_ATTENTION = '0'
     expect(await names(() => model.logits(tokens))).not.toContain('WorkbenchAttention')
+    expect(await names(() => model.logits(tokens))).not.toContain('WorkbenchBlock')
     delete process.env.WORKBENCH_FUSED_ATTENTION
     // A KV cache (generation) and a padded batch keep the tfjs path.
     const cache = new KVCache(model.config, 2, undefined, 16)
@@ -255,7 +260,9 @@ describe('fused attention fallback', () => {
       const { generateBatch } = await import('./core/model/generate.ts')
       const tokens = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32')
       // Read each profile before the next: tfjs reuses the profile's object.
-      const used = (await tf.profile(() => tf.variableGrads(() => model.loss(tokens, tokens)).value)).kernelNames.includes('WorkbenchAttention')
+      // The fused attention runs alone, or inside the fused block (kernels/block.ts).
+      const trainKernels = (await tf.profile(() => tf.variableGrads(() => model.loss(tokens, tokens)).value)).kernelNames
+      const used = trainKernels.includes('WorkbenchAttention') || trainKernels.includes('WorkbenchBlock')
       let decoded = false
       const decodeUsed = (await tf.profile(async () => { decoded = (await generateBatch(model, [[1, 2, 3], [5]], { maxNewTokens: 4, temperature: 0 })).map((r) => r.ids) })).kernelNames.includes('WorkbenchDecodeAttention')
       console.log(JSON.stringify({ active: fusedAttentionActive(), used, decodeUsed, decoded }))`
