@@ -1866,43 +1866,39 @@ static BlockSaved block_saved(float **a) {
  * blockForward(x, normIn, wq, wk, wv, wo, normPost, w1, w3, w2, cos, sin, a, q, k, v, probs, o, h,
  * m, g, u, s, y, scratch, batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps): y and the
  * saved arrays (see BlockSaved) of the block over x [B*T, D].
+ * blockBackward(x, normIn, ..., sin, a, ..., s, dy, dx, dNormIn, dWq, dWk, dWv, dWo, dNormPost,
+ * dW1, dW3, dW2, scratch, the same dims): dx and the parameters' gradients for the output's
+ * gradient dy. Every array's length is checked against the dims before anything runs.
  */
-static napi_value block_forward_call(napi_env env, napi_callback_info info) {
-  napi_value argv[34];
-  if (!fixed_args(env, info, 34, argv, "fastgemm.blockForward expects 34 arguments")) return NULL;
+static napi_value block_call(napi_env env, napi_callback_info info, int backward) {
+  int count = backward ? 35 : 25; /* arrays; the 9 dims follow */
+  napi_value argv[44];
+  if (!fixed_args(env, info, count + 9, argv, backward ? "fastgemm.blockBackward expects 44 arguments" : "fastgemm.blockForward expects 34 arguments")) return NULL;
   BlockDims d;
-  if (!block_dims(env, argv + 25, &d)) return NULL;
-  int64_t len[25];
+  if (!block_dims(env, argv + count, &d)) return NULL;
+  int64_t len[35];
   block_lengths(d, len);
-  len[23] = block_rows(d) * d.dim, len[24] = block_forward_scratch(d);
-  float *arrays[25];
-  if (!block_arrays(env, argv, 25, len, arrays)) return NULL;
-  if (!block_forward(d, block_weights(arrays + 1), arrays[0], arrays[23], block_saved(arrays + 12), arrays[24])) napi_throw_error(env, NULL, "fastgemm.blockForward: out of memory");
+  len[23] = block_rows(d) * d.dim; /* y, or dy */
+  if (backward) {
+    len[24] = len[23]; /* dx */
+    for (int i = 0; i < 9; i++) len[25 + i] = len[1 + i]; /* each gradient the length of its parameter */
+  }
+  len[count - 1] = backward ? block_backward_scratch(d) : block_forward_scratch(d);
+  float *a[35];
+  if (!block_arrays(env, argv, count, len, a)) return NULL;
+  int ok;
+  if (backward) {
+    BlockGrads grads = {a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33]};
+    ok = block_backward(d, block_weights(a + 1), a[0], block_saved(a + 12), a[23], a[24], grads, a[34]);
+  } else {
+    ok = block_forward(d, block_weights(a + 1), a[0], a[23], block_saved(a + 12), a[24]);
+  }
+  if (!ok) napi_throw_error(env, NULL, backward ? "fastgemm.blockBackward: out of memory" : "fastgemm.blockForward: out of memory");
   return NULL;
 }
 
-/**
- * blockBackward(x, normIn, ..., sin, a, ..., s, dy, dx, dNormIn, dWq, dWk, dWv, dWo, dNormPost,
- * dW1, dW3, dW2, scratch, batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps): dx and the
- * parameters' gradients for the output's gradient dy.
- */
-static napi_value block_backward_call(napi_env env, napi_callback_info info) {
-  napi_value argv[44];
-  if (!fixed_args(env, info, 44, argv, "fastgemm.blockBackward expects 44 arguments")) return NULL;
-  BlockDims d;
-  if (!block_dims(env, argv + 35, &d)) return NULL;
-  int64_t len[35];
-  block_lengths(d, len);
-  len[23] = len[24] = block_rows(d) * d.dim; /* dy, dx */
-  for (int i = 0; i < 9; i++) len[25 + i] = len[1 + i]; /* each gradient the length of its parameter */
-  len[34] = block_backward_scratch(d);
-  float *arrays[35];
-  if (!block_arrays(env, argv, 35, len, arrays)) return NULL;
-  float **g = arrays + 25;
-  BlockGrads grads = {g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8]};
-  if (!block_backward(d, block_weights(arrays + 1), arrays[0], block_saved(arrays + 12), arrays[23], arrays[24], grads, arrays[34])) napi_throw_error(env, NULL, "fastgemm.blockBackward: out of memory");
-  return NULL;
-}
+static napi_value block_forward_call(napi_env env, napi_callback_info info) { return block_call(env, info, 0); }
+static napi_value block_backward_call(napi_env env, napi_callback_info info) { return block_call(env, info, 1); }
 
 /** blockScratch(batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps, backward): the scratch floats blockForward (or blockBackward) needs. */
 static napi_value block_scratch_call(napi_env env, napi_callback_info info) {

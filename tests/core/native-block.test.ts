@@ -115,4 +115,15 @@ describeWith('native-matmul', 'one native op per transformer block', () => descr
     expect(() => transformerBlockFused(x, params, cos, cos, { seq: 3, heads: 2, kvHeads: 1, eps: 1e-5 })).toThrow(/WorkbenchBlock.*w2 is not \[8,16\]/)
     tf.dispose([x, cos, ...Object.values(params)])
   })
+
+  it('has the addon check its arguments too: their count, the dims, and every array against the dims', () => {
+    const addon = loadFastGemm() as unknown as Record<string, (...args: unknown[]) => unknown>
+    const dims = [1, 2, 8, 2, 1, 4, 16, 1, 1e-5] // batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps
+    expect(() => addon.blockForward(new Float32Array(1))).toThrow(/blockForward expects 34 arguments/)
+    expect(() => addon.blockBackward()).toThrow(/blockBackward expects 44 arguments/)
+    const short = Array.from({ length: 25 }, () => new Float32Array(1))
+    expect(() => addon.blockForward(...short, ...dims)).toThrow(/shorter than the block's dims/)
+    expect(() => addon.blockForward(...short, 1, 2, 8, 3, 2, 4, 16, 1, 1e-5)).toThrow(/heads a multiple of kvHeads/)
+    expect(addon.blockScratch(...dims, false)).toBe(2 * (8 + 4 + 8))
+  })
 }))
