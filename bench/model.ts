@@ -88,6 +88,13 @@ export interface ModelBenchResult {
   peakRssBytes: number
   /** Matmul FLOP/s of a training step (bench/peakFlops.ts trainingStepFlops), in GFLOP/s. */
   stepGflops: number
+  /**
+   * Threads inside the kernel only: the same process alternating one-thread and all-thread steps,
+   * the median one-thread step over the median all-thread step, and the pairs measured (null on
+   * other rows). Drift of a shared machine between the rows' processes cancels out of this one.
+   */
+  alternatingSpeedup: number | null
+  alternatingPairs: number
   /** The native matmul loop's GFLOP/s on as many threads (null without the addon). */
   peakGflops: number | null
   /** Generation is measured once per backend, on the 1-thread row (null on the others). */
@@ -206,6 +213,7 @@ async function benchOne(opts: BenchRow): Promise<Omit<ModelBenchResult, 'peakGfl
   }
   const msPerStep = median(stepMs)
   const cpuMsPerStep = cpuMs(cpu0) / stepMs.length
+  const alternating = plan.mode === 'kernel' && plan.kernelThreads > 1 ? await alternateThreads(trainStep, plan.kernelThreads, opts) : null
   // One more, untimed step under tf.profile for the peak of live tensors (activations + grads).
   peakTensorBytes = (await tf.profile(() => trainStep())).peakBytes
   // The kernel's high-water mark of this process, which runs this row alone: training's own peak.
@@ -229,6 +237,8 @@ async function benchOne(opts: BenchRow): Promise<Omit<ModelBenchResult, 'peakGfl
     trainTokensPerCpuSec: Math.round((opts.batch * seq) / (cpuMsPerStep / 1000)),
     peakTensorBytes,
     stepGflops: Math.round(trainingStepFlops(cfg, opts.batch, seq) / (msPerStep / 1000) / 1e9),
+    alternatingSpeedup: alternating && Math.round(alternating.speedup * 100) / 100,
+    alternatingPairs: alternating?.pairs ?? 0,
     finalLoss,
   }
   if (threads > 1) {
@@ -256,6 +266,27 @@ async function benchOne(opts: BenchRow): Promise<Omit<ModelBenchResult, 'peakGfl
     genTokensPerCpuSecCache: Math.round(withCache.cpu),
     genTokensPerSecNoCache: Math.round(withoutCache.wall),
   }
+}
+
+/**
+ * One-thread and `threads`-thread training steps alternated in this process (the order flipped
+ * every pair), at least `steps` pairs and `minSeconds`: the median one-thread step over the median
+ * all-thread step. Leaves the kernel on `threads` threads.
+ */
+async function alternateThreads(trainStep: () => Promise<number>, threads: number, opts: { steps: number; minSeconds: number }): Promise<{ speedup: number; pairs: number }> {
+  const ms: Record<number, number[]> = { 1: [], [threads]: [] }
+  const timed = async (count: number) => {
+    setNativeMatMulThreads(count)
+    const start = performance.now()
+    await trainStep()
+    ms[count].push(performance.now() - start)
+  }
+  const t0 = performance.now()
+  for (let pair = 0; pair < opts.steps || performance.now() - t0 < opts.minSeconds * 1000; pair++) {
+    for (const count of pair % 2 ? [threads, 1] : [1, threads]) await timed(count)
+  }
+  setNativeMatMulThreads(threads)
+  return { speedup: median(ms[1]) / median(ms[threads]), pairs: ms[1].length }
 }
 
 /** The median of a non-empty list (the mean of the middle two for an even count). */
@@ -359,13 +390,14 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<{ 
  * What the threads beyond the first add, per case and backend: training tokens/s with all of
  * them over one thread's (issue 16's target: at least 1.7x from a second core), per thread mode.
  */
-export function secondCoreLines(results: Pick<ModelBenchResult, 'preset' | 'seq' | 'backend' | 'threads' | 'threadMode' | 'trainTokensPerSec' | 'stepsMeasured'>[]): string[] {
+export function secondCoreLines(results: Pick<ModelBenchResult, 'preset' | 'seq' | 'backend' | 'threads' | 'threadMode' | 'trainTokensPerSec' | 'stepsMeasured' | 'alternatingSpeedup' | 'alternatingPairs'>[]): string[] {
   const lines: string[] = []
   for (const one of results.filter((r) => r.threads === 1)) {
     const more = results.filter((r) => r.threads > 1 && r.preset === one.preset && r.seq === one.seq && r.backend === one.backend)
     if (more.length === 0) continue
     const ratios = more.map((r) => `${(r.trainTokensPerSec / one.trainTokensPerSec).toFixed(2)}x on ${r.threads} threads (${r.threadMode})`)
-    lines.push(`${one.preset} seq ${one.seq} ${one.backend}: ${ratios.join(', ')} over 1 thread (median steps of ${[one, ...more].map((r) => r.stepsMeasured).join(' / ')} measured)`)
+    const alternated = more.filter((r) => r.alternatingSpeedup !== null).map((r) => `; alternating 1 and ${r.threads} threads step by step in one process: ${r.alternatingSpeedup!.toFixed(2)}x (${r.alternatingPairs} pairs)`)
+    lines.push(`${one.preset} seq ${one.seq} ${one.backend}: ${ratios.join(', ')} over 1 thread (median steps of ${[one, ...more].map((r) => r.stepsMeasured).join(' / ')} measured)${alternated.join('')}`)
   }
   return lines
 }
