@@ -1729,7 +1729,11 @@ typedef struct {
   const float *norm_in, *wq, *wk, *wv, *wo, *norm_post, *w1, *w3, *w2, *cos, *sin;
 } BlockWeights;
 
-/** What the forward keeps for the backward: a [N, D], q [N, Q], k, v [N, K], probs [B, H, T, T], o [N, Q], h, m [N, D], g, u, s [N, F]. */
+/**
+ * What the forward keeps for the backward: a [N, D], q [N, Q], k, v [N, K], probs [B, H, T, T],
+ * o [N, Q], h, m [N, D], g, u, s [N, F], one after another in ONE array (block_saved), so the op
+ * saves one tensor for its backward where eleven would each cost tfjs a clone and its bookkeeping.
+ */
 typedef struct {
   float *a, *q, *k, *v, *probs, *o, *h, *m, *g, *u, *s;
 } BlockSaved;
@@ -1843,13 +1847,27 @@ static int block_arrays(napi_env env, napi_value *argv, int count, const int64_t
   return 1;
 }
 
-/** Lengths of x, the 11 weights and tables, and the 11 saved arrays, in the argument order. */
+/** Lengths of BlockSaved's arrays, in its order. */
+static void block_saved_lengths(BlockDims d, int64_t *len) {
+  int64_t n = block_rows(d), qw = d.heads * d.hd, kw = d.kv_heads * d.hd;
+  int64_t saved[11] = {n * d.dim, n * qw, n * kw, n * kw, d.batch * d.heads * d.seq * d.seq, n * qw, n * d.dim, n * d.dim, n * d.hidden, n * d.hidden, n * d.hidden};
+  memcpy(len, saved, sizeof(saved));
+}
+
+/** Floats of the one array that holds BlockSaved. */
+static int64_t block_saved_floats(BlockDims d) {
+  int64_t len[11], total = 0;
+  block_saved_lengths(d, len);
+  for (int i = 0; i < 11; i++) total += len[i];
+  return total;
+}
+
+/** Lengths of x, the 11 weights and tables, and the saved array, in the argument order. */
 static void block_lengths(BlockDims d, int64_t *len) {
   int64_t n = block_rows(d), qw = d.heads * d.hd, kw = d.kv_heads * d.hd, t = d.tables * d.seq * d.hd;
   int64_t weights[12] = {n * d.dim, d.dim, qw * d.dim, kw * d.dim, kw * d.dim, d.dim * qw, d.dim, d.hidden * d.dim, d.hidden * d.dim, d.dim * d.hidden, t, t};
-  int64_t saved[11] = {n * d.dim, n * qw, n * kw, n * kw, d.batch * d.heads * d.seq * d.seq, n * qw, n * d.dim, n * d.dim, n * d.hidden, n * d.hidden, n * d.hidden};
   memcpy(len, weights, sizeof(weights));
-  memcpy(len + 12, saved, sizeof(saved));
+  len[12] = block_saved_floats(d);
 }
 
 static BlockWeights block_weights(float **a) {
@@ -1857,41 +1875,46 @@ static BlockWeights block_weights(float **a) {
   return w;
 }
 
-static BlockSaved block_saved(float **a) {
-  BlockSaved s = {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]};
+/** BlockSaved's arrays, one after another in `flat`. */
+static BlockSaved block_saved(BlockDims d, float *flat) {
+  int64_t len[11];
+  float *at[11];
+  block_saved_lengths(d, len);
+  for (int i = 0; i < 11; i++) at[i] = flat, flat += len[i];
+  BlockSaved s = {at[0], at[1], at[2], at[3], at[4], at[5], at[6], at[7], at[8], at[9], at[10]};
   return s;
 }
 
 /**
- * blockForward(x, normIn, wq, wk, wv, wo, normPost, w1, w3, w2, cos, sin, a, q, k, v, probs, o, h,
- * m, g, u, s, y, scratch, batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps): y and the
- * saved arrays (see BlockSaved) of the block over x [B*T, D].
- * blockBackward(x, normIn, ..., sin, a, ..., s, dy, dx, dNormIn, dWq, dWk, dWv, dWo, dNormPost,
- * dW1, dW3, dW2, scratch, the same dims): dx and the parameters' gradients for the output's
- * gradient dy. Every array's length is checked against the dims before anything runs.
+ * blockForward(x, normIn, wq, wk, wv, wo, normPost, w1, w3, w2, cos, sin, saved, y, scratch, batch,
+ * seq, dim, heads, kvHeads, hd, hidden, tables, eps): y and the saved array (see BlockSaved) of
+ * the block over x [B*T, D].
+ * blockBackward(x, normIn, ..., sin, saved, dy, dx, dNormIn, dWq, dWk, dWv, dWo, dNormPost, dW1,
+ * dW3, dW2, scratch, the same dims): dx and the parameters' gradients for the output's gradient
+ * dy. Every array's length is checked against the dims before anything runs.
  */
 static napi_value block_call(napi_env env, napi_callback_info info, int backward) {
-  int count = backward ? 35 : 25; /* arrays; the 9 dims follow */
-  napi_value argv[44];
-  if (!fixed_args(env, info, count + 9, argv, backward ? "fastgemm.blockBackward expects 44 arguments" : "fastgemm.blockForward expects 34 arguments")) return NULL;
+  int count = backward ? 25 : 15; /* arrays; the 9 dims follow */
+  napi_value argv[34];
+  if (!fixed_args(env, info, count + 9, argv, backward ? "fastgemm.blockBackward expects 34 arguments" : "fastgemm.blockForward expects 24 arguments")) return NULL;
   BlockDims d;
   if (!block_dims(env, argv + count, &d)) return NULL;
-  int64_t len[35];
+  int64_t len[25];
   block_lengths(d, len);
-  len[23] = block_rows(d) * d.dim; /* y, or dy */
+  len[13] = block_rows(d) * d.dim; /* y, or dy */
   if (backward) {
-    len[24] = len[23]; /* dx */
-    for (int i = 0; i < 9; i++) len[25 + i] = len[1 + i]; /* each gradient the length of its parameter */
+    len[14] = len[13]; /* dx */
+    for (int i = 0; i < 9; i++) len[15 + i] = len[1 + i]; /* each gradient the length of its parameter */
   }
   len[count - 1] = backward ? block_backward_scratch(d) : block_forward_scratch(d);
-  float *a[35];
+  float *a[25];
   if (!block_arrays(env, argv, count, len, a)) return NULL;
   int ok;
   if (backward) {
-    BlockGrads grads = {a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33]};
-    ok = block_backward(d, block_weights(a + 1), a[0], block_saved(a + 12), a[23], a[24], grads, a[34]);
+    BlockGrads grads = {a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23]};
+    ok = block_backward(d, block_weights(a + 1), a[0], block_saved(d, a[12]), a[13], a[14], grads, a[24]);
   } else {
-    ok = block_forward(d, block_weights(a + 1), a[0], a[23], block_saved(a + 12), a[24]);
+    ok = block_forward(d, block_weights(a + 1), a[0], a[13], block_saved(d, a[12]), a[14]);
   }
   if (!ok) napi_throw_error(env, NULL, backward ? "fastgemm.blockBackward: out of memory" : "fastgemm.blockForward: out of memory");
   return NULL;
@@ -1900,7 +1923,7 @@ static napi_value block_call(napi_env env, napi_callback_info info, int backward
 static napi_value block_forward_call(napi_env env, napi_callback_info info) { return block_call(env, info, 0); }
 static napi_value block_backward_call(napi_env env, napi_callback_info info) { return block_call(env, info, 1); }
 
-/** blockScratch(batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps, backward): the scratch floats blockForward (or blockBackward) needs. */
+/** blockScratch(batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps, backward): the scratch floats blockForward (or blockBackward) needs. blockSaved(the same dims): the saved array's floats. */
 static napi_value block_scratch_call(napi_env env, napi_callback_info info) {
   napi_value argv[10];
   if (!fixed_args(env, info, 10, argv, "fastgemm.blockScratch expects 10 arguments")) return NULL;
@@ -1910,6 +1933,16 @@ static napi_value block_scratch_call(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, argv[9], &backward);
   napi_value result;
   napi_create_double(env, (double)(backward ? block_backward_scratch(d) : block_forward_scratch(d)), &result);
+  return result;
+}
+
+static napi_value block_saved_call(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  if (!fixed_args(env, info, 9, argv, "fastgemm.blockSaved expects 9 arguments")) return NULL;
+  BlockDims d;
+  if (!block_dims(env, argv, &d)) return NULL;
+  napi_value result;
+  napi_create_double(env, (double)block_saved_floats(d), &result);
   return result;
 }
 
@@ -2138,6 +2171,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "blockBackward", fn);
   napi_create_function(env, "blockScratch", NAPI_AUTO_LENGTH, block_scratch_call, NULL, &fn);
   napi_set_named_property(env, exports, "blockScratch", fn);
+  napi_create_function(env, "blockSaved", NAPI_AUTO_LENGTH, block_saved_call, NULL, &fn);
+  napi_set_named_property(env, exports, "blockSaved", fn);
   napi_create_function(env, "setThreads", NAPI_AUTO_LENGTH, set_threads, NULL, &fn);
   napi_set_named_property(env, exports, "setThreads", fn);
   napi_create_function(env, "threads", NAPI_AUTO_LENGTH, get_threads, NULL, &fn);

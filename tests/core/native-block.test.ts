@@ -119,11 +119,13 @@ describeWith('native-matmul', 'one native op per transformer block', () => descr
   it('has the addon check its arguments too: their count, the dims, and every array against the dims', () => {
     const addon = loadFastGemm() as unknown as Record<string, (...args: unknown[]) => unknown>
     const dims = [1, 2, 8, 2, 1, 4, 16, 1, 1e-5] // batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps
-    expect(() => addon.blockForward(new Float32Array(1))).toThrow(/blockForward expects 34 arguments/)
-    expect(() => addon.blockBackward()).toThrow(/blockBackward expects 44 arguments/)
-    const short = Array.from({ length: 25 }, () => new Float32Array(1))
+    expect(() => addon.blockForward(new Float32Array(1))).toThrow(/blockForward expects 24 arguments/)
+    expect(() => addon.blockBackward()).toThrow(/blockBackward expects 34 arguments/)
+    const short = Array.from({ length: 15 }, () => new Float32Array(1))
     expect(() => addon.blockForward(...short, ...dims)).toThrow(/shorter than the block's dims/)
     expect(() => addon.blockForward(...short, 1, 2, 8, 3, 2, 4, 16, 1, 1e-5)).toThrow(/heads a multiple of kvHeads/)
     expect(addon.blockScratch(...dims, false)).toBe(2 * (8 + 4 + 8))
+    // a, q, k, v, the probabilities [1, 2, 2, 2], o, h, m, g, u, s
+    expect(addon.blockSaved(...dims)).toBe(2 * (8 + 8 + 4 + 4) + 8 + 2 * (8 + 8 + 8 + 16 * 3))
   })
 }))

@@ -88,12 +88,14 @@ interface OpsAddon {
     batch: number, heads: number, kvHeads: number, hd: number, capacity: number, last: number, scale: number): void
   /** The sum of the squares of every element of the arrays, summed in double. */
   sumSquares(arrays: Float32Array[]): number
-  /** x, the block's 9 parameters and cos, sin; its 11 saved arrays; y; scratch; then BLOCK_DIMS' numbers. */
+  /** x, the block's 9 parameters and cos, sin; the saved array; y; scratch; then the block's dims. */
   blockForward(...args: (Float32Array | number)[]): void
-  /** x, parameters, cos, sin; saved arrays; dy; dx; the 9 parameter gradients; scratch; then BLOCK_DIMS' numbers. */
+  /** x, parameters, cos, sin; the saved array; dy; dx; the 9 parameter gradients; scratch; then the block's dims. */
   blockBackward(...args: (Float32Array | number)[]): void
-  /** Scratch floats blockForward (or, backward, blockBackward) needs for these BLOCK_DIMS. */
+  /** Scratch floats blockForward (or, backward, blockBackward) needs for these dims. */
   blockScratch(...args: (number | boolean)[]): number
+  /** Floats of the one array in which blockForward keeps what blockBackward needs. */
+  blockSaved(...args: number[]): number
 }
 
 /** [rows, d] of a 2-D float32 x and its [d] weight, or an error naming the problem. */
@@ -205,10 +207,7 @@ export function nativeBlockActive(): boolean {
 
 /** The block's inputs by name, in the addon's argument order: x, the parameters, the RoPE tables. */
 export const BLOCK_INPUTS = ['x', 'normIn', 'wq', 'wk', 'wv', 'wo', 'normPost', 'w1', 'w3', 'w2', 'cos', 'sin'] as const
-/** What the forward keeps for the backward, in the addon's order (shapes in blockShapes). */
-export const BLOCK_SAVED = ['a', 'q', 'k', 'v', 'probs', 'o', 'h', 'm', 'g', 'u', 's'] as const
-
-/** The dims the addon takes (batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps) and the saved arrays' shapes, checked against the inputs. */
+/** The dims the addon takes (batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps), checked against the inputs. */
 function blockShapes(inputs: Record<string, tf.TensorInfo>, attrs: tf.NamedAttrMap) {
   const [seq, heads, kvHeads, eps] = [attrs.seq, attrs.heads, attrs.kvHeads, attrs.eps].map(Number)
   const { x, wq, w1, cos } = inputs
@@ -227,27 +226,28 @@ function blockShapes(inputs: Record<string, tf.TensorInfo>, attrs: tf.NamedAttrM
     const got = BLOCK_INPUTS.map((name) => `${name} [${inputs[name]?.shape}]`).join(', ')
     throw new Error(`${BLOCK}: expects float32 inputs shaped for T = ${seq}, H = ${heads}, Hkv = ${kvHeads} (x [B*T, D], weights [out, in], cos/sin [1 or B, T, 1, hd])${wrong ? `; ${wrong} is not [${expected[wrong]}]` : ''}; got ${got}`)
   }
-  const saved = [[n, dim], [n, q], [n, k], [n, k], [batch, heads, seq, seq], [n, q], [n, dim], [n, dim], [n, hidden], [n, hidden], [n, hidden]]
-  return { dims: [batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps], saved, xShape: [n, dim] }
+  return { dims: [batch, seq, dim, heads, kvHeads, hd, hidden, tables, eps], xShape: [n, dim] }
 }
 
-/** The block's bodies: forward y then the saved arrays; backward dx then the 9 parameters' gradients. Scratch is allocated per call and released. */
+/**
+ * The block's bodies: forward y and `saved` (everything the backward needs, one flat array, laid
+ * out by the addon); backward dx then the 9 parameters' gradients. Scratch is allocated per call
+ * and released.
+ */
 function blockBodies(native: OpsAddon): Record<string, NativeBody> {
   const parameters = BLOCK_INPUTS.slice(1, 10)
   return {
     [BLOCK]: (inputs, attrs, run, release) => {
-      const { dims, saved, xShape } = blockShapes(inputs, attrs)
-      const scratch = native.blockScratch(...dims, false)
-      const outs = run(BLOCK_INPUTS.map((name) => inputs[name]), [xShape, ...saved, [scratch]], (ins, [y, ...rest]) => {
-        native.blockForward(...ins, ...rest.slice(0, -1), y, rest[rest.length - 1], ...dims)
-      })
+      const { dims, xShape } = blockShapes(inputs, attrs)
+      const [saved, scratch] = [native.blockSaved(...dims), native.blockScratch(...dims, false)]
+      const outs = run(BLOCK_INPUTS.map((name) => inputs[name]), [xShape, [saved], [scratch]], (ins, [y, kept, temp]) => native.blockForward(...ins, kept, y, temp, ...dims))
       release(outs.pop()!)
       return outs
     },
     [BLOCK_GRAD]: (inputs, attrs, run, release) => {
       const { dims, xShape } = blockShapes(inputs, attrs)
       const scratch = native.blockScratch(...dims, true)
-      const ins = [...BLOCK_INPUTS, ...BLOCK_SAVED, 'dy'].map((name) => inputs[name])
+      const ins = [...BLOCK_INPUTS, 'saved', 'dy'].map((name) => inputs[name])
       const outs = run(ins, [xShape, ...parameters.map((name) => inputs[name].shape), [scratch]], (arrays, outArrays) => native.blockBackward(...arrays, ...outArrays, ...dims))
       release(outs.pop()!)
       return outs
@@ -480,7 +480,7 @@ export function registerNativeOps(backendName: 'wasm' | 'cpu'): boolean {
     for (const [kernelName, body] of Object.entries(attentionBodies(addon as OpsAddon))) registerBody(kernelName, backendName, body)
     attentionRegistered.add(backendName)
   }
-  if (typeof addon.blockForward === 'function' && typeof addon.blockBackward === 'function' && typeof addon.blockScratch === 'function') {
+  if (typeof addon.blockForward === 'function' && typeof addon.blockBackward === 'function' && typeof addon.blockScratch === 'function' && typeof addon.blockSaved === 'function') {
     for (const [kernelName, body] of Object.entries(blockBodies(addon as OpsAddon))) registerBody(kernelName, backendName, body)
     blockRegistered.add(backendName)
   }

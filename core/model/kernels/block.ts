@@ -6,7 +6,7 @@
 // clone per saved tensor): on the tiny preset about a fifth of a step at two threads, spent on the
 // main thread while the other cores wait (docs/architecture.md, "CPU training speed").
 import { tf } from '../../backend/tf'
-import { BLOCK, BLOCK_GRAD, BLOCK_INPUTS, BLOCK_SAVED, nativeBlockActive } from '../../backend/kernels/nativeOps'
+import { BLOCK, BLOCK_GRAD, BLOCK_INPUTS, nativeBlockActive } from '../../backend/kernels/nativeOps'
 import { customOp } from './customOp'
 
 /** The block's parameters as the model holds them (weights [out, in]). */
@@ -43,12 +43,11 @@ export function transformerBlockFused(x: tf.Tensor2D, params: BlockParameters, c
   const op = customOp((inputs, save) => {
     const byName = (tensors: tf.Tensor[]) => Object.fromEntries([...BLOCK_INPUTS.slice(0, 10), 'cos', 'sin'].map((name, i) => [name, tensors[i]]))
     const blockInputs = byName([...inputs, cos, sin])
-    const [y, ...kept] = tf.engine().runKernel(BLOCK, blockInputs, { ...shape }) as tf.Tensor[] // [B*T, D], then BLOCK_SAVED
-    save([...inputs, cos, sin, ...kept])
+    // y [B*T, D], and what the backward needs as one flat tensor (one clone for tfjs to save).
+    const [y, kept] = tf.engine().runKernel(BLOCK, blockInputs, { ...shape }) as tf.Tensor[]
+    save([...inputs, cos, sin, kept])
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const gradInputs: Record<string, tf.Tensor> = byName(saved.slice(0, 12))
-      BLOCK_SAVED.forEach((name, i) => (gradInputs[name] = saved[12 + i]))
-      gradInputs.dy = dy
+      const gradInputs = { ...byName(saved.slice(0, 12)), saved: saved[12], dy }
       return tf.engine().runKernel(BLOCK_GRAD, gradInputs, { ...shape }) as tf.Tensor[] // dx, then each parameter's gradient
     }
     return { value: y, gradFunc }
