@@ -3,8 +3,8 @@
 // tfjs path runs for the block (the matmuls, fused RMSNorm, RoPE, attention, SwiGLU, the adds)
 // in the same order, so the values and gradients are bitwise the same. What goes is tfjs's work
 // around each of the ~80 kernels a layer makes per step (engine bookkeeping, the gradient tape, a
-// clone per saved tensor): on the tiny preset about a fifth of a step at two threads, spent on the
-// main thread while the other cores wait (docs/architecture.md, "CPU training speed").
+// clone per saved tensor), spent on the main thread while the other cores wait: on the tiny preset
+// a step is 6-10% faster (docs/architecture.md, "CPU training speed").
 import { tf } from '../../backend/tf'
 import { BLOCK, BLOCK_GRAD, BLOCK_INPUTS, nativeBlockActive } from '../../backend/kernels/nativeOps'
 import { customOp } from './customOp'
