@@ -110,19 +110,17 @@ export function adapterParameters(model: LlamaConfig, rank: number, targets: rea
  * sequence, batch and vocabulary varied alone; worst misfit 1.2%). Its recomputed terms are
  * fusedAttention's: LoRA runs the per-kernel path.
  */
+const FUSED_ATTENTION = {
+  full: { perDim: 20, perKv: 5, perHidden: 6, perScore: 1.2 },
+  recomputed: { perDim: 20, perKv: 8, perHidden: 6, perScore: 1.5 },
+  perLogit: 2,
+  perDimOutside: 5,
+}
+
 const ACTIVATION_FLOATS = {
-  fusedBlock: {
-    full: { perDim: 7, perKv: 2, perHidden: 3, perScore: 1 },
-    recomputed: { perDim: 20, perKv: 8, perHidden: 6, perScore: 1.5 },
-    perLogit: 2,
-    perDimOutside: 5,
-  },
-  fusedAttention: {
-    full: { perDim: 20, perKv: 5, perHidden: 6, perScore: 1.2 },
-    recomputed: { perDim: 20, perKv: 8, perHidden: 6, perScore: 1.5 },
-    perLogit: 2,
-    perDimOutside: 5,
-  },
+  // Only the layers differ: the loss, the embedding and LoRA's recomputed layers are fusedAttention's.
+  fusedBlock: { ...FUSED_ATTENTION, full: { perDim: 7, perKv: 2, perHidden: 3, perScore: 1 } },
+  fusedAttention: FUSED_ATTENTION,
   fused: {
     full: { perDim: 25, perKv: 10.5, perHidden: 6, perScore: 3.5 },
     recomputed: { perDim: 26, perKv: 14, perHidden: 6, perScore: 4 },
