@@ -75,10 +75,14 @@ describeWith('native-matmul', 'fused native RMSNorm', () => describe.each(['wasm
     tf.dispose([x, w])
   })
 
-  it('gives the same values and dx at 1 and 3 native threads, and dweight within 1e-6', () => {
+  // Each thread sums its rows' dweight in its own cache-line-aligned row of partial sums; a width
+  // that is not a multiple of 16 floats exercises the padding between those rows.
+  it.each([
+    [512, 256],
+    [512, 200],
+  ])('gives the same values and dx at 1 and 3 native threads, and dweight within 1e-6 (N=%i, D=%i)', (n, d) => {
     const gemm = loadFastGemm()!
     const before = gemm.threads()
-    const [n, d] = [512, 256]
     const x = randomArray(n * d, 5, 3)
     const w = randomArray(d, 6)
     const r = randomArray(n * d, 7)
@@ -90,6 +94,7 @@ describeWith('native-matmul', 'fused native RMSNorm', () => describe.each(['wasm
     expect(Array.from(three.value)).toEqual(Array.from(one.value))
     expect(Array.from(three.dx)).toEqual(Array.from(one.dx))
     expectClose(three.dw, one.dw, 1e-6, 'dweight')
+    expectClose(three.dw, valueAndGrads(rmsNormTfjs, x, w, r, [n, d]).dw, 1e-5 * Math.sqrt(n), 'dweight against tfjs')
   })
 }))
 
