@@ -71,8 +71,18 @@ export interface Positions {
   cos: tf.Tensor4D // [1, T, 1, hd], or [B, T, 1, hd] when rows have their own positions (padded batch)
   sin: tf.Tensor4D // like cos
   rotateHalf: tf.Tensor2D // [hd, hd]
-  /** [rep*T, Tk], or [B, rep*T, Tk] for a padded batch; null when nothing is masked. */
+  /**
+   * [rep*T, Tk], or [B, rep*T, Tk] for a padded batch; null when nothing is masked, or when the
+   * fused causal kernels take the attention (fusedCausal), which mask by construction.
+   */
   mask: tf.Tensor2D | tf.Tensor3D | null
+  /**
+   * A whole chunk without a KV cache (training, evaluation, scoring) with the fused causal
+   * attention on: every layer's attention is the fused kernel (or the whole fused block), and no
+   * mask is built. Building the [rep*T, T] mask in JavaScript every forward pass cost ~40 ms a
+   * step at sequence 1,024, a sixth of the step, for kernels that never read it.
+   */
+  fusedCausal: boolean
   /** cos and sin stacked, [1 or B, 2, 1, hd], when decoding one token per row (else null). */
   cosSin: tf.Tensor4D | null
   /** True with a KV cache: matmuls then use the cached transposed weights (see weightPair). */
@@ -127,11 +137,15 @@ export function causalMask(seq: number, keys: number, startPos: number, keyStart
   const rows = padding ?? [0]
   const perRow = rep * seq * keys
   const mask = new Float32Array(rows.length * perRow)
+  const clamp = (j: number) => Math.min(Math.max(j, 0), keys)
   rows.forEach((pad, b) => {
     for (let r = 0; r < rep; r++) {
       for (let i = 0; i < seq; i++) {
         const row = b * perRow + (r * seq + i) * keys
-        for (let j = 0; j < keys; j++) if (keyStart + j > startPos + i || keyStart + j < pad) mask[row + j] = MASKED
+        // Masked: columns before the padding ends (keyStart + j < pad) and after the query's own
+        // position (keyStart + j > startPos + i); two fills per row, not a test per element.
+        mask.fill(MASKED, row, row + clamp(pad - keyStart))
+        mask.fill(MASKED, row + clamp(startPos + i + 1 - keyStart), row + keys)
       }
     }
   })
@@ -445,7 +459,7 @@ export class Llama {
    * position 0 (what the fused attention takes), no adapters, no attention probe, float32.
    */
   private runsBlockFused(x: tf.Tensor2D, pos: Positions, cache?: KVCache): boolean {
-    return !cache && !this.adapters && !this.attentionProbe && pos.mask?.rank === 2 && !pos.cosSin && x.dtype === 'float32' && fusedAttentionActive() && fusedBlockActive()
+    return !cache && pos.fusedCausal && !this.adapters && !this.attentionProbe && !pos.cosSin && x.dtype === 'float32' && fusedBlockActive()
   }
 
   /**
@@ -503,7 +517,7 @@ export class Llama {
       const { k, v } = cache.append(layer, tf.reshape(kNew, [batch, nKv, 1, hd]), tf.reshape(vNew, [batch, nKv, 1, hd])) // [B, Hkv, C, hd]
       return proj(decodeAttentionFused(q, k, v, { seq, heads: nHeads, kvHeads: nKv, last: cache.length, padding: cache.padding }), 'o_proj') // [B, D]
     }
-    const out = !cache && pos.mask?.rank === 2 && fusedAttentionActive()
+    const out = !cache && pos.fusedCausal
       ? causalAttentionFused(q, kNew, vNew, { seq, heads: nHeads, kvHeads: nKv }) // [N, H*hd]
       : groupedAttention(q, kNew, vNew, { batch, seq, nHeads, nKv, hd }, pos.mask, decoding && seq === 1, cache && ((k, v) => cache.append(layer, k, v)))
     return proj(out, 'o_proj') // [N, D]
@@ -547,7 +561,8 @@ export class Llama {
     const keys = cache ? cache.keyColumns(seq) : seq
     const decoding = cache !== undefined || batch * seq <= DECODE_TOKENS
     const fusedDecode = cache !== undefined && seq === 1 && cache.inPlace && fusedDecodeAttentionActive()
-    const common = { batch, seq, startPos, rotateHalf: this.rope.rotateHalf, decoding, fusedDecode }
+    const fusedCausal = cache === undefined && fusedAttentionActive()
+    const common = { batch, seq, startPos, rotateHalf: this.rope.rotateHalf, decoding, fusedDecode, fusedCausal }
     // The one-matmul query/key path (ropedQueryKeyOneToken) when decoding with a cache, where RoPE
     // is tfjs ops; with the native RoPE kernel the plain projections and that kernel take fewer.
     const oneMatmul = cache !== undefined && seq === 1 && !nativeOpsActive()
@@ -565,7 +580,7 @@ export class Llama {
       ...withCosSin(tf.reshape(tf.slice(this.rope.cos, [startPos, 0], [seq, hd]), [1, seq, 1, hd]), tf.reshape(tf.slice(this.rope.sin, [startPos, 0], [seq, hd]), [1, seq, 1, hd])),
       // A single new token after the cached ones sees every key (unless the buffer has unwritten
       // columns): no mask needed.
-      mask: fusedDecode || (cache && seq === 1 && keys === startPos + 1) ? null : causalMask(seq, keys, startPos, keyStart, rep),
+      mask: fusedDecode || fusedCausal || (cache && seq === 1 && keys === startPos + 1) ? null : causalMask(seq, keys, startPos, keyStart, rep),
     }
   }
 

@@ -4,7 +4,7 @@ import { initBackend } from '../../core/backend/index'
 import { tf } from '../../core/backend/tf'
 import { countParameters, MODEL_PRESETS, resolveModelConfig, type LlamaConfig } from '../../core/model/config'
 import { trainingMemory } from '../../core/train/memoryEstimate'
-import { Llama, weightShapes } from '../../core/model/llama'
+import { causalMask, Llama, weightShapes } from '../../core/model/llama'
 import { KVCache } from '../../core/model/kvcache'
 import { nativeMatMulActive } from '../../core/backend/kernels/nativeMatMul'
 import { ScalarHead, lastTokenIndices, rightPaddedMask } from '../../core/model/heads'
@@ -125,6 +125,31 @@ describe('model config', () => {
     expect(a.weightsBytes + a.gradientBytes + a.optimizerBytes).toBe(918_656 * 16)
     expect(b.activationBytes).toBeGreaterThan(1.9 * a.activationBytes)
     expect(a.totalBytes).toBe(a.runtimeBytes! + a.weightsBytes + a.gradientBytes + a.optimizerBytes + a.activationBytes + (a.threadsBytes ?? 0))
+  })
+})
+
+describe('causal mask', () => {
+  /** The rule, one element at a time: key j (position keyStart + j) is hidden from query i (position startPos + i) after it, and before the row's padding ends. */
+  function byRule(seq: number, keys: number, startPos: number, keyStart: number, rep: number, padding: number[]): number[] {
+    const out: number[] = []
+    for (const pad of padding)
+      for (let r = 0; r < rep; r++)
+        for (let i = 0; i < seq; i++)
+          for (let j = 0; j < keys; j++) out.push(keyStart + j > startPos + i || keyStart + j < pad ? -1e9 : 0)
+    return out
+  }
+
+  it.each([
+    [4, 4, 0, 0, 1, [0]], // a chunk from position 0
+    [3, 10, 7, 0, 2, [0]], // a chunk at positions 7..9 against cached keys 0..9, two query heads per KV head
+    [3, 3, 7, 7, 1, [0]], // the same chunk on its own (no cache)
+    [5, 5, 0, 0, 1, [0, 2, 5, 7]], // a left-padded batch, a row of only padding (5) and one padded past every key (7)
+    [2, 8, 4, 2, 2, [0, 3, 9]], // keys from column 2, padding per row
+  ])('hides later keys and a row\'s padding (T=%i, keys %i, start %i, key start %i, rep %i, padding %j)', (seq, keys, startPos, keyStart, rep, padding) => {
+    const mask = padding.length > 1 || padding[0] > 0 ? causalMask(seq, keys, startPos, keyStart, rep, padding) : causalMask(seq, keys, startPos, keyStart, rep)
+    const values = Array.from(mask.dataSync()).map((v) => (v < -1e8 ? -1e9 : v))
+    expect(values).toEqual(byRule(seq, keys, startPos, keyStart, rep, padding))
+    mask.dispose()
   })
 })
 

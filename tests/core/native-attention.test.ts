@@ -151,6 +151,20 @@ describeWith('native-matmul', 'fused native causal attention', () => describe.ea
     expect(await names(() => model.logits(tokens))).not.toContain('WorkbenchAttention')
     expect(await names(() => model.logits(tokens))).not.toContain('WorkbenchBlock')
     delete process.env.WORKBENCH_FUSED_ATTENTION
+    // The fused kernels mask by construction, so no causal mask is built for a forward they take
+    // (made in JavaScript, it had cost ~40 ms a step at sequence 1,024); the tfjs path gets one.
+    const maskShape = () => {
+      let shape = 'none'
+      tf.tidy(() => {
+        const pos = (model as unknown as { positions(batch: number, seq: number, start: number): { mask: tf.Tensor | null } }).positions(2, 6, 0)
+        if (pos.mask) shape = pos.mask.shape.join('x')
+      })
+      return shape
+    }
+    expect(maskShape()).toBe('none')
+    process.env.WORKBENCH_FUSED_ATTENTION = '0'
+    expect(maskShape()).toBe('12x6') // [rep*T, T]
+    delete process.env.WORKBENCH_FUSED_ATTENTION
     // A KV cache (generation) and a padded batch keep the tfjs path.
     const cache = new KVCache(model.config, 2, undefined, 16)
     expect(await names(() => model.logits(tokens, cache))).not.toContain('WorkbenchAttention')
