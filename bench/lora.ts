@@ -7,7 +7,7 @@
 // resident memory. Each mode runs in a process of its own, so the peak RSS is that mode's. One thread.
 //
 //   node --import tsx bench/lora.ts [--backend wasm] [--preset small] [--batch 8] [--seq 128]
-//                                   [--steps 2] [--rank 8] [--targets q,v] [--mode full|lora] [--json]
+//                                   [--steps 2] [--rank 8] [--dropout 0] [--targets q,v] [--mode full|lora] [--json]
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -29,6 +29,8 @@ interface Options {
   seq: number
   steps: number
   rank: number
+  /** LoRA dropout on the adapter input (the stage's default, PEFT's, is 0). */
+  dropout: number
   targets: LoraTarget[]
   /** Only this mode, in this process (the default runs each mode in a child process). */
   mode?: 'full' | 'lora'
@@ -63,7 +65,7 @@ async function benchMode(mode: 'full' | 'lora', o: Options): Promise<LoraBenchRo
   const meter = new BufferMeter().start()
   const model = Llama.create({ ...MODEL_PRESETS[o.preset], max_seq_len: Math.max(o.seq, MODEL_PRESETS[o.preset].max_seq_len) }, 0)
   if (mode === 'lora') {
-    model.adapters = LoraAdapters.create(model.config, { rank: o.rank, alpha: 2 * o.rank, dropout: 0.05, targets: o.targets }, 0)
+    model.adapters = LoraAdapters.create(model.config, { rank: o.rank, alpha: 2 * o.rank, dropout: o.dropout, targets: o.targets }, 0)
     freezeTrunk(model)
   }
   const params = mode === 'lora' ? model.adapters!.variables() : model.weights
@@ -94,7 +96,7 @@ async function benchMode(mode: 'full' | 'lora', o: Options): Promise<LoraBenchRo
   tf.dispose([tokens, targets])
   model.dispose()
   const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10
-  const estimate = trainingMemory(model.config, { batch: o.batch, seq: o.seq, lora: mode === 'lora' ? { rank: o.rank, targets: o.targets } : undefined })
+  const estimate = trainingMemory(model.config, { batch: o.batch, seq: o.seq, lora: mode === 'lora' ? { rank: o.rank, targets: o.targets, dropout: o.dropout } : undefined })
   return {
     mode,
     trainedParams,
@@ -129,7 +131,7 @@ function runBothModes(argv: string[]): BenchResult {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { backend: 'auto' as BackendPreference, preset: 'small', batch: 8, seq: 128, steps: 2, rank: 8, targets: ['q', 'v'], json: false }
+  const o: Options = { backend: 'auto' as BackendPreference, preset: 'small', batch: 8, seq: 128, steps: 2, rank: 8, dropout: 0, targets: ['q', 'v'], json: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const next = () => argv[++i] ?? ''
@@ -140,6 +142,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--seq') o.seq = Number(next())
     else if (arg === '--steps') o.steps = Number(next())
     else if (arg === '--rank') o.rank = Number(next())
+    else if (arg === '--dropout') o.dropout = Number(next())
     else if (arg === '--mode') {
       const mode = next()
       if (mode !== 'full' && mode !== 'lora') throw new Error(`--mode: full or lora, got "${mode}"`)
@@ -149,7 +152,7 @@ function parseArgs(argv: string[]): Options {
       o.targets = next().split(',') as LoraTarget[]
       const bad = o.targets.filter((t) => !LORA_TARGETS.includes(t))
       if (bad.length > 0) throw new Error(`--targets: unknown ${bad.join(', ')} (any of ${LORA_TARGETS.join(', ')})`)
-    } else throw new Error(`unknown option ${arg} (known: --backend, --preset, --batch, --seq, --steps, --rank, --targets, --mode, --json)`)
+    } else throw new Error(`unknown option ${arg} (known: --backend, --preset, --batch, --seq, --steps, --rank, --dropout, --targets, --mode, --json)`)
   }
   if (!(o.preset in MODEL_PRESETS)) throw new Error(`--preset: one of ${Object.keys(MODEL_PRESETS).join(', ')}`)
   return o
@@ -161,7 +164,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const result = o.mode ? await runMode(o.mode, o) : runBothModes(argv)
   if (o.json) console.log(JSON.stringify(result, null, 2))
   else {
-    console.log(`SFT step, ${o.preset} preset, batch ${o.batch} x ${o.seq} tokens, ${result.backend} (${result.device}), one thread; LoRA r=${o.rank} on ${o.targets.join(',')}`)
+    console.log(`SFT step, ${o.preset} preset, batch ${o.batch} x ${o.seq} tokens, ${result.backend} (${result.device}), one thread; LoRA r=${o.rank} on ${o.targets.join(',')}, dropout ${o.dropout}`)
     const [full, lora] = result.rows
     for (const r of result.rows) {
       console.log(`  ${r.mode.padEnd(4)}  ${r.trainedParams.toLocaleString('en-US').padStart(11)} trained params  ${r.secondsPerStep.toFixed(2)} s/step  peak tensors ${r.peakMB} MiB (estimate ${r.estimateMB})  peak RSS ${r.peakRssMB} MiB (estimate ${r.estimateRssMB})`)

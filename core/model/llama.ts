@@ -437,10 +437,12 @@ export class Llama {
     if (this.runsBlockFused(x, pos, cache)) {
       const attn = `${p}.self_attn`
       const mlp = `${p}.mlp`
+      // With adapters (mergeable: no dropout on their input), each projection's weight merged with its adapter.
+      const proj = (module: string) => this.adapters?.merged(this.w(`${module}.weight`), module) ?? this.w(`${module}.weight`)
       const params = {
-        normIn: this.w1(`${p}.input_layernorm.weight`), wq: this.w(`${attn}.q_proj.weight`), wk: this.w(`${attn}.k_proj.weight`), wv: this.w(`${attn}.v_proj.weight`),
-        wo: this.w(`${attn}.o_proj.weight`), normPost: this.w1(`${p}.post_attention_layernorm.weight`),
-        w1: this.w(`${mlp}.gate_proj.weight`), w3: this.w(`${mlp}.up_proj.weight`), w2: this.w(`${mlp}.down_proj.weight`),
+        normIn: this.w1(`${p}.input_layernorm.weight`), wq: proj(`${attn}.q_proj`), wk: proj(`${attn}.k_proj`), wv: proj(`${attn}.v_proj`),
+        wo: proj(`${attn}.o_proj`), normPost: this.w1(`${p}.post_attention_layernorm.weight`),
+        w1: proj(`${mlp}.gate_proj`), w3: proj(`${mlp}.up_proj`), w2: proj(`${mlp}.down_proj`),
       }
       return transformerBlockFused(x, params, pos.cos, pos.sin, { seq: pos.seq, heads: this.config.n_heads, kvHeads: this.config.n_kv_heads, eps })
     }
@@ -456,10 +458,11 @@ export class Llama {
 
   /**
    * The whole block as one native op each way (kernels/block.ts): a full causal sequence from
-   * position 0 (what the fused attention takes), no adapters, no attention probe, float32.
+   * position 0 (what the fused attention takes), no attention probe, float32, and adapters only
+   * as merged weights (none training with dropout).
    */
   private runsBlockFused(x: tf.Tensor2D, pos: Positions, cache?: KVCache): boolean {
-    return !cache && pos.fusedCausal && !this.adapters && !this.attentionProbe && !pos.cosSin && x.dtype === 'float32' && fusedBlockActive()
+    return !cache && pos.fusedCausal && (this.adapters?.mergeable() ?? true) && !this.attentionProbe && !pos.cosSin && x.dtype === 'float32' && fusedBlockActive()
   }
 
   /**

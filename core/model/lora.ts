@@ -152,6 +152,27 @@ export class LoraAdapters {
     return tf.mul(linear(low, pair.B as unknown as tf.Tensor2D), this.scale) as tf.Tensor2D // [N, out]
   }
 
+  /**
+   * True when the adapters act on a layer as a change of its weights, W + s * B A, whatever the
+   * input: always, except while training with dropout on the adapter input (each row then sees
+   * its own mask). The whole-block native op then runs the layer on those merged weights.
+   */
+  mergeable(): boolean {
+    return !(this.enabled && this.training && this.settings.dropout > 0)
+  }
+
+  /**
+   * `weight` [out, in] with `module`'s adapter folded in, W + s * (B @ A), or `weight` itself when
+   * the module has none or adapters are off. Computed on the tape, so the merged weight's gradient
+   * reaches A and B: dA = s * B^T dW', dB = s * dW' A^T (the gradients of y = x W^T + s (x A^T) B^T).
+   */
+  merged(weight: tf.Tensor2D, module: string): tf.Tensor2D {
+    const pair = this.pairs.get(module)
+    if (!pair || !this.enabled) return weight
+    // s * B first: the tape then keeps the small B and A for the product's gradient, not an [out, in] copy.
+    return tf.add(weight, tf.matMul(tf.mul(pair.B, this.scale), pair.A)) as tf.Tensor2D // [out, in]
+  }
+
   /** The adapter tensors of one layer (A, B per module in target order): what its recomputed block trains. */
   layerVariables(layer: number): tf.Variable[] {
     const prefix = `model.layers.${layer}.`

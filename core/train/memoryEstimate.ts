@@ -39,8 +39,10 @@ export interface TrainingShape {
   /**
    * LoRA adapters over a frozen trunk; absent: every weight trains. `recompute` (default true):
    * the layers are recomputed in the backward pass (a LoRA training loop step; PPO's update keeps them).
+   * `dropout` (default 0): on the adapter input while training; at 0 each layer runs as the fused
+   * block on its merged weights (core/model/lora.ts `merged`), above 0 as separate kernels.
    */
-  lora?: { rank: number; targets: readonly LoraTarget[]; recompute?: boolean }
+  lora?: { rank: number; targets: readonly LoraTarget[]; recompute?: boolean; dropout?: number }
   /** False when the loss needs no [tokens, vocab] logits (a reward model's score head). Default true. */
   logits?: boolean
   /** How the run uses its threads; default one thread. */
@@ -53,8 +55,8 @@ export interface TrainingShape {
    */
   fusedAttention?: boolean
   /**
-   * With fusedAttention, each layer as one native op each way (core/model/kernels/block.ts; not
-   * with LoRA, whose adapters keep the per-kernel path); default: the addon has it and
+   * With fusedAttention, each layer as one native op each way (core/model/kernels/block.ts; with
+   * LoRA only without dropout, on merged weights); default: the addon has it and
    * WORKBENCH_FUSED_BLOCK is not 0.
    */
   fusedBlock?: boolean
@@ -107,8 +109,10 @@ export function adapterParameters(model: LlamaConfig, rank: number, targets: rea
  * difference between the two. `fusedBlock`: a layer keeps its input and what blockForward saves (the
  * normed inputs, q, o, h; k, v; g, u and the gate's output; the probabilities) and its backward's
  * scratch lives for one layer at a time; fitted over nine shapes (layers, dim, kv heads, hidden,
- * sequence, batch and vocabulary varied alone; worst misfit 1.2%). Its recomputed terms are
- * fusedAttention's: LoRA runs the per-kernel path.
+ * sequence, batch and vocabulary varied alone; worst misfit 1.2%). Its recomputed terms are a LoRA
+ * step's (no dropout: the block runs on merged weights, W + s B A, one layer's alive at a time in
+ * the backward pass), fitted the same way over eight shapes around the tiny preset (worst misfit
+ * 4.6% of the step's buffers); a LoRA step with dropout runs the per-kernel path (fusedAttention).
  */
 const FUSED_ATTENTION = {
   full: { perDim: 20, perKv: 5, perHidden: 6, perScore: 1.2 },
@@ -118,8 +122,8 @@ const FUSED_ATTENTION = {
 }
 
 const ACTIVATION_FLOATS = {
-  // Only the layers differ: the loss, the embedding and LoRA's recomputed layers are fusedAttention's.
-  fusedBlock: { ...FUSED_ATTENTION, full: { perDim: 7, perKv: 2, perHidden: 3, perScore: 1 } },
+  // Only the layers differ: the loss and the embedding are fusedAttention's.
+  fusedBlock: { ...FUSED_ATTENTION, full: { perDim: 7, perKv: 2, perHidden: 3, perScore: 1 }, recomputed: { perDim: 15, perKv: 3, perHidden: 3, perScore: 0.5 } },
   fusedAttention: FUSED_ATTENTION,
   fused: {
     full: { perDim: 25, perKv: 10.5, perHidden: 6, perScore: 3.5 },
@@ -142,7 +146,12 @@ function kernelSet(shape: TrainingShape): keyof typeof ACTIVATION_FLOATS {
   const attention = shape.fusedAttention ?? (addon !== null && 'attention' in addon && process.env.WORKBENCH_FUSED_ATTENTION !== '0')
   if (!attention) return 'fused'
   const block = shape.fusedBlock ?? (addon !== null && 'blockForward' in addon && process.env.WORKBENCH_FUSED_BLOCK !== '0')
-  return block && !shape.lora ? 'fusedBlock' : 'fusedAttention'
+  return block && (!shape.lora || mergesAdapters(shape)) ? 'fusedBlock' : 'fusedAttention'
+}
+
+/** LoRA without dropout: each layer runs on its weights merged with their adapters (core/model/lora.ts `merged`). */
+function mergesAdapters(shape: TrainingShape): boolean {
+  return shape.lora !== undefined && (shape.lora.dropout ?? 0) === 0
 }
 
 /** Floats the backward pass holds at its peak besides weights, gradients and moments. */
@@ -155,7 +164,10 @@ export function activationFloats(model: LlamaConfig, shape: TrainingShape): numb
   const floats = ACTIVATION_FLOATS[kernelSet(shape)]
   const logits = shape.logits === false ? 0 : floats.perLogit * tokens * model.vocab_size
   const shapes = linearShapes(model)
-  const adapters = [...new Set(shape.lora?.targets ?? [])].reduce((n, t) => n + 5.5 * tokens * (shapes[t][0] + shapes[t][1]), 0) // per layer
+  // Per layer: on the fused block, each adapted projection's merged weight [out, in]; on separate
+  // kernels, the adapter's low-rank activations and their gradients.
+  const fusedBlock = kernelSet(shape) === 'fusedBlock'
+  const adapters = [...new Set(shape.lora?.targets ?? [])].reduce((n, t) => n + (fusedBlock ? shapes[t][0] * shapes[t][1] : 5.5 * tokens * (shapes[t][0] + shapes[t][1])), 0)
   const layer = (f: { perDim: number; perKv: number; perHidden: number; perScore: number }) => f.perDim * d + f.perKv * kv + f.perHidden * hidden + f.perScore * scores + adapters
   if (!shape.lora || shape.lora.recompute === false) return model.n_layers * layer(floats.full) + floats.perDimOutside * d + logits
   // Every layer's input is kept; one layer (forward and backward) is alive at a time.

@@ -10,6 +10,9 @@ import { loadFastGemm } from '../../core/backend/kernels/nativeMatMul'
 import { nativeBlockActive } from '../../core/backend/kernels/nativeOps'
 import { fusedBlockActive, transformerBlockFused } from '../../core/model/kernels/block'
 import { Llama } from '../../core/model/llama'
+import { LoraAdapters, type LoraSettings } from '../../core/model/lora'
+import { freezeTrunk } from '../../core/train/stages/finetuning'
+import { normalArray } from '../../core/util/random'
 import { KVCache } from '../../core/model/kvcache'
 import type { LlamaConfig } from '../../core/model/config'
 import { mulberry32 } from '../../core/util/random'
@@ -92,6 +95,59 @@ describeWith('native-matmul', 'one native op per transformer block', () => descr
     const perKernel = await kernelsOf(GQA)
     expect(perKernel).not.toContain('WorkbenchBlock')
     expect(perKernel).toContain('WorkbenchAttention')
+  })
+
+  // LoRA without dropout: the block runs on merged weights W + s B A, whose gradient reaches A and
+  // B through the merge; with dropout (a mask per row) it keeps the per-kernel path.
+  it.each([
+    { name: 'q and v adapted (PEFT\'s default), training', targets: ['q', 'v'], recompute: true },
+    { name: 'every projection adapted, training', targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'], recompute: true },
+    { name: 'every projection adapted, without recomputation (PPO\'s update)', targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'], recompute: false },
+  ] as const)('LoRA: $name: the adapters\' gradients and the loss are the per-kernel path\'s, one block op per layer', async ({ targets, recompute }) => {
+    const lora: LoraSettings = { rank: 4, alpha: 8, dropout: 0, targets: [...targets] }
+    const run = () => {
+      const model = Llama.create({ vocab_size: 64, max_seq_len: 64, ...GQA } as LlamaConfig, 3)
+      model.adapters = LoraAdapters.create(model.config, lora, 5)
+      const rand = mulberry32(7) // a nonzero B, or A's gradient would be zero whatever the path
+      for (const { B } of model.adapters.pairs.values()) B.assign(tf.tensor(normalArray(B.size, 0.3, rand), B.shape))
+      freezeTrunk(model)
+      model.adapters.training = recompute // training over a frozen trunk recomputes each layer
+      const vars = Object.values(model.adapters.variables())
+      const tokens = tf.tensor2d([[1, 2, 3, 4, 5, 6, 7, 8, 9], [9, 8, 7, 6, 5, 4, 3, 2, 1]], [2, 9], 'int32')
+      let result!: { loss: number; grads: number[][] }
+      const info = tf.profile(() => {
+        const { value, grads } = tf.variableGrads(() => model.loss(tokens, tokens), vars)
+        result = { loss: value.dataSync()[0], grads: vars.map((v) => Array.from(grads[v.name].dataSync())) }
+        tf.dispose([value, ...Object.values(grads)])
+      })
+      tf.dispose(tokens)
+      model.dispose()
+      return info.then((i) => ({ ...result, kernels: i.kernelNames }))
+    }
+    const fused = await run()
+    expect(fused.kernels).toContain('WorkbenchBlockGrad')
+    process.env.WORKBENCH_FUSED_BLOCK = '0'
+    const perKernel = await run()
+    expect(perKernel.kernels).not.toContain('WorkbenchBlock')
+    expect(Math.abs(fused.loss - perKernel.loss)).toBeLessThan(1e-5 * Math.abs(perKernel.loss))
+    fused.grads.forEach((g, i) => {
+      const scale = Math.max(...perKernel.grads[i].map(Math.abs))
+      expect(scale, `adapter tensor ${i}`).toBeGreaterThan(0)
+      expect(Math.max(...g.map((x, j) => Math.abs(x - perKernel.grads[i][j]))), `adapter tensor ${i}`).toBeLessThan(1e-4 * scale)
+    })
+  })
+
+  it('LoRA with dropout while training keeps the per-kernel path (each row has its own mask)', async () => {
+    const model = Llama.create({ vocab_size: 64, max_seq_len: 64, ...GQA } as LlamaConfig, 3)
+    model.adapters = LoraAdapters.create(model.config, { rank: 4, alpha: 8, dropout: 0.1, targets: ['q', 'v'] }, 5)
+    freezeTrunk(model)
+    const tokens = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32')
+    const names = async () => (await tf.profile(() => model.logits(tokens))).kernelNames
+    expect(await names()).toContain('WorkbenchBlock') // not training: no dropout, merged weights
+    model.adapters.training = true
+    expect(await names()).not.toContain('WorkbenchBlock')
+    tf.dispose(tokens)
+    model.dispose()
   })
 
   it('leaves generation with a KV cache to the per-kernel path', async () => {

@@ -12,7 +12,12 @@ export const finetuningShape = {
   finetuning: z.enum(['full', 'lora']).default('full').meta({ group: 'model', help: 'full: train every weight. lora: freeze the model and train small LoRA adapters (saved as a PEFT adapter folder over the base).' }),
   lora_rank: z.number().int().min(1).max(1024).default(8).meta({ group: 'model', help: 'LoRA rank r (PEFT default 8).' }),
   lora_alpha: z.number().positive().default(16).meta({ group: 'model', help: 'LoRA alpha; the update is scaled by alpha / r.' }),
-  lora_dropout: z.number().min(0).max(0.9).default(0.05).meta({ group: 'model', help: 'Dropout on the adapter input while training.' }),
+  lora_dropout: z
+    .number()
+    .min(0)
+    .max(0.9)
+    .default(0)
+    .meta({ group: 'model', help: 'Dropout on the adapter input while training (PEFT and LLaMA-Factory default 0). Above 0 each layer runs as separate kernels with a drawn mask per projection: several times slower on CPU.' }),
   lora_targets: z
     .array(z.string())
     .min(1)
@@ -75,7 +80,7 @@ export function finetuningEstimate(
   opts: { rowsPerExample?: number; logits?: boolean; notes?: string[] } = {},
 ): StageEstimate | undefined {
   if (!from) return undefined
-  const lora = config.finetuning === 'lora' ? { rank: config.lora_rank, targets: config.lora_targets as LoraTarget[] } : undefined
+  const lora = config.finetuning === 'lora' ? { rank: config.lora_rank, targets: config.lora_targets as LoraTarget[], dropout: config.lora_dropout } : undefined
   const batch = config.batch_size * (opts.rowsPerExample ?? 1)
   return trainingMemory(from.model, { batch, seq: config.seq_len ?? from.model.max_seq_len, lora, logits: opts.logits }, opts.notes)
 }

@@ -235,7 +235,7 @@ function estimate(config: PpoConfig, from?: EstimateFrom): StageEstimate | undef
   const model = from.model
   const seq = model.max_seq_len
   // PPO's update keeps each layer's activations (no LoRA dropout, no recomputation).
-  const lora = config.finetuning === 'lora' ? { rank: config.lora_rank, targets: config.lora_targets as LoraTarget[], recompute: false } : undefined
+  const lora = config.finetuning === 'lora' ? { rank: config.lora_rank, targets: config.lora_targets as LoraTarget[], recompute: false, dropout: 0 } : undefined
   const policy = trainingMemory(model, { batch: config.mini_batch_size, seq, lora })
   const notes = [...policy.notes]
   let { weightsBytes, gradientBytes, optimizerBytes, activationBytes, trainedParams } = policy
