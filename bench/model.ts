@@ -251,7 +251,7 @@ async function benchOne(opts: BenchRow): Promise<Omit<ModelBenchResult, 'peakGfl
   const genRate = async (useCache: boolean) => {
     // Two whole generations first, for V8 to optimise the per-token JavaScript (one of 32 tokens
     // was not enough: the timed run then still paid for compiling, and tiny's figure read 0.6-0.75x
-    // PyTorch's where a warm one is ~1.9x), then the median of three timed ones.
+    // PyTorch's where a warm one is ~1.3x), then the median of three timed ones.
     for (let i = 0; i < 2; i++) await generate(model, prompt, { maxNewTokens: newTokens, temperature: 0, useCache })
     const runs: { wall: number; cpu: number }[] = []
     for (let i = 0; i < 3; i++) {

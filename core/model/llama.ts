@@ -438,7 +438,10 @@ export class Llama {
       const attn = `${p}.self_attn`
       const mlp = `${p}.mlp`
       // With adapters (mergeable: no dropout on their input), each projection's weight merged with its adapter.
-      const proj = (module: string) => this.adapters?.merged(this.w(`${module}.weight`), module) ?? this.w(`${module}.weight`)
+      const proj = (module: string) => {
+        const weight = this.w(`${module}.weight`)
+        return this.adapters ? this.adapters.merged(weight, module) : weight
+      }
       const params = {
         normIn: this.w1(`${p}.input_layernorm.weight`), wq: proj(`${attn}.q_proj`), wk: proj(`${attn}.k_proj`), wv: proj(`${attn}.v_proj`),
         wo: proj(`${attn}.o_proj`), normPost: this.w1(`${p}.post_attention_layernorm.weight`),
