@@ -1771,9 +1771,12 @@ static int block_linear(const float *x, const float *w, float *y, int64_t rows, 
   return run_matmul(x, w, y, 1, rows, out, in, 0, 1, 0, 0);
 }
 
-/** A linear layer's gradients as tfjs's BatchMatMul gradient makes them: dx = dy @ W and dW = dy^T @ x; 0 when out of memory. */
+/**
+ * A linear layer's gradients as tfjs's BatchMatMul gradient makes them: dx = dy @ W and dW = dy^T @ x
+ * (dW not at all when `dw` is NULL: a frozen weight's); 0 when out of memory.
+ */
 static int block_linear_grad(const float *x, const float *w, const float *dy, float *dx, float *dw, int64_t rows, int64_t in, int64_t out) {
-  return run_matmul(dy, w, dx, 1, rows, in, out, 0, 0, 0, 0) && run_matmul(dy, x, dw, 1, out, in, rows, 1, 0, 0, 0);
+  return run_matmul(dy, w, dx, 1, rows, in, out, 0, 0, 0, 0) && (dw == NULL || run_matmul(dy, x, dw, 1, out, in, rows, 1, 0, 0, 0));
 }
 
 static AttentionJob block_attention_job(BlockDims d) {
@@ -1906,7 +1909,8 @@ static BlockSaved block_saved(BlockDims d, float *flat) {
  * the block over x [B*T, D].
  * blockBackward(x, normIn, ..., sin, saved, dy, dx, dNormIn, dWq, dWk, dWv, dWo, dNormPost, dW1,
  * dW3, dW2, scratch, the same dims): dx and the parameters' gradients for the output's gradient
- * dy. Every array's length is checked against the dims before anything runs.
+ * dy; a projection's gradient given as an empty array is not computed (a frozen weight). Every
+ * array's length is checked against the dims before anything runs.
  */
 static napi_value block_call(napi_env env, napi_callback_info info, int backward) {
   int count = backward ? 25 : 15; /* arrays; the 9 dims follow */
@@ -1922,8 +1926,22 @@ static napi_value block_call(napi_env env, napi_callback_info info, int backward
     for (int i = 0; i < 9; i++) len[15 + i] = len[1 + i]; /* each gradient the length of its parameter */
   }
   len[count - 1] = backward ? block_backward_scratch(d) : block_forward_scratch(d);
+  // An empty array for a projection's gradient (dWq, dWk, dWv, dWo, dW1, dW3, dW2): a frozen weight
+  // (LoRA's trunk), whose gradient is not computed.
+  int skipped[25] = {0};
+  if (backward) {
+    static const int projections[] = {16, 17, 18, 19, 21, 22, 23};
+    for (int i = 0; i < 7; i++) {
+      float *data;
+      size_t length;
+      if (!float_array(env, argv[projections[i]], &data, &length)) return NULL;
+      if (length == 0) skipped[projections[i]] = 1, len[projections[i]] = 0;
+    }
+  }
   float *a[25];
   if (!block_arrays(env, argv, count, len, a)) return NULL;
+  for (int i = 0; i < count; i++)
+    if (skipped[i]) a[i] = NULL;
   int ok;
   if (backward) {
     BlockGrads grads = {a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23]};

@@ -184,4 +184,38 @@ describeWith('native-matmul', 'one native op per transformer block', () => descr
     // a, q, k, v, the probabilities [1, 2, 2, 2], o, h, m, g, u, s
     expect(addon.blockSaved(...dims)).toBe(2 * (8 + 8 + 4 + 4) + 8 + 2 * (8 + 8 + 8 + 16 * 3))
   })
+
+  // LoRA's frozen trunk: a projection's gradient passed as an empty array is not computed, and
+  // nothing else the backward gives changes by a bit.
+  it('skips a frozen projection\'s weight gradient given as an empty array, and changes nothing else', () => {
+    const addon = loadFastGemm() as unknown as Record<string, (...args: unknown[]) => unknown>
+    const [batch, seq, dim, heads, kvHeads, hd, hidden] = [2, 5, 8, 2, 1, 4, 16]
+    const dims = [batch, seq, dim, heads, kvHeads, hd, hidden, 1, 1e-5]
+    const n = batch * seq
+    const rand = mulberry32(21)
+    const random = (length: number) => Float32Array.from({ length }, () => rand() - 0.5)
+    // x, normIn, wq, wk, wv, wo, normPost, w1, w3, w2, cos, sin
+    const lengths = [n * dim, dim, heads * hd * dim, kvHeads * hd * dim, kvHeads * hd * dim, dim * heads * hd, dim, hidden * dim, hidden * dim, dim * hidden, seq * hd, seq * hd]
+    const inputs = lengths.map(random)
+    const saved = new Float32Array(addon.blockSaved(...dims) as number)
+    addon.blockForward(...inputs, saved, new Float32Array(n * dim), new Float32Array(addon.blockScratch(...dims, false) as number), ...dims)
+    const dy = random(n * dim)
+    const backward = (skip: Set<number>) => {
+      const grads = lengths.slice(1, 10).map((length, i) => new Float32Array(skip.has(i) ? 0 : length))
+      const dx = new Float32Array(n * dim)
+      addon.blockBackward(...inputs, saved, dy, dx, ...grads, new Float32Array(addon.blockScratch(...dims, true) as number), ...dims)
+      return [dx, ...grads].map((a) => Array.from(a))
+    }
+    const all = backward(new Set())
+    // The 9 parameters: normIn, wq, wk, wv, wo, normPost, w1, w3, w2. Skipped: wk, w1 (gate), w2 (down).
+    const skipped = new Set([2, 6, 8])
+    const some = backward(skipped)
+    all.forEach((values, i) => {
+      if (i > 0 && skipped.has(i - 1)) expect(some[i], `gradient ${i - 1} skipped`).toEqual([])
+      else expect(some[i], i === 0 ? 'dx' : `gradient ${i - 1}`).toEqual(values)
+    })
+    expect(all[3].some((v) => v !== 0)).toBe(true) // dWk is a real gradient when asked for
+    // An RMSNorm's gradient is always computed: an empty one is too short.
+    expect(() => backward(new Set([5]))).toThrow(/shorter than the block's dims/)
+  })
 }))

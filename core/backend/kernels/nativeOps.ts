@@ -234,6 +234,9 @@ function blockShapes(inputs: Record<string, tf.TensorInfo>, attrs: tf.NamedAttrM
  * out by the addon); backward dx then the 9 parameters' gradients. Scratch is allocated per call
  * and released.
  */
+/** The parameters whose gradient blockBackward can skip: the projections (an RMSNorm's is always computed). */
+const FROZEN_SKIPPABLE = new Set<string>(['wq', 'wk', 'wv', 'wo', 'w1', 'w3', 'w2'])
+
 function blockBodies(native: OpsAddon): Record<string, NativeBody> {
   const parameters = BLOCK_INPUTS.slice(1, 10)
   return {
@@ -248,7 +251,14 @@ function blockBodies(native: OpsAddon): Record<string, NativeBody> {
       const { dims, xShape } = blockShapes(inputs, attrs)
       const scratch = native.blockScratch(...dims, true)
       const ins = [...BLOCK_INPUTS, 'saved', 'dy'].map((name) => inputs[name])
-      const outs = run(ins, [xShape, ...parameters.map((name) => inputs[name].shape), [scratch]], (arrays, outArrays) => native.blockBackward(...arrays, ...outArrays, ...dims))
+      // attrs.frozen: one bit per parameter (BLOCK_INPUTS' order) whose gradient nobody takes. A
+      // frozen projection's dW is not computed (the addon skips an empty array) and reads as zeros.
+      const frozen = Number(attrs.frozen ?? 0)
+      const skip = (gradient: Float32Array, i: number) => (frozen & (1 << i) && FROZEN_SKIPPABLE.has(parameters[i]) ? gradient.fill(0).subarray(0, 0) : gradient)
+      const outs = run(ins, [xShape, ...parameters.map((name) => inputs[name].shape), [scratch]], (arrays, [dx, ...rest]) => {
+        const grads = rest.slice(0, parameters.length).map(skip)
+        native.blockBackward(...arrays, dx, ...grads, rest[parameters.length], ...dims)
+      })
       release(outs.pop()!)
       return outs
     },

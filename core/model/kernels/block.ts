@@ -40,6 +40,9 @@ export function fusedBlockActive(): boolean {
  */
 export function transformerBlockFused(x: tf.Tensor2D, params: BlockParameters, cos: tf.Tensor4D, sin: tf.Tensor4D, shape: BlockShape): tf.Tensor2D {
   const names = BLOCK_INPUTS.slice(1, 10) as (keyof BlockParameters)[]
+  // A frozen weight (a variable not trainable: LoRA's trunk) needs no gradient: a bit per parameter,
+  // and blockBackward skips a frozen projection's dW (its gradient reads as zeros).
+  const frozen = names.reduce((bits, name, i) => (params[name] instanceof tf.Variable && !params[name].trainable ? bits | (1 << i) : bits), 0)
   const op = customOp((inputs, save) => {
     const byName = (tensors: tf.Tensor[]) => Object.fromEntries([...BLOCK_INPUTS.slice(0, 10), 'cos', 'sin'].map((name, i) => [name, tensors[i]]))
     const blockInputs = byName([...inputs, cos, sin])
@@ -48,7 +51,7 @@ export function transformerBlockFused(x: tf.Tensor2D, params: BlockParameters, c
     save([...inputs, cos, sin, kept])
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const gradInputs = { ...byName(saved.slice(0, 12)), saved: saved[12], dy }
-      return tf.engine().runKernel(BLOCK_GRAD, gradInputs, { ...shape }) as tf.Tensor[] // dx, then each parameter's gradient
+      return tf.engine().runKernel(BLOCK_GRAD, gradInputs, { ...shape, frozen }) as tf.Tensor[] // dx, then each parameter's gradient
     }
     return { value: y, gradFunc }
   })
