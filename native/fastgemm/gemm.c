@@ -60,9 +60,9 @@ static void pack_a(View a, int64_t ic, int64_t pc, int mc, int kc, float *out) {
   for (int p = 0; p < mc; p += MR) {
     int rows = mc - p < MR ? mc - p : MR;
     if (a.rs == 1 && rows == MR) {
-      // op(A) = A^T (a weight gradient's dy^T): each k's MR rows lie side by side, one copy. The
-      // element-wise loop below was about a fifth of such a matmul's time, and every thread of a
-      // column split packs the whole of A.
+      // op(A) = A^T (a weight gradient's dy^T): each k's MR rows lie side by side, one copy instead
+      // of the element-wise loop below (about 3% of such a matmul on one thread, measured; every
+      // thread of a column split packs the whole of A).
       const float *column = a.data + pc * a.cs + ic + p;
       for (int k = 0; k < kc; k++, out += MR) memcpy(out, column + k * a.cs, MR * sizeof(float));
       continue;
